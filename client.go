@@ -1,0 +1,604 @@
+// Package kryptogo is a client for the KryptoGO Compliance (KYABC) API:
+// blockchain address screening (KYA), due-diligence search tasks on people
+// and companies (KYC/KYB), identity document verification (IDV), and the
+// callbacks that report their results.
+//
+//	client, err := kryptogo.NewClientFromEnv() // KRYPTOGO_API_KEY
+//	res, err := client.KYA.Create(ctx, &kryptogo.CreateKYARequest{Address: "0x72a5…"})
+//
+// Every method validates its request before sending it: a broken rule of the
+// API reference is a *ValidationError (errors.Is(err, ErrInvalidRequest)) and
+// no request leaves the process. A non-2xx answer is an *APIError, matched
+// with errors.Is against ErrUnauthorized, ErrNotFound, ErrConflict,
+// ErrRateLimited and ErrServerError.
+//
+// # Retries
+//
+// GET and PUT are retried on network errors and on 429, 500, 502, 503 and
+// 504. POST creates tasks that cost points and has no idempotency key, so it
+// is retried only when the request provably did not reach the API: on 429,
+// and when the connection failed before any byte was written. Waits use
+// exponential backoff with jitter, honour Retry-After, and never run past the
+// context's deadline.
+//
+// # Secrets and personal data
+//
+// The API key is sent only in its header, to the API's host: never in an
+// error, a log record or the printed form of a Client, and not after a
+// redirect to another host. WithLogger logs no bodies and no query strings,
+// so names, ID numbers and images never reach a log.
+package kryptogo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/kyabc/kryptogo-go/internal/backoff"
+)
+
+// Version is the SDK's version, sent in the User-Agent.
+const Version = "0.1.0"
+
+// maxRetryAfter is the longest Retry-After the SDK sleeps through; a longer
+// one ends the call with the *APIError, whose RetryAfter tells the caller
+// when to come back.
+const maxRetryAfter = time.Minute
+
+// Environment variables read by NewClientFromEnv.
+const (
+	EnvAPIKey  = "KRYPTOGO_API_KEY"
+	EnvBaseURL = "KRYPTOGO_BASE_URL"
+)
+
+// Client calls the KryptoGO Compliance API. It is safe for concurrent use by
+// many goroutines; create one and share it.
+type Client struct {
+	// KYA screens blockchain addresses.
+	KYA *KYAService
+	// Tasks creates and manages due-diligence (KYC/KYB) search tasks.
+	Tasks *TaskService
+	// IDV verifies identity documents.
+	IDV *IDVService
+
+	creds      *credentials
+	base       *url.URL
+	httpClient *http.Client
+	timeout    time.Duration
+	userAgent  string
+	maxRetries int
+	backoff    backoff.Policy
+	logger     *slog.Logger
+	limiter    RateLimiter
+	maxBody    int64
+
+	// Test hooks: how to wait, and what time it is.
+	sleep func(ctx context.Context, d time.Duration) error
+	now   func() time.Time
+}
+
+// credentials hold the key behind a function: fmt and other reflection
+// print a func as an address, so no printing of a Client, of a struct that
+// holds one, or of its fields can reach the key.
+type credentials struct {
+	header string
+	key    func() string
+}
+
+func newCredentials(header, key string) *credentials {
+	return &credentials{header: header, key: func() string { return key }}
+}
+
+// service is what every resource service holds: the client that sends its
+// requests (go-github's pattern; the services differ only in methods).
+type service struct {
+	client *Client
+}
+
+// NewClient returns a client that authenticates with apiKey.
+func NewClient(apiKey string, opts ...Option) (*Client, error) {
+	apiKey = strings.TrimSpace(apiKey)
+	if apiKey == "" {
+		return nil, errors.New("kryptogo: NewClient: empty API key")
+	}
+	if !validHeaderValue(apiKey) {
+		return nil, errors.New("kryptogo: NewClient: the API key holds control characters")
+	}
+	s := defaultSettings()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&s); err != nil {
+			return nil, err
+		}
+	}
+	base, err := parseBaseURL(s.baseURL, s.insecureHTTP)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		creds:      newCredentials(s.keyHeader, apiKey),
+		base:       base,
+		timeout:    s.timeout,
+		userAgent:  userAgent(s.userAgent),
+		maxRetries: s.maxRetries,
+		backoff:    backoff.Policy{Min: s.minBackoff, Max: s.maxBackoff},
+		logger:     s.logger,
+		limiter:    s.limiter,
+		maxBody:    s.maxResponseBytes,
+		sleep:      sleepContext,
+		now:        time.Now,
+	}
+	c.httpClient = c.guardedHTTPClient(s.httpClient)
+	c.KYA = &KYAService{client: c}
+	c.Tasks = &TaskService{client: c}
+	c.IDV = &IDVService{client: c}
+	return c, nil
+}
+
+// NewClientFromEnv returns a client whose key comes from KRYPTOGO_API_KEY
+// and whose base URL comes from KRYPTOGO_BASE_URL when that is set. Options
+// given here override the environment.
+func NewClientFromEnv(opts ...Option) (*Client, error) {
+	key := os.Getenv(EnvAPIKey)
+	if strings.TrimSpace(key) == "" {
+		return nil, fmt.Errorf("kryptogo: NewClientFromEnv: %s is not set", EnvAPIKey)
+	}
+	if base := os.Getenv(EnvBaseURL); base != "" {
+		opts = append([]Option{WithBaseURL(base)}, opts...)
+	}
+	return NewClient(key, opts...)
+}
+
+// BaseURL returns the base URL requests are sent to.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// String describes the client without its API key.
+func (c Client) String() string {
+	return fmt.Sprintf("kryptogo.Client{BaseURL: %q, APIKey: %q}", c.base.String(), "[REDACTED]")
+}
+
+// GoString is String, so %#v does not print the API key either.
+func (c Client) GoString() string { return c.String() }
+
+// Format prints String for every verb (%v, %+v, %#v, %s, %q, %x…), so no
+// verb can reach the API key by reflection.
+func (c Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue logs the client as its base URL only.
+func (c Client) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("base_url", c.base.String()))
+}
+
+func parseBaseURL(raw string, insecureOK bool) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("kryptogo: base URL %q must be an absolute http(s) URL", raw)
+	}
+	if u.User != nil {
+		return nil, errors.New("kryptogo: the base URL must not carry credentials")
+	}
+	if u.Scheme == "http" && !insecureOK && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("kryptogo: base URL %q is plain http on a non-loopback host; use https, or WithInsecureHTTP()", u.Redacted())
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func userAgent(product string) string {
+	ua := "kryptogo-go/" + Version + " (" + runtime.Version() + ")"
+	if product != "" {
+		ua = product + " " + ua
+	}
+	return ua
+}
+
+// defaultTransport is tuned for many concurrent calls to one host: net/http's
+// default keeps only 2 idle connections per host, so a burst of screenings
+// would open and close connections all the time.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = 0 // bounded per attempt by WithTimeout
+	return t
+}
+
+// guardedHTTPClient returns a copy of hc (or a new client) whose redirect
+// policy removes the API key when a redirect leaves the API's origin:
+// net/http forwards custom headers to any host.
+func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
+	var guarded http.Client
+	if hc != nil {
+		guarded = *hc
+	} else {
+		guarded.Transport = defaultTransport()
+	}
+	next := guarded.CheckRedirect
+	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(req.URL, c.base) {
+			req.Header.Del(c.creds.header)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &guarded
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
+}
+
+// Do sends a request to any endpoint, with the client's auth, retries and
+// error handling: the escape hatch for what the typed methods lack, such as
+// the Sumsub variant of POST /idv/init.
+//
+// path is relative to the base URL and may carry a query ("/tasks?page_size=10").
+// body is nil for none, json.RawMessage or []byte to send as is, or any value
+// to encode as JSON. out is nil to discard the answer, *json.RawMessage to
+// keep it raw, or a pointer to decode the JSON answer into.
+func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	if !strings.HasPrefix(path, "/") {
+		return &ValidationError{Fields: []FieldError{{Field: "path", Message: fmt.Sprintf("%q must start with /", path)}}}
+	}
+	if !validHeaderName(method) {
+		return &ValidationError{Fields: []FieldError{{Field: "method", Message: fmt.Sprintf("%q is not an HTTP method", method)}}}
+	}
+	pathOnly, rawQuery, _ := strings.Cut(path, "?")
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return &ValidationError{Fields: []FieldError{{Field: "path", Message: "bad query: " + err.Error()}}}
+	}
+	var rb *requestBody
+	switch b := body.(type) {
+	case nil:
+	case json.RawMessage:
+		rb = bytesBody(b)
+	case []byte:
+		rb = bytesBody(b)
+	default:
+		if rb, err = jsonBody(body); err != nil {
+			return err
+		}
+	}
+	return c.send(ctx, strings.ToUpper(method), pathOnly, query, rb, out)
+}
+
+// requestBody is a replayable request body: open is called once per attempt.
+type requestBody struct {
+	open   func() io.ReadCloser
+	length int64
+}
+
+func bytesBody(b []byte) *requestBody {
+	return &requestBody{
+		open:   func() io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) },
+		length: int64(len(b)),
+	}
+}
+
+func jsonBody(v any) (*requestBody, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("kryptogo: encode request: %w", err)
+	}
+	return bytesBody(b), nil
+}
+
+// send is the one request path of the SDK: every call goes through it.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body *requestBody, out any) error {
+	if ctx == nil {
+		return errors.New("kryptogo: nil context")
+	}
+	target := c.endpoint(path, query)
+	for attempt := 1; ; attempt++ {
+		res := c.attempt(ctx, method, path, target, body, attempt)
+		if res.err == nil && res.status >= 200 && res.status <= 299 {
+			return c.decode(method, path, res, out)
+		}
+		failure := c.failure(ctx, method, path, res)
+		if !res.retryable(method) || attempt > c.maxRetries {
+			return failure
+		}
+		wait, ok := c.retryWait(ctx, attempt, res)
+		if !ok {
+			return failure
+		}
+		c.log(ctx, "kryptogo retry", slog.String("method", method), slog.String("path", path),
+			slog.Int("attempt", attempt), slog.Duration("wait", wait))
+		if err := c.sleep(ctx, wait); err != nil {
+			return failure
+		}
+	}
+}
+
+func (c *Client) endpoint(path string, query url.Values) *url.URL {
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawQuery = query.Encode()
+	return &u
+}
+
+// result is what one attempt produced.
+type result struct {
+	status     int
+	header     http.Header
+	body       []byte
+	truncated  bool
+	err        error
+	wrote      bool // any request byte was handed to the connection
+	parentDone bool // the caller's context ended: never retry
+}
+
+func (c *Client) attempt(ctx context.Context, method, path string, target *url.URL, body *requestBody, attempt int) (res result) {
+	start := time.Now()
+	defer func() { c.logAttempt(ctx, method, path, attempt, start, res) }()
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
+		}
+	}
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if c.timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, c.timeout)
+	}
+	defer cancel()
+	trace := &httptrace.ClientTrace{
+		WroteHeaderField: func(string, []string) { res.wrote = true },
+		WroteHeaders:     func() { res.wrote = true },
+	}
+	req, err := c.newRequest(httptrace.WithClientTrace(actx, trace), method, target, body)
+	if err != nil {
+		return result{err: err, parentDone: true}
+	}
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		res.err = err
+		res.parentDone = ctx.Err() != nil
+		return res
+	}
+	defer resp.Body.Close()
+	res.status, res.header = resp.StatusCode, resp.Header
+	res.body, res.truncated, res.err = readCapped(resp.Body, c.maxBody)
+	if res.err != nil {
+		res.parentDone = ctx.Err() != nil
+	}
+	return res
+}
+
+func (c *Client) newRequest(ctx context.Context, method string, target *url.URL, body *requestBody) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("kryptogo: build request: %w", err)
+	}
+	if body != nil {
+		req.Body = body.open()
+		req.GetBody = func() (io.ReadCloser, error) { return body.open(), nil }
+		req.ContentLength = body.length
+		if body.length == 0 {
+			req.Body = http.NoBody
+		}
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set(c.creds.header, c.creds.key())
+	return req, nil
+}
+
+// readCapped reads at most limit bytes; truncated reports a longer body.
+func readCapped(r io.Reader, limit int64) ([]byte, bool, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if int64(len(b)) > limit {
+		return b[:limit], true, err
+	}
+	return b, false, err
+}
+
+// idempotent methods can be sent twice with the effect of once.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+func (r result) retryable(method string) bool {
+	if r.parentDone {
+		return false
+	}
+	if r.err != nil {
+		if idempotent(method) {
+			return true
+		}
+		// A POST is retried only if nothing reached the server.
+		return r.status == 0 && !r.wrote && isDialError(r.err)
+	}
+	switch r.status {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return idempotent(method)
+	}
+	return false
+}
+
+// isDialError reports whether err happened while connecting: DNS, refused
+// or unreachable, before a request could be written.
+func isDialError(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return true
+	}
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr)
+}
+
+// retryWait returns how long to wait before the next attempt, or false when
+// the wait would outlast the context or the server asks for too long a pause.
+func (c *Client) retryWait(ctx context.Context, attempt int, res result) (time.Duration, bool) {
+	wait := c.backoff.Delay(attempt - 1)
+	if after, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok && res.status != 0 {
+		if after > maxRetryAfter {
+			return 0, false
+		}
+		wait = after
+	}
+	if deadline, ok := ctx.Deadline(); ok && c.now().Add(wait).After(deadline) {
+		return 0, false
+	}
+	return wait, true
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// failure turns a failed attempt into the error the caller sees.
+func (c *Client) failure(ctx context.Context, method, path string, res result) error {
+	if res.err == nil {
+		var retryAfter time.Duration
+		if d, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok {
+			retryAfter = d
+		}
+		resp := &http.Response{StatusCode: res.status, Header: res.header}
+		return newAPIError(method, path, resp, c.redact(res.body), retryAfter)
+	}
+	err := res.err
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err // its message repeats the URL, query included
+	}
+	switch {
+	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", c.timeout, err)
+	}
+	if method == http.MethodPost && res.wrote {
+		return fmt.Errorf("kryptogo: %s %s: %w (the request may have reached the API; check before sending it again)", method, path, err)
+	}
+	return fmt.Errorf("kryptogo: %s %s: %w", method, path, err)
+}
+
+// redact removes the API key from a body the SDK puts into an error: a
+// proxy or debug endpoint may echo request headers back.
+func (c *Client) redact(body []byte) []byte {
+	key := []byte(c.creds.key())
+	if !bytes.Contains(body, key) {
+		return body
+	}
+	return bytes.ReplaceAll(body, key, []byte("[REDACTED]"))
+}
+
+// decode reads a 2xx answer into out.
+func (c *Client) decode(method, path string, res result, out any) error {
+	bad := func(err error) error {
+		return &ResponseError{Method: method, Path: path, StatusCode: res.status, Snippet: oneLine(string(c.redact(res.body)), 120), Err: err}
+	}
+	if res.truncated {
+		return bad(fmt.Errorf("body exceeds %d bytes (WithMaxResponseBytes)", c.maxBody))
+	}
+	if out == nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(res.body)) == 0 {
+		return bad(errors.New("empty body"))
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		if !json.Valid(res.body) {
+			return bad(errors.New("body is not JSON"))
+		}
+		*raw = append((*raw)[:0], res.body...)
+		return nil
+	}
+	if err := json.Unmarshal(res.body, out); err != nil {
+		return bad(err)
+	}
+	return nil
+}
+
+func (c *Client) logAttempt(ctx context.Context, method, path string, attempt int, start time.Time, res result) {
+	attrs := []slog.Attr{
+		slog.String("method", method), slog.String("path", path),
+		slog.Int("attempt", attempt), slog.Duration("duration", time.Since(start)),
+	}
+	if res.status != 0 {
+		attrs = append(attrs, slog.Int("status", res.status))
+	}
+	if res.err != nil {
+		attrs = append(attrs, slog.String("error", describeNetError(res.err)))
+	}
+	c.log(ctx, "kryptogo request", attrs...)
+}
+
+// describeNetError renders a transport error without the URL, whose query
+// could carry a customer reference.
+func describeNetError(err error) string {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return urlErr.Err.Error()
+	}
+	return err.Error()
+}
+
+func (c *Client) log(ctx context.Context, msg string, attrs ...slog.Attr) {
+	if c.logger == nil {
+		return
+	}
+	c.logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
+}
+
+// get sends a GET and decodes the answer into out.
+func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
+	return c.send(ctx, http.MethodGet, path, query, nil, out)
+}
+
+// sendJSON encodes in as the JSON body of a request and decodes the answer into out.
+func (c *Client) sendJSON(ctx context.Context, method, path string, in, out any) error {
+	body, err := jsonBody(in)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, method, path, nil, body, out)
+}

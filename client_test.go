@@ -1,0 +1,692 @@
+package kryptogo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewClientOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  string
+		opts []Option
+		err  string
+	}{
+		{"empty key", "", nil, "empty API key"},
+		{"blank key", "  \n", nil, "empty API key"},
+		{"control char in key", "ab\x01cd", nil, "control characters"},
+		{"relative base", "k", []Option{WithBaseURL("/v1")}, "absolute http(s) URL"},
+		{"empty base", "k", []Option{WithBaseURL(" ")}, "empty URL"},
+		{"ftp base", "k", []Option{WithBaseURL("ftp://example.com")}, "absolute http(s) URL"},
+		{"http base", "k", []Option{WithBaseURL("http://api.example.com")}, "plain http on a non-loopback host"},
+		{"credentials in base", "k", []Option{WithBaseURL("https://u:p@example.com")}, "must not carry credentials"},
+		{"nil http client", "k", []Option{WithHTTPClient(nil)}, "nil client"},
+		{"negative timeout", "k", []Option{WithTimeout(-time.Second)}, "negative duration"},
+		{"bad user agent", "k", []Option{WithUserAgent("a\r\nX-Evil: 1")}, "invalid header value"},
+		{"negative retries", "k", []Option{WithMaxRetries(-1)}, "negative count"},
+		{"backoff min > max", "k", []Option{WithRetryBackoff(time.Second, time.Millisecond)}, "need 0 < min <= max"},
+		{"zero backoff", "k", []Option{WithRetryBackoff(0, time.Second)}, "need 0 < min <= max"},
+		{"nil limiter", "k", []Option{WithRateLimiter(nil)}, "nil limiter"},
+		{"bad header name", "k", []Option{WithAPIKeyHeader("X Token")}, "invalid header name"},
+		{"empty header name", "k", []Option{WithAPIKeyHeader("")}, "invalid header name"},
+		{"zero max bytes", "k", []Option{WithMaxResponseBytes(0)}, "positive size"},
+	} {
+		_, err := NewClient(tc.key, tc.opts...)
+		assert.ErrorContains(t, err, tc.err, tc.name)
+	}
+	for _, base := range []string{"http://localhost:8080", "http://127.0.0.1:1/x", "http://[::1]:9", "http://api.localhost"} {
+		_, err := NewClient("k", WithBaseURL(base))
+		assert.NoError(t, err, base)
+	}
+	c, err := NewClient("k", WithBaseURL("http://10.0.0.5/v1/"), WithInsecureHTTP(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, "http://10.0.0.5/v1", c.BaseURL())
+
+	c, err = NewClient(" k\n")
+	require.NoError(t, err)
+	assert.Equal(t, DefaultBaseURL, c.BaseURL())
+	assert.Equal(t, "k", c.creds.key(), "surrounding white space is trimmed")
+	assert.Equal(t, DefaultAPIKeyHeader, c.creds.header)
+	assert.Equal(t, DefaultMaxRetries, c.maxRetries)
+	assert.Equal(t, DefaultTimeout, c.timeout)
+	assert.Equal(t, int64(DefaultMaxResponseBytes), c.maxBody)
+}
+
+func TestDefaultTransportIsTunedForConcurrency(t *testing.T) {
+	c, err := NewClient("k")
+	require.NoError(t, err)
+	tr, ok := c.httpClient.Transport.(*http.Transport)
+	require.True(t, ok)
+	assert.GreaterOrEqual(t, tr.MaxIdleConnsPerHost, 32, "net/http's default of 2 makes bursts reconnect")
+	assert.GreaterOrEqual(t, tr.MaxIdleConns, tr.MaxIdleConnsPerHost)
+	assert.NotNil(t, tr.Proxy, "HTTPS_PROXY is honoured")
+}
+
+func TestNewClientFromEnv(t *testing.T) {
+	t.Setenv(EnvAPIKey, "")
+	_, err := NewClientFromEnv()
+	assert.ErrorContains(t, err, "KRYPTOGO_API_KEY is not set")
+
+	t.Setenv(EnvAPIKey, testKey)
+	t.Setenv(EnvBaseURL, "https://staging.example.com")
+	c, err := NewClientFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, "https://staging.example.com", c.BaseURL())
+
+	c, err = NewClientFromEnv(WithBaseURL("https://override.example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, "https://override.example.com", c.BaseURL(), "options override the environment")
+}
+
+func TestUserAgentAndCustomHeader(t *testing.T) {
+	client, mux := setup(t, WithUserAgent("my-exchange/1.4"), WithAPIKeyHeader("X-Api-Key"))
+	mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, testKey, r.Header.Get("X-Api-Key"))
+		assert.Empty(t, r.Header.Get("GOFACT-API-TOKEN"))
+		assert.Regexp(t, `^my-exchange/1\.4 kryptogo-go/\d+\.\d+\.\d+ \(go[^)]+\)$`, r.Header.Get("User-Agent"))
+		serveFixture(t, "kya_result.json")(w)
+	})
+	_, err := client.KYA.Get(context.Background(), 1)
+	require.NoError(t, err)
+}
+
+// retryCase counts the attempts a fake API sees for one method and status.
+func attempts(t *testing.T, method string, status int, header http.Header, opts ...Option) (int32, error) {
+	client, mux := setup(t, opts...)
+	var n atomic.Int32
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		for k, v := range header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"message":"nope"}`))
+	})
+	var body any
+	if method != http.MethodGet {
+		body = map[string]string{"a": "b"}
+	}
+	err := client.Do(context.Background(), method, "/thing", body, nil)
+	return n.Load(), err
+}
+
+func TestRetryMatrix(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		status int
+		want   int32
+	}{
+		{"GET", 429, 3}, {"GET", 500, 3}, {"GET", 502, 3}, {"GET", 503, 3}, {"GET", 504, 3},
+		{"GET", 400, 1}, {"GET", 401, 1}, {"GET", 404, 1}, {"GET", 409, 1}, {"GET", 501, 1},
+		{"PUT", 429, 3}, {"PUT", 500, 3}, {"PUT", 502, 3}, {"PUT", 503, 3}, {"PUT", 504, 3}, {"PUT", 400, 1},
+		{"POST", 429, 3}, {"POST", 500, 1}, {"POST", 502, 1}, {"POST", 503, 1}, {"POST", 504, 1}, {"POST", 400, 1}, {"POST", 409, 1},
+	} {
+		n, err := attempts(t, tc.method, tc.status, nil)
+		assert.Equal(t, tc.want, n, "%s answered %d", tc.method, tc.status)
+		var apiErr *APIError
+		require.ErrorAs(t, err, &apiErr)
+		assert.Equal(t, tc.status, apiErr.StatusCode)
+		assert.Equal(t, "nope", apiErr.Message)
+	}
+	n, _ := attempts(t, "GET", 503, nil, WithMaxRetries(0))
+	assert.Equal(t, int32(1), n, "WithMaxRetries(0) disables retries")
+	n, _ = attempts(t, "GET", 503, nil, WithMaxRetries(5))
+	assert.Equal(t, int32(6), n)
+}
+
+func TestRetrySucceedsAfterTransientFailure(t *testing.T) {
+	client, mux := setup(t)
+	var n atomic.Int32
+	mux.HandleFunc("/kya/detail/12", func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		serveFixture(t, "kya_result.json")(w)
+	})
+	got, err := client.KYA.Get(context.Background(), 12)
+	require.NoError(t, err)
+	assert.Equal(t, ID(12), got.KYAID)
+	assert.Equal(t, int32(2), n.Load())
+}
+
+// recordSleeps replaces the client's sleep and clock with fakes.
+func recordSleeps(c *Client, now time.Time) *[]time.Duration {
+	var slept []time.Duration
+	c.now = func() time.Time { return now }
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return ctx.Err()
+	}
+	return &slept
+}
+
+func TestRetryAfterForms(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"3", 3 * time.Second},
+		{now.Add(7 * time.Second).Format(http.TimeFormat), 7 * time.Second},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
+	} {
+		client, mux := setup(t, WithMaxRetries(1))
+		slept := recordSleeps(client, now)
+		var n atomic.Int32
+		mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 1 {
+				w.Header().Set("Retry-After", tc.header)
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			serveFixture(t, "task_create_response.json")(w)
+		})
+		_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{
+			{SearchSettingID: 1, Target: KYBTarget("A")}, {SearchSettingID: 1, Target: KYBTarget("B")},
+		})
+		require.NoError(t, err, tc.header)
+		assert.Equal(t, []time.Duration{tc.want}, *slept, tc.header)
+	}
+}
+
+func TestRetryAfterTooLongIsNotSlept(t *testing.T) {
+	client, mux := setup(t)
+	slept := recordSleeps(client, time.Now())
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	err := client.Do(context.Background(), "GET", "/thing", nil, nil)
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, time.Hour, apiErr.RetryAfter, "the caller learns when to come back")
+	assert.Empty(t, *slept)
+}
+
+func TestBackoffWithoutRetryAfterIsJittered(t *testing.T) {
+	client, mux := setup(t, WithRetryBackoff(100*time.Millisecond, 300*time.Millisecond), WithMaxRetries(4))
+	slept := recordSleeps(client, time.Now())
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	_ = client.Do(context.Background(), "GET", "/thing", nil, nil)
+	require.Len(t, *slept, 4)
+	ceilings := []time.Duration{200, 300, 300, 300}
+	for i, d := range *slept {
+		assert.GreaterOrEqual(t, d, 100*time.Millisecond)
+		assert.LessOrEqual(t, d, ceilings[i]*time.Millisecond)
+	}
+}
+
+func TestDeadlineShorterThanBackoff(t *testing.T) {
+	client, mux := setup(t, WithRetryBackoff(time.Second, 2*time.Second))
+	var n atomic.Int32
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := client.Do(ctx, "GET", "/thing", nil, nil)
+	assert.Less(t, time.Since(start), 150*time.Millisecond, "returns at once instead of sleeping into the deadline")
+	assert.ErrorIs(t, err, ErrServerError)
+	assert.Equal(t, int32(1), n.Load())
+}
+
+func TestRetryAfterBeyondDeadline(t *testing.T) {
+	client, mux := setup(t)
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	err := client.Do(ctx, "GET", "/thing", nil, nil)
+	assert.Less(t, time.Since(start), 500*time.Millisecond)
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 5*time.Second, apiErr.RetryAfter)
+}
+
+func TestCancelDuringBackoff(t *testing.T) {
+	client, mux := setup(t, WithRetryBackoff(time.Second, time.Second))
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(30*time.Millisecond, cancel)
+	start := time.Now()
+	err := client.Do(ctx, "GET", "/thing", nil, nil)
+	assert.Less(t, time.Since(start), 500*time.Millisecond)
+	assert.ErrorIs(t, err, ErrServerError, "the last answer is returned")
+}
+
+// dropAfterRequest hijacks the connection and closes it once the request
+// has been read: the server got the request but sent no answer.
+func dropAfterRequest(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.ReadAll(r.Body)
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		_ = conn.Close()
+	}
+}
+
+// dropMidResponse sends headers and half the body, then closes.
+func dropMidResponse(w http.ResponseWriter, _ *http.Request) {
+	conn, buf, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		return
+	}
+	_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"kya_id\": 12, \"addr")
+	_ = buf.Flush()
+	_ = conn.Close()
+}
+
+func TestConnectionDroppedMidResponse(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		want   int32
+	}{{"GET", 2}, {"POST", 1}} {
+		client, mux := setup(t)
+		var n atomic.Int32
+		mux.HandleFunc("/kya", func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 1 {
+				dropMidResponse(w, r)
+				return
+			}
+			serveFixture(t, "kya_result.json")(w)
+		})
+		var out KYAResult
+		var body any
+		if tc.method == "POST" {
+			body = CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a", Chain: ChainETH}
+		}
+		err := client.Do(context.Background(), tc.method, "/kya", body, &out)
+		assert.Equal(t, tc.want, n.Load(), tc.method)
+		if tc.method == "GET" {
+			require.NoError(t, err)
+			assert.Equal(t, ID(12), out.KYAID)
+		} else {
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "may have reached the API")
+			assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		}
+	}
+}
+
+func TestPOSTNotRetriedAfterRequestWasSent(t *testing.T) {
+	client, mux := setup(t)
+	var n atomic.Int32
+	mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		dropAfterRequest(w, r)
+	})
+	_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
+	require.Error(t, err)
+	assert.Equal(t, int32(1), n.Load(), "a task that may exist is never created twice")
+	assert.Contains(t, err.Error(), "kryptogo: POST /task:")
+	assert.Contains(t, err.Error(), "may have reached the API")
+
+	var g atomic.Int32
+	mux.HandleFunc("/task/5/summary", func(w http.ResponseWriter, r *http.Request) {
+		if g.Add(1) == 1 {
+			dropAfterRequest(w, r)
+			return
+		}
+		serveFixture(t, "task_summary.json")(w)
+	})
+	_, err = client.Tasks.Summary(context.Background(), 5)
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), g.Load(), "a GET is retried after a dropped connection")
+}
+
+func TestPOSTRetriedWhenConnectionNeverOpened(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		assertJSONBody(t, r, `[{"search_setting_id":1,"target":{"type":2,"name":"A"},"search_source":[0,1,2,3,4]}]`)
+		_, _ = w.Write([]byte(`[{"task_id": 1, "timestamp": 1}]`))
+	}))
+	defer srv.Close()
+	var dials atomic.Int32
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) == 1 {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("connection refused")}
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	client, err := NewClient(testKey, WithBaseURL(srv.URL), WithHTTPClient(&http.Client{Transport: transport}),
+		WithRetryBackoff(time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	got, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
+	require.NoError(t, err)
+	assert.Equal(t, ID(1), got[0].TaskID)
+	assert.Equal(t, int32(2), dials.Load())
+}
+
+func TestPOSTRetriedOnRefusedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens: every dial is refused
+	client, err := NewClient(testKey, WithBaseURL("http://"+addr), WithRetryBackoff(time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	client.logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, err = client.KYA.Create(context.Background(), &CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "may have reached", "nothing was sent")
+	assert.Equal(t, 3, strings.Count(buf.String(), "msg=\"kryptogo request\""), "1 attempt + 2 retries")
+}
+
+func TestPerAttemptTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		want   int32
+	}{{"GET", 2}, {"POST", 1}} {
+		client, mux := setup(t, WithTimeout(50*time.Millisecond))
+		var n atomic.Int32
+		mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 1 {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(2 * time.Second):
+				}
+				return
+			}
+			_, _ = w.Write([]byte(`{}`))
+		})
+		var body any
+		if tc.method == "POST" {
+			body = map[string]int{"x": 1}
+		}
+		err := client.Do(context.Background(), tc.method, "/thing", body, nil)
+		assert.Equal(t, tc.want, n.Load(), tc.method)
+		if tc.method == "POST" {
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "attempt timed out after 50ms")
+			assert.Contains(t, err.Error(), "may have reached the API")
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+		} else {
+			assert.NoError(t, err)
+		}
+	}
+}
+
+func TestCanceledContextIsNotRetried(t *testing.T) {
+	client, mux := setup(t)
+	var n atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		cancel()
+		<-r.Context().Done()
+	})
+	err := client.Do(ctx, "GET", "/thing", nil, nil)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, int32(1), n.Load())
+}
+
+func TestMaxResponseBytes(t *testing.T) {
+	client, mux := setup(t, WithMaxResponseBytes(64))
+	mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"kya_id": 1, "data": "` + strings.Repeat("x", 1<<20) + `"}`))
+	})
+	_, err := client.KYA.Get(context.Background(), 1)
+	require.ErrorIs(t, err, ErrInvalidResponse)
+	assert.Contains(t, err.Error(), "body exceeds 64 bytes")
+}
+
+func TestNonJSONSuccessIsAnError(t *testing.T) {
+	for name, body := range map[string]string{
+		"html":       "<html><body>captive portal</body></html>",
+		"empty":      "",
+		"truncated":  `{"kya_id": 12, "address": "0x`,
+		"wrong type": `{"kya_id": {"nested": true}}`,
+		"array":      `[1,2,3]`,
+	} {
+		client, mux := setup(t)
+		mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(body)) })
+		got, err := client.KYA.Get(context.Background(), 1)
+		assert.Nil(t, got, name)
+		require.ErrorIs(t, err, ErrInvalidResponse, name)
+		var rerr *ResponseError
+		require.ErrorAs(t, err, &rerr, name)
+		assert.Equal(t, "GET", rerr.Method)
+		assert.Equal(t, "/kya/detail/1", rerr.Path)
+		assert.Equal(t, 200, rerr.StatusCode)
+		assert.Equal(t, oneLine(body, 120), rerr.Snippet, name)
+	}
+}
+
+func TestDo(t *testing.T) {
+	client, mux := setup(t)
+	mux.HandleFunc("/idv/init", func(w http.ResponseWriter, r *http.Request) {
+		assertRequest(t, r, http.MethodPost, "/idv/init")
+		assert.Equal(t, "engine=sumsub", r.URL.RawQuery)
+		assertJSONBody(t, r, `{"level_name":"basic-kyc","customer_reference":"c1"}`)
+		_, _ = w.Write([]byte(`{"idv_task_id": 44, "url": "https://sumsub.example/x", "timestamp": "2024-01-01T00:00:00Z"}`))
+	})
+	var session WebIDVSession
+	err := client.Do(context.Background(), "post", "/idv/init?engine=sumsub",
+		map[string]string{"level_name": "basic-kyc", "customer_reference": "c1"}, &session)
+	require.NoError(t, err)
+	assert.Equal(t, ID(44), session.IDVTaskID)
+
+	var raw json.RawMessage
+	err = client.Do(context.Background(), "POST", "/idv/init?engine=sumsub", json.RawMessage(`{"level_name":"basic-kyc","customer_reference":"c1"}`), &raw)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"idv_task_id": 44, "url": "https://sumsub.example/x", "timestamp": "2024-01-01T00:00:00Z"}`, string(raw))
+
+	err = client.Do(context.Background(), "POST", "/idv/init?engine=sumsub", []byte(`{"level_name":"basic-kyc","customer_reference":"c1"}`), nil)
+	require.NoError(t, err)
+
+	offline := offlineClient(t)
+	assert.Equal(t, []string{"path"}, fieldsOf(t, offline.Do(context.Background(), "GET", "tasks", nil, nil)))
+	assert.Equal(t, []string{"method"}, fieldsOf(t, offline.Do(context.Background(), "GE T", "/tasks", nil, nil)))
+	assert.Equal(t, []string{"path"}, fieldsOf(t, offline.Do(context.Background(), "GET", "/tasks?%zz", nil, nil)))
+	assert.ErrorContains(t, offline.Do(context.Background(), "POST", "/x", map[string]any{"f": func() {}}, nil), "encode request")
+	//lint:ignore SA1012 a nil context is the mistake under test
+	assert.ErrorContains(t, offline.Do(nil, "GET", "/x", nil, nil), "nil context")
+}
+
+func TestRateLimiterWaitsBeforeEveryAttempt(t *testing.T) {
+	limiter := &countingLimiter{}
+	client, mux := setup(t, WithRateLimiter(limiter))
+	var n atomic.Int32
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	})
+	require.NoError(t, client.Do(context.Background(), "GET", "/thing", nil, nil))
+	assert.Equal(t, int32(3), limiter.n.Load())
+
+	limiter.err = errors.New("rate: Wait(n=1) would exceed context deadline")
+	err := client.Do(context.Background(), "GET", "/thing", nil, nil)
+	assert.ErrorContains(t, err, "rate limiter: rate: Wait")
+	assert.Equal(t, int32(3), n.Load(), "no request when the limiter refuses")
+}
+
+type countingLimiter struct {
+	n   atomic.Int32
+	err error
+}
+
+func (l *countingLimiter) Wait(context.Context) error { l.n.Add(1); return l.err }
+
+func TestConcurrentUse(t *testing.T) {
+	client, mux := setup(t)
+	mux.HandleFunc("/kya/detail/", func(w http.ResponseWriter, r *http.Request) { serveFixture(t, "kya_result.json")(w) })
+	var wg sync.WaitGroup
+	for i := 1; i <= 32; i++ {
+		wg.Add(1)
+		go func(id ID) {
+			defer wg.Done()
+			_, err := client.KYA.Get(context.Background(), id)
+			assert.NoError(t, err)
+		}(ID(i))
+	}
+	wg.Wait()
+}
+
+func TestAPIKeyNeverPrinted(t *testing.T) {
+	client, mux := setup(t, WithMaxRetries(0))
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		// A misbehaving proxy that echoes the request headers back.
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]any{"message": "bad: " + r.Header.Get("GOFACT-API-TOKEN"), "headers": r.Header})
+	})
+	mux.HandleFunc("/echo200", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("not json " + r.Header.Get("GOFACT-API-TOKEN")))
+	})
+	var logs bytes.Buffer
+	client.logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	errEcho := client.Do(context.Background(), "GET", "/echo", nil, nil)
+	require.Error(t, errEcho)
+	err200 := client.Do(context.Background(), "GET", "/echo200", nil, &struct{}{})
+	require.Error(t, err200)
+
+	var printed []string
+	type holder struct {
+		c Client // a struct that embeds a client in an unexported field
+		p *Client
+	}
+	for _, v := range []any{client, *client, client.KYA, client.Tasks, client.IDV, *client.KYA, client.creds, errEcho, err200, holder{*client, client}} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X"} {
+			printed = append(printed, fmt.Sprintf(verb, v))
+		}
+	}
+	var apiErr *APIError
+	require.ErrorAs(t, errEcho, &apiErr)
+	printed = append(printed, string(apiErr.Body), apiErr.Message, logs.String())
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("client", "c", client)
+	printed = append(printed, logs.String())
+	hexKey := fmt.Sprintf("%x", testKey)
+	for _, out := range printed {
+		assert.NotContains(t, out, testKey)
+		assert.NotContains(t, strings.ToLower(out), hexKey)
+	}
+	assert.Contains(t, apiErr.Message, "[REDACTED]")
+	assert.Equal(t, fmt.Sprintf("kryptogo.Client{BaseURL: %q, APIKey: \"[REDACTED]\"}", client.BaseURL()), fmt.Sprint(client))
+}
+
+func TestLoggerRecordsNoBodiesOrQueries(t *testing.T) {
+	client, mux := setup(t)
+	var logs bytes.Buffer
+	client.logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var n atomic.Int32
+	mux.HandleFunc("/tasks", func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"message":"王又曾 A123456789"}`))
+			return
+		}
+		serveFixture(t, "tasks_history.json")(w)
+	})
+	_, err := client.Tasks.History(context.Background(), &HistoryOptions{CustomerReference: "cust-secret-ref"})
+	require.NoError(t, err)
+
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.Len(t, lines, 3, "attempt, retry wait, attempt")
+	var first, retry, second map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &retry))
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &second))
+	assert.Equal(t, "DEBUG", first["level"])
+	assert.Equal(t, "kryptogo request", first["msg"])
+	assert.Equal(t, "GET", first["method"])
+	assert.Equal(t, "/tasks", first["path"])
+	assert.Equal(t, float64(503), first["status"])
+	assert.Equal(t, float64(1), first["attempt"])
+	assert.Contains(t, first, "duration")
+	assert.Equal(t, "kryptogo retry", retry["msg"])
+	assert.Contains(t, retry, "wait")
+	assert.Equal(t, float64(200), second["status"])
+	assert.Equal(t, float64(2), second["attempt"])
+	for _, secret := range []string{"cust-secret-ref", "王又曾", "A123456789", testKey, "page_size"} {
+		assert.NotContains(t, logs.String(), secret)
+	}
+}
+
+func TestRedirectToAnotherHostDropsKey(t *testing.T) {
+	var seen atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Header.Get("GOFACT-API-TOKEN") + "|" + r.Header.Get("User-Agent"))
+		serveFixture(t, "kya_result.json")(w)
+	}))
+	defer other.Close()
+	client, mux := setup(t)
+	mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/elsewhere", http.StatusFound)
+	})
+	mux.HandleFunc("/kya/detail/2", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, basePath+"/kya/detail/3", http.StatusFound)
+	})
+	mux.HandleFunc("/kya/detail/3", func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, testKey, r.Header.Get("GOFACT-API-TOKEN"), "same-origin redirects keep the key")
+		serveFixture(t, "kya_result.json")(w)
+	})
+	_, err := client.KYA.Get(context.Background(), 1)
+	require.NoError(t, err)
+	parts := strings.SplitN(seen.Load().(string), "|", 2)
+	assert.Empty(t, parts[0], "the key must not follow a redirect to another host")
+	assert.Contains(t, parts[1], "kryptogo-go/")
+	_, err = client.KYA.Get(context.Background(), 2)
+	require.NoError(t, err)
+}
+
+func TestUserCheckRedirectStillApplies(t *testing.T) {
+	client, mux := setup(t, WithHTTPClient(&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}), WithMaxRetries(0))
+	mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://example.com/x", http.StatusFound)
+	})
+	_, err := client.KYA.Get(context.Background(), 1)
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusFound, apiErr.StatusCode)
+}
+
+func TestValidationSendsNothing(t *testing.T) {
+	// Every method with a bad request, on a client whose transport fails the
+	// test if it is ever used.
+	client := offlineClient(t)
+	ctx := context.Background()
+	calls := map[string]error{}
+	calls["KYA.Create"] = func() error { _, err := client.KYA.Create(ctx, &CreateKYARequest{}); return err }()
+	calls["KYA.Get"] = func() error { _, err := client.KYA.Get(ctx, 0); return err }()
+	calls["Tasks.Create"] = func() error { _, err := client.Tasks.Create(ctx, []CreateTaskRequest{{}}); return err }()
+	calls["Tasks.Summary"] = func() error { _, err := client.Tasks.Summary(ctx, 0); return err }()
+	calls["Tasks.Get"] = func() error { _, err := client.Tasks.Get(ctx, 0); return err }()
+	calls["Tasks.Accept"] = func() error { _, err := client.Tasks.Accept(ctx, 1, ""); return err }()
+	calls["Tasks.SetMetadata"] = client.Tasks.SetMetadata(ctx, 1, nil)
+	calls["Tasks.History"] = func() error { _, err := client.Tasks.History(ctx, &HistoryOptions{PageSize: -1}); return err }()
+	calls["Tasks.Wait"] = func() error { _, err := client.Tasks.Wait(ctx, 0, nil); return err }()
+	calls["IDV.Create"] = func() error { _, err := client.IDV.Create(ctx, &CreateIDVRequest{}); return err }()
+	calls["IDV.Get"] = func() error { _, err := client.IDV.Get(ctx, 0); return err }()
+	calls["IDV.InitWeb"] = func() error { _, err := client.IDV.InitWeb(ctx, &InitWebIDVRequest{}); return err }()
+	calls["IDV.InitMobile"] = func() error { _, err := client.IDV.InitMobile(ctx, &InitMobileIDVRequest{}); return err }()
+	calls["IDV.Wait"] = func() error { _, err := client.IDV.Wait(ctx, 0, nil); return err }()
+	calls["Do"] = client.Do(ctx, "GET", "no-slash", nil, nil)
+	for name, err := range calls {
+		assert.ErrorIs(t, err, ErrInvalidRequest, name)
+	}
+}

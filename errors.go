@@ -1,0 +1,381 @@
+package kryptogo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Sentinel errors, matched with errors.Is against the errors the SDK returns.
+var (
+	// ErrUnauthorized matches an *APIError with status 401 or 403: the API
+	// key is wrong, revoked, or lacks the permission.
+	ErrUnauthorized = errors.New("kryptogo: unauthorized")
+	// ErrNotFound matches an *APIError with status 404.
+	ErrNotFound = errors.New("kryptogo: not found")
+	// ErrConflict matches an *APIError with status 409, such as a second
+	// accept or reject of the same DD task.
+	ErrConflict = errors.New("kryptogo: conflict")
+	// ErrRateLimited matches an *APIError with status 429.
+	ErrRateLimited = errors.New("kryptogo: rate limited")
+	// ErrServerError matches an *APIError with a 5xx status.
+	ErrServerError = errors.New("kryptogo: server error")
+	// ErrInvalidRequest matches a *ValidationError: the request broke a rule
+	// of the API reference and was not sent.
+	ErrInvalidRequest = errors.New("kryptogo: invalid request")
+	// ErrInvalidResponse matches a *ResponseError: a 2xx answer that is not
+	// the JSON the endpoint documents.
+	ErrInvalidResponse = errors.New("kryptogo: invalid response")
+)
+
+// maxErrorBody caps APIError.Body, so a large error page is not kept whole.
+const maxErrorBody = 64 << 10
+
+// APIError is an answer from the API with a non-2xx status.
+type APIError struct {
+	StatusCode int           // HTTP status
+	Code       int           // vendor code from the body; 0 when absent
+	Message    string        // vendor message, or a summary of a non-JSON body
+	Body       []byte        // raw body, capped at 64 KiB
+	Method     string        // request method
+	Path       string        // request path, without the query
+	RequestID  string        // from a request-id response header, when present
+	RetryAfter time.Duration // from Retry-After, when present
+}
+
+// Error reads "kryptogo: POST /task/12/accepted: 409 Conflict: <message>".
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kryptogo: %s %s: %d", e.Method, e.Path, e.StatusCode)
+	if text := http.StatusText(e.StatusCode); text != "" {
+		b.WriteString(" " + text)
+	}
+	if e.Code != 0 {
+		fmt.Fprintf(&b, " (code %d)", e.Code)
+	}
+	if e.Message != "" && e.Message != http.StatusText(e.StatusCode) {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" [request id " + e.RequestID + "]")
+	}
+	return b.String()
+}
+
+// Is makes errors.Is match the sentinel of the error's status.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrConflict:
+		return e.StatusCode == http.StatusConflict
+	case ErrRateLimited:
+		return e.StatusCode == http.StatusTooManyRequests
+	case ErrServerError:
+		return e.StatusCode >= 500 && e.StatusCode <= 599
+	}
+	return false
+}
+
+// requestIDHeaders are the common names of request-id headers, tried in order.
+var requestIDHeaders = []string{"X-Request-Id", "X-Request-ID", "Request-Id", "X-Amzn-Requestid", "X-Amzn-Trace-Id", "Cf-Ray", "X-Trace-Id"}
+
+func newAPIError(method, path string, resp *http.Response, body []byte, retryAfter time.Duration) *APIError {
+	e := &APIError{
+		StatusCode: resp.StatusCode,
+		Method:     method,
+		Path:       path,
+		RetryAfter: retryAfter,
+		Body:       capBytes(body, maxErrorBody),
+	}
+	for _, h := range requestIDHeaders {
+		if v := resp.Header.Get(h); v != "" {
+			e.RequestID = v
+			break
+		}
+	}
+	e.Code, e.Message = parseErrorBody(body, resp.Header.Get("Content-Type"))
+	return e
+}
+
+func capBytes(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return append([]byte(nil), b...)
+}
+
+// parseErrorBody finds a vendor code and message in an error body of any of
+// the shapes seen: {"code":N,"message"|"msg"|"error":...}, {"error":{...}},
+// an HTML page from a proxy, plain text, or nothing.
+func parseErrorBody(body []byte, contentType string) (int, string) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return 0, ""
+	}
+	if trimmed[0] == '{' {
+		if code, msg, ok := parseJSONError(trimmed); ok {
+			return code, msg
+		}
+	}
+	if looksLikeHTML(trimmed, contentType) {
+		return 0, htmlSummary(trimmed)
+	}
+	return 0, oneLine(string(trimmed), 200)
+}
+
+func parseJSONError(body []byte) (int, string, bool) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return 0, "", false
+	}
+	code := jsonInt(obj["code"])
+	if code == 0 {
+		code = jsonInt(obj["status_code"])
+	}
+	for _, key := range []string{"message", "msg", "error", "error_message", "error_description", "detail", "details"} {
+		if msg := jsonMessage(obj[key]); msg != "" {
+			return code, oneLine(msg, 500), true
+		}
+	}
+	if code != 0 {
+		return code, "", true
+	}
+	return 0, oneLine(string(body), 200), true
+}
+
+// jsonInt reads a number or numeric string; anything else is 0.
+func jsonInt(raw json.RawMessage) int {
+	text, isNull, err := scalarText(raw)
+	if err != nil || isNull {
+		return 0
+	}
+	n, err := strconv.Atoi(text)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// jsonMessage reads a string, or the message inside a nested error object.
+func jsonMessage(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return strings.TrimSpace(s)
+	}
+	var nested map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &nested); err == nil {
+		for _, key := range []string{"message", "msg", "error", "description"} {
+			if msg := jsonMessage(nested[key]); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
+}
+
+func looksLikeHTML(body []byte, contentType string) bool {
+	if strings.Contains(strings.ToLower(contentType), "html") {
+		return true
+	}
+	head := strings.ToLower(string(body[:min(len(body), 64)]))
+	return strings.HasPrefix(head, "<!doctype html") || strings.HasPrefix(head, "<html")
+}
+
+var (
+	titleRE = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+	h1RE    = regexp.MustCompile(`(?is)<h1[^>]*>(.*?)</h1>`)
+	tagRE   = regexp.MustCompile(`(?s)<[^>]*>`)
+)
+
+// htmlSummary names an HTML error page by its title or first heading.
+func htmlSummary(body []byte) string {
+	for _, re := range []*regexp.Regexp{titleRE, h1RE} {
+		if m := re.FindSubmatch(body); m != nil {
+			text := oneLine(html.UnescapeString(tagRE.ReplaceAllString(string(m[1]), " ")), 200)
+			if text != "" {
+				return "HTML page: " + text
+			}
+		}
+	}
+	return fmt.Sprintf("HTML page (%d bytes)", len(body))
+}
+
+// oneLine folds white space and cuts s to n bytes on a rune boundary.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// ResponseError is a 2xx answer the SDK could not use: not JSON, not the
+// documented shape, or too large. It matches ErrInvalidResponse.
+type ResponseError struct {
+	Method     string
+	Path       string
+	StatusCode int
+	Snippet    string // the start of the body, on one line
+	Err        error  // the decoding error
+}
+
+// Error names the request, the status and the start of the body.
+func (e *ResponseError) Error() string {
+	msg := fmt.Sprintf("kryptogo: %s %s: %d: unexpected response: %v", e.Method, e.Path, e.StatusCode, e.Err)
+	if e.Snippet != "" {
+		msg += fmt.Sprintf(" (body starts %q)", e.Snippet)
+	}
+	return msg
+}
+
+// Unwrap returns the decoding error.
+func (e *ResponseError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is match ErrInvalidResponse.
+func (e *ResponseError) Is(target error) bool { return target == ErrInvalidResponse }
+
+// FieldError is one broken rule of a request.
+type FieldError struct {
+	Field   string // JSON name of the field, with its path: "[0].target.name"
+	Message string
+}
+
+// Error reads "field: message".
+func (f FieldError) Error() string { return f.Field + ": " + f.Message }
+
+// ValidationError lists every rule a request broke. It is returned before
+// any request is sent and matches ErrInvalidRequest.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Error lists every broken rule.
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Error()
+	}
+	return "kryptogo: invalid request: " + strings.Join(parts, "; ")
+}
+
+// Is makes errors.Is match ErrInvalidRequest.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// Field returns the first error about the named field.
+func (e *ValidationError) Field(name string) (FieldError, bool) {
+	for _, f := range e.Fields {
+		if f.Field == name {
+			return f, true
+		}
+	}
+	return FieldError{}, false
+}
+
+// WaitError is returned by Tasks.Wait and IDV.Wait when the wait ends before
+// the task is done: the context ended, or fetching the task failed for good.
+// It carries the last state seen.
+type WaitError struct {
+	ID       ID
+	Polls    int          // how many times the task was fetched
+	LastTask *TaskSummary // set by Tasks.Wait: the last summary fetched, or nil
+	LastIDV  *IDVTask     // set by IDV.Wait: the last IDV task fetched, or nil
+	Err      error        // why the wait ended
+
+	kind string // "task" or "IDV task"
+}
+
+// Error names the task, its last state and the cause.
+func (e *WaitError) Error() string {
+	state := "no state fetched"
+	switch {
+	case e.LastTask != nil:
+		state = fmt.Sprintf("last progress %d%%", e.LastTask.Progress)
+	case e.LastIDV != nil:
+		state = "last state " + e.LastIDV.State.String()
+	}
+	kind := e.kind
+	if kind == "" {
+		kind = "task"
+	}
+	return fmt.Sprintf("kryptogo: waiting for %s %d after %d polls (%s): %v", kind, e.ID, e.Polls, state, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *WaitError) Unwrap() error { return e.Err }
+
+// validator collects every broken rule of a request, so the caller sees them
+// all at once instead of fixing one per attempt.
+type validator struct {
+	prefix string
+	fields []FieldError
+}
+
+// add records msg against field, unless msg is empty (the rule passed).
+func (v *validator) add(field, msg string) {
+	if msg != "" {
+		v.fields = append(v.fields, FieldError{Field: v.prefix + field, Message: msg})
+	}
+}
+
+// addf records a formatted message against field.
+func (v *validator) addf(field, format string, args ...any) {
+	v.add(field, fmt.Sprintf(format, args...))
+}
+
+// required records a missing value unless s has a non-space character.
+func (v *validator) required(field, s string) bool {
+	if strings.TrimSpace(s) == "" {
+		v.add(field, "is required")
+		return false
+	}
+	return true
+}
+
+// optional runs rule on s when s is set.
+func (v *validator) optional(field, s string, rule func(string) string) {
+	if s != "" {
+		v.add(field, rule(s))
+	}
+}
+
+// nested runs fn with field names prefixed by prefix.
+func (v *validator) nested(prefix string, fn func()) {
+	saved := v.prefix
+	v.prefix += prefix
+	fn()
+	v.prefix = saved
+}
+
+// err returns the collected errors as a *ValidationError, or nil.
+func (v *validator) err() error {
+	if len(v.fields) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: v.fields}
+}
+
+// validateID checks a path parameter before it goes into a URL.
+func validateID(field string, id ID) error {
+	if id <= 0 {
+		return &ValidationError{Fields: []FieldError{{Field: field, Message: fmt.Sprintf("must be a positive id, got %d", id)}}}
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package kryptogo
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestAPIErrorBodyShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		status      int
+		contentType string
+		body        []byte
+		code        int
+		message     string
+		text        string
+	}{
+		{"code and message", 400, "application/json", fixture(t, "error_code_message.json"), 40001, "invalid search_setting_id",
+			"kryptogo: GET /thing: 400 Bad Request (code 40001): invalid search_setting_id"},
+		{"string code and msg", 404, "application/json", fixture(t, "error_msg.json"), 40401, "task not found",
+			"kryptogo: GET /thing: 404 Not Found (code 40401): task not found"},
+		{"error string", 401, "application/json", fixture(t, "error_error.json"), 0, "token expired",
+			"kryptogo: GET /thing: 401 Unauthorized: token expired"},
+		{"nested error", 429, "application/json", fixture(t, "error_nested.json"), 0, "too many requests, slow down",
+			"kryptogo: GET /thing: 429 Too Many Requests: too many requests, slow down"},
+		{"unknown JSON shape", 500, "application/json", fixture(t, "error_unknown_shape.json"), 0, `{"status": "failed"}`,
+			`kryptogo: GET /thing: 500 Internal Server Error: {"status": "failed"}`},
+		{"HTML from a proxy", 502, "text/html", fixture(t, "error_gateway.html"), 0, "HTML page: 502 Bad Gateway",
+			"kryptogo: GET /thing: 502 Bad Gateway: HTML page: 502 Bad Gateway"},
+		{"HTML without title", 503, "", []byte("<!DOCTYPE html><html><body><p>down</p></body></html>"), 0, "HTML page (52 bytes)",
+			"kryptogo: GET /thing: 503 Service Unavailable: HTML page (52 bytes)"},
+		{"plain text", 403, "text/plain", []byte("forbidden\n  by WAF\n"), 0, "forbidden by WAF",
+			"kryptogo: GET /thing: 403 Forbidden: forbidden by WAF"},
+		{"empty", 504, "", nil, 0, "", "kryptogo: GET /thing: 504 Gateway Timeout"},
+		{"code only", 418, "application/json", []byte(`{"code": 7}`), 7, "", "kryptogo: GET /thing: 418 I'm a teapot (code 7)"},
+		{"odd status", 599, "", nil, 0, "", "kryptogo: GET /thing: 599"},
+	} {
+		client, mux := setup(t, WithMaxRetries(0))
+		mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+			if tc.contentType != "" {
+				w.Header().Set("Content-Type", tc.contentType)
+			}
+			w.Header().Set("X-Request-Id", "req-42")
+			w.WriteHeader(tc.status)
+			_, _ = w.Write(tc.body)
+		})
+		err := client.Do(context.Background(), "GET", "/thing", nil, nil)
+		var apiErr *APIError
+		require.ErrorAs(t, err, &apiErr, tc.name)
+		assert.Equal(t, tc.status, apiErr.StatusCode, tc.name)
+		assert.Equal(t, tc.code, apiErr.Code, tc.name)
+		assert.Equal(t, tc.message, apiErr.Message, tc.name)
+		assert.Equal(t, string(tc.body), string(apiErr.Body), tc.name)
+		assert.Equal(t, "req-42", apiErr.RequestID, tc.name)
+		assert.Equal(t, tc.text+" [request id req-42]", apiErr.Error(), tc.name)
+	}
+}
+
+func TestAPIErrorSentinels(t *testing.T) {
+	sentinels := []error{ErrUnauthorized, ErrNotFound, ErrConflict, ErrRateLimited, ErrServerError}
+	for status, want := range map[int]error{
+		401: ErrUnauthorized, 403: ErrUnauthorized, 404: ErrNotFound, 409: ErrConflict,
+		429: ErrRateLimited, 500: ErrServerError, 503: ErrServerError, 599: ErrServerError, 400: nil, 422: nil,
+	} {
+		err := error(&APIError{StatusCode: status})
+		for _, s := range sentinels {
+			assert.Equal(t, s == want, errors.Is(err, s), "status %d vs %v", status, s)
+		}
+		assert.False(t, errors.Is(err, ErrInvalidRequest))
+	}
+}
+
+func TestAPIErrorBodyIsCapped(t *testing.T) {
+	big := make([]byte, maxErrorBody*2)
+	for i := range big {
+		big[i] = 'x'
+	}
+	e := newAPIError("GET", "/x", &http.Response{StatusCode: 500, Header: http.Header{}}, big, 0)
+	assert.Len(t, e.Body, maxErrorBody)
+	assert.LessOrEqual(t, len(e.Message), 210)
+}
+
+func TestValidationErrorListsEveryField(t *testing.T) {
+	err := &ValidationError{Fields: []FieldError{{"country", "is required"}, {"id_type", `"X" must be PASSPORT, DRIVING_LICENSE or ID_CARD`}}}
+	assert.EqualError(t, err, `kryptogo: invalid request: country: is required; id_type: "X" must be PASSPORT, DRIVING_LICENSE or ID_CARD`)
+	assert.ErrorIs(t, err, ErrInvalidRequest)
+	f, ok := err.Field("id_type")
+	assert.True(t, ok)
+	assert.Contains(t, f.Message, "PASSPORT")
+	_, ok = err.Field("nope")
+	assert.False(t, ok)
+}
+
+func TestResponseError(t *testing.T) {
+	err := &ResponseError{Method: "GET", Path: "/kya/detail/1", StatusCode: 200, Snippet: "<html>", Err: errors.New("invalid character '<'")}
+	assert.EqualError(t, err, `kryptogo: GET /kya/detail/1: 200: unexpected response: invalid character '<' (body starts "<html>")`)
+	assert.ErrorIs(t, err, ErrInvalidResponse)
+}
+
+func TestWaitErrorText(t *testing.T) {
+	err := &WaitError{ID: 3, Polls: 2, Err: context.Canceled, kind: "IDV task"}
+	assert.EqualError(t, err, "kryptogo: waiting for IDV task 3 after 2 polls (no state fetched): context canceled")
+	assert.ErrorIs(t, err, context.Canceled)
+}

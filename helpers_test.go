@@ -1,0 +1,151 @@
+package kryptogo
+
+import (
+	"encoding/json"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testKey is the API key of test clients; tests that check redaction search
+// for it in everything printed.
+const testKey = "sk-test-7f3a9c1e-SECRET-KEY"
+
+// basePath mounts the fake API under a prefix, so that a request built
+// against the wrong base URL fails loudly (go-github's trick).
+const basePath = "/api-v1"
+
+// setup starts a fake API and returns a client pointed at it and the mux on
+// which the test registers handlers, with paths as the API spells them.
+func setup(t *testing.T, opts ...Option) (*Client, *http.ServeMux) {
+	t.Helper()
+	mux := http.NewServeMux()
+	root := http.NewServeMux()
+	root.Handle(basePath+"/", http.StripPrefix(basePath, mux))
+	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("request outside the base path: %s %s", r.Method, r.URL.Path)
+		http.NotFound(w, r)
+	})
+	srv := httptest.NewServer(root)
+	t.Cleanup(srv.Close)
+	defaults := []Option{WithBaseURL(srv.URL + basePath), WithRetryBackoff(time.Millisecond, 4*time.Millisecond)}
+	c, err := NewClient(testKey, append(defaults, opts...)...)
+	require.NoError(t, err)
+	return c, mux
+}
+
+// fixture reads a file of testdata/.
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return b
+}
+
+// serveFixture answers every request with the fixture.
+func serveFixture(t *testing.T, name string) func(http.ResponseWriter) {
+	body := fixture(t, name)
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}
+}
+
+// assertRequest checks the method, path, auth and standard headers.
+func assertRequest(t *testing.T, r *http.Request, method, path string) {
+	t.Helper()
+	assert.Equal(t, method, r.Method, "method")
+	assert.Equal(t, path, r.URL.Path, "path")
+	assert.Equal(t, testKey, r.Header.Get("GOFACT-API-TOKEN"), "auth header")
+	assert.Equal(t, "application/json", r.Header.Get("Accept"))
+	assert.True(t, strings.HasPrefix(r.Header.Get("User-Agent"), "kryptogo-go/"+Version+" (go"), "User-Agent %q", r.Header.Get("User-Agent"))
+	if method == http.MethodGet {
+		assert.Empty(t, r.Header.Get("Content-Type"), "a GET has no body")
+		assert.Equal(t, int64(0), r.ContentLength)
+	} else {
+		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
+	}
+}
+
+// assertJSONBody checks that the request body is the expected JSON, field for
+// field, and that Content-Length was right.
+func assertJSONBody(t *testing.T, r *http.Request, want string) {
+	t.Helper()
+	got, err := io.ReadAll(r.Body)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(got)), r.ContentLength, "Content-Length")
+	assert.JSONEq(t, want, string(got))
+}
+
+// cmpOpts compare decoded models with literals: unexported fields (the raw
+// JSON kept for RawJSON) are checked separately.
+var cmpOpts = cmp.Options{
+	cmp.FilterPath(func(p cmp.Path) bool {
+		sf, ok := p.Last().(cmp.StructField)
+		return ok && !unicode.IsUpper([]rune(sf.Name())[0])
+	}, cmp.Ignore()),
+}
+
+// assertDecoded compares a decoded value with the literal it should equal.
+func assertDecoded(t *testing.T, want, got any) {
+	t.Helper()
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("decoded value mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// assertRaw checks that RawJSON kept the body the value came from.
+func assertRaw(t *testing.T, body []byte, v interface{ RawJSON() json.RawMessage }) {
+	t.Helper()
+	assert.JSONEq(t, string(body), string(v.RawJSON()))
+}
+
+func ts(sec int64) Timestamp { return Timestamp{time.Unix(sec, 0).UTC()} }
+
+func ptr[T any](v T) *T { return &v }
+
+// noNetwork is a transport that fails the test if any request reaches it.
+type noNetwork struct{ t *testing.T }
+
+func (n noNetwork) RoundTrip(r *http.Request) (*http.Response, error) {
+	n.t.Errorf("a request left the process: %s %s", r.Method, r.URL.Path)
+	return nil, io.EOF
+}
+
+// offlineClient returns a client that must never send a request.
+func offlineClient(t *testing.T) *Client {
+	c, err := NewClient(testKey, WithHTTPClient(&http.Client{Transport: noNetwork{t}}), WithMaxRetries(0))
+	require.NoError(t, err)
+	return c
+}
+
+// fieldsOf returns the field names of a ValidationError, failing the test if
+// err is not one.
+func fieldsOf(t *testing.T, err error) []string {
+	t.Helper()
+	require.ErrorIs(t, err, ErrInvalidRequest)
+	var verr *ValidationError
+	require.ErrorAs(t, err, &verr)
+	names := make([]string, len(verr.Fields))
+	for i, f := range verr.Fields {
+		names[i] = f.Field
+	}
+	return names
+}
+
+func putUint32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+
+func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }

@@ -1,0 +1,709 @@
+package kryptogo
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/kyabc/kryptogo-go/internal/check"
+	"github.com/kyabc/kryptogo-go/internal/imageinfo"
+	"github.com/kyabc/kryptogo-go/internal/streambody"
+)
+
+// IDVService verifies identity documents: from images you upload (Create),
+// or in a KryptoGO web page (InitWeb) or mobile SDK session (InitMobile)
+// where your customer takes the pictures.
+type IDVService service
+
+// Image limits of the API reference, checked before sending.
+const (
+	MaxImageBytes       = 15 << 20 // 15 MB
+	MaxImageSide        = 7999     // pixels: each side must be under 8000
+	MinImageLongestSide = 301      // pixels: the longest side must be over 300
+)
+
+type imageSource int
+
+const (
+	fromBytes imageSource = iota
+	fromFile
+	fromBase64
+)
+
+// Image is an identity document or face image to upload. Build one with
+// ImageFromBytes, ImageFromFile or ImageFromBase64. An Image is immutable and
+// may be reused across requests and goroutines.
+//
+// The SDK sniffs the type (JPEG or PNG) when WithMIMEType was not used,
+// checks the size and pixel limits from the image header before sending,
+// and streams the base64 text into the request body, so no encoded copy of
+// the image is held in memory.
+type Image struct {
+	source imageSource
+	data   []byte // fromBytes
+	path   string // fromFile
+	b64    string // fromBase64
+	mime   string // from WithMIMEType or a data: URI
+}
+
+// ImageFromBytes returns an image held in memory. The slice is not copied:
+// do not modify it while a request that uses the image runs.
+func ImageFromBytes(b []byte) *Image { return &Image{source: fromBytes, data: b} }
+
+// ImageFromFile returns an image read from a file when a request is sent
+// (and again on each retry). A missing or unreadable file is a
+// *ValidationError naming the request field.
+func ImageFromFile(path string) *Image { return &Image{source: fromFile, path: path} }
+
+// ImageFromBase64 returns an image from standard base64 text, as a browser
+// upload or another API gives it. A data: URI ("data:image/png;base64,…")
+// is accepted and its type used.
+func ImageFromBase64(s string) *Image {
+	img := &Image{source: fromBase64, b64: strings.TrimSpace(s)}
+	if rest, ok := strings.CutPrefix(img.b64, "data:"); ok {
+		if meta, payload, ok := strings.Cut(rest, ","); ok && strings.HasSuffix(meta, ";base64") {
+			img.mime = strings.TrimSuffix(meta, ";base64")
+			img.b64 = payload
+		}
+	}
+	return img
+}
+
+// WithMIMEType returns a copy of the image declared as mime ("image/jpeg"
+// or "image/png"). The declaration must match the content: a PNG declared as
+// image/jpeg is a *ValidationError, never sent mislabelled.
+func (img *Image) WithMIMEType(mime string) *Image {
+	cp := *img
+	cp.mime = mime
+	return &cp
+}
+
+// String describes the image by its source, never by its content.
+func (img *Image) String() string {
+	switch img.source {
+	case fromFile:
+		return "Image(file " + filepath.Base(img.path) + ")"
+	case fromBase64:
+		return "Image(" + strconv.Itoa(len(img.b64)) + " base64 characters)"
+	default:
+		return "Image(" + strconv.Itoa(len(img.data)) + " bytes)"
+	}
+}
+
+// Format prints String for every verb, so printing a request never dumps
+// image bytes.
+func (img *Image) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, img.String()) }
+
+// LogValue logs the image as its description.
+func (img *Image) LogValue() slog.Value { return slog.StringValue(img.String()) }
+
+func (img *Image) open() (io.ReadCloser, error) {
+	switch img.source {
+	case fromFile:
+		return os.Open(img.path)
+	case fromBase64:
+		return io.NopCloser(base64.NewDecoder(base64.StdEncoding, strings.NewReader(img.b64))), nil
+	default:
+		return io.NopCloser(bytes.NewReader(img.data)), nil
+	}
+}
+
+// preparedImage is an image that passed the checks, ready to stream.
+type preparedImage struct {
+	img  *Image
+	size int64
+	mime string
+}
+
+// prepare checks the image against the API's limits and records every
+// broken rule against field (the image) and mimeField (its type).
+func (img *Image) prepare(v *validator, field, mimeField string) *preparedImage {
+	size, info, err := img.inspect()
+	if err != nil {
+		v.add(field, err.Error())
+		return nil
+	}
+	ok := true
+	fail := func(f, msg string) { v.add(f, msg); ok = false }
+	if size > MaxImageBytes {
+		fail(field, fmt.Sprintf("is %.1f MB; the API takes at most 15 MB", float64(size)/(1<<20)))
+	}
+	if info.Width > MaxImageSide || info.Height > MaxImageSide {
+		fail(field, fmt.Sprintf("is %dx%d pixels; each side must be under 8000", info.Width, info.Height))
+	}
+	if max(info.Width, info.Height) < MinImageLongestSide {
+		fail(field, fmt.Sprintf("is %dx%d pixels; the longest side must be over 300", info.Width, info.Height))
+	}
+	if img.mime != "" {
+		if msg := check.MIMEType(img.mime); msg != "" {
+			fail(mimeField, msg)
+		} else if img.mime != info.MIME {
+			fail(mimeField, fmt.Sprintf("is declared %s but the image is %s", img.mime, info.MIME))
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return &preparedImage{img: img, size: size, mime: info.MIME}
+}
+
+// inspect reads the image's header for its type and pixels, and its size.
+func (img *Image) inspect() (int64, imageinfo.Info, error) {
+	rc, err := img.open()
+	if err != nil {
+		return 0, imageinfo.Info{}, fmt.Errorf("cannot read image: %v", err)
+	}
+	defer rc.Close()
+	counted := &countingReader{r: rc}
+	info, err := imageinfo.Inspect(counted)
+	if err != nil {
+		return 0, info, fmt.Errorf("image %v", err)
+	}
+	switch img.source {
+	case fromBytes:
+		return int64(len(img.data)), info, nil
+	case fromFile:
+		st, err := os.Stat(img.path)
+		if err != nil {
+			return 0, info, fmt.Errorf("cannot read image: %v", err)
+		}
+		return st.Size(), info, nil
+	default:
+		// Decoding the rest proves the base64 is valid and gives the size.
+		if _, err := io.Copy(io.Discard, counted); err != nil {
+			return 0, info, fmt.Errorf("is not valid base64: %v", err)
+		}
+		return counted.n, info, nil
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// CreateIDVRequest asks for the verification of uploaded document images.
+type CreateIDVRequest struct {
+	// Country issued the document: ISO 3166-1 alpha-3, such as "TWN". Required.
+	Country string `json:"country"`
+	// IDType is the document type. Required.
+	IDType IDType `json:"id_type"`
+
+	// IDImage is the front of the document. Required.
+	IDImage *Image `json:"-"`
+	// IDBackImage is the back of the document. Required for ID_CARD.
+	IDBackImage *Image `json:"-"`
+	// FaceImage is a selfie. FaceImage or IDAndFaceImage is required.
+	FaceImage *Image `json:"-"`
+	// IDAndFaceImage shows the person holding the document.
+	IDAndFaceImage *Image `json:"-"`
+
+	// The Expected fields are compared with what is read from the document;
+	// a mismatch makes the result state review.
+	ExpectedName        string `json:"expected_name,omitempty"`
+	ExpectedBirthday    string `json:"expected_birthday,omitempty"` // YYYY-MM-DD
+	ExpectedIDNumber    string `json:"expected_id_number,omitempty"`
+	ExpectedIssuingDate string `json:"expected_issuing_date,omitempty"` // YYYY-MM-DD
+	ExpectedExpiryDate  string `json:"expected_expiry_date,omitempty"`  // YYYY-MM-DD
+	ExpectedGender      Gender `json:"expected_gender,omitempty"`       // M, F or X
+
+	// CallbackURL is POSTed the IDV task when it completes.
+	CallbackURL       string `json:"callback_url,omitempty"`
+	CustomerReference string `json:"customer_reference,omitempty"`
+	// AutoCreateDDTask creates a DD task when the state is accept.
+	AutoCreateDDTask bool `json:"auto_create_dd_task,omitempty"`
+	// DDTaskCallbackURL is the callback URL of that DD task.
+	DDTaskCallbackURL string `json:"dd_task_callback_url,omitempty"`
+	// DDTaskSearchSettingID is required with AutoCreateDDTask.
+	DDTaskSearchSettingID ID `json:"dd_task_search_setting_id,omitempty"`
+}
+
+// String describes the request without its personal data.
+func (r *CreateIDVRequest) String() string {
+	return fmt.Sprintf("CreateIDVRequest{Country: %s, IDType: %s}", r.Country, r.IDType)
+}
+
+// Format prints String for every verb, so a request never prints a name,
+// an ID number or image bytes.
+func (r *CreateIDVRequest) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, r.String()) }
+
+// idvImageField names an image's JSON fields.
+type idvImageField struct {
+	name, mimeName string
+	img            *Image
+}
+
+func (r *CreateIDVRequest) images() []idvImageField {
+	return []idvImageField{
+		{"id_image", "id_mime_type", r.IDImage},
+		{"id_back_image", "id_back_mime_type", r.IDBackImage},
+		{"face_image", "face_mime_type", r.FaceImage},
+		{"id_and_face_image", "id_and_face_mime_type", r.IDAndFaceImage},
+	}
+}
+
+// body validates the request and builds the streamed body.
+func (r *CreateIDVRequest) body() (*requestBody, error) {
+	var v validator
+	if r == nil {
+		v.add("request", "is required")
+		return nil, v.err()
+	}
+	if v.required("country", r.Country) {
+		v.add("country", check.Alpha3(r.Country))
+	}
+	validateIDType(&v, r.IDType)
+	if r.IDImage == nil {
+		v.add("id_image", "is required")
+	}
+	if r.IDType == IDTypeIDCard && r.IDBackImage == nil {
+		v.add("id_back_image", "is required when id_type is ID_CARD")
+	}
+	if r.FaceImage == nil && r.IDAndFaceImage == nil {
+		v.add("face_image", "face_image or id_and_face_image is required")
+	}
+	v.optional("expected_birthday", r.ExpectedBirthday, check.Date)
+	v.optional("expected_issuing_date", r.ExpectedIssuingDate, check.Date)
+	v.optional("expected_expiry_date", r.ExpectedExpiryDate, check.Date)
+	if r.ExpectedGender != "" && !r.ExpectedGender.known() {
+		v.addf("expected_gender", "%q must be M, F or X", r.ExpectedGender)
+	}
+	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
+	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
+
+	var prepared []*preparedImage
+	for _, f := range r.images() {
+		if f.img != nil {
+			prepared = append(prepared, f.img.prepare(&v, f.name, f.mimeName))
+		} else {
+			prepared = append(prepared, nil)
+		}
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return r.stream(prepared)
+}
+
+// stream lays out the body: the JSON of the plain fields, then each image
+// as a base64 string streamed from its source, with its mime type.
+func (r *CreateIDVRequest) stream(prepared []*preparedImage) (*requestBody, error) {
+	type plain CreateIDVRequest
+	head, err := json.Marshal((*plain)(r))
+	if err != nil {
+		return nil, fmt.Errorf("kryptogo: encode request: %w", err)
+	}
+	var b streambody.Body
+	b.Literal(head[:len(head)-1]) // without the closing brace
+	for i, f := range r.images() {
+		p := prepared[i]
+		if p == nil {
+			continue
+		}
+		b.Literal([]byte(`,"` + f.name + `":"`))
+		b.Base64(p.size, p.img.open)
+		b.Literal([]byte(`","` + f.mimeName + `":"` + p.mime + `"`))
+	}
+	b.Literal([]byte("}"))
+	return &requestBody{open: b.Open, length: b.Len()}, nil
+}
+
+func validateIDType(v *validator, t IDType) {
+	switch {
+	case t == "":
+		v.add("id_type", "is required")
+	case !t.known():
+		v.addf("id_type", "%q must be PASSPORT, DRIVING_LICENSE or ID_CARD", t)
+	}
+}
+
+func validateDDTask(v *validator, autoCreate bool, callbackURL string, settingID ID) {
+	v.optional("dd_task_callback_url", callbackURL, check.HTTPURL)
+	if autoCreate && settingID <= 0 {
+		v.add("dd_task_search_setting_id", "is required when auto_create_dd_task is true")
+	}
+	if settingID < 0 {
+		v.add("dd_task_search_setting_id", "must not be negative")
+	}
+}
+
+// CreatedIDV is the API's receipt for a created IDV task.
+type CreatedIDV struct {
+	rawResponse
+	IDVTaskID ID        `json:"idv_task_id"`
+	Timestamp Timestamp `json:"timestamp"`
+}
+
+// UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
+func (c *CreatedIDV) UnmarshalJSON(data []byte) error {
+	type plain CreatedIDV
+	if err := json.Unmarshal(data, (*plain)(c)); err != nil {
+		return err
+	}
+	c.keep(data)
+	return nil
+}
+
+// Create uploads document and face images and starts their verification.
+// Each image is checked (type, size, pixels) before anything is sent.
+//
+// API: POST /idv
+func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest) (*CreatedIDV, error) {
+	body, err := req.body()
+	if err != nil {
+		return nil, err
+	}
+	var out CreatedIDV
+	if err := s.client.send(ctx, http.MethodPost, "/idv", nil, body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Reason explains a review or reject state; see the API notes for the codes.
+type Reason struct {
+	Code        int    `json:"code"`
+	Description string `json:"description"`
+}
+
+// IDVDDTask is a DD task created from an IDV task.
+type IDVDDTask struct {
+	ID                ID          `json:"id"`
+	CreationTimestamp Timestamp   `json:"creation_timestamp"`
+	AuditStatus       AuditStatus `json:"audit_status"`
+}
+
+// IDVTask is an IDV task: what GET /idv/{id} answers and what the API POSTs
+// to the task's callback URL. It holds personal data: log it with slog,
+// whose LogValue keeps only the id, state and audit status.
+type IDVTask struct {
+	rawResponse
+	IDVTaskID              ID             `json:"idv_task_id"`
+	Country                string         `json:"country"`
+	IDType                 IDType         `json:"id_type"`
+	IDSubType              IDSubType      `json:"id_sub_type"`
+	ExpectedName           string         `json:"expected_name"`
+	ExpectedBirthday       string         `json:"expected_birthday"`
+	ExpectedIDNumber       string         `json:"expected_id_number"`
+	ExpectedCountry        string         `json:"expected_country"`
+	ExpectedIssuingDate    string         `json:"expected_issuing_date"`
+	ExpectedExpiryDate     string         `json:"expected_expiry_date"`
+	ExpectedGender         Gender         `json:"expected_gender"`
+	CustomerReference      string         `json:"customer_reference"`
+	FirstName              string         `json:"first_name"`
+	LastName               string         `json:"last_name"`
+	FullName               string         `json:"full_name"`
+	Birthday               string         `json:"birthday"`
+	IDNumber               string         `json:"id_number"`
+	IssuingDate            string         `json:"issuing_date"`
+	ExpiryDate             string         `json:"expiry_date"`
+	Gender                 Gender         `json:"gender"`
+	State                  IDVState       `json:"state"` // IDVStateMissing when the answer has none
+	ReviewReasons          []Reason       `json:"review_reasons"`
+	RejectReasons          []Reason       `json:"reject_reasons"`
+	CreatedSearchTaskID    ID             `json:"created_search_task_id"`
+	AuditStatus            IDVAuditStatus `json:"audit_status"`
+	AuditTimestamp         Timestamp      `json:"audit_timestamp"`
+	AuditorEmployeeAccount string         `json:"auditor_employee_account"`
+	DDTasks                []IDVDDTask    `json:"dd_tasks"`
+	IDImageURL             string         `json:"id_image_url,omitempty"`
+	IDBackImageURL         string         `json:"id_back_image_url,omitempty"`
+	FaceImageURL           string         `json:"face_image_url,omitempty"`
+	IDAndFaceImageURL      string         `json:"id_and_face_image_url,omitempty"`
+}
+
+// UnmarshalJSON decodes the task and keeps the JSON for RawJSON. A missing
+// state decodes as IDVStateMissing, not as 0 (accept).
+func (t *IDVTask) UnmarshalJSON(data []byte) error {
+	type plain IDVTask
+	decoded := plain{State: IDVStateMissing}
+	if err := json.Unmarshal(data, &decoded); err != nil {
+		return err
+	}
+	*t = IDVTask(decoded)
+	t.keep(data)
+	return nil
+}
+
+// LogValue logs the task without personal data: id, state, audit status.
+func (t *IDVTask) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("idv_task_id", int64(t.IDVTaskID)),
+		slog.String("state", t.State.String()),
+		slog.String("audit_status", string(t.AuditStatus)),
+	)
+}
+
+// ConsoleURL returns the task's page in the KryptoGO web console.
+func (t *IDVTask) ConsoleURL() string {
+	return "https://app.kryptogo.com/compliance/idv/" + t.IDVTaskID.String()
+}
+
+// Get fetches an IDV task.
+//
+// API: GET /idv/{idv_id}
+func (s *IDVService) Get(ctx context.Context, id ID) (*IDVTask, error) {
+	if err := validateID("idv_id", id); err != nil {
+		return nil, err
+	}
+	var out IDVTask
+	if err := s.client.get(ctx, "/idv/"+id.String(), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// taiwanIDFields is the Taiwan ID add-on: the card's issue data, checked
+// against the Ministry of the Interior. It applies to ID_CARD and TWN only.
+type taiwanIDFields struct {
+	applyCode *int
+	applyDate string
+	siteID    string
+}
+
+func (tw taiwanIDFields) set() bool {
+	return tw.applyCode != nil || tw.applyDate != "" || tw.siteID != ""
+}
+
+// validate checks the add-on: all three fields together, on a Taiwanese ID
+// card only (idCard tells whether the document is an ID card).
+func (tw taiwanIDFields) validate(v *validator, idCard bool, country string) {
+	if !tw.set() {
+		return
+	}
+	if !idCard || country != "TWN" {
+		v.add("tw_id_apply_code", "the Taiwan ID add-on applies only to id_type ID_CARD with country TWN")
+	}
+	if tw.applyCode == nil {
+		v.add("tw_id_apply_code", "is required with the other tw_id_ fields")
+	} else if *tw.applyCode < 0 || *tw.applyCode > 3 {
+		v.addf("tw_id_apply_code", "%d must be 0 (not issued), 1 (initial), 2 (reissue) or 3 (change)", *tw.applyCode)
+	}
+	if tw.applyDate == "" {
+		v.add("tw_id_apply_date", "is required with the other tw_id_ fields")
+	} else {
+		v.add("tw_id_apply_date", check.ROCDate(tw.applyDate))
+	}
+	if tw.siteID == "" {
+		v.add("tw_id_issue_site_id", "is required with the other tw_id_ fields")
+	} else {
+		v.add("tw_id_issue_site_id", check.TWIssueSite(tw.siteID))
+	}
+}
+
+// InitWebIDVRequest starts a web IDV session (the Jumio variant of the
+// reference; send the Sumsub variant with Client.Do).
+type InitWebIDVRequest struct {
+	IDType            IDType   `json:"id_type"`               // required
+	WorkflowID        Workflow `json:"workflow_id"`           // required: 100-102 or 200-202
+	Country           string   `json:"country"`               // required: ISO 3166-1 alpha-3
+	CustomerReference string   `json:"customer_reference"`    // required, at most 100 characters
+	Locale            string   `json:"locale,omitempty"`      // page language; "en" when empty
+	SuccessURL        string   `json:"success_url,omitempty"` // at most 2047 characters
+	ErrorURL          string   `json:"error_url,omitempty"`   // at most 255 characters
+	ExpectedName      string   `json:"expected_name,omitempty"`
+	ExpectedBirthday  string   `json:"expected_birthday,omitempty"` // YYYY-MM-DD
+	ExpectedIDNumber  string   `json:"expected_id_number,omitempty"`
+	CallbackURL       string   `json:"callback_url,omitempty"`
+	AutoCreateDDTask  bool     `json:"auto_create_dd_task,omitempty"`
+	DDTaskCallbackURL string   `json:"dd_task_callback_url,omitempty"`
+	// DDTaskSearchSettingID is required with AutoCreateDDTask.
+	DDTaskSearchSettingID ID `json:"dd_task_search_setting_id,omitempty"`
+	// The Taiwan ID add-on (ID_CARD and TWN only), all three or none.
+	// TWIDApplyCode is a pointer because 0 (not issued) is a value.
+	TWIDApplyCode   *int   `json:"tw_id_apply_code,omitempty"`
+	TWIDApplyDate   string `json:"tw_id_apply_date,omitempty"`    // 7-digit ROC date, 1070102
+	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"` // 5-digit site code
+}
+
+func (r *InitWebIDVRequest) validate() error {
+	var v validator
+	if r == nil {
+		v.add("request", "is required")
+		return v.err()
+	}
+	validateIDType(&v, r.IDType)
+	if !r.WorkflowID.isWeb() {
+		v.addf("workflow_id", "%d must be 100, 101, 102, 200, 201 or 202", r.WorkflowID)
+	}
+	if v.required("country", r.Country) {
+		v.add("country", check.Alpha3(r.Country))
+	}
+	if v.required("customer_reference", r.CustomerReference) {
+		v.add("customer_reference", check.MaxLen(r.CustomerReference, 100))
+	}
+	v.optional("locale", r.Locale, check.Locale)
+	validateRedirect(&v, "success_url", r.SuccessURL, 2047)
+	validateRedirect(&v, "error_url", r.ErrorURL, 255)
+	v.optional("expected_birthday", r.ExpectedBirthday, check.Date)
+	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
+	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
+	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(&v, r.IDType == IDTypeIDCard, r.Country)
+	return v.err()
+}
+
+func validateRedirect(v *validator, field, u string, limit int) {
+	if u == "" {
+		return
+	}
+	if msg := check.MaxLen(u, limit); msg != "" {
+		v.add(field, msg)
+		return
+	}
+	v.add(field, check.HTTPURL(u))
+}
+
+// WebIDVSession is a started web IDV session: send your customer to URL.
+type WebIDVSession struct {
+	rawResponse
+	IDVTaskID ID        `json:"idv_task_id"`
+	URL       string    `json:"url"`
+	Timestamp Timestamp `json:"timestamp"` // the API sends RFC 3339 here
+}
+
+// UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
+func (w *WebIDVSession) UnmarshalJSON(data []byte) error {
+	type plain WebIDVSession
+	if err := json.Unmarshal(data, (*plain)(w)); err != nil {
+		return err
+	}
+	w.keep(data)
+	return nil
+}
+
+// InitWeb starts a web IDV session and returns the URL to send your
+// customer to. The account needs more than 500 points; they are deducted
+// when the customer uploads.
+//
+// API: POST /idv/init
+func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest) (*WebIDVSession, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	var out WebIDVSession
+	if err := s.client.sendJSON(ctx, http.MethodPost, "/idv/init", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards only).
+type InitMobileIDVRequest struct {
+	// WorkflowID is 3, the only workflow the endpoint takes; 0 sends 3.
+	WorkflowID        Workflow `json:"workflow_id"`
+	Country           string   `json:"country"` // required: ISO 3166-1 alpha-3
+	ExpectedName      string   `json:"expected_name,omitempty"`
+	ExpectedBirthday  string   `json:"expected_birthday,omitempty"` // YYYY-MM-DD
+	ExpectedIDNumber  string   `json:"expected_id_number,omitempty"`
+	CallbackURL       string   `json:"callback_url,omitempty"`
+	CustomerReference string   `json:"customer_reference,omitempty"` // at most 100 characters
+	AutoCreateDDTask  bool     `json:"auto_create_dd_task,omitempty"`
+	DDTaskCallbackURL string   `json:"dd_task_callback_url,omitempty"`
+	// DDTaskSearchSettingID is required with AutoCreateDDTask.
+	DDTaskSearchSettingID ID `json:"dd_task_search_setting_id,omitempty"`
+	// The Taiwan ID add-on (country TWN only), all three or none.
+	// TWIDApplyCode is a pointer because 0 (not issued) is a value.
+	TWIDApplyCode   *int   `json:"tw_id_apply_code,omitempty"`
+	TWIDApplyDate   string `json:"tw_id_apply_date,omitempty"`
+	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"`
+}
+
+func (r *InitMobileIDVRequest) validate() (*InitMobileIDVRequest, error) {
+	var v validator
+	if r == nil {
+		v.add("request", "is required")
+		return nil, v.err()
+	}
+	out := *r
+	if out.WorkflowID == 0 {
+		out.WorkflowID = WorkflowMobile
+	}
+	if out.WorkflowID != WorkflowMobile {
+		v.addf("workflow_id", "%d must be 3, the only workflow of mobile sessions", out.WorkflowID)
+	}
+	if v.required("country", r.Country) {
+		v.add("country", check.Alpha3(r.Country))
+	}
+	v.optional("customer_reference", r.CustomerReference, func(s string) string { return check.MaxLen(s, 100) })
+	v.optional("expected_birthday", r.ExpectedBirthday, check.Date)
+	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
+	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
+	// Mobile sessions verify ID cards only.
+	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(&v, true, r.Country)
+	return &out, v.err()
+}
+
+// MobileIDVSession is a started mobile session: hand SDKToken to the Jumio
+// SDK in your app.
+type MobileIDVSession struct {
+	rawResponse
+	IDVTaskID ID        `json:"idv_task_id"`
+	SDKToken  string    `json:"sdk_token"`
+	Timestamp Timestamp `json:"timestamp"`
+}
+
+// UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
+func (m *MobileIDVSession) UnmarshalJSON(data []byte) error {
+	type plain MobileIDVSession
+	if err := json.Unmarshal(data, (*plain)(m)); err != nil {
+		return err
+	}
+	m.keep(data)
+	return nil
+}
+
+// InitMobile starts a mobile SDK IDV session and returns the token for the
+// Jumio SDK. The account needs more than 500 points; they are deducted when
+// the customer uploads.
+//
+// API: POST /idv/account
+func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest) (*MobileIDVSession, error) {
+	body, err := req.validate()
+	if err != nil {
+		return nil, err
+	}
+	var out MobileIDVSession
+	if err := s.client.sendJSON(ctx, http.MethodPost, "/idv/account", body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Wait polls an IDV task until its state is accept, review or reject, and
+// returns it. It ends early with a *WaitError, which holds the last task
+// fetched, when ctx ends or a poll fails with an error that waiting cannot
+// fix. Give ctx a deadline: a web session waits for your customer.
+//
+// API: GET /idv/{idv_id}, repeatedly
+func (s *IDVService) Wait(ctx context.Context, id ID, opts *WaitOptions) (*IDVTask, error) {
+	if err := validateID("idv_id", id); err != nil {
+		return nil, err
+	}
+	var last *IDVTask
+	polls, err := poll(ctx, s.client, opts, func() (bool, error) {
+		task, err := s.Get(ctx, id)
+		if err == nil {
+			last = task
+		}
+		return err == nil && task.State.Done(), err
+	})
+	if err != nil {
+		return nil, &WaitError{ID: id, Polls: polls, LastIDV: last, Err: err, kind: "IDV task"}
+	}
+	return last, nil
+}

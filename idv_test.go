@@ -1,0 +1,457 @@
+package kryptogo
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func testPNG(t testing.TB, w, h int) []byte {
+	var buf bytes.Buffer
+	require.NoError(t, png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))))
+	return buf.Bytes()
+}
+
+func testJPEG(t testing.TB, w, h int) []byte {
+	var buf bytes.Buffer
+	require.NoError(t, jpeg.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h)), nil))
+	return buf.Bytes()
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestIDVCreate(t *testing.T) {
+	front, back, face, held := testJPEG(t, 640, 400), testJPEG(t, 640, 401), testPNG(t, 400, 600), testPNG(t, 800, 600)
+	want := `{
+		"country": "TWN", "id_type": "ID_CARD",
+		"id_image": "` + b64(front) + `", "id_mime_type": "image/jpeg",
+		"id_back_image": "` + b64(back) + `", "id_back_mime_type": "image/jpeg",
+		"face_image": "` + b64(face) + `", "face_mime_type": "image/png",
+		"id_and_face_image": "` + b64(held) + `", "id_and_face_mime_type": "image/png",
+		"expected_name": "王又曾", "expected_birthday": "1990-06-21", "expected_id_number": "A123456789",
+		"expected_issuing_date": "2020-03-10", "expected_expiry_date": "2025-03-10", "expected_gender": "M",
+		"customer_reference": "000000123", "auto_create_dd_task": true,
+		"dd_task_callback_url": "https://myserver.com/send/callback/here", "dd_task_search_setting_id": 120
+	}`
+	client, mux := setup(t)
+	mux.HandleFunc("/idv", func(w http.ResponseWriter, r *http.Request) {
+		assertRequest(t, r, http.MethodPost, "/idv")
+		assertJSONBody(t, r, want)
+		serveFixture(t, "idv_create_response.json")(w)
+	})
+	dir := t.TempDir()
+	frontFile := filepath.Join(dir, "front.jpg")
+	require.NoError(t, os.WriteFile(frontFile, front, 0o600))
+
+	got, err := client.IDV.Create(context.Background(), &CreateIDVRequest{
+		Country: "TWN", IDType: IDTypeIDCard,
+		IDImage:        ImageFromFile(frontFile),
+		IDBackImage:    ImageFromBytes(back).WithMIMEType("image/jpeg"),
+		FaceImage:      ImageFromBase64(b64(face)),
+		IDAndFaceImage: ImageFromBase64("data:image/png;base64," + b64(held)),
+		ExpectedName:   "王又曾", ExpectedBirthday: "1990-06-21", ExpectedIDNumber: "A123456789",
+		ExpectedIssuingDate: "2020-03-10", ExpectedExpiryDate: "2025-03-10", ExpectedGender: GenderMale,
+		CustomerReference: "000000123", AutoCreateDDTask: true,
+		DDTaskCallbackURL: "https://myserver.com/send/callback/here", DDTaskSearchSettingID: 120,
+	})
+	require.NoError(t, err)
+	assertDecoded(t, &CreatedIDV{IDVTaskID: 12, Timestamp: ts(1623859200)}, got)
+	assertRaw(t, fixture(t, "idv_create_response.json"), got)
+}
+
+func TestIDVCreateRetryReplaysImages(t *testing.T) {
+	face := testPNG(t, 500, 500)
+	client, mux := setup(t)
+	var bodies [][]byte
+	mux.HandleFunc("/idv", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		bodies = append(bodies, b)
+		if len(bodies) == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		serveFixture(t, "idv_create_response.json")(w)
+	})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "face.png")
+	require.NoError(t, os.WriteFile(path, face, 0o600))
+	_, err := client.IDV.Create(context.Background(), &CreateIDVRequest{
+		Country: "JPN", IDType: IDTypePassport, IDImage: ImageFromFile(path), FaceImage: ImageFromFile(path),
+	})
+	require.NoError(t, err)
+	require.Len(t, bodies, 2)
+	assert.Equal(t, bodies[0], bodies[1], "the retry sends the same bytes")
+	assert.JSONEq(t, `{"country":"JPN","id_type":"PASSPORT","id_image":"`+b64(face)+`","id_mime_type":"image/png","face_image":"`+b64(face)+`","face_mime_type":"image/png"}`, string(bodies[1]))
+}
+
+func TestIDVCreateValidation(t *testing.T) {
+	dir := t.TempDir()
+	okJPEG := ImageFromBytes(testJPEG(t, 640, 400))
+	valid := func() *CreateIDVRequest {
+		return &CreateIDVRequest{Country: "TWN", IDType: IDTypePassport, IDImage: okJPEG, FaceImage: okJPEG}
+	}
+	with := func(mut func(*CreateIDVRequest)) *CreateIDVRequest {
+		r := valid()
+		mut(r)
+		return r
+	}
+	huge := append(testJPEG(t, 640, 400), make([]byte, MaxImageBytes)...)
+	for _, tc := range []struct {
+		name   string
+		req    *CreateIDVRequest
+		fields []string
+	}{
+		{"nil", nil, []string{"request"}},
+		{"empty", &CreateIDVRequest{}, []string{"country", "id_type", "id_image", "face_image"}},
+		{"bad country", with(func(r *CreateIDVRequest) { r.Country = "TW" }), []string{"country"}},
+		{"numeric country", with(func(r *CreateIDVRequest) { r.Country = "158" }), []string{"country"}},
+		{"bad id type", with(func(r *CreateIDVRequest) { r.IDType = "PASSPORTS" }), []string{"id_type"}},
+		{"id card needs back", with(func(r *CreateIDVRequest) { r.IDType = IDTypeIDCard }), []string{"id_back_image"}},
+		{"face or held", with(func(r *CreateIDVRequest) { r.FaceImage = nil }), []string{"face_image"}},
+		{"dates", with(func(r *CreateIDVRequest) {
+			r.ExpectedBirthday, r.ExpectedIssuingDate, r.ExpectedExpiryDate = "1990/06/21", "2020-13-01", "2025-02-29"
+		}), []string{"expected_birthday", "expected_issuing_date", "expected_expiry_date"}},
+		{"gender", with(func(r *CreateIDVRequest) { r.ExpectedGender = "male" }), []string{"expected_gender"}},
+		{"callback", with(func(r *CreateIDVRequest) { r.CallbackURL = "myserver.com/cb" }), []string{"callback_url"}},
+		{"dd callback", with(func(r *CreateIDVRequest) { r.DDTaskCallbackURL = "mailto:x@y.z" }), []string{"dd_task_callback_url"}},
+		{"auto create needs setting", with(func(r *CreateIDVRequest) { r.AutoCreateDDTask = true }), []string{"dd_task_search_setting_id"}},
+		{"negative setting", with(func(r *CreateIDVRequest) { r.DDTaskSearchSettingID = -1 }), []string{"dd_task_search_setting_id"}},
+		{"missing file", with(func(r *CreateIDVRequest) { r.IDImage = ImageFromFile(filepath.Join(dir, "nope.jpg")) }), []string{"id_image"}},
+		{"bad base64", with(func(r *CreateIDVRequest) { r.FaceImage = ImageFromBase64("/9j/4AAQ!!!") }), []string{"face_image"}},
+		{"not an image", with(func(r *CreateIDVRequest) { r.FaceImage = ImageFromBytes([]byte("hello")) }), []string{"face_image"}},
+		{"empty image", with(func(r *CreateIDVRequest) { r.FaceImage = ImageFromBytes(nil) }), []string{"face_image"}},
+		{"too small", with(func(r *CreateIDVRequest) { r.IDImage = ImageFromBytes(testPNG(t, 300, 200)) }), []string{"id_image"}},
+		{"too wide", with(func(r *CreateIDVRequest) { r.IDImage = ImageFromBytes(testPNG(t, 8000, 10)) }), []string{"id_image"}},
+		{"too large", with(func(r *CreateIDVRequest) { r.IDImage = ImageFromBytes(huge) }), []string{"id_image"}},
+		{"png labelled jpeg", with(func(r *CreateIDVRequest) {
+			r.IDImage = ImageFromBytes(testPNG(t, 640, 400)).WithMIMEType("image/jpeg")
+		}), []string{"id_mime_type"}},
+		{"unsupported mime", with(func(r *CreateIDVRequest) { r.FaceImage = okJPEG.WithMIMEType("image/jpg") }), []string{"face_mime_type"}},
+		{"data uri mismatch", with(func(r *CreateIDVRequest) {
+			r.IDAndFaceImage = ImageFromBase64("data:image/jpeg;base64," + b64(testPNG(t, 640, 400)))
+		}), []string{"id_and_face_mime_type"}},
+	} {
+		_, err := offlineClient(t).IDV.Create(context.Background(), tc.req)
+		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+	}
+
+	_, err := offlineClient(t).IDV.Create(context.Background(), with(func(r *CreateIDVRequest) {
+		r.IDImage = ImageFromFile(filepath.Join(dir, "passport.jpg"))
+	}))
+	assert.ErrorContains(t, err, "id_image: cannot read image")
+	assert.ErrorContains(t, err, "no such file")
+
+	_, err = offlineClient(t).IDV.Create(context.Background(), with(func(r *CreateIDVRequest) { r.IDImage = ImageFromBytes(huge) }))
+	assert.ErrorContains(t, err, "the API takes at most 15 MB")
+}
+
+func TestImagePixelBounds(t *testing.T) {
+	for _, tc := range []struct {
+		w, h int
+		ok   bool
+	}{
+		{301, 10, true}, {10, 301, true}, {7999, 7999, true},
+		{300, 300, false}, {8000, 10, false}, {10, 8000, false},
+	} {
+		var v validator
+		p := ImageFromBytes(pngHeader(tc.w, tc.h)).prepare(&v, "id_image", "id_mime_type")
+		if tc.ok {
+			assert.NoError(t, v.err(), "%dx%d", tc.w, tc.h)
+			require.NotNil(t, p)
+			assert.Equal(t, "image/png", p.mime)
+		} else {
+			assert.Equal(t, []string{"id_image"}, fieldsOf(t, v.err()), "%dx%d", tc.w, tc.h)
+		}
+	}
+}
+
+// pngHeader returns the start of a PNG of the given size: enough for the
+// header checks, without building the pixels.
+func pngHeader(w, h int) []byte {
+	var buf bytes.Buffer
+	_ = png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1)))
+	b := buf.Bytes()
+	// The IHDR chunk holds the width and height at bytes 16-23; png's
+	// DecodeConfig checks the CRC, so rebuild the chunk.
+	ihdr := append([]byte("IHDR"), b[16:29]...)
+	putUint32(ihdr[4:], uint32(w))
+	putUint32(ihdr[8:], uint32(h))
+	out := append([]byte(nil), b[:12]...)
+	out = append(out, ihdr...)
+	crc := crc32IEEE(ihdr)
+	out = append(out, byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc))
+	return append(out, b[33:]...)
+}
+
+func TestImageStringNeverShowsContent(t *testing.T) {
+	secret := testJPEG(t, 640, 400)
+	imgs := []*Image{ImageFromBytes(secret), ImageFromBase64(b64(secret)), ImageFromFile("/secret/dir/passport.jpg")}
+	for _, img := range imgs {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
+			out := fmt.Sprintf(verb, img)
+			assert.NotContains(t, out, b64(secret)[:20], verb)
+			assert.NotContains(t, out, "/secret/dir", verb)
+		}
+	}
+	assert.Equal(t, fmt.Sprintf("Image(%d bytes)", len(secret)), imgs[0].String())
+	assert.Equal(t, "Image(file passport.jpg)", imgs[2].String())
+
+	req := &CreateIDVRequest{Country: "TWN", IDType: IDTypeIDCard, ExpectedName: "王又曾", ExpectedIDNumber: "A123456789", IDImage: imgs[0]}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(verb, req)
+		assert.NotContains(t, out, "王又曾", verb)
+		assert.NotContains(t, out, "A123456789", verb)
+	}
+}
+
+func wantIDVTask() *IDVTask {
+	return &IDVTask{
+		IDVTaskID: 12, Country: "TWN", IDType: IDTypeIDCard, IDSubType: IDSubTypeNationalID,
+		ExpectedName: "王又曾", ExpectedBirthday: "1990-06-21", ExpectedIDNumber: "A123456789",
+		ExpectedCountry: "TWN", ExpectedIssuingDate: "2020-03-10", ExpectedExpiryDate: "2025-03-10",
+		ExpectedGender: GenderMale, CustomerReference: "000000123",
+		FirstName: "又曾", LastName: "王", FullName: "王又曾", Birthday: "1965-03-16", IDNumber: "A223456789",
+		IssuingDate: "2020-03-10", ExpiryDate: "2025-03-10", Gender: GenderMale, State: IDVAccept,
+		ReviewReasons:       []Reason{{Code: 501, Description: "birthday doesn't match expected"}},
+		RejectReasons:       []Reason{},
+		CreatedSearchTaskID: 102, AuditStatus: IDVAuditAccepted, AuditTimestamp: ts(1641982000),
+		AuditorEmployeeAccount: "admin",
+		DDTasks:                []IDVDDTask{{ID: 102, CreationTimestamp: ts(1641982000), AuditStatus: AuditAccepted}},
+	}
+}
+
+func TestIDVGet(t *testing.T) {
+	client, mux := setup(t)
+	mux.HandleFunc("/idv/12", func(w http.ResponseWriter, r *http.Request) {
+		assertRequest(t, r, http.MethodGet, "/idv/12")
+		serveFixture(t, "idv_task.json")(w)
+	})
+	got, err := client.IDV.Get(context.Background(), 12)
+	require.NoError(t, err)
+	assertDecoded(t, wantIDVTask(), got)
+	assertRaw(t, fixture(t, "idv_task.json"), got)
+	assert.Equal(t, "https://app.kryptogo.com/compliance/idv/12", got.ConsoleURL())
+}
+
+func TestIDVTaskQuirks(t *testing.T) {
+	var got IDVTask
+	require.NoError(t, json.Unmarshal(fixture(t, "idv_task_quirks.json"), &got))
+	assertDecoded(t, &IDVTask{
+		IDVTaskID: 15, Country: "JPN", IDType: IDTypePassport, IDSubType: IDSubTypeEPassport,
+		ExpectedCountry: "JPN", ExpectedGender: GenderOther,
+		FirstName: "Taro", LastName: "Yamada", FullName: "Taro Yamada", Birthday: "1980-01-01", IDNumber: "TK1234567",
+		IssuingDate: "2019-01-01", ExpiryDate: "2029-01-01", Gender: GenderOther, State: IDVReject,
+		RejectReasons:          []Reason{{106, "fake"}, {999, "a code the SDK does not know"}},
+		AuditStatus:            IDVAuditRejected,
+		AuditTimestamp:         Timestamp{time.Date(2024, 1, 12, 10, 0, 0, 0, time.UTC)},
+		AuditorEmployeeAccount: "admin",
+		IDImageURL:             "https://cdn.example.com/id.jpg",
+		FaceImageURL:           "https://cdn.example.com/face.jpg",
+	}, &got)
+	assert.Contains(t, string(got.RawJSON()), `"engine": "jumio"`)
+
+	var missing IDVTask
+	require.NoError(t, json.Unmarshal(fixture(t, "idv_task_no_state.json"), &missing))
+	assert.Equal(t, IDVStateMissing, missing.State, "a missing state never reads as accept")
+	assert.False(t, missing.State.Done())
+}
+
+func TestIDVTaskLogValueHidesPersonalData(t *testing.T) {
+	var task IDVTask
+	require.NoError(t, json.Unmarshal(fixture(t, "idv_task.json"), &task))
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("callback", "task", &task)
+	assert.Contains(t, buf.String(), `"task":{"idv_task_id":12,"state":"Accept","audit_status":"Accepted"}`)
+	for _, pii := range []string{"王又曾", "A223456789", "1965-03-16", "又曾"} {
+		assert.NotContains(t, buf.String(), pii)
+	}
+}
+
+func TestIDVInitWeb(t *testing.T) {
+	for _, tc := range []struct{ fixture, want string }{
+		{"idv_init_response.json", "2022-01-10T09:30:00Z"},
+		{"idv_init_response_unix.json", "2022-01-10T09:30:00Z"},
+	} {
+		client, mux := setup(t)
+		mux.HandleFunc("/idv/init", func(w http.ResponseWriter, r *http.Request) {
+			assertRequest(t, r, http.MethodPost, "/idv/init")
+			assertJSONBody(t, r, string(fixture(t, "idv_init_request.json")))
+			serveFixture(t, tc.fixture)(w)
+		})
+		got, err := client.IDV.InitWeb(context.Background(), &InitWebIDVRequest{
+			IDType: IDTypeIDCard, WorkflowID: WorkflowIDAndIdentity, Country: "TWN", CustomerReference: "000000123",
+			Locale: "zh-HK", ExpectedName: "王又曾", ExpectedBirthday: "1990-06-21", ExpectedIDNumber: "A123456789",
+			AutoCreateDDTask: true, DDTaskCallbackURL: "https://myserver.com/send/callback/here", DDTaskSearchSettingID: 120,
+			TWIDApplyCode: ptr(2), TWIDApplyDate: "1070102", TWIDIssueSiteID: "10011",
+		})
+		require.NoError(t, err, tc.fixture)
+		when, _ := time.Parse(time.RFC3339, tc.want)
+		assertDecoded(t, &WebIDVSession{
+			IDVTaskID: 13, URL: "https://kryptogo.netverify.com/web/v4/app?locale=zh-HK&authorizationToken=xyz",
+			Timestamp: Timestamp{when},
+		}, got)
+		assertRaw(t, fixture(t, tc.fixture), got)
+	}
+}
+
+func TestIDVInitWebSendsApplyCodeZero(t *testing.T) {
+	client, mux := setup(t)
+	mux.HandleFunc("/idv/init", func(w http.ResponseWriter, r *http.Request) {
+		assertJSONBody(t, r, `{"id_type":"ID_CARD","workflow_id":100,"country":"TWN","customer_reference":"c",
+			"tw_id_apply_code":0,"tw_id_apply_date":"1070102","tw_id_issue_site_id":"63000"}`)
+		serveFixture(t, "idv_init_response.json")(w)
+	})
+	_, err := client.IDV.InitWeb(context.Background(), &InitWebIDVRequest{
+		IDType: IDTypeIDCard, WorkflowID: WorkflowIDOnly, Country: "TWN", CustomerReference: "c",
+		TWIDApplyCode: ptr(0), TWIDApplyDate: "1070102", TWIDIssueSiteID: "63000",
+	})
+	require.NoError(t, err)
+}
+
+func TestIDVInitWebValidation(t *testing.T) {
+	valid := func() *InitWebIDVRequest {
+		return &InitWebIDVRequest{IDType: IDTypeIDCard, WorkflowID: WorkflowIDOnlyUpload, Country: "TWN", CustomerReference: "c1"}
+	}
+	with := func(mut func(*InitWebIDVRequest)) *InitWebIDVRequest {
+		r := valid()
+		mut(r)
+		return r
+	}
+	tw := func(r *InitWebIDVRequest) {
+		r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID = ptr(1), "1070102", "10011"
+	}
+	for _, tc := range []struct {
+		name   string
+		req    *InitWebIDVRequest
+		fields []string
+	}{
+		{"nil", nil, []string{"request"}},
+		{"empty", &InitWebIDVRequest{}, []string{"id_type", "workflow_id", "country", "customer_reference"}},
+		{"mobile workflow", with(func(r *InitWebIDVRequest) { r.WorkflowID = WorkflowMobile }), []string{"workflow_id"}},
+		{"unknown workflow", with(func(r *InitWebIDVRequest) { r.WorkflowID = 103 }), []string{"workflow_id"}},
+		{"long reference", with(func(r *InitWebIDVRequest) { r.CustomerReference = strings.Repeat("x", 101) }), []string{"customer_reference"}},
+		{"locale", with(func(r *InitWebIDVRequest) { r.Locale = "zh-TW" }), []string{"locale"}},
+		{"long success url", with(func(r *InitWebIDVRequest) { r.SuccessURL = "https://x.com/" + strings.Repeat("a", 2034) }), []string{"success_url"}},
+		{"relative success url", with(func(r *InitWebIDVRequest) { r.SuccessURL = "/done" }), []string{"success_url"}},
+		{"long error url", with(func(r *InitWebIDVRequest) { r.ErrorURL = "https://x.com/" + strings.Repeat("a", 242) }), []string{"error_url"}},
+		{"birthday", with(func(r *InitWebIDVRequest) { r.ExpectedBirthday = "21-06-1990" }), []string{"expected_birthday"}},
+		{"callback", with(func(r *InitWebIDVRequest) { r.CallbackURL = "x" }), []string{"callback_url"}},
+		{"auto create", with(func(r *InitWebIDVRequest) { r.AutoCreateDDTask = true }), []string{"dd_task_search_setting_id"}},
+		{"tw on passport", with(func(r *InitWebIDVRequest) { tw(r); r.IDType = IDTypePassport }), []string{"tw_id_apply_code"}},
+		{"tw outside TWN", with(func(r *InitWebIDVRequest) { tw(r); r.Country = "JPN" }), []string{"tw_id_apply_code"}},
+		{"tw code range", with(func(r *InitWebIDVRequest) { tw(r); r.TWIDApplyCode = ptr(4) }), []string{"tw_id_apply_code"}},
+		{"tw date", with(func(r *InitWebIDVRequest) { tw(r); r.TWIDApplyDate = "2018-01-02" }), []string{"tw_id_apply_date"}},
+		{"tw site", with(func(r *InitWebIDVRequest) { tw(r); r.TWIDIssueSiteID = "99999" }), []string{"tw_id_issue_site_id"}},
+		{"tw partial", with(func(r *InitWebIDVRequest) { r.TWIDApplyDate = "1070102" }), []string{"tw_id_apply_code", "tw_id_issue_site_id"}},
+	} {
+		_, err := offlineClient(t).IDV.InitWeb(context.Background(), tc.req)
+		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+	}
+	for name, good := range map[string]*InitWebIDVRequest{
+		"minimal":           valid(),
+		"taiwan add-on":     with(tw),
+		"reference of 100":  with(func(r *InitWebIDVRequest) { r.CustomerReference = strings.Repeat("客", 100) }),
+		"success url 2047":  with(func(r *InitWebIDVRequest) { r.SuccessURL = "https://x.com/" + strings.Repeat("a", 2033) }),
+		"error url 255":     with(func(r *InitWebIDVRequest) { r.ErrorURL = "https://x.com/" + strings.Repeat("a", 241) }),
+		"every locale":      with(func(r *InitWebIDVRequest) { r.Locale = "pt-BR" }),
+		"auto with setting": with(func(r *InitWebIDVRequest) { r.AutoCreateDDTask, r.DDTaskSearchSettingID = true, 3 }),
+	} {
+		assert.NoError(t, good.validate(), name)
+	}
+}
+
+func TestIDVInitMobile(t *testing.T) {
+	client, mux := setup(t)
+	mux.HandleFunc("/idv/account", func(w http.ResponseWriter, r *http.Request) {
+		assertRequest(t, r, http.MethodPost, "/idv/account")
+		assertJSONBody(t, r, string(fixture(t, "idv_account_request.json")))
+		serveFixture(t, "idv_account_response.json")(w)
+	})
+	req := &InitMobileIDVRequest{
+		Country: "TWN", ExpectedName: "王又曾", ExpectedBirthday: "1990-06-21", ExpectedIDNumber: "A123456789",
+		CustomerReference: "000000123", AutoCreateDDTask: true,
+		DDTaskCallbackURL: "https://myserver.com/send/callback/here", DDTaskSearchSettingID: 120,
+		TWIDApplyCode: ptr(2), TWIDApplyDate: "1070102", TWIDIssueSiteID: "10011",
+	}
+	got, err := client.IDV.InitMobile(context.Background(), req)
+	require.NoError(t, err)
+	assertDecoded(t, &MobileIDVSession{IDVTaskID: 15, SDKToken: "eyJhbGciOiJIUzUxMiI...umLYOxUj4u6wXYpcodRl2qtt0oOew63L7Hwg", Timestamp: ts(1641807000)}, got)
+	assertRaw(t, fixture(t, "idv_account_response.json"), got)
+	assert.Equal(t, Workflow(0), req.WorkflowID, "the default is filled in the body, not the caller's request")
+}
+
+func TestIDVInitMobileValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		req    *InitMobileIDVRequest
+		fields []string
+	}{
+		{"nil", nil, []string{"request"}},
+		{"empty", &InitMobileIDVRequest{}, []string{"country"}},
+		{"web workflow", &InitMobileIDVRequest{WorkflowID: WorkflowIDOnly, Country: "TWN"}, []string{"workflow_id"}},
+		{"long reference", &InitMobileIDVRequest{Country: "TWN", CustomerReference: strings.Repeat("x", 101)}, []string{"customer_reference"}},
+		{"tw outside TWN", &InitMobileIDVRequest{Country: "USA", TWIDApplyCode: ptr(1), TWIDApplyDate: "1070102", TWIDIssueSiteID: "10011"}, []string{"tw_id_apply_code"}},
+		{"auto create", &InitMobileIDVRequest{Country: "TWN", AutoCreateDDTask: true}, []string{"dd_task_search_setting_id"}},
+		{"birthday and callback", &InitMobileIDVRequest{Country: "TWN", ExpectedBirthday: "x", CallbackURL: "y"}, []string{"expected_birthday", "callback_url"}},
+	} {
+		_, err := offlineClient(t).IDV.InitMobile(context.Background(), tc.req)
+		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+	}
+}
+
+func TestIDVWait(t *testing.T) {
+	client, mux := setup(t)
+	var polls atomic.Int32
+	mux.HandleFunc("/idv/16", func(w http.ResponseWriter, r *http.Request) {
+		assertRequest(t, r, http.MethodGet, "/idv/16")
+		if polls.Add(1) < 3 {
+			serveFixture(t, "idv_task_pending.json")(w)
+			return
+		}
+		_, _ = w.Write([]byte(`{"idv_task_id":16,"state":1,"review_reasons":[{"code":400,"description":"face mismatch"}]}`))
+	})
+	got, err := client.IDV.Wait(context.Background(), 16, &WaitOptions{Interval: time.Millisecond})
+	require.NoError(t, err)
+	assert.Equal(t, IDVReview, got.State)
+	assert.Equal(t, []Reason{{400, "face mismatch"}}, got.ReviewReasons)
+	assert.Equal(t, int32(3), polls.Load())
+}
+
+func TestIDVWaitDeadlineKeepsLastState(t *testing.T) {
+	client, mux := setup(t)
+	mux.HandleFunc("/idv/16", func(w http.ResponseWriter, r *http.Request) { serveFixture(t, "idv_task_pending.json")(w) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := client.IDV.Wait(ctx, 16, &WaitOptions{Interval: time.Millisecond, MaxInterval: 3 * time.Millisecond})
+	var werr *WaitError
+	require.ErrorAs(t, err, &werr)
+	require.NotNil(t, werr.LastIDV)
+	assert.Equal(t, IDVPending, werr.LastIDV.State)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "waiting for IDV task 16")
+	assert.Contains(t, err.Error(), "last state Pending")
+
+	_, err = client.IDV.Wait(ctx, -1, nil)
+	assert.Equal(t, []string{"idv_id"}, fieldsOf(t, err))
+	_, err = client.IDV.Get(ctx, 0)
+	assert.Equal(t, []string{"idv_id"}, fieldsOf(t, err))
+}

@@ -1,0 +1,643 @@
+package kryptogo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/kyabc/kryptogo-go/internal/backoff"
+	"github.com/kyabc/kryptogo-go/internal/check"
+)
+
+// TaskService creates and manages due-diligence (DD) search tasks: searches
+// of news, the Dow Jones database, Taiwan company and verdict records and
+// sanctions lists for a person (KYC) or a company (KYB).
+type TaskService service
+
+// Target is the person or company a DD task searches for.
+//
+// Build one with KYCTarget or KYBTarget. The API documents the KYC fields
+// only; Extra carries any other attribute (such as undocumented KYB fields)
+// into the JSON object, and collects the undocumented fields of a decoded
+// target.
+type Target struct {
+	Type        TargetType     `json:"type"`
+	Name        string         `json:"name"`
+	Birthday    string         `json:"birthday,omitempty"`    // KYC: YYYY-MM-DD
+	Citizenship string         `json:"citizenship,omitempty"` // KYC: ISO 3166-1 alpha-3 or numeric
+	Extra       map[string]any `json:"-"`
+}
+
+// KYCTarget returns the target of a search on a person. birthday
+// (YYYY-MM-DD) and citizenship (ISO 3166-1 alpha-3, such as "TWN") may be
+// empty.
+func KYCTarget(name, birthday, citizenship string) Target {
+	return Target{Type: TargetKYC, Name: name, Birthday: birthday, Citizenship: citizenship}
+}
+
+// KYBTarget returns the target of a search on a company.
+func KYBTarget(name string) Target {
+	return Target{Type: TargetKYB, Name: name}
+}
+
+var targetFields = map[string]bool{"type": true, "name": true, "birthday": true, "citizenship": true}
+
+// MarshalJSON encodes the documented fields and the Extra attributes.
+func (t Target) MarshalJSON() ([]byte, error) {
+	type plain Target
+	base, err := json.Marshal(plain(t))
+	if err != nil || len(t.Extra) == 0 {
+		return base, err
+	}
+	keys := make([]string, 0, len(t.Extra))
+	for k := range t.Extra {
+		if targetFields[k] {
+			return nil, fmt.Errorf("kryptogo: target extra field %q shadows a documented field", k)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := base[:len(base)-1] // drop the closing brace
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(t.Extra[k])
+		if err != nil {
+			return nil, fmt.Errorf("kryptogo: target extra field %q: %w", k, err)
+		}
+		out = append(append(append(append(out, ','), kb...), ':'), vb...)
+	}
+	return append(out, '}'), nil
+}
+
+// UnmarshalJSON decodes the documented fields and keeps the others in Extra.
+func (t *Target) UnmarshalJSON(data []byte) error {
+	type plain Target
+	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	var all map[string]any
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil // null or not an object: nothing extra
+	}
+	t.Extra = nil
+	for k, v := range all {
+		if !targetFields[k] {
+			if t.Extra == nil {
+				t.Extra = map[string]any{}
+			}
+			t.Extra[k] = v
+		}
+	}
+	return nil
+}
+
+func (t *Target) validate(v *validator) {
+	switch t.Type {
+	case TargetKYC, TargetKYB:
+	default:
+		v.addf("target.type", "must be 1 (KYC) or 2 (KYB), got %d", t.Type)
+	}
+	v.required("target.name", t.Name)
+	v.optional("target.birthday", t.Birthday, check.Date)
+	v.optional("target.citizenship", t.Citizenship, check.Country)
+	for k := range t.Extra {
+		if targetFields[k] {
+			v.addf("target."+k, "is set both as a field and in Extra")
+		}
+	}
+}
+
+// SearchSetting is the search configuration a task ran with.
+type SearchSetting struct {
+	Mode          SearchMode `json:"mode"`
+	TimeRangeYear int        `json:"time_range_year"` // -1: no limit
+	Language      string     `json:"language"`
+	NegativeWords []string   `json:"negative_words"`
+	Sites         []string   `json:"sites"`
+	NumberOfPages int        `json:"number_of_pages"`
+}
+
+// CreateTaskRequest is one DD search task to create.
+type CreateTaskRequest struct {
+	// SearchSettingID is the search setting to use: the number at the end
+	// of its page URL in the web console. Required.
+	SearchSettingID ID `json:"search_setting_id"`
+	// Target is the person or company to search for. Required.
+	Target Target `json:"target"`
+	// SearchSource lists the databases to search; empty searches all five.
+	SearchSource SearchSources `json:"search_source"`
+	// CallbackURL is POSTed the task summary when the task completes and
+	// whenever its accepted status changes. Sign it with a CallbackSigner.
+	CallbackURL string `json:"callback_url,omitempty"`
+	// CustomerReference is your system's reference for the customer.
+	CustomerReference string `json:"customer_reference,omitempty"`
+	// FromIDVID links the task to an IDV task; the API then copies the
+	// birthday, citizenship, customer reference and callback URL from it.
+	FromIDVID ID `json:"from_idv_id,omitempty"`
+}
+
+func (r *CreateTaskRequest) validate(v *validator) {
+	if r.SearchSettingID <= 0 {
+		v.add("search_setting_id", "is required (a positive id)")
+	}
+	r.Target.validate(v)
+	seen := map[SearchSource]bool{}
+	for i, s := range r.SearchSource {
+		field := "search_source[" + strconv.Itoa(i) + "]"
+		switch {
+		case !s.known():
+			v.addf(field, "%d is not a search source (0-4)", s)
+		case seen[s]:
+			v.addf(field, "%s is listed twice", s)
+		}
+		seen[s] = true
+	}
+	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
+	if r.FromIDVID < 0 {
+		v.add("from_idv_id", "must not be negative")
+	}
+}
+
+// CreatedTask is the API's receipt for one created task.
+type CreatedTask struct {
+	rawResponse
+	TaskID    ID        `json:"task_id"`
+	Timestamp Timestamp `json:"timestamp"`
+}
+
+// UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
+func (t *CreatedTask) UnmarshalJSON(data []byte) error {
+	type plain CreatedTask
+	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.keep(data)
+	return nil
+}
+
+// Create creates DD search tasks in one batch and returns one receipt per
+// task, in the order of reqs. Each task costs points.
+//
+// An empty SearchSource searches all five sources. Should the API answer a
+// different number of receipts than tasks sent, Create returns the receipts
+// it got together with an error matching ErrInvalidResponse, since the tasks
+// may exist and cost points.
+//
+// API: POST /task
+func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest) ([]CreatedTask, error) {
+	body, err := validateCreateTasks(reqs)
+	if err != nil {
+		return nil, err
+	}
+	var out []CreatedTask
+	if err := s.client.sendJSON(ctx, http.MethodPost, "/task", body, &out); err != nil {
+		return nil, err
+	}
+	if len(out) != len(reqs) {
+		return out, &ResponseError{Method: http.MethodPost, Path: "/task", StatusCode: http.StatusOK,
+			Err: fmt.Errorf("sent %d tasks, got %d receipts", len(reqs), len(out))}
+	}
+	return out, nil
+}
+
+func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) {
+	var v validator
+	if len(reqs) == 0 {
+		v.add("tasks", "at least one task is required")
+		return nil, v.err()
+	}
+	body := make([]CreateTaskRequest, len(reqs))
+	for i := range reqs {
+		body[i] = reqs[i]
+		if len(body[i].SearchSource) == 0 {
+			body[i].SearchSource = AllSearchSources
+		}
+		v.nested("["+strconv.Itoa(i)+"].", func() { body[i].validate(&v) })
+	}
+	return body, v.err()
+}
+
+// TaskReport is the outcome of a DD task in its summary. It is nil until
+// the task has one.
+type TaskReport struct {
+	SanctionMatched bool   `json:"sanction_matched"`
+	PotentialRisk   int    `json:"potential_risk"` // 0-100 risk score
+	URL             string `json:"url"`
+	Accepted        *bool  `json:"accepted"` // nil: not decided yet
+	Comment         string `json:"comment"`
+}
+
+// Rating maps the report's risk score to a RiskRating.
+func (r *TaskReport) Rating() RiskRating { return RatingForScore(r.PotentialRisk) }
+
+// TaskSummary is the summary of a DD task: what GET /task/{id}/summary
+// answers and what the API POSTs to the task's callback URL.
+type TaskSummary struct {
+	rawResponse
+	TaskID            ID            `json:"task_id"`
+	SearchSetting     SearchSetting `json:"search_setting"`
+	Target            Target        `json:"target"`
+	CustomerReference string        `json:"customer_reference"`
+	Progress          int           `json:"progress"` // 100: completed
+	TaskOrigin        TaskOrigin    `json:"task_origin"`
+	CreationTime      Timestamp     `json:"creation_time"`
+	UpdateTime        Timestamp     `json:"update_time"`
+	AuditTime         Timestamp     `json:"audit_time"`
+	Report            *TaskReport   `json:"report"`
+	Metadata          MetadataList  `json:"metadata"`
+}
+
+// UnmarshalJSON decodes the summary and keeps the JSON for RawJSON.
+func (t *TaskSummary) UnmarshalJSON(data []byte) error {
+	type plain TaskSummary
+	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.keep(data)
+	return nil
+}
+
+// Completed reports whether the search has finished (progress 100).
+func (t *TaskSummary) Completed() bool { return t.Progress >= 100 }
+
+// ConsoleURL returns the task's page in the KryptoGO web console.
+func (t *TaskSummary) ConsoleURL() string { return taskConsoleURL(t.TaskID) }
+
+func taskConsoleURL(id ID) string { return "https://app.kryptogo.com/compliance/audit/" + id.String() }
+
+// Summary fetches the summary of a DD task.
+//
+// API: GET /task/{task_id}/summary
+func (s *TaskService) Summary(ctx context.Context, id ID) (*TaskSummary, error) {
+	if err := validateID("task_id", id); err != nil {
+		return nil, err
+	}
+	var out TaskSummary
+	if err := s.client.get(ctx, "/task/"+id.String()+"/summary", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// TaskDetail is everything the API holds on a DD task.
+//
+// The API documents no shape for result and comment_logs; they are raw JSON.
+type TaskDetail struct {
+	rawResponse
+	TaskID                 ID              `json:"task_id"`
+	Target                 Target          `json:"target"`
+	SearchSetting          SearchSetting   `json:"search_setting"`
+	SearchSource           SearchSources   `json:"search_source"`
+	CallbackURL            string          `json:"callback_url"`
+	CustomerReference      string          `json:"customer_reference"`
+	Result                 json.RawMessage `json:"result,omitempty"`
+	SanctionMatched        bool            `json:"sanction_matched"`
+	CompletedSource        int             `json:"completed_source"`
+	PotentialRisk          int             `json:"potential_risk"` // 0-100 risk score
+	AuditStatus            AuditStatus     `json:"audit_status"`
+	Comment                string          `json:"comment"`
+	AuditTime              Timestamp       `json:"audit_time"`
+	AuditorEmployeeID      ID              `json:"auditor_employee_id"`
+	AuditorEmployeeName    string          `json:"auditor_employee_name"`
+	AuditorEmployeeAccount string          `json:"auditor_employee_account"`
+	EmployeeID             ID              `json:"employee_id"`
+	EmployeeName           string          `json:"employee_name"`
+	EmployeeAccount        string          `json:"employee_account"`
+	CreationTime           Timestamp       `json:"creation_time"`
+	UpdateTime             Timestamp       `json:"update_time"`
+	CompletedTime          Timestamp       `json:"completed_time"`
+	FromIDVID              ID              `json:"from_idv_id"`
+	CommentTime            Timestamp       `json:"comment_time"`
+	CommentEmployeeID      ID              `json:"comment_employee_id"`
+	CommentEmployeeName    string          `json:"comment_employee_name"`
+	CommentEmployeeAccount string          `json:"comment_employee_account"`
+	Metadata               MetadataList    `json:"metadata"`
+	CommentLogs            json.RawMessage `json:"comment_logs,omitempty"`
+	AMLSummarization       string          `json:"aml_summarization"`
+	NextReviewAt           Timestamp       `json:"next_review_at"`
+}
+
+// UnmarshalJSON decodes the detail and keeps the JSON for RawJSON.
+func (t *TaskDetail) UnmarshalJSON(data []byte) error {
+	type plain TaskDetail
+	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.keep(data)
+	return nil
+}
+
+// Rating maps the task's risk score to a RiskRating.
+func (t *TaskDetail) Rating() RiskRating { return RatingForScore(t.PotentialRisk) }
+
+// ConsoleURL returns the task's page in the KryptoGO web console.
+func (t *TaskDetail) ConsoleURL() string { return taskConsoleURL(t.TaskID) }
+
+// Get fetches everything the API holds on a DD task. The reference hides
+// this path; the SDK uses the one public integrations use.
+//
+// API: GET /task/{task_id}
+func (s *TaskService) Get(ctx context.Context, id ID) (*TaskDetail, error) {
+	if err := validateID("task_id", id); err != nil {
+		return nil, err
+	}
+	var out TaskDetail
+	if err := s.client.get(ctx, "/task/"+id.String(), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SetAcceptedRequest records the decision on a task's target.
+type SetAcceptedRequest struct {
+	// Comment is the reason for the decision. Required.
+	Comment string `json:"comment"`
+	// Accepted accepts (true) or rejects (false) the target. Always sent.
+	Accepted bool `json:"accepted"`
+}
+
+// SetAcceptedResult echoes the recorded decision.
+type SetAcceptedResult struct {
+	rawResponse
+	TaskID   ID     `json:"task_id"`
+	Comment  string `json:"comment"`
+	Accepted bool   `json:"accepted"`
+}
+
+// UnmarshalJSON decodes the result and keeps the JSON for RawJSON.
+func (r *SetAcceptedResult) UnmarshalJSON(data []byte) error {
+	type plain SetAcceptedResult
+	if err := json.Unmarshal(data, (*plain)(r)); err != nil {
+		return err
+	}
+	r.keep(data)
+	return nil
+}
+
+// SetAccepted accepts or rejects a task's target. A decision is final: a
+// second one is an *APIError matching ErrConflict. The API then POSTs the
+// task summary to the task's callback URL.
+//
+// API: POST /task/{task_id}/accepted
+func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRequest) (*SetAcceptedResult, error) {
+	var v validator
+	if id <= 0 {
+		v.addf("task_id", "must be a positive id, got %d", id)
+	}
+	if req == nil {
+		v.add("request", "is required")
+	} else {
+		v.required("comment", req.Comment)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	var out SetAcceptedResult
+	if err := s.client.sendJSON(ctx, http.MethodPost, "/task/"+id.String()+"/accepted", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Accept accepts a task's target with a comment.
+//
+// API: POST /task/{task_id}/accepted
+func (s *TaskService) Accept(ctx context.Context, id ID, comment string) (*SetAcceptedResult, error) {
+	return s.SetAccepted(ctx, id, &SetAcceptedRequest{Comment: comment, Accepted: true})
+}
+
+// Reject rejects a task's target with a comment.
+//
+// API: POST /task/{task_id}/accepted
+func (s *TaskService) Reject(ctx context.Context, id ID, comment string) (*SetAcceptedResult, error) {
+	return s.SetAccepted(ctx, id, &SetAcceptedRequest{Comment: comment, Accepted: false})
+}
+
+// SetMetadata appends custom key-value pairs to a task.
+//
+// API: PUT /task/{task_id}/metadata
+func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadata) error {
+	var v validator
+	if id <= 0 {
+		v.addf("task_id", "must be a positive id, got %d", id)
+	}
+	if len(metadata) == 0 {
+		v.add("metadata", "at least one pair is required")
+	}
+	for i, kv := range metadata {
+		v.required("["+strconv.Itoa(i)+"].key", kv.Key)
+	}
+	if err := v.err(); err != nil {
+		return err
+	}
+	var out struct {
+		Code    json.RawMessage `json:"code"`
+		Message string          `json:"message"`
+	}
+	path := "/task/" + id.String() + "/metadata"
+	if err := s.client.sendJSON(ctx, http.MethodPut, path, metadata, &out); err != nil {
+		return err
+	}
+	// The vendor answers {"code": 0} on success; another code in a 2xx
+	// answer is a failure.
+	if code := jsonInt(out.Code); code != 0 {
+		return &APIError{StatusCode: http.StatusOK, Code: code, Message: out.Message, Method: http.MethodPut, Path: path}
+	}
+	return nil
+}
+
+// HistoryOptions selects a page of task history.
+type HistoryOptions struct {
+	PageSize          int    // tasks per page; 0 means 20
+	PageNumber        int    // page to fetch, from 1; 0 means 1
+	CustomerReference string // only the tasks of this customer, when set
+}
+
+const defaultPageSize = 20
+
+func (o *HistoryOptions) query() (url.Values, error) {
+	var opts HistoryOptions
+	if o != nil {
+		opts = *o
+	}
+	var v validator
+	if opts.PageSize < 0 {
+		v.add("page_size", "must not be negative")
+	}
+	if opts.PageNumber < 0 {
+		v.add("page_number", "must not be negative")
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if opts.PageSize == 0 {
+		opts.PageSize = defaultPageSize
+	}
+	if opts.PageNumber == 0 {
+		opts.PageNumber = 1
+	}
+	q := url.Values{}
+	q.Set("page_size", strconv.Itoa(opts.PageSize))
+	q.Set("page_number", strconv.Itoa(opts.PageNumber))
+	if opts.CustomerReference != "" {
+		q.Set("customer_reference", opts.CustomerReference)
+	}
+	return q, nil
+}
+
+// TaskPage is one page of task history. The API documents no shape for
+// paging; it is raw JSON.
+type TaskPage struct {
+	rawResponse
+	Data   []TaskSummary   `json:"data"`
+	Paging json.RawMessage `json:"paging,omitempty"`
+}
+
+// UnmarshalJSON decodes the page and keeps the JSON for RawJSON.
+func (p *TaskPage) UnmarshalJSON(data []byte) error {
+	type plain TaskPage
+	if err := json.Unmarshal(data, (*plain)(p)); err != nil {
+		return err
+	}
+	p.keep(data)
+	return nil
+}
+
+// History fetches one page of task history, newest first as the API orders
+// it. A nil opts fetches the first page of 20.
+//
+// API: GET /tasks
+func (s *TaskService) History(ctx context.Context, opts *HistoryOptions) (*TaskPage, error) {
+	q, err := opts.query()
+	if err != nil {
+		return nil, err
+	}
+	var out TaskPage
+	if err := s.client.get(ctx, "/tasks", q, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// All iterates over every task of the history, page by page from
+// opts.PageNumber. It stops after an empty or short page, after yielding an
+// error (once), or when the loop breaks.
+//
+//	for task, err := range client.Tasks.All(ctx, nil) { … }
+//
+// API: GET /tasks
+func (s *TaskService) All(ctx context.Context, opts *HistoryOptions) iter.Seq2[*TaskSummary, error] {
+	return func(yield func(*TaskSummary, error) bool) {
+		var page HistoryOptions
+		if opts != nil {
+			page = *opts
+		}
+		if page.PageSize == 0 {
+			page.PageSize = defaultPageSize
+		}
+		if page.PageNumber == 0 {
+			page.PageNumber = 1
+		}
+		for {
+			res, err := s.History(ctx, &page)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for i := range res.Data {
+				if !yield(&res.Data[i], nil) {
+					return
+				}
+			}
+			if len(res.Data) < page.PageSize {
+				return
+			}
+			page.PageNumber++
+		}
+	}
+}
+
+// WaitOptions tunes Tasks.Wait and IDV.Wait.
+type WaitOptions struct {
+	// Interval is the shortest pause between polls; 0 means 2 s. Pauses
+	// double each poll, with jitter, up to MaxInterval.
+	Interval time.Duration
+	// MaxInterval caps the pause between polls; 0 means 30 s.
+	MaxInterval time.Duration
+}
+
+// Wait polls a task's summary until its progress reaches 100, and returns
+// that summary. It ends early with a *WaitError, which holds the last
+// summary fetched, when ctx ends or a poll fails with an error that waiting
+// cannot fix (such as ErrNotFound or ErrUnauthorized). Give ctx a deadline.
+//
+// API: GET /task/{task_id}/summary, repeatedly
+func (s *TaskService) Wait(ctx context.Context, id ID, opts *WaitOptions) (*TaskSummary, error) {
+	if err := validateID("task_id", id); err != nil {
+		return nil, err
+	}
+	var last *TaskSummary
+	polls, err := poll(ctx, s.client, opts, func() (bool, error) {
+		sum, err := s.Summary(ctx, id)
+		if err == nil {
+			last = sum
+		}
+		return err == nil && sum.Completed(), err
+	})
+	if err != nil {
+		return nil, &WaitError{ID: id, Polls: polls, LastTask: last, Err: err, kind: "task"}
+	}
+	return last, nil
+}
+
+// poll calls fetch until it reports done, ctx ends, or it fails with an
+// error that another poll cannot fix. It returns the number of polls.
+func poll(ctx context.Context, c *Client, opts *WaitOptions, fetch func() (bool, error)) (int, error) {
+	pace := waitPolicy(opts)
+	for polls := 1; ; polls++ {
+		done, err := fetch()
+		switch {
+		case done:
+			return polls, nil
+		case err != nil && !transient(err):
+			return polls, err
+		}
+		if err := c.sleep(ctx, pace.Delay(polls-1)); err != nil {
+			return polls, err
+		}
+	}
+}
+
+// transient reports whether a failed poll is worth repeating: the server or
+// the network failed, or we were rate limited.
+func transient(err error) bool {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return errors.Is(err, ErrServerError) || errors.Is(err, ErrRateLimited)
+	}
+	return !errors.Is(err, ErrInvalidRequest) && !errors.Is(err, ErrInvalidResponse)
+}
+
+const (
+	defaultPollInterval    = 2 * time.Second
+	defaultMaxPollInterval = 30 * time.Second
+)
+
+func waitPolicy(opts *WaitOptions) backoff.Policy {
+	p := backoff.Policy{Min: defaultPollInterval, Max: defaultMaxPollInterval}
+	if opts != nil && opts.Interval > 0 {
+		p.Min = opts.Interval
+	}
+	if opts != nil && opts.MaxInterval > 0 {
+		p.Max = opts.MaxInterval
+	}
+	p.Max = max(p.Max, p.Min)
+	return p
+}

@@ -1,0 +1,502 @@
+package kryptogo
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ID identifies a KYA result, a DD task, an IDV task or an employee.
+//
+// The API sends ids as JSON numbers, but one public integration typed
+// idv_task_id as a string, so ID also decodes numeric strings. null and ""
+// decode as 0. It always encodes as a JSON number.
+type ID int64
+
+// String returns the id in decimal, as it appears in API paths.
+func (id ID) String() string { return strconv.FormatInt(int64(id), 10) }
+
+// MarshalJSON encodes the id as a JSON number.
+func (id ID) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, int64(id), 10), nil }
+
+// UnmarshalJSON decodes a JSON number, a numeric string, null or "".
+func (id *ID) UnmarshalJSON(data []byte) error {
+	text, isNull, err := scalarText(data)
+	if err != nil || isNull {
+		*id = 0
+		return err
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		// Some JSON encoders write integral floats as 12.0 or 1.2e1.
+		f, ferr := strconv.ParseFloat(text, 64)
+		if ferr != nil || f != float64(int64(f)) {
+			return fmt.Errorf("kryptogo: id %s is not an integer", truncate(string(data), 40))
+		}
+		n = int64(f)
+	}
+	*id = ID(n)
+	return nil
+}
+
+// Timestamp is a point in time as the API sends it.
+//
+// The API mostly sends unix seconds, but POST /idv/init answers an RFC 3339
+// string. Timestamp decodes unix seconds (a number or a numeric string), RFC
+// 3339 strings, and null, "" or 0 as the zero time. Decoded times are in UTC.
+// It encodes as unix seconds, and the zero time as 0.
+type Timestamp struct {
+	time.Time
+}
+
+// MarshalJSON encodes the time as unix seconds; the zero time as 0.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("0"), nil
+	}
+	return strconv.AppendInt(nil, t.Unix(), 10), nil
+}
+
+// UnmarshalJSON decodes unix seconds, RFC 3339 strings, null, "" and 0.
+func (t *Timestamp) UnmarshalJSON(data []byte) error {
+	text, isNull, err := scalarText(data)
+	if err != nil || isNull {
+		t.Time = time.Time{}
+		return err
+	}
+	if secs, err := strconv.ParseFloat(text, 64); err == nil {
+		t.Time = unixTime(secs)
+		return nil
+	}
+	parsed, err := time.Parse(time.RFC3339Nano, text)
+	if err != nil {
+		return fmt.Errorf("kryptogo: timestamp %s is neither unix seconds nor RFC 3339", truncate(string(data), 40))
+	}
+	t.Time = parsed.UTC()
+	return nil
+}
+
+func unixTime(secs float64) time.Time {
+	if secs == 0 {
+		return time.Time{}
+	}
+	whole := int64(secs)
+	nanos := int64((secs - float64(whole)) * 1e9)
+	return time.Unix(whole, nanos).UTC()
+}
+
+// scalarText returns the text of a JSON number or string, with isNull set for
+// null and "". Any other JSON value is an error.
+func scalarText(data []byte) (text string, isNull bool, err error) {
+	data = bytes.TrimSpace(data)
+	switch {
+	case len(data) == 0 || string(data) == "null":
+		return "", true, nil
+	case data[0] == '"':
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return "", false, err
+		}
+		s = strings.TrimSpace(s)
+		return s, s == "", nil
+	case data[0] == '-' || (data[0] >= '0' && data[0] <= '9'):
+		return string(data), false, nil
+	default:
+		return "", false, fmt.Errorf("kryptogo: expected a number or a string, got %s", truncate(string(data), 40))
+	}
+}
+
+// RiskRating is the KYC risk rating that the API's 0-100 risk score maps to.
+type RiskRating int
+
+// The five KYC risk ratings of the API reference, and RiskUnknown for a score
+// outside 0-100.
+const (
+	RiskUnknown   RiskRating = iota // score outside 0-100
+	RiskLow                         // 0-24 points
+	RiskLowMedium                   // 25-49 points
+	RiskMedium                      // 50-74 points
+	RiskHigh                        // 75-99 points
+	RiskVeryHigh                    // 100 points
+)
+
+// RatingForScore maps a 0-100 risk score to its rating, per the bands of the
+// API reference. A score outside 0-100 is RiskUnknown.
+func RatingForScore(score int) RiskRating {
+	switch {
+	case score < 0 || score > 100:
+		return RiskUnknown
+	case score == 100:
+		return RiskVeryHigh
+	case score >= 75:
+		return RiskHigh
+	case score >= 50:
+		return RiskMedium
+	case score >= 25:
+		return RiskLowMedium
+	default:
+		return RiskLow
+	}
+}
+
+var riskRatingNames = map[RiskRating]string{
+	RiskUnknown:   "Unknown",
+	RiskLow:       "Low",
+	RiskLowMedium: "Low to medium",
+	RiskMedium:    "Medium",
+	RiskHigh:      "High",
+	RiskVeryHigh:  "Very high",
+}
+
+// String returns the rating's name as the API reference spells it.
+func (r RiskRating) String() string { return enumName(riskRatingNames, r, "RiskRating") }
+
+// enumName returns the name of v, or Type(N) for a value the SDK does not know.
+func enumName[T ~int](names map[T]string, v T, typeName string) string {
+	if name, ok := names[v]; ok {
+		return name
+	}
+	return typeName + "(" + strconv.Itoa(int(v)) + ")"
+}
+
+// SearchSource is a database a DD task searches.
+type SearchSource int
+
+// The search sources of the API reference.
+const (
+	SourceNegativeNews  SearchSource = 0
+	SourceDowJones      SearchSource = 1
+	SourceTaiwanCompany SearchSource = 2
+	SourceTaiwanVerdict SearchSource = 3
+	SourceSanctionList  SearchSource = 4
+)
+
+// AllSearchSources lists every source; an empty SearchSource in a request
+// sends this list.
+var AllSearchSources = []SearchSource{SourceNegativeNews, SourceDowJones, SourceTaiwanCompany, SourceTaiwanVerdict, SourceSanctionList}
+
+var searchSourceNames = map[SearchSource]string{
+	SourceNegativeNews:  "NegativeNews",
+	SourceDowJones:      "DowJones",
+	SourceTaiwanCompany: "TaiwanCompany",
+	SourceTaiwanVerdict: "TaiwanVerdict",
+	SourceSanctionList:  "SanctionList",
+}
+
+// String returns the source's name, or SearchSource(N) for an unknown one.
+func (s SearchSource) String() string { return enumName(searchSourceNames, s, "SearchSource") }
+
+func (s SearchSource) known() bool { _, ok := searchSourceNames[s]; return ok }
+
+// SearchSources is a list of search sources. The reference calls the field
+// an "array of arrays" while every example sends a flat array, so it decodes
+// both and flattens nested arrays.
+type SearchSources []SearchSource
+
+// UnmarshalJSON decodes a flat or nested array of sources, or null.
+func (s *SearchSources) UnmarshalJSON(data []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return fmt.Errorf("kryptogo: search_source: %w", err)
+	}
+	out := SearchSources{}
+	if raw == nil {
+		out = nil
+	}
+	for _, item := range raw {
+		item = bytes.TrimSpace(item)
+		if len(item) > 0 && item[0] == '[' {
+			var nested SearchSources
+			if err := nested.UnmarshalJSON(item); err != nil {
+				return err
+			}
+			out = append(out, nested...)
+			continue
+		}
+		var v SearchSource
+		if err := json.Unmarshal(item, &v); err != nil {
+			return fmt.Errorf("kryptogo: search_source: %w", err)
+		}
+		out = append(out, v)
+	}
+	*s = out
+	return nil
+}
+
+// TargetType tells a KYC target (a person) from a KYB target (a company).
+type TargetType int
+
+// The target types of the API.
+const (
+	TargetKYC TargetType = 1
+	TargetKYB TargetType = 2
+)
+
+var targetTypeNames = map[TargetType]string{TargetKYC: "KYC", TargetKYB: "KYB"}
+
+// String returns KYC, KYB, or TargetType(N).
+func (t TargetType) String() string { return enumName(targetTypeNames, t, "TargetType") }
+
+// IDType is the kind of identity document an IDV task verifies.
+type IDType string
+
+// The document types of the API.
+const (
+	IDTypePassport       IDType = "PASSPORT"
+	IDTypeDrivingLicense IDType = "DRIVING_LICENSE"
+	IDTypeIDCard         IDType = "ID_CARD"
+)
+
+func (t IDType) known() bool {
+	return t == IDTypePassport || t == IDTypeDrivingLicense || t == IDTypeIDCard
+}
+
+// IDSubType refines IDType in IDV results.
+type IDSubType string
+
+// The document sub-types seen in IDV results.
+const (
+	IDSubTypeNationalID             IDSubType = "NATIONAL_ID"
+	IDSubTypeResidentPermitID       IDSubType = "RESIDENT_PERMIT_ID"
+	IDSubTypeRegularDrivingLicense  IDSubType = "REGULAR_DRIVING_LICENSE"
+	IDSubTypeLearningDrivingLicense IDSubType = "LEARNING_DRIVING_LICENSE"
+	IDSubTypeEPassport              IDSubType = "E_PASSPORT"
+)
+
+// Gender is the gender printed on an identity document.
+type Gender string
+
+// The genders the API takes and answers.
+const (
+	GenderMale   Gender = "M"
+	GenderFemale Gender = "F"
+	GenderOther  Gender = "X"
+)
+
+func (g Gender) known() bool { return g == GenderMale || g == GenderFemale || g == GenderOther }
+
+// IDVState is the outcome of an IDV task.
+type IDVState int
+
+// The IDV states of the API. IDVStateMissing is never sent by the API: the
+// SDK uses it when a response has no state at all, so that a missing field
+// never reads as IDVAccept (whose JSON value is 0).
+const (
+	IDVStateMissing IDVState = -1
+	IDVAccept       IDVState = 0
+	IDVReview       IDVState = 1
+	IDVReject       IDVState = 2
+	IDVPending      IDVState = 3
+	IDVInitial      IDVState = 4
+)
+
+var idvStateNames = map[IDVState]string{
+	IDVStateMissing: "Missing",
+	IDVAccept:       "Accept",
+	IDVReview:       "Review",
+	IDVReject:       "Reject",
+	IDVPending:      "Pending",
+	IDVInitial:      "Initial",
+}
+
+// String returns the state's name, or IDVState(N) for an unknown one.
+func (s IDVState) String() string { return enumName(idvStateNames, s, "IDVState") }
+
+// Done reports whether verification has finished: the state is accept,
+// review or reject. Pending, initial, missing and unknown states are not done.
+func (s IDVState) Done() bool { return s == IDVAccept || s == IDVReview || s == IDVReject }
+
+// IDVAuditStatus is the manual audit decision on an IDV task.
+type IDVAuditStatus string
+
+// The IDV audit statuses of the API.
+const (
+	IDVAuditPending  IDVAuditStatus = "Pending"
+	IDVAuditAccepted IDVAuditStatus = "Accepted"
+	IDVAuditRejected IDVAuditStatus = "Rejected"
+)
+
+// AuditStatus is the accept/reject decision on a DD task.
+type AuditStatus int
+
+// The DD audit statuses of the API.
+const (
+	AuditUndecided AuditStatus = 0
+	AuditAccepted  AuditStatus = 1
+	AuditRejected  AuditStatus = 2
+)
+
+var auditStatusNames = map[AuditStatus]string{AuditUndecided: "Undecided", AuditAccepted: "Accepted", AuditRejected: "Rejected"}
+
+// String returns the status's name, or AuditStatus(N) for an unknown one.
+func (s AuditStatus) String() string { return enumName(auditStatusNames, s, "AuditStatus") }
+
+// TaskOrigin tells how a DD task was created.
+type TaskOrigin int
+
+// The task origins of the API.
+const (
+	OriginUISingle TaskOrigin = 0 // a single search in the web console
+	OriginUIBatch  TaskOrigin = 1 // a batch search in the web console
+	OriginAPI      TaskOrigin = 2 // this API
+)
+
+var taskOriginNames = map[TaskOrigin]string{OriginUISingle: "UISingle", OriginUIBatch: "UIBatch", OriginAPI: "API"}
+
+// String returns the origin's name, or TaskOrigin(N) for an unknown one.
+func (o TaskOrigin) String() string { return enumName(taskOriginNames, o, "TaskOrigin") }
+
+// SearchMode is how strictly a search setting matches names.
+type SearchMode int
+
+// The search modes of the API.
+const (
+	SearchModePrecise SearchMode = 1
+	SearchModeFuzzy   SearchMode = 2
+)
+
+var searchModeNames = map[SearchMode]string{SearchModePrecise: "Precise", SearchModeFuzzy: "Fuzzy"}
+
+// String returns the mode's name, or SearchMode(N) for an unknown one.
+func (m SearchMode) String() string { return enumName(searchModeNames, m, "SearchMode") }
+
+// Workflow is the acquisition workflow of a web or mobile IDV session.
+type Workflow int
+
+// The workflows of the API: 1xx verify the document only, 2xx the document
+// and the holder's identity; WorkflowMobile is the only one POST /idv/account
+// takes.
+const (
+	WorkflowMobile              Workflow = 3
+	WorkflowIDOnly              Workflow = 100 // camera and upload
+	WorkflowIDOnlyCamera        Workflow = 101
+	WorkflowIDOnlyUpload        Workflow = 102
+	WorkflowIDAndIdentity       Workflow = 200 // camera and upload
+	WorkflowIDAndIdentityCamera Workflow = 201
+	WorkflowIDAndIdentityUpload Workflow = 202
+)
+
+var workflowNames = map[Workflow]string{
+	WorkflowMobile:              "Mobile",
+	WorkflowIDOnly:              "IDOnly",
+	WorkflowIDOnlyCamera:        "IDOnlyCamera",
+	WorkflowIDOnlyUpload:        "IDOnlyUpload",
+	WorkflowIDAndIdentity:       "IDAndIdentity",
+	WorkflowIDAndIdentityCamera: "IDAndIdentityCamera",
+	WorkflowIDAndIdentityUpload: "IDAndIdentityUpload",
+}
+
+// String returns the workflow's name, or Workflow(N) for an unknown one.
+func (w Workflow) String() string { return enumName(workflowNames, w, "Workflow") }
+
+// isWeb reports whether POST /idv/init takes the workflow.
+func (w Workflow) isWeb() bool {
+	switch w {
+	case WorkflowIDOnly, WorkflowIDOnlyCamera, WorkflowIDOnlyUpload,
+		WorkflowIDAndIdentity, WorkflowIDAndIdentityCamera, WorkflowIDAndIdentityUpload:
+		return true
+	}
+	return false
+}
+
+// Chain is the blockchain of a KYA address.
+type Chain string
+
+// The chains POST /kya supports today.
+const (
+	ChainETH Chain = "eth"
+	ChainBTC Chain = "btc"
+)
+
+// Metadata is one custom key-value pair attached to a DD task.
+type Metadata struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// MetadataList is the metadata of a DD task. The summary sends it as an
+// array of {key, value}; the detail as an object; it decodes both (an object
+// in key order) and encodes as the array.
+type MetadataList []Metadata
+
+// UnmarshalJSON decodes an array of pairs, an object, or null.
+func (m *MetadataList) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	switch {
+	case len(data) == 0 || string(data) == "null":
+		*m = nil
+		return nil
+	case data[0] == '{':
+		return m.decodeObject(data)
+	default:
+		var pairs []Metadata
+		if err := json.Unmarshal(data, &pairs); err != nil {
+			return fmt.Errorf("kryptogo: metadata: %w", err)
+		}
+		*m = pairs
+		return nil
+	}
+}
+
+func (m *MetadataList) decodeObject(data []byte) error {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return fmt.Errorf("kryptogo: metadata: %w", err)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(MetadataList, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, Metadata{Key: k, Value: jsonValueText(obj[k])})
+	}
+	*m = out
+	return nil
+}
+
+// jsonValueText returns a JSON string's text, or any other value's JSON.
+func jsonValueText(raw json.RawMessage) string {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s
+	}
+	if string(raw) == "null" {
+		return ""
+	}
+	return string(raw)
+}
+
+// Get returns the value of the first pair with the given key.
+func (m MetadataList) Get(key string) (string, bool) {
+	for _, kv := range m {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
+
+// rawResponse keeps the JSON a top-level response was decoded from.
+type rawResponse struct {
+	raw json.RawMessage
+}
+
+// RawJSON returns the JSON the value was decoded from, so a field the SDK
+// does not model yet is one json.Unmarshal away. It is nil for values built
+// in code.
+func (r rawResponse) RawJSON() json.RawMessage { return r.raw }
+
+func (r *rawResponse) keep(data []byte) { r.raw = append(json.RawMessage(nil), data...) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
