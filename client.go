@@ -21,6 +21,33 @@
 // exponential backoff with jitter, honour Retry-After, and never run past the
 // context's deadline.
 //
+// # Callbacks
+//
+// KryptoGO POSTs a DD task's summary to the task's callback_url when the
+// task completes and each time its accepted status changes, and an IDV task
+// to the IDV task's callback_url when verification completes. The vendor
+// signs nothing and publishes no source addresses, so a callback body is an
+// unauthenticated claim. The SDK authenticates callbacks in two layers:
+//
+//  1. A CallbackSigner signs the callback URL you hand to the API, query
+//     parameters included (?customer=42). A request to an unsigned or altered
+//     URL is refused, and the parameters of a verified URL can be trusted.
+//  2. With CallbackHandler.Confirm set, the handler ignores what the body
+//     claims and passes on the record re-fetched from the API by its id, so
+//     even someone who learned a signed URL cannot forge a result.
+//
+// # Duplicate and out-of-order callbacks
+//
+// Deliveries repeat (a sender retries on any non-2xx answer) and arrive out
+// of order. One DD task calls back when it completes and again whenever its
+// accepted status changes, possibly weeks apart, and that status can change
+// more than once (undecided, then accepted, then changed in the console).
+// Make handlers idempotent: record CallbackEvent.Key and skip a key already
+// processed. Do not let an older callback overwrite newer state: compare
+// TaskSummary.UpdateTime (IDVTask.AuditTimestamp) with what you stored, or
+// use Confirm, which always hands you the current record whatever order the
+// notices came in.
+//
 // # Secrets and personal data
 //
 // The API key is sent only in its header, to the API's host: never in an
