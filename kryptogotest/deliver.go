@@ -1,0 +1,169 @@
+package kryptogotest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	kryptogo "github.com/kyabc/kryptogo-go"
+)
+
+// Delivery is one callback the fake sent, or tried to send.
+type Delivery struct {
+	URL       string
+	Kind      kryptogo.CallbackKind
+	ID        kryptogo.ID // the task or IDV task
+	Body      []byte      // the JSON sent
+	Attempts  int
+	Status    int   // status of the last attempt; 0 after a network error
+	Err       error // why the last attempt failed; nil once delivered
+	Delivered bool
+	Done      bool // no attempt is left to make
+}
+
+// deliverer POSTs callbacks in the background, retrying failures.
+type deliverer struct {
+	client  *http.Client
+	retries int
+	backoff time.Duration
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+
+	mu         sync.Mutex
+	deliveries []*Delivery
+	pending    int
+}
+
+func newDeliverer(retries int, backoff time.Duration) *deliverer {
+	return &deliverer{
+		client:  &http.Client{Timeout: 5 * time.Second},
+		retries: max(retries, 1),
+		backoff: backoff,
+		done:    make(chan struct{}),
+	}
+}
+
+// send POSTs payload to url in the background; an empty url sends nothing.
+func (d *deliverer) send(url string, kind kryptogo.CallbackKind, payload any) {
+	if url == "" {
+		return
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		panic(fmt.Sprintf("kryptogotest: encode callback: %v", err))
+	}
+	rec := &Delivery{URL: url, Kind: kind, ID: callbackID(payload), Body: body}
+	d.mu.Lock()
+	d.deliveries = append(d.deliveries, rec)
+	d.pending++
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go d.deliver(rec)
+}
+
+func callbackID(payload any) kryptogo.ID {
+	switch p := payload.(type) {
+	case *kryptogo.TaskSummary:
+		return p.TaskID
+	case *kryptogo.IDVTask:
+		return p.IDVTaskID
+	}
+	return 0
+}
+
+func (d *deliverer) deliver(rec *Delivery) {
+	defer d.wg.Done()
+	defer d.finish(rec)
+	wait := d.backoff
+	for attempt := 1; attempt <= d.retries; attempt++ {
+		status, err := d.post(rec.URL, rec.Body)
+		d.mu.Lock()
+		rec.Attempts, rec.Status, rec.Err = attempt, status, err
+		rec.Delivered = err == nil
+		d.mu.Unlock()
+		if err == nil || attempt == d.retries {
+			return
+		}
+		select {
+		case <-d.done:
+			return
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func (d *deliverer) finish(rec *Delivery) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rec.Done = true
+	d.pending--
+}
+
+func (d *deliverer) post(url string, body []byte) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-d.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "kryptogotest-callback/1")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode, fmt.Errorf("callback answered %s", resp.Status)
+	}
+	return resp.StatusCode, nil
+}
+
+func (d *deliverer) close() {
+	d.once.Do(func() { close(d.done) })
+	d.wg.Wait()
+}
+
+func (d *deliverer) snapshot() ([]Delivery, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Delivery, len(d.deliveries))
+	for i, rec := range d.deliveries {
+		out[i] = *rec
+	}
+	return out, d.pending
+}
+
+// Callbacks returns every callback sent or being sent, oldest first.
+func (s *Server) Callbacks() []Delivery {
+	out, _ := s.callbacks.snapshot()
+	return out
+}
+
+// WaitCallbacks waits until no callback delivery is in flight (each was
+// delivered or ran out of attempts), or ctx ends.
+func (s *Server) WaitCallbacks(ctx context.Context) error {
+	for {
+		if _, pending := s.callbacks.snapshot(); pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
