@@ -101,17 +101,17 @@ func TestParseCallbackMatchesGETModels(t *testing.T) {
 
 func TestParseCallbackRejects(t *testing.T) {
 	for name, body := range map[string]string{
-		"not JSON":         `task_id=5`,
-		"array":            `[{"task_id": 5}]`,
-		"null":             `null`,
-		"empty object":     `{}`,
-		"neither kind":     `{"kya_id": 12}`,
-		"both kinds":       `{"task_id": 1, "idv_task_id": 2}`,
-		"zero task id":     `{"task_id": 0}`,
-		"null idv id":      `{"idv_task_id": null}`,
-		"bad task field":   `{"task_id": 5, "progress": "done"}`,
-		"bad idv field":    `{"idv_task_id": 5, "state": "accept"}`,
-		"truncated":        `{"task_id": 5,`,
+		"not JSON":       `task_id=5`,
+		"array":          `[{"task_id": 5}]`,
+		"null":           `null`,
+		"empty object":   `{}`,
+		"neither kind":   `{"kya_id": 12}`,
+		"both kinds":     `{"task_id": 1, "idv_task_id": 2}`,
+		"zero task id":   `{"task_id": 0}`,
+		"null idv id":    `{"idv_task_id": null}`,
+		"bad task field": `{"task_id": 5, "progress": "done"}`,
+		"bad idv field":  `{"idv_task_id": 5, "state": "accept"}`,
+		"truncated":      `{"task_id": 5,`,
 	} {
 		_, err := ParseCallback([]byte(body))
 		assert.ErrorIs(t, err, ErrInvalidCallback, name)
@@ -144,16 +144,16 @@ func TestSignerVerify(t *testing.T) {
 
 	sig := q.Get(SignatureParam)
 	for name, raw := range map[string]string{
-		"changed value":       strings.Replace(u.RawQuery, "customer=42", "customer=43", 1),
-		"added param":         u.RawQuery + "&admin=1",
-		"removed param":       strings.Replace(u.RawQuery, "customer=42&", "", 1),
-		"reordered values":    strings.Replace(u.RawQuery, "b=x%20y&b=z", "b=z&b=x%20y", 1),
-		"value moved to key":  strings.Replace(u.RawQuery, "customer=42", "customer42=", 1),
-		"no signature":        "customer=42&b=x%20y&b=z",
-		"two signatures":      u.RawQuery + "&kg_sig=" + sig,
-		"malformed":           "customer=42&b=x%20y&b=z&kg_sig=not*base64",
-		"short":               "customer=42&b=x%20y&b=z&kg_sig=abcd",
-		"bad query":           "customer=%zz&kg_sig=" + sig,
+		"changed value":      strings.Replace(u.RawQuery, "customer=42", "customer=43", 1),
+		"added param":        u.RawQuery + "&admin=1",
+		"removed param":      strings.Replace(u.RawQuery, "customer=42&", "", 1),
+		"reordered values":   strings.Replace(u.RawQuery, "b=x%20y&b=z", "b=z&b=x%20y", 1),
+		"value moved to key": strings.Replace(u.RawQuery, "customer=42", "customer42=", 1),
+		"no signature":       "customer=42&b=x%20y&b=z",
+		"two signatures":     u.RawQuery + "&kg_sig=" + sig,
+		"malformed":          "customer=42&b=x%20y&b=z&kg_sig=not*base64",
+		"short":              "customer=42&b=x%20y&b=z&kg_sig=abcd",
+		"bad query":          "customer=%zz&kg_sig=" + sig,
 	} {
 		tampered := *u
 		tampered.RawQuery = raw
