@@ -1,0 +1,200 @@
+// Command webhook is a production-shaped receiver of KryptoGO callbacks:
+// signed callback URLs, confirmation of every callback with the API, and
+// idempotent processing keyed by CallbackEvent.Key.
+//
+//	go run ./examples/webhook                       # demo against the in-process fake
+//	KRYPTOGO_API_KEY=… KRYPTOGO_CALLBACK_SECRET=… \
+//	  go run ./examples/webhook -addr :8080 -public-url https://hooks.example.com/kryptogo/callback
+//
+// With the real API it prints the signed callback URL to use when creating
+// tasks and serves until interrupted; KryptoGO must be able to reach
+// -public-url.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	kryptogo "github.com/kyabc/kryptogo-go"
+	"github.com/kyabc/kryptogo-go/examples/internal/exampleenv"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "webhook:", err)
+		os.Exit(1)
+	}
+}
+
+// Store records processed callbacks. Use your database in production: the
+// key must survive restarts, and the check-and-record must be atomic (a
+// unique index on the key).
+type Store struct {
+	mu        sync.Mutex
+	processed map[string]bool
+	decisions map[string]string // customer -> latest decision
+}
+
+// Once runs fn unless key was processed before, and records key if fn succeeds.
+func (s *Store) Once(key string, fn func() error) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.processed[key] {
+		return false, nil
+	}
+	if err := fn(); err != nil {
+		return false, err // not recorded: the sender's retry will try again
+	}
+	s.processed[key] = true
+	return true, nil
+}
+
+// handler builds the callback receiver.
+func handler(signer *kryptogo.CallbackSigner, client *kryptogo.Client, store *Store, logger *slog.Logger, out io.Writer) http.Handler {
+	return &kryptogo.CallbackHandler{
+		Signer:  signer, // 401 for URLs we did not sign
+		Confirm: client, // re-fetch the record: the body is only a notice
+		Logger:  logger, // kind, id, key and status; never the body
+		OnTask: func(ctx context.Context, task *kryptogo.TaskSummary) error {
+			event, _ := kryptogo.CallbackFromContext(ctx)
+			customer := event.Params.Get("customer") // signed by us, so trustworthy
+			fresh, err := store.Once(event.Key(), func() error {
+				store.decisions[customer] = decision(task)
+				return nil
+			})
+			if err == nil && fresh {
+				fmt.Fprintf(out, "customer %s: task %d %s\n", customer, task.TaskID, decision(task))
+			}
+			return err
+		},
+		OnIDV: func(ctx context.Context, task *kryptogo.IDVTask) error {
+			event, _ := kryptogo.CallbackFromContext(ctx)
+			_, err := store.Once(event.Key(), func() error {
+				fmt.Fprintf(out, "IDV task %d: %s\n", task.IDVTaskID, task.State)
+				return nil
+			})
+			return err
+		},
+	}
+}
+
+// decision summarises a task's state for the demo.
+func decision(task *kryptogo.TaskSummary) string {
+	switch {
+	case !task.Completed() || task.Report == nil:
+		return fmt.Sprintf("searching (%d%%)", task.Progress)
+	case task.Report.Accepted == nil:
+		return fmt.Sprintf("completed, risk %s, awaiting review", task.Report.Rating())
+	case *task.Report.Accepted:
+		return "accepted"
+	default:
+		return "rejected"
+	}
+}
+
+func run(ctx context.Context, out io.Writer, args []string) error {
+	flags := flag.NewFlagSet("webhook", flag.ContinueOnError)
+	addr := flags.String("addr", "127.0.0.1:0", "address to listen on")
+	publicURL := flags.String("public-url", "", "URL at which KryptoGO reaches this receiver (real API only)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	env, err := exampleenv.New(out)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+
+	signer, err := newSigner(env.Real())
+	if err != nil {
+		return err
+	}
+	store := &Store{processed: map[string]bool{}, decisions: map[string]string{}}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	mux := http.NewServeMux()
+	mux.Handle("POST /kryptogo/callback", handler(signer, env.Client, store, logger, out))
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = server.Serve(ln) }()
+	defer server.Close()
+
+	base := *publicURL
+	if base == "" {
+		base = "http://" + ln.Addr().String() + "/kryptogo/callback"
+	}
+	callbackURL, err := signer.SignURL(base + "?customer=42")
+	if err != nil {
+		return err
+	}
+	if env.Real() {
+		fmt.Fprintf(out, "Listening on %s. Use this callback_url for customer 42:\n%s\n", ln.Addr(), callbackURL)
+		<-ctx.Done()
+		return nil
+	}
+	return demo(ctx, env, callbackURL, out)
+}
+
+// demo creates a task on the fake, accepts it, and waits for both callbacks.
+func demo(ctx context.Context, env *exampleenv.Env, callbackURL string, out io.Writer) error {
+	created, err := env.Client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{
+		SearchSettingID: 1, Target: kryptogo.KYCTarget("Jane Roe", "1985-01-31", "TWN"), CallbackURL: callbackURL,
+	}})
+	if err != nil {
+		return err
+	}
+	if err := env.Fake.WaitCallbacks(ctx); err != nil {
+		return err
+	}
+	if _, err := env.Client.Tasks.Accept(ctx, created[0].TaskID, "reviewed"); err != nil {
+		return err
+	}
+	if err := env.Fake.WaitCallbacks(ctx); err != nil {
+		return err
+	}
+	for _, d := range env.Fake.Callbacks() {
+		if !d.Delivered {
+			return errors.New("a callback was not delivered")
+		}
+	}
+	fmt.Fprintf(out, "%d callbacks received and processed once each\n", len(env.Fake.Callbacks()))
+	return nil
+}
+
+// newSigner reads the signing secret (hex, ≥ 32 bytes) from
+// KRYPTOGO_CALLBACK_SECRET; the demo makes one up.
+func newSigner(real bool) (*kryptogo.CallbackSigner, error) {
+	if hexSecret := os.Getenv("KRYPTOGO_CALLBACK_SECRET"); hexSecret != "" {
+		secret, err := hex.DecodeString(hexSecret)
+		if err != nil {
+			return nil, fmt.Errorf("KRYPTOGO_CALLBACK_SECRET is not hex: %w", err)
+		}
+		return kryptogo.NewCallbackSigner(secret)
+	}
+	if real {
+		return nil, errors.New("set KRYPTOGO_CALLBACK_SECRET to 64 hex characters (openssl rand -hex 32): callback URLs must stay valid across restarts")
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	return kryptogo.NewCallbackSigner(secret)
+}
