@@ -42,7 +42,9 @@ func TestServesUntilCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error)
-	go func() { done <- run(ctx, &out, []string{"-addr", addr, "-key", "k1", "-sanctioned", "0x72a5843cc08275c8171e582972aa4fda8c397b2a"}) }()
+	go func() {
+		done <- run(ctx, &out, []string{"-addr", addr, "-key", "k1", "-sanctioned", "0x72a5843cc08275c8171e582972aa4fda8c397b2a"})
+	}()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "KRYPTOGO_API_KEY=k1") }, 5*time.Second, 10*time.Millisecond)
 	assert.Contains(t, out.String(), "fake KryptoGO API at http://"+addr)
 
