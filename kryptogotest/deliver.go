@@ -25,7 +25,9 @@ type Delivery struct {
 	Done      bool // no attempt is left to make
 }
 
-// deliverer POSTs callbacks in the background, retrying failures.
+// deliverer POSTs callbacks in the background, retrying failures. The
+// callbacks of one URL go out one at a time, in order, so a test sees a
+// task's completion before its acceptance.
 type deliverer struct {
 	client  *http.Client
 	retries int
@@ -36,6 +38,7 @@ type deliverer struct {
 
 	mu         sync.Mutex
 	deliveries []*Delivery
+	queues     map[string][]*Delivery // per URL, waiting behind the one being sent
 	pending    int
 }
 
@@ -45,6 +48,7 @@ func newDeliverer(retries int, backoff time.Duration) *deliverer {
 		retries: max(retries, 1),
 		backoff: backoff,
 		done:    make(chan struct{}),
+		queues:  map[string][]*Delivery{},
 	}
 }
 
@@ -59,11 +63,33 @@ func (d *deliverer) send(url string, kind kryptogo.CallbackKind, payload any) {
 	}
 	rec := &Delivery{URL: url, Kind: kind, ID: callbackID(payload), Body: body}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.deliveries = append(d.deliveries, rec)
 	d.pending++
-	d.mu.Unlock()
-	d.wg.Add(1)
-	go d.deliver(rec)
+	queue, busy := d.queues[url]
+	d.queues[url] = append(queue, rec)
+	if !busy {
+		d.wg.Add(1)
+		go d.drain(url)
+	}
+}
+
+// drain sends the callbacks queued for url, in order, until none is left.
+func (d *deliverer) drain(url string) {
+	defer d.wg.Done()
+	for {
+		d.mu.Lock()
+		queue := d.queues[url]
+		if len(queue) == 0 {
+			delete(d.queues, url)
+			d.mu.Unlock()
+			return
+		}
+		rec := queue[0]
+		d.queues[url] = queue[1:]
+		d.mu.Unlock()
+		d.deliver(rec)
+	}
 }
 
 func callbackID(payload any) kryptogo.ID {
@@ -77,7 +103,6 @@ func callbackID(payload any) kryptogo.ID {
 }
 
 func (d *deliverer) deliver(rec *Delivery) {
-	defer d.wg.Done()
 	defer d.finish(rec)
 	wait := d.backoff
 	for attempt := 1; attempt <= d.retries; attempt++ {
