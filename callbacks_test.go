@@ -349,6 +349,13 @@ func TestCallbackHandlerLogsNoPersonalData(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusUnauthorized, serve(h, bad))
 
+	leaky, err := NewSignedCallbackRequest(signer, "https://example.com/cb", []byte(`{"idv_task_id": "A223456789", "full_name": "王又曾"}`))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusBadRequest, serve(h, leaky))
+	leakyTime, err := NewSignedCallbackRequest(signer, "https://example.com/cb", []byte(`{"task_id": 5, "update_time": "1965-03-16"}`))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusBadRequest, serve(h, leakyTime))
+
 	out := logs.String()
 	assert.Contains(t, out, `"msg":"kryptogo callback","status":204,"kind":"idv","id":12,"key":"idv:12:0:Accepted:1641982000","verified":true,"confirmed":false`)
 	assert.Contains(t, out, `"level":"WARN","msg":"kryptogo callback","status":401,"reason":"invalid callback signature: want one kg_sig parameter, got 0"`)

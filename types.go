@@ -3,6 +3,7 @@ package kryptogo
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -35,7 +36,7 @@ func (id *ID) UnmarshalJSON(data []byte) error {
 		// Some JSON encoders write integral floats as 12.0 or 1.2e1.
 		f, ferr := strconv.ParseFloat(text, 64)
 		if ferr != nil || f != float64(int64(f)) {
-			return fmt.Errorf("kryptogo: id %s is not an integer", truncate(string(data), 40))
+			return errors.New("kryptogo: an id must be an integer or a numeric string")
 		}
 		n = int64(f)
 	}
@@ -74,7 +75,7 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 	}
 	parsed, err := time.Parse(time.RFC3339Nano, text)
 	if err != nil {
-		return fmt.Errorf("kryptogo: timestamp %s is neither unix seconds nor RFC 3339", truncate(string(data), 40))
+		return errors.New("kryptogo: a timestamp must be unix seconds or RFC 3339")
 	}
 	t.Time = parsed.UTC()
 	return nil
@@ -106,8 +107,23 @@ func scalarText(data []byte) (text string, isNull bool, err error) {
 	case data[0] == '-' || (data[0] >= '0' && data[0] <= '9'):
 		return string(data), false, nil
 	default:
-		return "", false, fmt.Errorf("kryptogo: expected a number or a string, got %s", truncate(string(data), 40))
+		return "", false, fmt.Errorf("kryptogo: expected a number or a string, got a JSON %s", jsonKind(data[0]))
 	}
+}
+
+// jsonKind names the kind of JSON value that starts with c. Decoding errors
+// name kinds, never values: a callback body holds personal data, and its
+// decoding errors end up in logs.
+func jsonKind(c byte) string {
+	switch c {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	}
+	return "value"
 }
 
 // RiskRating is the KYC risk rating that the API's 0-100 risk score maps to.
@@ -493,10 +509,3 @@ type rawResponse struct {
 func (r rawResponse) RawJSON() json.RawMessage { return r.raw }
 
 func (r *rawResponse) keep(data []byte) { r.raw = append(json.RawMessage(nil), data...) }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

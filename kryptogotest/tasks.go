@@ -203,6 +203,7 @@ func (st *store) taskDetail(r *http.Request) (int, any) {
 // (the summary sends an array).
 type detailWire struct{ detail *kryptogo.TaskDetail }
 
+// MarshalJSON encodes the detail with its metadata as an object.
 func (d detailWire) MarshalJSON() ([]byte, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(mustJSON(d.detail), &fields); err != nil {

@@ -66,6 +66,7 @@ type reader struct {
 	err     error
 }
 
+// Read yields the parts in order, opening each source when reached.
 func (r *reader) Read(p []byte) (int, error) {
 	for r.err == nil {
 		if r.current == nil {
@@ -124,6 +125,7 @@ func (r *reader) Close() error {
 
 type literalReader struct{ b []byte }
 
+// Read copies out the literal bytes.
 func (l *literalReader) Read(p []byte) (int, error) {
 	if len(l.b) == 0 {
 		return 0, io.EOF
@@ -150,6 +152,7 @@ func newEncoder(src io.Reader, size int64) *encoder {
 	return &encoder{src: src, remaining: size}
 }
 
+// Read yields the base64 text of the source, a chunk at a time.
 func (e *encoder) Read(p []byte) (int, error) {
 	if len(e.pending) == 0 {
 		if err := e.fill(); err != nil {
