@@ -271,7 +271,8 @@ func (s *CallbackSigner) VerifyURL(u *url.URL) error {
 }
 
 // NewSignedCallbackRequest builds the request KryptoGO would send to a
-// signed callback URL, for users' tests: signer signs callbackURL, and
+// signed callback URL, for users' tests: pass it to a handler's ServeHTTP,
+// or send it to a running server with an http.Client. signer signs callbackURL, and
 // payload becomes the body (a []byte or json.RawMessage as is, a model with
 // RawJSON its original JSON, anything else encoded as JSON). A nil signer
 // leaves the URL unsigned.
@@ -293,7 +294,6 @@ func NewSignedCallbackRequest(signer *CallbackSigner, callbackURL string, payloa
 		return nil, fmt.Errorf("kryptogo: NewSignedCallbackRequest: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.RequestURI = req.URL.RequestURI()
 	return req, nil
 }
 

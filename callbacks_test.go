@@ -78,6 +78,21 @@ func TestCallbackIDVRoundTrip(t *testing.T) {
 	assertDecoded(t, wantIDVTask(), got)
 }
 
+func TestSignedCallbackRequestOverTheNetwork(t *testing.T) {
+	signer := newSigner(t, secretA)
+	var got atomic.Int64
+	srv := httptest.NewServer(&CallbackHandler{Signer: signer, Logger: discardLogger(),
+		OnTask: func(_ context.Context, task *TaskSummary) error { got.Store(int64(task.TaskID)); return nil }})
+	defer srv.Close()
+	req, err := NewSignedCallbackRequest(signer, srv.URL+"/cb?customer=1", fixture(t, "callback_task.json"))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Equal(t, int64(123), got.Load())
+}
+
 func TestParseCallbackMatchesGETModels(t *testing.T) {
 	ev, err := ParseCallback(fixture(t, "callback_task.json"))
 	require.NoError(t, err)

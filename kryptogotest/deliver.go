@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -65,6 +66,12 @@ func (d *deliverer) send(url string, kind kryptogo.CallbackKind, payload any) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.deliveries = append(d.deliveries, rec)
+	select {
+	case <-d.done: // the server is closed: record it, send nothing
+		rec.Done, rec.Err = true, errors.New("kryptogotest: server closed")
+		return
+	default:
+	}
 	d.pending++
 	queue, busy := d.queues[url]
 	d.queues[url] = append(queue, rec)

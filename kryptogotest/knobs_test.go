@@ -253,3 +253,16 @@ func TestCloseStopsPendingWork(t *testing.T) {
 	}
 	assert.Empty(t, cb.received())
 }
+
+func TestNoCallbackAfterClose(t *testing.T) {
+	cb := newReceiver(t)
+	srv := NewServer()
+	srv.Close()
+	srv.callbacks.send(cb.URL, kryptogo.CallbackTask, &kryptogo.TaskSummary{TaskID: 1})
+	d := srv.Callbacks()
+	require.Len(t, d, 1)
+	assert.True(t, d[0].Done)
+	assert.False(t, d[0].Delivered)
+	assert.EqualError(t, d[0].Err, "kryptogotest: server closed")
+	assert.Empty(t, cb.received())
+}
