@@ -71,6 +71,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/backoff"
@@ -399,15 +400,19 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 		actx, cancel = context.WithTimeout(ctx, c.timeout)
 	}
 	defer cancel()
+	// The transport's writer goroutine reports writes; Do may return (on a
+	// broken connection) before that goroutine is done, hence the atomic.
+	var wrote atomic.Bool
 	trace := &httptrace.ClientTrace{
-		WroteHeaderField: func(string, []string) { res.wrote = true },
-		WroteHeaders:     func() { res.wrote = true },
+		WroteHeaderField: func(string, []string) { wrote.Store(true) },
+		WroteHeaders:     func() { wrote.Store(true) },
 	}
 	req, err := c.newRequest(httptrace.WithClientTrace(actx, trace), method, target, body)
 	if err != nil {
 		return result{err: err, parentDone: true}
 	}
 	resp, err := c.httpClient.Do(req)
+	res.wrote = wrote.Load()
 	if err != nil {
 		res.err = err
 		res.parentDone = ctx.Err() != nil
