@@ -69,6 +69,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"os"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -300,6 +301,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	if !validHeaderName(method) {
 		return &ValidationError{Fields: []FieldError{{Field: "method", Message: fmt.Sprintf("%q is not an HTTP method", method)}}}
+	}
+	if out != nil && reflect.ValueOf(out).Kind() != reflect.Pointer {
+		return &ValidationError{Fields: []FieldError{{Field: "out", Message: fmt.Sprintf("must be nil or a pointer, got %T", out)}}}
 	}
 	pathOnly, rawQuery, _ := strings.Cut(path, "?")
 	query, err := url.ParseQuery(rawQuery)

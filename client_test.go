@@ -475,8 +475,7 @@ func TestNonJSONSuccessIsAnError(t *testing.T) {
 func TestDo(t *testing.T) {
 	client, mux := setup(t)
 	mux.HandleFunc("/idv/init", func(w http.ResponseWriter, r *http.Request) {
-		assertRequest(t, r, http.MethodPost, "/idv/init")
-		assert.Equal(t, "engine=sumsub", r.URL.RawQuery)
+		assertRequestQuery(t, r, http.MethodPost, "/idv/init", "engine=sumsub")
 		assertJSONBody(t, r, `{"level_name":"basic-kyc","customer_reference":"c1"}`)
 		_, _ = w.Write([]byte(`{"idv_task_id": 44, "url": "https://sumsub.example/x", "timestamp": "2024-01-01T00:00:00Z"}`))
 	})
@@ -498,6 +497,7 @@ func TestDo(t *testing.T) {
 	assert.Equal(t, []string{"path"}, fieldsOf(t, offline.Do(context.Background(), "GET", "tasks", nil, nil)))
 	assert.Equal(t, []string{"method"}, fieldsOf(t, offline.Do(context.Background(), "GE T", "/tasks", nil, nil)))
 	assert.Equal(t, []string{"path"}, fieldsOf(t, offline.Do(context.Background(), "GET", "/tasks?%zz", nil, nil)))
+	assert.Equal(t, []string{"out"}, fieldsOf(t, offline.Do(context.Background(), "GET", "/tasks", nil, WebIDVSession{})))
 	assert.ErrorContains(t, offline.Do(context.Background(), "POST", "/x", map[string]any{"f": func() {}}, nil), "encode request")
 	//lint:ignore SA1012 a nil context is the mistake under test
 	assert.ErrorContains(t, offline.Do(nil, "GET", "/x", nil, nil), "nil context")

@@ -62,11 +62,20 @@ func serveFixture(t *testing.T, name string) func(http.ResponseWriter) {
 	}
 }
 
-// assertRequest checks the method, path, auth and standard headers.
+// assertRequest checks the method, path, auth and standard headers of a
+// request without a query.
 func assertRequest(t *testing.T, r *http.Request, method, path string) {
+	t.Helper()
+	assertRequestQuery(t, r, method, path, "")
+}
+
+// assertRequestQuery checks the method, path, exact query, auth and standard
+// headers.
+func assertRequestQuery(t *testing.T, r *http.Request, method, path, query string) {
 	t.Helper()
 	assert.Equal(t, method, r.Method, "method")
 	assert.Equal(t, path, r.URL.Path, "path")
+	assert.Equal(t, query, r.URL.RawQuery, "query")
 	assert.Equal(t, testKey, r.Header.Get("GOFACT-API-TOKEN"), "auth header")
 	assert.Equal(t, "application/json", r.Header.Get("Accept"))
 	assert.True(t, strings.HasPrefix(r.Header.Get("User-Agent"), "kryptogo-go/"+Version+" (go"), "User-Agent %q", r.Header.Get("User-Agent"))

@@ -320,8 +320,7 @@ func TestTasksSetMetadataValidation(t *testing.T) {
 func TestTasksHistory(t *testing.T) {
 	client, mux := setup(t)
 	mux.HandleFunc("/tasks", func(w http.ResponseWriter, r *http.Request) {
-		assertRequest(t, r, http.MethodGet, "/tasks")
-		assert.Equal(t, "customer_reference=000000123&page_number=1&page_size=10", r.URL.RawQuery)
+		assertRequestQuery(t, r, http.MethodGet, "/tasks", "customer_reference=000000123&page_number=1&page_size=10")
 		serveFixture(t, "tasks_history.json")(w)
 	})
 	got, err := client.Tasks.History(context.Background(), &HistoryOptions{PageSize: 10, PageNumber: 1, CustomerReference: "000000123"})
