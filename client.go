@@ -259,12 +259,14 @@ func defaultTransport() *http.Transport {
 
 // guardedHTTPClient returns a copy of hc (or a new client) whose redirect
 // policy removes the API key when a redirect leaves the API's origin:
-// net/http forwards custom headers to any host.
+// net/http forwards custom headers to any host. A client without a
+// transport gets the SDK's tuned one rather than net/http's default.
 func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
 	var guarded http.Client
 	if hc != nil {
 		guarded = *hc
-	} else {
+	}
+	if guarded.Transport == nil {
 		guarded.Transport = defaultTransport()
 	}
 	next := guarded.CheckRedirect

@@ -76,6 +76,15 @@ func TestDefaultTransportIsTunedForConcurrency(t *testing.T) {
 	assert.GreaterOrEqual(t, tr.MaxIdleConnsPerHost, 32, "net/http's default of 2 makes bursts reconnect")
 	assert.GreaterOrEqual(t, tr.MaxIdleConns, tr.MaxIdleConnsPerHost)
 	assert.NotNil(t, tr.Proxy, "HTTPS_PROXY is honoured")
+
+	mine := &http.Client{Timeout: time.Minute}
+	c, err = NewClient("k", WithHTTPClient(mine))
+	require.NoError(t, err)
+	assert.Nil(t, mine.Transport, "the caller's client is not modified")
+	assert.Nil(t, mine.CheckRedirect)
+	assert.Equal(t, time.Minute, c.httpClient.Timeout)
+	_, ok = c.httpClient.Transport.(*http.Transport)
+	assert.True(t, ok, "a client without a transport gets the tuned one")
 }
 
 func TestNewClientFromEnv(t *testing.T) {

@@ -74,8 +74,9 @@ func WithBaseURL(baseURL string) Option {
 
 // WithHTTPClient sends requests through hc instead of the SDK's own client.
 // The SDK does not modify hc: it uses a copy whose redirect policy also
-// drops the API key when a redirect leaves the API's host. hc's Timeout, if
-// set, bounds each attempt together with WithTimeout.
+// drops the API key when a redirect leaves the API's host, and, when hc has
+// no Transport, the SDK's tuned transport. hc's Timeout, if set, bounds each
+// attempt together with WithTimeout.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if hc == nil {
