@@ -62,6 +62,14 @@ func serveFixture(t *testing.T, name string) func(http.ResponseWriter) {
 	}
 }
 
+// handleGET answers GET path with a fixture, after checking the request.
+func handleGET(t *testing.T, mux *http.ServeMux, path, fixtureName string) {
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		assertRequest(t, r, http.MethodGet, path)
+		serveFixture(t, fixtureName)(w)
+	})
+}
+
 // assertRequest checks the method, path, auth and standard headers of a
 // request without a query.
 func assertRequest(t *testing.T, r *http.Request, method, path string) {

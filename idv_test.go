@@ -241,10 +241,7 @@ func wantIDVTask() *IDVTask {
 
 func TestIDVGet(t *testing.T) {
 	client, mux := setup(t)
-	mux.HandleFunc("/idv/12", func(w http.ResponseWriter, r *http.Request) {
-		assertRequest(t, r, http.MethodGet, "/idv/12")
-		serveFixture(t, "idv_task.json")(w)
-	})
+	handleGET(t, mux, "/idv/12", "idv_task.json")
 	got, err := client.IDV.Get(context.Background(), 12)
 	require.NoError(t, err)
 	assertDecoded(t, wantIDVTask(), got)

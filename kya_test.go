@@ -75,10 +75,7 @@ func TestKYACreateUnknownChainPassesThrough(t *testing.T) {
 
 func TestKYAGet(t *testing.T) {
 	client, mux := setup(t)
-	mux.HandleFunc("/kya/detail/13", func(w http.ResponseWriter, r *http.Request) {
-		assertRequest(t, r, http.MethodGet, "/kya/detail/13")
-		serveFixture(t, "kya_result_matches.json")(w)
-	})
+	handleGET(t, mux, "/kya/detail/13", "kya_result_matches.json")
 	got, err := client.KYA.Get(context.Background(), 13)
 	require.NoError(t, err)
 	want := wantKYAResult()

@@ -39,10 +39,7 @@ func wantTaskSummary() *TaskSummary {
 
 func TestTasksSummary(t *testing.T) {
 	client, mux := setup(t)
-	mux.HandleFunc("/task/123/summary", func(w http.ResponseWriter, r *http.Request) {
-		assertRequest(t, r, http.MethodGet, "/task/123/summary")
-		serveFixture(t, "task_summary.json")(w)
-	})
+	handleGET(t, mux, "/task/123/summary", "task_summary.json")
 	got, err := client.Tasks.Summary(context.Background(), 123)
 	require.NoError(t, err)
 	assertDecoded(t, wantTaskSummary(), got)
@@ -110,10 +107,7 @@ func wantTaskDetail() *TaskDetail {
 
 func TestTasksGet(t *testing.T) {
 	client, mux := setup(t)
-	mux.HandleFunc("/task/12345", func(w http.ResponseWriter, r *http.Request) {
-		assertRequest(t, r, http.MethodGet, "/task/12345")
-		serveFixture(t, "task_detail.json")(w)
-	})
+	handleGET(t, mux, "/task/12345", "task_detail.json")
 	got, err := client.Tasks.Get(context.Background(), 12345)
 	require.NoError(t, err)
 	assertDecoded(t, wantTaskDetail(), got)
