@@ -76,6 +76,31 @@ func TestIDVCreate(t *testing.T) {
 	assertRaw(t, fixture(t, "idv_create_response.json"), got)
 }
 
+// The reference's request sample carries placeholder base64; the body the
+// SDK sends for the same request has the same fields and values, images
+// aside.
+func TestIDVCreateMatchesReferenceSample(t *testing.T) {
+	img := ImageFromBytes(testJPEG(t, 640, 400))
+	body, err := (&CreateIDVRequest{
+		Country: "TWN", IDType: IDTypeIDCard, IDImage: img, IDBackImage: img, FaceImage: img, IDAndFaceImage: img,
+		ExpectedName: "王又曾", ExpectedBirthday: "1990-06-21", ExpectedIDNumber: "A123456789",
+		ExpectedIssuingDate: "2020-03-10", ExpectedExpiryDate: "2025-03-10", ExpectedGender: GenderMale,
+		CustomerReference: "000000123", AutoCreateDDTask: true,
+		DDTaskCallbackURL: "https://myserver.com/send/callback/here", DDTaskSearchSettingID: 120,
+	}).body()
+	require.NoError(t, err)
+	sent, err := io.ReadAll(body.open())
+	require.NoError(t, err)
+	var got, want map[string]any
+	require.NoError(t, json.Unmarshal(sent, &got))
+	require.NoError(t, json.Unmarshal(fixture(t, "idv_create_request.json"), &want))
+	for _, field := range []string{"id_image", "id_back_image", "face_image", "id_and_face_image"} {
+		assert.Equal(t, b64(testJPEG(t, 640, 400)), got[field], field)
+		got[field] = want[field]
+	}
+	assert.Equal(t, want, got)
+}
+
 func TestIDVCreateRetryReplaysImages(t *testing.T) {
 	face := testPNG(t, 500, 500)
 	client, mux := setup(t)
