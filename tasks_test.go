@@ -450,7 +450,7 @@ func TestTasksWaitDeadline(t *testing.T) {
 	mux.HandleFunc("/task/9/summary", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"task_id":9,"progress":40}`))
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	got, err := client.Tasks.Wait(ctx, 9, &WaitOptions{Interval: time.Millisecond, MaxInterval: 5 * time.Millisecond})
 	assert.Nil(t, got)
