@@ -299,18 +299,18 @@ func sameOrigin(a, b *url.URL) bool {
 // keep it raw, or a pointer to decode the JSON answer into.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
 	if !strings.HasPrefix(path, "/") {
-		return &ValidationError{Fields: []FieldError{{Field: "path", Message: fmt.Sprintf("%q must start with /", path)}}}
+		return invalid("path", "%q must start with /", path)
 	}
 	if !validHeaderName(method) {
-		return &ValidationError{Fields: []FieldError{{Field: "method", Message: fmt.Sprintf("%q is not an HTTP method", method)}}}
+		return invalid("method", "%q is not an HTTP method", method)
 	}
 	if out != nil && reflect.ValueOf(out).Kind() != reflect.Pointer {
-		return &ValidationError{Fields: []FieldError{{Field: "out", Message: fmt.Sprintf("must be nil or a pointer, got %T", out)}}}
+		return invalid("out", "must be nil or a pointer, got %T", out)
 	}
 	pathOnly, rawQuery, _ := strings.Cut(path, "?")
 	query, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return &ValidationError{Fields: []FieldError{{Field: "path", Message: "bad query: " + err.Error()}}}
+		return invalid("path", "bad query: %v", err)
 	}
 	var rb *requestBody
 	switch b := body.(type) {

@@ -372,10 +372,15 @@ func (v *validator) err() error {
 	return &ValidationError{Fields: v.fields}
 }
 
+// invalid returns a ValidationError about one field.
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Fields: []FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}}
+}
+
 // validateID checks a path parameter before it goes into a URL.
 func validateID(field string, id ID) error {
 	if id <= 0 {
-		return &ValidationError{Fields: []FieldError{{Field: field, Message: fmt.Sprintf("must be a positive id, got %d", id)}}}
+		return invalid(field, "must be a positive id, got %d", id)
 	}
 	return nil
 }

@@ -353,11 +353,7 @@ type CreatedIDV struct {
 // UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
 func (c *CreatedIDV) UnmarshalJSON(data []byte) error {
 	type plain CreatedIDV
-	if err := json.Unmarshal(data, (*plain)(c)); err != nil {
-		return err
-	}
-	c.keep(data)
-	return nil
+	return decodeKeepingRaw(data, (*plain)(c), &c.rawResponse)
 }
 
 // Create uploads document and face images and starts their verification.
@@ -580,11 +576,7 @@ type WebIDVSession struct {
 // UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
 func (w *WebIDVSession) UnmarshalJSON(data []byte) error {
 	type plain WebIDVSession
-	if err := json.Unmarshal(data, (*plain)(w)); err != nil {
-		return err
-	}
-	w.keep(data)
-	return nil
+	return decodeKeepingRaw(data, (*plain)(w), &w.rawResponse)
 }
 
 // InitWeb starts a web IDV session and returns the URL to send your
@@ -661,11 +653,7 @@ type MobileIDVSession struct {
 // UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
 func (m *MobileIDVSession) UnmarshalJSON(data []byte) error {
 	type plain MobileIDVSession
-	if err := json.Unmarshal(data, (*plain)(m)); err != nil {
-		return err
-	}
-	m.keep(data)
-	return nil
+	return decodeKeepingRaw(data, (*plain)(m), &m.rawResponse)
 }
 
 // InitMobile starts a mobile SDK IDV session and returns the token for the

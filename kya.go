@@ -46,11 +46,7 @@ type KYAResult struct {
 // UnmarshalJSON decodes the result and keeps the JSON for RawJSON.
 func (r *KYAResult) UnmarshalJSON(data []byte) error {
 	type plain KYAResult
-	if err := json.Unmarshal(data, (*plain)(r)); err != nil {
-		return err
-	}
-	r.keep(data)
-	return nil
+	return decodeKeepingRaw(data, (*plain)(r), &r.rawResponse)
 }
 
 // SDNEntries returns the entries of SDNList, or nil when it is not an array.

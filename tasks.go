@@ -175,11 +175,7 @@ type CreatedTask struct {
 // UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
 func (t *CreatedTask) UnmarshalJSON(data []byte) error {
 	type plain CreatedTask
-	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
-		return err
-	}
-	t.keep(data)
-	return nil
+	return decodeKeepingRaw(data, (*plain)(t), &t.rawResponse)
 }
 
 // Create creates DD search tasks in one batch and returns one receipt per
@@ -257,11 +253,7 @@ type TaskSummary struct {
 // UnmarshalJSON decodes the summary and keeps the JSON for RawJSON.
 func (t *TaskSummary) UnmarshalJSON(data []byte) error {
 	type plain TaskSummary
-	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
-		return err
-	}
-	t.keep(data)
-	return nil
+	return decodeKeepingRaw(data, (*plain)(t), &t.rawResponse)
 }
 
 // Completed reports whether the search has finished (progress 100).
@@ -327,11 +319,7 @@ type TaskDetail struct {
 // UnmarshalJSON decodes the detail and keeps the JSON for RawJSON.
 func (t *TaskDetail) UnmarshalJSON(data []byte) error {
 	type plain TaskDetail
-	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
-		return err
-	}
-	t.keep(data)
-	return nil
+	return decodeKeepingRaw(data, (*plain)(t), &t.rawResponse)
 }
 
 // Rating maps the task's risk score to a RiskRating.
@@ -374,11 +362,7 @@ type SetAcceptedResult struct {
 // UnmarshalJSON decodes the result and keeps the JSON for RawJSON.
 func (r *SetAcceptedResult) UnmarshalJSON(data []byte) error {
 	type plain SetAcceptedResult
-	if err := json.Unmarshal(data, (*plain)(r)); err != nil {
-		return err
-	}
-	r.keep(data)
-	return nil
+	return decodeKeepingRaw(data, (*plain)(r), &r.rawResponse)
 }
 
 // SetAccepted accepts or rejects a task's target. A decision is final: a
@@ -503,11 +487,7 @@ type TaskPage struct {
 // UnmarshalJSON decodes the page and keeps the JSON for RawJSON.
 func (p *TaskPage) UnmarshalJSON(data []byte) error {
 	type plain TaskPage
-	if err := json.Unmarshal(data, (*plain)(p)); err != nil {
-		return err
-	}
-	p.keep(data)
-	return nil
+	return decodeKeepingRaw(data, (*plain)(p), &p.rawResponse)
 }
 
 // History fetches one page of task history, newest first as the API orders

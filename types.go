@@ -509,3 +509,13 @@ type rawResponse struct {
 func (r rawResponse) RawJSON() json.RawMessage { return r.raw }
 
 func (r *rawResponse) keep(data []byte) { r.raw = append(json.RawMessage(nil), data...) }
+
+// decodeKeepingRaw decodes data into v (a method-less alias of a response
+// type, so its UnmarshalJSON does not recurse) and keeps data for RawJSON.
+func decodeKeepingRaw(data []byte, v any, r *rawResponse) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return err
+	}
+	r.keep(data)
+	return nil
+}
