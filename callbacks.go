@@ -32,9 +32,14 @@ type CallbackEvent struct {
 	Kind CallbackKind
 	Task *TaskSummary
 	IDV  *IDVTask
-	// Params are the callback URL's query parameters, without the
-	// signature. CallbackHandler sets them; they are trustworthy when the
-	// handler verified a signature.
+	// CustomerReference is the customer the callback URL was signed for
+	// (its verified kg_ref). CallbackHandler delivers a record only when its
+	// customer_reference is this one. Empty when no signature was verified.
+	CustomerReference string
+	// Params are the callback URL's query parameters, kg_ref included,
+	// without the signature. CallbackHandler sets them only when it verified
+	// the signature: they are nil otherwise, never taken from an unverified
+	// URL.
 	Params url.Values
 	// Verified reports that the URL's signature was checked.
 	Verified bool

@@ -10,8 +10,8 @@ import (
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
 
-// A complete callback receiver: the signer refuses URLs you did not sign,
-// and OnTask learns which customer the task is about from the signed URL.
+// A complete callback receiver: each callback URL is signed for one
+// customer, and the handler delivers only that customer's records to it.
 // In production, also set Confirm to your *kryptogo.Client so the record is
 // re-fetched from the API instead of trusted from the body.
 func ExampleCallbackHandler() {
@@ -31,28 +31,34 @@ func ExampleCallbackHandler() {
 			}
 			seen[event.Key()] = true
 			fmt.Printf("customer %s: task %d at %d%%, risk %s\n",
-				event.Params.Get("customer"), task.TaskID, task.Progress, task.Report.Rating())
+				event.CustomerReference, task.TaskID, task.Progress, task.Report.Rating())
 			return nil
 		},
 	}
 	http.Handle("/kryptogo/callback", handler)
 
-	// The URL to pass as callback_url when creating the task.
-	callbackURL, err := signer.SignURL("https://example.com/kryptogo/callback?customer=42")
+	// The URL to pass as callback_url when creating customer-42's task
+	// (with CustomerReference "customer-42").
+	callbackURL, err := signer.SignURL("https://example.com/kryptogo/callback", "customer-42")
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	// What KryptoGO sends when the task completes (twice: a retry).
-	for range 2 {
-		req, _ := kryptogo.NewSignedCallbackRequest(nil, callbackURL,
-			[]byte(`{"task_id": 123, "progress": 100, "update_time": 1623867890, "report": {"potential_risk": 51}}`))
+	// What KryptoGO sends when the task completes (twice: a retry), then a
+	// forgery: another customer's task posted to customer-42's URL.
+	for _, body := range []string{
+		`{"task_id": 123, "customer_reference": "customer-42", "progress": 100, "update_time": 1623867890, "report": {"potential_risk": 51}}`,
+		`{"task_id": 123, "customer_reference": "customer-42", "progress": 100, "update_time": 1623867890, "report": {"potential_risk": 51}}`,
+		`{"task_id": 124, "customer_reference": "customer-43", "progress": 100, "update_time": 1623867890, "report": {"potential_risk": 0}}`,
+	} {
+		req, _ := kryptogo.NewSignedCallbackRequest(nil, callbackURL, "", []byte(body))
 		rec := httptest.NewRecorder()
 		http.DefaultServeMux.ServeHTTP(rec, req)
 		fmt.Println("answered", rec.Code)
 	}
 	// Output:
-	// customer 42: task 123 at 100%, risk Medium
+	// customer customer-42: task 123 at 100%, risk Medium
 	// answered 204
 	// answered 204
+	// answered 403
 }

@@ -286,6 +286,7 @@ func (r *CreateIDVRequest) body() (*requestBody, error) {
 	}
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
 	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
+	validateCallbackReferences(&v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
 
 	var prepared []*preparedImage
 	for _, f := range r.images() {
@@ -550,6 +551,7 @@ func (r *InitWebIDVRequest) validate() error {
 	v.optional("expected_birthday", r.ExpectedBirthday, check.Date)
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
 	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
+	validateCallbackReferences(&v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
 	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(&v, r.IDType == IDTypeIDCard, r.Country)
 	return v.err()
 }
@@ -636,6 +638,7 @@ func (r *InitMobileIDVRequest) validate() (*InitMobileIDVRequest, error) {
 	v.optional("expected_birthday", r.ExpectedBirthday, check.Date)
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
 	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
+	validateCallbackReferences(&v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
 	// Mobile sessions verify ID cards only.
 	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(&v, true, r.Country)
 	return &out, v.err()

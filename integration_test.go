@@ -59,7 +59,7 @@ func TestIntegrationTaskFlow(t *testing.T) {
 			return nil
 		}})
 	defer receiver.Close()
-	callbackURL, err := signer.SignURL(receiver.URL + "/cb?customer=42")
+	callbackURL, err := signer.SignURL(receiver.URL+"/cb?plan=gold", "customer-42")
 	require.NoError(t, err)
 
 	created, err := client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{

@@ -5,28 +5,46 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // ErrInvalidSignature is returned by CallbackSigner.Verify for a missing,
-// malformed or wrong signature.
+// malformed or wrong signature, and for a signed URL without a customer
+// reference.
 var ErrInvalidSignature = errors.New("kryptogo: invalid callback signature")
 
 // SignatureParam is the query parameter that carries a callback URL's
 // signature.
 const SignatureParam = "kg_sig"
 
+// ReferenceParam is the query parameter that carries the customer reference
+// a callback URL was signed for. It is reserved: SignURL adds it.
+const ReferenceParam = "kg_ref"
+
 // MinSecretBytes is the shortest callback signing secret accepted.
 const MinSecretBytes = 32
 
+// signatureDomain versions the MAC input. v1 covered the query alone; v2
+// covers host, path and query, so its signatures never verify a v1 input.
+const signatureDomain = "kryptogo-callback-v2"
+
 // CallbackSigner signs callback URLs and verifies the requests made to them,
-// with HMAC-SHA256 over the URL's query parameters. It is safe for
-// concurrent use.
+// with HMAC-SHA256 over the URL's host, path and query parameters. It is
+// safe for concurrent use.
+//
+// The signature covers what identifies the receiving endpoint and the
+// customer, in a canonical form that survives what a proxy may legitimately
+// re-encode: the host's case, a default port (80 or 443), the escaping of
+// the path and the query, and the order of query keys. The scheme is not
+// covered, since a TLS-terminating proxy hides it from the handler.
 type CallbackSigner struct {
 	secrets [][]byte // the current secret first, then the previous ones
 }
@@ -54,11 +72,24 @@ func (s *CallbackSigner) String() string {
 // Format prints String for every verb, so no verb can reach a secret.
 func (s *CallbackSigner) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
 
-// SignURL returns callbackURL with a signature parameter covering its query
-// parameters: pass the result as callback_url. Put your own ids in the query
-// (https://example.com/kryptogo?customer=42); Verify then proves they are
-// the ones you signed.
-func (s *CallbackSigner) SignURL(callbackURL string) (string, error) {
+// SignURL returns callbackURL bound to one customer: it adds
+// customerReference as the parameter kg_ref (ReferenceParam) and a signature
+// kg_sig (SignatureParam) over the URL's host, path and query. Pass the
+// result as the callback_url of a task or IDV request whose
+// customer_reference is customerReference: CallbackHandler delivers only
+// records of that customer to it.
+//
+// Your own parameters may stay in the query
+// (https://example.com/kryptogo?plan=gold); Verify then proves they are the
+// ones you signed. An empty customerReference is an error, and so is a URL
+// that already holds kg_ref or kg_sig.
+func (s *CallbackSigner) SignURL(callbackURL, customerReference string) (string, error) {
+	if customerReference == "" {
+		return "", errors.New("kryptogo: SignURL: the customer reference is empty; a callback URL belongs to one customer")
+	}
+	if len(s.secrets) == 0 {
+		return "", errors.New("kryptogo: SignURL: the signer has no secret; use NewCallbackSigner")
+	}
 	u, err := url.Parse(callbackURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("kryptogo: SignURL: %q is not an absolute http(s) URL", callbackURL)
@@ -67,76 +98,177 @@ func (s *CallbackSigner) SignURL(callbackURL string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("kryptogo: SignURL: bad query: %w", err)
 	}
-	if query.Has(SignatureParam) {
-		return "", fmt.Errorf("kryptogo: SignURL: the URL already has a %s parameter", SignatureParam)
+	for _, reserved := range []string{ReferenceParam, SignatureParam} {
+		if query.Has(reserved) {
+			return "", fmt.Errorf("kryptogo: SignURL: the URL already has a %s parameter", reserved)
+		}
 	}
-	sig := s.sign(s.secrets[0], query)
-	if u.RawQuery != "" {
-		u.RawQuery += "&"
+	u.RawQuery = appendParam(u.RawQuery, ReferenceParam, customerReference)
+	query.Set(ReferenceParam, customerReference)
+	input, err := canonicalInput(u.Host, u.EscapedPath(), query)
+	if err != nil {
+		return "", fmt.Errorf("kryptogo: SignURL: %w", err)
 	}
-	u.RawQuery += SignatureParam + "=" + sig
+	sig := base64.RawURLEncoding.EncodeToString(mac(s.secrets[0], input))
+	u.RawQuery = appendParam(u.RawQuery, SignatureParam, sig)
 	return u.String(), nil
 }
 
-// sign returns the signature of a query: an HMAC over its canonical form
-// (keys sorted, values in order, standard escaping), so that a proxy that
-// re-encodes the query does not break it, while any change to a key or a
-// value, and any added parameter, does.
-func (s *CallbackSigner) sign(secret []byte, query url.Values) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte("kryptogo-callback-v1\n"))
-	mac.Write([]byte(query.Encode()))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+// appendParam adds key=value at the end of a raw query, leaving the rest of
+// it as the caller wrote it.
+func appendParam(rawQuery, key, value string) string {
+	if rawQuery != "" {
+		rawQuery += "&"
+	}
+	return rawQuery + url.QueryEscape(key) + "=" + url.QueryEscape(value)
 }
 
 // Verify checks the signature of a request to a signed callback URL, in
-// constant time, against every secret of the signer. A missing, malformed or
-// wrong signature is ErrInvalidSignature.
+// constant time, against every secret of the signer. The request's host is
+// r.Host (the Host header), its path and query r.URL's. A missing, malformed
+// or wrong signature, or one without a kg_ref, is ErrInvalidSignature. On
+// success, the kg_ref parameter is the customer the URL was signed for.
+//
+// Behind a proxy that rewrites the Host header or the path, verify the URL
+// the sender used instead: VerifyURL, or CallbackHandler.PublicURL.
 func (s *CallbackSigner) Verify(r *http.Request) error {
 	if r == nil || r.URL == nil {
 		return ErrInvalidSignature
 	}
-	return s.VerifyURL(r.URL)
+	_, err := s.verify(requestHost(r), r.URL.EscapedPath(), r.URL.RawQuery)
+	return err
 }
 
-// VerifyURL is Verify for a URL.
+// VerifyURL is Verify for an absolute URL: its host, path and query must be
+// those that were signed.
 func (s *CallbackSigner) VerifyURL(u *url.URL) error {
-	query, err := url.ParseQuery(u.RawQuery)
+	if u == nil {
+		return ErrInvalidSignature
+	}
+	_, err := s.verify(u.Host, u.EscapedPath(), u.RawQuery)
+	return err
+}
+
+// verify checks a signature and returns the verified query without kg_sig.
+func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values, error) {
+	query, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return fmt.Errorf("%w: bad query", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: bad query", ErrInvalidSignature)
 	}
 	sigs := query[SignatureParam]
 	if len(sigs) != 1 {
-		return fmt.Errorf("%w: want one %s parameter, got %d", ErrInvalidSignature, SignatureParam, len(sigs))
+		return nil, fmt.Errorf("%w: want one %s parameter, got %d", ErrInvalidSignature, SignatureParam, len(sigs))
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sigs[0])
 	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("%w: malformed", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: malformed", ErrInvalidSignature)
 	}
 	query.Del(SignatureParam)
+	if refs := query[ReferenceParam]; len(refs) != 1 || refs[0] == "" {
+		return nil, fmt.Errorf("%w: want one non-empty %s parameter", ErrInvalidSignature, ReferenceParam)
+	}
+	input, err := canonicalInput(host, escapedPath, query)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSignature, err)
+	}
 	for _, secret := range s.secrets {
-		want, _ := base64.RawURLEncoding.DecodeString(s.sign(secret, query))
-		if hmac.Equal(got, want) {
-			return nil
+		if hmac.Equal(got, mac(secret, input)) {
+			return query, nil
 		}
 	}
-	return fmt.Errorf("%w: mismatch", ErrInvalidSignature)
+	return nil, fmt.Errorf("%w: mismatch", ErrInvalidSignature)
+}
+
+// mac is the HMAC-SHA256 of the canonical input under secret.
+func mac(secret, input []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write(input)
+	return m.Sum(nil)
+}
+
+// canonicalInput is what a signature covers: the domain string, host, path
+// and query in canonical form, each prefixed with its length so that no
+// choice of one part can pass for another.
+func canonicalInput(host, escapedPath string, query url.Values) ([]byte, error) {
+	path, err := canonicalPath(escapedPath)
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	for _, part := range []string{signatureDomain, canonicalHost(host), path, query.Encode()} {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
+		b = append(b, part...)
+	}
+	return b, nil
+}
+
+// canonicalHost lower-cases host and drops a default port (80 or 443: the
+// scheme is not known behind a proxy) and a trailing dot.
+func canonicalHost(host string) string {
+	host = strings.ToLower(host)
+	if name, port, err := net.SplitHostPort(host); err == nil && (port == "80" || port == "443" || port == "") {
+		host = name
+		if strings.Contains(name, ":") {
+			host = "[" + name + "]"
+		}
+	}
+	return strings.TrimSuffix(host, ".")
+}
+
+// canonicalPath re-escapes each segment of an escaped path the one standard
+// way, so that %7E and ~, or %2f and %2F, are the same path while an escaped
+// slash (%2F) stays distinct from a separator. An empty path is "/".
+func canonicalPath(escapedPath string) (string, error) {
+	if escapedPath == "" {
+		return "/", nil
+	}
+	segments := strings.Split(escapedPath, "/")
+	for i, seg := range segments {
+		raw, err := url.PathUnescape(seg)
+		if err != nil {
+			return "", errors.New("bad path escape")
+		}
+		segments[i] = url.PathEscape(raw)
+	}
+	return strings.Join(segments, "/"), nil
+}
+
+// validateCallbackReferences checks that a request's callback URLs are
+// bound to its customer: KryptoGO calls back with the request's
+// customer_reference, and a handler refuses a record whose reference is not
+// the URL's kg_ref, so a mismatch would lose every callback.
+func validateCallbackReferences(v *validator, customerReference, callbackURL, ddTaskCallbackURL string) {
+	checkCallbackReference(v, "callback_url", callbackURL, customerReference)
+	checkCallbackReference(v, "dd_task_callback_url", ddTaskCallbackURL, customerReference)
+}
+
+func checkCallbackReference(v *validator, field, callbackURL, customerReference string) {
+	u, err := url.Parse(callbackURL)
+	if err != nil {
+		return // the URL rules report it
+	}
+	query, _ := url.ParseQuery(u.RawQuery)
+	switch refs := query[ReferenceParam]; {
+	case len(refs) == 0:
+	case len(refs) > 1:
+		v.addf(field, "has %d %s parameters; sign it once with SignURL", len(refs), ReferenceParam)
+	case refs[0] != customerReference:
+		v.addf(field, "was signed for another customer than customer_reference (its %s differs): its callbacks would be refused", ReferenceParam)
+	}
 }
 
 // NewSignedCallbackRequest builds the request KryptoGO would send to a
-// signed callback URL, for users' tests: pass it to a handler's ServeHTTP,
-// or send it to a running server with an http.Client. signer signs callbackURL, and
+// callback URL signed for customerReference, for users' tests: pass it to a
+// handler's ServeHTTP, or send it to a running server with an http.Client.
 // payload becomes the body (a []byte or json.RawMessage as is, a model with
-// RawJSON its original JSON, anything else encoded as JSON). A nil signer
-// leaves the URL unsigned.
-func NewSignedCallbackRequest(signer *CallbackSigner, callbackURL string, payload any) (*http.Request, error) {
-	target := callbackURL
-	if signer != nil {
-		signed, err := signer.SignURL(callbackURL)
-		if err != nil {
-			return nil, err
-		}
-		target = signed
+// RawJSON its original JSON, anything else encoded as JSON).
+//
+// A nil signer leaves the URL unsigned, with customerReference, when not
+// empty, added as an unsigned kg_ref: a handler with a Signer refuses it.
+func NewSignedCallbackRequest(signer *CallbackSigner, callbackURL, customerReference string, payload any) (*http.Request, error) {
+	target, err := callbackTarget(signer, callbackURL, customerReference)
+	if err != nil {
+		return nil, err
 	}
 	body, err := callbackBody(payload)
 	if err != nil {
@@ -148,6 +280,23 @@ func NewSignedCallbackRequest(signer *CallbackSigner, callbackURL string, payloa
 	}
 	req.Header.Set("Content-Type", "application/json")
 	return req, nil
+}
+
+// callbackTarget is the URL a test callback goes to: signed by signer, or
+// with an unsigned kg_ref when signer is nil.
+func callbackTarget(signer *CallbackSigner, callbackURL, customerReference string) (string, error) {
+	if signer != nil {
+		return signer.SignURL(callbackURL, customerReference)
+	}
+	if customerReference == "" {
+		return callbackURL, nil
+	}
+	u, err := url.Parse(callbackURL)
+	if err != nil {
+		return "", fmt.Errorf("kryptogo: NewSignedCallbackRequest: %w", err)
+	}
+	u.RawQuery = appendParam(u.RawQuery, ReferenceParam, customerReference)
+	return u.String(), nil
 }
 
 func callbackBody(payload any) ([]byte, error) {

@@ -1,10 +1,15 @@
 package kryptogo
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,74 +21,158 @@ var (
 	secretB = []byte("fedcba9876543210fedcba9876543210")
 )
 
-func newSigner(t *testing.T, secret []byte, previous ...[]byte) *CallbackSigner {
+func newSigner(t testing.TB, secret []byte, previous ...[]byte) *CallbackSigner {
 	s, err := NewCallbackSigner(secret, previous...)
 	require.NoError(t, err)
 	return s
 }
 
-func TestSignerVerify(t *testing.T) {
+func mustParseURL(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	require.NoError(t, err)
+	return u
+}
+
+// editURL returns a copy of u changed by edit.
+func editURL(u *url.URL, edit func(*url.URL)) *url.URL {
+	c := *u
+	edit(&c)
+	return &c
+}
+
+// signFor signs rawURL for customer and returns the parsed result.
+func signFor(t testing.TB, s *CallbackSigner, rawURL, customer string) *url.URL {
+	t.Helper()
+	signed, err := s.SignURL(rawURL, customer)
+	require.NoError(t, err)
+	return mustParseURL(t, signed)
+}
+
+func TestSignURLAddsReferenceAndSignature(t *testing.T) {
 	signer := newSigner(t, secretA)
-	signed, err := signer.SignURL("https://example.com/cb?customer=42&b=x%20y&b=z")
+	signed, err := signer.SignURL("https://example.com/cb?customer=42&b=x%20y&b=z", "c 42&x")
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(signed, "https://example.com/cb?customer=42&b=x%20y&b=z&kg_sig="), signed)
-	mustParse := func(s string) *url.URL {
-		u, err := url.Parse(s)
-		require.NoError(t, err)
-		return u
-	}
-	require.NoError(t, signer.VerifyURL(mustParse(signed)))
+	assert.Regexp(t, `^https://example\.com/cb\?customer=42&b=x%20y&b=z&kg_ref=c\+42%26x&kg_sig=[A-Za-z0-9_-]{43}$`, signed,
+		"the caller's query stays as written; the reference is escaped")
+	u := mustParseURL(t, signed)
+	require.NoError(t, signer.VerifyURL(u))
+	assert.Equal(t, "c 42&x", u.Query().Get(ReferenceParam))
 
-	u := mustParse(signed)
-	q := u.Query()
-	reencoded := *u
-	reencoded.RawQuery = q.Encode() // a proxy that re-encodes and reorders the query
-	assert.NoError(t, signer.VerifyURL(&reencoded))
+	noQuery, err := signer.SignURL("https://example.com/cb", "c1")
+	require.NoError(t, err)
+	assert.Regexp(t, `^https://example\.com/cb\?kg_ref=c1&kg_sig=[A-Za-z0-9_-]{43}$`, noQuery)
+}
 
-	sig := q.Get(SignatureParam)
-	for name, raw := range map[string]string{
-		"changed value":      strings.Replace(u.RawQuery, "customer=42", "customer=43", 1),
-		"added param":        u.RawQuery + "&admin=1",
-		"removed param":      strings.Replace(u.RawQuery, "customer=42&", "", 1),
-		"reordered values":   strings.Replace(u.RawQuery, "b=x%20y&b=z", "b=z&b=x%20y", 1),
-		"value moved to key": strings.Replace(u.RawQuery, "customer=42", "customer42=", 1),
-		"no signature":       "customer=42&b=x%20y&b=z",
-		"two signatures":     u.RawQuery + "&kg_sig=" + sig,
-		"malformed":          "customer=42&b=x%20y&b=z&kg_sig=not*base64",
-		"short":              "customer=42&b=x%20y&b=z&kg_sig=abcd",
-		"bad query":          "customer=%zz&kg_sig=" + sig,
+func TestSignaturesNeverShared(t *testing.T) {
+	signer := newSigner(t, secretA)
+	sigs := map[string]string{}
+	for _, tc := range [][2]string{
+		{"https://example.com/cb", "c1"},
+		{"https://example.com/cb", "c2"},
+		{"https://other.example.com/cb", "c1"},
+		{"https://example.com/other", "c1"},
+		{"https://example.com/cb?x=1", "c1"},
+		{"https://example.com:8443/cb", "c1"},
 	} {
-		tampered := *u
-		tampered.RawQuery = raw
-		assert.ErrorIs(t, signer.VerifyURL(&tampered), ErrInvalidSignature, name)
+		sig := signFor(t, signer, tc[0], tc[1]).Query().Get(SignatureParam)
+		assert.NotContains(t, sigs, sig, "%v shares a signature with %s", tc, sigs[sig])
+		sigs[sig] = fmt.Sprint(tc)
 	}
-	other := newSigner(t, secretB)
-	assert.ErrorIs(t, other.VerifyURL(u), ErrInvalidSignature, "another secret")
-	assert.ErrorIs(t, signer.Verify(nil), ErrInvalidSignature)
+}
 
-	noQuery, err := signer.SignURL("https://example.com/cb")
+func TestVerifySurvivesProxyReencoding(t *testing.T) {
+	signer := newSigner(t, secretA)
+	u := signFor(t, signer, "https://Hooks.Example.com/kryptogo/call~back?plan=gold%20plus&b=2&b=1", "c/42")
+	for name, edit := range map[string]func(*url.URL){
+		"as signed":           func(*url.URL) {},
+		"query re-encoded":    func(u *url.URL) { u.RawQuery = u.Query().Encode() },
+		"plus for space":      func(u *url.URL) { u.RawQuery = strings.Replace(u.RawQuery, "%20", "+", 1) },
+		"host case":           func(u *url.URL) { u.Host = "hooks.EXAMPLE.com" },
+		"default port 443":    func(u *url.URL) { u.Host = "hooks.example.com:443" },
+		"default port 80":     func(u *url.URL) { u.Host = "hooks.example.com:80" },
+		"trailing dot":        func(u *url.URL) { u.Host = "hooks.example.com." },
+		"scheme":              func(u *url.URL) { u.Scheme = "http" },
+		"escaped tilde":       func(u *url.URL) { u.RawPath = "/kryptogo/call%7Eback" },
+		"lower-case escapes":  func(u *url.URL) { u.Path, u.RawPath = "/kryptogo/call~back", "/kryptogo/call%7eback" },
+		"escaped path letter": func(u *url.URL) { u.RawPath = "/kryptog%6F/call~back" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := editURL(u, edit)
+			assert.NoError(t, signer.VerifyURL(c), c.String())
+		})
+	}
+}
+
+func TestVerifyRefusesChanges(t *testing.T) {
+	signer := newSigner(t, secretA)
+	u := signFor(t, signer, "https://example.com/cb/x?customer=42&b=x%20y&b=z", "c42")
+	sig := u.Query().Get(SignatureParam)
+	withQuery := func(raw string) func(*url.URL) { return func(u *url.URL) { u.RawQuery = raw } }
+	replace := func(old, new string) func(*url.URL) {
+		return func(u *url.URL) { u.RawQuery = strings.Replace(u.RawQuery, old, new, 1) }
+	}
+	for name, edit := range map[string]func(*url.URL){
+		"changed value":       replace("customer=42", "customer=43"),
+		"changed reference":   replace("kg_ref=c42", "kg_ref=c43"),
+		"second reference":    func(u *url.URL) { u.RawQuery += "&kg_ref=c43" },
+		"reference removed":   replace("kg_ref=c42&", ""),
+		"added param":         func(u *url.URL) { u.RawQuery += "&admin=1" },
+		"removed param":       replace("customer=42&", ""),
+		"reordered values":    replace("b=x%20y&b=z", "b=z&b=x%20y"),
+		"value moved to key":  replace("customer=42", "customer42="),
+		"no signature":        withQuery("customer=42&b=x%20y&b=z&kg_ref=c42"),
+		"two signatures":      func(u *url.URL) { u.RawQuery += "&kg_sig=" + sig },
+		"malformed":           withQuery("customer=42&b=x%20y&b=z&kg_ref=c42&kg_sig=not*base64"),
+		"short":               withQuery("customer=42&b=x%20y&b=z&kg_ref=c42&kg_sig=abcd"),
+		"bad query":           withQuery("customer=%zz&kg_ref=c42&kg_sig=" + sig),
+		"only the signature":  withQuery("kg_sig=" + sig),
+		"other host":          func(u *url.URL) { u.Host = "evil.example" },
+		"subdomain":           func(u *url.URL) { u.Host = "a.example.com" },
+		"other port":          func(u *url.URL) { u.Host = "example.com:8443" },
+		"no host":             func(u *url.URL) { u.Host = "" },
+		"other path":          func(u *url.URL) { u.Path = "/admin/x" },
+		"parent path":         func(u *url.URL) { u.Path = "/cb" },
+		"trailing slash":      func(u *url.URL) { u.Path = "/cb/x/" },
+		"escaped slash":       func(u *url.URL) { u.Path, u.RawPath = "/cb/x", "/cb%2Fx" },
+		"dot segment":         func(u *url.URL) { u.Path = "/cb/y/../x" },
+		"path case":           func(u *url.URL) { u.Path = "/CB/x" },
+		"URL without a query": withQuery(""),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := editURL(u, edit)
+			assert.ErrorIs(t, signer.VerifyURL(c), ErrInvalidSignature, c.String())
+		})
+	}
+	assert.ErrorIs(t, newSigner(t, secretB).VerifyURL(u), ErrInvalidSignature, "another secret")
+	assert.ErrorIs(t, signer.Verify(nil), ErrInvalidSignature)
+	assert.ErrorIs(t, signer.VerifyURL(nil), ErrInvalidSignature)
+	_, err := canonicalPath("/cb/%zz")
+	assert.Error(t, err, "a bad escape has no canonical form")
+}
+
+func TestVerifyRequestUsesHostHeader(t *testing.T) {
+	signer := newSigner(t, secretA)
+	u := signFor(t, signer, "https://hooks.example.com/cb", "c1")
+	req, err := http.NewRequest(http.MethodPost, "http://10.0.0.7:8080"+u.RequestURI(), nil)
 	require.NoError(t, err)
-	assert.Regexp(t, `^https://example\.com/cb\?kg_sig=[A-Za-z0-9_-]{43}$`, noQuery)
-	assert.NoError(t, signer.VerifyURL(mustParse(noQuery)))
+	assert.ErrorIs(t, signer.Verify(req), ErrInvalidSignature, "the backend's own address was not signed")
+	req.Host = "hooks.example.com"
+	assert.NoError(t, signer.Verify(req), "the Host header names the signed host")
 }
 
 func TestSignerRotation(t *testing.T) {
 	old := newSigner(t, secretA)
-	signedOld, err := old.SignURL("https://example.com/cb?customer=1")
-	require.NoError(t, err)
+	signedOld := signFor(t, old, "https://example.com/cb?customer=1", "c1")
 	rotated := newSigner(t, secretB, secretA)
-	signedNew, err := rotated.SignURL("https://example.com/cb?customer=1")
-	require.NoError(t, err)
-	assert.NotEqual(t, signedOld, signedNew, "signs with the current secret")
-	for _, s := range []string{signedOld, signedNew} {
-		u, _ := url.Parse(s)
-		assert.NoError(t, rotated.VerifyURL(u), s)
+	signedNew := signFor(t, rotated, "https://example.com/cb?customer=1", "c1")
+	assert.NotEqual(t, signedOld.String(), signedNew.String(), "signs with the current secret")
+	for _, u := range []*url.URL{signedOld, signedNew} {
+		assert.NoError(t, rotated.VerifyURL(u), u.String())
 	}
-	u, _ := url.Parse(signedNew)
-	assert.ErrorIs(t, old.VerifyURL(u), ErrInvalidSignature)
+	assert.ErrorIs(t, old.VerifyURL(signedNew), ErrInvalidSignature)
 	retired := newSigner(t, secretB)
-	u, _ = url.Parse(signedOld)
-	assert.ErrorIs(t, retired.VerifyURL(u), ErrInvalidSignature, "a retired secret no longer verifies")
+	assert.ErrorIs(t, retired.VerifyURL(signedOld), ErrInvalidSignature, "a retired secret no longer verifies")
 }
 
 func TestSignerErrors(t *testing.T) {
@@ -93,10 +182,15 @@ func TestSignerErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "callback secret 1 is 5 bytes")
 
 	signer := newSigner(t, secretA)
-	for _, bad := range []string{"/relative", "example.com/cb", "ftp://example.com/cb", "https://example.com/cb?kg_sig=x", "https://example.com/cb?a=%zz", "http://[::1"} {
-		_, err := signer.SignURL(bad)
+	for _, bad := range []string{"/relative", "example.com/cb", "ftp://example.com/cb", "https://example.com/cb?kg_sig=x",
+		"https://example.com/cb?kg_ref=c1", "https://example.com/cb?a=1&kg_ref=", "https://example.com/cb?a=%zz", "http://[::1"} {
+		_, err := signer.SignURL(bad, "c1")
 		assert.Error(t, err, bad)
 	}
+	_, err = signer.SignURL("https://example.com/cb", "")
+	assert.ErrorContains(t, err, "customer reference is empty")
+	_, err = (&CallbackSigner{}).SignURL("https://example.com/cb", "c1")
+	assert.ErrorContains(t, err, "use NewCallbackSigner")
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
 		out := fmt.Sprintf(verb, signer)
 		assert.NotContains(t, out, string(secretA), verb)
@@ -114,17 +208,188 @@ func TestNewSignedCallbackRequestPayloads(t *testing.T) {
 		"built in code":       &TaskSummary{TaskID: 123, Progress: 100},
 		"map":                 map[string]any{"task_id": 123},
 	} {
-		req, err := NewSignedCallbackRequest(signer, "https://example.com/cb", payload)
+		req, err := NewSignedCallbackRequest(signer, "https://example.com/cb", "c1", payload)
 		require.NoError(t, err, name)
 		require.NoError(t, signer.Verify(req), name)
+		assert.Equal(t, "c1", req.URL.Query().Get(ReferenceParam), name)
 		var got TaskSummary
 		require.NoError(t, json.NewDecoder(req.Body).Decode(&got), name)
 		assert.Equal(t, ID(123), got.TaskID, name)
 	}
-	_, err := NewSignedCallbackRequest(signer, "not a url", nil)
+	_, err := NewSignedCallbackRequest(signer, "not a url", "c1", nil)
 	assert.Error(t, err)
-	_, err = NewSignedCallbackRequest(nil, "https://example.com/cb", map[string]any{"f": func() {}})
+	_, err = NewSignedCallbackRequest(signer, "https://example.com/cb", "", nil)
+	assert.ErrorContains(t, err, "customer reference is empty")
+	_, err = NewSignedCallbackRequest(nil, "https://example.com/cb", "", map[string]any{"f": func() {}})
 	assert.Error(t, err)
-	_, err = NewSignedCallbackRequest(nil, "http://[::1", []byte("{}"))
+	_, err = NewSignedCallbackRequest(nil, "http://[::1", "", []byte("{}"))
 	assert.Error(t, err)
+	_, err = NewSignedCallbackRequest(nil, "http://[::1", "c1", []byte("{}"))
+	assert.Error(t, err)
+
+	unsigned, err := NewSignedCallbackRequest(nil, "https://example.com/cb?x=1", "c1", []byte("{}"))
+	require.NoError(t, err)
+	assert.Equal(t, "https://example.com/cb?x=1&kg_ref=c1", unsigned.URL.String(), "an unsigned reference, for tests of forgeries")
+	assert.ErrorIs(t, signer.Verify(unsigned), ErrInvalidSignature)
+}
+
+// TestCreateRefusesCallbackOfAnotherCustomer: a callback URL signed for
+// one customer on a request for another would lose every callback (the
+// handler refuses them), so it is a ValidationError before sending.
+func TestCreateRefusesCallbackOfAnotherCustomer(t *testing.T) {
+	signer := newSigner(t, secretA)
+	for42 := signFor(t, signer, "https://hooks.example.com/cb", "c42").String()
+	twice := for42 + "&kg_ref=c42"
+	img := ImageFromBytes(testJPEG(t, 640, 400))
+	for _, tc := range []struct {
+		name  string
+		field string
+		call  func(context.Context, *Client) error
+	}{
+		{"Tasks.Create", "[0].callback_url", func(ctx context.Context, c *Client) error {
+			_, err := c.Tasks.Create(ctx, []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("Co"), CustomerReference: "c43", CallbackURL: for42}})
+			return err
+		}},
+		{"Tasks.Create without a reference", "[0].callback_url", func(ctx context.Context, c *Client) error {
+			_, err := c.Tasks.Create(ctx, []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("Co"), FromIDVID: 3, CallbackURL: for42}})
+			return err
+		}},
+		{"Tasks.Create signed twice", "[0].callback_url", func(ctx context.Context, c *Client) error {
+			_, err := c.Tasks.Create(ctx, []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("Co"), CustomerReference: "c42", CallbackURL: twice}})
+			return err
+		}},
+		{"IDV.Create", "callback_url", func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.Create(ctx, &CreateIDVRequest{Country: "TWN", IDType: IDTypePassport, IDImage: img, FaceImage: img,
+				CustomerReference: "c43", CallbackURL: for42})
+			return err
+		}},
+		{"IDV.Create DD task", "dd_task_callback_url", func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.Create(ctx, &CreateIDVRequest{Country: "TWN", IDType: IDTypePassport, IDImage: img, FaceImage: img,
+				CustomerReference: "c43", AutoCreateDDTask: true, DDTaskSearchSettingID: 2, DDTaskCallbackURL: for42})
+			return err
+		}},
+		{"IDV.InitWeb", "callback_url", func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.InitWeb(ctx, &InitWebIDVRequest{IDType: IDTypePassport, WorkflowID: WorkflowIDOnly, Country: "USA",
+				CustomerReference: "c43", CallbackURL: for42})
+			return err
+		}},
+		{"IDV.InitWeb DD task", "dd_task_callback_url", func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.InitWeb(ctx, &InitWebIDVRequest{IDType: IDTypePassport, WorkflowID: WorkflowIDOnly, Country: "USA",
+				CustomerReference: "c43", AutoCreateDDTask: true, DDTaskSearchSettingID: 2, DDTaskCallbackURL: for42})
+			return err
+		}},
+		{"IDV.InitMobile", "callback_url", func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.InitMobile(ctx, &InitMobileIDVRequest{Country: "TWN", CustomerReference: "c43", CallbackURL: for42})
+			return err
+		}},
+		{"IDV.InitMobile without a reference", "callback_url", func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.InitMobile(ctx, &InitMobileIDVRequest{Country: "TWN", CallbackURL: for42})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, mux := setup(t)
+			var sent atomic.Int32
+			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { sent.Add(1) })
+			err := tc.call(context.Background(), client)
+			var verr *ValidationError
+			require.ErrorAs(t, err, &verr)
+			require.Len(t, verr.Fields, 1, "%v", err)
+			assert.Equal(t, tc.field, verr.Fields[0].Field)
+			assert.Contains(t, verr.Fields[0].Message, "kg_ref")
+			assert.NotContains(t, err.Error(), "c42", "the reference's value is not echoed")
+			assert.Equal(t, int32(0), sent.Load(), "nothing is sent")
+		})
+	}
+}
+
+func TestCreateAcceptsCallbackOfItsCustomer(t *testing.T) {
+	signer := newSigner(t, secretA)
+	client, mux := setup(t)
+	var body []byte
+	mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		body, err = io.ReadAll(r.Body)
+		assert.NoError(t, err)
+		_, _ = w.Write([]byte(`[{"task_id": 1, "timestamp": 1}, {"task_id": 2, "timestamp": 1}]`))
+	})
+	for42 := signFor(t, signer, "https://hooks.example.com/cb", "c42").String()
+	_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{
+		{SearchSettingID: 1, Target: KYBTarget("Co"), CustomerReference: "c42", CallbackURL: for42},
+		{SearchSettingID: 1, Target: KYBTarget("Co"), CustomerReference: "c43", CallbackURL: "https://hooks.example.com/unsigned?customer=43"},
+	})
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"callback_url":"`+strings.ReplaceAll(for42, "&", `\u0026`)+`"`)
+}
+
+// FuzzVerify feeds Verify arbitrary URLs (it must refuse them without
+// panicking) and checks the round trip: what SignURL signs verifies, with
+// the reference it was signed for, and any change to a parameter, the
+// host or the path is refused.
+func FuzzVerify(f *testing.F) {
+	signer := newSigner(f, secretA)
+	for _, seed := range [][3]string{
+		{"https://example.com/cb?customer=42", "c42", "x"},
+		{"http://127.0.0.1:8080/a%2Fb/c?x=1&x=2", "ref with space", "y"},
+		{"https://EXAMPLE.com:443/", "é", ""},
+		{"https://[::1]:443/cb?kg=1", "1", "kg_ref"},
+		{"https://example.com/cb?kg_ref=a&kg_sig=AAAA", "a", "kg_sig"},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	signed, _ := signer.SignURL("https://example.com/cb?customer=42", "c42")
+	f.Add(signed, "c42", "customer")
+	f.Fuzz(func(t *testing.T, rawURL, ref, key string) {
+		if u, err := url.Parse(rawURL); err == nil {
+			if err := signer.VerifyURL(u); err != nil && !errors.Is(err, ErrInvalidSignature) {
+				t.Fatalf("an error that is not ErrInvalidSignature: %v", err)
+			}
+		}
+		signedURL, err := signer.SignURL(rawURL, ref)
+		if err != nil {
+			return
+		}
+		checkRoundTrip(t, signer, signedURL, ref, key)
+	})
+}
+
+// checkRoundTrip asserts that signedURL verifies for ref and that no change
+// of its parameters, host or path does.
+func checkRoundTrip(t *testing.T, signer *CallbackSigner, signedURL, ref, key string) {
+	u, err := url.Parse(signedURL)
+	if err != nil {
+		t.Fatalf("SignURL returned an unparsable URL %q: %v", signedURL, err)
+	}
+	if err := signer.VerifyURL(u); err != nil {
+		t.Fatalf("a signed URL does not verify: %q: %v", signedURL, err)
+	}
+	if got := u.Query().Get(ReferenceParam); got != ref {
+		t.Fatalf("kg_ref %q, signed for %q", got, ref)
+	}
+	for name, edit := range map[string]func(*url.URL){
+		"added param":        func(u *url.URL) { u.RawQuery += "&" + url.QueryEscape(key+"_") + "=1" },
+		"changed ref":        func(u *url.URL) { q := u.Query(); q.Set(ReferenceParam, ref+"x"); u.RawQuery = q.Encode() },
+		"dropped param":      func(u *url.URL) { q := u.Query(); q.Del(firstKey(q)); u.RawQuery = q.Encode() },
+		"changed value":      func(u *url.URL) { q := u.Query(); k := firstKey(q); q.Set(k, q.Get(k)+"x"); u.RawQuery = q.Encode() },
+		"other host":         func(u *url.URL) { u.Host = "x" + u.Host },
+		"longer path":        func(u *url.URL) { u.Path, u.RawPath = u.Path+"x", "" },
+		"host moved to path": func(u *url.URL) { u.Path, u.RawPath, u.Host = "/"+u.Host+u.Path, "", "h" },
+	} {
+		c := editURL(u, edit)
+		if err := signer.VerifyURL(c); err == nil {
+			t.Fatalf("%s: %q verifies after the change to %q", name, signedURL, c.String())
+		}
+	}
+}
+
+// firstKey is the first parameter other than the signature, in sorted
+// order: kg_ref when it is the only one.
+func firstKey(q url.Values) string {
+	best := ReferenceParam
+	for k := range q {
+		if k != SignatureParam && k < best {
+			best = k
+		}
+	}
+	return best
 }

@@ -160,6 +160,7 @@ func (r *CreateTaskRequest) validate(v *validator) {
 		seen[s] = true
 	}
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
+	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, "")
 	if r.FromIDVID < 0 {
 		v.add("from_idv_id", "must not be negative")
 	}

@@ -62,8 +62,9 @@ func run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "1. KYA %d: %s has %d SDN-list matches and %d transactions\n",
 		res.KYAID, res.Address, res.SDNCount(), res.TxCount())
 
-	// 2. Receive callbacks on a local handler. Sign the callback URL so that
-	// forged requests are refused, and confirm every callback with the API.
+	// 2. Receive callbacks on a local handler. Sign the callback URL for the
+	// customer, so that forged requests and other customers' records are
+	// refused, and confirm every callback with the API.
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return err
@@ -83,7 +84,7 @@ func run(ctx context.Context, out io.Writer) error {
 		},
 	})
 	defer receiver.Close()
-	callbackURL, err := signer.SignURL(receiver.URL + "/kryptogo/callback?customer=42")
+	callbackURL, err := signer.SignURL(receiver.URL+"/kryptogo/callback", "customer-42")
 	if err != nil {
 		return err
 	}

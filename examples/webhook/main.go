@@ -1,14 +1,21 @@
 // Command webhook is a production-shaped receiver of KryptoGO callbacks:
-// signed callback URLs, confirmation of every callback with the API, and
-// idempotent processing keyed by CallbackEvent.Key.
+// callback URLs signed for one customer each, confirmation of every callback
+// with the API, and idempotent processing keyed by CallbackEvent.Key.
+//
+// Someone who learns a signed URL (from a proxy log, say) can at most make
+// the receiver re-deliver that customer's own current records: the handler
+// refuses records of other customers (403), re-fetches every record from the
+// API, and the store keeps one decision per task, so re-delivering an older
+// task of the customer rewrites only that task's own, current, state.
 //
 //	go run ./examples/webhook                       # demo against the in-process fake
 //	KRYPTOGO_API_KEY=… KRYPTOGO_CALLBACK_SECRET=… \
 //	  go run ./examples/webhook -addr :8080 -public-url https://hooks.example.com/kryptogo/callback
 //
-// With the real API it prints the signed callback URL to use when creating
-// tasks and serves until interrupted; KryptoGO must be able to reach
-// -public-url.
+// With the real API it prints the callback URL signed for customer-42, to
+// use when creating that customer's tasks (with CustomerReference
+// "customer-42"), and serves until interrupted; KryptoGO must be able to
+// reach -public-url. Sign one URL per customer in your own code.
 package main
 
 import (
@@ -47,7 +54,34 @@ func main() {
 type Store struct {
 	mu        sync.Mutex
 	processed map[string]bool
-	decisions map[string]string // customer -> latest decision
+	// decisions holds each customer's decision per task: a callback can
+	// only rewrite the state of the task it is about, never a newer task's.
+	decisions map[string]map[kryptogo.ID]string
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{processed: map[string]bool{}, decisions: map[string]map[kryptogo.ID]string{}}
+}
+
+// record sets the decision on one task of a customer; the caller holds mu
+// (through Once).
+func (s *Store) record(customer string, task kryptogo.ID, decision string) {
+	if s.decisions[customer] == nil {
+		s.decisions[customer] = map[kryptogo.ID]string{}
+	}
+	s.decisions[customer][task] = decision
+}
+
+// Decisions returns a copy of a customer's decisions, by task.
+func (s *Store) Decisions(customer string) map[kryptogo.ID]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[kryptogo.ID]string{}
+	for id, d := range s.decisions[customer] {
+		out[id] = d
+	}
+	return out
 }
 
 // Once runs fn unless key was processed before, and records key if fn succeeds.
@@ -67,14 +101,14 @@ func (s *Store) Once(key string, fn func() error) (bool, error) {
 // handler builds the callback receiver.
 func handler(signer *kryptogo.CallbackSigner, client *kryptogo.Client, store *Store, logger *slog.Logger, out io.Writer) http.Handler {
 	return &kryptogo.CallbackHandler{
-		Signer:  signer, // 401 for URLs we did not sign
+		Signer:  signer, // 401 for URLs we did not sign, 403 for another customer's record
 		Confirm: client, // re-fetch the record: the body is only a notice
 		Logger:  logger, // kind, id, key and status; never the body
 		OnTask: func(ctx context.Context, task *kryptogo.TaskSummary) error {
 			event, _ := kryptogo.CallbackFromContext(ctx)
-			customer := event.Params.Get("customer") // signed by us, so trustworthy
+			customer := event.CustomerReference // the record is this customer's: checked by the handler
 			fresh, err := store.Once(event.Key(), func() error {
-				store.decisions[customer] = decision(task)
+				store.record(customer, task.TaskID, decision(task))
 				return nil
 			})
 			if err == nil && fresh {
@@ -85,7 +119,7 @@ func handler(signer *kryptogo.CallbackSigner, client *kryptogo.Client, store *St
 		OnIDV: func(ctx context.Context, task *kryptogo.IDVTask) error {
 			event, _ := kryptogo.CallbackFromContext(ctx)
 			_, err := store.Once(event.Key(), func() error {
-				fmt.Fprintf(out, "IDV task %d: %s\n", task.IDVTaskID, task.State)
+				fmt.Fprintf(out, "customer %s: IDV task %d %s\n", event.CustomerReference, task.IDVTaskID, task.State)
 				return nil
 			})
 			return err
@@ -124,7 +158,7 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	store := &Store{processed: map[string]bool{}, decisions: map[string]string{}}
+	store := NewStore()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	mux := http.NewServeMux()
 	mux.Handle("POST /kryptogo/callback", handler(signer, env.Client, store, logger, out))
@@ -141,22 +175,26 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	if base == "" {
 		base = "http://" + ln.Addr().String() + "/kryptogo/callback"
 	}
-	callbackURL, err := signer.SignURL(base + "?customer=42")
+	callbackURL, err := signer.SignURL(base, demoCustomer)
 	if err != nil {
 		return err
 	}
 	if env.Real() {
-		fmt.Fprintf(out, "Listening on %s. Use this callback_url for customer 42:\n%s\n", ln.Addr(), callbackURL)
+		fmt.Fprintf(out, "Listening on %s. Use this callback_url for the tasks of customer_reference %q:\n%s\n", ln.Addr(), demoCustomer, callbackURL)
 		<-ctx.Done()
 		return nil
 	}
 	return demo(ctx, env, callbackURL, out)
 }
 
+// demoCustomer is the customer reference of the demo's task.
+const demoCustomer = "customer-42"
+
 // demo creates a task on the fake, accepts it, and waits for both callbacks.
 func demo(ctx context.Context, env *exampleenv.Env, callbackURL string, out io.Writer) error {
 	created, err := env.Client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{
-		SearchSettingID: 1, Target: kryptogo.KYCTarget("Jane Roe", "1985-01-31", "TWN"), CallbackURL: callbackURL,
+		SearchSettingID: 1, Target: kryptogo.KYCTarget("Jane Roe", "1985-01-31", "TWN"),
+		CustomerReference: demoCustomer, CallbackURL: callbackURL,
 	}})
 	if err != nil {
 		return err

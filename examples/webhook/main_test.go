@@ -25,8 +25,8 @@ func TestWebhookDemoAgainstFake(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, &out, nil))
 	assert.Equal(t, []string{
-		"customer 42: task 1 completed, risk Low, awaiting review",
-		"customer 42: task 1 accepted",
+		"customer customer-42: task 1 completed, risk Low, awaiting review",
+		"customer customer-42: task 1 accepted",
 		"2 callbacks received and processed once each",
 	}, strings.Split(strings.TrimSpace(out.String()), "\n")[1:])
 }
@@ -34,29 +34,40 @@ func TestWebhookDemoAgainstFake(t *testing.T) {
 func TestWebhookHandlerIsIdempotentAndRefusesForgeries(t *testing.T) {
 	fake := kryptogotest.NewTestServer(t)
 	client := fake.Client()
-	_, err := client.Tasks.Create(context.Background(), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Co")}})
+	fake.SetTargetRisk("Sanctioned Co", kryptogotest.TaskOutcome{PotentialRisk: 100, SanctionMatched: true})
+	_, err := client.Tasks.Create(context.Background(), []kryptogo.CreateTaskRequest{
+		{SearchSettingID: 1, Target: kryptogo.KYBTarget("Sanctioned Co"), CustomerReference: "customer-7"},
+		{SearchSettingID: 1, Target: kryptogo.KYBTarget("Clean Co"), CustomerReference: "customer-8"},
+	})
+	require.NoError(t, err)
+	_, err = client.Tasks.Accept(context.Background(), 2, "clean")
 	require.NoError(t, err)
 	signer, err := newSigner(false)
 	require.NoError(t, err)
-	store := &Store{processed: map[string]bool{}, decisions: map[string]string{}}
+	store := NewStore()
 	var out bytes.Buffer
 	h := handler(signer, client, store, nil, &out)
-
-	body, _ := json.Marshal(map[string]any{"task_id": 1, "progress": 0})
-	for i := 0; i < 3; i++ { // the same delivery, retried
-		req, err := kryptogo.NewSignedCallbackRequest(signer, "https://hooks.example.com/cb?customer=7", body)
+	send := func(signer *kryptogo.CallbackSigner, customer string, body map[string]any) int {
+		raw, _ := json.Marshal(body)
+		req, err := kryptogo.NewSignedCallbackRequest(signer, "https://hooks.example.com/cb", customer, raw)
 		require.NoError(t, err)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		assert.Equal(t, http.StatusNoContent, rec.Code)
+		return rec.Code
 	}
-	assert.Equal(t, "customer 7: task 1 completed, risk Low, awaiting review\n", out.String(), "processed once, with the API's state")
 
-	forged, err := kryptogo.NewSignedCallbackRequest(nil, "https://hooks.example.com/cb?customer=7", body)
-	require.NoError(t, err)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, forged)
-	assert.Equal(t, http.StatusUnauthorized, rec.Code)
+	for i := 0; i < 3; i++ { // the same delivery, retried; the body understates the risk
+		assert.Equal(t, http.StatusNoContent, send(signer, "customer-7", map[string]any{"task_id": 1, "customer_reference": "customer-7", "progress": 0}))
+	}
+	assert.Equal(t, "customer customer-7: task 1 completed, risk Very high, awaiting review\n", out.String(), "processed once, with the API's state")
+
+	// customer-7's URL leaked: customer-8's accepted task posted to it is refused.
+	assert.Equal(t, http.StatusForbidden, send(signer, "customer-7", map[string]any{"task_id": 2, "customer_reference": "customer-7", "progress": 100}))
+	assert.Equal(t, map[kryptogo.ID]string{1: "completed, risk Very high, awaiting review"}, store.Decisions("customer-7"))
+	assert.Empty(t, store.Decisions("customer-8"))
+
+	assert.Equal(t, http.StatusUnauthorized, send(nil, "customer-7", map[string]any{"task_id": 1}), "an unsigned URL")
+	assert.Equal(t, "customer customer-7: task 1 completed, risk Very high, awaiting review\n", out.String(), "nothing else was processed")
 }
 
 func TestWebhookRealModeNeedsASecret(t *testing.T) {
