@@ -29,12 +29,14 @@
 // signs nothing and publishes no source addresses, so a callback body is an
 // unauthenticated claim. The SDK authenticates callbacks in two layers:
 //
-//  1. A CallbackSigner signs the callback URL you hand to the API, query
-//     parameters included (?customer=42). A request to an unsigned or altered
-//     URL is refused, and the parameters of a verified URL can be trusted.
+//  1. A CallbackSigner signs the callback URL you hand to the API for one
+//     customer (SignURL(url, customerReference)), over its host, path and
+//     query. A request to an unsigned or altered URL is refused, and the
+//     handler delivers only records whose customer_reference is the URL's.
 //  2. With CallbackHandler.Confirm set, the handler ignores what the body
-//     claims and passes on the record re-fetched from the API by its id, so
-//     even someone who learned a signed URL cannot forge a result.
+//     claims and passes on the record re-fetched from the API by its id,
+//     after checking it is the body's record. With both, someone who learned
+//     a signed URL can at most re-deliver that customer's current records.
 //
 // # Duplicate and out-of-order callbacks
 //
