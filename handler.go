@@ -29,8 +29,9 @@ const DefaultMaxCallbackBytes = 1 << 20
 // for (SignURL): with Signer, the record's customer_reference must be the
 // URL's verified kg_ref, and a record without one is refused; with Confirm
 // as well, that check runs on the record re-fetched from the API, whose id
-// and kind must also be the body's. So someone who learned a signed URL can
-// at most make the handler re-deliver that customer's own current record.
+// and kind must also be the body's. So with both, someone who learned a
+// signed URL can at most make the handler re-deliver that customer's own
+// current records. With Signer alone, the record is the body's claim.
 //
 // It answers 405 to anything but POST, 401 to a bad signature, 413 to a body
 // over MaxBodyBytes, 400 to a body that is not a callback, 403 to a record
