@@ -2,7 +2,8 @@
 // bounded concurrency and prints a table of each address's chain, SDN-list
 // matches and transaction count.
 //
-//	go run ./examples/batch-screening -file addresses.txt -concurrency 8
+//	go run ./examples/batch-screening                  # the sample addresses
+//	go run ./examples/batch-screening -file my-list.txt -concurrency 8
 //
 // Without KRYPTOGO_API_KEY it runs against an in-process fake of the API,
 // which reports the first sample address as sanctioned. Each screening costs
@@ -12,12 +13,11 @@ package main
 import (
 	"bufio"
 	"context"
+	_ "embed"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -44,10 +44,15 @@ type Row struct {
 	Err     error
 }
 
+// sampleAddresses is compiled in, so that the binary runs from any directory
+// (go install, go build -trimpath), not only inside the repository.
+//
+//go:embed addresses.txt
+var sampleAddresses string
+
 func run(ctx context.Context, out io.Writer, args []string) error {
-	_, self, _, _ := runtime.Caller(0)
 	flags := flag.NewFlagSet("batch-screening", flag.ContinueOnError)
-	file := flags.String("file", filepath.Join(filepath.Dir(self), "addresses.txt"), "addresses, one per line; # starts a comment")
+	file := flags.String("file", "", "addresses, one per line; # starts a comment (default: sample addresses)")
 	concurrency := flags.Int("concurrency", 4, "screenings in flight at once")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -69,14 +74,25 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	return printTable(out, rows)
 }
 
+// readAddresses reads the address list in the file at path, or the sample
+// list when path is empty.
 func readAddresses(path string) ([]string, error) {
+	if path == "" {
+		return parseAddresses(strings.NewReader(sampleAddresses))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	return parseAddresses(f)
+}
+
+// parseAddresses returns the addresses of a list, one a line, skipping blank
+// lines and # comments.
+func parseAddresses(r io.Reader) ([]string, error) {
 	var addresses []string
-	scanner := bufio.NewScanner(f)
+	scanner := bufio.NewScanner(r)
 	for scanner.Scan() {
 		line := strings.TrimSpace(scanner.Text())
 		if line != "" && !strings.HasPrefix(line, "#") {

@@ -16,7 +16,7 @@ import (
 
 func TestBatchScreeningAgainstFake(t *testing.T) {
 	t.Setenv("KRYPTOGO_API_KEY", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, &out, []string{"-concurrency", "3"}))
@@ -32,13 +32,40 @@ func TestBatchScreeningAgainstFake(t *testing.T) {
 }
 
 func TestBatchScreeningInputErrors(t *testing.T) {
-	var out bytes.Buffer
-	assert.ErrorContains(t, run(context.Background(), &out, []string{"-concurrency", "0"}), "at least 1")
-	assert.Error(t, run(context.Background(), &out, []string{"-file", filepath.Join(t.TempDir(), "none.txt")}))
+	t.Parallel()
+	for _, tc := range []struct {
+		name, want string
+		args       []string
+	}{
+		{"no concurrency", "at least 1", []string{"-concurrency", "0"}},
+		{"missing file", "no such file or directory", []string{"-file", filepath.Join(t.TempDir(), "none.txt")}},
+		{"unknown flag", "flag provided but not defined", []string{"-nope"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			assert.ErrorContains(t, run(t.Context(), &out, tc.args), tc.want)
+		})
+	}
+}
 
-	path := filepath.Join(t.TempDir(), "list.txt")
-	require.NoError(t, os.WriteFile(path, []byte("# comment\n\n  1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa  \n"), 0o600))
-	got, err := readAddresses(path)
-	require.NoError(t, err)
-	assert.Equal(t, []string{"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"}, got)
+func TestReadAddresses(t *testing.T) {
+	t.Parallel()
+	t.Run("a file", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "list.txt")
+		require.NoError(t, os.WriteFile(path, []byte("# comment\n\n  1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa  \n"), 0o600))
+		got, err := readAddresses(path)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"}, got)
+	})
+	t.Run("the embedded sample", func(t *testing.T) {
+		t.Parallel()
+		got, err := readAddresses("")
+		require.NoError(t, err)
+		want, err := readAddresses("addresses.txt")
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+		assert.Len(t, got, 6)
+	})
 }

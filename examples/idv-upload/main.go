@@ -11,12 +11,11 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime"
 	"time"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
@@ -32,19 +31,30 @@ func main() {
 	}
 }
 
-// sample returns the path of a sample image shipped beside this file.
-func sample(name string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "testdata", name)
+// The sample images are compiled in, so that the binary runs from any
+// directory (go install, go build -trimpath), not only inside the repository.
+var (
+	//go:embed testdata/passport.jpg
+	samplePassport []byte
+	//go:embed testdata/selfie.png
+	sampleSelfie []byte
+)
+
+// image returns the image in path, or the embedded sample when path is empty.
+func image(path string, sample []byte) *kryptogo.Image {
+	if path == "" {
+		return kryptogo.ImageFromBytes(sample)
+	}
+	return kryptogo.ImageFromFile(path) // type, size and pixels are checked before sending
 }
 
 func run(ctx context.Context, out io.Writer, args []string) error {
 	flags := flag.NewFlagSet("idv-upload", flag.ContinueOnError)
 	idType := flags.String("type", "PASSPORT", "document type: PASSPORT, DRIVING_LICENSE or ID_CARD")
 	country := flags.String("country", "JPN", "issuing country, ISO 3166-1 alpha-3")
-	front := flags.String("front", sample("passport.jpg"), "image of the document's front")
+	front := flags.String("front", "", "image of the document's front (default: a sample passport)")
 	back := flags.String("back", "", "image of the document's back (required for ID_CARD)")
-	face := flags.String("face", sample("selfie.png"), "selfie of the document's holder")
+	face := flags.String("face", "", "selfie of the document's holder (default: a sample selfie)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -57,8 +67,8 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	req := &kryptogo.CreateIDVRequest{
 		Country:           *country,
 		IDType:            kryptogo.IDType(*idType),
-		IDImage:           kryptogo.ImageFromFile(*front), // type, size and pixels are checked before sending
-		FaceImage:         kryptogo.ImageFromFile(*face),
+		IDImage:           image(*front, samplePassport),
+		FaceImage:         image(*face, sampleSelfie),
 		CustomerReference: "customer-42",
 	}
 	if *back != "" {

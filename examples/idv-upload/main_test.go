@@ -16,7 +16,7 @@ import (
 
 func TestIDVUploadSampleImages(t *testing.T) {
 	t.Setenv("KRYPTOGO_API_KEY", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, &out, nil))
@@ -29,7 +29,7 @@ func TestIDVUploadSampleImages(t *testing.T) {
 func TestIDVUploadReportsBadInput(t *testing.T) {
 	t.Setenv("KRYPTOGO_API_KEY", "")
 	var out bytes.Buffer
-	err := run(context.Background(), &out, []string{"-type", "ID_CARD", "-country", "twn", "-front", filepath.Join(t.TempDir(), "missing.jpg")})
+	err := run(t.Context(), &out, []string{"-type", "ID_CARD", "-country", "twn", "-front", filepath.Join(t.TempDir(), "missing.jpg")})
 	var verr *kryptogo.ValidationError
 	require.ErrorAs(t, err, &verr)
 	var fields []string
@@ -37,5 +37,5 @@ func TestIDVUploadReportsBadInput(t *testing.T) {
 		fields = append(fields, f.Field)
 	}
 	assert.Equal(t, []string{"country", "id_back_image", "id_image"}, fields)
-	assert.Error(t, run(context.Background(), &out, []string{"-nope"}))
+	assert.ErrorContains(t, run(t.Context(), &out, []string{"-nope"}), "flag provided but not defined")
 }
