@@ -97,8 +97,8 @@ func TestValidationErrorListsEveryField(t *testing.T) {
 }
 
 func TestResponseError(t *testing.T) {
-	err := &ResponseError{Method: "GET", Path: "/kya/detail/1", StatusCode: 200, Snippet: "<html>", Err: errors.New("invalid character '<'")}
-	assert.EqualError(t, err, `kryptogo: GET /kya/detail/1: 200: unexpected response: invalid character '<' (body starts "<html>")`)
+	err := &ResponseError{Method: "GET", Path: "/kya/detail/1", StatusCode: 200, Snippet: "6 bytes, markup (HTML or XML)", Err: errors.New("invalid JSON at byte 1")}
+	assert.EqualError(t, err, `kryptogo: GET /kya/detail/1: 200: unexpected response: invalid JSON at byte 1 (body: 6 bytes, markup (HTML or XML))`)
 	assert.ErrorIs(t, err, ErrInvalidResponse)
 }
 
