@@ -411,25 +411,18 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
 		}
 	}
-	actx, cancel := ctx, context.CancelFunc(func() {})
-	if c.timeout > 0 {
-		actx, cancel = context.WithTimeout(ctx, c.timeout)
-	}
-	defer cancel()
-	// The transport's writer goroutine reports writes; Do may return (on a
-	// broken connection) before that goroutine is done, hence the atomic.
-	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{
-		WroteHeaderField: func(string, []string) { wrote.Store(true) },
-		WroteHeaders:     func() { wrote.Store(true) },
-	}
-	req, err := c.newRequest(httptrace.WithClientTrace(actx, trace), method, target, body)
+	actx, guard, done := c.attemptContext(ctx)
+	defer done()
+	req, err := c.newRequest(actx, method, target, body)
 	if err != nil {
 		return result{err: err, parentDone: true}
 	}
 	resp, err := c.httpClient.Do(req)
-	res.wrote = wrote.Load()
+	res.wrote = guard.wrote.Load()
 	if err != nil {
+		if errors.Is(context.Cause(actx), errReplayed) {
+			err = errReplayed
+		}
 		res.err = err
 		res.parentDone = ctx.Err() != nil
 		return res
@@ -445,6 +438,50 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 		res.parentDone = ctx.Err() != nil
 	}
 	return res
+}
+
+// errReplayed ends an attempt that net/http keeps re-sending by itself: its
+// HTTP/2 transport replays a request whose stream the server reset with
+// PROTOCOL_ERROR, hundreds of times a second, with no limit.
+var errReplayed = errors.New("net/http re-sent the request by itself; stopped it after 2 sends")
+
+// maxSendsPerAttempt bounds the sends net/http makes below one attempt: the
+// request, and one replay on a keep-alive connection the server had closed.
+const maxSendsPerAttempt = 2
+
+// sendGuard watches one attempt through httptrace: whether any byte of the
+// request was written, and how many times net/http sent it.
+type sendGuard struct {
+	wrote  atomic.Bool // set by the transport's writer goroutine, hence atomic
+	sends  atomic.Int32
+	cancel context.CancelCauseFunc
+}
+
+func (g *sendGuard) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) {
+			if g.sends.Load() >= maxSendsPerAttempt {
+				g.cancel(errReplayed) // before the next send is written
+			}
+		},
+		WroteHeaderField: func(string, []string) { g.wrote.Store(true) },
+		WroteHeaders: func() {
+			g.wrote.Store(true)
+			g.sends.Add(1)
+		},
+	}
+}
+
+// attemptContext returns the context of one attempt: bounded by WithTimeout,
+// traced by a sendGuard, and ended by done.
+func (c *Client) attemptContext(ctx context.Context) (context.Context, *sendGuard, func()) {
+	actx, cancel := context.WithCancelCause(ctx)
+	guard := &sendGuard{cancel: cancel}
+	stop := context.CancelFunc(func() {})
+	if c.timeout > 0 {
+		actx, stop = context.WithTimeout(actx, c.timeout)
+	}
+	return httptrace.WithClientTrace(actx, guard.trace()), guard, func() { stop(); cancel(nil) }
 }
 
 func (c *Client) newRequest(ctx context.Context, method string, target *url.URL, body *requestBody) (*http.Request, error) {
