@@ -440,6 +440,9 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 	return res
 }
 
+// withheld stands for error text that echoed the API key.
+const withheld = "[withheld: it echoes the API key]"
+
 // errReplayed ends an attempt that net/http keeps re-sending by itself: its
 // HTTP/2 transport replays a request whose stream the server reset with
 // PROTOCOL_ERROR, hundreds of times a second, with no limit.
@@ -719,7 +722,23 @@ func (c *Client) apiError(method, path string, res result) *APIError {
 	e := newAPIError(method, path, resp, body, retryAfter)
 	e.Message = secret.String(e.Message)
 	e.RequestID = secret.String(e.RequestID)
+	withholdLeaks(e, secret)
 	return e
+}
+
+// withholdLeaks drops what still reveals the key in a spelling the masking
+// does not know (HTML entities, escapes in a header): a broken proxy that
+// echoes the key loses its error text, and the key stays secret.
+func withholdLeaks(e *APIError, secret *redact.Secret) {
+	if secret.Leaks(string(e.Body)) {
+		e.Body = []byte(withheld)
+	}
+	if secret.Leaks(e.Message) {
+		e.Message = withheld
+	}
+	if secret.Leaks(e.RequestID) {
+		e.RequestID = redact.Mask
+	}
 }
 
 // decode reads a 2xx answer into out. Its errors describe the body by its

@@ -11,6 +11,7 @@ import (
 	"html"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -161,4 +162,82 @@ func (s *Secret) cutPartial(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+// Leaks reports whether text still reveals the secret once decoded: up to
+// three layers of HTML entities, JSON or Go escapes (\uXXXX, \/) and URL
+// escapes, in any order. Callers withhold text that leaks rather than
+// trying to mask a spelling they do not know.
+func (s *Secret) Leaks(text string) bool {
+	if s == nil || s.raw == "" {
+		return false
+	}
+	layer := []string{text}
+	for range 3 {
+		var next []string
+		for _, t := range layer {
+			if strings.Contains(t, s.raw) {
+				return true
+			}
+			for _, decode := range decoders {
+				if d := decode(t); d != t {
+					next = append(next, d)
+				}
+			}
+		}
+		layer = next
+	}
+	for _, t := range layer {
+		if strings.Contains(t, s.raw) {
+			return true
+		}
+	}
+	return false
+}
+
+var decoders = []func(string) string{
+	html.UnescapeString,
+	unescapeBackslashes,
+	func(s string) string {
+		if u, err := url.QueryUnescape(s); err == nil {
+			return u
+		}
+		return s
+	},
+}
+
+// unescapeBackslashes decodes JSON-style escapes wherever they appear, in
+// or out of string literals; an invalid escape is left as it is.
+func unescapeBackslashes(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		if r, n := decodeEscape(s[i+1:]); n > 0 {
+			b.WriteRune(r)
+			i += n
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// decodeEscape decodes the escape after a backslash: the rune and how many
+// bytes it took, or 0 bytes when it is not an escape.
+func decodeEscape(s string) (rune, int) {
+	if simple, ok := map[byte]rune{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}[s[0]]; ok {
+		return simple, 1
+	}
+	if s[0] == 'u' && len(s) >= 5 {
+		if v, err := strconv.ParseUint(s[1:5], 16, 32); err == nil {
+			return rune(v), 5
+		}
+	}
+	return 0, 0
 }
