@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -743,4 +744,60 @@ func TestValidationSendsNothing(t *testing.T) {
 	for name, err := range calls {
 		assert.ErrorIs(t, err, ErrInvalidRequest, name)
 	}
+}
+
+// hiddenLength hides a reader's length, as a chunked answer does.
+type hiddenLength struct{ r io.Reader }
+
+func (h hiddenLength) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+func TestReadBody(t *testing.T) {
+	text := strings.Repeat("0123456789", 10_000) // 100 000 bytes: several pooled blocks
+	for _, tc := range []struct {
+		name          string
+		r             io.Reader
+		length, limit int64
+		want          string
+		truncated     bool
+		err           error
+	}{
+		{"known length", strings.NewReader(text), int64(len(text)), 1 << 20, text, false, nil},
+		{"unknown length", hiddenLength{strings.NewReader(text)}, -1, 1 << 20, text, false, nil},
+		{"empty", strings.NewReader(""), 0, 10, "", false, nil},
+		{"empty, unknown length", hiddenLength{strings.NewReader("")}, -1, 10, "", false, nil},
+		{"exactly the limit", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)), text, false, nil},
+		{"one byte over", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)) - 1, text[:len(text)-1], true, nil},
+		{"declared over the limit: not read", strings.NewReader(text), int64(len(text)), 10, "", true, nil},
+		{"shorter than declared", strings.NewReader("{}"), 100, 1 << 20, "{}", false, io.ErrUnexpectedEOF},
+		{"broken mid-way", hiddenLength{io.MultiReader(strings.NewReader(text[:50_000]), iotest.ErrReader(io.ErrClosedPipe))}, -1, 1 << 20,
+			text[:50_000], false, io.ErrClosedPipe},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, truncated, err := readBody(tc.r, tc.length, tc.limit)
+			assert.ErrorIs(t, err, tc.err)
+			assert.Equal(t, tc.truncated, truncated)
+			assert.Equal(t, tc.want, string(body))
+		})
+	}
+}
+
+func TestCloseIdleConnections(t *testing.T) {
+	var open atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{}`)) }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	client, err := NewClient(testKey, WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	require.NoError(t, client.Do(context.Background(), "GET", "/x", nil, nil))
+	assert.Equal(t, int32(1), open.Load(), "the connection is kept for reuse")
+	client.CloseIdleConnections()
+	assert.Eventually(t, func() bool { return open.Load() == 0 }, 5*time.Second, 5*time.Millisecond)
 }
