@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kyabc/kryptogo-go/internal/redact"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -183,4 +184,31 @@ func assertNoKey(t *testing.T, out, key string) {
 		assert.NotContains(t, out, spelling)
 	}
 	assert.NotContains(t, out, escapeAll(key)[:len(escapeAll(key))-12], "an escaped prefix")
+}
+
+// FuzzParseAPIError: any error answer gives an *APIError without a panic,
+// with a bounded body and message, and without the key in any spelling
+// that decodes to it.
+func FuzzParseAPIError(f *testing.F) {
+	f.Add(400, []byte(`{"code":40001,"message":"invalid search_setting_id"}`), "application/json", "req-42", false)
+	f.Add(502, []byte("<html><title>502 Bad Gateway</title></html>"), "text/html", "", false)
+	f.Add(400, []byte(`{"message":"`+escapeAll(testKey)+`"}`), "application/json", url.QueryEscape(testKey), false)
+	f.Add(401, []byte(`{"error":{"message":"`+testKey[:10]), "application/json", "", true)
+	f.Add(500, []byte("<h1>&#115;"+testKey[1:]+"</h1>"), "", testKey, false)
+	f.Add(307, []byte(nil), "", "", false)
+	client, err := NewClient(testKey)
+	require.NoError(f, err)
+	secret := redact.New(testKey)
+	f.Fuzz(func(t *testing.T, status int, body []byte, contentType, requestID string, truncated bool) {
+		header := http.Header{"Content-Type": {contentType}, "X-Request-Id": {requestID}, "Location": {requestID}}
+		e := client.apiError("GET", "/thing", result{status: status, header: header, body: body, truncated: truncated})
+		for _, out := range []string{e.Error(), string(e.Body), e.Message, e.RequestID} {
+			if secret.Leaks(out) {
+				t.Fatalf("the key leaks: %q", out)
+			}
+		}
+		if len(e.Body) > max(len(body), len(withheld)) || len(e.Message) > 520 {
+			t.Fatalf("unbounded: body %d bytes, message %d bytes", len(e.Body), len(e.Message))
+		}
+	})
 }
