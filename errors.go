@@ -148,7 +148,7 @@ func redirectMessage(location string) string {
 	if err != nil || u.Host == "" {
 		return "redirect not followed"
 	}
-	return fmt.Sprintf("redirect to %s://%s not followed (it would resend the request to another origin)", u.Scheme, u.Host)
+	return fmt.Sprintf("redirect to %s://%s not followed", u.Scheme, u.Host)
 }
 
 func capBytes(b []byte, n int) []byte {
