@@ -85,14 +85,13 @@ func (e *APIError) Error() string {
 	if e.RequestID != "" {
 		b.WriteString(" [request id " + e.RequestID + "]")
 	}
-	if e.maybeSent() {
-		b.WriteString(maybeSentHint)
-	}
-	return b.String()
+	return b.String() // the documented format; a 5xx POST also matches ErrMaybeSent
+
 }
 
 // maybeSent reports a POST answered with 5xx: the API got the request and
-// failed, possibly after creating the task.
+// failed, possibly after creating the task. Error keeps its documented
+// format; errors.Is(err, ErrMaybeSent) tells the caller to check.
 func (e *APIError) maybeSent() bool {
 	return e.Method == http.MethodPost && e.StatusCode >= 500 && e.StatusCode <= 599
 }

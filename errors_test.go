@@ -83,6 +83,18 @@ func TestAPIErrorSentinels(t *testing.T) {
 	}
 }
 
+// A POST answered 5xx may have created its task before failing.
+func TestAPIErrorMaybeSent(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		status int
+		want   bool
+	}{{"POST", 500, true}, {"POST", 502, true}, {"POST", 504, true}, {"POST", 409, false}, {"POST", 429, false}, {"GET", 502, false}, {"PUT", 500, false}} {
+		err := &APIError{Method: tc.method, StatusCode: tc.status}
+		assert.Equal(t, tc.want, errors.Is(err, ErrMaybeSent), "%s %d", tc.method, tc.status)
+	}
+}
+
 func TestAPIErrorBodyIsCapped(t *testing.T) {
 	big := make([]byte, maxErrorBody*2)
 	for i := range big {
