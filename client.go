@@ -61,6 +61,8 @@ package kryptogo
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,10 +76,12 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/backoff"
+	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
 // Version is the SDK's version, sent in the User-Agent.
@@ -260,9 +264,10 @@ func defaultTransport() *http.Transport {
 }
 
 // guardedHTTPClient returns a copy of hc (or a new client) whose redirect
-// policy removes the API key when a redirect leaves the API's origin:
-// net/http forwards custom headers to any host. A client without a
-// transport gets the SDK's tuned one rather than net/http's default.
+// policy never follows a redirect to another origin: net/http would forward
+// the body (images, names) there, and custom headers too. No redirect sends
+// a Referer, which would leak the query (a customer reference). A client
+// without a transport gets the SDK's tuned one rather than net/http's default.
 func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
 	var guarded http.Client
 	if hc != nil {
@@ -273,8 +278,9 @@ func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
 	}
 	next := guarded.CheckRedirect
 	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		req.Header.Del("Referer")
 		if !sameOrigin(req.URL, c.base) {
-			req.Header.Del(c.creds.header)
+			return http.ErrUseLastResponse // the 3xx becomes an *APIError
 		}
 		if next != nil {
 			return next(req, via)
@@ -286,6 +292,10 @@ func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
 	}
 	return &guarded
 }
+
+// CloseIdleConnections closes the idle connections of the client's
+// transport, for a short-lived Client; calls in flight are not affected.
+func (c *Client) CloseIdleConnections() { c.httpClient.CloseIdleConnections() }
 
 func sameOrigin(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
@@ -403,36 +413,80 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
 		}
 	}
-	actx, cancel := ctx, context.CancelFunc(func() {})
-	if c.timeout > 0 {
-		actx, cancel = context.WithTimeout(ctx, c.timeout)
-	}
-	defer cancel()
-	// The transport's writer goroutine reports writes; Do may return (on a
-	// broken connection) before that goroutine is done, hence the atomic.
-	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{
-		WroteHeaderField: func(string, []string) { wrote.Store(true) },
-		WroteHeaders:     func() { wrote.Store(true) },
-	}
-	req, err := c.newRequest(httptrace.WithClientTrace(actx, trace), method, target, body)
+	actx, guard, done := c.attemptContext(ctx)
+	defer done()
+	req, err := c.newRequest(actx, method, target, body)
 	if err != nil {
 		return result{err: err, parentDone: true}
 	}
 	resp, err := c.httpClient.Do(req)
-	res.wrote = wrote.Load()
+	res.wrote = guard.wrote.Load()
 	if err != nil {
+		if errors.Is(context.Cause(actx), errReplayed) {
+			err = errReplayed
+		}
 		res.err = err
 		res.parentDone = ctx.Err() != nil
 		return res
 	}
 	defer resp.Body.Close()
 	res.status, res.header = resp.StatusCode, resp.Header
-	res.body, res.truncated, res.err = readCapped(resp.Body, c.maxBody)
+	length := resp.ContentLength
+	if method == http.MethodHead {
+		length = 0
+	}
+	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(resp.StatusCode))
 	if res.err != nil {
 		res.parentDone = ctx.Err() != nil
 	}
 	return res
+}
+
+// withheld stands for error text that echoed the API key.
+const withheld = "[withheld: it echoes the API key]"
+
+// errReplayed ends an attempt that net/http keeps re-sending by itself: its
+// HTTP/2 transport replays a request whose stream the server reset with
+// PROTOCOL_ERROR, hundreds of times a second, with no limit.
+var errReplayed = errors.New("net/http re-sent the request by itself; stopped it after 2 sends")
+
+// maxSendsPerAttempt bounds the sends net/http makes below one attempt: the
+// request, and one replay on a keep-alive connection the server had closed.
+const maxSendsPerAttempt = 2
+
+// sendGuard watches one attempt through httptrace: whether any byte of the
+// request was written, and how many times net/http sent it.
+type sendGuard struct {
+	wrote  atomic.Bool // set by the transport's writer goroutine, hence atomic
+	sends  atomic.Int32
+	cancel context.CancelCauseFunc
+}
+
+func (g *sendGuard) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) {
+			if g.sends.Load() >= maxSendsPerAttempt {
+				g.cancel(errReplayed) // before the next send is written
+			}
+		},
+		WroteHeaderField: func(string, []string) { g.wrote.Store(true) },
+		WroteHeaders: func() {
+			g.wrote.Store(true)
+			g.sends.Add(1)
+		},
+	}
+}
+
+// attemptContext returns the context of one attempt: bounded by WithTimeout,
+// traced by a sendGuard, and ended by done.
+func (c *Client) attemptContext(ctx context.Context) (context.Context, *sendGuard, func()) {
+	actx, cancel := context.WithCancelCause(ctx)
+	guard := &sendGuard{cancel: cancel}
+	stop := context.CancelFunc(func() {})
+	if c.timeout > 0 {
+		actx, stop = context.WithTimeout(actx, c.timeout)
+	}
+	return httptrace.WithClientTrace(actx, guard.trace()), guard, func() { stop(); cancel(nil) }
 }
 
 func (c *Client) newRequest(ctx context.Context, method string, target *url.URL, body *requestBody) (*http.Request, error) {
@@ -442,10 +496,16 @@ func (c *Client) newRequest(ctx context.Context, method string, target *url.URL,
 	}
 	if body != nil {
 		req.Body = body.open()
-		req.GetBody = func() (io.ReadCloser, error) { return body.open(), nil }
 		req.ContentLength = body.length
 		if body.length == 0 {
 			req.Body = http.NoBody
+		}
+		// With GetBody, net/http re-sends the body by itself: the HTTP/2
+		// transport after a reset stream, redirects on 307/308. A POST may
+		// create a paid task, so only idempotent methods get it; the SDK
+		// replays a POST itself, and only when nothing was written.
+		if idempotent(method) {
+			req.GetBody = func() (io.ReadCloser, error) { return body.open(), nil }
 		}
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -455,13 +515,73 @@ func (c *Client) newRequest(ctx context.Context, method string, target *url.URL,
 	return req, nil
 }
 
-// readCapped reads at most limit bytes; truncated reports a longer body.
-func readCapped(r io.Reader, limit int64) ([]byte, bool, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if int64(len(b)) > limit {
-		return b[:limit], true, err
+// bodyLimit is how much of an answer is read: an error body needs no more
+// than APIError keeps.
+func (c *Client) bodyLimit(status int) int64 {
+	if status >= 200 && status <= 299 {
+		return c.maxBody
 	}
-	return b, false, err
+	return min(c.maxBody, maxErrorBody)
+}
+
+// readBody reads at most limit bytes of an answer of the given length (-1
+// when unknown); truncated reports a longer answer. A declared length sizes
+// the buffer once, and one over the limit is not read at all; an unknown
+// length is read in pooled blocks and copied out once, so reading allocates
+// about the answer's size whatever the answer holds.
+func readBody(r io.Reader, length, limit int64) (body []byte, truncated bool, err error) {
+	switch {
+	case length > limit:
+		return nil, true, nil
+	case length >= 0:
+		body = make([]byte, length)
+		n, err := io.ReadFull(r, body)
+		return body[:n], false, err
+	}
+	return readBlocks(r, limit)
+}
+
+// bodyBlock is the unit in which answers of unknown length are read.
+const bodyBlock = 32 << 10
+
+var blockPool = sync.Pool{New: func() any { b := make([]byte, bodyBlock); return &b }}
+
+func readBlocks(r io.Reader, limit int64) ([]byte, bool, error) {
+	var blocks []*[]byte
+	defer func() {
+		for _, b := range blocks {
+			blockPool.Put(b)
+		}
+	}()
+	var total int64
+	fill := bodyBlock
+	for {
+		if fill == bodyBlock {
+			blocks = append(blocks, blockPool.Get().(*[]byte))
+			fill = 0
+		}
+		n, err := r.Read((*blocks[len(blocks)-1])[fill:])
+		fill += n
+		total += int64(n)
+		switch {
+		case total > limit:
+			return joinBlocks(blocks, limit), true, nil
+		case err == io.EOF:
+			return joinBlocks(blocks, total), false, nil
+		case err != nil:
+			return joinBlocks(blocks, total), false, err
+		}
+	}
+}
+
+// joinBlocks copies the first n bytes of blocks into one slice.
+func joinBlocks(blocks []*[]byte, n int64) []byte {
+	out := make([]byte, n)
+	rest := out
+	for _, b := range blocks {
+		rest = rest[copy(rest, *b):]
+	}
+	return out
 }
 
 // idempotent methods can be sent twice with the effect of once.
@@ -474,7 +594,7 @@ func idempotent(method string) bool {
 }
 
 func (r result) retryable(method string) bool {
-	if r.parentDone {
+	if r.parentDone || permanent(r.err) {
 		return false
 	}
 	if r.err != nil {
@@ -504,6 +624,37 @@ func isDialError(err error) bool {
 	return errors.As(err, &dnsErr)
 }
 
+// permanent reports errors that retrying cannot fix: a host that does not
+// exist, and certificate or TLS failures (a retry meets the same
+// certificate; a handshake timeout is not among them).
+func permanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsNotFound
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && (opErr.Op == "remote error" || opErr.Op == "local error") {
+		return true // a TLS alert
+	}
+	return tlsFailure(err)
+}
+
+func tlsFailure(err error) bool {
+	var (
+		verifyErr  *tls.CertificateVerificationError
+		unknownCA  x509.UnknownAuthorityError
+		hostErr    x509.HostnameError
+		invalidErr x509.CertificateInvalidError
+		recordErr  tls.RecordHeaderError
+		alertErr   tls.AlertError
+	)
+	return errors.As(err, &verifyErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) ||
+		errors.As(err, &invalidErr) || errors.As(err, &recordErr) || errors.As(err, &alertErr)
+}
+
 // retryWait returns how long to wait before the next attempt, or false when
 // the wait would outlast the context or the server asks for too long a pause.
 func (c *Client) retryWait(ctx context.Context, attempt int, res result) (time.Duration, bool) {
@@ -512,7 +663,8 @@ func (c *Client) retryWait(ctx context.Context, attempt int, res result) (time.D
 		if after > maxRetryAfter {
 			return 0, false
 		}
-		wait = after
+		// "0" or a past date must not turn into a burst of retries.
+		wait = max(after, c.backoff.Min)
 	}
 	if deadline, ok := ctx.Deadline(); ok && c.now().Add(wait).After(deadline) {
 		return 0, false
@@ -537,12 +689,7 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 // failure turns a failed attempt into the error the caller sees.
 func (c *Client) failure(ctx context.Context, method, path string, res result) error {
 	if res.err == nil {
-		var retryAfter time.Duration
-		if d, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok {
-			retryAfter = d
-		}
-		resp := &http.Response{StatusCode: res.status, Header: res.header}
-		return newAPIError(method, path, resp, c.redact(res.body), retryAfter)
+		return c.apiError(method, path, res)
 	}
 	err := res.err
 	var urlErr *url.Error
@@ -555,26 +702,54 @@ func (c *Client) failure(ctx context.Context, method, path string, res result) e
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", c.timeout, err)
 	}
-	if method == http.MethodPost && res.wrote {
-		return fmt.Errorf("kryptogo: %s %s: %w (the request may have reached the API; check before sending it again)", method, path, err)
+	err = fmt.Errorf("kryptogo: %s %s: %w", method, path, err)
+	if !idempotent(method) && res.wrote {
+		return &maybeSentError{err: err}
 	}
-	return fmt.Errorf("kryptogo: %s %s: %w", method, path, err)
+	return err
 }
 
-// redact removes the API key from a body the SDK puts into an error: a
-// proxy or debug endpoint may echo request headers back.
-func (c *Client) redact(body []byte) []byte {
-	key := []byte(c.creds.key())
-	if !bytes.Contains(body, key) {
-		return body
+// apiError builds the *APIError of a non-2xx answer, without the API key:
+// a proxy or debug endpoint may echo request headers back, in any spelling.
+func (c *Client) apiError(method, path string, res result) *APIError {
+	var retryAfter time.Duration
+	if d, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok {
+		retryAfter = d
 	}
-	return bytes.ReplaceAll(body, key, []byte("[REDACTED]"))
+	// Built per error rather than kept in the Client: fmt prints the fields
+	// of a struct nested in a printed value, and must never meet the key.
+	secret := redact.New(c.creds.key())
+	body := secret.Bytes(res.body, res.truncated)
+	resp := &http.Response{StatusCode: res.status, Header: res.header}
+	e := newAPIError(method, path, resp, body, retryAfter)
+	e.Message = secret.String(e.Message)
+	e.RequestID = secret.String(e.RequestID)
+	withholdLeaks(e, secret)
+	return e
 }
 
-// decode reads a 2xx answer into out.
+// withholdLeaks drops what still reveals the key in a spelling the masking
+// does not know (HTML entities, escapes in a header): a broken proxy that
+// echoes the key loses its error text, and the key stays secret.
+func withholdLeaks(e *APIError, secret *redact.Secret) {
+	if secret.Leaks(string(e.Body)) {
+		e.Body = []byte(withheld)
+	}
+	if secret.Leaks(e.Message) {
+		e.Message = withheld
+	}
+	if secret.Leaks(e.RequestID) {
+		e.RequestID = redact.Mask
+	}
+}
+
+// decode reads a 2xx answer into out. Its errors describe the body by its
+// shape only: a 2xx body holds names, ID numbers and birthdays, and errors
+// end up in logs.
 func (c *Client) decode(method, path string, res result, out any) error {
 	bad := func(err error) error {
-		return &ResponseError{Method: method, Path: path, StatusCode: res.status, Snippet: oneLine(string(c.redact(res.body)), 120), Err: err}
+		return &ResponseError{Method: method, Path: path, StatusCode: res.status,
+			Snippet: bodyShape(res.body, res.truncated), Err: err}
 	}
 	if res.truncated {
 		return bad(fmt.Errorf("body exceeds %d bytes (WithMaxResponseBytes)", c.maxBody))
@@ -589,11 +764,11 @@ func (c *Client) decode(method, path string, res result, out any) error {
 		if !json.Valid(res.body) {
 			return bad(errors.New("body is not JSON"))
 		}
-		*raw = append((*raw)[:0], res.body...)
+		*raw = res.body // read into a fresh slice, owned by nobody else
 		return nil
 	}
 	if err := json.Unmarshal(res.body, out); err != nil {
-		return bad(err)
+		return bad(valueFreeDecodeError(err))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -194,7 +195,9 @@ func TestRetryAfterForms(t *testing.T) {
 	}{
 		{"3", 3 * time.Second},
 		{now.Add(7 * time.Second).Format(http.TimeFormat), 7 * time.Second},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
+		// "0" and a past date still wait the minimum backoff (1ms in setup).
+		{"0", time.Millisecond},
+		{now.Add(-time.Hour).Format(http.TimeFormat), time.Millisecond},
 	} {
 		client, mux := setup(t, WithMaxRetries(1))
 		slept := recordSleeps(client, now)
@@ -460,24 +463,50 @@ func TestMaxResponseBytes(t *testing.T) {
 }
 
 func TestNonJSONSuccessIsAnError(t *testing.T) {
-	for name, body := range map[string]string{
-		"html":       "<html><body>captive portal</body></html>",
-		"empty":      "",
-		"truncated":  `{"kya_id": 12, "address": "0x`,
-		"wrong type": `{"kya_id": {"nested": true}}`,
-		"array":      `[1,2,3]`,
+	for _, tc := range []struct {
+		name, body, shape string
+	}{
+		{"html", "<html><body>captive portal</body></html>", "40 bytes, markup (HTML or XML)"},
+		{"empty", "", "empty"},
+		{"truncated", `{"kya_id": 12, "address": "0x`, "29 bytes, a JSON object"},
+		{"wrong type", `{"kya_id": {"nested": true}}`, "28 bytes, a JSON object"},
+		{"array", `[1,2,3]`, "7 bytes, a JSON array"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, mux := setup(t)
+			mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(tc.body)) })
+			got, err := client.KYA.Get(context.Background(), 1)
+			assert.Nil(t, got)
+			require.ErrorIs(t, err, ErrInvalidResponse)
+			var rerr *ResponseError
+			require.ErrorAs(t, err, &rerr)
+			assert.Equal(t, "GET", rerr.Method)
+			assert.Equal(t, "/kya/detail/1", rerr.Path)
+			assert.Equal(t, 200, rerr.StatusCode)
+			assert.Equal(t, tc.shape, rerr.Snippet)
+		})
+	}
+}
+
+// A 2xx body that fails to decode holds the customer's personal data: the
+// error describes its shape, never its values (CallbackHandler logs it).
+func TestUndecodableSuccessLeaksNoPersonalData(t *testing.T) {
+	const name, idNumber, birthday = "王又曾", "A123456789", "1964-05-17"
+	for _, body := range []string{
+		`{"idv_task_id": 1, "name": "` + name + `", "id_number": "` + idNumber + `", "birthday": "` + birthday + `", "state": "` + idNumber + `"}`,
+		`{"idv_task_id": 1, "name": "` + name + `", "id_number": "` + idNumber + `", "birthday": "` + birthday + `" `,
+		`{"idv_task_id": 98765432101234567890, "name": "` + name + `"}`,
+		`not json ` + name + ` ` + idNumber,
 	} {
 		client, mux := setup(t)
-		mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(body)) })
-		got, err := client.KYA.Get(context.Background(), 1)
-		assert.Nil(t, got, name)
-		require.ErrorIs(t, err, ErrInvalidResponse, name)
-		var rerr *ResponseError
-		require.ErrorAs(t, err, &rerr, name)
-		assert.Equal(t, "GET", rerr.Method)
-		assert.Equal(t, "/kya/detail/1", rerr.Path)
-		assert.Equal(t, 200, rerr.StatusCode)
-		assert.Equal(t, oneLine(body, 120), rerr.Snippet, name)
+		mux.HandleFunc("/idv/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(body)) })
+		_, err := client.IDV.Get(context.Background(), 1)
+		require.ErrorIs(t, err, ErrInvalidResponse)
+		for _, printed := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+			for _, secret := range []string{name, idNumber, birthday, "98765432101234567890"} {
+				assert.NotContains(t, printed, secret)
+			}
+		}
 	}
 }
 
@@ -634,30 +663,47 @@ func TestLoggerRecordsNoBodiesOrQueries(t *testing.T) {
 	}
 }
 
-func TestRedirectToAnotherHostDropsKey(t *testing.T) {
-	var seen atomic.Value
+func TestRedirectToAnotherOriginIsNotFollowed(t *testing.T) {
+	var reached atomic.Int32
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen.Store(r.Header.Get("GOFACT-API-TOKEN") + "|" + r.Header.Get("User-Agent"))
+		reached.Add(1)
 		serveFixture(t, "kya_result.json")(w)
 	}))
 	defer other.Close()
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		for _, method := range []string{"GET", "POST", "PUT"} {
+			t.Run(fmt.Sprintf("%s %d", method, status), func(t *testing.T) {
+				client, mux := setup(t)
+				var n atomic.Int32
+				mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+					n.Add(1)
+					http.Redirect(w, r, other.URL+"/elsewhere?customer_reference=cust-7", status)
+				})
+				err := client.Do(context.Background(), method, "/thing", map[string]string{"name": "王又曾"}, nil)
+				var apiErr *APIError
+				require.ErrorAs(t, err, &apiErr)
+				assert.Equal(t, status, apiErr.StatusCode)
+				assert.Equal(t, int32(1), n.Load(), "a redirect is an answer, not retried")
+				assert.Contains(t, err.Error(), "redirect to "+other.URL+" not followed")
+				assert.NotContains(t, err.Error(), "cust-7", "the target's query is not repeated")
+				assert.False(t, errors.Is(err, ErrMaybeSent))
+			})
+		}
+	}
+	assert.Zero(t, reached.Load(), "nothing, neither body nor key, reaches another origin")
+}
+
+func TestSameOriginRedirectSendsNoReferer(t *testing.T) {
 	client, mux := setup(t)
-	mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, other.URL+"/elsewhere", http.StatusFound)
+	mux.HandleFunc("/tasks", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, basePath+"/tasks2", http.StatusFound)
 	})
-	mux.HandleFunc("/kya/detail/2", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, basePath+"/kya/detail/3", http.StatusFound)
-	})
-	mux.HandleFunc("/kya/detail/3", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/tasks2", func(w http.ResponseWriter, r *http.Request) {
+		assert.Empty(t, r.Header.Get("Referer"), "the Referer would carry the customer reference")
 		assert.Equal(t, testKey, r.Header.Get("GOFACT-API-TOKEN"), "same-origin redirects keep the key")
-		serveFixture(t, "kya_result.json")(w)
+		serveFixture(t, "tasks_history.json")(w)
 	})
-	_, err := client.KYA.Get(context.Background(), 1)
-	require.NoError(t, err)
-	parts := strings.SplitN(seen.Load().(string), "|", 2)
-	assert.Empty(t, parts[0], "the key must not follow a redirect to another host")
-	assert.Contains(t, parts[1], "kryptogo-go/")
-	_, err = client.KYA.Get(context.Background(), 2)
+	_, err := client.Tasks.History(context.Background(), &HistoryOptions{CustomerReference: "cust-secret-ref"})
 	require.NoError(t, err)
 }
 
@@ -698,4 +744,60 @@ func TestValidationSendsNothing(t *testing.T) {
 	for name, err := range calls {
 		assert.ErrorIs(t, err, ErrInvalidRequest, name)
 	}
+}
+
+// hiddenLength hides a reader's length, as a chunked answer does.
+type hiddenLength struct{ r io.Reader }
+
+func (h hiddenLength) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+func TestReadBody(t *testing.T) {
+	text := strings.Repeat("0123456789", 10_000) // 100 000 bytes: several pooled blocks
+	for _, tc := range []struct {
+		name          string
+		r             io.Reader
+		length, limit int64
+		want          string
+		truncated     bool
+		err           error
+	}{
+		{"known length", strings.NewReader(text), int64(len(text)), 1 << 20, text, false, nil},
+		{"unknown length", hiddenLength{strings.NewReader(text)}, -1, 1 << 20, text, false, nil},
+		{"empty", strings.NewReader(""), 0, 10, "", false, nil},
+		{"empty, unknown length", hiddenLength{strings.NewReader("")}, -1, 10, "", false, nil},
+		{"exactly the limit", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)), text, false, nil},
+		{"one byte over", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)) - 1, text[:len(text)-1], true, nil},
+		{"declared over the limit: not read", strings.NewReader(text), int64(len(text)), 10, "", true, nil},
+		{"shorter than declared", strings.NewReader("{}"), 100, 1 << 20, "{}", false, io.ErrUnexpectedEOF},
+		{"broken mid-way", hiddenLength{io.MultiReader(strings.NewReader(text[:50_000]), iotest.ErrReader(io.ErrClosedPipe))}, -1, 1 << 20,
+			text[:50_000], false, io.ErrClosedPipe},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, truncated, err := readBody(tc.r, tc.length, tc.limit)
+			assert.ErrorIs(t, err, tc.err)
+			assert.Equal(t, tc.truncated, truncated)
+			assert.Equal(t, tc.want, string(body))
+		})
+	}
+}
+
+func TestCloseIdleConnections(t *testing.T) {
+	var open atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{}`)) }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	client, err := NewClient(testKey, WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	require.NoError(t, client.Do(context.Background(), "GET", "/x", nil, nil))
+	assert.Equal(t, int32(1), open.Load(), "the connection is kept for reuse")
+	client.CloseIdleConnections()
+	assert.Eventually(t, func() bool { return open.Load() == 0 }, 5*time.Second, 5*time.Millisecond)
 }

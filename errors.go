@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,7 +35,24 @@ var (
 	// ErrInvalidResponse matches a *ResponseError: a 2xx answer that is not
 	// the JSON the endpoint documents.
 	ErrInvalidResponse = errors.New("kryptogo: invalid response")
+	// ErrMaybeSent matches the error of a POST that failed after its request
+	// may have reached the API (the connection broke after the request was
+	// written, or the API answered 5xx): it may have created the task and
+	// spent points. Check, for instance in Tasks.History by customer
+	// reference, before sending it again.
+	ErrMaybeSent = errors.New("kryptogo: the request may have reached the API; check before sending it again")
 )
+
+// maybeSentHint ends the message of every error that matches ErrMaybeSent.
+const maybeSentHint = " (the request may have reached the API; check before sending it again)"
+
+// maybeSentError is a transport failure of a POST after bytes were written.
+type maybeSentError struct{ err error }
+
+func (e *maybeSentError) Error() string { return e.err.Error() + maybeSentHint }
+
+// Unwrap returns the failure and ErrMaybeSent, so errors.Is matches both.
+func (e *maybeSentError) Unwrap() []error { return []error{e.err, ErrMaybeSent} }
 
 // maxErrorBody caps APIError.Body, so a large error page is not kept whole.
 const maxErrorBody = 64 << 10
@@ -44,7 +62,7 @@ type APIError struct {
 	StatusCode int           // HTTP status
 	Code       int           // vendor code from the body; 0 when absent
 	Message    string        // vendor message, or a summary of a non-JSON body
-	Body       []byte        // raw body, capped at 64 KiB
+	Body       []byte        // raw body, capped at 64 KiB, with the API key masked
 	Method     string        // request method
 	Path       string        // request path, without the query
 	RequestID  string        // from a request-id response header, when present
@@ -67,7 +85,15 @@ func (e *APIError) Error() string {
 	if e.RequestID != "" {
 		b.WriteString(" [request id " + e.RequestID + "]")
 	}
-	return b.String()
+	return b.String() // the documented format; a 5xx POST also matches ErrMaybeSent
+
+}
+
+// maybeSent reports a POST answered with 5xx: the API got the request and
+// failed, possibly after creating the task. Error keeps its documented
+// format; errors.Is(err, ErrMaybeSent) tells the caller to check.
+func (e *APIError) maybeSent() bool {
+	return e.Method == http.MethodPost && e.StatusCode >= 500 && e.StatusCode <= 599
 }
 
 // Is makes errors.Is match the sentinel of the error's status.
@@ -83,6 +109,8 @@ func (e *APIError) Is(target error) bool {
 		return e.StatusCode == http.StatusTooManyRequests
 	case ErrServerError:
 		return e.StatusCode >= 500 && e.StatusCode <= 599
+	case ErrMaybeSent:
+		return e.maybeSent()
 	}
 	return false
 }
@@ -105,7 +133,21 @@ func newAPIError(method, path string, resp *http.Response, body []byte, retryAft
 		}
 	}
 	e.Code, e.Message = parseErrorBody(body, resp.Header.Get("Content-Type"))
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		e.Message = redirectMessage(resp.Header.Get("Location"))
+	}
+	e.RequestID = oneLine(e.RequestID, 200)
 	return e
+}
+
+// redirectMessage explains a redirect the SDK did not follow. It names the
+// target's origin only: the rest of the URL may carry personal data.
+func redirectMessage(location string) string {
+	u, err := url.Parse(location)
+	if err != nil || u.Host == "" {
+		return "redirect not followed"
+	}
+	return fmt.Sprintf("redirect to %s://%s not followed", u.Scheme, u.Host)
 }
 
 func capBytes(b []byte, n int) []byte {
@@ -233,15 +275,17 @@ type ResponseError struct {
 	Method     string
 	Path       string
 	StatusCode int
-	Snippet    string // the start of the body, on one line
-	Err        error  // the decoding error
+	// Snippet describes the body by its shape (size and first JSON token),
+	// never by its content: a 2xx body holds names, ID numbers and birthdays.
+	Snippet string
+	Err     error // the decoding error, without values from the body
 }
 
-// Error names the request, the status and the start of the body.
+// Error names the request, the status and the shape of the body.
 func (e *ResponseError) Error() string {
 	msg := fmt.Sprintf("kryptogo: %s %s: %d: unexpected response: %v", e.Method, e.Path, e.StatusCode, e.Err)
 	if e.Snippet != "" {
-		msg += fmt.Sprintf(" (body starts %q)", e.Snippet)
+		msg += " (body: " + e.Snippet + ")"
 	}
 	return msg
 }
@@ -251,6 +295,72 @@ func (e *ResponseError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is match ErrInvalidResponse.
 func (e *ResponseError) Is(target error) bool { return target == ErrInvalidResponse }
+
+// bodyShape describes a body without any of its content: "812 bytes, a JSON
+// object".
+func bodyShape(body []byte, truncated bool) string {
+	size := fmt.Sprintf("%d bytes", len(body))
+	if truncated {
+		size = fmt.Sprintf("more than %d bytes", len(body))
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		if truncated {
+			return size
+		}
+		return "empty"
+	}
+	return size + ", " + firstTokenKind(trimmed[0])
+}
+
+func firstTokenKind(first byte) string {
+	switch {
+	case first == '{':
+		return "a JSON object"
+	case first == '[':
+		return "a JSON array"
+	case first == '"':
+		return "a JSON string"
+	case first == '-' || (first >= '0' && first <= '9'):
+		return "a JSON number"
+	case first == 't' || first == 'f':
+		return "text or a JSON boolean"
+	case first == 'n':
+		return "text or JSON null"
+	case first == '<':
+		return "markup (HTML or XML)"
+	}
+	return "text"
+}
+
+// decodeError is a JSON decoding error described without the values the
+// standard library quotes (a number's literal, the offending character).
+type decodeError struct {
+	msg   string
+	cause error
+}
+
+func (e *decodeError) Error() string { return e.msg }
+
+// Unwrap returns the error of encoding/json, for errors.As.
+func (e *decodeError) Unwrap() error { return e.cause }
+
+func valueFreeDecodeError(err error) error {
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntaxErr):
+		return &decodeError{fmt.Sprintf("invalid JSON at byte %d", syntaxErr.Offset), err}
+	case errors.As(err, &typeErr):
+		kind, _, _ := strings.Cut(typeErr.Value, " ") // "number 123" holds the value
+		field := typeErr.Field
+		if field == "" {
+			field = "(top level)"
+		}
+		return &decodeError{fmt.Sprintf("cannot decode a JSON %s into %s of type %v", kind, field, typeErr.Type), err}
+	}
+	return err // the SDK's own decoders name no values
+}
 
 // FieldError is one broken rule of a request.
 type FieldError struct {

@@ -2,10 +2,18 @@ package kryptogo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
+	"github.com/kyabc/kryptogo-go/internal/redact"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -75,6 +83,18 @@ func TestAPIErrorSentinels(t *testing.T) {
 	}
 }
 
+// A POST answered 5xx may have created its task before failing.
+func TestAPIErrorMaybeSent(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		status int
+		want   bool
+	}{{"POST", 500, true}, {"POST", 502, true}, {"POST", 504, true}, {"POST", 409, false}, {"POST", 429, false}, {"GET", 502, false}, {"PUT", 500, false}} {
+		err := &APIError{Method: tc.method, StatusCode: tc.status}
+		assert.Equal(t, tc.want, errors.Is(err, ErrMaybeSent), "%s %d", tc.method, tc.status)
+	}
+}
+
 func TestAPIErrorBodyIsCapped(t *testing.T) {
 	big := make([]byte, maxErrorBody*2)
 	for i := range big {
@@ -97,8 +117,8 @@ func TestValidationErrorListsEveryField(t *testing.T) {
 }
 
 func TestResponseError(t *testing.T) {
-	err := &ResponseError{Method: "GET", Path: "/kya/detail/1", StatusCode: 200, Snippet: "<html>", Err: errors.New("invalid character '<'")}
-	assert.EqualError(t, err, `kryptogo: GET /kya/detail/1: 200: unexpected response: invalid character '<' (body starts "<html>")`)
+	err := &ResponseError{Method: "GET", Path: "/kya/detail/1", StatusCode: 200, Snippet: "6 bytes, markup (HTML or XML)", Err: errors.New("invalid JSON at byte 1")}
+	assert.EqualError(t, err, `kryptogo: GET /kya/detail/1: 200: unexpected response: invalid JSON at byte 1 (body: 6 bytes, markup (HTML or XML))`)
 	assert.ErrorIs(t, err, ErrInvalidResponse)
 }
 
@@ -106,4 +126,101 @@ func TestWaitErrorText(t *testing.T) {
 	err := &WaitError{ID: 3, Polls: 2, Err: context.Canceled, kind: "IDV task"}
 	assert.EqualError(t, err, "kryptogo: waiting for IDV task 3 after 2 polls (no state fetched): context canceled")
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// escapeAll spells every character of s as a JSON \uXXXX escape.
+func escapeAll(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		fmt.Fprintf(&b, `\u%04x`, r)
+	}
+	return b.String()
+}
+
+// Issue 8, item 4: a body or a header that echoes the key, in any spelling,
+// must not bring it into an APIError.
+func TestAPIErrorNeverHoldsTheKey(t *testing.T) {
+	const oddKey = "sk/live&7f3a<9c>1e-SECRET"
+	for _, key := range []string{testKey, oddKey} {
+		jsonKey, _ := json.Marshal(key) // & < > as \u0026 \u003c \u003e
+		inner := strings.Trim(string(jsonKey), `"`)
+		for _, tc := range []struct {
+			name        string
+			contentType string
+			body        string
+			header      string // the X-Request-Id the server sends
+		}{
+			{"raw in the message", "application/json", `{"message":"bad key ` + key + `"}`, ""},
+			{"JSON escaped", "application/json", `{"message":"bad key ` + inner + `"}`, ""},
+			{"slashes escaped", "application/json", `{"msg":"` + strings.ReplaceAll(inner, "/", `\/`) + `"}`, ""},
+			{"every char escaped", "application/json", `{"error":{"message":"` + escapeAll(key) + `"}}`, ""},
+			{"half escaped, in a key", "application/json", `{"` + escapeAll(key[:4]) + key[4:] + `":1,"code":7}`, ""},
+			{"HTML entities", "text/html", "<html><title>bad " + html.EscapeString(key) + "</title></html>", ""},
+			{"numeric entities", "text/html", "<html><title>bad &#" + fmt.Sprint(int(key[0])) + ";" + key[1:] + "</title></html>", ""},
+			{"plain text", "text/plain", "echo: " + key, ""},
+			{"request id header", "", "", key},
+			{"request id URL-escaped", "", "", url.QueryEscape(key)},
+			{"request id JSON-escaped", "", "", escapeAll(key)},
+			{"cut at the cap, raw", "text/plain", strings.Repeat("x", maxErrorBody-5) + key, ""},
+			{"cut at the cap, escaped", "application/json", `{"message":"` + strings.Repeat("x", maxErrorBody-20) + escapeAll(key) + `"}`, ""},
+		} {
+			t.Run(fmt.Sprintf("%s/%s", tc.name, key[:3]), func(t *testing.T) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if tc.header != "" {
+						w.Header().Set("X-Request-Id", tc.header)
+					}
+					w.Header().Set("Content-Type", tc.contentType)
+					w.WriteHeader(http.StatusBadRequest)
+					_, _ = io.WriteString(w, tc.body)
+				}))
+				defer srv.Close()
+				client, err := NewClient(key, WithBaseURL(srv.URL), WithMaxRetries(0))
+				require.NoError(t, err)
+				err = client.Do(context.Background(), "GET", "/thing", nil, nil)
+				var apiErr *APIError
+				require.ErrorAs(t, err, &apiErr)
+				for _, out := range []string{err.Error(), apiErr.Message, apiErr.RequestID, string(apiErr.Body), fmt.Sprintf("%+v", apiErr)} {
+					assertNoKey(t, out, key)
+				}
+				assert.LessOrEqual(t, len(apiErr.Body), maxErrorBody)
+			})
+		}
+	}
+}
+
+// assertNoKey checks out for the key raw, escaped, or a long piece of it.
+func assertNoKey(t *testing.T, out, key string) {
+	t.Helper()
+	jsonKey, _ := json.Marshal(key)
+	for _, spelling := range []string{key, strings.Trim(string(jsonKey), `"`), escapeAll(key), html.EscapeString(key), url.QueryEscape(key), key[:len(key)-3], key[3:]} {
+		assert.NotContains(t, out, spelling)
+	}
+	assert.NotContains(t, out, escapeAll(key)[:len(escapeAll(key))-12], "an escaped prefix")
+}
+
+// FuzzParseAPIError: any error answer gives an *APIError without a panic,
+// with a bounded body and message, and without the key in any spelling
+// that decodes to it.
+func FuzzParseAPIError(f *testing.F) {
+	f.Add(400, []byte(`{"code":40001,"message":"invalid search_setting_id"}`), "application/json", "req-42", false)
+	f.Add(502, []byte("<html><title>502 Bad Gateway</title></html>"), "text/html", "", false)
+	f.Add(400, []byte(`{"message":"`+escapeAll(testKey)+`"}`), "application/json", url.QueryEscape(testKey), false)
+	f.Add(401, []byte(`{"error":{"message":"`+testKey[:10]), "application/json", "", true)
+	f.Add(500, []byte("<h1>&#115;"+testKey[1:]+"</h1>"), "", testKey, false)
+	f.Add(307, []byte(nil), "", "", false)
+	client, err := NewClient(testKey)
+	require.NoError(f, err)
+	secret := redact.New(testKey)
+	f.Fuzz(func(t *testing.T, status int, body []byte, contentType, requestID string, truncated bool) {
+		header := http.Header{"Content-Type": {contentType}, "X-Request-Id": {requestID}, "Location": {requestID}}
+		e := client.apiError("GET", "/thing", result{status: status, header: header, body: body, truncated: truncated})
+		for _, out := range []string{e.Error(), string(e.Body), e.Message, e.RequestID} {
+			if secret.Leaks(out) {
+				t.Fatalf("the key leaks: %q", out)
+			}
+		}
+		if len(e.Body) > max(len(body), len(withheld)) || len(e.Message) > 520 {
+			t.Fatalf("unbounded: body %d bytes, message %d bytes", len(e.Body), len(e.Message))
+		}
+	})
 }

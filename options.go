@@ -73,10 +73,11 @@ func WithBaseURL(baseURL string) Option {
 }
 
 // WithHTTPClient sends requests through hc instead of the SDK's own client.
-// The SDK does not modify hc: it uses a copy whose redirect policy also
-// drops the API key when a redirect leaves the API's host, and, when hc has
-// no Transport, the SDK's tuned transport. hc's Timeout, if set, bounds each
-// attempt together with WithTimeout.
+// The SDK does not modify hc: it uses a copy whose redirect policy never
+// follows a redirect to another origin and sends no Referer, and, when hc
+// has no Transport, the SDK's tuned transport. hc's Timeout, if set, bounds
+// each attempt together with WithTimeout. Whatever hc's transport, a POST
+// carries no GetBody, so net/http cannot re-send it by itself.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if hc == nil {
@@ -173,7 +174,8 @@ func WithAPIKeyHeader(name string) Option {
 
 // WithMaxResponseBytes caps how much of an answer is read, so a broken
 // server cannot exhaust memory. A larger 2xx answer is an error matching
-// ErrInvalidResponse. The default is 32 MiB.
+// ErrInvalidResponse; of an error answer, at most 64 KiB is read. The
+// default is 32 MiB.
 func WithMaxResponseBytes(n int64) Option {
 	return func(s *settings) error {
 		if n <= 0 {

@@ -44,9 +44,13 @@ func (p Policy) ceiling(n int) time.Duration {
 	return min(ceiling, p.Max)
 }
 
+// maxRetryAfter caps a Retry-After: a server asking for more than a day is
+// broken, and a date centuries ahead would overflow.
+const maxRetryAfter = 24 * time.Hour
+
 // ParseRetryAfter reads a Retry-After header value: delay-seconds or an
 // HTTP-date (RFC 9110 §10.2.3). It reports false for an absent or malformed
-// value. A date in the past is a zero wait.
+// value. A date in the past is a zero wait; any wait is at most a day.
 func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	value = strings.TrimSpace(value)
 	if value == "" {
@@ -56,14 +60,11 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 		if secs < 0 {
 			return 0, false
 		}
-		if secs > int64(24*time.Hour/time.Second) {
-			secs = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(secs) * time.Second, true
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second, true
 	}
 	at, err := http.ParseTime(value)
 	if err != nil {
 		return 0, false
 	}
-	return max(at.Sub(now), 0), true
+	return min(max(at.Sub(now), 0), maxRetryAfter), true
 }

@@ -1,6 +1,7 @@
 package backoff
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -58,4 +59,29 @@ func TestParseRetryAfter(t *testing.T) {
 		assert.Equal(t, tc.ok, ok, "ParseRetryAfter(%q)", tc.in)
 		assert.Equal(t, tc.want, got, "ParseRetryAfter(%q)", tc.in)
 	}
+}
+
+// FuzzParseRetryAfter: any header value parses without panic to a wait in
+// [0, 24h], or to no wait at all.
+func FuzzParseRetryAfter(f *testing.F) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, seed := range []string{"0", "3", "-1", "86401", "99999999999999999999", " 7 ", "soon",
+		now.Add(7 * time.Second).Format(http.TimeFormat), "Mon, 02 Jan 2006 15:04:05 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		d, ok := ParseRetryAfter(value, now)
+		if !ok {
+			if d != 0 {
+				t.Fatalf("%q: no wait but %v", value, d)
+			}
+			return
+		}
+		if d < 0 || d > 24*time.Hour {
+			t.Fatalf("%q: wait %v outside [0, 24h]", value, d)
+		}
+		if again, ok2 := ParseRetryAfter(value, now); again != d || !ok2 {
+			t.Fatalf("%q: not deterministic", value)
+		}
+	})
 }

@@ -1,0 +1,65 @@
+package redact
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+const secret = "sk/live&7f3a<9c>1e"
+
+func TestBytes(t *testing.T) {
+	s := New(secret)
+	for _, tc := range []struct {
+		name, in, want string
+		truncated      bool
+	}{
+		{"absent", `{"message":"fine"}`, `{"message":"fine"}`, false},
+		{"raw", "key " + secret + " here", "key " + Mask + " here", false},
+		{"JSON escaped", `{"m":"sk/live\u00267f3a\u003c9c\u003e1e"}`, `{"m":"` + Mask + `"}`, false},
+		{"slash escaped", `{"m":"sk\/live\u00267f3a\u003c9c\u003e1e"}`, `{"m":"` + Mask + `"}`, false},
+		{"every char escaped", `{"m":"a \u0073\u006b/live&7f3a<9c>1e b"}`, `{"m":"a ` + Mask + ` b"}`, false},
+		{"HTML escaped", "<p>sk/live&amp;7f3a&lt;9c&gt;1e</p>", "<p>" + Mask + "</p>", false},
+		{"URL escaped", "?k=sk%2Flive%267f3a%3C9c%3E1e", "?k=" + Mask, false},
+		{"cut raw prefix", "tail sk/live&7f", "tail ", true},
+		{"cut raw prefix kept when whole", "tail sk/live&7f", "tail sk/live&7f", false},
+		{"cut unterminated literal", `{"m":"\u0073k/li`, `{"m":"`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, string(s.Bytes([]byte(tc.in), tc.truncated)))
+		})
+	}
+}
+
+func TestLeaks(t *testing.T) {
+	s := New(secret)
+	assert.False(t, s.Leaks("nothing here"))
+	assert.True(t, s.Leaks("&#115;k/live&amp;7f3a&lt;9c&gt;1e"), "numeric entities")
+	assert.True(t, s.Leaks(`\u0073k/live\u00267f3a\u003c9c\u003e1e`), "escapes outside a literal")
+	assert.True(t, s.Leaks("sk%2Flive%267f3a%3C9c%3E1e"), "URL escaped")
+	assert.False(t, New("").Leaks(secret))
+}
+
+func TestSecretPrintsNoSecret(t *testing.T) {
+	s := New(secret)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		assert.NotContains(t, fmt.Sprintf(verb, s), "7f3a", verb)
+		assert.NotContains(t, fmt.Sprintf(verb, *s), "7f3a", verb)
+	}
+}
+
+// FuzzBytes: whatever the text, the masked result holds no raw secret.
+func FuzzBytes(f *testing.F) {
+	f.Add([]byte(`{"m":"\u0073k/live\u00267f3a\u003c9c\u003e1e"}`), false)
+	f.Add([]byte("x sk/live&7f3a<9c>1e"), true)
+	f.Add([]byte(`"\"`), true)
+	s := New(secret)
+	f.Fuzz(func(t *testing.T, text []byte, truncated bool) {
+		out := s.Bytes(text, truncated)
+		if strings.Contains(string(out), secret) {
+			t.Fatalf("secret survives in %q", out)
+		}
+	})
+}
