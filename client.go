@@ -53,8 +53,9 @@
 // # Secrets and personal data
 //
 // The API key is sent only in its header, to the API's host: never in an
-// error, a log record or the printed form of a Client, and not after a
-// redirect to another host. WithLogger logs no bodies and no query strings,
+// error, a log record or the printed form of a Client. A redirect to another
+// host is not followed at all, since the body would go along with it.
+// WithLogger logs no bodies and no query strings,
 // so names, ID numbers and images never reach a log.
 package kryptogo
 
@@ -254,13 +255,30 @@ func userAgent(product string) string {
 // default keeps only 2 idle connections per host, so a burst of screenings
 // would open and close connections all the time.
 func defaultTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := baseTransport()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.ResponseHeaderTimeout = 0 // bounded per attempt by WithTimeout
 	return t
+}
+
+// baseTransport clones net/http's default transport (proxy from the
+// environment, dial timeouts, HTTP/2). Instrumentation and mocking libraries
+// replace http.DefaultTransport with their own RoundTripper; the SDK then
+// builds the same defaults itself rather than wrap theirs or panic.
+func baseTransport() *http.Transport {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		ExpectContinueTimeout: time.Second,
+	}
 }
 
 // guardedHTTPClient returns a copy of hc (or a new client) whose redirect

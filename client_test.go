@@ -801,3 +801,30 @@ func TestCloseIdleConnections(t *testing.T) {
 	client.CloseIdleConnections()
 	assert.Eventually(t, func() bool { return open.Load() == 0 }, 5*time.Second, 5*time.Millisecond)
 }
+
+// roundTripperFunc lets a test stand in for http.DefaultTransport.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Instrumentation (otelhttp) and mocking libraries (gock) replace
+// http.DefaultTransport with their own RoundTripper; NewClient must not
+// assume it is an *http.Transport.
+func TestNewClientWhenDefaultTransportIsReplaced(t *testing.T) {
+	saved := http.DefaultTransport
+	t.Cleanup(func() { http.DefaultTransport = saved })
+	http.DefaultTransport = roundTripperFunc(func(*http.Request) (*http.Response, error) {
+		return nil, errors.New("the wrapped default transport must not be used")
+	})
+
+	var c *Client
+	require.NotPanics(t, func() {
+		var err error
+		c, err = NewClient("k")
+		require.NoError(t, err)
+	})
+	tr, ok := c.httpClient.Transport.(*http.Transport)
+	require.True(t, ok, "the SDK builds its own tuned transport")
+	assert.NotNil(t, tr.Proxy, "HTTPS_PROXY is still honoured")
+	assert.NotNil(t, tr.DialContext)
+}
