@@ -159,8 +159,8 @@ func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values,
 	if len(sigs) != 1 {
 		return nil, fmt.Errorf("%w: want one %s parameter, got %d", ErrInvalidSignature, SignatureParam, len(sigs))
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sigs[0])
-	if err != nil || len(got) != sha256.Size {
+	got, ok := decodeSignature(sigs[0])
+	if !ok {
 		return nil, fmt.Errorf("%w: malformed", ErrInvalidSignature)
 	}
 	query.Del(SignatureParam)
@@ -177,6 +177,18 @@ func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values,
 		}
 	}
 	return nil, fmt.Errorf("%w: mismatch", ErrInvalidSignature)
+}
+
+// decodeSignature decodes a kg_sig value, accepting only the one string
+// SignURL writes for a MAC, so a signature has one spelling. Base64
+// decoding alone is malleable: Strict refuses set spare bits in the last
+// character, and the re-encoding check the CR and LF that decoding skips.
+func decodeSignature(sig string) ([]byte, bool) {
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
+	if err != nil || len(got) != sha256.Size || base64.RawURLEncoding.EncodeToString(got) != sig {
+		return nil, false
+	}
+	return got, true
 }
 
 // mac is the HMAC-SHA256 of the canonical input under secret.

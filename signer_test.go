@@ -151,6 +151,36 @@ func TestVerifyRefusesChanges(t *testing.T) {
 	assert.Error(t, err, "a bad escape has no canonical form")
 }
 
+// TestVerifyRefusesNonCanonicalSignature: base64 decoding ignores the spare
+// bits of the last character and skips CR and LF, so without a canonical
+// check several kg_sig strings would verify for one signature.
+func TestVerifyRefusesNonCanonicalSignature(t *testing.T) {
+	signer := newSigner(t, secretA)
+	u := signFor(t, signer, "https://hooks.example.com/cb", "c42")
+	sig := u.Query().Get(SignatureParam)
+	require.Len(t, sig, 43)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	spareBitFlipped := sig[:42] + string(alphabet[strings.IndexByte(alphabet, sig[42])^1])
+	for name, forged := range map[string]string{
+		"spare bit of the last character flipped": spareBitFlipped,
+		"LF inserted":       sig[:10] + "%0A" + sig[10:],
+		"CR LF appended":    sig + "%0D%0A",
+		"padding appended":  sig + "%3D",
+		"standard alphabet": strings.NewReplacer("-", "+", "_", "/").Replace(sig),
+	} {
+		t.Run(name, func(t *testing.T) {
+			forgedURL := editURL(u, func(v *url.URL) {
+				v.RawQuery = strings.Replace(v.RawQuery, "kg_sig="+sig, "kg_sig="+forged, 1)
+			})
+			require.NotEqual(t, u.String(), forgedURL.String())
+			assert.ErrorIs(t, signer.VerifyURL(forgedURL), ErrInvalidSignature, forgedURL.String())
+			req, err := NewSignedCallbackRequest(nil, forgedURL.String(), "", []byte(`{"task_id": 5, "customer_reference": "c42"}`))
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusUnauthorized, serve(&CallbackHandler{Signer: signer, Logger: discardLogger()}, req))
+		})
+	}
+}
+
 func TestVerifyRequestUsesHostHeader(t *testing.T) {
 	signer := newSigner(t, secretA)
 	u := signFor(t, signer, "https://hooks.example.com/cb", "c1")
