@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidSignature is returned by CallbackSigner.Verify for a missing,
@@ -206,8 +207,12 @@ func canonicalInput(host, escapedPath string, query url.Values) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
+	host, err = canonicalHost(host)
+	if err != nil {
+		return nil, err
+	}
 	var b []byte
-	for _, part := range []string{signatureDomain, canonicalHost(host), path, query.Encode()} {
+	for _, part := range []string{signatureDomain, host, path, query.Encode()} {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
 		b = append(b, part...)
 	}
@@ -215,16 +220,34 @@ func canonicalInput(host, escapedPath string, query url.Values) ([]byte, error) 
 }
 
 // canonicalHost lower-cases host and drops a default port (80 or 443: the
-// scheme is not known behind a proxy) and a trailing dot.
-func canonicalHost(host string) string {
-	host = strings.ToLower(host)
+// scheme is not known behind a proxy) and a trailing dot. Only ASCII is
+// lower-cased, and a host with other bytes is an error: Unicode case
+// mapping would let the Kelvin sign (U+212A) pass for 'k', and a sender
+// puts an internationalized name on the wire punycoded anyway.
+func canonicalHost(host string) (string, error) {
+	for i := range len(host) {
+		if host[i] >= utf8.RuneSelf {
+			return "", errors.New("the host is not ASCII; use its punycode form (xn--…)")
+		}
+	}
+	host = asciiLower(host)
 	if name, port, err := net.SplitHostPort(host); err == nil && (port == "80" || port == "443" || port == "") {
 		host = name
 		if strings.Contains(name, ":") {
 			host = "[" + name + "]"
 		}
 	}
-	return strings.TrimSuffix(host, ".")
+	return strings.TrimSuffix(host, "."), nil
+}
+
+// asciiLower lower-cases the ASCII letters of s and nothing else.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
 }
 
 // canonicalPath re-escapes each segment of an escaped path the one standard

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -189,6 +190,28 @@ func TestVerifyRequestUsesHostHeader(t *testing.T) {
 	assert.ErrorIs(t, signer.Verify(req), ErrInvalidSignature, "the backend's own address was not signed")
 	req.Host = "hooks.example.com"
 	assert.NoError(t, signer.Verify(req), "the Host header names the signed host")
+}
+
+// TestVerifyRefusesUnicodeHosts: strings.ToLower maps the Kelvin sign
+// (U+212A) to 'k', so a Unicode host could pass for the signed ASCII one.
+// Hosts arrive punycoded on the wire; a non-ASCII host is refused.
+func TestVerifyRefusesUnicodeHosts(t *testing.T) {
+	signer := newSigner(t, secretA)
+	u := signFor(t, signer, "https://hooks.example.com/cb", "c42")
+	for name, host := range map[string]string{
+		"Kelvin sign for k":     "hoo\u212As.example.com",
+		"long s for s":          "hook\u017F.example.com",
+		"dotless i, upper case": "HOOKS.EXAMPLE.COM\u0130",
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.ErrorIs(t, signer.VerifyURL(editURL(u, func(v *url.URL) { v.Host = host })), ErrInvalidSignature)
+			req := httptest.NewRequest(http.MethodPost, u.RequestURI(), strings.NewReader(`{"task_id": 5, "customer_reference": "c42"}`))
+			req.Host = host
+			assert.ErrorIs(t, signer.Verify(req), ErrInvalidSignature)
+		})
+	}
+	_, err := signer.SignURL("https://b\u00FCcher.example/cb", "c42")
+	assert.ErrorContains(t, err, "punycode", "the sender would call the punycoded host, which would never verify")
 }
 
 func TestSignerRotation(t *testing.T) {
