@@ -95,9 +95,9 @@ func (s *CallbackSigner) SignURL(callbackURL, customerReference string) (string,
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("kryptogo: SignURL: %q is not an absolute http(s) URL", callbackURL)
 	}
-	query, err := url.ParseQuery(u.RawQuery)
+	query, err := parseCallbackQuery(u.RawQuery)
 	if err != nil {
-		return "", fmt.Errorf("kryptogo: SignURL: bad query: %w", err)
+		return "", fmt.Errorf("kryptogo: SignURL: %w", err)
 	}
 	for _, reserved := range []string{ReferenceParam, SignatureParam} {
 		if query.Has(reserved) {
@@ -152,9 +152,9 @@ func (s *CallbackSigner) VerifyURL(u *url.URL) error {
 
 // verify checks a signature and returns the verified query without kg_sig.
 func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values, error) {
-	query, err := url.ParseQuery(rawQuery)
+	query, err := parseCallbackQuery(rawQuery)
 	if err != nil {
-		return nil, fmt.Errorf("%w: bad query", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSignature, err)
 	}
 	sigs := query[SignatureParam]
 	if len(sigs) != 1 {
@@ -190,6 +190,23 @@ func decodeSignature(sig string) ([]byte, bool) {
 		return nil, false
 	}
 	return got, true
+}
+
+// unparsableQueryCause names what url.ParseQuery refuses.
+const unparsableQueryCause = "a bad %-escape or a ';' separator"
+
+// parseCallbackQuery parses a callback URL's query for SignURL, the
+// handler and request validation alike, so all three see the same
+// parameters. It refuses a query that does not parse cleanly instead of
+// dropping the pairs it cannot read (url.ParseQuery's partial result), one
+// of which may be a kg_ref. The error does not echo the query, which holds
+// the customer reference.
+func parseCallbackQuery(rawQuery string) (url.Values, error) {
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, errors.New("the query does not parse (" + unparsableQueryCause + ")")
+	}
+	return query, nil
 }
 
 // mac is the HMAC-SHA256 of the canonical input under secret.
@@ -282,7 +299,11 @@ func checkCallbackReference(v *validator, field, callbackURL, customerReference 
 	if err != nil {
 		return // the URL rules report it
 	}
-	query, _ := url.ParseQuery(u.RawQuery)
+	query, err := parseCallbackQuery(u.RawQuery)
+	if err != nil {
+		v.add(field, "has a query that does not parse ("+unparsableQueryCause+"); a handler would misread its parameters")
+		return
+	}
 	switch refs := query[ReferenceParam]; {
 	case len(refs) == 0:
 	case len(refs) > 1:

@@ -356,6 +356,49 @@ func TestCreateRefusesCallbackOfAnotherCustomer(t *testing.T) {
 	}
 }
 
+// TestCreateRefusesCallbackWithUnparsableQuery: url.ParseQuery drops a pair
+// it cannot parse (a ';', a bad escape) and reports it only as an error, so
+// ignoring that error let a kg_ref of another customer through. The
+// validator and the handler parse a callback query with one function, and
+// a query that does not parse is refused at both ends.
+func TestCreateRefusesCallbackWithUnparsableQuery(t *testing.T) {
+	signer := newSigner(t, secretA)
+	signed := signFor(t, signer, "https://hooks.example.com/cb", "c42")
+	sig := signed.Query().Get(SignatureParam)
+	const hook = "https://hooks.example.com/cb?"
+	for name, cb := range map[string]string{
+		"kg_ref pair ending in a semicolon": hook + "kg_ref=c42;&kg_sig=" + sig,
+		"kg_ref with a bad escape":          hook + "kg_ref=c42%zz&kg_sig=" + sig,
+		"semicolon separator":               hook + "a=1;kg_ref=c42",
+		"bad escape in a key":               hook + "kg%zzref=c42",
+		"bad escape in another value":       hook + "kg_ref=c43&x=%zz",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := validateCreateTasks([]CreateTaskRequest{{
+				SearchSettingID: 1, Target: KYBTarget("Co"), CallbackURL: cb, CustomerReference: "c43",
+			}})
+			var verr *ValidationError
+			require.ErrorAs(t, err, &verr)
+			require.Len(t, verr.Fields, 1, "%v", err)
+			assert.Equal(t, "[0].callback_url", verr.Fields[0].Field)
+			assert.NotContains(t, err.Error(), "c42", "the reference's value is not echoed")
+			assert.NotContains(t, err.Error(), "zz", "nor any part of the query")
+
+			err = (&InitWebIDVRequest{IDType: IDTypePassport, WorkflowID: WorkflowIDOnly, Country: "USA", CustomerReference: "c43",
+				AutoCreateDDTask: true, DDTaskSearchSettingID: 2, DDTaskCallbackURL: cb}).validate()
+			assert.Equal(t, []string{"dd_task_callback_url"}, fieldsOf(t, err))
+
+			assert.ErrorIs(t, signer.VerifyURL(mustParseURL(t, cb)), ErrInvalidSignature, "the handler refuses what the validator refuses")
+		})
+	}
+	t.Run("an escaped kg_ref name is kg_ref", func(t *testing.T) {
+		_, err := validateCreateTasks([]CreateTaskRequest{{
+			SearchSettingID: 1, Target: KYBTarget("Co"), CallbackURL: hook + "kg%5Fref=c42&kg_sig=" + sig, CustomerReference: "c43",
+		}})
+		assert.Equal(t, []string{"[0].callback_url"}, fieldsOf(t, err))
+	})
+}
+
 func TestCreateAcceptsCallbackOfItsCustomer(t *testing.T) {
 	signer := newSigner(t, secretA)
 	client, mux := setup(t)
