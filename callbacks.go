@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+
+	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 )
 
 // ErrInvalidCallback matches an error of ParseCallback, ParseTaskCallback
@@ -103,7 +105,8 @@ func callbackError(format string, args ...any) error {
 
 // ParseCallback decodes a callback body and tells its kind by its fields: a
 // task summary carries task_id, an IDV task idv_task_id. A body that is
-// neither, or both, is an error matching ErrInvalidCallback.
+// neither, or both, or that repeats a key (compared case-insensitively, as
+// encoding/json matches keys), is an error matching ErrInvalidCallback.
 func ParseCallback(body []byte) (*CallbackEvent, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(body, &probe); err != nil || probe == nil {
@@ -130,11 +133,23 @@ func ParseCallback(body []byte) (*CallbackEvent, error) {
 	return nil, callbackError("the body is neither a DD task (task_id) nor an IDV task (idv_task_id)")
 }
 
+// decodeCallback decodes a callback body into record, and refuses a body
+// that repeats a key (compared case-insensitively, as encoding/json matches
+// them): the decoded record would hold the last of them while a
+// case-sensitive or first-wins reader of RawJSON sees another, so the
+// customer_reference the handler checks would not be the one handed on.
+func decodeCallback(body []byte, record any) error {
+	if err := json.Unmarshal(body, record); err != nil {
+		return err
+	}
+	return jsonkeys.CheckUnique(body)
+}
+
 // ParseTaskCallback decodes the body of a DD task callback: a task summary,
 // the same model Tasks.Summary returns.
 func ParseTaskCallback(body []byte) (*TaskSummary, error) {
 	var task TaskSummary
-	if err := json.Unmarshal(body, &task); err != nil {
+	if err := decodeCallback(body, &task); err != nil {
 		return nil, callbackError("task summary: %v", err)
 	}
 	if task.TaskID <= 0 {
@@ -147,7 +162,7 @@ func ParseTaskCallback(body []byte) (*TaskSummary, error) {
 // same model IDV.Get returns.
 func ParseIDVCallback(body []byte) (*IDVTask, error) {
 	var task IDVTask
-	if err := json.Unmarshal(body, &task); err != nil {
+	if err := decodeCallback(body, &task); err != nil {
 		return nil, callbackError("IDV task: %v", err)
 	}
 	if task.IDVTaskID <= 0 {

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 )
 
 // DefaultMaxCallbackBytes caps a callback body when
@@ -198,6 +200,10 @@ func (h *CallbackHandler) confirm(ctx context.Context, e *CallbackEvent) (int, s
 	if fetched.ID() != e.ID() {
 		return http.StatusForbidden, fmt.Sprintf("confirm: the API answered another record (%s id %d) for %s %d",
 			e.Kind, fetched.ID(), e.Kind, e.ID())
+	}
+	// The record handed on must say one thing to every reader (see ParseCallback).
+	if jsonkeys.CheckUnique(fetched.RawJSON()) != nil {
+		return http.StatusForbidden, fmt.Sprintf("confirm: the API's record of %s %d repeats a key", e.Kind, e.ID())
 	}
 	e.Task, e.IDV, e.Confirmed = fetched.Task, fetched.IDV, true
 	return 0, ""
