@@ -99,6 +99,28 @@ func TestParseCallbackRefusesDuplicateKeys(t *testing.T) {
 	}
 }
 
+// TestParseCallbackErrorsQuoteNoValues: encoding/json quotes a number that
+// overflows its field ("cannot unmarshal number 1987…"), and a callback
+// error is logged by the handler, so decoding errors name the field only.
+func TestParseCallbackErrorsQuoteNoValues(t *testing.T) {
+	const secret = "198765432101198765432101"
+	for name, tc := range map[string]struct{ body, field string }{
+		"IDV state overflows":      {`{"idv_task_id": 7, "state": ` + secret + `}`, "state"},
+		"task progress overflows":  {`{"task_id": 5, "progress": ` + secret + `}`, "progress"},
+		"nested number overflows":  {`{"task_id": 5, "report": {"potential_risk": ` + secret + `e9}}`, "potential_risk"},
+		"string for a number":      {`{"task_id": 5, "progress": "` + secret + `"}`, "progress"},
+		"number for a string":      {`{"idv_task_id": 7, "id_number": ` + secret + `}`, "id_number"},
+		"id as a non-numeric text": {`{"task_id": "` + secret + `x"}`, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseCallback([]byte(tc.body))
+			require.ErrorIs(t, err, ErrInvalidCallback)
+			assert.NotContains(t, err.Error(), "1987654")
+			assert.Contains(t, err.Error(), tc.field, "the error still names the field")
+		})
+	}
+}
+
 func TestCallbackEventKey(t *testing.T) {
 	a, err := ParseCallback(fixture(t, "callback_task.json"))
 	require.NoError(t, err)
