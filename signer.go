@@ -83,7 +83,9 @@ func (s *CallbackSigner) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, 
 // Your own parameters may stay in the query
 // (https://example.com/kryptogo?plan=gold); Verify then proves they are the
 // ones you signed. An empty customerReference is an error, and so is a URL
-// that already holds kg_ref or kg_sig.
+// that already holds kg_ref or kg_sig, whose query does not parse (a bad
+// %-escape or a ';'), or whose host is not ASCII: sign the host the sender
+// puts on the wire, an internationalized one in punycode.
 func (s *CallbackSigner) SignURL(callbackURL, customerReference string) (string, error) {
 	if customerReference == "" {
 		return "", errors.New("kryptogo: SignURL: the customer reference is empty; a callback URL belongs to one customer")
@@ -127,7 +129,8 @@ func appendParam(rawQuery, key, value string) string {
 // Verify checks the signature of a request to a signed callback URL, in
 // constant time, against every secret of the signer. The request's host is
 // r.Host (the Host header), its path and query r.URL's. A missing, malformed
-// or wrong signature, or one without a kg_ref, is ErrInvalidSignature. On
+// or wrong signature, one spelled otherwise than SignURL wrote it, one
+// without a kg_ref, or a query that does not parse is ErrInvalidSignature. On
 // success, the kg_ref parameter is the customer the URL was signed for.
 //
 // Behind a proxy that rewrites the Host header or the path, verify the URL
