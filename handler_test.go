@@ -316,6 +316,7 @@ func TestCallbackHandlerAttacks(t *testing.T) {
 			`{"task_id": 6, "customer_reference": "c43", "CUSTOMER_REFERENCE": "c42", "progress": 100}`), http.StatusBadRequest},
 		{"signer only: IDV customer_reference twice", signerOnly, post(for42,
 			`{"idv_task_id": 7, "customer_reference": "c43", "customer_reference": "c42", "state": 0}`), http.StatusBadRequest},
+		{"confirm: TASK_ID after task_id names another customer's task", both, post(for42, `{"task_id": 5, "TASK_ID": 6}`), http.StatusBadRequest},
 		{"confirm: the API record repeats customer_reference", both, post(for42, `{"task_id": 16, "customer_reference": "c42"}`), http.StatusForbidden},
 		{"confirmed record without a customer", both, post(for42, `{"task_id": 11, "customer_reference": "c42"}`), http.StatusForbidden},
 		{"confirm: the API answers 999 for 9", both, post(for42, `{"task_id": 9, "customer_reference": "c42"}`), http.StatusForbidden},

@@ -127,6 +127,8 @@ func TestVerifyRefusesChanges(t *testing.T) {
 		"malformed":           withQuery("customer=42&b=x%20y&b=z&kg_ref=c42&kg_sig=not*base64"),
 		"short":               withQuery("customer=42&b=x%20y&b=z&kg_ref=c42&kg_sig=abcd"),
 		"bad query":           withQuery("customer=%zz&kg_ref=c42&kg_sig=" + sig),
+		"semicolon separator": replace("customer=42&", "customer=42;"),
+		"semicolon appended":  func(u *url.URL) { u.RawQuery += ";kg_ref=c43" },
 		"only the signature":  withQuery("kg_sig=" + sig),
 		"other host":          func(u *url.URL) { u.Host = "evil.example" },
 		"subdomain":           func(u *url.URL) { u.Host = "a.example.com" },
