@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+
+	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 )
 
 // ErrInvalidCallback matches an error of ParseCallback, ParseTaskCallback
@@ -103,7 +105,8 @@ func callbackError(format string, args ...any) error {
 
 // ParseCallback decodes a callback body and tells its kind by its fields: a
 // task summary carries task_id, an IDV task idv_task_id. A body that is
-// neither, or both, is an error matching ErrInvalidCallback.
+// neither, or both, or that repeats a key (compared case-insensitively, as
+// encoding/json matches keys), is an error matching ErrInvalidCallback.
 func ParseCallback(body []byte) (*CallbackEvent, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(body, &probe); err != nil || probe == nil {
@@ -130,11 +133,38 @@ func ParseCallback(body []byte) (*CallbackEvent, error) {
 	return nil, callbackError("the body is neither a DD task (task_id) nor an IDV task (idv_task_id)")
 }
 
+// decodeCallback decodes a callback body into record, and refuses a body
+// that repeats a key (compared case-insensitively, as encoding/json matches
+// them): the decoded record would hold the last of them while a
+// case-sensitive or first-wins reader of RawJSON sees another, so the
+// customer_reference the handler checks would not be the one handed on.
+func decodeCallback(body []byte, record any) error {
+	if err := json.Unmarshal(body, record); err != nil {
+		return decodeError(err)
+	}
+	return jsonkeys.CheckUnique(body)
+}
+
+// decodeError describes a decoding failure without quoting the body, as a
+// callback error is logged: encoding/json quotes a number that overflows
+// its field, and a field can hold an ID number.
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("field %s: want %v", typeErr.Field, typeErr.Type)
+	case errors.As(err, &syntaxErr):
+		return fmt.Errorf("not JSON (at byte %d)", syntaxErr.Offset)
+	}
+	return err // the SDK's own decoders quote nothing
+}
+
 // ParseTaskCallback decodes the body of a DD task callback: a task summary,
 // the same model Tasks.Summary returns.
 func ParseTaskCallback(body []byte) (*TaskSummary, error) {
 	var task TaskSummary
-	if err := json.Unmarshal(body, &task); err != nil {
+	if err := decodeCallback(body, &task); err != nil {
 		return nil, callbackError("task summary: %v", err)
 	}
 	if task.TaskID <= 0 {
@@ -147,7 +177,7 @@ func ParseTaskCallback(body []byte) (*TaskSummary, error) {
 // same model IDV.Get returns.
 func ParseIDVCallback(body []byte) (*IDVTask, error) {
 	var task IDVTask
-	if err := json.Unmarshal(body, &task); err != nil {
+	if err := decodeCallback(body, &task); err != nil {
 		return nil, callbackError("IDV task: %v", err)
 	}
 	if task.IDVTaskID <= 0 {

@@ -57,6 +57,70 @@ func TestParseCallbackRejects(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidCallback)
 }
 
+// TestParseCallbackRefusesDuplicateKeys: encoding/json matches keys to
+// fields case-insensitively and keeps the last duplicate, so the
+// customer_reference the handler checks could differ from the one a
+// case-sensitive or first-wins reader of RawJSON sees. Such a body is not a
+// callback.
+func TestParseCallbackRefusesDuplicateKeys(t *testing.T) {
+	for name, body := range map[string]string{
+		"customer_reference twice":       `{"idv_task_id": 7, "customer_reference": "c43", "customer_reference": "c42", "state": 0}`,
+		"customer_reference in capitals": `{"task_id": 6, "customer_reference": "c43", "CUSTOMER_REFERENCE": "c42", "progress": 100}`,
+		"mixed case":                     `{"task_id": 6, "Customer_Reference": "c43", "customer_reference": "c42"}`,
+		"long s folds to s":              `{"task_id": 6, "customer_reference": "c42", "cu\u017Ftomer_reference": "c43"}`,
+		"Kelvin sign folds to k":         `{"task_id": 6, "tas\u212A_id": 5}`,
+		"task_id twice":                  `{"task_id": 5, "task_id": 6}`,
+		"TASK_ID after task_id":          `{"task_id": 5, "TASK_ID": 6}`,
+		"nested object":                  `{"task_id": 5, "report": {"accepted": false, "Accepted": true}}`,
+		"object in an array":             `{"idv_task_id": 7, "list": [1, {"a": 1, "b": {}, "A": 2}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseCallback([]byte(body))
+			require.ErrorIs(t, err, ErrInvalidCallback)
+			assert.ErrorContains(t, err, "repeats a key")
+			assert.NotContains(t, err.Error(), "c4", "no value is echoed")
+		})
+	}
+	_, err := ParseTaskCallback([]byte(`{"task_id": 5, "customer_reference": "c43", "CUSTOMER_REFERENCE": "c42"}`))
+	assert.ErrorIs(t, err, ErrInvalidCallback, "ParseTaskCallback")
+	_, err = ParseIDVCallback([]byte(`{"idv_task_id": 7, "customer_reference": "c43", "customer_reference": "c42"}`))
+	assert.ErrorIs(t, err, ErrInvalidCallback, "ParseIDVCallback")
+
+	for name, body := range map[string]string{
+		"same key in nested objects":  `{"task_id": 5, "a": {"task_id": 1, "a": {"a": 2}}}`,
+		"same key in sibling objects": `{"task_id": 5, "l": [{"a": 1}, {"a": 2}], "m": {"a": 3}}`,
+		"keys that only look alike":   `{"task_id": 5, "taskid": 6, "task_id_": 7, "task-id": 8}`,
+		"key equal to a string value": `{"task_id": 5, "a": "task_id", "b": ["a", "a"]}`,
+	} {
+		t.Run("accepts "+name, func(t *testing.T) {
+			_, err := ParseCallback([]byte(body))
+			assert.NoError(t, err)
+		})
+	}
+}
+
+// TestParseCallbackErrorsQuoteNoValues: encoding/json quotes a number that
+// overflows its field ("cannot unmarshal number 1987…"), and a callback
+// error is logged by the handler, so decoding errors name the field only.
+func TestParseCallbackErrorsQuoteNoValues(t *testing.T) {
+	const secret = "198765432101198765432101"
+	for name, tc := range map[string]struct{ body, field string }{
+		"IDV state overflows":      {`{"idv_task_id": 7, "state": ` + secret + `}`, "state"},
+		"task progress overflows":  {`{"task_id": 5, "progress": ` + secret + `}`, "progress"},
+		"nested number overflows":  {`{"task_id": 5, "report": {"potential_risk": ` + secret + `e9}}`, "potential_risk"},
+		"string for a number":      {`{"task_id": 5, "progress": "` + secret + `"}`, "progress"},
+		"number for a string":      {`{"idv_task_id": 7, "id_number": ` + secret + `}`, "id_number"},
+		"id as a non-numeric text": {`{"task_id": "` + secret + `x"}`, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseCallback([]byte(tc.body))
+			require.ErrorIs(t, err, ErrInvalidCallback)
+			assert.NotContains(t, err.Error(), "1987654")
+			assert.Contains(t, err.Error(), tc.field, "the error still names the field")
+		})
+	}
+}
+
 func TestCallbackEventKey(t *testing.T) {
 	a, err := ParseCallback(fixture(t, "callback_task.json"))
 	require.NoError(t, err)

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 )
 
 // DefaultMaxCallbackBytes caps a callback body when
@@ -31,12 +33,15 @@ const DefaultMaxCallbackBytes = 1 << 20
 // as well, that check runs on the record re-fetched from the API, whose id
 // and kind must also be the body's. So with both, someone who learned a
 // signed URL can at most make the handler re-deliver that customer's own
-// current records. With Signer alone, the record is the body's claim.
+// current records. With Signer alone, the customer binding holds but the
+// record's content is the body's claim: whoever holds the URL can report
+// any state for any id under its customer's name. Use both.
 //
 // It answers 405 to anything but POST, 401 to a bad signature, 413 to a body
-// over MaxBodyBytes, 400 to a body that is not a callback, 403 to a record
-// of another customer (or, with Confirm, to an API answer about another
-// record), 422 when the API does not know the record, 503 when Confirm meets
+// over MaxBodyBytes, 400 to a body that is not a callback (ParseCallback:
+// one that repeats a key included), 403 to a record of another customer
+// (or, with Confirm, to an API answer about another record, or one that
+// repeats a key), 422 when the API does not know the record, 503 when Confirm meets
 // a transient failure (network, 429, 5xx), 500 when a function fails or the
 // API refuses the client's key (so the sender retries), and 204 otherwise.
 // No refusal calls OnTask or OnIDV; each is logged with the kind, id and
@@ -198,6 +203,10 @@ func (h *CallbackHandler) confirm(ctx context.Context, e *CallbackEvent) (int, s
 	if fetched.ID() != e.ID() {
 		return http.StatusForbidden, fmt.Sprintf("confirm: the API answered another record (%s id %d) for %s %d",
 			e.Kind, fetched.ID(), e.Kind, e.ID())
+	}
+	// The record handed on must say one thing to every reader (see ParseCallback).
+	if jsonkeys.CheckUnique(fetched.RawJSON()) != nil {
+		return http.StatusForbidden, fmt.Sprintf("confirm: the API's record of %s %d repeats a key", e.Kind, e.ID())
 	}
 	e.Task, e.IDV, e.Confirmed = fetched.Task, fetched.IDV, true
 	return 0, ""

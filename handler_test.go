@@ -276,6 +276,7 @@ func attackAPI(t *testing.T) *Client {
 	answer("/task/9/summary", `{"task_id": 999, "customer_reference": "c42", "progress": 100}`)
 	answer("/task/10/summary", `{"idv_task_id": 10, "customer_reference": "c42", "state": 0}`)
 	answer("/task/11/summary", `{"task_id": 11, "progress": 100}`)
+	answer("/task/16/summary", `{"task_id": 16, "customer_reference": "c43", "CUSTOMER_REFERENCE": "c42", "progress": 100}`)
 	fail("/task/12/summary", http.StatusNotFound)
 	fail("/task/13/summary", http.StatusServiceUnavailable)
 	fail("/task/14/summary", http.StatusTooManyRequests)
@@ -311,6 +312,12 @@ func TestCallbackHandlerAttacks(t *testing.T) {
 		{"signer only: IDV body of another customer", signerOnly, post(for42, `{"idv_task_id": 7, "customer_reference": "c43"}`), http.StatusForbidden},
 		{"signer only: body without a customer", signerOnly, post(for42, `{"task_id": 5, "progress": 100}`), http.StatusForbidden},
 		{"signer only: null customer", signerOnly, post(for42, `{"task_id": 5, "customer_reference": null}`), http.StatusForbidden},
+		{"signer only: customer_reference repeated in capitals", signerOnly, post(for42,
+			`{"task_id": 6, "customer_reference": "c43", "CUSTOMER_REFERENCE": "c42", "progress": 100}`), http.StatusBadRequest},
+		{"signer only: IDV customer_reference twice", signerOnly, post(for42,
+			`{"idv_task_id": 7, "customer_reference": "c43", "customer_reference": "c42", "state": 0}`), http.StatusBadRequest},
+		{"confirm: TASK_ID after task_id names another customer's task", both, post(for42, `{"task_id": 5, "TASK_ID": 6}`), http.StatusBadRequest},
+		{"confirm: the API record repeats customer_reference", both, post(for42, `{"task_id": 16, "customer_reference": "c42"}`), http.StatusForbidden},
 		{"confirmed record without a customer", both, post(for42, `{"task_id": 11, "customer_reference": "c42"}`), http.StatusForbidden},
 		{"confirm: the API answers 999 for 9", both, post(for42, `{"task_id": 9, "customer_reference": "c42"}`), http.StatusForbidden},
 		{"confirm only: the API answers 999 for 9", confirmOnly, post(for42, `{"task_id": 9}`), http.StatusForbidden},

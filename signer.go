@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidSignature is returned by CallbackSigner.Verify for a missing,
@@ -82,7 +83,9 @@ func (s *CallbackSigner) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, 
 // Your own parameters may stay in the query
 // (https://example.com/kryptogo?plan=gold); Verify then proves they are the
 // ones you signed. An empty customerReference is an error, and so is a URL
-// that already holds kg_ref or kg_sig.
+// that already holds kg_ref or kg_sig, whose query does not parse (a bad
+// %-escape or a ';'), or whose host is not ASCII: sign the host the sender
+// puts on the wire, an internationalized one in punycode.
 func (s *CallbackSigner) SignURL(callbackURL, customerReference string) (string, error) {
 	if customerReference == "" {
 		return "", errors.New("kryptogo: SignURL: the customer reference is empty; a callback URL belongs to one customer")
@@ -94,9 +97,9 @@ func (s *CallbackSigner) SignURL(callbackURL, customerReference string) (string,
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("kryptogo: SignURL: %q is not an absolute http(s) URL", callbackURL)
 	}
-	query, err := url.ParseQuery(u.RawQuery)
+	query, err := parseCallbackQuery(u.RawQuery)
 	if err != nil {
-		return "", fmt.Errorf("kryptogo: SignURL: bad query: %w", err)
+		return "", fmt.Errorf("kryptogo: SignURL: %w", err)
 	}
 	for _, reserved := range []string{ReferenceParam, SignatureParam} {
 		if query.Has(reserved) {
@@ -126,7 +129,8 @@ func appendParam(rawQuery, key, value string) string {
 // Verify checks the signature of a request to a signed callback URL, in
 // constant time, against every secret of the signer. The request's host is
 // r.Host (the Host header), its path and query r.URL's. A missing, malformed
-// or wrong signature, or one without a kg_ref, is ErrInvalidSignature. On
+// or wrong signature, one spelled otherwise than SignURL wrote it, one
+// without a kg_ref, or a query that does not parse is ErrInvalidSignature. On
 // success, the kg_ref parameter is the customer the URL was signed for.
 //
 // Behind a proxy that rewrites the Host header or the path, verify the URL
@@ -151,16 +155,16 @@ func (s *CallbackSigner) VerifyURL(u *url.URL) error {
 
 // verify checks a signature and returns the verified query without kg_sig.
 func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values, error) {
-	query, err := url.ParseQuery(rawQuery)
+	query, err := parseCallbackQuery(rawQuery)
 	if err != nil {
-		return nil, fmt.Errorf("%w: bad query", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSignature, err)
 	}
 	sigs := query[SignatureParam]
 	if len(sigs) != 1 {
 		return nil, fmt.Errorf("%w: want one %s parameter, got %d", ErrInvalidSignature, SignatureParam, len(sigs))
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sigs[0])
-	if err != nil || len(got) != sha256.Size {
+	got, ok := decodeSignature(sigs[0])
+	if !ok {
 		return nil, fmt.Errorf("%w: malformed", ErrInvalidSignature)
 	}
 	query.Del(SignatureParam)
@@ -179,6 +183,35 @@ func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values,
 	return nil, fmt.Errorf("%w: mismatch", ErrInvalidSignature)
 }
 
+// decodeSignature decodes a kg_sig value, accepting only the one string
+// SignURL writes for a MAC, so a signature has one spelling. Base64
+// decoding alone is malleable: Strict refuses set spare bits in the last
+// character, and the re-encoding check the CR and LF that decoding skips.
+func decodeSignature(sig string) ([]byte, bool) {
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
+	if err != nil || len(got) != sha256.Size || base64.RawURLEncoding.EncodeToString(got) != sig {
+		return nil, false
+	}
+	return got, true
+}
+
+// unparsableQueryCause names what url.ParseQuery refuses.
+const unparsableQueryCause = "a bad %-escape or a ';' separator"
+
+// parseCallbackQuery parses a callback URL's query for SignURL, the
+// handler and request validation alike, so all three see the same
+// parameters. It refuses a query that does not parse cleanly instead of
+// dropping the pairs it cannot read (url.ParseQuery's partial result), one
+// of which may be a kg_ref. The error does not echo the query, which holds
+// the customer reference.
+func parseCallbackQuery(rawQuery string) (url.Values, error) {
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, errors.New("the query does not parse (" + unparsableQueryCause + ")")
+	}
+	return query, nil
+}
+
 // mac is the HMAC-SHA256 of the canonical input under secret.
 func mac(secret, input []byte) []byte {
 	m := hmac.New(sha256.New, secret)
@@ -194,8 +227,12 @@ func canonicalInput(host, escapedPath string, query url.Values) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
+	host, err = canonicalHost(host)
+	if err != nil {
+		return nil, err
+	}
 	var b []byte
-	for _, part := range []string{signatureDomain, canonicalHost(host), path, query.Encode()} {
+	for _, part := range []string{signatureDomain, host, path, query.Encode()} {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
 		b = append(b, part...)
 	}
@@ -203,16 +240,34 @@ func canonicalInput(host, escapedPath string, query url.Values) ([]byte, error) 
 }
 
 // canonicalHost lower-cases host and drops a default port (80 or 443: the
-// scheme is not known behind a proxy) and a trailing dot.
-func canonicalHost(host string) string {
-	host = strings.ToLower(host)
+// scheme is not known behind a proxy) and a trailing dot. Only ASCII is
+// lower-cased, and a host with other bytes is an error: Unicode case
+// mapping would let the Kelvin sign (U+212A) pass for 'k', and a sender
+// puts an internationalized name on the wire punycoded anyway.
+func canonicalHost(host string) (string, error) {
+	for i := range len(host) {
+		if host[i] >= utf8.RuneSelf {
+			return "", errors.New("the host is not ASCII; use its punycode form (xn--…)")
+		}
+	}
+	host = asciiLower(host)
 	if name, port, err := net.SplitHostPort(host); err == nil && (port == "80" || port == "443" || port == "") {
 		host = name
 		if strings.Contains(name, ":") {
 			host = "[" + name + "]"
 		}
 	}
-	return strings.TrimSuffix(host, ".")
+	return strings.TrimSuffix(host, "."), nil
+}
+
+// asciiLower lower-cases the ASCII letters of s and nothing else.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
 }
 
 // canonicalPath re-escapes each segment of an escaped path the one standard
@@ -247,7 +302,11 @@ func checkCallbackReference(v *validator, field, callbackURL, customerReference 
 	if err != nil {
 		return // the URL rules report it
 	}
-	query, _ := url.ParseQuery(u.RawQuery)
+	query, err := parseCallbackQuery(u.RawQuery)
+	if err != nil {
+		v.add(field, "has a query that does not parse ("+unparsableQueryCause+"); a handler would misread its parameters")
+		return
+	}
 	switch refs := query[ReferenceParam]; {
 	case len(refs) == 0:
 	case len(refs) > 1:

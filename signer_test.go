@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -126,6 +127,8 @@ func TestVerifyRefusesChanges(t *testing.T) {
 		"malformed":           withQuery("customer=42&b=x%20y&b=z&kg_ref=c42&kg_sig=not*base64"),
 		"short":               withQuery("customer=42&b=x%20y&b=z&kg_ref=c42&kg_sig=abcd"),
 		"bad query":           withQuery("customer=%zz&kg_ref=c42&kg_sig=" + sig),
+		"semicolon separator": replace("customer=42&", "customer=42;"),
+		"semicolon appended":  func(u *url.URL) { u.RawQuery += ";kg_ref=c43" },
 		"only the signature":  withQuery("kg_sig=" + sig),
 		"other host":          func(u *url.URL) { u.Host = "evil.example" },
 		"subdomain":           func(u *url.URL) { u.Host = "a.example.com" },
@@ -151,6 +154,36 @@ func TestVerifyRefusesChanges(t *testing.T) {
 	assert.Error(t, err, "a bad escape has no canonical form")
 }
 
+// TestVerifyRefusesNonCanonicalSignature: base64 decoding ignores the spare
+// bits of the last character and skips CR and LF, so without a canonical
+// check several kg_sig strings would verify for one signature.
+func TestVerifyRefusesNonCanonicalSignature(t *testing.T) {
+	signer := newSigner(t, secretA)
+	u := signFor(t, signer, "https://hooks.example.com/cb", "c42")
+	sig := u.Query().Get(SignatureParam)
+	require.Len(t, sig, 43)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	spareBitFlipped := sig[:42] + string(alphabet[strings.IndexByte(alphabet, sig[42])^1])
+	for name, forged := range map[string]string{
+		"spare bit of the last character flipped": spareBitFlipped,
+		"LF inserted":       sig[:10] + "%0A" + sig[10:],
+		"CR LF appended":    sig + "%0D%0A",
+		"padding appended":  sig + "%3D",
+		"standard alphabet": strings.NewReplacer("-", "+", "_", "/").Replace(sig),
+	} {
+		t.Run(name, func(t *testing.T) {
+			forgedURL := editURL(u, func(v *url.URL) {
+				v.RawQuery = strings.Replace(v.RawQuery, "kg_sig="+sig, "kg_sig="+forged, 1)
+			})
+			require.NotEqual(t, u.String(), forgedURL.String())
+			assert.ErrorIs(t, signer.VerifyURL(forgedURL), ErrInvalidSignature, forgedURL.String())
+			req, err := NewSignedCallbackRequest(nil, forgedURL.String(), "", []byte(`{"task_id": 5, "customer_reference": "c42"}`))
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusUnauthorized, serve(&CallbackHandler{Signer: signer, Logger: discardLogger()}, req))
+		})
+	}
+}
+
 func TestVerifyRequestUsesHostHeader(t *testing.T) {
 	signer := newSigner(t, secretA)
 	u := signFor(t, signer, "https://hooks.example.com/cb", "c1")
@@ -159,6 +192,28 @@ func TestVerifyRequestUsesHostHeader(t *testing.T) {
 	assert.ErrorIs(t, signer.Verify(req), ErrInvalidSignature, "the backend's own address was not signed")
 	req.Host = "hooks.example.com"
 	assert.NoError(t, signer.Verify(req), "the Host header names the signed host")
+}
+
+// TestVerifyRefusesUnicodeHosts: strings.ToLower maps the Kelvin sign
+// (U+212A) to 'k', so a Unicode host could pass for the signed ASCII one.
+// Hosts arrive punycoded on the wire; a non-ASCII host is refused.
+func TestVerifyRefusesUnicodeHosts(t *testing.T) {
+	signer := newSigner(t, secretA)
+	u := signFor(t, signer, "https://hooks.example.com/cb", "c42")
+	for name, host := range map[string]string{
+		"Kelvin sign for k":     "hoo\u212As.example.com",
+		"long s for s":          "hook\u017F.example.com",
+		"dotless i, upper case": "HOOKS.EXAMPLE.COM\u0130",
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.ErrorIs(t, signer.VerifyURL(editURL(u, func(v *url.URL) { v.Host = host })), ErrInvalidSignature)
+			req := httptest.NewRequest(http.MethodPost, u.RequestURI(), strings.NewReader(`{"task_id": 5, "customer_reference": "c42"}`))
+			req.Host = host
+			assert.ErrorIs(t, signer.Verify(req), ErrInvalidSignature)
+		})
+	}
+	_, err := signer.SignURL("https://b\u00FCcher.example/cb", "c42")
+	assert.ErrorContains(t, err, "punycode", "the sender would call the punycoded host, which would never verify")
 }
 
 func TestSignerRotation(t *testing.T) {
@@ -301,6 +356,49 @@ func TestCreateRefusesCallbackOfAnotherCustomer(t *testing.T) {
 			assert.Equal(t, int32(0), sent.Load(), "nothing is sent")
 		})
 	}
+}
+
+// TestCreateRefusesCallbackWithUnparsableQuery: url.ParseQuery drops a pair
+// it cannot parse (a ';', a bad escape) and reports it only as an error, so
+// ignoring that error let a kg_ref of another customer through. The
+// validator and the handler parse a callback query with one function, and
+// a query that does not parse is refused at both ends.
+func TestCreateRefusesCallbackWithUnparsableQuery(t *testing.T) {
+	signer := newSigner(t, secretA)
+	signed := signFor(t, signer, "https://hooks.example.com/cb", "c42")
+	sig := signed.Query().Get(SignatureParam)
+	const hook = "https://hooks.example.com/cb?"
+	for name, cb := range map[string]string{
+		"kg_ref pair ending in a semicolon": hook + "kg_ref=c42;&kg_sig=" + sig,
+		"kg_ref with a bad escape":          hook + "kg_ref=c42%zz&kg_sig=" + sig,
+		"semicolon separator":               hook + "a=1;kg_ref=c42",
+		"bad escape in a key":               hook + "kg%zzref=c42",
+		"bad escape in another value":       hook + "kg_ref=c43&x=%zz",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := validateCreateTasks([]CreateTaskRequest{{
+				SearchSettingID: 1, Target: KYBTarget("Co"), CallbackURL: cb, CustomerReference: "c43",
+			}})
+			var verr *ValidationError
+			require.ErrorAs(t, err, &verr)
+			require.Len(t, verr.Fields, 1, "%v", err)
+			assert.Equal(t, "[0].callback_url", verr.Fields[0].Field)
+			assert.NotContains(t, err.Error(), "c42", "the reference's value is not echoed")
+			assert.NotContains(t, err.Error(), "zz", "nor any part of the query")
+
+			err = (&InitWebIDVRequest{IDType: IDTypePassport, WorkflowID: WorkflowIDOnly, Country: "USA", CustomerReference: "c43",
+				AutoCreateDDTask: true, DDTaskSearchSettingID: 2, DDTaskCallbackURL: cb}).validate()
+			assert.Equal(t, []string{"dd_task_callback_url"}, fieldsOf(t, err))
+
+			assert.ErrorIs(t, signer.VerifyURL(mustParseURL(t, cb)), ErrInvalidSignature, "the handler refuses what the validator refuses")
+		})
+	}
+	t.Run("an escaped kg_ref name is kg_ref", func(t *testing.T) {
+		_, err := validateCreateTasks([]CreateTaskRequest{{
+			SearchSettingID: 1, Target: KYBTarget("Co"), CallbackURL: hook + "kg%5Fref=c42&kg_sig=" + sig, CustomerReference: "c43",
+		}})
+		assert.Equal(t, []string{"[0].callback_url"}, fieldsOf(t, err))
+	})
 }
 
 func TestCreateAcceptsCallbackOfItsCustomer(t *testing.T) {
