@@ -140,24 +140,9 @@ func ParseCallback(body []byte) (*CallbackEvent, error) {
 // customer_reference the handler checks would not be the one handed on.
 func decodeCallback(body []byte, record any) error {
 	if err := json.Unmarshal(body, record); err != nil {
-		return decodeError(err)
+		return valueFreeDecodeError(err) // a callback error is logged: quote no values
 	}
 	return jsonkeys.CheckUnique(body)
-}
-
-// decodeError describes a decoding failure without quoting the body, as a
-// callback error is logged: encoding/json quotes a number that overflows
-// its field, and a field can hold an ID number.
-func decodeError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		return fmt.Errorf("field %s: want %v", typeErr.Field, typeErr.Type)
-	case errors.As(err, &syntaxErr):
-		return fmt.Errorf("not JSON (at byte %d)", syntaxErr.Offset)
-	}
-	return err // the SDK's own decoders quote nothing
 }
 
 // ParseTaskCallback decodes the body of a DD task callback: a task summary,
