@@ -499,19 +499,11 @@ func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest) 
 //
 // API: GET /idv/{idv_id}, repeatedly
 func (s *IDVService) Wait(ctx context.Context, id ID, opts *WaitOptions) (*IDVTask, error) {
-	if err := validateID("idv_id", id); err != nil {
-		return nil, err
-	}
-	var last *IDVTask
-	polls, err := poll(ctx, s.client, opts, func() (bool, error) {
-		task, err := s.Get(ctx, id)
-		if err == nil {
-			last = task
-		}
-		return err == nil && task.State.Done(), err
+	return waitFor(ctx, s.client, id, opts, waitTarget[IDVTask]{
+		kind:    "IDV task",
+		idField: "idv_id",
+		fetch:   func(ctx context.Context, id ID) (*IDVTask, error) { return s.Get(ctx, id) },
+		done:    func(t *IDVTask) bool { return t.State.Done() },
+		setLast: func(e *WaitError, last *IDVTask) { e.LastIDV = last },
 	})
-	if err != nil {
-		return nil, &WaitError{ID: id, Polls: polls, LastIDV: last, Err: err, kind: "IDV task"}
-	}
-	return last, nil
 }

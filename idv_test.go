@@ -391,7 +391,8 @@ func TestIDVWait(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(`{"idv_task_id":16,"state":1,"review_reasons":[{"code":400,"description":"face mismatch"}]}`))
 	})
-	got, err := client.IDV.Wait(context.Background(), 16, &WaitOptions{Interval: time.Millisecond})
+	quickPolls(client)
+	got, err := client.IDV.Wait(context.Background(), 16, nil)
 	require.NoError(t, err)
 	assert.Equal(t, IDVReview, got.State)
 	assert.Equal(t, []Reason{{400, "face mismatch"}}, got.ReviewReasons)
@@ -403,7 +404,8 @@ func TestIDVWaitDeadlineKeepsLastState(t *testing.T) {
 	mux.HandleFunc("/idv/16", func(w http.ResponseWriter, r *http.Request) { serveFixture(t, "idv_task_pending.json")(w) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err := client.IDV.Wait(ctx, 16, &WaitOptions{Interval: time.Millisecond, MaxInterval: 3 * time.Millisecond})
+	quickPolls(client)
+	_, err := client.IDV.Wait(ctx, 16, nil)
 	var werr *WaitError
 	require.ErrorAs(t, err, &werr)
 	require.NotNil(t, werr.LastIDV)

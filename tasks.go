@@ -3,16 +3,13 @@ package kryptogo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
-	"time"
 
-	"github.com/kyabc/kryptogo-go/internal/backoff"
 	"github.com/kyabc/kryptogo-go/internal/check"
 )
 
@@ -544,15 +541,6 @@ func (s *TaskService) All(ctx context.Context, opts *HistoryOptions) iter.Seq2[*
 	}
 }
 
-// WaitOptions tunes Tasks.Wait and IDV.Wait.
-type WaitOptions struct {
-	// Interval is the shortest pause between polls; 0 means 2 s. Pauses
-	// double each poll, with jitter, up to MaxInterval.
-	Interval time.Duration
-	// MaxInterval caps the pause between polls; 0 means 30 s.
-	MaxInterval time.Duration
-}
-
 // Wait polls a task's summary until its progress reaches 100, and returns
 // that summary. It ends early with a *WaitError, which holds the last
 // summary fetched, when ctx ends or a poll fails with an error that waiting
@@ -560,64 +548,11 @@ type WaitOptions struct {
 //
 // API: GET /task/{task_id}/summary, repeatedly
 func (s *TaskService) Wait(ctx context.Context, id ID, opts *WaitOptions) (*TaskSummary, error) {
-	if err := validateID("task_id", id); err != nil {
-		return nil, err
-	}
-	var last *TaskSummary
-	polls, err := poll(ctx, s.client, opts, func() (bool, error) {
-		sum, err := s.Summary(ctx, id)
-		if err == nil {
-			last = sum
-		}
-		return err == nil && sum.Completed(), err
+	return waitFor(ctx, s.client, id, opts, waitTarget[TaskSummary]{
+		kind:    "task",
+		idField: "task_id",
+		fetch:   func(ctx context.Context, id ID) (*TaskSummary, error) { return s.Summary(ctx, id) },
+		done:    (*TaskSummary).Completed,
+		setLast: func(e *WaitError, last *TaskSummary) { e.LastTask = last },
 	})
-	if err != nil {
-		return nil, &WaitError{ID: id, Polls: polls, LastTask: last, Err: err, kind: "task"}
-	}
-	return last, nil
-}
-
-// poll calls fetch until it reports done, ctx ends, or it fails with an
-// error that another poll cannot fix. It returns the number of polls.
-func poll(ctx context.Context, c *Client, opts *WaitOptions, fetch func() (bool, error)) (int, error) {
-	pace := waitPolicy(opts)
-	for polls := 1; ; polls++ {
-		done, err := fetch()
-		switch {
-		case done:
-			return polls, nil
-		case err != nil && !transient(err):
-			return polls, err
-		}
-		if err := c.sleep(ctx, pace.Delay(polls-1)); err != nil {
-			return polls, err
-		}
-	}
-}
-
-// transient reports whether a failed poll is worth repeating: the server or
-// the network failed, or we were rate limited.
-func transient(err error) bool {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return errors.Is(err, ErrServerError) || errors.Is(err, ErrRateLimited)
-	}
-	return !errors.Is(err, ErrInvalidRequest) && !errors.Is(err, ErrInvalidResponse)
-}
-
-const (
-	defaultPollInterval    = 2 * time.Second
-	defaultMaxPollInterval = 30 * time.Second
-)
-
-func waitPolicy(opts *WaitOptions) backoff.Policy {
-	p := backoff.Policy{Min: defaultPollInterval, Max: defaultMaxPollInterval}
-	if opts != nil && opts.Interval > 0 {
-		p.Min = opts.Interval
-	}
-	if opts != nil && opts.MaxInterval > 0 {
-		p.Max = opts.MaxInterval
-	}
-	p.Max = max(p.Max, p.Min)
-	return p
 }

@@ -3,7 +3,6 @@ package kryptogo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -439,10 +438,12 @@ func TestTasksWait(t *testing.T) {
 			_, _ = w.Write([]byte(`{"task_id":9,"progress":100,"report":{"potential_risk":80}}`))
 		}
 	})
-	got, err := client.Tasks.Wait(context.Background(), 9, &WaitOptions{Interval: time.Millisecond, MaxInterval: 2 * time.Millisecond})
+	pauses := quickPolls(client)
+	got, err := client.Tasks.Wait(context.Background(), 9, &WaitOptions{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	assert.True(t, got.Completed())
 	assert.Equal(t, RiskHigh, got.Report.Rating())
+	assert.Equal(t, int32(2), pauses.Load())
 }
 
 func TestTasksWaitDeadline(t *testing.T) {
@@ -452,7 +453,8 @@ func TestTasksWaitDeadline(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	got, err := client.Tasks.Wait(ctx, 9, &WaitOptions{Interval: time.Millisecond, MaxInterval: 5 * time.Millisecond})
+	quickPolls(client)
+	got, err := client.Tasks.Wait(ctx, 9, &WaitOptions{Interval: 100 * time.Millisecond})
 	assert.Nil(t, got)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	var werr *WaitError
@@ -471,7 +473,7 @@ func TestTasksWaitStopsOnPermanentError(t *testing.T) {
 		polls.Add(1)
 		http.Error(w, `{"message":"no such task"}`, http.StatusNotFound)
 	})
-	_, err := client.Tasks.Wait(context.Background(), 9, &WaitOptions{Interval: time.Millisecond})
+	_, err := client.Tasks.Wait(context.Background(), 9, nil)
 	require.ErrorIs(t, err, ErrNotFound)
 	var werr *WaitError
 	require.ErrorAs(t, err, &werr)
@@ -482,13 +484,4 @@ func TestTasksWaitStopsOnPermanentError(t *testing.T) {
 
 	_, err = client.Tasks.Wait(context.Background(), 0, nil)
 	assert.Equal(t, []string{"task_id"}, fieldsOf(t, err))
-}
-
-func TestTransient(t *testing.T) {
-	assert.True(t, transient(&APIError{StatusCode: 503}))
-	assert.True(t, transient(&APIError{StatusCode: 429}))
-	assert.False(t, transient(&APIError{StatusCode: 404}))
-	assert.False(t, transient(&ValidationError{}))
-	assert.False(t, transient(&ResponseError{Err: errors.New("x")}))
-	assert.True(t, transient(errors.New("connection reset")))
 }
