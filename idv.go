@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 
@@ -53,14 +52,19 @@ type CreateIDVRequest struct {
 	DDTaskSearchSettingID ID `json:"dd_task_search_setting_id,omitempty"`
 }
 
-// String describes the request without its personal data.
-func (r *CreateIDVRequest) String() string {
-	return fmt.Sprintf("CreateIDVRequest{Country: %s, IDType: %s}", r.Country, r.IDType)
+func (r CreateIDVRequest) view() redactedView {
+	return view("CreateIDVRequest", slog.String("id_type", string(r.IDType)))
 }
 
-// Format prints String for every verb, so a request never prints a name,
-// an ID number or image bytes.
-func (r *CreateIDVRequest) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, r.String()) }
+// String describes the request by its document type, never a name, an ID number or an image.
+func (r CreateIDVRequest) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the request never shows personal data.
+func (r CreateIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the request as String describes it.
+func (r CreateIDVRequest) LogValue() slog.Value { return r.view().logValue() }
 
 // idvImageField names an image's JSON fields.
 type idvImageField struct {
@@ -169,6 +173,20 @@ type CreatedIDV struct {
 	Timestamp Timestamp `json:"timestamp"`
 }
 
+func (c CreatedIDV) view() redactedView {
+	return view("CreatedIDV", idAttr("idv_task_id", c.IDVTaskID))
+}
+
+// String describes the receipt by its IDV task id.
+func (c CreatedIDV) String() string { return c.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the receipt never shows personal data.
+func (c CreatedIDV) Format(f fmt.State, verb rune) { c.view().format(f, verb) }
+
+// LogValue logs the receipt as String describes it.
+func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
+
 // UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
 func (c *CreatedIDV) UnmarshalJSON(data []byte) error {
 	type plain CreatedIDV
@@ -243,6 +261,20 @@ type IDVTask struct {
 	IDAndFaceImageURL      string         `json:"id_and_face_image_url,omitempty"`
 }
 
+func (t IDVTask) view() redactedView {
+	return view("IDVTask", idAttr("idv_task_id", t.IDVTaskID), slog.String("state", t.State.String()), slog.String("audit_status", string(t.AuditStatus)))
+}
+
+// String describes the task by its id, state and audit status, never its personal data.
+func (t IDVTask) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the task never shows personal data.
+func (t IDVTask) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the task as String describes it.
+func (t IDVTask) LogValue() slog.Value { return t.view().logValue() }
+
 // UnmarshalJSON decodes the task and keeps the JSON for RawJSON. A missing
 // state decodes as IDVStateMissing, not as 0 (accept).
 func (t *IDVTask) UnmarshalJSON(data []byte) error {
@@ -254,15 +286,6 @@ func (t *IDVTask) UnmarshalJSON(data []byte) error {
 	*t = IDVTask(decoded)
 	t.keep(data)
 	return nil
-}
-
-// LogValue logs the task without personal data: id, state, audit status.
-func (t *IDVTask) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.Int64("idv_task_id", int64(t.IDVTaskID)),
-		slog.String("state", t.State.String()),
-		slog.String("audit_status", string(t.AuditStatus)),
-	)
 }
 
 // ConsoleURL returns the task's page in the KryptoGO web console.
@@ -347,6 +370,20 @@ type InitWebIDVRequest struct {
 	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"` // 5-digit site code
 }
 
+func (r InitWebIDVRequest) view() redactedView {
+	return view("InitWebIDVRequest", slog.String("id_type", string(r.IDType)), slog.String("workflow", r.WorkflowID.String()))
+}
+
+// String describes the request by its document type and workflow.
+func (r InitWebIDVRequest) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the request never shows personal data.
+func (r InitWebIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the request as String describes it.
+func (r InitWebIDVRequest) LogValue() slog.Value { return r.view().logValue() }
+
 func (r *InitWebIDVRequest) validate() error {
 	var v validator
 	if r == nil {
@@ -392,6 +429,20 @@ type WebIDVSession struct {
 	Timestamp Timestamp `json:"timestamp"` // the API sends RFC 3339 here
 }
 
+func (w WebIDVSession) view() redactedView {
+	return view("WebIDVSession", idAttr("idv_task_id", w.IDVTaskID))
+}
+
+// String describes the session by its IDV task id, never its URL (which opens the session).
+func (w WebIDVSession) String() string { return w.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the session never shows personal data.
+func (w WebIDVSession) Format(f fmt.State, verb rune) { w.view().format(f, verb) }
+
+// LogValue logs the session as String describes it.
+func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
+
 // UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
 func (w *WebIDVSession) UnmarshalJSON(data []byte) error {
 	type plain WebIDVSession
@@ -435,6 +486,20 @@ type InitMobileIDVRequest struct {
 	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"`
 }
 
+func (r InitMobileIDVRequest) view() redactedView {
+	return view("InitMobileIDVRequest", slog.String("workflow", r.WorkflowID.String()))
+}
+
+// String describes the request by its workflow.
+func (r InitMobileIDVRequest) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the request never shows personal data.
+func (r InitMobileIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the request as String describes it.
+func (r InitMobileIDVRequest) LogValue() slog.Value { return r.view().logValue() }
+
 func (r *InitMobileIDVRequest) validate() (*InitMobileIDVRequest, error) {
 	var v validator
 	if r == nil {
@@ -468,6 +533,20 @@ type MobileIDVSession struct {
 	SDKToken  string    `json:"sdk_token"`
 	Timestamp Timestamp `json:"timestamp"`
 }
+
+func (m MobileIDVSession) view() redactedView {
+	return view("MobileIDVSession", idAttr("idv_task_id", m.IDVTaskID))
+}
+
+// String describes the session by its IDV task id, never its SDK token.
+func (m MobileIDVSession) String() string { return m.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the session never shows personal data.
+func (m MobileIDVSession) Format(f fmt.State, verb rune) { m.view().format(f, verb) }
+
+// LogValue logs the session as String describes it.
+func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 
 // UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
 func (m *MobileIDVSession) UnmarshalJSON(data []byte) error {

@@ -79,7 +79,7 @@ func (img *Image) WithMIMEType(mime string) *Image {
 }
 
 // String describes the image by its source, never by its content.
-func (img *Image) String() string {
+func (img Image) String() string {
 	switch img.source {
 	case fromFile:
 		return "Image(file " + filepath.Base(img.path) + ")"
@@ -90,12 +90,12 @@ func (img *Image) String() string {
 	}
 }
 
-// Format prints String for every verb, so printing a request never dumps
-// image bytes.
-func (img *Image) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, img.String()) }
+// Format prints String for every verb, by value and by pointer, so
+// printing a request never dumps image bytes.
+func (img Image) Format(f fmt.State, verb rune) { formatText(f, verb, img.String()) }
 
 // LogValue logs the image as its description.
-func (img *Image) LogValue() slog.Value { return slog.StringValue(img.String()) }
+func (img Image) LogValue() slog.Value { return slog.StringValue(img.String()) }
 
 func (img *Image) open() (io.ReadCloser, error) {
 	switch img.source {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
@@ -31,6 +32,20 @@ type Target struct {
 	Citizenship string         `json:"citizenship,omitempty"` // KYC: ISO 3166-1 alpha-3 or numeric
 	Extra       map[string]any `json:"-"`
 }
+
+func (t Target) view() redactedView {
+	return view("Target", slog.String("type", t.Type.String()))
+}
+
+// String describes the target by its type, never its name or birthday.
+func (t Target) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the target never shows personal data.
+func (t Target) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the target as String describes it.
+func (t Target) LogValue() slog.Value { return t.view().logValue() }
 
 // KYCTarget returns the target of a search on a person. birthday
 // (YYYY-MM-DD) and citizenship (ISO 3166-1 alpha-3, such as "TWN") may be
@@ -140,6 +155,20 @@ type CreateTaskRequest struct {
 	FromIDVID ID `json:"from_idv_id,omitempty"`
 }
 
+func (r CreateTaskRequest) view() redactedView {
+	return view("CreateTaskRequest", idAttr("search_setting_id", r.SearchSettingID), slog.String("target_type", r.Target.Type.String()), idAttr("from_idv_id", r.FromIDVID))
+}
+
+// String describes the request by its setting and target type.
+func (r CreateTaskRequest) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the request never shows personal data.
+func (r CreateTaskRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the request as String describes it.
+func (r CreateTaskRequest) LogValue() slog.Value { return r.view().logValue() }
+
 func (r *CreateTaskRequest) validate(v *validator) {
 	if r.SearchSettingID <= 0 {
 		v.add("search_setting_id", "is required (a positive id)")
@@ -168,6 +197,20 @@ type CreatedTask struct {
 	TaskID    ID        `json:"task_id"`
 	Timestamp Timestamp `json:"timestamp"`
 }
+
+func (t CreatedTask) view() redactedView {
+	return view("CreatedTask", idAttr("task_id", t.TaskID))
+}
+
+// String describes the receipt by its task id.
+func (t CreatedTask) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the receipt never shows personal data.
+func (t CreatedTask) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the receipt as String describes it.
+func (t CreatedTask) LogValue() slog.Value { return t.view().logValue() }
 
 // UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
 func (t *CreatedTask) UnmarshalJSON(data []byte) error {
@@ -227,6 +270,32 @@ type TaskReport struct {
 	Comment         string `json:"comment"`
 }
 
+func (r TaskReport) view() redactedView {
+	return view("TaskReport", slog.String("accepted", acceptedText(r.Accepted)))
+}
+
+// String describes the report by its decision, never its comment or link.
+func (r TaskReport) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the report never shows personal data.
+func (r TaskReport) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the report as String describes it.
+func (r TaskReport) LogValue() slog.Value { return r.view().logValue() }
+
+// acceptedText names a decision that may not have been made yet.
+func acceptedText(accepted *bool) string {
+	switch {
+	case accepted == nil:
+		return "undecided"
+	case *accepted:
+		return "accepted"
+	default:
+		return "rejected"
+	}
+}
+
 // Rating maps the report's risk score to a RiskRating.
 func (r *TaskReport) Rating() RiskRating { return RatingForScore(r.PotentialRisk) }
 
@@ -246,6 +315,20 @@ type TaskSummary struct {
 	Report            *TaskReport   `json:"report"`
 	Metadata          MetadataList  `json:"metadata"`
 }
+
+func (t TaskSummary) view() redactedView {
+	return view("TaskSummary", idAttr("task_id", t.TaskID), slog.String("target_type", t.Target.Type.String()), slog.Int("progress", t.Progress))
+}
+
+// String describes the summary by its id and progress, never its target.
+func (t TaskSummary) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the summary never shows personal data.
+func (t TaskSummary) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the summary as String describes it.
+func (t TaskSummary) LogValue() slog.Value { return t.view().logValue() }
 
 // UnmarshalJSON decodes the summary and keeps the JSON for RawJSON.
 func (t *TaskSummary) UnmarshalJSON(data []byte) error {
@@ -313,6 +396,20 @@ type TaskDetail struct {
 	NextReviewAt           Timestamp       `json:"next_review_at"`
 }
 
+func (t TaskDetail) view() redactedView {
+	return view("TaskDetail", idAttr("task_id", t.TaskID), slog.String("target_type", t.Target.Type.String()), slog.String("audit_status", t.AuditStatus.String()))
+}
+
+// String describes the detail by its id and audit status, never its target.
+func (t TaskDetail) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the detail never shows personal data.
+func (t TaskDetail) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the detail as String describes it.
+func (t TaskDetail) LogValue() slog.Value { return t.view().logValue() }
+
 // UnmarshalJSON decodes the detail and keeps the JSON for RawJSON.
 func (t *TaskDetail) UnmarshalJSON(data []byte) error {
 	type plain TaskDetail
@@ -355,6 +452,20 @@ type SetAcceptedResult struct {
 	Comment  string `json:"comment"`
 	Accepted bool   `json:"accepted"`
 }
+
+func (r SetAcceptedResult) view() redactedView {
+	return view("SetAcceptedResult", idAttr("task_id", r.TaskID), slog.Bool("accepted", r.Accepted))
+}
+
+// String describes the result by its task id and decision, never its comment.
+func (r SetAcceptedResult) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the result never shows personal data.
+func (r SetAcceptedResult) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the result as String describes it.
+func (r SetAcceptedResult) LogValue() slog.Value { return r.view().logValue() }
 
 // UnmarshalJSON decodes the result and keeps the JSON for RawJSON.
 func (r *SetAcceptedResult) UnmarshalJSON(data []byte) error {
@@ -480,6 +591,20 @@ type TaskPage struct {
 	Data   []TaskSummary   `json:"data"`
 	Paging json.RawMessage `json:"paging,omitempty"`
 }
+
+func (p TaskPage) view() redactedView {
+	return view("TaskPage", slog.Int("tasks", len(p.Data)))
+}
+
+// String describes the page by its number of tasks.
+func (p TaskPage) String() string { return p.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the page never shows personal data.
+func (p TaskPage) Format(f fmt.State, verb rune) { p.view().format(f, verb) }
+
+// LogValue logs the page as String describes it.
+func (p TaskPage) LogValue() slog.Value { return p.view().logValue() }
 
 // UnmarshalJSON decodes the page and keeps the JSON for RawJSON.
 func (p *TaskPage) UnmarshalJSON(data []byte) error {
