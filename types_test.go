@@ -192,3 +192,47 @@ func TestTargetExtraRoundTrip(t *testing.T) {
 	_, err = json.Marshal(bad)
 	assert.Error(t, err)
 }
+
+// Values that are not a time in years 1970-9999 are errors, not year
+// 292277026304: NaN, infinities, overflowing and negative unix seconds,
+// and numbers in forms JSON does not have.
+func TestTimestampRejectsOutOfRange(t *testing.T) {
+	for _, bad := range []string{
+		`"NaN"`, `"nan"`, `"Inf"`, `"+Inf"`, `"-Inf"`, `"Infinity"`, `1e300`, `"1e300"`, `-1e300`,
+		`-1`, `"-1641807000"`, `253402300800`, `9223372036854775807`, `1e19`,
+		`"0x10"`, `"0x1p30"`, `"1_000"`, `".5e9"`, `"+1641807000"`,
+	} {
+		t.Run(bad, func(t *testing.T) {
+			var got Timestamp
+			err := json.Unmarshal([]byte(bad), &got)
+			require.Error(t, err)
+			assert.True(t, got.IsZero(), "got %v", got.Time)
+		})
+	}
+	var last Timestamp
+	require.NoError(t, json.Unmarshal([]byte(`253402300799`), &last))
+	assert.Equal(t, 9999, last.Year())
+	var early Timestamp
+	require.NoError(t, json.Unmarshal([]byte(`"1969-07-20T20:17:00Z"`), &early), "RFC 3339 keeps its own range")
+}
+
+// Callbacks whose times were NaN, infinite or huge once all decoded to the
+// same time and so to the same Key(): a replayed forgery matched a real one.
+func TestCallbackKeysOfBadTimesNoLongerCollide(t *testing.T) {
+	for _, bad := range []string{`"NaN"`, `"Inf"`, `1e300`, `"-Inf"`} {
+		body := `{"task_id":9,"progress":100,"update_time":` + bad + `}`
+		ev, err := ParseCallback([]byte(body))
+		assert.Error(t, err, bad)
+		assert.Nil(t, ev, bad)
+	}
+}
+
+func TestIDRejectsNonDecimalNumbers(t *testing.T) {
+	for _, bad := range []string{`"0x10"`, `"NaN"`, `"Inf"`, `1e300`, `"1_000"`, `"+5"`} {
+		var id ID
+		assert.Error(t, json.Unmarshal([]byte(bad), &id), bad)
+	}
+	var id ID
+	require.NoError(t, json.Unmarshal([]byte(`1.2e1`), &id))
+	assert.Equal(t, ID(12), id)
+}
