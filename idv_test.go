@@ -419,3 +419,49 @@ func TestIDVWaitDeadlineKeepsLastState(t *testing.T) {
 	_, err = client.IDV.Get(ctx, 0)
 	assert.Equal(t, []string{"idv_id"}, fieldsOf(t, err))
 }
+
+func FuzzCreateIDVRequest(f *testing.F) {
+	f.Add("TWN", "ID_CARD", "王又曾", "1987-06-05", "A123456789", "M", "https://example.com/cb", "ref", "")
+	f.Add("JPN", "PASSPORT", "", "", "", "", "", "", "data:image/png;base64,iVBORw0KGgo=")
+	f.Add("", "x", "\x00", "1987-13-40", "", "Q", "javascript:alert(1)", "", "%%%")
+	f.Fuzz(func(t *testing.T, country, idType, name, birthday, idNumber, gender, callback, ref, faceB64 string) {
+		img := ImageFromBytes(testPNG(t, 400, 320))
+		req := &CreateIDVRequest{Country: country, IDType: IDType(idType), IDImage: img, IDBackImage: img,
+			FaceImage: ImageFromBase64(faceB64), ExpectedName: name, ExpectedBirthday: birthday,
+			ExpectedIDNumber: idNumber, ExpectedGender: Gender(gender), CallbackURL: callback, CustomerReference: ref}
+		client, rt := fuzzClient(t)
+		_, err := client.IDV.Create(context.Background(), req)
+		requireValidatedOrSent(t, err, rt)
+	})
+}
+
+func FuzzInitWebIDVRequest(f *testing.F) {
+	f.Add("ID_CARD", 100, "TWN", "ref", "en", "https://ok", "myapp://err", "1987-06-05", 0, "1070102", "65000")
+	f.Add("", 0, "", "", "", "", "", "", -1, "", "")
+	f.Fuzz(func(t *testing.T, idType string, workflow int, country, ref, locale, success, errURL, birthday string, applyCode int, applyDate, site string) {
+		req := &InitWebIDVRequest{IDType: IDType(idType), WorkflowID: Workflow(workflow), Country: country,
+			CustomerReference: ref, Locale: locale, SuccessURL: success, ErrorURL: errURL, ExpectedBirthday: birthday,
+			TWIDApplyDate: applyDate, TWIDIssueSiteID: site}
+		if applyCode >= 0 {
+			req.TWIDApplyCode = &applyCode
+		}
+		client, rt := fuzzClient(t)
+		_, err := client.IDV.InitWeb(context.Background(), req)
+		requireValidatedOrSent(t, err, rt)
+	})
+}
+
+func FuzzInitMobileIDVRequest(f *testing.F) {
+	f.Add(0, "TWN", "ref", "王又曾", "1987-06-05", "https://example.com/cb", 1, "1070102", "65000")
+	f.Add(4, "", "", "", "", "", -1, "", "")
+	f.Fuzz(func(t *testing.T, workflow int, country, ref, name, birthday, callback string, applyCode int, applyDate, site string) {
+		req := &InitMobileIDVRequest{WorkflowID: Workflow(workflow), Country: country, CustomerReference: ref,
+			ExpectedName: name, ExpectedBirthday: birthday, CallbackURL: callback, TWIDApplyDate: applyDate, TWIDIssueSiteID: site}
+		if applyCode >= 0 {
+			req.TWIDApplyCode = &applyCode
+		}
+		client, rt := fuzzClient(t)
+		_, err := client.IDV.InitMobile(context.Background(), req)
+		requireValidatedOrSent(t, err, rt)
+	})
+}

@@ -3,9 +3,13 @@ package kryptogo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -485,3 +489,49 @@ func TestTasksWaitStopsOnPermanentError(t *testing.T) {
 	_, err = client.Tasks.Wait(context.Background(), 0, nil)
 	assert.Equal(t, []string{"task_id"}, fieldsOf(t, err))
 }
+
+func FuzzCreateTaskRequest(f *testing.F) {
+	f.Add(int64(3), 1, "王又曾", "1987-06-05", "TWN", "https://example.com/cb", "ref-1", []byte{0, 4}, "k")
+	f.Add(int64(1), 2, "Acme", "", "", "", "", []byte{}, "")
+	f.Add(int64(-1), 7, "", "2023-02-30", "XXX", "ftp://x", "", []byte{9, 9}, "name")
+	f.Fuzz(func(t *testing.T, setting int64, typ int, name, birthday, citizenship, callback, ref string, sources []byte, extraKey string) {
+		req := CreateTaskRequest{SearchSettingID: ID(setting), Target: Target{Type: TargetType(typ), Name: name,
+			Birthday: birthday, Citizenship: citizenship}, CallbackURL: callback, CustomerReference: ref}
+		for _, s := range sources {
+			req.SearchSource = append(req.SearchSource, SearchSource(s))
+		}
+		if extraKey != "" {
+			req.Target.Extra = map[string]any{extraKey: name}
+		}
+		client, rt := fuzzClient(t)
+		_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{req})
+		requireValidatedOrSent(t, err, rt)
+	})
+}
+
+func FuzzHistoryOptions(f *testing.F) {
+	f.Add(0, 0, "")
+	f.Add(50, 3, "ref&page_size=1")
+	f.Add(-1, -1, "%zz\x00")
+	f.Fuzz(func(t *testing.T, size, number int, ref string) {
+		var got url.Values
+		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			got = r.URL.Query()
+			return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(`{"data":[]}`)), Request: r}, nil
+		})
+		client, err := NewClient(testKey, WithHTTPClient(&http.Client{Transport: rt}), WithMaxRetries(0))
+		require.NoError(t, err)
+		_, err = client.Tasks.History(context.Background(), &HistoryOptions{PageSize: size, PageNumber: number, CustomerReference: ref})
+		if errors.Is(err, ErrInvalidRequest) {
+			require.Nil(t, got, "an invalid page was fetched")
+			return
+		}
+		require.NotNil(t, got, "%v", err)
+		require.Equal(t, ref, got.Get("customer_reference"), "the reference must reach the API as given")
+		require.Len(t, got["page_size"], 1, "the reference must not add parameters")
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
