@@ -1,21 +1,13 @@
 package kryptogo
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
-	"github.com/kyabc/kryptogo-go/internal/imageinfo"
 	"github.com/kyabc/kryptogo-go/internal/streambody"
 )
 
@@ -23,180 +15,6 @@ import (
 // or in a KryptoGO web page (InitWeb) or mobile SDK session (InitMobile)
 // where your customer takes the pictures.
 type IDVService service
-
-// Image limits of the API reference, checked before sending.
-const (
-	MaxImageBytes       = 15 << 20 // 15 MB
-	MaxImageSide        = 7999     // pixels: each side must be under 8000
-	MinImageLongestSide = 301      // pixels: the longest side must be over 300
-)
-
-type imageSource int
-
-const (
-	fromBytes imageSource = iota
-	fromFile
-	fromBase64
-)
-
-// Image is an identity document or face image to upload. Build one with
-// ImageFromBytes, ImageFromFile or ImageFromBase64. An Image is immutable and
-// may be reused across requests and goroutines.
-//
-// The SDK sniffs the type (JPEG or PNG) when WithMIMEType was not used,
-// checks the size and pixel limits from the image header before sending,
-// and streams the base64 text into the request body, so no encoded copy of
-// the image is held in memory.
-type Image struct {
-	source imageSource
-	data   []byte // fromBytes
-	path   string // fromFile
-	b64    string // fromBase64
-	mime   string // from WithMIMEType or a data: URI
-}
-
-// ImageFromBytes returns an image held in memory. The slice is not copied:
-// do not modify it while a request that uses the image runs.
-func ImageFromBytes(b []byte) *Image { return &Image{source: fromBytes, data: b} }
-
-// ImageFromFile returns an image read from a file when a request is sent
-// (and again on each retry). A missing or unreadable file is a
-// *ValidationError naming the request field.
-func ImageFromFile(path string) *Image { return &Image{source: fromFile, path: path} }
-
-// ImageFromBase64 returns an image from standard base64 text, as a browser
-// upload or another API gives it. A data: URI ("data:image/png;base64,…")
-// is accepted and its type used.
-func ImageFromBase64(s string) *Image {
-	img := &Image{source: fromBase64, b64: strings.TrimSpace(s)}
-	if rest, ok := strings.CutPrefix(img.b64, "data:"); ok {
-		if meta, payload, ok := strings.Cut(rest, ","); ok && strings.HasSuffix(meta, ";base64") {
-			img.mime = strings.TrimSuffix(meta, ";base64")
-			img.b64 = payload
-		}
-	}
-	return img
-}
-
-// WithMIMEType returns a copy of the image declared as mime ("image/jpeg"
-// or "image/png"). The declaration must match the content: a PNG declared as
-// image/jpeg is a *ValidationError, never sent mislabelled.
-func (img *Image) WithMIMEType(mime string) *Image {
-	cp := *img
-	cp.mime = mime
-	return &cp
-}
-
-// String describes the image by its source, never by its content.
-func (img *Image) String() string {
-	switch img.source {
-	case fromFile:
-		return "Image(file " + filepath.Base(img.path) + ")"
-	case fromBase64:
-		return "Image(" + strconv.Itoa(len(img.b64)) + " base64 characters)"
-	default:
-		return "Image(" + strconv.Itoa(len(img.data)) + " bytes)"
-	}
-}
-
-// Format prints String for every verb, so printing a request never dumps
-// image bytes.
-func (img *Image) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, img.String()) }
-
-// LogValue logs the image as its description.
-func (img *Image) LogValue() slog.Value { return slog.StringValue(img.String()) }
-
-func (img *Image) open() (io.ReadCloser, error) {
-	switch img.source {
-	case fromFile:
-		return os.Open(img.path)
-	case fromBase64:
-		return io.NopCloser(base64.NewDecoder(base64.StdEncoding, strings.NewReader(img.b64))), nil
-	default:
-		return io.NopCloser(bytes.NewReader(img.data)), nil
-	}
-}
-
-// preparedImage is an image that passed the checks, ready to stream.
-type preparedImage struct {
-	img  *Image
-	size int64
-	mime string
-}
-
-// prepare checks the image against the API's limits and records every
-// broken rule against field (the image) and mimeField (its type).
-func (img *Image) prepare(v *validator, field, mimeField string) *preparedImage {
-	size, info, err := img.inspect()
-	if err != nil {
-		v.add(field, err.Error())
-		return nil
-	}
-	ok := true
-	fail := func(f, msg string) { v.add(f, msg); ok = false }
-	if size > MaxImageBytes {
-		fail(field, fmt.Sprintf("is %.1f MB; the API takes at most 15 MB", float64(size)/(1<<20)))
-	}
-	if info.Width > MaxImageSide || info.Height > MaxImageSide {
-		fail(field, fmt.Sprintf("is %dx%d pixels; each side must be under 8000", info.Width, info.Height))
-	}
-	if max(info.Width, info.Height) < MinImageLongestSide {
-		fail(field, fmt.Sprintf("is %dx%d pixels; the longest side must be over 300", info.Width, info.Height))
-	}
-	if img.mime != "" {
-		if msg := check.MIMEType(img.mime); msg != "" {
-			fail(mimeField, msg)
-		} else if img.mime != info.MIME {
-			fail(mimeField, fmt.Sprintf("is declared %s but the image is %s", img.mime, info.MIME))
-		}
-	}
-	if !ok {
-		return nil
-	}
-	return &preparedImage{img: img, size: size, mime: info.MIME}
-}
-
-// inspect reads the image's header for its type and pixels, and its size.
-func (img *Image) inspect() (int64, imageinfo.Info, error) {
-	rc, err := img.open()
-	if err != nil {
-		return 0, imageinfo.Info{}, fmt.Errorf("cannot read image: %v", err)
-	}
-	defer rc.Close()
-	counted := &countingReader{r: rc}
-	info, err := imageinfo.Inspect(counted)
-	if err != nil {
-		return 0, info, fmt.Errorf("image %v", err)
-	}
-	switch img.source {
-	case fromBytes:
-		return int64(len(img.data)), info, nil
-	case fromFile:
-		st, err := os.Stat(img.path)
-		if err != nil {
-			return 0, info, fmt.Errorf("cannot read image: %v", err)
-		}
-		return st.Size(), info, nil
-	default:
-		// Decoding the rest proves the base64 is valid and gives the size.
-		if _, err := io.Copy(io.Discard, counted); err != nil {
-			return 0, info, fmt.Errorf("is not valid base64: %v", err)
-		}
-		return counted.n, info, nil
-	}
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-// Read reads from the wrapped reader and counts the bytes.
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // CreateIDVRequest asks for the verification of uploaded document images.
 type CreateIDVRequest struct {
@@ -234,14 +52,19 @@ type CreateIDVRequest struct {
 	DDTaskSearchSettingID ID `json:"dd_task_search_setting_id,omitempty"`
 }
 
-// String describes the request without its personal data.
-func (r *CreateIDVRequest) String() string {
-	return fmt.Sprintf("CreateIDVRequest{Country: %s, IDType: %s}", r.Country, r.IDType)
+func (r CreateIDVRequest) view() redactedView {
+	return view("CreateIDVRequest", slog.String("id_type", string(r.IDType)))
 }
 
-// Format prints String for every verb, so a request never prints a name,
-// an ID number or image bytes.
-func (r *CreateIDVRequest) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, r.String()) }
+// String describes the request by its document type, never a name, an ID number or an image.
+func (r CreateIDVRequest) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the request never shows personal data.
+func (r CreateIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the request as String describes it.
+func (r CreateIDVRequest) LogValue() slog.Value { return r.view().logValue() }
 
 // idvImageField names an image's JSON fields.
 type idvImageField struct {
@@ -351,6 +174,20 @@ type CreatedIDV struct {
 	Timestamp Timestamp `json:"timestamp"`
 }
 
+func (c CreatedIDV) view() redactedView {
+	return view("CreatedIDV", idAttr("idv_task_id", c.IDVTaskID))
+}
+
+// String describes the receipt by its IDV task id.
+func (c CreatedIDV) String() string { return c.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the receipt never shows personal data.
+func (c CreatedIDV) Format(f fmt.State, verb rune) { c.view().format(f, verb) }
+
+// LogValue logs the receipt as String describes it.
+func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
+
 // UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
 func (c *CreatedIDV) UnmarshalJSON(data []byte) error {
 	type plain CreatedIDV
@@ -425,6 +262,20 @@ type IDVTask struct {
 	IDAndFaceImageURL      string         `json:"id_and_face_image_url,omitempty"`
 }
 
+func (t IDVTask) view() redactedView {
+	return view("IDVTask", idAttr("idv_task_id", t.IDVTaskID), slog.String("state", t.State.String()), slog.String("audit_status", string(t.AuditStatus)))
+}
+
+// String describes the task by its id, state and audit status, never its personal data.
+func (t IDVTask) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the task never shows personal data.
+func (t IDVTask) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the task as String describes it.
+func (t IDVTask) LogValue() slog.Value { return t.view().logValue() }
+
 // UnmarshalJSON decodes the task and keeps the JSON for RawJSON. A missing
 // state decodes as IDVStateMissing, not as 0 (accept).
 func (t *IDVTask) UnmarshalJSON(data []byte) error {
@@ -436,15 +287,6 @@ func (t *IDVTask) UnmarshalJSON(data []byte) error {
 	*t = IDVTask(decoded)
 	t.keep(data)
 	return nil
-}
-
-// LogValue logs the task without personal data: id, state, audit status.
-func (t *IDVTask) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.Int64("idv_task_id", int64(t.IDVTaskID)),
-		slog.String("state", t.State.String()),
-		slog.String("audit_status", string(t.AuditStatus)),
-	)
 }
 
 // ConsoleURL returns the task's page in the KryptoGO web console.
@@ -529,6 +371,20 @@ type InitWebIDVRequest struct {
 	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"` // 5-digit site code
 }
 
+func (r InitWebIDVRequest) view() redactedView {
+	return view("InitWebIDVRequest", slog.String("id_type", string(r.IDType)), slog.String("workflow", r.WorkflowID.String()))
+}
+
+// String describes the request by its document type and workflow.
+func (r InitWebIDVRequest) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the request never shows personal data.
+func (r InitWebIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the request as String describes it.
+func (r InitWebIDVRequest) LogValue() slog.Value { return r.view().logValue() }
+
 func (r *InitWebIDVRequest) validate() error {
 	var v validator
 	if r == nil {
@@ -575,6 +431,20 @@ type WebIDVSession struct {
 	Timestamp Timestamp `json:"timestamp"` // the API sends RFC 3339 here
 }
 
+func (w WebIDVSession) view() redactedView {
+	return view("WebIDVSession", idAttr("idv_task_id", w.IDVTaskID))
+}
+
+// String describes the session by its IDV task id, never its URL (which opens the session).
+func (w WebIDVSession) String() string { return w.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the session never shows personal data.
+func (w WebIDVSession) Format(f fmt.State, verb rune) { w.view().format(f, verb) }
+
+// LogValue logs the session as String describes it.
+func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
+
 // UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
 func (w *WebIDVSession) UnmarshalJSON(data []byte) error {
 	type plain WebIDVSession
@@ -618,6 +488,20 @@ type InitMobileIDVRequest struct {
 	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"`
 }
 
+func (r InitMobileIDVRequest) view() redactedView {
+	return view("InitMobileIDVRequest", slog.String("workflow", r.WorkflowID.String()))
+}
+
+// String describes the request by its workflow.
+func (r InitMobileIDVRequest) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the request never shows personal data.
+func (r InitMobileIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the request as String describes it.
+func (r InitMobileIDVRequest) LogValue() slog.Value { return r.view().logValue() }
+
 func (r *InitMobileIDVRequest) validate() (*InitMobileIDVRequest, error) {
 	var v validator
 	if r == nil {
@@ -653,6 +537,20 @@ type MobileIDVSession struct {
 	Timestamp Timestamp `json:"timestamp"`
 }
 
+func (m MobileIDVSession) view() redactedView {
+	return view("MobileIDVSession", idAttr("idv_task_id", m.IDVTaskID))
+}
+
+// String describes the session by its IDV task id, never its SDK token.
+func (m MobileIDVSession) String() string { return m.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the session never shows personal data.
+func (m MobileIDVSession) Format(f fmt.State, verb rune) { m.view().format(f, verb) }
+
+// LogValue logs the session as String describes it.
+func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
+
 // UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
 func (m *MobileIDVSession) UnmarshalJSON(data []byte) error {
 	type plain MobileIDVSession
@@ -683,19 +581,11 @@ func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest) 
 //
 // API: GET /idv/{idv_id}, repeatedly
 func (s *IDVService) Wait(ctx context.Context, id ID, opts *WaitOptions) (*IDVTask, error) {
-	if err := validateID("idv_id", id); err != nil {
-		return nil, err
-	}
-	var last *IDVTask
-	polls, err := poll(ctx, s.client, opts, func() (bool, error) {
-		task, err := s.Get(ctx, id)
-		if err == nil {
-			last = task
-		}
-		return err == nil && task.State.Done(), err
+	return waitFor(ctx, s.client, id, opts, waitTarget[IDVTask]{
+		kind:    "IDV task",
+		idField: "idv_id",
+		fetch:   func(ctx context.Context, id ID) (*IDVTask, error) { return s.Get(ctx, id) },
+		done:    func(t *IDVTask) bool { return t.State.Done() },
+		setLast: func(e *WaitError, last *IDVTask) { e.LastIDV = last },
 	})
-	if err != nil {
-		return nil, &WaitError{ID: id, Polls: polls, LastIDV: last, Err: err, kind: "IDV task"}
-	}
-	return last, nil
 }

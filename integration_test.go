@@ -69,7 +69,7 @@ func TestIntegrationTaskFlow(t *testing.T) {
 	require.NoError(t, err)
 	id := created[0].TaskID
 
-	sum, err := client.Tasks.Wait(ctx, id, &kryptogo.WaitOptions{Interval: 5 * time.Millisecond})
+	sum, err := client.Tasks.Wait(ctx, id, &kryptogo.WaitOptions{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	assert.Equal(t, kryptogo.RiskHigh, sum.Report.Rating())
 	assert.True(t, sum.Report.SanctionMatched)
@@ -125,7 +125,7 @@ func TestIntegrationIDV(t *testing.T) {
 	resp, err := http.Get(web.URL)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
-	task, err = client.IDV.Wait(ctx, web.IDVTaskID, &kryptogo.WaitOptions{Interval: time.Millisecond})
+	task, err = client.IDV.Wait(ctx, web.IDVTaskID, &kryptogo.WaitOptions{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	assert.Equal(t, kryptogo.IDVAccept, task.State)
 

@@ -3,6 +3,8 @@ package kryptogo
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -42,6 +44,20 @@ type KYAResult struct {
 	CreatorName       string          `json:"creator_name"`
 	CustomerReference string          `json:"customer_reference"` // null decodes as ""
 }
+
+func (r KYAResult) view() redactedView {
+	return view("KYAResult", idAttr("kya_id", r.KYAID))
+}
+
+// String describes the result by its id, never the creator or the customer.
+func (r KYAResult) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the result never shows personal data.
+func (r KYAResult) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the result as String describes it.
+func (r KYAResult) LogValue() slog.Value { return r.view().logValue() }
 
 // UnmarshalJSON decodes the result and keeps the JSON for RawJSON.
 func (r *KYAResult) UnmarshalJSON(data []byte) error {

@@ -136,3 +136,15 @@ func TestDetectChain(t *testing.T) {
 	_, ok = DetectChain("hello")
 	assert.False(t, ok)
 }
+
+func FuzzCreateKYARequest(f *testing.F) {
+	f.Add("0x72a5843cc08275C8171E582972Aa4fDa8C397B2A", "")
+	f.Add("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "btc")
+	f.Add("1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "sol")
+	f.Add(" ", "\x00")
+	f.Fuzz(func(t *testing.T, address, chain string) {
+		client, rt := fuzzClient(t)
+		_, err := client.KYA.Create(context.Background(), &CreateKYARequest{Address: address, Chain: Chain(chain)})
+		requireValidatedOrSent(t, err, rt)
+	})
+}

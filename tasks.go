@@ -3,16 +3,14 @@ package kryptogo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
-	"time"
 
-	"github.com/kyabc/kryptogo-go/internal/backoff"
 	"github.com/kyabc/kryptogo-go/internal/check"
 )
 
@@ -34,6 +32,20 @@ type Target struct {
 	Citizenship string         `json:"citizenship,omitempty"` // KYC: ISO 3166-1 alpha-3 or numeric
 	Extra       map[string]any `json:"-"`
 }
+
+func (t Target) view() redactedView {
+	return view("Target", slog.String("type", t.Type.String()))
+}
+
+// String describes the target by its type, never its name or birthday.
+func (t Target) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the target never shows personal data.
+func (t Target) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the target as String describes it.
+func (t Target) LogValue() slog.Value { return t.view().logValue() }
 
 // KYCTarget returns the target of a search on a person. birthday
 // (YYYY-MM-DD) and citizenship (ISO 3166-1 alpha-3, such as "TWN") may be
@@ -143,6 +155,20 @@ type CreateTaskRequest struct {
 	FromIDVID ID `json:"from_idv_id,omitempty"`
 }
 
+func (r CreateTaskRequest) view() redactedView {
+	return view("CreateTaskRequest", idAttr("search_setting_id", r.SearchSettingID), slog.String("target_type", r.Target.Type.String()), idAttr("from_idv_id", r.FromIDVID))
+}
+
+// String describes the request by its setting and target type.
+func (r CreateTaskRequest) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the request never shows personal data.
+func (r CreateTaskRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the request as String describes it.
+func (r CreateTaskRequest) LogValue() slog.Value { return r.view().logValue() }
+
 func (r *CreateTaskRequest) validate(v *validator) {
 	if r.SearchSettingID <= 0 {
 		v.add("search_setting_id", "is required (a positive id)")
@@ -172,6 +198,20 @@ type CreatedTask struct {
 	TaskID    ID        `json:"task_id"`
 	Timestamp Timestamp `json:"timestamp"`
 }
+
+func (t CreatedTask) view() redactedView {
+	return view("CreatedTask", idAttr("task_id", t.TaskID))
+}
+
+// String describes the receipt by its task id.
+func (t CreatedTask) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the receipt never shows personal data.
+func (t CreatedTask) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the receipt as String describes it.
+func (t CreatedTask) LogValue() slog.Value { return t.view().logValue() }
 
 // UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
 func (t *CreatedTask) UnmarshalJSON(data []byte) error {
@@ -231,6 +271,32 @@ type TaskReport struct {
 	Comment         string `json:"comment"`
 }
 
+func (r TaskReport) view() redactedView {
+	return view("TaskReport", slog.String("accepted", acceptedText(r.Accepted)))
+}
+
+// String describes the report by its decision, never its comment or link.
+func (r TaskReport) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the report never shows personal data.
+func (r TaskReport) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the report as String describes it.
+func (r TaskReport) LogValue() slog.Value { return r.view().logValue() }
+
+// acceptedText names a decision that may not have been made yet.
+func acceptedText(accepted *bool) string {
+	switch {
+	case accepted == nil:
+		return "undecided"
+	case *accepted:
+		return "accepted"
+	default:
+		return "rejected"
+	}
+}
+
 // Rating maps the report's risk score to a RiskRating.
 func (r *TaskReport) Rating() RiskRating { return RatingForScore(r.PotentialRisk) }
 
@@ -250,6 +316,20 @@ type TaskSummary struct {
 	Report            *TaskReport   `json:"report"`
 	Metadata          MetadataList  `json:"metadata"`
 }
+
+func (t TaskSummary) view() redactedView {
+	return view("TaskSummary", idAttr("task_id", t.TaskID), slog.String("target_type", t.Target.Type.String()), slog.Int("progress", t.Progress))
+}
+
+// String describes the summary by its id and progress, never its target.
+func (t TaskSummary) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the summary never shows personal data.
+func (t TaskSummary) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the summary as String describes it.
+func (t TaskSummary) LogValue() slog.Value { return t.view().logValue() }
 
 // UnmarshalJSON decodes the summary and keeps the JSON for RawJSON.
 func (t *TaskSummary) UnmarshalJSON(data []byte) error {
@@ -317,6 +397,20 @@ type TaskDetail struct {
 	NextReviewAt           Timestamp       `json:"next_review_at"`
 }
 
+func (t TaskDetail) view() redactedView {
+	return view("TaskDetail", idAttr("task_id", t.TaskID), slog.String("target_type", t.Target.Type.String()), slog.String("audit_status", t.AuditStatus.String()))
+}
+
+// String describes the detail by its id and audit status, never its target.
+func (t TaskDetail) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the detail never shows personal data.
+func (t TaskDetail) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the detail as String describes it.
+func (t TaskDetail) LogValue() slog.Value { return t.view().logValue() }
+
 // UnmarshalJSON decodes the detail and keeps the JSON for RawJSON.
 func (t *TaskDetail) UnmarshalJSON(data []byte) error {
 	type plain TaskDetail
@@ -359,6 +453,20 @@ type SetAcceptedResult struct {
 	Comment  string `json:"comment"`
 	Accepted bool   `json:"accepted"`
 }
+
+func (r SetAcceptedResult) view() redactedView {
+	return view("SetAcceptedResult", idAttr("task_id", r.TaskID), slog.Bool("accepted", r.Accepted))
+}
+
+// String describes the result by its task id and decision, never its comment.
+func (r SetAcceptedResult) String() string { return r.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the result never shows personal data.
+func (r SetAcceptedResult) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the result as String describes it.
+func (r SetAcceptedResult) LogValue() slog.Value { return r.view().logValue() }
 
 // UnmarshalJSON decodes the result and keeps the JSON for RawJSON.
 func (r *SetAcceptedResult) UnmarshalJSON(data []byte) error {
@@ -485,6 +593,20 @@ type TaskPage struct {
 	Paging json.RawMessage `json:"paging,omitempty"`
 }
 
+func (p TaskPage) view() redactedView {
+	return view("TaskPage", slog.Int("tasks", len(p.Data)))
+}
+
+// String describes the page by its number of tasks.
+func (p TaskPage) String() string { return p.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the page never shows personal data.
+func (p TaskPage) Format(f fmt.State, verb rune) { p.view().format(f, verb) }
+
+// LogValue logs the page as String describes it.
+func (p TaskPage) LogValue() slog.Value { return p.view().logValue() }
+
 // UnmarshalJSON decodes the page and keeps the JSON for RawJSON.
 func (p *TaskPage) UnmarshalJSON(data []byte) error {
 	type plain TaskPage
@@ -545,15 +667,6 @@ func (s *TaskService) All(ctx context.Context, opts *HistoryOptions) iter.Seq2[*
 	}
 }
 
-// WaitOptions tunes Tasks.Wait and IDV.Wait.
-type WaitOptions struct {
-	// Interval is the shortest pause between polls; 0 means 2 s. Pauses
-	// double each poll, with jitter, up to MaxInterval.
-	Interval time.Duration
-	// MaxInterval caps the pause between polls; 0 means 30 s.
-	MaxInterval time.Duration
-}
-
 // Wait polls a task's summary until its progress reaches 100, and returns
 // that summary. It ends early with a *WaitError, which holds the last
 // summary fetched, when ctx ends or a poll fails with an error that waiting
@@ -561,64 +674,11 @@ type WaitOptions struct {
 //
 // API: GET /task/{task_id}/summary, repeatedly
 func (s *TaskService) Wait(ctx context.Context, id ID, opts *WaitOptions) (*TaskSummary, error) {
-	if err := validateID("task_id", id); err != nil {
-		return nil, err
-	}
-	var last *TaskSummary
-	polls, err := poll(ctx, s.client, opts, func() (bool, error) {
-		sum, err := s.Summary(ctx, id)
-		if err == nil {
-			last = sum
-		}
-		return err == nil && sum.Completed(), err
+	return waitFor(ctx, s.client, id, opts, waitTarget[TaskSummary]{
+		kind:    "task",
+		idField: "task_id",
+		fetch:   func(ctx context.Context, id ID) (*TaskSummary, error) { return s.Summary(ctx, id) },
+		done:    (*TaskSummary).Completed,
+		setLast: func(e *WaitError, last *TaskSummary) { e.LastTask = last },
 	})
-	if err != nil {
-		return nil, &WaitError{ID: id, Polls: polls, LastTask: last, Err: err, kind: "task"}
-	}
-	return last, nil
-}
-
-// poll calls fetch until it reports done, ctx ends, or it fails with an
-// error that another poll cannot fix. It returns the number of polls.
-func poll(ctx context.Context, c *Client, opts *WaitOptions, fetch func() (bool, error)) (int, error) {
-	pace := waitPolicy(opts)
-	for polls := 1; ; polls++ {
-		done, err := fetch()
-		switch {
-		case done:
-			return polls, nil
-		case err != nil && !transient(err):
-			return polls, err
-		}
-		if err := c.sleep(ctx, pace.Delay(polls-1)); err != nil {
-			return polls, err
-		}
-	}
-}
-
-// transient reports whether a failed poll is worth repeating: the server or
-// the network failed, or we were rate limited.
-func transient(err error) bool {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return errors.Is(err, ErrServerError) || errors.Is(err, ErrRateLimited)
-	}
-	return !errors.Is(err, ErrInvalidRequest) && !errors.Is(err, ErrInvalidResponse)
-}
-
-const (
-	defaultPollInterval    = 2 * time.Second
-	defaultMaxPollInterval = 30 * time.Second
-)
-
-func waitPolicy(opts *WaitOptions) backoff.Policy {
-	p := backoff.Policy{Min: defaultPollInterval, Max: defaultMaxPollInterval}
-	if opts != nil && opts.Interval > 0 {
-		p.Min = opts.Interval
-	}
-	if opts != nil && opts.MaxInterval > 0 {
-		p.Max = opts.MaxInterval
-	}
-	p.Max = max(p.Max, p.Min)
-	return p
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -439,10 +442,12 @@ func TestTasksWait(t *testing.T) {
 			_, _ = w.Write([]byte(`{"task_id":9,"progress":100,"report":{"potential_risk":80}}`))
 		}
 	})
-	got, err := client.Tasks.Wait(context.Background(), 9, &WaitOptions{Interval: time.Millisecond, MaxInterval: 2 * time.Millisecond})
+	pauses := quickPolls(client)
+	got, err := client.Tasks.Wait(context.Background(), 9, &WaitOptions{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	assert.True(t, got.Completed())
 	assert.Equal(t, RiskHigh, got.Report.Rating())
+	assert.Equal(t, int32(2), pauses.Load())
 }
 
 func TestTasksWaitDeadline(t *testing.T) {
@@ -452,7 +457,8 @@ func TestTasksWaitDeadline(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	got, err := client.Tasks.Wait(ctx, 9, &WaitOptions{Interval: time.Millisecond, MaxInterval: 5 * time.Millisecond})
+	quickPolls(client)
+	got, err := client.Tasks.Wait(ctx, 9, &WaitOptions{Interval: 100 * time.Millisecond})
 	assert.Nil(t, got)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	var werr *WaitError
@@ -471,7 +477,7 @@ func TestTasksWaitStopsOnPermanentError(t *testing.T) {
 		polls.Add(1)
 		http.Error(w, `{"message":"no such task"}`, http.StatusNotFound)
 	})
-	_, err := client.Tasks.Wait(context.Background(), 9, &WaitOptions{Interval: time.Millisecond})
+	_, err := client.Tasks.Wait(context.Background(), 9, nil)
 	require.ErrorIs(t, err, ErrNotFound)
 	var werr *WaitError
 	require.ErrorAs(t, err, &werr)
@@ -484,11 +490,48 @@ func TestTasksWaitStopsOnPermanentError(t *testing.T) {
 	assert.Equal(t, []string{"task_id"}, fieldsOf(t, err))
 }
 
-func TestTransient(t *testing.T) {
-	assert.True(t, transient(&APIError{StatusCode: 503}))
-	assert.True(t, transient(&APIError{StatusCode: 429}))
-	assert.False(t, transient(&APIError{StatusCode: 404}))
-	assert.False(t, transient(&ValidationError{}))
-	assert.False(t, transient(&ResponseError{Err: errors.New("x")}))
-	assert.True(t, transient(errors.New("connection reset")))
+func FuzzCreateTaskRequest(f *testing.F) {
+	f.Add(int64(3), 1, "王又曾", "1987-06-05", "TWN", "https://example.com/cb", "ref-1", []byte{0, 4}, "k")
+	f.Add(int64(1), 2, "Acme", "", "", "", "", []byte{}, "")
+	f.Add(int64(-1), 7, "", "2023-02-30", "XXX", "ftp://x", "", []byte{9, 9}, "name")
+	f.Fuzz(func(t *testing.T, setting int64, typ int, name, birthday, citizenship, callback, ref string, sources []byte, extraKey string) {
+		req := CreateTaskRequest{SearchSettingID: ID(setting), Target: Target{Type: TargetType(typ), Name: name,
+			Birthday: birthday, Citizenship: citizenship}, CallbackURL: callback, CustomerReference: ref}
+		for _, s := range sources {
+			req.SearchSource = append(req.SearchSource, SearchSource(s))
+		}
+		if extraKey != "" {
+			req.Target.Extra = map[string]any{extraKey: name}
+		}
+		client, rt := fuzzClient(t)
+		_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{req})
+		requireValidatedOrSent(t, err, rt)
+	})
 }
+
+func FuzzHistoryOptions(f *testing.F) {
+	f.Add(0, 0, "")
+	f.Add(50, 3, "ref&page_size=1")
+	f.Add(-1, -1, "%zz\x00")
+	f.Fuzz(func(t *testing.T, size, number int, ref string) {
+		var got url.Values
+		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			got = r.URL.Query()
+			return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(`{"data":[]}`)), Request: r}, nil
+		})
+		client, err := NewClient(testKey, WithHTTPClient(&http.Client{Transport: rt}), WithMaxRetries(0))
+		require.NoError(t, err)
+		_, err = client.Tasks.History(context.Background(), &HistoryOptions{PageSize: size, PageNumber: number, CustomerReference: ref})
+		if errors.Is(err, ErrInvalidRequest) {
+			require.Nil(t, got, "an invalid page was fetched")
+			return
+		}
+		require.NotNil(t, got, "%v", err)
+		require.Equal(t, ref, got.Get("customer_reference"), "the reference must reach the API as given")
+		require.Len(t, got["page_size"], 1, "the reference must not add parameters")
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +33,10 @@ func (id *ID) UnmarshalJSON(data []byte) error {
 		*id = 0
 		return err
 	}
+	if !isDecimalNumber(text) {
+		*id = 0
+		return errors.New("kryptogo: an id must be an integer or a numeric string")
+	}
 	n, err := strconv.ParseInt(text, 10, 64)
 	if err != nil {
 		// Some JSON encoders write integral floats as 12.0 or 1.2e1.
@@ -49,6 +55,8 @@ func (id *ID) UnmarshalJSON(data []byte) error {
 // The API mostly sends unix seconds, but POST /idv/init answers an RFC 3339
 // string. Timestamp decodes unix seconds (a number or a numeric string), RFC
 // 3339 strings, and null, "" or 0 as the zero time. Decoded times are in UTC.
+// Unix seconds outside 0..253402300799 (years 1970-9999), NaN and infinities
+// are errors.
 // It encodes as unix seconds, and the zero time as 0.
 type Timestamp struct {
 	time.Time
@@ -69,25 +77,71 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 		t.Time = time.Time{}
 		return err
 	}
-	if secs, err := strconv.ParseFloat(text, 64); err == nil {
-		t.Time = unixTime(secs)
-		return nil
+	if isDecimalNumber(text) {
+		t.Time, err = unixTime(text)
+		return err
 	}
 	parsed, err := time.Parse(time.RFC3339Nano, text)
 	if err != nil {
+		t.Time = time.Time{}
 		return errors.New("kryptogo: a timestamp must be unix seconds or RFC 3339")
 	}
 	t.Time = parsed.UTC()
 	return nil
 }
 
-func unixTime(secs float64) time.Time {
+// maxUnixSeconds is 9999-12-31T23:59:59Z, the last second RFC 3339 can
+// write. Past it (and below 0) a value is a broken or forged answer, not a
+// time: NaN, infinities and 1e300 once all decoded to year 292277026304.
+const maxUnixSeconds = 253402300799
+
+// unixTime converts decimal unix seconds, with an optional fraction, in
+// 0..maxUnixSeconds; 0 is the zero time.
+func unixTime(text string) (time.Time, error) {
+	secs, err := strconv.ParseFloat(text, 64)
+	if err != nil || secs < 0 || secs > maxUnixSeconds {
+		return time.Time{}, errors.New("kryptogo: a unix timestamp must be between 0 and 253402300799 (year 9999)")
+	}
 	if secs == 0 {
-		return time.Time{}
+		return time.Time{}, nil
 	}
 	whole := int64(secs)
 	nanos := int64((secs - float64(whole)) * 1e9)
-	return time.Unix(whole, nanos).UTC()
+	return time.Unix(whole, nanos).UTC(), nil
+}
+
+// isDecimalNumber reports whether s is a number as JSON writes it (digits,
+// an optional minus, fraction and exponent), which excludes the NaN, Inf,
+// hex and underscore forms strconv also parses.
+func isDecimalNumber(s string) bool {
+	s, ok := cutDigits(strings.TrimPrefix(s, "-"))
+	if !ok {
+		return false
+	}
+	if rest, found := strings.CutPrefix(s, "."); found {
+		if s, ok = cutDigits(rest); !ok {
+			return false
+		}
+	}
+	if len(s) > 0 && (s[0] == 'e' || s[0] == 'E') {
+		s = s[1:]
+		if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
+			s = s[1:]
+		}
+		if s, ok = cutDigits(s); !ok {
+			return false
+		}
+	}
+	return s == ""
+}
+
+// cutDigits removes the leading digits of s; ok is false when there are none.
+func cutDigits(s string) (rest string, ok bool) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[i:], i > 0
 }
 
 // scalarText returns the text of a JSON number or string, with isNull set for
@@ -519,3 +573,49 @@ func decodeKeepingRaw(data []byte, v any, r *rawResponse) error {
 	r.keep(data)
 	return nil
 }
+
+// redactedView is how a value that holds personal data prints and logs:
+// its type and a few ids and states, never a name, a birthday, an ID
+// number, an image, a secret or the JSON it was decoded from.
+type redactedView struct {
+	typeName string
+	attrs    []slog.Attr
+}
+
+func view(typeName string, attrs ...slog.Attr) redactedView {
+	return redactedView{typeName: typeName, attrs: attrs}
+}
+
+func idAttr(key string, id ID) slog.Attr { return slog.Int64(key, int64(id)) }
+
+// String reads "TypeName{key: value, ...}".
+func (r redactedView) String() string {
+	var b strings.Builder
+	b.WriteString(r.typeName)
+	b.WriteByte('{')
+	for i, a := range r.attrs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.Key)
+		b.WriteString(": ")
+		b.WriteString(a.Value.String())
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// format writes String for every verb (quoted for %q). Being the whole of
+// a type's Format, it also covers %#v, which would otherwise print every
+// field, unexported ones included.
+func (r redactedView) format(f fmt.State, verb rune) { formatText(f, verb, r.String()) }
+
+// formatText writes s whatever the verb, quoted for %q.
+func formatText(f fmt.State, verb rune, s string) {
+	if verb == 'q' {
+		s = strconv.Quote(s)
+	}
+	_, _ = io.WriteString(f, s)
+}
+
+func (r redactedView) logValue() slog.Value { return slog.GroupValue(r.attrs...) }

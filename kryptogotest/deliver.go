@@ -33,8 +33,10 @@ type deliverer struct {
 	client  *http.Client
 	retries int
 	backoff time.Duration
-	done    chan struct{}
+	done    chan struct{} // closed by close: no new attempt starts
+	abort   chan struct{} // closed when close gives up waiting: attempts are cancelled
 	once    sync.Once
+	aborted sync.Once
 	wg      sync.WaitGroup
 
 	mu         sync.Mutex
@@ -49,6 +51,7 @@ func newDeliverer(retries int, backoff time.Duration) *deliverer {
 		retries: max(retries, 1),
 		backoff: backoff,
 		done:    make(chan struct{}),
+		abort:   make(chan struct{}),
 		queues:  map[string][]*Delivery{},
 	}
 }
@@ -68,7 +71,7 @@ func (d *deliverer) send(url string, kind kryptogo.CallbackKind, payload any) {
 	d.deliveries = append(d.deliveries, rec)
 	select {
 	case <-d.done: // the server is closed: record it, send nothing
-		rec.Done, rec.Err = true, errors.New("kryptogotest: server closed")
+		rec.Done, rec.Err = true, errServerClosed
 		return
 	default:
 	}
@@ -95,6 +98,10 @@ func (d *deliverer) drain(url string) {
 		rec := queue[0]
 		d.queues[url] = queue[1:]
 		d.mu.Unlock()
+		if d.closed() {
+			d.finish(rec, errServerClosed)
+			continue
+		}
 		d.deliver(rec)
 	}
 }
@@ -109,8 +116,19 @@ func callbackID(payload any) kryptogo.ID {
 	return 0
 }
 
+var errServerClosed = errors.New("kryptogotest: server closed")
+
+func (d *deliverer) closed() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (d *deliverer) deliver(rec *Delivery) {
-	defer d.finish(rec)
+	defer d.finish(rec, nil)
 	wait := d.backoff
 	for attempt := 1; attempt <= d.retries; attempt++ {
 		status, err := d.post(rec.URL, rec.Body)
@@ -130,10 +148,14 @@ func (d *deliverer) deliver(rec *Delivery) {
 	}
 }
 
-func (d *deliverer) finish(rec *Delivery) {
+// finish marks rec as done, with err when it was never sent.
+func (d *deliverer) finish(rec *Delivery, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	rec.Done = true
+	if err != nil {
+		rec.Err = err
+	}
 	d.pending--
 }
 
@@ -142,7 +164,7 @@ func (d *deliverer) post(url string, body []byte) (int, error) {
 	defer cancel()
 	go func() {
 		select {
-		case <-d.done:
+		case <-d.abort:
 			cancel()
 		case <-ctx.Done():
 		}
@@ -164,9 +186,26 @@ func (d *deliverer) post(url string, body []byte) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// closeGrace is how long Close lets attempts already on the wire finish, so
+// that no receiver sees a callback after Close returned; a receiver slower
+// than that has its attempt cancelled.
+const closeGrace = 2 * time.Second
+
+// close stops deliveries: callbacks queued or sent later are recorded, not
+// sent, and no delivery goroutine runs once it returns. done is closed under
+// mu, so send either saw it closed or added to wg before Wait began.
 func (d *deliverer) close() {
+	d.mu.Lock()
 	d.once.Do(func() { close(d.done) })
-	d.wg.Wait()
+	d.mu.Unlock()
+	finished := make(chan struct{})
+	go func() { d.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(closeGrace):
+		d.aborted.Do(func() { close(d.abort) })
+		<-finished
+	}
 }
 
 func (d *deliverer) snapshot() ([]Delivery, int) {

@@ -78,7 +78,7 @@ func TestIDVOutcomeOption(t *testing.T) {
 	created, err := client.IDV.Create(ctx(t), &kryptogo.CreateIDVRequest{Country: "JPN", IDType: kryptogo.IDTypePassport,
 		IDImage: img, FaceImage: img, AutoCreateDDTask: true, DDTaskSearchSettingID: 1})
 	require.NoError(t, err)
-	task, err := client.IDV.Wait(ctx(t), created.IDVTaskID, &kryptogo.WaitOptions{Interval: time.Millisecond})
+	task, err := client.IDV.Wait(ctx(t), created.IDVTaskID, &kryptogo.WaitOptions{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	assert.Equal(t, kryptogo.IDVReview, task.State)
 	assert.Equal(t, kryptogo.IDVAuditPending, task.AuditStatus)

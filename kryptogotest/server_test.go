@@ -314,7 +314,7 @@ func TestDelayedCompletionAndWait(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, sum.Progress)
 	assert.Nil(t, sum.Report)
-	done, err := client.Tasks.Wait(ctx(t), created[0].TaskID, &kryptogo.WaitOptions{Interval: 10 * time.Millisecond})
+	done, err := client.Tasks.Wait(ctx(t), created[0].TaskID, &kryptogo.WaitOptions{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	assert.True(t, done.Completed())
 }

@@ -1,0 +1,190 @@
+package kryptogo
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/kyabc/kryptogo-go/internal/check"
+	"github.com/kyabc/kryptogo-go/internal/imageinfo"
+)
+
+// Image limits of the API reference, checked before sending.
+const (
+	MaxImageBytes       = 15 << 20 // 15 MB
+	MaxImageSide        = 7999     // pixels: each side must be under 8000
+	MinImageLongestSide = 301      // pixels: the longest side must be over 300
+)
+
+type imageSource int
+
+const (
+	fromBytes imageSource = iota
+	fromFile
+	fromBase64
+)
+
+// Image is an identity document or face image to upload. Build one with
+// ImageFromBytes, ImageFromFile or ImageFromBase64. An Image is immutable and
+// may be reused across requests and goroutines.
+//
+// The SDK sniffs the type (JPEG or PNG) when WithMIMEType was not used,
+// checks the size and pixel limits from the image header before sending,
+// and streams the base64 text into the request body, so no encoded copy of
+// the image is held in memory.
+type Image struct {
+	source imageSource
+	data   []byte // fromBytes
+	path   string // fromFile
+	b64    string // fromBase64
+	mime   string // from WithMIMEType or a data: URI
+}
+
+// ImageFromBytes returns an image held in memory. The slice is not copied:
+// do not modify it while a request that uses the image runs.
+func ImageFromBytes(b []byte) *Image { return &Image{source: fromBytes, data: b} }
+
+// ImageFromFile returns an image read from a file when a request is sent
+// (and again on each retry). A missing or unreadable file is a
+// *ValidationError naming the request field.
+func ImageFromFile(path string) *Image { return &Image{source: fromFile, path: path} }
+
+// ImageFromBase64 returns an image from standard base64 text, as a browser
+// upload or another API gives it. A data: URI ("data:image/png;base64,…")
+// is accepted and its type used.
+func ImageFromBase64(s string) *Image {
+	img := &Image{source: fromBase64, b64: strings.TrimSpace(s)}
+	if rest, ok := strings.CutPrefix(img.b64, "data:"); ok {
+		if meta, payload, ok := strings.Cut(rest, ","); ok && strings.HasSuffix(meta, ";base64") {
+			img.mime = strings.TrimSuffix(meta, ";base64")
+			img.b64 = payload
+		}
+	}
+	return img
+}
+
+// WithMIMEType returns a copy of the image declared as mime ("image/jpeg"
+// or "image/png"). The declaration must match the content: a PNG declared as
+// image/jpeg is a *ValidationError, never sent mislabelled.
+func (img *Image) WithMIMEType(mime string) *Image {
+	cp := *img
+	cp.mime = mime
+	return &cp
+}
+
+// String describes the image by its source, never by its content.
+func (img Image) String() string {
+	switch img.source {
+	case fromFile:
+		return "Image(file " + filepath.Base(img.path) + ")"
+	case fromBase64:
+		return "Image(" + strconv.Itoa(len(img.b64)) + " base64 characters)"
+	default:
+		return "Image(" + strconv.Itoa(len(img.data)) + " bytes)"
+	}
+}
+
+// Format prints String for every verb, by value and by pointer, so
+// printing a request never dumps image bytes.
+func (img Image) Format(f fmt.State, verb rune) { formatText(f, verb, img.String()) }
+
+// LogValue logs the image as its description.
+func (img Image) LogValue() slog.Value { return slog.StringValue(img.String()) }
+
+func (img *Image) open() (io.ReadCloser, error) {
+	switch img.source {
+	case fromFile:
+		return os.Open(img.path)
+	case fromBase64:
+		return io.NopCloser(base64.NewDecoder(base64.StdEncoding, strings.NewReader(img.b64))), nil
+	default:
+		return io.NopCloser(bytes.NewReader(img.data)), nil
+	}
+}
+
+// preparedImage is an image that passed the checks, ready to stream.
+type preparedImage struct {
+	img  *Image
+	size int64
+	mime string
+}
+
+// prepare checks the image against the API's limits and records every
+// broken rule against field (the image) and mimeField (its type).
+func (img *Image) prepare(v *validator, field, mimeField string) *preparedImage {
+	size, info, err := img.inspect()
+	if err != nil {
+		v.add(field, err.Error())
+		return nil
+	}
+	ok := true
+	fail := func(f, msg string) { v.add(f, msg); ok = false }
+	if size > MaxImageBytes {
+		fail(field, fmt.Sprintf("is %.1f MB; the API takes at most 15 MB", float64(size)/(1<<20)))
+	}
+	if info.Width > MaxImageSide || info.Height > MaxImageSide {
+		fail(field, fmt.Sprintf("is %dx%d pixels; each side must be under 8000", info.Width, info.Height))
+	}
+	if max(info.Width, info.Height) < MinImageLongestSide {
+		fail(field, fmt.Sprintf("is %dx%d pixels; the longest side must be over 300", info.Width, info.Height))
+	}
+	if img.mime != "" {
+		if msg := check.MIMEType(img.mime); msg != "" {
+			fail(mimeField, msg)
+		} else if img.mime != info.MIME {
+			fail(mimeField, fmt.Sprintf("is declared %s but the image is %s", img.mime, info.MIME))
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return &preparedImage{img: img, size: size, mime: info.MIME}
+}
+
+// inspect reads the image's header for its type and pixels, and its size.
+func (img *Image) inspect() (int64, imageinfo.Info, error) {
+	rc, err := img.open()
+	if err != nil {
+		return 0, imageinfo.Info{}, fmt.Errorf("cannot read image: %v", err)
+	}
+	defer rc.Close()
+	counted := &countingReader{r: rc}
+	info, err := imageinfo.Inspect(counted)
+	if err != nil {
+		return 0, info, fmt.Errorf("image %v", err)
+	}
+	switch img.source {
+	case fromBytes:
+		return int64(len(img.data)), info, nil
+	case fromFile:
+		st, err := os.Stat(img.path)
+		if err != nil {
+			return 0, info, fmt.Errorf("cannot read image: %v", err)
+		}
+		return st.Size(), info, nil
+	default:
+		// Decoding the rest proves the base64 is valid and gives the size.
+		if _, err := io.Copy(io.Discard, counted); err != nil {
+			return 0, info, fmt.Errorf("is not valid base64: %v", err)
+		}
+		return counted.n, info, nil
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+// Read reads from the wrapped reader and counts the bytes.
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

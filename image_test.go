@@ -1,0 +1,71 @@
+package kryptogo
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestImagePixelBounds(t *testing.T) {
+	for _, tc := range []struct {
+		w, h int
+		ok   bool
+	}{
+		{301, 10, true}, {10, 301, true}, {7999, 7999, true},
+		{300, 300, false}, {8000, 10, false}, {10, 8000, false},
+	} {
+		var v validator
+		p := ImageFromBytes(pngHeader(tc.w, tc.h)).prepare(&v, "id_image", "id_mime_type")
+		if tc.ok {
+			assert.NoError(t, v.err(), "%dx%d", tc.w, tc.h)
+			require.NotNil(t, p)
+			assert.Equal(t, "image/png", p.mime)
+		} else {
+			assert.Equal(t, []string{"id_image"}, fieldsOf(t, v.err()), "%dx%d", tc.w, tc.h)
+		}
+	}
+}
+
+// pngHeader returns the start of a PNG of the given size: enough for the
+// header checks, without building the pixels.
+func pngHeader(w, h int) []byte {
+	var buf bytes.Buffer
+	_ = png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1)))
+	b := buf.Bytes()
+	// The IHDR chunk holds the width and height at bytes 16-23; png's
+	// DecodeConfig checks the CRC, so rebuild the chunk.
+	ihdr := append([]byte("IHDR"), b[16:29]...)
+	putUint32(ihdr[4:], uint32(w))
+	putUint32(ihdr[8:], uint32(h))
+	out := append([]byte(nil), b[:12]...)
+	out = append(out, ihdr...)
+	crc := crc32IEEE(ihdr)
+	out = append(out, byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc))
+	return append(out, b[33:]...)
+}
+
+func TestImageStringNeverShowsContent(t *testing.T) {
+	secret := testJPEG(t, 640, 400)
+	imgs := []*Image{ImageFromBytes(secret), ImageFromBase64(b64(secret)), ImageFromFile("/secret/dir/passport.jpg")}
+	for _, img := range imgs {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
+			out := fmt.Sprintf(verb, img)
+			assert.NotContains(t, out, b64(secret)[:20], verb)
+			assert.NotContains(t, out, "/secret/dir", verb)
+		}
+	}
+	assert.Equal(t, fmt.Sprintf("Image(%d bytes)", len(secret)), imgs[0].String())
+	assert.Equal(t, "Image(file passport.jpg)", imgs[2].String())
+
+	req := &CreateIDVRequest{Country: "TWN", IDType: IDTypeIDCard, ExpectedName: "王又曾", ExpectedIDNumber: "A123456789", IDImage: imgs[0]}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(verb, req)
+		assert.NotContains(t, out, "王又曾", verb)
+		assert.NotContains(t, out, "A123456789", verb)
+	}
+}
