@@ -19,7 +19,9 @@
 // is retried only when the request provably did not reach the API: on 429,
 // and when the connection failed before any byte was written. Waits use
 // exponential backoff with jitter, honour Retry-After, and never run past the
-// context's deadline.
+// context's deadline. Every call of a client shares one retry budget
+// (WithRetryBudget), and a 429's Retry-After pauses every call of the client,
+// not only the one that got it.
 //
 // # Callbacks
 //
