@@ -189,13 +189,13 @@ func TestRetryBudgetDisabled(t *testing.T) {
 }
 
 // loneFailure makes one call whose first request fails with 503, and
-// returns the call's error and how many requests it sent.
-func (api *stormAPI) loneFailure(t *testing.T) (error, int32) {
+// returns how many requests it sent and its error.
+func (api *stormAPI) loneFailure(t *testing.T) (int32, error) {
 	t.Helper()
 	before := api.requests.Load()
 	api.failNext.Store(1)
 	err := api.client.Do(context.Background(), http.MethodGet, "/thing", nil, nil)
-	return err, api.requests.Load() - before
+	return api.requests.Load() - before, err
 }
 
 // TestRetryBudgetRecovers: after a storm spent the budget, successes earn
@@ -206,7 +206,7 @@ func TestRetryBudgetRecovers(t *testing.T) {
 	callMany(api.client, "/thing", 1000, 40)
 	api.failing.Store(false)
 
-	err, sent := api.loneFailure(t)
+	sent, err := api.loneFailure(t)
 	require.ErrorIs(t, err, ErrRetryBudgetExhausted, "the storm spent the budget")
 	require.ErrorIs(t, err, ErrServerError)
 	assert.Contains(t, err.Error(), "retry budget is spent")
@@ -214,7 +214,7 @@ func TestRetryBudgetRecovers(t *testing.T) {
 
 	callMany(api.client, "/thing", 5, 1) // 5 successes earn one retry's 5 tokens
 	for i := range 3 {                   // a successful retry returns its cost
-		err, sent = api.loneFailure(t)
+		sent, err = api.loneFailure(t)
 		require.NoError(t, err, "lone failure %d after recovery", i)
 		assert.Equal(t, int32(2), sent, "lone failure %d is retried", i)
 	}
@@ -225,14 +225,14 @@ func TestRetryBudgetRecovers(t *testing.T) {
 func TestRetryBudgetSmall(t *testing.T) {
 	api := newStormAPI(t, WithRetryBudget(5))
 	for range 5 {
-		err, sent := api.loneFailure(t)
+		sent, err := api.loneFailure(t)
 		require.NoError(t, err)
 		require.Equal(t, int32(2), sent)
 	}
 	api.failNext.Store(3)
 	require.ErrorIs(t, api.client.Do(context.Background(), http.MethodGet, "/thing", nil, nil), ErrServerError)
 	assert.Equal(t, int32(10+2), api.requests.Load(), "the second retry found the budget spent")
-	err, sent := api.loneFailure(t)
+	sent, err := api.loneFailure(t)
 	assert.ErrorIs(t, err, ErrRetryBudgetExhausted)
 	assert.Equal(t, int32(1), sent)
 }

@@ -247,7 +247,7 @@ func TestScreenEdgeCases(t *testing.T) {
 	client := offlineClient(t)
 	assert.Empty(t, client.KYA.Screen(context.Background(), nil, nil))
 	//lint:ignore SA1012 a nil context is what this checks
-	results := client.KYA.Screen(nil, ethAddresses(2), nil) //nolint:staticcheck
+	results := client.KYA.Screen(nil, ethAddresses(2), nil)
 	require.Len(t, results, 2)
 	for _, r := range results {
 		assert.ErrorContains(t, r.Err, "nil context")
