@@ -19,7 +19,9 @@
 // is retried only when the request provably did not reach the API: on 429,
 // and when the connection failed before any byte was written. Waits use
 // exponential backoff with jitter, honour Retry-After, and never run past the
-// context's deadline.
+// context's deadline. Every call of a client shares one retry budget
+// (WithRetryBudget), and a 429's Retry-After pauses every call of the client,
+// not only the one that got it.
 //
 // # Callbacks
 //
@@ -119,6 +121,7 @@ type Client struct {
 	logger     *slog.Logger
 	limiter    RateLimiter
 	maxBody    int64
+	flow       *flow // retry budget and 429 pause, shared by every call
 
 	// Test hooks: how to wait, and what time it is.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -175,6 +178,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		logger:     s.logger,
 		limiter:    s.limiter,
 		maxBody:    s.maxResponseBytes,
+		flow:       newFlow(s.retryBudget),
 		sleep:      sleepContext,
 		now:        time.Now,
 	}
@@ -384,9 +388,16 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		return errors.New("kryptogo: nil context")
 	}
 	target := c.endpoint(path, query)
+	call := c.startCall() // flow.go: the client-wide retry budget and 429 pause
+	var last error
 	for attempt := 1; ; attempt++ {
+		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
+			return err
+		}
 		res := c.attempt(ctx, method, path, target, body, attempt)
+		call.observe(res)
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
+			call.succeeded()
 			return c.decode(method, path, res, out)
 		}
 		failure := c.failure(ctx, method, path, res)
@@ -397,6 +408,10 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		if !ok {
 			return failure
 		}
+		if !call.takeRetry(res) {
+			return &budgetError{err: failure}
+		}
+		last = failure
 		c.log(ctx, "kryptogo retry", slog.String("method", method), slog.String("path", path),
 			slog.Int("attempt", attempt), slog.Duration("wait", wait))
 		if err := c.sleep(ctx, wait); err != nil {

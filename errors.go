@@ -41,6 +41,12 @@ var (
 	// spent points. Check, for instance in Tasks.History by customer
 	// reference, before sending it again.
 	ErrMaybeSent = errors.New("kryptogo: the request may have reached the API; check before sending it again")
+	// ErrRetryBudgetExhausted matches the error of a call that failed in a
+	// way worth retrying but was not retried, because the client's retry
+	// budget (WithRetryBudget) was spent by the failures of its other calls:
+	// the API is failing broadly, and more retries would only add load. The
+	// error also matches the failure itself (an *APIError, ErrServerError…).
+	ErrRetryBudgetExhausted = errors.New("kryptogo: retry budget exhausted")
 )
 
 // maybeSentHint ends the message of every error that matches ErrMaybeSent.

@@ -45,6 +45,7 @@ type settings struct {
 	keyHeader        string
 	maxResponseBytes int64
 	insecureHTTP     bool
+	retryBudget      int
 }
 
 func defaultSettings() settings {
@@ -56,6 +57,7 @@ func defaultSettings() settings {
 		maxBackoff:       DefaultMaxBackoff,
 		keyHeader:        DefaultAPIKeyHeader,
 		maxResponseBytes: DefaultMaxResponseBytes,
+		retryBudget:      DefaultRetryBudget,
 	}
 }
 
@@ -156,6 +158,25 @@ func WithRateLimiter(l RateLimiter) Option {
 			return errors.New("kryptogo: WithRateLimiter: nil limiter")
 		}
 		s.limiter = l
+		return nil
+	}
+}
+
+// WithRetryBudget sizes the retry budget that every call of the client
+// shares, in tokens; 0 disables the budget (each call then retries up to
+// WithMaxRetries whatever its neighbours meet). A retry costs 5 tokens, 10
+// after a timeout; a call that succeeds at once earns 1 back, and a retry
+// that succeeds returns its cost. When the budget is spent, a failure worth
+// retrying is returned at once, matching ErrRetryBudgetExhausted: when most
+// calls fail, retrying them all would only triple the load on a struggling
+// API. The default, DefaultRetryBudget (500, the AWS SDK's figure), allows
+// 100 retries in a row of failures, and is refilled by successes.
+func WithRetryBudget(tokens int) Option {
+	return func(s *settings) error {
+		if tokens < 0 {
+			return fmt.Errorf("kryptogo: WithRetryBudget: negative budget %d", tokens)
+		}
+		s.retryBudget = tokens
 		return nil
 	}
 }

@@ -1,9 +1,10 @@
 // Command batch-screening screens a list of blockchain addresses with
-// bounded concurrency and prints a table of each address's chain, SDN-list
-// matches and transaction count.
+// KYA.Screen (bounded concurrency, results in input order) and prints a
+// table of each address's chain, SDN-list matches and transaction count.
+// For a long list it reports progress (done/total) on stderr.
 //
 //	go run ./examples/batch-screening                  # the sample addresses
-//	go run ./examples/batch-screening -file my-list.txt -concurrency 8
+//	go run ./examples/batch-screening -file my-list.txt -concurrency 16
 //
 // Without KRYPTOGO_API_KEY it runs against an in-process fake of the API,
 // which reports the first sample address as sanctioned. Each screening costs
@@ -19,7 +20,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -31,17 +31,10 @@ import (
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := run(ctx, os.Stdout, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Stdout, os.Stderr, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "batch-screening:", err)
 		os.Exit(1)
 	}
-}
-
-// Row is the outcome of one screening.
-type Row struct {
-	Address string
-	Result  *kryptogo.KYAResult
-	Err     error
 }
 
 // sampleAddresses is compiled in, so that the binary runs from any directory
@@ -50,10 +43,13 @@ type Row struct {
 //go:embed addresses.txt
 var sampleAddresses string
 
-func run(ctx context.Context, out io.Writer, args []string) error {
+// progressMin is the shortest list whose progress is reported.
+const progressMin = 20
+
+func run(ctx context.Context, out, progressOut io.Writer, args []string) error {
 	flags := flag.NewFlagSet("batch-screening", flag.ContinueOnError)
 	file := flags.String("file", "", "addresses, one per line; # starts a comment (default: sample addresses)")
-	concurrency := flags.Int("concurrency", 4, "screenings in flight at once")
+	concurrency := flags.Int("concurrency", kryptogo.DefaultScreenConcurrency, "screenings in flight at once")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -70,8 +66,17 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	}
 	defer env.Close()
 
-	rows := screen(ctx, env.Client, addresses, *concurrency)
-	return printTable(out, rows)
+	reqs := make([]kryptogo.CreateKYARequest, len(addresses))
+	for i, addr := range addresses {
+		reqs[i].Address = addr // the chain is detected from the address
+	}
+	// The client retries transient failures, never retries a POST that
+	// reached the API, and pauses every worker when the API answers 429.
+	results := env.Client.KYA.Screen(ctx, reqs, &kryptogo.ScreenOptions{
+		Concurrency: *concurrency,
+		Progress:    progress(progressOut, len(reqs)),
+	})
+	return printTable(out, results)
 }
 
 // readAddresses reads the address list in the file at path, or the sample
@@ -102,36 +107,31 @@ func parseAddresses(r io.Reader) ([]string, error) {
 	return addresses, scanner.Err()
 }
 
-// screen runs at most limit screenings at once and returns the rows in the
-// order of addresses. The client is safe for concurrent use, retries
-// transient failures, and never retries a POST that reached the API.
-func screen(ctx context.Context, client *kryptogo.Client, addresses []string, limit int) []Row {
-	rows := make([]Row, len(addresses))
-	slots := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i, addr := range addresses {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			res, err := client.KYA.Create(ctx, &kryptogo.CreateKYARequest{Address: addr})
-			rows[i] = Row{Address: addr, Result: res, Err: err}
-		}()
+// progress returns a Progress callback that reports about every tenth of a
+// list of at least progressMin addresses on w, or nil for a shorter list.
+func progress(w io.Writer, total int) func(done, total int) {
+	if total < progressMin {
+		return nil
 	}
-	wg.Wait()
-	return rows
+	step := max(total/10, 1)
+	return func(done, total int) {
+		if done%step == 0 || done == total {
+			fmt.Fprintf(w, "screened %d/%d\n", done, total)
+		}
+	}
 }
 
-func printTable(out io.Writer, rows []Row) error {
+func printTable(out io.Writer, results []kryptogo.ScreenResult) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tCHAIN\tSDN MATCHES\tTRANSACTIONS\tERROR")
-	for _, r := range rows {
+	for _, r := range results {
+		addr := r.Request.Address
 		if r.Err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t%v\n", r.Address, r.Err)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t%v\n", addr, r.Err)
 			continue
 		}
-		chain, _ := kryptogo.DetectChain(r.Address)
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t\n", r.Address, chain, r.Result.SDNCount(), r.Result.TxCount())
+		chain, _ := kryptogo.DetectChain(addr)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t\n", addr, chain, r.Result.SDNCount(), r.Result.TxCount())
 	}
 	return tw.Flush()
 }

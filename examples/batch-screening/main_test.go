@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,8 +19,9 @@ func TestBatchScreeningAgainstFake(t *testing.T) {
 	t.Setenv("KRYPTOGO_API_KEY", "")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	var out bytes.Buffer
-	require.NoError(t, run(ctx, &out, []string{"-concurrency", "3"}))
+	var out, progressOut bytes.Buffer
+	require.NoError(t, run(ctx, &out, &progressOut, []string{"-concurrency", "3"}))
+	assert.Empty(t, progressOut.String(), "no progress for a short list")
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.Len(t, lines, 8, out.String())
 	assert.Regexp(t, `^ADDRESS\s+CHAIN\s+SDN MATCHES\s+TRANSACTIONS\s+ERROR$`, lines[1])
@@ -29,6 +31,32 @@ func TestBatchScreeningAgainstFake(t *testing.T) {
 		assert.Regexp(t, `\s+btc\s+0\s+\d\s*$`, l)
 	}
 	assert.Regexp(t, regexp.MustCompile(`^not-an-address\s+-\s+-\s+-\s+kryptogo: invalid request: chain: cannot be detected`), lines[7])
+}
+
+// TestBatchScreeningProgress screens a list of 45 addresses and checks the
+// progress lines on stderr and one table row per address, in list order.
+func TestBatchScreeningProgress(t *testing.T) {
+	t.Setenv("KRYPTOGO_API_KEY", "")
+	var list strings.Builder
+	for i := range 45 {
+		fmt.Fprintf(&list, "0x%040x\n", i+1)
+	}
+	path := filepath.Join(t.TempDir(), "list.txt")
+	require.NoError(t, os.WriteFile(path, []byte(list.String()), 0o600))
+	var out, progressOut bytes.Buffer
+	require.NoError(t, run(t.Context(), &out, &progressOut, []string{"-file", path}))
+
+	want := []string{"screened 4/45", "screened 8/45"}
+	for done := 12; done <= 44; done += 4 {
+		want = append(want, fmt.Sprintf("screened %d/45", done))
+	}
+	want = append(want, "screened 45/45")
+	assert.Equal(t, want, strings.Split(strings.TrimSpace(progressOut.String()), "\n"))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 2+45, out.String())
+	for i, line := range lines[2:] {
+		assert.Regexp(t, fmt.Sprintf(`^0x%040x\s+eth\s+0\s+\d+\s*$`, i+1), line)
+	}
 }
 
 func TestBatchScreeningInputErrors(t *testing.T) {
@@ -44,7 +72,7 @@ func TestBatchScreeningInputErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var out bytes.Buffer
-			assert.ErrorContains(t, run(t.Context(), &out, tc.args), tc.want)
+			assert.ErrorContains(t, run(t.Context(), &out, &out, tc.args), tc.want)
 		})
 	}
 }

@@ -1,0 +1,229 @@
+package kryptogo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kyabc/kryptogo-go/internal/backoff"
+)
+
+// Client-wide flow control: every call of a client shares one retry budget
+// and one pause gate, so that many goroutines on one client do not multiply
+// the load on an API that is failing or asking them to slow down.
+
+// DefaultRetryBudget is the size of a new client's retry budget in tokens:
+// the retry quota of the AWS SDK for Go v2's standard retryer. A retry costs
+// 5 tokens (10 after a timeout), so a client that meets nothing but failures
+// sends at most 100 retries (50 after timeouts) before its calls stop
+// retrying; each call that succeeds at once earns back 1 token, and a retry
+// that succeeds returns its cost.
+const DefaultRetryBudget = 500
+
+// The costs and refunds of the retry budget, in tokens (AWS SDK for Go v2).
+const (
+	retryCost        = 5  // a retry after an error answer or a connection failure
+	timeoutRetryCost = 10 // a retry after a timeout: the API may be overloaded
+	noRetryRefund    = 1  // earned by a call that succeeds without a retry
+)
+
+// retryBudget is a token bucket shared by every call of a client: a retry
+// takes tokens and successes put them back. A nil budget is unlimited.
+type retryBudget struct {
+	mu       sync.Mutex
+	tokens   int
+	capacity int
+}
+
+func newRetryBudget(capacity int) *retryBudget {
+	if capacity <= 0 {
+		return nil
+	}
+	return &retryBudget{tokens: capacity, capacity: capacity}
+}
+
+// take spends cost tokens, or reports false when fewer are left.
+func (b *retryBudget) take(cost int) bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tokens < cost {
+		return false
+	}
+	b.tokens -= cost
+	return true
+}
+
+// refund puts n tokens back, up to the capacity.
+func (b *retryBudget) refund(n int) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tokens = min(b.tokens+n, b.capacity)
+}
+
+// pauseGate holds the end of the pause a 429's Retry-After asked of the
+// client; every attempt of every call waits for it.
+type pauseGate struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+// extend makes the pause last at least until t.
+func (g *pauseGate) extend(t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.After(g.until) {
+		g.until = t
+	}
+}
+
+func (g *pauseGate) end() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.until
+}
+
+// flow is the flow control a client's calls share.
+type flow struct {
+	budget *retryBudget
+	gate   pauseGate
+}
+
+func newFlow(budget int) *flow { return &flow{budget: newRetryBudget(budget)} }
+
+// callFlow is one call's part in the client's flow control.
+type callFlow struct {
+	c    *Client
+	held int // tokens of the retry under way, returned if it succeeds
+	// waited is the end of the last pause this call waited through. The
+	// client's clock is compared with a pause's end only once per pause, so
+	// that a frozen test clock does not make a call wait forever.
+	waited time.Time
+}
+
+func (c *Client) startCall() *callFlow { return &callFlow{c: c} }
+
+// beforeAttempt waits out the client's pause, if any, before an attempt is
+// sent. It returns at once with an error when the pause would outlast the
+// context's deadline; last is the previous attempt's failure, if any.
+func (f *callFlow) beforeAttempt(ctx context.Context, method, path string, last error) error {
+	for {
+		end := f.c.flow.gate.end()
+		left := end.Sub(f.c.now())
+		if !end.After(f.waited) || left <= 0 {
+			return nil
+		}
+		if deadline, ok := ctx.Deadline(); ok && f.c.now().Add(left).After(deadline) {
+			return &pauseError{method: method, path: path, left: left, last: last}
+		}
+		f.c.log(ctx, "kryptogo paused", slog.String("method", method), slog.String("path", path), slog.Duration("wait", left))
+		if err := f.c.sleep(ctx, left); err != nil {
+			return &pauseError{method: method, path: path, left: left, ctxErr: err, last: last}
+		}
+		f.waited = end
+	}
+}
+
+// observe starts a client-wide pause when the API answered 429 with a
+// Retry-After. The pause lasts at most maxRetryAfter: after a longer
+// Retry-After, one call finds out whether the API is back.
+func (f *callFlow) observe(res result) {
+	if res.status != http.StatusTooManyRequests {
+		return
+	}
+	after, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), f.c.now())
+	if !ok {
+		return
+	}
+	// The call that got the 429 sleeps this long itself (retryWait).
+	end := f.c.now().Add(min(max(after, f.c.backoff.Min), maxRetryAfter))
+	f.c.flow.gate.extend(end)
+	if end.After(f.waited) {
+		f.waited = end
+	}
+}
+
+// takeRetry spends the budget's tokens for a retry after res, or reports
+// false when the budget is spent. The retry's tokens are returned if it
+// succeeds; those of a failed retry stay spent.
+func (f *callFlow) takeRetry(res result) bool {
+	cost := retryCost
+	if isTimeout(res.err) {
+		cost = timeoutRetryCost
+	}
+	if !f.c.flow.budget.take(cost) {
+		return false
+	}
+	f.held = cost
+	return true
+}
+
+// succeeded refills the budget after a 2xx answer: the held retry's cost,
+// or one token for a call that needed no retry.
+func (f *callFlow) succeeded() {
+	f.c.flow.budget.refund(max(f.held, noRetryRefund))
+}
+
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout())
+}
+
+// budgetError is a retryable failure that was not retried because the
+// client's retry budget was spent.
+type budgetError struct{ err error }
+
+func (e *budgetError) Error() string {
+	return e.err.Error() + " (not retried: the client's retry budget is spent, see WithRetryBudget)"
+}
+
+// Unwrap returns the failure and ErrRetryBudgetExhausted, so errors.Is
+// matches both.
+func (e *budgetError) Unwrap() []error { return []error{e.err, ErrRetryBudgetExhausted} }
+
+// pauseError ends a call that met the client's 429 pause and could not wait
+// it out: its deadline comes first, or its context ended during the wait.
+// Nothing was sent for the attempt it stopped.
+type pauseError struct {
+	method, path string
+	left         time.Duration // what remained of the pause
+	ctxErr       error         // the context's error, when it ended during the wait
+	last         error         // the previous attempt's failure, if any
+}
+
+func (e *pauseError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kryptogo: %s %s: not sent: the API asked this client to pause (429 Retry-After) for %v more", e.method, e.path, e.left.Round(time.Millisecond))
+	if e.ctxErr != nil {
+		b.WriteString("; the context ended during the wait: " + e.ctxErr.Error())
+	} else {
+		b.WriteString(", past the context's deadline")
+	}
+	if e.last != nil {
+		b.WriteString("; previous attempt: " + e.last.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrRateLimited, the context's error and the previous
+// attempt's failure, so errors.Is matches each.
+func (e *pauseError) Unwrap() []error {
+	errs := []error{ErrRateLimited}
+	for _, err := range []error{e.ctxErr, e.last} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}

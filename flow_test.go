@@ -1,0 +1,340 @@
+package kryptogo
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// stormBackoff keeps retry waits short so that storms of a thousand calls
+// take a fraction of a second.
+var stormBackoff = WithRetryBackoff(time.Millisecond, 2*time.Millisecond)
+
+// stormAPI is a fake API whose /thing answers 503 while failing is set, and
+// counts every request it sees.
+type stormAPI struct {
+	client   *Client
+	requests atomic.Int32
+	failing  atomic.Bool
+	failNext atomic.Int32 // how many of the next requests answer 503
+}
+
+func newStormAPI(t *testing.T, opts ...Option) *stormAPI {
+	api := &stormAPI{}
+	client, mux := setup(t, append([]Option{stormBackoff}, opts...)...)
+	api.client = client
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+		api.requests.Add(1)
+		if api.failing.Load() || api.failNext.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	})
+	return api
+}
+
+// callMany makes calls GETs of path from goroutines goroutines and returns
+// their errors.
+func callMany(client *Client, path string, calls, goroutines int) []error {
+	errs := make([]error, calls)
+	var next atomic.Int32
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < calls; i = int(next.Add(1)) - 1 {
+				errs[i] = client.Do(context.Background(), http.MethodGet, path, nil, nil)
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func countMatching(errs []error, target error) int {
+	n := 0
+	for _, err := range errs {
+		if errors.Is(err, target) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRetryBudgetCapsAStorm: 1,000 calls from 40 goroutines into a 503
+// storm. Without a shared budget every call retries twice (3,000 requests);
+// with the default budget of 500 tokens at 5 a retry, at most 100 retries
+// are sent before retries stop.
+func TestRetryBudgetCapsAStorm(t *testing.T) {
+	api := newStormAPI(t)
+	api.failing.Store(true)
+	errs := callMany(api.client, "/thing", 1000, 40)
+	assert.LessOrEqual(t, api.requests.Load(), int32(1250), "requests sent into the storm")
+	assert.GreaterOrEqual(t, api.requests.Load(), int32(1000), "every call is sent once")
+	assert.Equal(t, 1000, countMatching(errs, ErrServerError), "each call returns the 503")
+	assert.Greater(t, countMatching(errs, ErrRetryBudgetExhausted), 800, "the calls not retried say the budget is spent")
+}
+
+// arrivals records when a fake API received each request.
+type arrivals struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (a *arrivals) add(at time.Time) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.times = append(a.times, at)
+	return len(a.times)
+}
+
+// between counts the requests that arrived in (from, to).
+func (a *arrivals) between(from, to time.Time) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, at := range a.times {
+		if at.After(from) && at.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// rateLimitedAPI answers its nth request with 429 and Retry-After: 1, and
+// every other with 200; limitedAt receives the moment of the 429.
+func rateLimitedAPI(mux *http.ServeMux, path string, nth int, seen *arrivals) <-chan time.Time {
+	limitedAt := make(chan time.Time, 1)
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		if seen.add(now) == nth {
+			limitedAt <- now
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		_, _ = w.Write([]byte(`{"kya_id": 1}`))
+	})
+	return limitedAt
+}
+
+// assertPausedAfter waits until a second and a half after the 429 and checks
+// that no request arrived in its Retry-After second (bar a generous quarter
+// second for requests already in flight), and that requests resumed after it.
+func assertPausedAfter(t *testing.T, limitedAt <-chan time.Time, seen *arrivals) {
+	t.Helper()
+	var at time.Time
+	select {
+	case at = <-limitedAt:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the API never answered 429")
+	}
+	time.Sleep(time.Until(at.Add(1500 * time.Millisecond)))
+	assert.Zero(t, seen.between(at.Add(250*time.Millisecond), at.Add(950*time.Millisecond)),
+		"requests sent during the Retry-After second")
+	assert.NotZero(t, seen.between(at.Add(time.Second), at.Add(1500*time.Millisecond)), "requests resume after the pause")
+}
+
+// TestRateLimitPausesEveryCaller: while one call waits out a 429's
+// Retry-After, the 15 other callers of the same client send nothing.
+func TestRateLimitPausesEveryCaller(t *testing.T) {
+	client, mux := setup(t, stormBackoff)
+	var seen arrivals
+	limitedAt := rateLimitedAPI(mux, "/thing", 40, &seen)
+	stop := make(chan struct{})
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := client.Do(context.Background(), http.MethodGet, "/thing", nil, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	assertPausedAfter(t, limitedAt, &seen)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+func TestRetryBudgetDisabled(t *testing.T) {
+	api := newStormAPI(t, WithRetryBudget(0))
+	api.failing.Store(true)
+	errs := callMany(api.client, "/thing", 200, 40)
+	assert.Equal(t, int32(600), api.requests.Load(), "WithRetryBudget(0): every call retries twice")
+	assert.Zero(t, countMatching(errs, ErrRetryBudgetExhausted))
+}
+
+// loneFailure makes one call whose first request fails with 503, and
+// returns how many requests it sent and its error.
+func (api *stormAPI) loneFailure(t *testing.T) (int32, error) {
+	t.Helper()
+	before := api.requests.Load()
+	api.failNext.Store(1)
+	err := api.client.Do(context.Background(), http.MethodGet, "/thing", nil, nil)
+	return api.requests.Load() - before, err
+}
+
+// TestRetryBudgetRecovers: after a storm spent the budget, successes earn
+// it back, and a lone failure is retried again.
+func TestRetryBudgetRecovers(t *testing.T) {
+	api := newStormAPI(t)
+	api.failing.Store(true)
+	callMany(api.client, "/thing", 1000, 40)
+	api.failing.Store(false)
+
+	sent, err := api.loneFailure(t)
+	require.ErrorIs(t, err, ErrRetryBudgetExhausted, "the storm spent the budget")
+	require.ErrorIs(t, err, ErrServerError)
+	assert.Contains(t, err.Error(), "retry budget is spent")
+	assert.Equal(t, int32(1), sent)
+
+	callMany(api.client, "/thing", 5, 1) // 5 successes earn one retry's 5 tokens
+	for i := range 3 {                   // a successful retry returns its cost
+		sent, err = api.loneFailure(t)
+		require.NoError(t, err, "lone failure %d after recovery", i)
+		assert.Equal(t, int32(2), sent, "lone failure %d is retried", i)
+	}
+}
+
+// TestRetryBudgetSmall: a budget of one retry is spent by one failed
+// retry, and not by a retry that succeeds.
+func TestRetryBudgetSmall(t *testing.T) {
+	api := newStormAPI(t, WithRetryBudget(5))
+	for range 5 {
+		sent, err := api.loneFailure(t)
+		require.NoError(t, err)
+		require.Equal(t, int32(2), sent)
+	}
+	api.failNext.Store(3)
+	require.ErrorIs(t, api.client.Do(context.Background(), http.MethodGet, "/thing", nil, nil), ErrServerError)
+	assert.Equal(t, int32(10+2), api.requests.Load(), "the second retry found the budget spent")
+	sent, err := api.loneFailure(t)
+	assert.ErrorIs(t, err, ErrRetryBudgetExhausted)
+	assert.Equal(t, int32(1), sent)
+}
+
+func TestRetryCosts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  result
+		cost int
+	}{
+		{"503", result{status: http.StatusServiceUnavailable}, 5},
+		{"429", result{status: http.StatusTooManyRequests}, 5},
+		{"connection refused", result{err: errors.New("connect: connection refused")}, 5},
+		{"attempt timeout", result{err: context.DeadlineExceeded}, 10},
+		{"net timeout", result{err: &net.OpError{Op: "read", Err: timeoutErr{}}}, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewClient(testKey, WithRetryBudget(12))
+			require.NoError(t, err)
+			call := c.startCall()
+			require.True(t, call.takeRetry(tc.res))
+			assert.Equal(t, 12-tc.cost, c.flow.budget.tokens)
+			call.succeeded()
+			assert.Equal(t, 12, c.flow.budget.tokens, "a retry that succeeds returns its cost")
+		})
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestWithRetryBudgetRejectsNegative(t *testing.T) {
+	_, err := NewClient(testKey, WithRetryBudget(-1))
+	assert.ErrorContains(t, err, "WithRetryBudget: negative budget -1")
+}
+
+// TestPauseOutlastingTheDeadline: a call whose deadline ends before the
+// client's pause does returns at once, sends nothing, and says why.
+func TestPauseOutlastingTheDeadline(t *testing.T) {
+	client, mux := setup(t, WithMaxRetries(0))
+	var seen arrivals
+	limitedAt := rateLimitedAPI(mux, "/thing", 1, &seen)
+	require.ErrorIs(t, client.Do(context.Background(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
+	<-limitedAt
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := client.Do(ctx, http.MethodGet, "/thing", nil, nil)
+	assert.Less(t, time.Since(start), 150*time.Millisecond, "returns at once instead of waiting into the deadline")
+	require.ErrorIs(t, err, ErrRateLimited)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the context has not ended")
+	assert.Regexp(t, `^kryptogo: GET /thing: not sent: the API asked this client to pause \(429 Retry-After\) for \S+ more, past the context's deadline$`, err.Error())
+	assert.Equal(t, 1, seen.between(time.Time{}, time.Now().Add(time.Hour)), "nothing sent after the 429")
+
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	err = client.Do(ctx, http.MethodGet, "/thing", nil, nil)
+	assert.ErrorIs(t, err, ErrRateLimited)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 1, seen.between(time.Time{}, time.Now().Add(time.Hour)), "nothing sent after the 429")
+}
+
+// TestPauseWaitsTheRemainder: a call that meets another call's pause sleeps
+// what is left of it, through the client's clock and sleep, once.
+func TestPauseWaitsTheRemainder(t *testing.T) {
+	api := newStormAPI(t)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	slept := recordSleeps(api.client, now)
+	api.client.flow.gate.extend(now.Add(2 * time.Second))
+	require.NoError(t, api.client.Do(context.Background(), http.MethodGet, "/thing", nil, nil))
+	assert.Equal(t, []time.Duration{2 * time.Second}, *slept)
+	assert.Equal(t, int32(1), api.requests.Load())
+}
+
+// TestPauseIsCapped: a Retry-After of an hour pauses the client for
+// maxRetryAfter at most; the call that got it returns the *APIError.
+func TestPauseIsCapped(t *testing.T) {
+	client, mux := setup(t)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	recordSleeps(client, now)
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	err := client.Do(context.Background(), http.MethodGet, "/thing", nil, nil)
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, time.Hour, apiErr.RetryAfter)
+	assert.Equal(t, now.Add(maxRetryAfter), client.flow.gate.end())
+}
+
+// TestRetryAfterOn503DoesNotPause: only a 429 pauses the whole client.
+func TestRetryAfterOn503DoesNotPause(t *testing.T) {
+	client, mux := setup(t, WithMaxRetries(0))
+	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	require.ErrorIs(t, client.Do(context.Background(), http.MethodGet, "/thing", nil, nil), ErrServerError)
+	assert.True(t, client.flow.gate.end().IsZero())
+}
