@@ -148,6 +148,7 @@ func assertPausedAfter(t *testing.T, limitedAt <-chan time.Time, seen *arrivals)
 // TestRateLimitPausesEveryCaller: while one call waits out a 429's
 // Retry-After, the 15 other callers of the same client send nothing.
 func TestRateLimitPausesEveryCaller(t *testing.T) {
+	t.Parallel() // waits out a real Retry-After or latency: overlap it with the others
 	client, mux := setup(t, stormBackoff)
 	var seen arrivals
 	limitedAt := rateLimitedAPI(mux, "/thing", 40, &seen)

@@ -140,6 +140,7 @@ func TestScreenPerItemErrors(t *testing.T) {
 // TestScreenConcurrencyLimit measures at the server how many screenings
 // are in flight at once: never more than the limit, and the limit reached.
 func TestScreenConcurrencyLimit(t *testing.T) {
+	t.Parallel() // waits out a real Retry-After or latency: overlap it with the others
 	for _, tc := range []struct {
 		concurrency, want int
 	}{{1, 1}, {4, 4}, {0, DefaultScreenConcurrency}, {-3, DefaultScreenConcurrency}, {64, 24}} {
@@ -230,6 +231,7 @@ func TestScreenRateLimiter(t *testing.T) {
 // TestScreenRespectsThePause: a 429 with Retry-After: 1 in the middle of a
 // batch stops every worker for that second, and the batch then completes.
 func TestScreenRespectsThePause(t *testing.T) {
+	t.Parallel() // waits out a real Retry-After or latency: overlap it with the others
 	client, mux := setup(t, stormBackoff)
 	var seen arrivals
 	limitedAt := rateLimitedAPI(mux, "/kya", 30, &seen)
