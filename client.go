@@ -297,6 +297,9 @@ func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
 	next := guarded.CheckRedirect
 	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		req.Header.Del("Referer")
+		if guard, ok := req.Context().Value(guardKey{}).(*sendGuard); ok {
+			guard.redirected()
+		}
 		if !sameOrigin(req.URL, c.base) {
 			return http.ErrUseLastResponse // the 3xx becomes an *APIError
 		}
@@ -431,7 +434,7 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
 		}
 	}
-	actx, guard, done := c.attemptContext(ctx)
+	actx, guard, done := c.attemptContext(ctx, method)
 	defer done()
 	req, err := c.newRequest(actx, method, target, body)
 	if err != nil {
@@ -463,47 +466,81 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 // withheld stands for error text that echoed the API key.
 const withheld = "[withheld: it echoes the API key]"
 
-// errReplayed ends an attempt that net/http keeps re-sending by itself: its
-// HTTP/2 transport replays a request whose stream the server reset with
-// PROTOCOL_ERROR, hundreds of times a second, with no limit.
-var errReplayed = errors.New("net/http re-sent the request by itself; stopped it after 2 sends")
+// errReplayed ends an attempt that a layer below the SDK re-sends by
+// itself: net/http's HTTP/2 transport replays a request whose stream the
+// server reset with PROTOCOL_ERROR, with no limit, and a user's retrying
+// RoundTripper re-sends a POST it has buffered.
+var errReplayed = errors.New("a layer below the SDK re-sent the request by itself; stopped it before it was written again")
 
-// maxSendsPerAttempt bounds the sends net/http makes below one attempt: the
-// request, and one replay on a keep-alive connection the server had closed.
+// maxSendsPerAttempt bounds the sends of an idempotent request below one
+// attempt and one redirect hop: the request, and one replay on a keep-alive
+// connection the server had closed. A POST gets no replay at all once a
+// byte of it was written (net/http never re-sends a POST without GetBody by
+// itself, so a second send is someone else's retry of a paid request).
 const maxSendsPerAttempt = 2
 
 // sendGuard watches one attempt through httptrace: whether any byte of the
-// request was written, and how many times net/http sent it.
+// request was written, and how many times it was sent in the current
+// redirect hop.
 type sendGuard struct {
-	wrote  atomic.Bool // set by the transport's writer goroutine, hence atomic
-	sends  atomic.Int32
-	cancel context.CancelCauseFunc
+	post     bool
+	wrote    atomic.Bool // set by the transport's writer goroutine, hence atomic
+	hopWrote atomic.Bool // a byte was written in the current redirect hop
+	sends    atomic.Int32
+	cancel   context.CancelCauseFunc
 }
+
+type guardKey struct{}
 
 func (g *sendGuard) trace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) {
-			if g.sends.Load() >= maxSendsPerAttempt {
-				g.cancel(errReplayed) // before the next send is written
-			}
-		},
-		WroteHeaderField: func(string, []string) { g.wrote.Store(true) },
+		GotConn:          g.gotConn,
+		WroteHeaderField: func(string, []string) { g.markWritten() },
 		WroteHeaders: func() {
-			g.wrote.Store(true)
+			g.markWritten()
 			g.sends.Add(1)
 		},
 	}
 }
 
+func (g *sendGuard) markWritten() {
+	g.wrote.Store(true)
+	g.hopWrote.Store(true)
+}
+
+// gotConn runs before a send writes anything. A replay of a POST loses its
+// connection here: closing it makes the transport's first write fail, so
+// not one byte of the replay reaches the wire, whatever the transport
+// does with the cancelled context. (On HTTP/2 this ends the other streams
+// of that connection as well; a replay happens only on a broken path.)
+func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
+	replay := g.sends.Load() >= maxSendsPerAttempt || (g.post && g.hopWrote.Load())
+	if !replay {
+		return
+	}
+	g.cancel(errReplayed)
+	if g.post && info.Conn != nil {
+		_ = info.Conn.Close()
+	}
+}
+
+// redirected starts the count of a new redirect hop: net/http follows a
+// same-origin redirect with a new request, which is no replay.
+func (g *sendGuard) redirected() {
+	g.sends.Store(0)
+	g.hopWrote.Store(false)
+}
+
 // attemptContext returns the context of one attempt: bounded by WithTimeout,
 // traced by a sendGuard, and ended by done.
-func (c *Client) attemptContext(ctx context.Context) (context.Context, *sendGuard, func()) {
+func (c *Client) attemptContext(ctx context.Context, method string) (context.Context, *sendGuard, func()) {
 	actx, cancel := context.WithCancelCause(ctx)
-	guard := &sendGuard{cancel: cancel}
+	guard := &sendGuard{post: !idempotent(method), cancel: cancel}
 	stop := context.CancelFunc(func() {})
 	if c.timeout > 0 {
 		actx, stop = context.WithTimeout(actx, c.timeout)
 	}
+	actx = context.WithValue(actx, guardKey{}, guard)
 	return httptrace.WithClientTrace(actx, guard.trace()), guard, func() { stop(); cancel(nil) }
 }
 

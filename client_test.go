@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -827,4 +828,32 @@ func TestNewClientWhenDefaultTransportIsReplaced(t *testing.T) {
 	require.True(t, ok, "the SDK builds its own tuned transport")
 	assert.NotNil(t, tr.Proxy, "HTTPS_PROXY is still honoured")
 	assert.NotNil(t, tr.DialContext)
+}
+
+// Review of issue 8, finding 9: the send guard counted the hops of
+// same-origin redirects as replays and failed a GET after two of them.
+func TestSameOriginRedirectChains(t *testing.T) {
+	for _, hops := range []int{1, 2, 5} {
+		t.Run(fmt.Sprintf("%d hops", hops), func(t *testing.T) {
+			c, mux := setup(t)
+			var seen atomic.Int32
+			mux.HandleFunc("/task/1/summary", func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				http.Redirect(w, r, basePath+"/hop/1", http.StatusMovedPermanently)
+			})
+			mux.HandleFunc("/hop/{n}", func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				n, _ := strconv.Atoi(r.PathValue("n"))
+				if n < hops {
+					http.Redirect(w, r, fmt.Sprintf("%s/hop/%d", basePath, n+1), http.StatusMovedPermanently)
+					return
+				}
+				serveFixture(t, "task_summary.json")(w)
+			})
+			got, err := c.Tasks.Summary(context.Background(), 1)
+			require.NoError(t, err)
+			assert.NotNil(t, got)
+			assert.Equal(t, int32(hops+1), seen.Load(), "one request per hop, none replayed")
+		})
+	}
 }
