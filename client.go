@@ -463,9 +463,6 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 	return res
 }
 
-// withheld stands for error text that echoed the API key.
-const withheld = "[withheld: it echoes the API key]"
-
 // errReplayed ends an attempt that a layer below the SDK re-sends by
 // itself: net/http's HTTP/2 transport replays a request whose stream the
 // server reset with PROTOCOL_ERROR, with no limit, and a user's retrying
@@ -757,7 +754,7 @@ func (c *Client) failure(ctx context.Context, method, path string, res result) e
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", c.timeout, err)
 	}
-	err = fmt.Errorf("kryptogo: %s %s: %w", method, path, err)
+	err = c.scrubber(nil).wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
 	if !idempotent(method) && res.wrote {
 		return &maybeSentError{err: err}
 	}
@@ -837,7 +834,7 @@ func (c *Client) logAttempt(ctx context.Context, method, path string, attempt in
 		attrs = append(attrs, slog.Int("status", res.status))
 	}
 	if res.err != nil {
-		attrs = append(attrs, slog.String("error", describeNetError(res.err)))
+		attrs = append(attrs, slog.String("error", c.scrubber(nil).text(describeNetError(res.err))))
 	}
 	c.log(ctx, "kryptogo request", attrs...)
 }

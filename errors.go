@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
 // Sentinel errors, matched with errors.Is against the errors the SDK returns.
@@ -53,6 +55,79 @@ func (e *maybeSentError) Error() string { return e.err.Error() + maybeSentHint }
 
 // Unwrap returns the failure and ErrMaybeSent, so errors.Is matches both.
 func (e *maybeSentError) Unwrap() []error { return []error{e.err, ErrMaybeSent} }
+
+// redactedError is a failure whose text went through the client's masking
+// (net/http quotes what a broken server sent, which may echo the key).
+// Unwrap returns the original, so errors.Is and errors.As still see
+// context.DeadlineExceeded, a net.Error or an x509 error.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+// Unwrap returns the original error.
+func (e *redactedError) Unwrap() error { return e.err }
+
+// scrubber masks what must never leave the SDK in an error or a log: the
+// API key and the personal values of the request, in every spelling the
+// redactor knows. Built per use: the client keeps no masker, so printing
+// it can never meet the key.
+type scrubber []*redact.Secret
+
+// scrubber returns a masker of the key and of personal, the personal values
+// of the request at hand.
+func (c *Client) scrubber(personal []string) scrubber {
+	s := scrubber{redact.New(c.creds.key())}
+	for _, v := range personal {
+		if len(strings.TrimSpace(v)) >= minPersonalLen {
+			s = append(s, redact.New(v))
+		}
+	}
+	return s
+}
+
+// minPersonalLen is the shortest personal value masked: masking a one- or
+// two-letter name would shred every message.
+const minPersonalLen = 3
+
+// text masks v; text that still reveals a secret once decoded is withheld.
+func (s scrubber) text(v string) string {
+	for _, secret := range s {
+		v = secret.String(v)
+	}
+	if s.leaks(v) {
+		return withheld
+	}
+	return v
+}
+
+// bytes masks b, which is a cut text when truncated.
+func (s scrubber) bytes(b []byte, truncated bool) []byte {
+	for _, secret := range s {
+		b = secret.Bytes(b, truncated)
+	}
+	return b
+}
+
+func (s scrubber) leaks(v string) bool {
+	for _, secret := range s {
+		if secret.Leaks(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// wrap returns err with its text masked.
+func (s scrubber) wrap(err error) error {
+	return &redactedError{msg: s.text(err.Error()), err: err}
+}
+
+// withheld stands for text that echoed a secret in a spelling the masking
+// does not know.
+const withheld = "[withheld: it echoes the API key or a personal value]"
 
 // maxErrorBody caps APIError.Body, so a large error page is not kept whole.
 const maxErrorBody = 64 << 10
