@@ -857,3 +857,37 @@ func TestSameOriginRedirectChains(t *testing.T) {
 		})
 	}
 }
+
+// Review of issue 8, finding 3: a 2xx answer to a POST means the API acted
+// (the task exists and cost points) even when the SDK cannot decode the
+// answer; the error must tell the caller to check before re-sending.
+func TestUndecodableSuccessOfAPOSTMaybeSent(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"html", "<html>ok</html>"},
+		{"invalid JSON", `[{"task_id":7`},
+		{"wrong shape", `{"task_id":7}`},
+		{"empty", ""},
+		{"wrong count of receipts", `[]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, mux := setup(t)
+			var seen atomic.Int32
+			mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				_, _ = w.Write([]byte(tc.body))
+			})
+			_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
+			assert.Equal(t, int32(1), seen.Load())
+			require.ErrorIs(t, err, ErrInvalidResponse)
+			assert.ErrorIs(t, err, ErrMaybeSent)
+			assert.Contains(t, err.Error(), "check before sending it again")
+		})
+	}
+	t.Run("GET is not", func(t *testing.T) {
+		client, mux := setup(t)
+		mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) })
+		_, err := client.KYA.Get(context.Background(), 1)
+		require.ErrorIs(t, err, ErrInvalidResponse)
+		assert.NotErrorIs(t, err, ErrMaybeSent)
+	})
+}

@@ -39,7 +39,8 @@ var (
 	ErrInvalidResponse = errors.New("kryptogo: invalid response")
 	// ErrMaybeSent matches the error of a POST that failed after its request
 	// may have reached the API (the connection broke after the request was
-	// written, or the API answered 5xx): it may have created the task and
+	// written, the API answered 5xx, or its 2xx answer could not be
+	// decoded): it may have created the task and
 	// spent points. Check, for instance in Tasks.History by customer
 	// reference, before sending it again.
 	ErrMaybeSent = errors.New("kryptogo: the request may have reached the API; check before sending it again")
@@ -345,7 +346,8 @@ func oneLine(s string, n int) string {
 }
 
 // ResponseError is a 2xx answer the SDK could not use: not JSON, not the
-// documented shape, or too large. It matches ErrInvalidResponse.
+// documented shape, or too large. It matches ErrInvalidResponse, and, for a
+// POST, ErrMaybeSent: the API answered 2xx, so it acted.
 type ResponseError struct {
 	Method     string
 	Path       string
@@ -362,14 +364,23 @@ func (e *ResponseError) Error() string {
 	if e.Snippet != "" {
 		msg += " (body: " + e.Snippet + ")"
 	}
+	if e.maybeSent() {
+		msg += maybeSentHint
+	}
 	return msg
 }
 
 // Unwrap returns the decoding error.
 func (e *ResponseError) Unwrap() error { return e.Err }
 
-// Is makes errors.Is match ErrInvalidResponse.
-func (e *ResponseError) Is(target error) bool { return target == ErrInvalidResponse }
+// Is makes errors.Is match ErrInvalidResponse, and ErrMaybeSent for a POST.
+func (e *ResponseError) Is(target error) bool {
+	return target == ErrInvalidResponse || (target == ErrMaybeSent && e.maybeSent())
+}
+
+// maybeSent reports an answer to a POST: a 2xx means the API acted (it
+// may have created a task and spent points) even if the answer is unusable.
+func (e *ResponseError) maybeSent() bool { return e.Method == http.MethodPost }
 
 // bodyShape describes a body without any of its content: "812 bytes, a JSON
 // object".
