@@ -332,10 +332,10 @@ func sameOrigin(a, b *url.URL) bool {
 // keep it raw, or a pointer to decode the JSON answer into.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
 	if !strings.HasPrefix(path, "/") {
-		return invalid("path", "%q must start with /", path)
+		return invalid("path", "must start with /")
 	}
 	if !validHeaderName(method) {
-		return invalid("method", "%q is not an HTTP method", method)
+		return invalid("method", "is not an HTTP method token")
 	}
 	if out != nil && reflect.ValueOf(out).Kind() != reflect.Pointer {
 		return invalid("out", "must be nil or a pointer, got %T", out)
@@ -343,7 +343,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	pathOnly, rawQuery, _ := strings.Cut(path, "?")
 	query, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return invalid("path", "bad query: %v", err)
+		return invalid("path", "has a query that does not parse")
 	}
 	var rb *requestBody
 	switch b := body.(type) {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -106,6 +107,54 @@ func TestTransportErrorsNeverCarryTheKey(t *testing.T) {
 			require.Error(t, postErr)
 			assertNoKey(t, printed(getErr, postErr), testKey)
 			assertNoKey(t, logs.String(), testKey)
+		})
+	}
+}
+
+// Review of issue 8, finding 4: validation messages quoted the values they
+// rejected (a birthday, a country, a gender), and validation errors are
+// logged. They say what is expected instead.
+func TestValidationErrorsQuoteNoValues(t *testing.T) {
+	c := offlineClient(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		call   func() error
+		values []string
+	}{
+		{"task target", func() error {
+			_, err := c.Tasks.Create(ctx, []CreateTaskRequest{{SearchSettingID: 1, Target: KYCTarget("John Doe", "1987/07/14", "Taiwan")}})
+			return err
+		}, []string{"1987/07/14", "Taiwan"}},
+		{"IDV create", func() error {
+			_, err := c.IDV.Create(ctx, &CreateIDVRequest{Country: "jpn", IDType: "VISA", ExpectedName: "John Doe",
+				ExpectedBirthday: "14.07.1987", ExpectedIssuingDate: "2019-13-01", ExpectedExpiryDate: "31/12/2030", ExpectedGender: "Male"})
+			return err
+		}, []string{"14.07.1987", "2019-13-01", "31/12/2030", "Male", "jpn", "VISA"}},
+		{"IDV web", func() error {
+			_, err := c.IDV.InitWeb(ctx, &InitWebIDVRequest{Country: "Formosa", IDType: IDTypeIDCard, WorkflowID: 100,
+				ExpectedBirthday: "1987-7-14", CustomerReference: "c1", Locale: "klingon",
+				TWIDApplyCode: ptr(1), TWIDApplyDate: "1071399", TWIDIssueSiteID: "77777"})
+			return err
+		}, []string{"1987-7-14", "Formosa", "klingon", "1071399", "77777"}},
+		{"IDV mobile", func() error {
+			_, err := c.IDV.InitMobile(ctx, &InitMobileIDVRequest{Country: "TWN", ExpectedBirthday: "07/14/1987",
+				TWIDApplyCode: ptr(1), TWIDApplyDate: "87-7-14", TWIDIssueSiteID: "10001"})
+			return err
+		}, []string{"07/14/1987", "87-7-14"}},
+		{"KYA address", func() error {
+			_, err := c.KYA.Create(ctx, &CreateKYARequest{Address: "my-wallet-john-doe"})
+			return err
+		}, []string{"my-wallet-john-doe"}},
+		{"Do path", func() error { return c.Do(ctx, "GET", "tasks?customer_reference=john.doe", nil, nil) }, []string{"john.doe"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			require.ErrorIs(t, err, ErrInvalidRequest)
+			out := printed(err)
+			for _, v := range tc.values {
+				assert.NotContains(t, out, v)
+			}
 		})
 	}
 }
