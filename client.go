@@ -577,20 +577,21 @@ func (c *Client) bodyLimit(status int) int64 {
 }
 
 // readBody reads at most limit bytes of an answer of the given length (-1
-// when unknown); truncated reports a longer answer. A declared length sizes
-// the buffer once, and one over the limit is not read at all; an unknown
-// length is read in pooled blocks and copied out once, so reading allocates
-// about the answer's size whatever the answer holds.
+// when unknown); truncated reports a longer answer. A declared length over
+// the limit is not read at all. Any other answer is read in pooled blocks
+// as its bytes arrive and copied out once: a declared length is only a
+// claim, and sizing a buffer by it let slow answers that had sent one byte
+// pin the whole cap each. Reading allocates about the answer's size,
+// whatever the answer holds or claims.
 func readBody(r io.Reader, length, limit int64) (body []byte, truncated bool, err error) {
-	switch {
-	case length > limit:
+	if length > limit {
 		return nil, true, nil
-	case length >= 0:
-		body = make([]byte, length)
-		n, err := io.ReadFull(r, body)
-		return body[:n], false, err
 	}
-	return readBlocks(r, limit)
+	body, truncated, err = readBlocks(r, limit)
+	if err == nil && int64(len(body)) < length {
+		err = io.ErrUnexpectedEOF // the answer ended before its declared length
+	}
+	return body, truncated, err
 }
 
 // bodyBlock is the unit in which answers of unknown length are read.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,8 @@ func TestNewClientOptions(t *testing.T) {
 		{"bad header name", "k", []Option{WithAPIKeyHeader("X Token")}, "invalid header name"},
 		{"empty header name", "k", []Option{WithAPIKeyHeader("")}, "invalid header name"},
 		{"zero max bytes", "k", []Option{WithMaxResponseBytes(0)}, "positive size"},
+		{"absurd max bytes", "k", []Option{WithMaxResponseBytes(1 << 62)}, "at most 1 GiB"},
+		{"max bytes just over 1 GiB", "k", []Option{WithMaxResponseBytes(1<<30 + 1)}, "at most 1 GiB"},
 	} {
 		_, err := NewClient(tc.key, tc.opts...)
 		assert.ErrorContains(t, err, tc.err, tc.name)
@@ -770,6 +773,8 @@ func TestReadBody(t *testing.T) {
 		{"one byte over", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)) - 1, text[:len(text)-1], true, nil},
 		{"declared over the limit: not read", strings.NewReader(text), int64(len(text)), 10, "", true, nil},
 		{"shorter than declared", strings.NewReader("{}"), 100, 1 << 20, "{}", false, io.ErrUnexpectedEOF},
+		{"declared 2^60 under an absurd limit", strings.NewReader("{}"), 1 << 60, 1 << 62, "{}", false, io.ErrUnexpectedEOF},
+		{"declared length a lie, over the limit", strings.NewReader(text), 100, 10, "", true, nil},
 		{"broken mid-way", hiddenLength{io.MultiReader(strings.NewReader(text[:50_000]), iotest.ErrReader(io.ErrClosedPipe))}, -1, 1 << 20,
 			text[:50_000], false, io.ErrClosedPipe},
 	} {
@@ -778,6 +783,24 @@ func TestReadBody(t *testing.T) {
 			assert.ErrorIs(t, err, tc.err)
 			assert.Equal(t, tc.truncated, truncated)
 			assert.Equal(t, tc.want, string(body))
+		})
+	}
+}
+
+// Review of issue 8, finding 5: a declared Content-Length was allocated
+// before reading, so 16 slow answers that had sent one byte each pinned
+// 512 MiB. Reading allocates what arrived plus a bounded block.
+func TestReadBodyAllocatesWhatArrived(t *testing.T) {
+	for _, length := range []int64{DefaultMaxResponseBytes - 1, 1 << 40} {
+		t.Run(fmt.Sprint(length), func(t *testing.T) {
+			slow := io.MultiReader(strings.NewReader("{"), iotest.ErrReader(io.ErrUnexpectedEOF))
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			body, _, err := readBody(slow, length, 1<<62)
+			runtime.ReadMemStats(&after)
+			assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+			assert.Equal(t, "{", string(body))
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated for one byte received")
 		})
 	}
 }
