@@ -82,7 +82,6 @@ import (
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/backoff"
-	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
 // Version is the SDK's version, sent in the User-Agent.
@@ -360,10 +359,21 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	return c.send(ctx, strings.ToUpper(method), pathOnly, query, rb, out)
 }
 
-// requestBody is a replayable request body: open is called once per attempt.
+// requestBody is a replayable request body: open is called once per
+// attempt. personal lists the personal values it carries (names,
+// birthdays, ID numbers), which no error or log record may echo.
 type requestBody struct {
-	open   func() io.ReadCloser
-	length int64
+	open     func() io.ReadCloser
+	length   int64
+	personal []string
+}
+
+// personalValues returns the personal values of the body, if any.
+func (b *requestBody) personalValues() []string {
+	if b == nil {
+		return nil
+	}
+	return b.personal
 }
 
 func bytesBody(b []byte) *requestBody {
@@ -378,7 +388,9 @@ func jsonBody(v any) (*requestBody, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kryptogo: encode request: %w", err)
 	}
-	return bytesBody(b), nil
+	body := bytesBody(b)
+	body.personal = personalValuesOf(v)
+	return body, nil
 }
 
 // send is the one request path of the SDK: every call goes through it.
@@ -392,7 +404,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
 			return c.decode(method, path, res, out)
 		}
-		failure := c.failure(ctx, method, path, res)
+		failure := c.failure(ctx, method, path, res, body.personalValues())
 		if !res.retryable(method) || attempt > c.maxRetries {
 			return failure
 		}
@@ -428,7 +440,7 @@ type result struct {
 
 func (c *Client) attempt(ctx context.Context, method, path string, target *url.URL, body *requestBody, attempt int) (res result) {
 	start := time.Now()
-	defer func() { c.logAttempt(ctx, method, path, attempt, start, res) }()
+	defer func() { c.logAttempt(ctx, method, path, attempt, start, res, body.personalValues()) }()
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
@@ -456,7 +468,7 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 	if method == http.MethodHead {
 		length = 0
 	}
-	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(resp.StatusCode))
+	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(resp.StatusCode, body.personalValues()))
 	if res.err != nil {
 		res.parentDone = ctx.Err() != nil
 	}
@@ -567,13 +579,15 @@ func (c *Client) newRequest(ctx context.Context, method string, target *url.URL,
 	return req, nil
 }
 
-// bodyLimit is how much of an answer is read: an error body needs no more
-// than APIError keeps.
-func (c *Client) bodyLimit(status int) int64 {
+// bodyLimit is how much of an answer is read. An error body needs no more
+// than APIError keeps, plus the reach of the masking: a spelling of the key
+// or of a personal value that straddles the cut is read whole, so that it
+// is masked rather than cut into a fragment that still reveals most of it.
+func (c *Client) bodyLimit(status int, personal []string) int64 {
 	if status >= 200 && status <= 299 {
 		return c.maxBody
 	}
-	return min(c.maxBody, maxErrorBody)
+	return min(c.maxBody, maxErrorBody) + int64(c.scrubber(personal).reach())
 }
 
 // readBody reads at most limit bytes of an answer of the given length (-1
@@ -739,10 +753,11 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// failure turns a failed attempt into the error the caller sees.
-func (c *Client) failure(ctx context.Context, method, path string, res result) error {
+// failure turns a failed attempt into the error the caller sees, its text
+// masked of the key and of the request's personal values.
+func (c *Client) failure(ctx context.Context, method, path string, res result, personal []string) error {
 	if res.err == nil {
-		return c.apiError(method, path, res)
+		return c.apiError(method, path, res, personal)
 	}
 	err := res.err
 	var urlErr *url.Error
@@ -755,45 +770,30 @@ func (c *Client) failure(ctx context.Context, method, path string, res result) e
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", c.timeout, err)
 	}
-	err = c.scrubber(nil).wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
+	err = c.scrubber(personal).wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
 	if !idempotent(method) && res.wrote {
 		return &maybeSentError{err: err}
 	}
 	return err
 }
 
-// apiError builds the *APIError of a non-2xx answer, without the API key:
-// a proxy or debug endpoint may echo request headers back, in any spelling.
-func (c *Client) apiError(method, path string, res result) *APIError {
+// apiError builds the *APIError of a non-2xx answer, without the API key
+// or the personal values of the request: a proxy or debug endpoint may
+// echo request headers back, and a 400 may quote the submitted name.
+func (c *Client) apiError(method, path string, res result, personal []string) *APIError {
 	var retryAfter time.Duration
 	if d, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok {
 		retryAfter = d
 	}
 	// Built per error rather than kept in the Client: fmt prints the fields
 	// of a struct nested in a printed value, and must never meet the key.
-	secret := redact.New(c.creds.key())
-	body := secret.Bytes(res.body, res.truncated)
+	scrub := c.scrubber(personal)
+	body := scrub.keep(res.body, res.truncated, int(min(c.maxBody, maxErrorBody)))
 	resp := &http.Response{StatusCode: res.status, Header: res.header}
 	e := newAPIError(method, path, resp, body, retryAfter)
-	e.Message = secret.String(e.Message)
-	e.RequestID = secret.String(e.RequestID)
-	withholdLeaks(e, secret)
+	e.Message = scrub.text(e.Message)
+	e.RequestID = scrub.text(e.RequestID)
 	return e
-}
-
-// withholdLeaks drops what still reveals the key in a spelling the masking
-// does not know (HTML entities, escapes in a header): a broken proxy that
-// echoes the key loses its error text, and the key stays secret.
-func withholdLeaks(e *APIError, secret *redact.Secret) {
-	if secret.Leaks(string(e.Body)) {
-		e.Body = []byte(withheld)
-	}
-	if secret.Leaks(e.Message) {
-		e.Message = withheld
-	}
-	if secret.Leaks(e.RequestID) {
-		e.RequestID = redact.Mask
-	}
 }
 
 // decode reads a 2xx answer into out. Its errors describe the body by its
@@ -826,7 +826,7 @@ func (c *Client) decode(method, path string, res result, out any) error {
 	return nil
 }
 
-func (c *Client) logAttempt(ctx context.Context, method, path string, attempt int, start time.Time, res result) {
+func (c *Client) logAttempt(ctx context.Context, method, path string, attempt int, start time.Time, res result, personal []string) {
 	attrs := []slog.Attr{
 		slog.String("method", method), slog.String("path", path),
 		slog.Int("attempt", attempt), slog.Duration("duration", time.Since(start)),
@@ -835,7 +835,7 @@ func (c *Client) logAttempt(ctx context.Context, method, path string, attempt in
 		attrs = append(attrs, slog.Int("status", res.status))
 	}
 	if res.err != nil {
-		attrs = append(attrs, slog.String("error", c.scrubber(nil).text(describeNetError(res.err))))
+		attrs = append(attrs, slog.String("error", c.scrubber(personal).text(describeNetError(res.err))))
 	}
 	c.log(ctx, "kryptogo request", attrs...)
 }

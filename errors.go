@@ -112,13 +112,32 @@ func (s scrubber) bytes(b []byte, truncated bool) []byte {
 	return b
 }
 
-func (s scrubber) leaks(v string) bool {
+func (s scrubber) leaks(v string) bool { return redact.AnyLeaks(v, s...) }
+
+// reach is how far past a cut a text must be read for every spelling of
+// every secret that straddles the cut to be seen whole.
+func (s scrubber) reach() int {
+	longest := 0
 	for _, secret := range s {
-		if secret.Leaks(v) {
-			return true
-		}
+		longest = max(longest, secret.Reach())
 	}
-	return false
+	return longest
+}
+
+// keep masks window, a text read reach bytes past n when it is longer than
+// n (truncated says it is longer still), and returns at most its first n
+// bytes. Masking runs before the cut, so a secret the cut would split is
+// still seen whole; a window that reveals a secret in a spelling the
+// masking does not know is withheld whole.
+func (s scrubber) keep(window []byte, truncated bool, n int) []byte {
+	masked := s.bytes(window, truncated)
+	if s.leaks(string(masked)) {
+		return []byte(withheld)
+	}
+	if len(masked) <= n {
+		return masked
+	}
+	return s.bytes(masked[:n], true) // drops a trailing start of a spelling
 }
 
 // wrap returns err with its text masked.

@@ -322,7 +322,7 @@ func (r *CreateIDVRequest) stream(prepared []*preparedImage) (*requestBody, erro
 		b.Literal([]byte(`","` + f.mimeName + `":"` + p.mime + `"`))
 	}
 	b.Literal([]byte("}"))
-	return &requestBody{open: b.Open, length: b.Len()}, nil
+	return &requestBody{open: b.Open, length: b.Len(), personal: r.personalValues()}, nil
 }
 
 func validateIDType(v *validator, t IDType) {

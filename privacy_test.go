@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -156,5 +157,67 @@ func TestValidationErrorsQuoteNoValues(t *testing.T) {
 				assert.NotContains(t, out, v)
 			}
 		})
+	}
+}
+
+// Review of issue 8, finding 8: a 400 that echoes the submitted name or
+// birthday carried it into APIError.Message, Body and Error(). The SDK
+// masks the personal values it just sent, in every spelling it knows.
+func TestAPIErrorMasksThePersonalValuesSent(t *testing.T) {
+	const name, birthday, idNumber = "John Doe", "1990-01-02", "A123456789"
+	face := testPNG(t, 400, 400)
+	calls := map[string]func(context.Context, *Client) error{
+		"Tasks.Create": func(ctx context.Context, c *Client) error {
+			_, err := c.Tasks.Create(ctx, []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("Acme")},
+				{SearchSettingID: 1, Target: KYCTarget(name, birthday, "TWN")}})
+			return err
+		},
+		"IDV.Create": func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.Create(ctx, &CreateIDVRequest{Country: "JPN", IDType: IDTypePassport, IDImage: ImageFromBytes(face),
+				FaceImage: ImageFromBytes(face), ExpectedName: name, ExpectedBirthday: birthday, ExpectedIDNumber: idNumber})
+			return err
+		},
+		"IDV.InitWeb": func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.InitWeb(ctx, &InitWebIDVRequest{Country: "TWN", IDType: IDTypePassport, WorkflowID: 100, CustomerReference: "c1",
+				ExpectedName: name, ExpectedBirthday: birthday, ExpectedIDNumber: idNumber})
+			return err
+		},
+		"IDV.InitMobile": func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.InitMobile(ctx, &InitMobileIDVRequest{Country: "TWN", ExpectedName: name, ExpectedBirthday: birthday, ExpectedIDNumber: idNumber})
+			return err
+		},
+	}
+	echoes := map[string]string{
+		"JSON":         `{"code":4001,"message":"target \"John Doe\" (birthday 1990-01-02, id A123456789) is on a watch list"}`,
+		"JSON escaped": `{"message":"target \u004Aohn\u0020Doe, 1990\u002d01\u002d02, \u0041123456789"}`,
+		"HTML":         `<html><title>John&#32;Doe 1990&#x2d;01-02 &#65;123456789</title></html>`,
+		"URL escaped":  `bad target John%20Doe 1990-01-02 A123456789`,
+	}
+	for callName, call := range calls {
+		for echoName, echo := range echoes {
+			t.Run(callName+"/"+echoName, func(t *testing.T) {
+				c, mux := setup(t, WithMaxRetries(0))
+				logger, logs := debugJSONLogger()
+				c.logger = logger
+				mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					w.WriteHeader(http.StatusBadRequest)
+					_, _ = io.WriteString(w, echo)
+				})
+				err := call(context.Background(), c)
+				var apiErr *APIError
+				require.ErrorAs(t, err, &apiErr)
+				out := printed(err) + apiErr.Message + string(apiErr.Body) + logs.String()
+				sent := []string{name, birthday, idNumber}
+				if callName == "Tasks.Create" {
+					sent = sent[:2] // a task sends no ID number, so the SDK cannot know it
+				}
+				for _, form := range decodedForms(out) {
+					for _, v := range sent {
+						assert.NotContains(t, form, v)
+					}
+				}
+			})
+		}
 	}
 }
