@@ -143,6 +143,12 @@ type service struct {
 }
 
 // NewClient returns a client that authenticates with apiKey.
+//
+// The key is masked in every error and log record the client produces, in
+// every spelling the SDK knows (raw, JSON, HTML, URL and base64 encoded).
+// For a very short key (a few characters) the masking is best-effort: it
+// still masks each occurrence, but a key that short also occurs by chance
+// in ordinary text, and such a key is guessable anyway.
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	apiKey = strings.TrimSpace(apiKey)
 	if apiKey == "" {

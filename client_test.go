@@ -223,17 +223,29 @@ func TestRetryAfterForms(t *testing.T) {
 }
 
 func TestRetryAfterTooLongIsNotSlept(t *testing.T) {
-	client, mux := setup(t)
-	slept := recordSleeps(client, time.Now())
-	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "3600")
-		w.WriteHeader(http.StatusTooManyRequests)
-	})
-	err := client.Do(context.Background(), "GET", "/thing", nil, nil)
-	var apiErr *APIError
-	require.ErrorAs(t, err, &apiErr)
-	assert.Equal(t, time.Hour, apiErr.RetryAfter, "the caller learns when to come back")
-	assert.Empty(t, *slept)
+	for header, want := range map[string]time.Duration{
+		"3600": time.Hour,
+		// Overflows int64: treated as very long (capped at a day), not as
+		// garbage that would be retried after the backoff.
+		"99999999999999999999": 24 * time.Hour,
+	} {
+		t.Run(header, func(t *testing.T) {
+			client, mux := setup(t)
+			slept := recordSleeps(client, time.Now())
+			var seen atomic.Int32
+			mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				w.Header().Set("Retry-After", header)
+				w.WriteHeader(http.StatusTooManyRequests)
+			})
+			err := client.Do(context.Background(), "GET", "/thing", nil, nil)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, want, apiErr.RetryAfter, "the caller learns when to come back")
+			assert.Empty(t, *slept)
+			assert.Equal(t, int32(1), seen.Load())
+		})
+	}
 }
 
 func TestBackoffWithoutRetryAfterIsJittered(t *testing.T) {
