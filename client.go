@@ -84,7 +84,6 @@ import (
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/backoff"
-	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
 // Version is the SDK's version, sent in the User-Agent.
@@ -147,6 +146,12 @@ type service struct {
 }
 
 // NewClient returns a client that authenticates with apiKey.
+//
+// The key is masked in every error and log record the client produces, in
+// every spelling the SDK knows (raw, JSON, HTML, URL and base64 encoded).
+// For a very short key (a few characters) the masking is best-effort: it
+// still masks each occurrence, but a key that short also occurs by chance
+// in ordinary text, and such a key is guessable anyway.
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	apiKey = strings.TrimSpace(apiKey)
 	if apiKey == "" {
@@ -301,6 +306,9 @@ func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
 	next := guarded.CheckRedirect
 	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		req.Header.Del("Referer")
+		if guard, ok := req.Context().Value(guardKey{}).(*sendGuard); ok {
+			guard.redirected()
+		}
 		if !sameOrigin(req.URL, c.base) {
 			return http.ErrUseLastResponse // the 3xx becomes an *APIError
 		}
@@ -333,10 +341,10 @@ func sameOrigin(a, b *url.URL) bool {
 // keep it raw, or a pointer to decode the JSON answer into.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
 	if !strings.HasPrefix(path, "/") {
-		return invalid("path", "%q must start with /", path)
+		return invalid("path", "must start with /")
 	}
 	if !validHeaderName(method) {
-		return invalid("method", "%q is not an HTTP method", method)
+		return invalid("method", "is not an HTTP method token")
 	}
 	if out != nil && reflect.ValueOf(out).Kind() != reflect.Pointer {
 		return invalid("out", "must be nil or a pointer, got %T", out)
@@ -344,7 +352,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	pathOnly, rawQuery, _ := strings.Cut(path, "?")
 	query, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return invalid("path", "bad query: %v", err)
+		return invalid("path", "has a query that does not parse")
 	}
 	var rb *requestBody
 	switch b := body.(type) {
@@ -361,10 +369,21 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	return c.send(ctx, strings.ToUpper(method), pathOnly, query, rb, out)
 }
 
-// requestBody is a replayable request body: open is called once per attempt.
+// requestBody is a replayable request body: open is called once per
+// attempt. personal lists the personal values it carries (names,
+// birthdays, ID numbers), which no error or log record may echo.
 type requestBody struct {
-	open   func() io.ReadCloser
-	length int64
+	open     func() io.ReadCloser
+	length   int64
+	personal []string
+}
+
+// personalValues returns the personal values of the body, if any.
+func (b *requestBody) personalValues() []string {
+	if b == nil {
+		return nil
+	}
+	return b.personal
 }
 
 func bytesBody(b []byte) *requestBody {
@@ -379,7 +398,9 @@ func jsonBody(v any) (*requestBody, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kryptogo: encode request: %w", err)
 	}
-	return bytesBody(b), nil
+	body := bytesBody(b)
+	body.personal = personalValuesOf(v)
+	return body, nil
 }
 
 // send is the one request path of the SDK: every call goes through it.
@@ -400,7 +421,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 			call.succeeded()
 			return c.decode(method, path, res, out)
 		}
-		failure := c.failure(ctx, method, path, res)
+		failure := c.failure(ctx, method, path, res, body.personalValues())
 		if !res.retryable(method) || attempt > c.maxRetries {
 			return failure
 		}
@@ -440,13 +461,13 @@ type result struct {
 
 func (c *Client) attempt(ctx context.Context, method, path string, target *url.URL, body *requestBody, attempt int) (res result) {
 	start := time.Now()
-	defer func() { c.logAttempt(ctx, method, path, attempt, start, res) }()
+	defer func() { c.logAttempt(ctx, method, path, attempt, start, res, body.personalValues()) }()
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
 		}
 	}
-	actx, guard, done := c.attemptContext(ctx)
+	actx, guard, done := c.attemptContext(ctx, method)
 	defer done()
 	req, err := c.newRequest(actx, method, target, body)
 	if err != nil {
@@ -468,57 +489,88 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 	if method == http.MethodHead {
 		length = 0
 	}
-	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(resp.StatusCode))
+	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(resp.StatusCode, body.personalValues()))
 	if res.err != nil {
 		res.parentDone = ctx.Err() != nil
 	}
 	return res
 }
 
-// withheld stands for error text that echoed the API key.
-const withheld = "[withheld: it echoes the API key]"
+// errReplayed ends an attempt that a layer below the SDK re-sends by
+// itself: net/http's HTTP/2 transport replays a request whose stream the
+// server reset with PROTOCOL_ERROR, with no limit, and a user's retrying
+// RoundTripper re-sends a POST it has buffered.
+var errReplayed = errors.New("a layer below the SDK re-sent the request by itself; stopped it before it was written again")
 
-// errReplayed ends an attempt that net/http keeps re-sending by itself: its
-// HTTP/2 transport replays a request whose stream the server reset with
-// PROTOCOL_ERROR, hundreds of times a second, with no limit.
-var errReplayed = errors.New("net/http re-sent the request by itself; stopped it after 2 sends")
-
-// maxSendsPerAttempt bounds the sends net/http makes below one attempt: the
-// request, and one replay on a keep-alive connection the server had closed.
+// maxSendsPerAttempt bounds the sends of an idempotent request below one
+// attempt and one redirect hop: the request, and one replay on a keep-alive
+// connection the server had closed. A POST gets no replay at all once a
+// byte of it was written (net/http never re-sends a POST without GetBody by
+// itself, so a second send is someone else's retry of a paid request).
 const maxSendsPerAttempt = 2
 
 // sendGuard watches one attempt through httptrace: whether any byte of the
-// request was written, and how many times net/http sent it.
+// request was written, and how many times it was sent in the current
+// redirect hop.
 type sendGuard struct {
-	wrote  atomic.Bool // set by the transport's writer goroutine, hence atomic
-	sends  atomic.Int32
-	cancel context.CancelCauseFunc
+	post     bool
+	wrote    atomic.Bool // set by the transport's writer goroutine, hence atomic
+	hopWrote atomic.Bool // a byte was written in the current redirect hop
+	sends    atomic.Int32
+	cancel   context.CancelCauseFunc
 }
+
+type guardKey struct{}
 
 func (g *sendGuard) trace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) {
-			if g.sends.Load() >= maxSendsPerAttempt {
-				g.cancel(errReplayed) // before the next send is written
-			}
-		},
-		WroteHeaderField: func(string, []string) { g.wrote.Store(true) },
+		GotConn:          g.gotConn,
+		WroteHeaderField: func(string, []string) { g.markWritten() },
 		WroteHeaders: func() {
-			g.wrote.Store(true)
+			g.markWritten()
 			g.sends.Add(1)
 		},
 	}
 }
 
+func (g *sendGuard) markWritten() {
+	g.wrote.Store(true)
+	g.hopWrote.Store(true)
+}
+
+// gotConn runs before a send writes anything. A replay of a POST loses its
+// connection here: closing it makes the transport's first write fail, so
+// not one byte of the replay reaches the wire, whatever the transport
+// does with the cancelled context. (On HTTP/2 this ends the other streams
+// of that connection as well; a replay happens only on a broken path.)
+func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
+	replay := g.sends.Load() >= maxSendsPerAttempt || (g.post && g.hopWrote.Load())
+	if !replay {
+		return
+	}
+	g.cancel(errReplayed)
+	if g.post && info.Conn != nil {
+		_ = info.Conn.Close()
+	}
+}
+
+// redirected starts the count of a new redirect hop: net/http follows a
+// same-origin redirect with a new request, which is no replay.
+func (g *sendGuard) redirected() {
+	g.sends.Store(0)
+	g.hopWrote.Store(false)
+}
+
 // attemptContext returns the context of one attempt: bounded by WithTimeout,
 // traced by a sendGuard, and ended by done.
-func (c *Client) attemptContext(ctx context.Context) (context.Context, *sendGuard, func()) {
+func (c *Client) attemptContext(ctx context.Context, method string) (context.Context, *sendGuard, func()) {
 	actx, cancel := context.WithCancelCause(ctx)
-	guard := &sendGuard{cancel: cancel}
+	guard := &sendGuard{post: !idempotent(method), cancel: cancel}
 	stop := context.CancelFunc(func() {})
 	if c.timeout > 0 {
 		actx, stop = context.WithTimeout(actx, c.timeout)
 	}
+	actx = context.WithValue(actx, guardKey{}, guard)
 	return httptrace.WithClientTrace(actx, guard.trace()), guard, func() { stop(); cancel(nil) }
 }
 
@@ -548,30 +600,33 @@ func (c *Client) newRequest(ctx context.Context, method string, target *url.URL,
 	return req, nil
 }
 
-// bodyLimit is how much of an answer is read: an error body needs no more
-// than APIError keeps.
-func (c *Client) bodyLimit(status int) int64 {
+// bodyLimit is how much of an answer is read. An error body needs no more
+// than APIError keeps, plus the reach of the masking: a spelling of the key
+// or of a personal value that straddles the cut is read whole, so that it
+// is masked rather than cut into a fragment that still reveals most of it.
+func (c *Client) bodyLimit(status int, personal []string) int64 {
 	if status >= 200 && status <= 299 {
 		return c.maxBody
 	}
-	return min(c.maxBody, maxErrorBody)
+	return min(c.maxBody, maxErrorBody) + int64(c.scrubber(personal).reach())
 }
 
 // readBody reads at most limit bytes of an answer of the given length (-1
-// when unknown); truncated reports a longer answer. A declared length sizes
-// the buffer once, and one over the limit is not read at all; an unknown
-// length is read in pooled blocks and copied out once, so reading allocates
-// about the answer's size whatever the answer holds.
+// when unknown); truncated reports a longer answer. A declared length over
+// the limit is not read at all. Any other answer is read in pooled blocks
+// as its bytes arrive and copied out once: a declared length is only a
+// claim, and sizing a buffer by it let slow answers that had sent one byte
+// pin the whole cap each. Reading allocates about the answer's size,
+// whatever the answer holds or claims.
 func readBody(r io.Reader, length, limit int64) (body []byte, truncated bool, err error) {
-	switch {
-	case length > limit:
+	if length > limit {
 		return nil, true, nil
-	case length >= 0:
-		body = make([]byte, length)
-		n, err := io.ReadFull(r, body)
-		return body[:n], false, err
 	}
-	return readBlocks(r, limit)
+	body, truncated, err = readBlocks(r, limit)
+	if err == nil && int64(len(body)) < length {
+		err = io.ErrUnexpectedEOF // the answer ended before its declared length
+	}
+	return body, truncated, err
 }
 
 // bodyBlock is the unit in which answers of unknown length are read.
@@ -719,10 +774,11 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// failure turns a failed attempt into the error the caller sees.
-func (c *Client) failure(ctx context.Context, method, path string, res result) error {
+// failure turns a failed attempt into the error the caller sees, its text
+// masked of the key and of the request's personal values.
+func (c *Client) failure(ctx context.Context, method, path string, res result, personal []string) error {
 	if res.err == nil {
-		return c.apiError(method, path, res)
+		return c.apiError(method, path, res, personal)
 	}
 	err := res.err
 	var urlErr *url.Error
@@ -735,45 +791,30 @@ func (c *Client) failure(ctx context.Context, method, path string, res result) e
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", c.timeout, err)
 	}
-	err = fmt.Errorf("kryptogo: %s %s: %w", method, path, err)
+	err = c.scrubber(personal).wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
 	if !idempotent(method) && res.wrote {
 		return &maybeSentError{err: err}
 	}
 	return err
 }
 
-// apiError builds the *APIError of a non-2xx answer, without the API key:
-// a proxy or debug endpoint may echo request headers back, in any spelling.
-func (c *Client) apiError(method, path string, res result) *APIError {
+// apiError builds the *APIError of a non-2xx answer, without the API key
+// or the personal values of the request: a proxy or debug endpoint may
+// echo request headers back, and a 400 may quote the submitted name.
+func (c *Client) apiError(method, path string, res result, personal []string) *APIError {
 	var retryAfter time.Duration
 	if d, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok {
 		retryAfter = d
 	}
 	// Built per error rather than kept in the Client: fmt prints the fields
 	// of a struct nested in a printed value, and must never meet the key.
-	secret := redact.New(c.creds.key())
-	body := secret.Bytes(res.body, res.truncated)
+	scrub := c.scrubber(personal)
+	body := scrub.keep(res.body, res.truncated, int(min(c.maxBody, maxErrorBody)))
 	resp := &http.Response{StatusCode: res.status, Header: res.header}
 	e := newAPIError(method, path, resp, body, retryAfter)
-	e.Message = secret.String(e.Message)
-	e.RequestID = secret.String(e.RequestID)
-	withholdLeaks(e, secret)
+	e.Message = scrub.text(e.Message)
+	e.RequestID = scrub.text(e.RequestID)
 	return e
-}
-
-// withholdLeaks drops what still reveals the key in a spelling the masking
-// does not know (HTML entities, escapes in a header): a broken proxy that
-// echoes the key loses its error text, and the key stays secret.
-func withholdLeaks(e *APIError, secret *redact.Secret) {
-	if secret.Leaks(string(e.Body)) {
-		e.Body = []byte(withheld)
-	}
-	if secret.Leaks(e.Message) {
-		e.Message = withheld
-	}
-	if secret.Leaks(e.RequestID) {
-		e.RequestID = redact.Mask
-	}
 }
 
 // decode reads a 2xx answer into out. Its errors describe the body by its
@@ -806,7 +847,7 @@ func (c *Client) decode(method, path string, res result, out any) error {
 	return nil
 }
 
-func (c *Client) logAttempt(ctx context.Context, method, path string, attempt int, start time.Time, res result) {
+func (c *Client) logAttempt(ctx context.Context, method, path string, attempt int, start time.Time, res result, personal []string) {
 	attrs := []slog.Attr{
 		slog.String("method", method), slog.String("path", path),
 		slog.Int("attempt", attempt), slog.Duration("duration", time.Since(start)),
@@ -815,7 +856,7 @@ func (c *Client) logAttempt(ctx context.Context, method, path string, attempt in
 		attrs = append(attrs, slog.Int("status", res.status))
 	}
 	if res.err != nil {
-		attrs = append(attrs, slog.String("error", describeNetError(res.err)))
+		attrs = append(attrs, slog.String("error", c.scrubber(personal).text(describeNetError(res.err))))
 	}
 	c.log(ctx, "kryptogo request", attrs...)
 }

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +49,8 @@ func TestNewClientOptions(t *testing.T) {
 		{"bad header name", "k", []Option{WithAPIKeyHeader("X Token")}, "invalid header name"},
 		{"empty header name", "k", []Option{WithAPIKeyHeader("")}, "invalid header name"},
 		{"zero max bytes", "k", []Option{WithMaxResponseBytes(0)}, "positive size"},
+		{"absurd max bytes", "k", []Option{WithMaxResponseBytes(1 << 62)}, "at most 1 GiB"},
+		{"max bytes just over 1 GiB", "k", []Option{WithMaxResponseBytes(1<<30 + 1)}, "at most 1 GiB"},
 	} {
 		_, err := NewClient(tc.key, tc.opts...)
 		assert.ErrorContains(t, err, tc.err, tc.name)
@@ -219,17 +223,29 @@ func TestRetryAfterForms(t *testing.T) {
 }
 
 func TestRetryAfterTooLongIsNotSlept(t *testing.T) {
-	client, mux := setup(t)
-	slept := recordSleeps(client, time.Now())
-	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "3600")
-		w.WriteHeader(http.StatusTooManyRequests)
-	})
-	err := client.Do(context.Background(), "GET", "/thing", nil, nil)
-	var apiErr *APIError
-	require.ErrorAs(t, err, &apiErr)
-	assert.Equal(t, time.Hour, apiErr.RetryAfter, "the caller learns when to come back")
-	assert.Empty(t, *slept)
+	for header, want := range map[string]time.Duration{
+		"3600": time.Hour,
+		// Overflows int64: treated as very long (capped at a day), not as
+		// garbage that would be retried after the backoff.
+		"99999999999999999999": 24 * time.Hour,
+	} {
+		t.Run(header, func(t *testing.T) {
+			client, mux := setup(t)
+			slept := recordSleeps(client, time.Now())
+			var seen atomic.Int32
+			mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				w.Header().Set("Retry-After", header)
+				w.WriteHeader(http.StatusTooManyRequests)
+			})
+			err := client.Do(context.Background(), "GET", "/thing", nil, nil)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, want, apiErr.RetryAfter, "the caller learns when to come back")
+			assert.Empty(t, *slept)
+			assert.Equal(t, int32(1), seen.Load())
+		})
+	}
 }
 
 func TestBackoffWithoutRetryAfterIsJittered(t *testing.T) {
@@ -769,6 +785,8 @@ func TestReadBody(t *testing.T) {
 		{"one byte over", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)) - 1, text[:len(text)-1], true, nil},
 		{"declared over the limit: not read", strings.NewReader(text), int64(len(text)), 10, "", true, nil},
 		{"shorter than declared", strings.NewReader("{}"), 100, 1 << 20, "{}", false, io.ErrUnexpectedEOF},
+		{"declared 2^60 under an absurd limit", strings.NewReader("{}"), 1 << 60, 1 << 62, "{}", false, io.ErrUnexpectedEOF},
+		{"declared length a lie, over the limit", strings.NewReader(text), 100, 10, "", true, nil},
 		{"broken mid-way", hiddenLength{io.MultiReader(strings.NewReader(text[:50_000]), iotest.ErrReader(io.ErrClosedPipe))}, -1, 1 << 20,
 			text[:50_000], false, io.ErrClosedPipe},
 	} {
@@ -777,6 +795,24 @@ func TestReadBody(t *testing.T) {
 			assert.ErrorIs(t, err, tc.err)
 			assert.Equal(t, tc.truncated, truncated)
 			assert.Equal(t, tc.want, string(body))
+		})
+	}
+}
+
+// Review of issue 8, finding 5: a declared Content-Length was allocated
+// before reading, so 16 slow answers that had sent one byte each pinned
+// 512 MiB. Reading allocates what arrived plus a bounded block.
+func TestReadBodyAllocatesWhatArrived(t *testing.T) {
+	for _, length := range []int64{DefaultMaxResponseBytes - 1, 1 << 40} {
+		t.Run(fmt.Sprint(length), func(t *testing.T) {
+			slow := io.MultiReader(strings.NewReader("{"), iotest.ErrReader(io.ErrUnexpectedEOF))
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			body, _, err := readBody(slow, length, 1<<62)
+			runtime.ReadMemStats(&after)
+			assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+			assert.Equal(t, "{", string(body))
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated for one byte received")
 		})
 	}
 }
@@ -827,4 +863,66 @@ func TestNewClientWhenDefaultTransportIsReplaced(t *testing.T) {
 	require.True(t, ok, "the SDK builds its own tuned transport")
 	assert.NotNil(t, tr.Proxy, "HTTPS_PROXY is still honoured")
 	assert.NotNil(t, tr.DialContext)
+}
+
+// Review of issue 8, finding 9: the send guard counted the hops of
+// same-origin redirects as replays and failed a GET after two of them.
+func TestSameOriginRedirectChains(t *testing.T) {
+	for _, hops := range []int{1, 2, 5} {
+		t.Run(fmt.Sprintf("%d hops", hops), func(t *testing.T) {
+			c, mux := setup(t)
+			var seen atomic.Int32
+			mux.HandleFunc("/task/1/summary", func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				http.Redirect(w, r, basePath+"/hop/1", http.StatusMovedPermanently)
+			})
+			mux.HandleFunc("/hop/{n}", func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				n, _ := strconv.Atoi(r.PathValue("n"))
+				if n < hops {
+					http.Redirect(w, r, fmt.Sprintf("%s/hop/%d", basePath, n+1), http.StatusMovedPermanently)
+					return
+				}
+				serveFixture(t, "task_summary.json")(w)
+			})
+			got, err := c.Tasks.Summary(context.Background(), 1)
+			require.NoError(t, err)
+			assert.NotNil(t, got)
+			assert.Equal(t, int32(hops+1), seen.Load(), "one request per hop, none replayed")
+		})
+	}
+}
+
+// Review of issue 8, finding 3: a 2xx answer to a POST means the API acted
+// (the task exists and cost points) even when the SDK cannot decode the
+// answer; the error must tell the caller to check before re-sending.
+func TestUndecodableSuccessOfAPOSTMaybeSent(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"html", "<html>ok</html>"},
+		{"invalid JSON", `[{"task_id":7`},
+		{"wrong shape", `{"task_id":7}`},
+		{"empty", ""},
+		{"wrong count of receipts", `[]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, mux := setup(t)
+			var seen atomic.Int32
+			mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				_, _ = w.Write([]byte(tc.body))
+			})
+			_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
+			assert.Equal(t, int32(1), seen.Load())
+			require.ErrorIs(t, err, ErrInvalidResponse)
+			assert.ErrorIs(t, err, ErrMaybeSent)
+			assert.Contains(t, err.Error(), "check before sending it again")
+		})
+	}
+	t.Run("GET is not", func(t *testing.T) {
+		client, mux := setup(t)
+		mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) })
+		_, err := client.KYA.Get(context.Background(), 1)
+		require.ErrorIs(t, err, ErrInvalidResponse)
+		assert.NotErrorIs(t, err, ErrMaybeSent)
+	})
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
 // Sentinel errors, matched with errors.Is against the errors the SDK returns.
@@ -37,7 +39,8 @@ var (
 	ErrInvalidResponse = errors.New("kryptogo: invalid response")
 	// ErrMaybeSent matches the error of a POST that failed after its request
 	// may have reached the API (the connection broke after the request was
-	// written, or the API answered 5xx): it may have created the task and
+	// written, the API answered 5xx, or its 2xx answer could not be
+	// decoded): it may have created the task and
 	// spent points. Check, for instance in Tasks.History by customer
 	// reference, before sending it again.
 	ErrMaybeSent = errors.New("kryptogo: the request may have reached the API; check before sending it again")
@@ -59,6 +62,98 @@ func (e *maybeSentError) Error() string { return e.err.Error() + maybeSentHint }
 
 // Unwrap returns the failure and ErrMaybeSent, so errors.Is matches both.
 func (e *maybeSentError) Unwrap() []error { return []error{e.err, ErrMaybeSent} }
+
+// redactedError is a failure whose text went through the client's masking
+// (net/http quotes what a broken server sent, which may echo the key).
+// Unwrap returns the original, so errors.Is and errors.As still see
+// context.DeadlineExceeded, a net.Error or an x509 error.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+// Unwrap returns the original error.
+func (e *redactedError) Unwrap() error { return e.err }
+
+// scrubber masks what must never leave the SDK in an error or a log: the
+// API key and the personal values of the request, in every spelling the
+// redactor knows. Built per use: the client keeps no masker, so printing
+// it can never meet the key.
+type scrubber []*redact.Secret
+
+// scrubber returns a masker of the key and of personal, the personal values
+// of the request at hand.
+func (c *Client) scrubber(personal []string) scrubber {
+	s := scrubber{redact.New(c.creds.key())}
+	for _, v := range personal {
+		if len(strings.TrimSpace(v)) >= minPersonalLen {
+			s = append(s, redact.New(v))
+		}
+	}
+	return s
+}
+
+// minPersonalLen is the shortest personal value masked: masking a one- or
+// two-letter name would shred every message.
+const minPersonalLen = 3
+
+// text masks v; text that still reveals a secret once decoded is withheld.
+func (s scrubber) text(v string) string {
+	for _, secret := range s {
+		v = secret.String(v)
+	}
+	if s.leaks(v) {
+		return withheld
+	}
+	return v
+}
+
+// bytes masks b, which is a cut text when truncated.
+func (s scrubber) bytes(b []byte, truncated bool) []byte {
+	for _, secret := range s {
+		b = secret.Bytes(b, truncated)
+	}
+	return b
+}
+
+func (s scrubber) leaks(v string) bool { return redact.AnyLeaks(v, s...) }
+
+// reach is how far past a cut a text must be read for every spelling of
+// every secret that straddles the cut to be seen whole.
+func (s scrubber) reach() int {
+	longest := 0
+	for _, secret := range s {
+		longest = max(longest, secret.Reach())
+	}
+	return longest
+}
+
+// keep masks window, a text read reach bytes past n when it is longer than
+// n (truncated says it is longer still), and returns at most its first n
+// bytes. Masking runs before the cut, so a secret the cut would split is
+// still seen whole; a window that reveals a secret in a spelling the
+// masking does not know is withheld whole.
+func (s scrubber) keep(window []byte, truncated bool, n int) []byte {
+	masked := s.bytes(window, truncated)
+	if s.leaks(string(masked)) {
+		return []byte(withheld)
+	}
+	if len(masked) <= n {
+		return masked
+	}
+	return s.bytes(masked[:n], true) // drops a trailing start of a spelling
+}
+
+// wrap returns err with its text masked.
+func (s scrubber) wrap(err error) error {
+	return &redactedError{msg: s.text(err.Error()), err: err}
+}
+
+// withheld stands for text that echoed a secret in a spelling the masking
+// does not know.
+const withheld = "[withheld: it echoes the API key or a personal value]"
 
 // maxErrorBody caps APIError.Body, so a large error page is not kept whole.
 const maxErrorBody = 64 << 10
@@ -276,7 +371,8 @@ func oneLine(s string, n int) string {
 }
 
 // ResponseError is a 2xx answer the SDK could not use: not JSON, not the
-// documented shape, or too large. It matches ErrInvalidResponse.
+// documented shape, or too large. It matches ErrInvalidResponse, and, for a
+// POST, ErrMaybeSent: the API answered 2xx, so it acted.
 type ResponseError struct {
 	Method     string
 	Path       string
@@ -293,14 +389,23 @@ func (e *ResponseError) Error() string {
 	if e.Snippet != "" {
 		msg += " (body: " + e.Snippet + ")"
 	}
+	if e.maybeSent() {
+		msg += maybeSentHint
+	}
 	return msg
 }
 
 // Unwrap returns the decoding error.
 func (e *ResponseError) Unwrap() error { return e.Err }
 
-// Is makes errors.Is match ErrInvalidResponse.
-func (e *ResponseError) Is(target error) bool { return target == ErrInvalidResponse }
+// Is makes errors.Is match ErrInvalidResponse, and ErrMaybeSent for a POST.
+func (e *ResponseError) Is(target error) bool {
+	return target == ErrInvalidResponse || (target == ErrMaybeSent && e.maybeSent())
+}
+
+// maybeSent reports an answer to a POST: a 2xx means the API acted (it
+// may have created a task and spent points) even if the answer is unusable.
+func (e *ResponseError) maybeSent() bool { return e.Method == http.MethodPost }
 
 // bodyShape describes a body without any of its content: "812 bytes, a JSON
 // object".

@@ -2,6 +2,7 @@ package kryptogo
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -198,6 +200,9 @@ func assertNoKey(t *testing.T, out, key string) {
 	assert.NotContains(t, out, escapeAll(key)[:len(escapeAll(key))-12], "an escaped prefix")
 }
 
+// fuzzName is the personal value FuzzParseAPIError's requests carry.
+const fuzzName = "John Doe"
+
 // FuzzParseAPIError: any error answer gives an *APIError without a panic,
 // with a bounded body and message, and without the key in any spelling
 // that decodes to it.
@@ -210,17 +215,123 @@ func FuzzParseAPIError(f *testing.F) {
 	f.Add(307, []byte(nil), "", "", false)
 	client, err := NewClient(testKey)
 	require.NoError(f, err)
-	secret := redact.New(testKey)
+	secret, name := redact.New(testKey), redact.New(fuzzName)
+	f.Add(400, []byte(`{"message":"target `+fuzzName+` is listed"}`), "application/json", "", false)
 	f.Fuzz(func(t *testing.T, status int, body []byte, contentType, requestID string, truncated bool) {
 		header := http.Header{"Content-Type": {contentType}, "X-Request-Id": {requestID}, "Location": {requestID}}
-		e := client.apiError("GET", "/thing", result{status: status, header: header, body: body, truncated: truncated})
+		e := client.apiError("GET", "/thing", result{status: status, header: header, body: body, truncated: truncated}, []string{fuzzName})
 		for _, out := range []string{e.Error(), string(e.Body), e.Message, e.RequestID} {
-			if secret.Leaks(out) {
-				t.Fatalf("the key leaks: %q", out)
+			if secret.Leaks(out) || name.Leaks(out) {
+				t.Fatalf("the key or the name leaks: %q", out)
 			}
 		}
 		if len(e.Body) > max(len(body), len(withheld)) || len(e.Message) > 520 {
 			t.Fatalf("unbounded: body %d bytes, message %d bytes", len(e.Body), len(e.Message))
 		}
 	})
+}
+
+// entityEscape spells every character of s as an HTML numeric entity.
+func entityEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		fmt.Fprintf(&b, "&#%d;", r)
+	}
+	return b.String()
+}
+
+// decodedForms returns out decoded up to six layers deep (HTML entities,
+// \u and \/ escapes, URL escapes), every layer kept.
+func decodedForms(out string) []string {
+	forms := []string{out}
+	for range 6 {
+		next := html.UnescapeString(strings.ReplaceAll(out, `\/`, "/"))
+		if unq, err := strconv.Unquote(`"` + strings.ReplaceAll(next, `"`, `\"`) + `"`); err == nil {
+			next = unq
+		}
+		if u, err := url.QueryUnescape(next); err == nil {
+			next = u
+		}
+		if next == out {
+			break
+		}
+		out = next
+		forms = append(forms, out)
+	}
+	return forms
+}
+
+// assertKeyGone checks every decoded form of out for the key, for three
+// quarters of it, and for its base64.
+func assertKeyGone(t *testing.T, out, key string) {
+	t.Helper()
+	for _, form := range decodedForms(out) {
+		if !assert.NotContains(t, form, key[:len(key)*3/4], "most of the key survives") {
+			return
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding} {
+		b64 := enc.EncodeToString([]byte(key))
+		assert.NotContains(t, out, b64[:len(b64)-4], "base64 of the key survives")
+	}
+}
+
+// Review of issue 8, finding 7: the key survived the 64 KiB cut of an error
+// body when spelled in entities or \u escapes and cut mid-spelling; base64,
+// four layers of entities and tags splitting it got through too.
+func TestAPIErrorKeyEchoSpellings(t *testing.T) {
+	big := strings.Repeat("x", maxErrorBody)
+	atCut := func(spelling string) string { return big[:maxErrorBody-len(spelling)+6] + spelling + "tail" }
+	mixedEscapes := func(s string) string {
+		var b strings.Builder
+		for i, r := range s {
+			if i%2 == 0 {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		}
+		return b.String()
+	}
+	html4 := strings.ReplaceAll(entityEscape(testKey), "&", "&amp;amp;amp;")
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+	}{
+		{"entities at the cut", 500, nil, atCut(entityEscape(testKey))},
+		{"escapes at the cut", 500, nil, atCut(mixedEscapes(testKey))},
+		{"four layers of entities at the cut", 500, nil, atCut(html4)},
+		{"base64", 400, nil, `{"message":"bad token ` + base64.StdEncoding.EncodeToString([]byte(testKey)) + `"}`},
+		{"base64 url raw", 400, nil, `bad token ` + base64.RawURLEncoding.EncodeToString([]byte(testKey))},
+		{"base64 shifted", 400, nil, `token ` + base64.StdEncoding.EncodeToString([]byte("Bearer "+testKey))},
+		{"four layers of entities", 400, nil, `bad token ` + html4},
+		{"JSON in JSON", 400, nil, `{"error":"{\"token\":\"` + mixedEscapes(testKey) + `\"}"}`},
+		{"request id in base64", 400, http.Header{"X-Request-Id": {base64.StdEncoding.EncodeToString([]byte(testKey))}}, `{}`},
+		{"location", 302, http.Header{"Location": {"https://" + testKey + ".evil.example/x"}}, ``},
+		{"HTML title in entities", 502, http.Header{"Content-Type": {"text/html"}}, `<html><title>` + entityEscape(testKey) + `</title></html>`},
+		{"URL-encoded entities in JSON", 400, nil, `{"message":"` + strings.ReplaceAll(entityEscape(testKey), "&#", "%26%23") + `"}`},
+		{"key split by a tag", 502, http.Header{"Content-Type": {"text/html"}}, `<title>` + testKey[:10] + `<b></b>` + testKey[10:] + `</title>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tc.header {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			client, err := NewClient(testKey, WithBaseURL(srv.URL), WithMaxRetries(0))
+			require.NoError(t, err)
+			_, err = client.Tasks.Summary(context.Background(), 1)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.LessOrEqual(t, len(apiErr.Body), maxErrorBody)
+			for _, out := range []string{printed(err), apiErr.Message, apiErr.RequestID, string(apiErr.Body)} {
+				assertKeyGone(t, out, testKey)
+			}
+		})
+	}
 }

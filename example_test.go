@@ -153,7 +153,7 @@ func ExampleValidationError() {
 		}
 	}
 	// Output:
-	// id_type: "ID" must be PASSPORT, DRIVING_LICENSE or ID_CARD
+	// id_type: must be PASSPORT, DRIVING_LICENSE or ID_CARD
 	// workflow_id: 3 must be 100, 101, 102, 200, 201 or 202
-	// country: "Taiwan" is not an ISO 3166-1 alpha-3 country code (e.g. TWN, USA)
+	// country: is not an ISO 3166-1 alpha-3 country code (e.g. TWN, USA)
 }

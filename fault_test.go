@@ -1,6 +1,7 @@
 package kryptogo
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -272,11 +273,11 @@ func faultRows() []faultRow {
 			assert.NoError(t, err)
 		}},
 		{name: "5xx that never ends", serve: status(http.StatusBadGateway), idem: [2]int32{3, 3}, post: 1, check: is(postOnly, ErrServerError)},
-		{name: "2xx invalid JSON", serve: body("application/json", `{"kya_id": 1,`), idem: [2]int32{1, 1}, post: 1, check: is(never, ErrInvalidResponse)},
-		{name: "2xx HTML", serve: body("text/html", "<html><title>Login</title></html>"), idem: [2]int32{1, 1}, post: 1, check: is(never, ErrInvalidResponse)},
-		{name: "2xx empty", serve: body("application/json", ""), idem: [2]int32{1, 1}, post: 1, check: is(never, ErrInvalidResponse)},
+		{name: "2xx invalid JSON", serve: body("application/json", `{"kya_id": 1,`), idem: [2]int32{1, 1}, post: 1, check: is(postOnly, ErrInvalidResponse)},
+		{name: "2xx HTML", serve: body("text/html", "<html><title>Login</title></html>"), idem: [2]int32{1, 1}, post: 1, check: is(postOnly, ErrInvalidResponse)},
+		{name: "2xx empty", serve: body("application/json", ""), idem: [2]int32{1, 1}, post: 1, check: is(postOnly, ErrInvalidResponse)},
 		{name: "2xx over the cap", serve: body("application/json", `{"x":"`+strings.Repeat("a", 4096)+`"}`), opts: []Option{WithMaxResponseBytes(1024)},
-			idem: [2]int32{1, 1}, post: 1, check: is(never, ErrInvalidResponse)},
+			idem: [2]int32{1, 1}, post: 1, check: is(postOnly, ErrInvalidResponse)},
 		{name: "untrusted TLS", start: untrustedTLS, idem: [2]int32{1, 1}, post: 1, check: func(t *testing.T, method string, err error) {
 			is(never)(t, method, err)
 			var certErr *tls.CertificateVerificationError
@@ -369,4 +370,119 @@ func recordWaits(c *Client, now time.Time) *sleepLog {
 		return sleepContext(ctx, min(d, time.Millisecond))
 	}
 	return log
+}
+
+// retryOnceRT is a user's retry middleware in the go-retryablehttp style:
+// it buffers the body and re-sends once on a 5xx or a transport error.
+type retryOnceRT struct{ next http.RoundTripper }
+
+func (rt retryOnceRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	var buf []byte
+	if req.Body != nil {
+		buf, _ = io.ReadAll(req.Body)
+		_ = req.Body.Close()
+	}
+	for i := 0; ; i++ {
+		again := req.Clone(req.Context())
+		if buf != nil {
+			again.Body = io.NopCloser(bytes.NewReader(buf))
+			again.ContentLength = int64(len(buf))
+		}
+		resp, err := rt.next.RoundTrip(again)
+		if i == 0 && (err != nil || resp.StatusCode >= 500) {
+			if resp != nil {
+				_ = resp.Body.Close()
+			}
+			continue
+		}
+		return resp, err
+	}
+}
+
+// paidCalls are the POSTs of the typed surface, each with a valid request.
+func paidCalls(t *testing.T) map[string]func(context.Context, *Client) error {
+	face := testPNG(t, 400, 400)
+	return map[string]func(context.Context, *Client) error{
+		"Tasks.Create": func(ctx context.Context, c *Client) error {
+			_, err := c.Tasks.Create(ctx, []CreateTaskRequest{{SearchSettingID: 1, Target: KYCTarget("John Doe", "1990-01-02", "TWN")}})
+			return err
+		},
+		"IDV.Create": func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.Create(ctx, &CreateIDVRequest{Country: "JPN", IDType: IDTypePassport,
+				IDImage: ImageFromBytes(face), FaceImage: ImageFromBase64(b64(face))})
+			return err
+		},
+		"Tasks.Accept": func(ctx context.Context, c *Client) error { _, err := c.Tasks.Accept(ctx, 3, "ok"); return err },
+		"KYA.Create": func(ctx context.Context, c *Client) error {
+			_, err := c.KYA.Create(ctx, &CreateKYARequest{Address: "0x72a5000000000000000000000000000000000000"})
+			return err
+		},
+		"IDV.InitWeb": func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.InitWeb(ctx, &InitWebIDVRequest{Country: "TWN", IDType: IDTypePassport, WorkflowID: 100, CustomerReference: "c1"})
+			return err
+		},
+		"IDV.InitMobile": func(ctx context.Context, c *Client) error {
+			_, err := c.IDV.InitMobile(ctx, &InitMobileIDVRequest{Country: "TWN", CustomerReference: "c1"})
+			return err
+		},
+	}
+}
+
+// replayServers are servers that read a POST's whole body and then fail in
+// a way a retrying layer below the SDK would answer by re-sending it.
+func replayServers() map[string]func(*testing.T, *faultEnv) {
+	rstAfterBody := func(proto string) func(*testing.T, *faultEnv) {
+		return serveCounted(proto, func(w http.ResponseWriter, r *http.Request, n int32) {
+			if proto == "http1" {
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					_ = conn.Close()
+				}
+				return
+			}
+			abortStream(w, r, n)
+		})
+	}
+	return map[string]func(*testing.T, *faultEnv){
+		"502 then 200": serveCounted("http1", func(w http.ResponseWriter, _ *http.Request, n int32) {
+			if n == 1 {
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+			_, _ = w.Write([]byte(`[{"task_id":7}]`))
+		}),
+		"http1 reset after the body": rstAfterBody("http1"),
+		"http2 reset after the body": rstAfterBody("http2"),
+		"http2 RST PROTOCOL_ERROR":   rawH2(h2ResetProtocol),
+		"http2 GOAWAY":               rawH2(h2GoAwayClose),
+	}
+}
+
+// Review of issue 8, finding 2: a user's retrying RoundTripper re-sent a
+// paid POST, since the send guard allowed two sends of every method.
+func TestUserRetryingTransportNeverReplaysAPOST(t *testing.T) {
+	for serverName, start := range replayServers() {
+		for callName, call := range paidCalls(t) {
+			t.Run(serverName+"/"+callName, func(t *testing.T) {
+				t.Parallel()
+				env := &faultEnv{}
+				start(t, env)
+				base := http.DefaultTransport
+				for _, o := range env.opts { // the TLS servers hand over their trusting client
+					var s settings
+					require.NoError(t, o(&s))
+					base = s.httpClient.Transport
+				}
+				client, err := NewClient(testKey, WithBaseURL(env.url), WithRetryBackoff(time.Millisecond, 2*time.Millisecond),
+					WithHTTPClient(&http.Client{Transport: retryOnceRT{next: base}}))
+				require.NoError(t, err)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				err = call(ctx, client)
+				assert.Equal(t, int32(1), env.seen.Load(), "the server read the paid POST's body more than once")
+				require.Error(t, err)
+				assert.ErrorIs(t, err, ErrMaybeSent)
+			})
+		}
+	}
 }

@@ -105,7 +105,7 @@ func (r *CreateIDVRequest) body() (*requestBody, error) {
 	v.optional("expected_issuing_date", r.ExpectedIssuingDate, check.Date)
 	v.optional("expected_expiry_date", r.ExpectedExpiryDate, check.Date)
 	if r.ExpectedGender != "" && !r.ExpectedGender.known() {
-		v.addf("expected_gender", "%q must be M, F or X", r.ExpectedGender)
+		v.add("expected_gender", "must be M, F or X")
 	}
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
 	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
@@ -145,7 +145,7 @@ func (r *CreateIDVRequest) stream(prepared []*preparedImage) (*requestBody, erro
 		b.Literal([]byte(`","` + f.mimeName + `":"` + p.mime + `"`))
 	}
 	b.Literal([]byte("}"))
-	return &requestBody{open: b.Open, length: b.Len()}, nil
+	return &requestBody{open: b.Open, length: b.Len(), personal: r.personalValues()}, nil
 }
 
 func validateIDType(v *validator, t IDType) {
@@ -153,7 +153,7 @@ func validateIDType(v *validator, t IDType) {
 	case t == "":
 		v.add("id_type", "is required")
 	case !t.known():
-		v.addf("id_type", "%q must be PASSPORT, DRIVING_LICENSE or ID_CARD", t)
+		v.add("id_type", "must be PASSPORT, DRIVING_LICENSE or ID_CARD")
 	}
 }
 

@@ -125,7 +125,7 @@ func (r *CreateKYARequest) validate() (CreateKYARequest, error) {
 	case r.Chain == "":
 		chain, ok := DetectChain(r.Address)
 		if !ok {
-			v.addf("chain", "cannot be detected from address %q: it is neither an eth (0x + 40 hex) nor a btc address; set chain", oneLine(r.Address, 80))
+			v.add("chain", "cannot be detected from the address: it is neither an eth (0x + 40 hex) nor a btc address; set chain")
 		}
 		out.Chain = chain
 	case strings.EqualFold(string(r.Chain), string(ChainETH)):

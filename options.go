@@ -19,6 +19,8 @@ const (
 	DefaultMinBackoff       = 500 * time.Millisecond
 	DefaultMaxBackoff       = 8 * time.Second
 	DefaultMaxResponseBytes = 32 << 20
+	// MaxResponseBytesLimit is the largest cap WithMaxResponseBytes takes.
+	MaxResponseBytesLimit = 1 << 30
 )
 
 // RateLimiter paces requests: Wait blocks until the next request may go, or
@@ -195,12 +197,16 @@ func WithAPIKeyHeader(name string) Option {
 
 // WithMaxResponseBytes caps how much of an answer is read, so a broken
 // server cannot exhaust memory. A larger 2xx answer is an error matching
-// ErrInvalidResponse; of an error answer, at most 64 KiB is read. The
-// default is 32 MiB.
+// ErrInvalidResponse; of an error answer, at most 64 KiB is kept. The
+// default is 32 MiB; the cap itself is at most 1 GiB (MaxResponseBytesLimit),
+// far above any answer of the API.
 func WithMaxResponseBytes(n int64) Option {
 	return func(s *settings) error {
 		if n <= 0 {
 			return fmt.Errorf("kryptogo: WithMaxResponseBytes: need a positive size, got %d", n)
+		}
+		if n > MaxResponseBytesLimit {
+			return fmt.Errorf("kryptogo: WithMaxResponseBytes: %d bytes; the cap must be at most 1 GiB", n)
 		}
 		s.maxResponseBytes = n
 		return nil

@@ -50,15 +50,17 @@ const maxRetryAfter = 24 * time.Hour
 
 // ParseRetryAfter reads a Retry-After header value: delay-seconds or an
 // HTTP-date (RFC 9110 §10.2.3). It reports false for an absent or malformed
-// value. A date in the past is a zero wait; any wait is at most a day.
+// value. A date in the past is a zero wait; any wait is at most a day, and
+// a number too large to parse is a day too.
 func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseInt(value, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
+	if strings.Trim(value, "0123456789") == "" { // delay-seconds = 1*DIGIT
+		secs, err := strconv.ParseInt(value, 10, 64)
+		if err != nil { // too many digits for int64: a very long wait, not garbage
+			return maxRetryAfter, true
 		}
 		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second, true
 	}

@@ -50,6 +50,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Wed, 25 Nov 2026 11:00:00 GMT", 0, true},
 		{"Wednesday, 25-Nov-26 12:00:05 GMT", 5 * time.Second, true},
 		{"99999999999", 24 * time.Hour, true},
+		{"99999999999999999999", 24 * time.Hour, true}, // overflows int64: very long, not garbage
+		{"+5", 0, false},
 		{"", 0, false},
 		{"-1", 0, false},
 		{"soon", 0, false},

@@ -1,6 +1,8 @@
 // Package check holds the field rules of the KryptoGO API reference as pure
 // functions. Each returns "" when the value passes, else a message for a
-// kryptogo.FieldError.
+// kryptogo.FieldError. Messages say what is expected and never quote the
+// value: a rejected birthday or ID field is personal data, and validation
+// errors end up in logs.
 package check
 
 import (
@@ -17,7 +19,7 @@ import (
 // Date checks a YYYY-MM-DD date that exists on the calendar.
 func Date(s string) string {
 	if _, err := time.Parse(time.DateOnly, s); err != nil {
-		return fmt.Sprintf("%q is not a date in YYYY-MM-DD form", s)
+		return "is not a date in YYYY-MM-DD form"
 	}
 	return ""
 }
@@ -28,9 +30,9 @@ func Alpha3(s string) string {
 		return ""
 	}
 	if iso3166.IsAlpha3(strings.ToUpper(s)) {
-		return fmt.Sprintf("%q must be upper case: %q", s, strings.ToUpper(s))
+		return "must be an upper-case ISO 3166-1 alpha-3 country code (e.g. TWN, USA)"
 	}
-	return fmt.Sprintf("%q is not an ISO 3166-1 alpha-3 country code (e.g. TWN, USA)", s)
+	return "is not an ISO 3166-1 alpha-3 country code (e.g. TWN, USA)"
 }
 
 // Country checks an ISO 3166-1 alpha-3 or numeric country code.
@@ -39,7 +41,7 @@ func Country(s string) string {
 		return ""
 	}
 	if msg := Alpha3(s); msg != "" {
-		return fmt.Sprintf("%q is not an ISO 3166-1 alpha-3 or numeric country code (e.g. TWN or 158)", s)
+		return "is not an ISO 3166-1 alpha-3 or numeric country code (e.g. TWN or 158)"
 	}
 	return ""
 }
@@ -68,12 +70,12 @@ const rocEraOffset = 1911
 // 2018-01-02) that exists on the calendar.
 func ROCDate(s string) string {
 	if len(s) != 7 || strings.Trim(s, "0123456789") != "" {
-		return fmt.Sprintf("%q must be a 7-digit ROC date (YYYMMDD, e.g. 1070102)", s)
+		return "must be a 7-digit ROC date (YYYMMDD, e.g. 1070102)"
 	}
 	year, _ := strconv.Atoi(s[:3])
 	gregorian := fmt.Sprintf("%04d-%s-%s", year+rocEraOffset, s[3:5], s[5:7])
 	if year == 0 || Date(gregorian) != "" {
-		return fmt.Sprintf("%q is not a real ROC date (YYYMMDD)", s)
+		return "is not a real ROC date (YYYMMDD)"
 	}
 	return ""
 }
@@ -93,7 +95,7 @@ func TWIssueSite(s string) string {
 	if twIssueSites[s] {
 		return ""
 	}
-	return fmt.Sprintf("%q is not a Taiwan ID issuing-location code (e.g. 63000 for Taipei City)", s)
+	return "is not a Taiwan ID issuing-location code (e.g. 63000 for Taipei City)"
 }
 
 // Locales are the web IDV page languages.
@@ -107,7 +109,7 @@ func Locale(s string) string {
 			return ""
 		}
 	}
-	return fmt.Sprintf("%q is not a supported locale (%s)", s, strings.Join(Locales, ", "))
+	return "is not a supported locale (" + strings.Join(Locales, ", ") + ")"
 }
 
 // MIMEType checks an image mime type the API takes.
@@ -115,5 +117,5 @@ func MIMEType(s string) string {
 	if s == "image/jpeg" || s == "image/png" {
 		return ""
 	}
-	return fmt.Sprintf("%q is not supported; use image/jpeg or image/png", s)
+	return "is not supported; use image/jpeg or image/png"
 }

@@ -1,11 +1,12 @@
-// Package redact masks a secret (the API key) in text the SDK puts into
-// errors: raw, in the spellings a server echoes it in (JSON, HTML or URL
-// escaped), and inside JSON string literals in any escaping at all
-// ("\u0073k-…" decodes to "sk-…").
+// Package redact masks a secret (the API key, a personal value) in text the
+// SDK puts into errors: raw, in the spellings a server echoes it in (JSON,
+// HTML, URL or base64 encoded), and inside JSON string literals in any
+// escaping at all ("\u0073k-…" decodes to "sk-…").
 package redact
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -49,14 +50,55 @@ func (s Secret) Format(f fmt.State, _ rune) {
 func spellings(secret string) []string {
 	jsonEscaped, _ := json.Marshal(secret) // escapes <, >, & as \u003c…
 	inner := strings.TrimSuffix(strings.TrimPrefix(string(jsonEscaped), `"`), `"`)
-	return []string{
+	return append([]string{
 		secret,
 		inner,
 		strings.ReplaceAll(inner, "/", `\/`),
 		html.EscapeString(secret),
 		url.QueryEscape(secret),
 		url.PathEscape(secret),
+	}, base64Spellings(secret)...)
+}
+
+// minBase64 is the shortest base64 run masked: shorter runs would match
+// ordinary words by chance.
+const minBase64 = 8
+
+// base64Spellings returns the secret in standard and URL-safe base64,
+// padded and raw, and the runs that spell it inside a longer encoded text
+// ("Bearer <key>" in base64) at each of the three byte alignments: the
+// characters that encode only the secret's bytes.
+func base64Spellings(secret string) []string {
+	var out []string
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+		out = append(out, enc.EncodeToString([]byte(secret)), enc.WithPadding(base64.NoPadding).EncodeToString([]byte(secret)))
+		for shift := 1; shift <= 2; shift++ {
+			text := enc.EncodeToString(append(make([]byte, shift), secret...))
+			end := (shift + len(secret)) / 3 * 4 // complete groups only
+			if end-4 >= minBase64 {
+				out = append(out, text[4:end]) // the first group holds a foreign byte
+			}
+		}
+		if aligned := len(secret) / 3 * 4; aligned >= minBase64 {
+			out = append(out, enc.EncodeToString([]byte(secret))[:aligned])
+		}
 	}
+	return out
+}
+
+// Reach is the longest spelling of a secret of n bytes the redactor can
+// recognise: four layers of HTML entities spell a byte in up to 18
+// characters ("&amp;amp;amp;#115;"), with room to spare. A text cut for
+// keeping must be read this far past the cut, so that a spelling that
+// straddles the cut is seen whole before the cut hides it.
+func Reach(n int) int { return 32*n + 16 }
+
+// Reach is Reach of the secret's length.
+func (s *Secret) Reach() int {
+	if s == nil {
+		return 0
+	}
+	return Reach(len(s.raw))
 }
 
 // String returns v with every spelling of the secret masked.
@@ -164,23 +206,37 @@ func (s *Secret) cutPartial(b []byte) []byte {
 	return b
 }
 
+// decodeDepth is how many layers of encoding Leaks peels off.
+const decodeDepth = 5
+
 // Leaks reports whether text still reveals the secret once decoded: up to
-// three layers of HTML entities, JSON or Go escapes (\uXXXX, \/) and URL
+// five layers of HTML entities, JSON or Go escapes (\uXXXX, \/) and URL
 // escapes, in any order. Callers withhold text that leaks rather than
 // trying to mask a spelling they do not know.
-func (s *Secret) Leaks(text string) bool {
-	if s == nil || s.raw == "" {
+func (s *Secret) Leaks(text string) bool { return AnyLeaks(text, s) }
+
+// AnyLeaks reports whether text reveals any of the secrets once decoded, as
+// Leaks does; the layers are decoded once for all of them.
+func AnyLeaks(text string, secrets ...*Secret) bool {
+	revealed := func(t string) bool {
+		for _, s := range secrets {
+			if s != nil && s.raw != "" && strings.Contains(t, s.raw) {
+				return true
+			}
+		}
 		return false
 	}
 	layer := []string{text}
-	for range 3 {
+	for range decodeDepth {
+		seen := map[string]bool{}
 		var next []string
 		for _, t := range layer {
-			if strings.Contains(t, s.raw) {
+			if revealed(t) {
 				return true
 			}
 			for _, decode := range decoders {
-				if d := decode(t); d != t {
+				if d := decode(t); d != t && !seen[d] {
+					seen[d] = true
 					next = append(next, d)
 				}
 			}
@@ -188,7 +244,7 @@ func (s *Secret) Leaks(text string) bool {
 		layer = next
 	}
 	for _, t := range layer {
-		if strings.Contains(t, s.raw) {
+		if revealed(t) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -31,6 +32,28 @@ func TestBytes(t *testing.T) {
 			assert.Equal(t, tc.want, string(s.Bytes([]byte(tc.in), tc.truncated)))
 		})
 	}
+}
+
+func TestBase64Spellings(t *testing.T) {
+	s := New(secret)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		for _, prefix := range []string{"", "B", "Be", "Bearer "} {
+			text := "token " + enc.EncodeToString([]byte(prefix+secret)) + " end"
+			out := string(s.Bytes([]byte(text), false))
+			assert.Contains(t, out, Mask, "%q", text)
+			decoded, _ := enc.DecodeString(strings.Fields(out)[1])
+			assert.NotContains(t, string(decoded), secret[3:len(secret)-3], "%q", out)
+		}
+	}
+}
+
+func TestReachCoversNestedEntities(t *testing.T) {
+	var nested strings.Builder
+	for _, r := range secret {
+		fmt.Fprintf(&nested, "&amp;amp;amp;#%d;", r)
+	}
+	assert.LessOrEqual(t, nested.Len(), New(secret).Reach())
+	assert.True(t, New(secret).Leaks(nested.String()), "four layers of entities")
 }
 
 func TestLeaks(t *testing.T) {
