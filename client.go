@@ -309,8 +309,11 @@ func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
 		if guard, ok := req.Context().Value(guardKey{}).(*sendGuard); ok {
 			guard.redirected()
 		}
-		if !sameOrigin(req.URL, c.base) {
-			return http.ErrUseLastResponse // the 3xx becomes an *APIError
+		// The 3xx becomes an *APIError. Another origin would receive the body
+		// (images, names); a POST's redirect would be re-sent as a GET whose
+		// answer the SDK would read as the receipt of a paid task.
+		if !sameOrigin(req.URL, c.base) || via[0].Method == http.MethodPost {
+			return http.ErrUseLastResponse
 		}
 		if next != nil {
 			return next(req, via)

@@ -702,11 +702,44 @@ func TestRedirectToAnotherOriginIsNotFollowed(t *testing.T) {
 				assert.Equal(t, int32(1), n.Load(), "a redirect is an answer, not retried")
 				assert.Contains(t, err.Error(), "redirect to "+other.URL+" not followed")
 				assert.NotContains(t, err.Error(), "cust-7", "the target's query is not repeated")
-				assert.False(t, errors.Is(err, ErrMaybeSent))
+				assert.Equal(t, method == "POST", errors.Is(err, ErrMaybeSent),
+					"a POST answered with a redirect reached the API, which may have acted on it")
 			})
 		}
 	}
 	assert.Zero(t, reached.Load(), "nothing, neither body nor key, reaches another origin")
+}
+
+// A POST creates a paid task: a redirect answer to it (even to the API's own
+// origin) is not followed. net/http would turn a 302/303 into a GET and the
+// SDK would decode that answer as the POST's receipt; a 307/308 would need
+// the body again, which the SDK never hands to net/http.
+func TestPOSTNeverFollowsRedirects(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			client, mux := setup(t)
+			var posted, followed atomic.Int32
+			mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
+				posted.Add(1)
+				http.Redirect(w, r, basePath+"/task/99/summary", status)
+			})
+			mux.HandleFunc("/task/99/summary", func(w http.ResponseWriter, r *http.Request) {
+				followed.Add(1)
+				_, _ = w.Write([]byte(`[{"task_id": 99, "timestamp": 1700000000}]`))
+			})
+			created, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{{
+				SearchSettingID: 2, Target: KYBTarget("Acme Ltd"),
+			}})
+			require.Error(t, err)
+			assert.Nil(t, created)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, status, apiErr.StatusCode)
+			assert.ErrorIs(t, err, ErrMaybeSent)
+			assert.Equal(t, int32(1), posted.Load())
+			assert.Zero(t, followed.Load(), "the redirect is not followed")
+		})
+	}
 }
 
 func TestSameOriginRedirectSendsNoReferer(t *testing.T) {

@@ -187,14 +187,14 @@ func (e *APIError) Error() string {
 		b.WriteString(" [request id " + e.RequestID + "]")
 	}
 	return b.String() // the documented format; a 5xx POST also matches ErrMaybeSent
-
 }
 
-// maybeSent reports a POST answered with 5xx: the API got the request and
-// failed, possibly after creating the task. Error keeps its documented
+// maybeSent reports a POST answered with 5xx or a redirect: the API got the
+// request and may have created the task before failing or redirecting. Error keeps its documented
 // format; errors.Is(err, ErrMaybeSent) tells the caller to check.
 func (e *APIError) maybeSent() bool {
-	return e.Method == http.MethodPost && e.StatusCode >= 500 && e.StatusCode <= 599
+	redirected := e.StatusCode >= 300 && e.StatusCode <= 399 // e.g. post/redirect/get after creating
+	return e.Method == http.MethodPost && (redirected || e.StatusCode >= 500 && e.StatusCode <= 599)
 }
 
 // Is makes errors.Is match the sentinel of the error's status.
