@@ -90,8 +90,9 @@ func newServer(cfg config) (*Server, error) {
 		s.httpServer.Listener = ln
 	}
 	s.callbacks = newDeliverer(cfg.callbackRetries, cfg.callbackBackoff)
+	// URL is set before the first request can arrive: handlers read it.
+	s.URL = "http://" + s.httpServer.Listener.Addr().String()
 	s.httpServer.Start()
-	s.URL = s.httpServer.URL
 	return s, nil
 }
 

@@ -163,22 +163,20 @@ func TestRequiredFields(t *testing.T) {
 		{"POST", "/idv/init", `{"country":"TWN","id_type":"ID_CARD","workflow_id":3,"customer_reference":"c"}`, "invalid request: workflow_id"},
 		{"POST", "/idv/account", `{"workflow_id":100}`, "invalid request: country, workflow_id"},
 	} {
-		body := tc.body
-		if tc.method == "GET" {
-			body = ""
-		}
-		var apiErr *kryptogo.APIError
-		if body == "" {
-			err := srv.Client(kryptogo.WithMaxRetries(0)).Do(ctx(t), tc.method, tc.path, nil, nil)
-			require.ErrorAs(t, err, &apiErr)
-		} else {
-			apiErr = raw(t, srv, tc.method, tc.path, body)
-		}
-		assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode, tc.path+" "+tc.body)
-		assert.Equal(t, http.StatusBadRequest, apiErr.Code)
-		if tc.message != "" {
-			assert.Equal(t, tc.message, apiErr.Message, tc.path+" "+tc.body)
-		}
+		t.Run(tc.method+" "+tc.path+" "+tc.body, func(t *testing.T) {
+			var apiErr *kryptogo.APIError
+			if tc.method == "GET" {
+				err := srv.Client(kryptogo.WithMaxRetries(0)).Do(ctx(t), tc.method, tc.path, nil, nil)
+				require.ErrorAs(t, err, &apiErr)
+			} else {
+				apiErr = raw(t, srv, tc.method, tc.path, tc.body)
+			}
+			assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+			assert.Equal(t, http.StatusBadRequest, apiErr.Code)
+			if tc.message != "" {
+				assert.Equal(t, tc.message, apiErr.Message)
+			}
+		})
 	}
 	created, err := srv.Client().Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})
 	require.NoError(t, err)
