@@ -42,7 +42,7 @@ func TestIntegrationKYA(t *testing.T) {
 }
 
 func TestIntegrationTaskFlow(t *testing.T) {
-	srv := kryptogotest.NewTestServer(t, kryptogotest.WithCompletion(kryptogotest.CompleteAfterDelay, 30*time.Millisecond))
+	srv := kryptogotest.NewTestServer(t, kryptogotest.WithCompletionDelay(30*time.Millisecond))
 	srv.SetTargetRisk("Jane Roe", kryptogotest.TaskOutcome{PotentialRisk: 77, SanctionMatched: true})
 	client := srv.Client()
 	ctx := testCtx(t)

@@ -32,7 +32,7 @@ func TestCloseStopsDeliveriesThatStartWhileItWaits(t *testing.T) {
 		closed.Store(false)
 		// Every task completes within a few milliseconds of being created,
 		// so timers fire and queue callbacks while Close runs.
-		srv := NewServer(WithCompletion(CompleteAfterDelay, time.Duration(round%4)*time.Millisecond))
+		srv := NewServer(WithCompletionDelay(time.Duration(round%4) * time.Millisecond))
 		client := srv.Client()
 		reqs := make([]kryptogo.CreateTaskRequest, 20)
 		for i := range reqs {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -30,14 +31,15 @@ type Delivery struct {
 // callbacks of one URL go out one at a time, in order, so a test sees a
 // task's completion before its acceptance.
 type deliverer struct {
-	client  *http.Client
-	retries int
-	backoff time.Duration
-	done    chan struct{} // closed by close: no new attempt starts
-	abort   chan struct{} // closed when close gives up waiting: attempts are cancelled
-	once    sync.Once
-	aborted sync.Once
-	wg      sync.WaitGroup
+	transport *http.Transport // the fake's own: see newCallbackTransport
+	client    *http.Client
+	retries   int
+	backoff   time.Duration
+	done      chan struct{} // closed by close: no new attempt starts
+	abort     chan struct{} // closed when close gives up waiting: attempts are cancelled
+	once      sync.Once
+	aborted   sync.Once
+	wg        sync.WaitGroup
 
 	mu         sync.Mutex
 	deliveries []*Delivery
@@ -46,13 +48,30 @@ type deliverer struct {
 }
 
 func newDeliverer(retries int, backoff time.Duration) *deliverer {
+	transport := newCallbackTransport()
 	return &deliverer{
-		client:  &http.Client{Timeout: 5 * time.Second},
-		retries: max(retries, 1),
-		backoff: backoff,
-		done:    make(chan struct{}),
-		abort:   make(chan struct{}),
-		queues:  map[string][]*Delivery{},
+		transport: transport,
+		client:    &http.Client{Timeout: 5 * time.Second, Transport: transport},
+		retries:   max(retries, 1),
+		backoff:   backoff,
+		done:      make(chan struct{}),
+		abort:     make(chan struct{}),
+		queues:    map[string][]*Delivery{},
+	}
+}
+
+// newCallbackTransport returns a transport of the fake's own, built fresh
+// rather than cloned from http.DefaultTransport: a test that replaces the
+// global (gock, a recorder) must not see, or break, the fake's callbacks.
+func newCallbackTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          16,
+		IdleConnTimeout:       30 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
 	}
 }
 
@@ -206,6 +225,7 @@ func (d *deliverer) close() {
 		d.aborted.Do(func() { close(d.abort) })
 		<-finished
 	}
+	d.transport.CloseIdleConnections()
 }
 
 func (d *deliverer) snapshot() ([]Delivery, int) {

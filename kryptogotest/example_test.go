@@ -12,7 +12,7 @@ import (
 
 // Point the real client at the fake, as in a test of your own code.
 func ExampleNewServer() {
-	srv := kryptogotest.NewServer(kryptogotest.WithCompletion(kryptogotest.CompleteManually, 0))
+	srv := kryptogotest.NewServer(kryptogotest.WithManualCompletion())
 	defer srv.Close()
 	client := srv.Client()
 	ctx := context.Background()
@@ -29,11 +29,13 @@ func ExampleNewServer() {
 	sum, _ = client.Tasks.Summary(ctx, id)
 	fmt.Println("after:", sum.Report.Rating(), sum.Report.SanctionMatched)
 
-	srv.FailNext(1, http.StatusInternalServerError) // your code's error handling, tested
+	// Your code's error handling, tested: the next task creation fails,
+	// and no other request does.
+	srv.FailNextOnRequest("POST", "/task", 1, http.StatusInternalServerError)
 	_, err = client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme Ltd.")}})
 	fmt.Println(err)
 	// Output:
 	// progress before: 0
 	// after: High true
-	// kryptogo: POST /task: 500 Internal Server Error (code 500): injected failure
+	// kryptogo: POST /task: 500 Internal Server Error (code 500): injected failure [request id kryptogotest-4]
 }

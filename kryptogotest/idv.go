@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"slices"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
@@ -28,6 +29,15 @@ type idvTask struct {
 	successURL        string
 }
 
+// shown returns a copy of the task sharing no slice with the store.
+func (v *idvTask) shown() kryptogo.IDVTask {
+	t := v.task
+	t.ReviewReasons = slices.Clone(t.ReviewReasons)
+	t.RejectReasons = slices.Clone(t.RejectReasons)
+	t.DDTasks = slices.Clone(t.DDTasks)
+	return t
+}
+
 // wireIDV holds the fields of POST /idv, /idv/init and /idv/account, with
 // pointers where the API tells absent from zero.
 type wireIDV struct {
@@ -48,13 +58,20 @@ type wireIDV struct {
 	CallbackURL           string      `json:"callback_url"`
 	SuccessURL            string      `json:"success_url"`
 	AutoCreateDDTask      bool        `json:"auto_create_dd_task"`
-	DDTaskCallbackURL     string      `json:"dd_task_callback_url"`
 	DDTaskSearchSettingID kryptogo.ID `json:"dd_task_search_setting_id"`
+	DDTaskCallbackURL     string      `json:"dd_task_callback_url"`
 }
 
 func (w *wireIDV) checkCommon(m *missing) {
 	m.need(w.Country != "", "country")
 	m.need(!w.AutoCreateDDTask || w.DDTaskSearchSettingID > 0, "dd_task_search_setting_id")
+}
+
+// webWorkflows are the workflow ids POST /idv/init takes, as the reference
+// lists them.
+var webWorkflows = []kryptogo.Workflow{
+	kryptogo.WorkflowIDOnly, kryptogo.WorkflowIDOnlyCamera, kryptogo.WorkflowIDOnlyUpload,
+	kryptogo.WorkflowIDAndIdentity, kryptogo.WorkflowIDAndIdentityCamera, kryptogo.WorkflowIDAndIdentityUpload,
 }
 
 // CompleteIDV finishes a pending or initial IDV task with the given outcome,
@@ -64,25 +81,40 @@ func (s *Server) CompleteIDV(id kryptogo.ID, outcome IDVOutcome) error {
 	if !outcome.State.Done() {
 		return fmt.Errorf("kryptogotest: %s is not a final IDV state", outcome.State)
 	}
-	return s.state.finishIDV(id, outcome)
+	return s.complete(func(st *store, now kryptogo.Timestamp) (effects, error) {
+		return st.finishIDV(id, outcome, now)
+	})
 }
 
 // IDVTask returns a copy of an IDV task as the fake holds it.
 func (s *Server) IDVTask(id kryptogo.ID) (*kryptogo.IDVTask, bool) {
-	s.state.mu.Lock()
-	defer s.state.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	v, ok := s.state.idv[id]
 	if !ok {
 		return nil, false
 	}
-	t := v.task
+	t := v.shown()
 	return &t, true
+}
+
+// IDVTasks returns a copy of every IDV task created so far, oldest first,
+// so a test finds the tasks the code under test created (by its customer
+// reference, say) without guessing ids.
+func (s *Server) IDVTasks() []kryptogo.IDVTask {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]kryptogo.IDVTask, 0, len(s.state.idv))
+	for id := kryptogo.ID(1); id < s.state.nextIDV; id++ {
+		if v, ok := s.state.idv[id]; ok {
+			out = append(out, v.shown())
+		}
+	}
+	return out
 }
 
 // addIDV stores a new IDV task in the given state and returns its id.
 func (st *store) addIDV(req *wireIDV, idType string, state kryptogo.IDVState) kryptogo.ID {
-	st.mu.Lock()
-	defer st.mu.Unlock()
 	id := st.nextIDV
 	st.nextIDV++
 	st.idv[id] = &idvTask{
@@ -101,45 +133,42 @@ func (st *store) addIDV(req *wireIDV, idType string, state kryptogo.IDVState) kr
 	return id
 }
 
-// scheduleIDV completes an IDV task per the completion mode.
-func (st *store) scheduleIDV(id kryptogo.ID) {
-	st.schedule(func() { _ = st.finishIDV(id, st.cfg.idvOutcome) })
-}
-
-func (st *store) finishIDV(id kryptogo.ID, outcome IDVOutcome) error {
-	st.mu.Lock()
+// finishIDV completes an IDV task, creating its DD task in the same change
+// when the outcome is accept and one was asked for.
+func (st *store) finishIDV(id kryptogo.ID, outcome IDVOutcome, now kryptogo.Timestamp) (effects, error) {
 	v, ok := st.idv[id]
 	switch {
 	case !ok:
-		st.mu.Unlock()
-		return fmt.Errorf("kryptogotest: no IDV task %d", id)
+		return effects{}, fmt.Errorf("kryptogotest: no IDV task %d", id)
 	case v.task.State.Done():
-		st.mu.Unlock()
-		return fmt.Errorf("kryptogotest: IDV task %d is already %s", id, v.task.State)
+		return effects{}, fmt.Errorf("kryptogotest: IDV task %d is already %s", id, v.task.State)
 	}
 	t := &v.task
 	t.State = outcome.State
 	t.ReviewReasons = append([]kryptogo.Reason{}, outcome.ReviewReasons...)
 	t.RejectReasons = append([]kryptogo.Reason{}, outcome.RejectReasons...)
-	t.AuditStatus = map[kryptogo.IDVState]kryptogo.IDVAuditStatus{
-		kryptogo.IDVAccept: kryptogo.IDVAuditAccepted, kryptogo.IDVReject: kryptogo.IDVAuditRejected,
-	}[outcome.State]
-	if t.AuditStatus == "" {
-		t.AuditStatus = kryptogo.IDVAuditPending
-	}
-	t.AuditTimestamp, t.AuditorEmployeeAccount = st.stamp(), "kryptogotest"
+	t.AuditStatus = auditStatusOf(outcome.State)
+	t.AuditTimestamp, t.AuditorEmployeeAccount = now, "kryptogotest"
 	recognize(t)
-	createDD := v.autoCreateDDTask && outcome.State == kryptogo.IDVAccept
-	st.mu.Unlock()
-
-	if createDD {
-		st.createDDFromIDV(v)
+	var fx effects
+	if v.autoCreateDDTask && outcome.State == kryptogo.IDVAccept {
+		fx.newTasks = append(fx.newTasks, st.createDDFromIDV(v, now))
 	}
-	st.mu.Lock()
-	url, body := v.callbackURL, v.task
-	st.mu.Unlock()
-	st.srv.callbacks.send(url, kryptogo.CallbackIDV, &body)
-	return nil
+	if v.callbackURL != "" {
+		body := v.shown()
+		fx.callbacks = append(fx.callbacks, callback{url: v.callbackURL, kind: kryptogo.CallbackIDV, payload: &body})
+	}
+	return fx, nil
+}
+
+func auditStatusOf(state kryptogo.IDVState) kryptogo.IDVAuditStatus {
+	switch state {
+	case kryptogo.IDVAccept:
+		return kryptogo.IDVAuditAccepted
+	case kryptogo.IDVReject:
+		return kryptogo.IDVAuditRejected
+	}
+	return kryptogo.IDVAuditPending
 }
 
 // recognize fills what the document "says": the fake reads back what was
@@ -165,39 +194,51 @@ func orDefault(s, def string) string {
 	return def
 }
 
-// createDDFromIDV creates the DD task an accepted IDV task asked for.
-func (st *store) createDDFromIDV(v *idvTask) {
-	st.mu.Lock()
-	t := v.task
-	st.mu.Unlock()
+// createDDFromIDV creates the DD task an accepted IDV task asked for and
+// returns its id.
+func (st *store) createDDFromIDV(v *idvTask, now kryptogo.Timestamp) kryptogo.ID {
+	t := &v.task
 	target := kryptogo.KYCTarget(t.FullName, t.Birthday, t.Country)
 	settingID := v.ddSearchSettingID
 	id := st.addTask(wireTask{SearchSettingID: &settingID, Target: &target, CallbackURL: v.ddCallbackURL,
-		CustomerReference: t.CustomerReference, FromIDVID: t.IDVTaskID})
-	st.mu.Lock()
-	v.task.CreatedSearchTaskID = id
-	v.task.DDTasks = append(v.task.DDTasks, kryptogo.IDVDDTask{ID: id, CreationTimestamp: st.stamp()})
-	st.mu.Unlock()
-	st.scheduleTask(id)
+		CustomerReference: t.CustomerReference, FromIDVID: t.IDVTaskID}, now)
+	t.CreatedSearchTaskID = id
+	t.DDTasks = append(t.DDTasks, kryptogo.IDVDDTask{ID: id, CreationTimestamp: now})
+	return id
 }
 
-func (st *store) createIDV(r *http.Request) (int, any) {
+// decodeIDV reads an IDV request and lists what it lacks; check adds the
+// endpoint's own rules to the common ones.
+func decodeIDV(r *http.Request, check func(*wireIDV, *missing)) (*wireIDV, int, any) {
 	var req wireIDV
 	if err := decode(r, &req); err != nil {
-		return apiError(http.StatusBadRequest, "%v", err)
+		status, body := apiError(http.StatusBadRequest, "%v", err)
+		return nil, status, body
 	}
 	var m missing
 	req.checkCommon(&m)
-	m.need(knownIDType(req.IDType), "id_type")
-	m.need(req.IDImage != "", "id_image")
-	m.need(req.IDType != string(kryptogo.IDTypeIDCard) || req.IDBackImage != "", "id_back_image")
-	m.need(req.FaceImage != "" || req.IDAndFaceImage != "", "face_image")
+	check(&req, &m)
 	if len(m) > 0 {
-		return m.answer()
+		status, body := m.answer()
+		return nil, status, body
 	}
-	id := st.addIDV(&req, req.IDType, kryptogo.IDVPending)
-	st.scheduleIDV(id)
-	return http.StatusOK, map[string]any{"idv_task_id": id, "timestamp": st.stamp()}
+	return &req, 0, nil
+}
+
+func (s *Server) createIDV(r *http.Request) (int, any) {
+	req, status, body := decodeIDV(r, func(req *wireIDV, m *missing) {
+		m.need(knownIDType(req.IDType), "id_type")
+		m.need(req.IDImage != "", "id_image")
+		m.need(req.IDType != string(kryptogo.IDTypeIDCard) || req.IDBackImage != "", "id_back_image")
+		m.need(req.FaceImage != "" || req.IDAndFaceImage != "", "face_image")
+	})
+	if req == nil {
+		return status, body
+	}
+	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
+		id := st.addIDV(req, req.IDType, kryptogo.IDVPending)
+		return http.StatusOK, map[string]any{"idv_task_id": id, "timestamp": now}, effects{newIDV: []kryptogo.ID{id}}
+	})
 }
 
 func knownIDType(t string) bool {
@@ -208,91 +249,87 @@ func knownIDType(t string) bool {
 	return false
 }
 
-func (st *store) getIDV(r *http.Request) (int, any) {
-	id, ok := pathID(r)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	v, found := st.idv[id]
-	if !ok || !found {
-		return apiError(http.StatusNotFound, "IDV task %s not found", r.PathValue("id"))
-	}
-	return http.StatusOK, v.task
+func (s *Server) getIDV(r *http.Request) (int, any) {
+	id, _ := pathID(r)
+	return s.view(func(st *store) (int, any) {
+		v, ok := st.idv[id]
+		if !ok {
+			return apiError(http.StatusNotFound, "IDV task %s not found", r.PathValue("id"))
+		}
+		return http.StatusOK, v.shown()
+	})
 }
 
-func (st *store) initWeb(r *http.Request) (int, any) {
-	var req wireIDV
-	if err := decode(r, &req); err != nil {
-		return apiError(http.StatusBadRequest, "%v", err)
+func (s *Server) initWeb(r *http.Request) (int, any) {
+	req, status, body := decodeIDV(r, func(req *wireIDV, m *missing) {
+		m.need(knownIDType(req.IDType), "id_type")
+		m.need(req.WorkflowID != nil && slices.Contains(webWorkflows, kryptogo.Workflow(*req.WorkflowID)), "workflow_id")
+		m.need(req.CustomerReference != "", "customer_reference")
+	})
+	if req == nil {
+		return status, body
 	}
-	var m missing
-	req.checkCommon(&m)
-	m.need(knownIDType(req.IDType), "id_type")
-	m.need(req.WorkflowID != nil && kryptogo.Workflow(*req.WorkflowID) != kryptogo.WorkflowMobile && *req.WorkflowID >= 100, "workflow_id")
-	m.need(req.CustomerReference != "", "customer_reference")
-	if len(m) > 0 {
-		return m.answer()
-	}
-	id := st.addIDV(&req, req.IDType, kryptogo.IDVInitial)
 	token := newToken()
-	st.mu.Lock()
-	st.webTokens[token] = id
-	st.mu.Unlock()
-	body := map[string]any{"idv_task_id": id, "url": st.srv.URL + "/idv/web/" + token, "timestamp": st.stamp()}
-	if st.srv.initRFC3339() {
-		body["timestamp"] = st.now().Format("2006-01-02T15:04:05Z07:00")
-	}
-	return http.StatusOK, body
+	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
+		id := st.addIDV(req, req.IDType, kryptogo.IDVInitial)
+		st.webTokens[token] = id
+		answer := map[string]any{"idv_task_id": id, "url": s.URL + "/idv/web/" + token, "timestamp": now}
+		if s.rfc3339 { // guarded by s.mu, which change holds
+			answer["timestamp"] = now.Format("2006-01-02T15:04:05Z07:00")
+		}
+		return http.StatusOK, answer, effects{} // completes when the URL is opened
+	})
 }
 
-func (s *Server) initRFC3339() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rfc3339
-}
-
-func (st *store) initMobile(r *http.Request) (int, any) {
-	var req wireIDV
-	if err := decode(r, &req); err != nil {
-		return apiError(http.StatusBadRequest, "%v", err)
+func (s *Server) initMobile(r *http.Request) (int, any) {
+	req, status, body := decodeIDV(r, func(req *wireIDV, m *missing) {
+		m.need(req.WorkflowID != nil && kryptogo.Workflow(*req.WorkflowID) == kryptogo.WorkflowMobile, "workflow_id")
+	})
+	if req == nil {
+		return status, body
 	}
-	var m missing
-	req.checkCommon(&m)
-	m.need(req.WorkflowID != nil && kryptogo.Workflow(*req.WorkflowID) == kryptogo.WorkflowMobile, "workflow_id")
-	if len(m) > 0 {
-		return m.answer()
-	}
-	// The mobile SDK's upload has no stand-in: the task starts pending.
-	id := st.addIDV(&req, string(kryptogo.IDTypeIDCard), kryptogo.IDVPending)
-	st.scheduleIDV(id)
-	return http.StatusOK, map[string]any{"idv_task_id": id, "sdk_token": "kryptogotest-sdk-token-" + newToken(), "timestamp": st.stamp()}
+	sdkToken := "kryptogotest-sdk-token-" + newToken()
+	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
+		// The mobile SDK's upload has no stand-in: the task starts pending.
+		id := st.addIDV(req, string(kryptogo.IDTypeIDCard), kryptogo.IDVPending)
+		answer := map[string]any{"idv_task_id": id, "sdk_token": sdkToken, "timestamp": now}
+		return http.StatusOK, answer, effects{newIDV: []kryptogo.ID{id}}
+	})
 }
 
 // openWebSession stands in for the customer's upload on the web page: the
 // task moves from initial to pending and completes per the completion mode.
-func (st *store) openWebSession(w http.ResponseWriter, r *http.Request) {
-	st.mu.Lock()
-	id, ok := st.webTokens[r.PathValue("token")]
-	var v *idvTask
-	if ok {
-		v = st.idv[id]
-		delete(st.webTokens, r.PathValue("token"))
-		if v.task.State == kryptogo.IDVInitial {
-			v.task.State = kryptogo.IDVPending
-		}
-	}
-	st.mu.Unlock()
+// A link works once.
+func (s *Server) openWebSession(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	id, successURL, ok := s.state.openWebSession(r.PathValue("token"))
+	s.mu.Unlock()
 	if !ok {
 		http.Error(w, "this verification link is unknown or was already used", http.StatusNotFound)
 		return
 	}
-	st.scheduleIDV(id)
-	if v.successURL != "" {
-		http.Redirect(w, r, v.successURL, http.StatusFound)
+	s.carryOut(effects{newIDV: []kryptogo.ID{id}})
+	if successURL != "" {
+		http.Redirect(w, r, successURL, http.StatusFound)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprintf(w, "<!doctype html><title>Verification submitted</title><p>IDV task %s: documents submitted (kryptogotest).</p>",
 		html.EscapeString(id.String()))
+}
+
+// openWebSession uses up a session link and moves its task to pending.
+func (st *store) openWebSession(token string) (kryptogo.ID, string, bool) {
+	id, ok := st.webTokens[token]
+	if !ok {
+		return 0, "", false
+	}
+	delete(st.webTokens, token)
+	v := st.idv[id]
+	if v.task.State == kryptogo.IDVInitial {
+		v.task.State = kryptogo.IDVPending
+	}
+	return id, v.successURL, true
 }
 
 func newToken() string {

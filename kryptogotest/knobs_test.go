@@ -241,7 +241,7 @@ func TestCallbackRetries(t *testing.T) {
 
 func TestCloseStopsPendingWork(t *testing.T) {
 	cb := newReceiver(t)
-	srv := NewServer(WithCompletion(CompleteAfterDelay, time.Hour))
+	srv := NewServer(WithCompletionDelay(time.Hour))
 	_, err := srv.Client().Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A"), CallbackURL: cb.URL}})
 	require.NoError(t, err)
 	done := make(chan struct{})

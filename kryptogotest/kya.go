@@ -11,16 +11,20 @@ import (
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
 
-// SetSanctioned adds addresses that KYA reports as sanctions-list matches.
-func (s *Server) SetSanctioned(addresses ...string) {
-	s.state.mu.Lock()
-	defer s.state.mu.Unlock()
-	for _, a := range addresses {
-		s.state.sanctioned[strings.ToLower(a)] = true
-	}
+// SetSanctionedAddresses adds addresses that KYA reports as sanctions-list
+// matches (compared case-insensitively), like WithSanctionedAddresses.
+func (s *Server) SetSanctionedAddresses(addresses ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.addSanctioned(addresses)
 }
 
-func (st *store) createKYA(r *http.Request) (int, any) {
+// SetSanctioned adds addresses that KYA reports as sanctions-list matches.
+//
+// Deprecated: use SetSanctionedAddresses, the pair of WithSanctionedAddresses.
+func (s *Server) SetSanctioned(addresses ...string) { s.SetSanctionedAddresses(addresses...) }
+
+func (s *Server) createKYA(r *http.Request) (int, any) {
 	var req struct {
 		Address string `json:"address"`
 		Chain   string `json:"chain"`
@@ -42,16 +46,16 @@ func (st *store) createKYA(r *http.Request) (int, any) {
 	if chain != string(kryptogo.ChainETH) && chain != string(kryptogo.ChainBTC) {
 		return apiError(http.StatusBadRequest, "chain %q is not supported (btc, eth)", req.Chain)
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	res := st.kyaResult(req.Address, chain)
-	st.kya[res.KYAID] = res
-	return http.StatusOK, res
+	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
+		res := st.kyaResult(req.Address, chain, now)
+		st.kya[res.KYAID] = res
+		return http.StatusOK, kyaWire{res}, effects{}
+	})
 }
 
 // kyaResult builds a result whose content depends only on the address: the
 // same address always yields the same lists.
-func (st *store) kyaResult(address, chain string) *kryptogo.KYAResult {
+func (st *store) kyaResult(address, chain string, now kryptogo.Timestamp) *kryptogo.KYAResult {
 	if chain == string(kryptogo.ChainETH) {
 		address = strings.ToLower(address) // the API answers eth addresses in lower case
 	}
@@ -73,11 +77,25 @@ func (st *store) kyaResult(address, chain string) *kryptogo.KYAResult {
 		Data:              json.RawMessage(`{}`),
 		SDNList:           mustJSON(nonNil(sdn)),
 		TxList:            mustJSON(nonNil(txs)),
-		CreationTimestamp: st.stamp(),
+		CreationTimestamp: now,
 		CreatorAccount:    "kryptogotest@example.com",
 		CreatorEmail:      "kryptogotest@example.com",
 		CreatorName:       "kryptogotest",
 	}
+}
+
+// kyaWire encodes a KYA result as the API does: customer_reference is null,
+// as in the reference's samples (a KYA request cannot set one).
+type kyaWire struct{ res *kryptogo.KYAResult }
+
+// MarshalJSON encodes the result with a null customer_reference.
+func (k kyaWire) MarshalJSON() ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(mustJSON(k.res), &fields); err != nil {
+		return nil, err
+	}
+	fields["customer_reference"] = json.RawMessage("null")
+	return json.Marshal(fields)
 }
 
 func nonNil(v []map[string]any) []map[string]any {
@@ -95,13 +113,13 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-func (st *store) getKYA(r *http.Request) (int, any) {
-	id, ok := pathID(r)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	res, found := st.kya[id]
-	if !ok || !found {
-		return apiError(http.StatusNotFound, "KYA task %s not found", r.PathValue("id"))
-	}
-	return http.StatusOK, res
+func (s *Server) getKYA(r *http.Request) (int, any) {
+	id, _ := pathID(r)
+	return s.view(func(st *store) (int, any) {
+		res, ok := st.kya[id]
+		if !ok {
+			return apiError(http.StatusNotFound, "KYA task %s not found", r.PathValue("id"))
+		}
+		return http.StatusOK, kyaWire{res}
+	})
 }

@@ -10,25 +10,20 @@
 // The fake serves every endpoint of the API on loopback, backed by memory and
 // safe for concurrent use. It checks the API key (401), the fields the real
 // API requires (400), answers 404 for unknown ids and 409 for a second
-// accept or reject, pages /tasks, stores metadata, completes tasks (at once,
+// accept or reject, pages /tasks, appends metadata, completes tasks (at once,
 // after a delay, or when the test says) and POSTs real callbacks to the
 // callback URLs it was given. Knobs let a test inject failures and latency
 // and read back every request.
 //
 // It behaves like the API as its reference and public integrations describe
-// it; where those are silent (error bodies, KYA result entries) its answers
-// are plausible stand-ins, not the vendor's.
+// it; where those are silent (error bodies, KYA result entries, comment
+// logs) its answers are plausible stand-ins, not the vendor's.
 package kryptogotest
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,21 +33,6 @@ import (
 // DefaultAPIKey is the key a Server accepts unless WithAPIKey sets another.
 const DefaultAPIKey = "kryptogotest-api-key"
 
-// Completion is when the fake finishes DD tasks and IDV tasks.
-type Completion int
-
-// The completion modes.
-const (
-	// CompleteAtOnce finishes a task as soon as it is created (or, for a
-	// web IDV session, as soon as its URL is opened). The default.
-	CompleteAtOnce Completion = iota
-	// CompleteAfterDelay finishes a task after the delay of WithCompletion.
-	CompleteAfterDelay
-	// CompleteManually leaves tasks pending until the test calls
-	// CompleteTask or CompleteIDV.
-	CompleteManually
-)
-
 // Server is a running fake KryptoGO API.
 type Server struct {
 	// URL is the base URL of the fake, such as http://127.0.0.1:41234.
@@ -60,104 +40,60 @@ type Server struct {
 	// APIKey is the key the fake accepts.
 	APIKey string
 
+	cfg        config // set once by the constructor, read without the lock
 	httpServer *httptest.Server
-	cfg        config
-	callbacks  *deliverer
+	callbacks  *deliverer // safe on its own; used only after mu is released
 
-	mu       sync.Mutex
-	state    *store
-	failures []failure
-	latency  time.Duration
-	requests []Request
-	rfc3339  bool
-	closed   bool
-	timers   []*time.Timer
+	// mu guards everything below: the store and the knobs. Callbacks are
+	// sent and completions run after it is released.
+	mu        sync.Mutex
+	state     *store
+	failures  []failure
+	latency   time.Duration
+	requests  []Request
+	requestNo int
+	rfc3339   bool
+	closed    bool
+	timers    []*time.Timer
 }
 
-type config struct {
-	apiKey          string
-	addr            string
-	completion      Completion
-	delay           time.Duration
-	sanctioned      []string
-	latency         time.Duration
-	rfc3339Init     bool
-	callbackRetries int
-	callbackBackoff time.Duration
-	idvOutcome      IDVOutcome
-	now             func() time.Time
-}
-
-// Option configures a Server.
-type Option func(*config)
-
-// WithAPIKey sets the key the fake accepts.
-func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
-
-// WithAddr listens on addr ("127.0.0.1:8787") instead of a random loopback port.
-func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
-
-// WithCompletion sets when tasks finish; delay is used by CompleteAfterDelay.
-func WithCompletion(mode Completion, delay time.Duration) Option {
-	return func(c *config) { c.completion, c.delay = mode, delay }
-}
-
-// WithSanctionedAddresses makes KYA report the addresses as matching the
-// sanctions list (compared case-insensitively).
-func WithSanctionedAddresses(addresses ...string) Option {
-	return func(c *config) { c.sanctioned = append(c.sanctioned, addresses...) }
-}
-
-// WithLatency delays every answer by d.
-func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
-
-// WithRFC3339InitTimestamp makes POST /idv/init answer its timestamp as an
-// RFC 3339 string, as the real API does; by default it answers unix seconds
-// like every other endpoint.
-func WithRFC3339InitTimestamp() Option { return func(c *config) { c.rfc3339Init = true } }
-
-// WithCallbackRetries sets how many times a callback is sent before the fake
-// gives up (default 3), and the pause before the first retry (default 50 ms,
-// doubling).
-func WithCallbackRetries(attempts int, backoff time.Duration) Option {
-	return func(c *config) { c.callbackRetries, c.callbackBackoff = attempts, backoff }
-}
-
-// WithIDVOutcome sets the outcome of IDV tasks that complete on their own
-// (CompleteAtOnce, CompleteAfterDelay); the default is accept.
-func WithIDVOutcome(o IDVOutcome) Option { return func(c *config) { c.idvOutcome = o } }
-
-// WithClock makes the fake read the time from now, for deterministic
-// timestamps.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
-
-// NewServer starts a fake on a loopback port. Close it when done.
+// NewServer starts a fake on a loopback port. Close it when done. With
+// WithAddr on an address it cannot listen on, it panics; Listen returns that
+// error instead.
 func NewServer(opts ...Option) *Server {
-	cfg := config{
-		apiKey:          DefaultAPIKey,
-		callbackRetries: 3,
-		callbackBackoff: 50 * time.Millisecond,
-		idvOutcome:      IDVOutcome{State: kryptogo.IDVAccept},
-		now:             time.Now,
+	s, err := newServer(newConfig(opts))
+	if err != nil {
+		panic(err.Error())
 	}
-	for _, opt := range opts {
-		opt(&cfg)
-	}
-	s := &Server{APIKey: cfg.apiKey, cfg: cfg, latency: cfg.latency, rfc3339: cfg.rfc3339Init}
-	s.state = newStore(s, cfg)
-	s.callbacks = newDeliverer(cfg.callbackRetries, cfg.callbackBackoff)
+	return s
+}
+
+// Listen starts a fake listening on addr ("127.0.0.1:8787"), or returns why
+// it cannot (the address is busy, say). Close it when done.
+func Listen(addr string, opts ...Option) (*Server, error) {
+	cfg := newConfig(opts)
+	cfg.addr = addr
+	return newServer(cfg)
+}
+
+func newServer(cfg config) (*Server, error) {
+	s := &Server{APIKey: cfg.apiKey, cfg: cfg, latency: cfg.latency, rfc3339: cfg.rfc3339Init, state: newStore()}
+	s.state.addSanctioned(cfg.sanctioned)
 	s.httpServer = httptest.NewUnstartedServer(s.handler())
 	if cfg.addr != "" {
 		ln, err := net.Listen("tcp", cfg.addr)
 		if err != nil {
-			panic(fmt.Sprintf("kryptogotest: listen on %s: %v", cfg.addr, err))
+			s.httpServer.Close()
+			return nil, fmt.Errorf("kryptogotest: listen on %s: %w", cfg.addr, err)
 		}
 		_ = s.httpServer.Listener.Close()
 		s.httpServer.Listener = ln
 	}
+	s.callbacks = newDeliverer(cfg.callbackRetries, cfg.callbackBackoff)
+	// URL is set before the first request can arrive: handlers read it.
+	s.URL = "http://" + s.httpServer.Listener.Addr().String()
 	s.httpServer.Start()
-	s.URL = s.httpServer.URL
-	return s
+	return s, nil
 }
 
 // Cleaner is what NewTestServer needs of a *testing.T or *testing.B.
@@ -184,7 +120,8 @@ func (s *Server) Client(opts ...kryptogo.Option) *kryptogo.Client {
 	return c
 }
 
-// Close stops the fake, its timers and its callback deliveries.
+// Close stops the fake, its timers and its callback deliveries. No callback
+// reaches a receiver after Close returned.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -206,163 +143,68 @@ func (s *Server) after(d time.Duration, fn func()) {
 	s.timers = append(s.timers, time.AfterFunc(d, fn))
 }
 
-// Request is one request the fake received.
-type Request struct {
-	Method string
-	Path   string
-	Query  string
-	Header http.Header // without the API key
-	Body   []byte
-	Time   time.Time
+// stamp is the fake's time, in whole seconds as the API answers it.
+func (s *Server) stamp() kryptogo.Timestamp {
+	return kryptogo.Timestamp{Time: s.cfg.now().UTC().Truncate(time.Second)}
 }
 
-// Requests returns every request received so far, oldest first.
-func (s *Server) Requests() []Request {
+// change runs op on the store under the lock, encodes its answer while the
+// state cannot move, and carries out its effects (callbacks, completions)
+// once the lock is released.
+func (s *Server) change(op func(st *store, now kryptogo.Timestamp) (int, any, effects)) (int, any) {
+	s.mu.Lock()
+	status, body, fx := op(s.state, s.stamp())
+	status, encoded := encode(status, body)
+	s.mu.Unlock()
+	s.carryOut(fx)
+	return status, encoded
+}
+
+// view runs a read-only op on the store under the lock and encodes its answer.
+func (s *Server) view(op func(st *store) (int, any)) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	return encode(op(s.state))
 }
 
-// ResetRequests forgets the requests received so far.
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = nil
-}
-
-type failure struct {
-	path   string // "" for any path; a trailing * matches a prefix
-	left   int
-	status int
-}
-
-func (f failure) matches(path string) bool {
-	if f.path == "" || f.path == path {
-		return true
+// carryOut sends the callbacks a change made due and completes the tasks it
+// created, per the completion mode. It runs without the lock: a completion
+// at once is a change of its own.
+func (s *Server) carryOut(fx effects) {
+	for _, cb := range fx.callbacks {
+		s.callbacks.send(cb.url, cb.kind, cb.payload)
 	}
-	prefix, ok := strings.CutSuffix(f.path, "*")
-	return ok && strings.HasPrefix(path, prefix)
-}
-
-// FailNext makes the next n requests, on any path, answer status.
-func (s *Server) FailNext(n, status int) { s.FailNextOn("", n, status) }
-
-// FailNextOn makes the next n requests to path answer status. A path ending
-// in * matches every path with that prefix ("/task/*").
-func (s *Server) FailNextOn(path string, n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{path: path, left: n, status: status})
-}
-
-// SetLatency delays every later answer by d.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
-// SetRFC3339InitTimestamp switches the timestamp form of POST /idv/init.
-func (s *Server) SetRFC3339InitTimestamp(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rfc3339 = on
-}
-
-func (s *Server) handler() http.Handler {
-	mux := http.NewServeMux()
-	api := func(pattern string, h func(*http.Request) (int, any)) {
-		mux.Handle(pattern, s.authenticated(h))
+	for _, id := range fx.newTasks {
+		s.schedule(func(st *store, now kryptogo.Timestamp) (effects, error) { return st.finishTaskOnItsOwn(id, now) })
 	}
-	api("POST /kya", s.state.createKYA)
-	api("GET /kya/detail/{id}", s.state.getKYA)
-	api("POST /task", s.state.createTasks)
-	api("GET /task/{id}/summary", s.state.taskSummary)
-	api("GET /task/{id}", s.state.taskDetail)
-	api("POST /task/{id}/accepted", s.state.setAccepted)
-	api("PUT /task/{id}/metadata", s.state.setMetadata)
-	api("GET /tasks", s.state.history)
-	api("POST /idv", s.state.createIDV)
-	api("GET /idv/{id}", s.state.getIDV)
-	api("POST /idv/init", s.state.initWeb)
-	api("POST /idv/account", s.state.initMobile)
-	mux.HandleFunc("GET /idv/web/{token}", s.state.openWebSession) // the end user's browser: no key
-	mux.Handle("/", s.authenticated(func(*http.Request) (int, any) { return apiError(http.StatusNotFound, "no such endpoint") }))
-	return s.front(mux)
+	for _, id := range fx.newIDV {
+		s.schedule(func(st *store, now kryptogo.Timestamp) (effects, error) {
+			return st.finishIDV(id, s.cfg.idvOutcome, now)
+		})
+	}
 }
 
-// front records the request, waits the latency and injects failures.
-func (s *Server) front(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		latency, status := s.admit(r, body)
-		if latency > 0 {
-			select {
-			case <-time.After(latency):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if status != 0 {
-			if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-				w.Header().Set("Retry-After", "0")
-			}
-			writeError(w, status, "injected failure")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// completion finishes a task in the store and returns what that makes due.
+type completion func(st *store, now kryptogo.Timestamp) (effects, error)
+
+// schedule runs a completion per the completion mode: now, after the delay,
+// or never (the test completes the task). A task the test completed first
+// is left as it is, so the completion's error is dropped.
+func (s *Server) schedule(finish completion) {
+	switch s.cfg.completion {
+	case CompleteAtOnce:
+		_ = s.complete(finish)
+	case CompleteAfterDelay:
+		s.after(s.cfg.delay, func() { _ = s.complete(finish) })
+	}
 }
 
-// admit logs the request and returns the latency and an injected status.
-func (s *Server) admit(r *http.Request, body []byte) (time.Duration, int) {
+// complete runs a completion under the lock and carries out its effects
+// after releasing it.
+func (s *Server) complete(finish completion) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	header := r.Header.Clone()
-	header.Del(kryptogo.DefaultAPIKeyHeader)
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Header: header, Body: body, Time: s.cfg.now()})
-	for i := range s.failures {
-		f := &s.failures[i]
-		if f.left > 0 && f.matches(r.URL.Path) {
-			f.left--
-			return s.latency, f.status
-		}
-	}
-	return s.latency, 0
-}
-
-func (s *Server) authenticated(h func(*http.Request) (int, any)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(kryptogo.DefaultAPIKeyHeader) != s.APIKey {
-			writeError(w, http.StatusUnauthorized, "invalid API token")
-			return
-		}
-		status, body := h(r)
-		writeJSON(w, status, body)
-	})
-}
-
-type errorBody struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
-func apiError(status int, format string, args ...any) (int, any) {
-	return status, errorBody{Code: status, Message: fmt.Sprintf(format, args...)}
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Code: status, Message: msg})
-}
-
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"code":500,"message":"kryptogotest: encode answer"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	fx, err := finish(s.state, s.stamp())
+	s.mu.Unlock()
+	s.carryOut(fx)
+	return err
 }

@@ -125,7 +125,7 @@ func TestKYA(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, clean.SDNCount())
 
-	srv.SetSanctioned("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
+	srv.SetSanctionedAddresses("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
 	now, err := client.KYA.Create(ctx(t), &kryptogo.CreateKYARequest{Address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"})
 	require.NoError(t, err)
 	assert.Equal(t, 1, now.SDNCount())
@@ -154,7 +154,7 @@ func TestRequiredFields(t *testing.T) {
 		{"POST", "/kya", `{"address":"zzz"}`, "cannot detect the chain of the address"},
 		{"POST", "/kya", `{"address":"` + ethAddr + `","chain":"sol"}`, `chain "sol" is not supported (btc, eth)`},
 		{"POST", "/task", `[]`, "invalid request: tasks"},
-		{"POST", "/task", `[{"target":{"type":3}}]`, "invalid request: [0].search_setting_id, [0].target.type, [0].target.name"},
+		{"POST", "/task", `[{"target":{"type":3}}]`, "invalid request: [0].search_setting_id, [0].target.type, [0].target.name, [0].search_source"},
 		{"POST", "/task", `{"not":"an array"}`, ""},
 		{"GET", "/tasks", ``, "invalid request: page_size, page_number"},
 		{"POST", "/idv", `{"id_type":"ID_CARD"}`, "invalid request: country, id_image, id_back_image, face_image"},
@@ -163,22 +163,20 @@ func TestRequiredFields(t *testing.T) {
 		{"POST", "/idv/init", `{"country":"TWN","id_type":"ID_CARD","workflow_id":3,"customer_reference":"c"}`, "invalid request: workflow_id"},
 		{"POST", "/idv/account", `{"workflow_id":100}`, "invalid request: country, workflow_id"},
 	} {
-		body := tc.body
-		if tc.method == "GET" {
-			body = ""
-		}
-		var apiErr *kryptogo.APIError
-		if body == "" {
-			err := srv.Client(kryptogo.WithMaxRetries(0)).Do(ctx(t), tc.method, tc.path, nil, nil)
-			require.ErrorAs(t, err, &apiErr)
-		} else {
-			apiErr = raw(t, srv, tc.method, tc.path, body)
-		}
-		assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode, tc.path+" "+tc.body)
-		assert.Equal(t, http.StatusBadRequest, apiErr.Code)
-		if tc.message != "" {
-			assert.Equal(t, tc.message, apiErr.Message, tc.path+" "+tc.body)
-		}
+		t.Run(tc.method+" "+tc.path+" "+tc.body, func(t *testing.T) {
+			var apiErr *kryptogo.APIError
+			if tc.method == "GET" {
+				err := srv.Client(kryptogo.WithMaxRetries(0)).Do(ctx(t), tc.method, tc.path, nil, nil)
+				require.ErrorAs(t, err, &apiErr)
+			} else {
+				apiErr = raw(t, srv, tc.method, tc.path, tc.body)
+			}
+			assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+			assert.Equal(t, http.StatusBadRequest, apiErr.Code)
+			if tc.message != "" {
+				assert.Equal(t, tc.message, apiErr.Message)
+			}
+		})
 	}
 	created, err := srv.Client().Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})
 	require.NoError(t, err)
@@ -258,25 +256,6 @@ func TestTaskLifecycleAtOnce(t *testing.T) {
 	assert.Error(t, srv.CompleteTask(99, TaskOutcome{}), "unknown")
 }
 
-func TestMetadata(t *testing.T) {
-	srv := NewTestServer(t)
-	client := srv.Client()
-	_, err := client.Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})
-	require.NoError(t, err)
-	require.NoError(t, client.Tasks.SetMetadata(ctx(t), 1, []kryptogo.Metadata{{Key: "tier", Value: "gold"}, {Key: "region", Value: "APAC"}}))
-	require.NoError(t, client.Tasks.SetMetadata(ctx(t), 1, []kryptogo.Metadata{{Key: "tier", Value: "platinum"}}))
-	sum, err := client.Tasks.Summary(ctx(t), 1)
-	require.NoError(t, err)
-	assert.Equal(t, kryptogo.MetadataList{{Key: "tier", Value: "platinum"}, {Key: "region", Value: "APAC"}}, sum.Metadata)
-	assert.Contains(t, string(sum.RawJSON()), `"metadata":[`, "the summary sends an array")
-	detail, err := client.Tasks.Get(ctx(t), 1)
-	require.NoError(t, err)
-	assert.Equal(t, kryptogo.MetadataList{{Key: "region", Value: "APAC"}, {Key: "tier", Value: "platinum"}}, detail.Metadata)
-	assert.Contains(t, string(detail.RawJSON()), `"metadata":{"region":"APAC","tier":"platinum"}`, "the detail sends an object")
-	err = client.Tasks.SetMetadata(ctx(t), 42, []kryptogo.Metadata{{Key: "a", Value: "b"}})
-	assert.ErrorIs(t, err, kryptogo.ErrNotFound)
-}
-
 func TestHistoryPagingAndFilter(t *testing.T) {
 	srv := NewTestServer(t)
 	client := srv.Client()
@@ -306,7 +285,7 @@ func TestHistoryPagingAndFilter(t *testing.T) {
 }
 
 func TestDelayedCompletionAndWait(t *testing.T) {
-	srv := NewTestServer(t, WithCompletion(CompleteAfterDelay, 50*time.Millisecond))
+	srv := NewTestServer(t, WithCompletionDelay(50*time.Millisecond))
 	client := srv.Client()
 	created, err := client.Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})
 	require.NoError(t, err)
@@ -320,7 +299,7 @@ func TestDelayedCompletionAndWait(t *testing.T) {
 }
 
 func TestManualCompletion(t *testing.T) {
-	srv := NewTestServer(t, WithCompletion(CompleteManually, 0))
+	srv := NewTestServer(t, WithManualCompletion())
 	client := srv.Client()
 	created, err := client.Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})
 	require.NoError(t, err)

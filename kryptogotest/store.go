@@ -1,25 +1,17 @@
 package kryptogotest
 
 import (
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
 
-// store is the fake's memory. Its methods are HTTP handlers that return a
-// status and a JSON body; the Server's mutex is not used here, the store has
-// its own.
+// store is the fake's memory: plain state with no lock, clock, settings or
+// way back to the Server. The Server calls it under its one lock, passing
+// the time; an operation that makes callbacks due or creates a task to
+// complete returns that as effects, which the Server carries out after
+// releasing the lock.
 type store struct {
-	srv *Server
-	cfg config
-
-	mu         sync.Mutex
 	nextKYA    kryptogo.ID
 	nextTask   kryptogo.ID
 	nextIDV    kryptogo.ID
@@ -31,56 +23,32 @@ type store struct {
 	risks      map[string]TaskOutcome
 }
 
-func newStore(srv *Server, cfg config) *store {
-	st := &store{
-		srv: srv, cfg: cfg, nextKYA: 1, nextTask: 1, nextIDV: 1,
+func newStore() *store {
+	return &store{
+		nextKYA: 1, nextTask: 1, nextIDV: 1,
 		kya: map[kryptogo.ID]*kryptogo.KYAResult{}, tasks: map[kryptogo.ID]*task{}, idv: map[kryptogo.ID]*idvTask{},
 		webTokens: map[string]kryptogo.ID{}, sanctioned: map[string]bool{}, risks: map[string]TaskOutcome{},
 	}
-	for _, a := range cfg.sanctioned {
+}
+
+// effects are what a change of the store asks of the Server once the lock
+// is released.
+type effects struct {
+	callbacks []callback
+	newTasks  []kryptogo.ID // DD tasks to complete per the completion mode
+	newIDV    []kryptogo.ID // IDV tasks to complete per the completion mode
+}
+
+// callback is one callback to POST; payload is a copy the store no longer
+// touches.
+type callback struct {
+	url     string
+	kind    kryptogo.CallbackKind
+	payload any
+}
+
+func (st *store) addSanctioned(addresses []string) {
+	for _, a := range addresses {
 		st.sanctioned[strings.ToLower(a)] = true
-	}
-	return st
-}
-
-func (st *store) now() time.Time { return st.cfg.now().UTC().Truncate(time.Second) }
-
-func (st *store) stamp() kryptogo.Timestamp { return kryptogo.Timestamp{Time: st.now()} }
-
-// pathID reads the {id} path parameter.
-func pathID(r *http.Request) (kryptogo.ID, bool) {
-	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	return kryptogo.ID(n), err == nil && n > 0
-}
-
-// decode reads a JSON request body into v.
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("the body is not valid JSON: %v", err)
-	}
-	return nil
-}
-
-// missing lists the required fields a request lacks, as the API answers them.
-type missing []string
-
-func (m *missing) need(ok bool, field string) {
-	if !ok {
-		*m = append(*m, field)
-	}
-}
-
-func (m missing) answer() (int, any) {
-	return apiError(http.StatusBadRequest, "invalid request: %s", strings.Join(m, ", "))
-}
-
-// schedule finishes something according to the completion mode.
-func (st *store) schedule(finish func()) {
-	switch st.cfg.completion {
-	case CompleteAtOnce:
-		finish()
-	case CompleteAfterDelay:
-		st.srv.after(st.cfg.delay, finish)
 	}
 }

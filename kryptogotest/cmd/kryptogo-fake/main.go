@@ -42,18 +42,18 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	mode, err := parseCompletion(*completion)
+	opts, err := completionOptions(*completion, *delay)
 	if err != nil {
 		return err
 	}
-	opts := []kryptogotest.Option{kryptogotest.WithAddr(*addr), kryptogotest.WithAPIKey(*key), kryptogotest.WithCompletion(mode, *delay)}
+	opts = append(opts, kryptogotest.WithAPIKey(*key))
 	if *sanctioned != "" {
 		opts = append(opts, kryptogotest.WithSanctionedAddresses(strings.Split(*sanctioned, ",")...))
 	}
 	if *rfc3339 {
 		opts = append(opts, kryptogotest.WithRFC3339InitTimestamp())
 	}
-	srv, err := start(opts)
+	srv, err := kryptogotest.Listen(*addr, opts...)
 	if err != nil {
 		return err
 	}
@@ -64,24 +64,16 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	return nil
 }
 
-// start turns the fake's panic on a busy address into an error.
-func start(opts []kryptogotest.Option) (srv *kryptogotest.Server, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return kryptogotest.NewServer(opts...), nil
-}
-
-func parseCompletion(s string) (kryptogotest.Completion, error) {
-	switch s {
+// completionOptions turns the -complete and -delay flags into options:
+// none for now, the fake's default.
+func completionOptions(mode string, delay time.Duration) ([]kryptogotest.Option, error) {
+	switch mode {
 	case "now":
-		return kryptogotest.CompleteAtOnce, nil
+		return nil, nil
 	case "delay":
-		return kryptogotest.CompleteAfterDelay, nil
+		return []kryptogotest.Option{kryptogotest.WithCompletionDelay(delay)}, nil
 	case "manual":
-		return kryptogotest.CompleteManually, nil
+		return []kryptogotest.Option{kryptogotest.WithManualCompletion()}, nil
 	}
-	return 0, fmt.Errorf("-complete %q: want now, delay or manual", s)
+	return nil, fmt.Errorf("-complete %q: want now, delay or manual", mode)
 }

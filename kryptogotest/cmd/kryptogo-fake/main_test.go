@@ -68,7 +68,7 @@ func TestFlagErrors(t *testing.T) {
 	defer ln.Close()
 	assert.ErrorContains(t, run(context.Background(), &out, []string{"-addr", ln.Addr().String()}), "listen on")
 	for _, mode := range []string{"now", "delay", "manual"} {
-		_, err := parseCompletion(mode)
-		assert.NoError(t, err)
+		_, err := completionOptions(mode, time.Second)
+		assert.NoError(t, err, mode)
 	}
 }

@@ -1,0 +1,114 @@
+package kryptogotest
+
+import (
+	"time"
+
+	kryptogo "github.com/kyabc/kryptogo-go"
+)
+
+// Completion is when the fake finishes DD tasks and IDV tasks.
+type Completion int
+
+// The completion modes.
+const (
+	// CompleteAtOnce finishes a task as soon as it is created (or, for a
+	// web IDV session, as soon as its URL is opened). The default.
+	CompleteAtOnce Completion = iota
+	// CompleteAfterDelay finishes a task after the delay of
+	// WithCompletionDelay.
+	CompleteAfterDelay
+	// CompleteManually leaves tasks pending until the test calls
+	// CompleteTask or CompleteIDV; see WithManualCompletion.
+	CompleteManually
+)
+
+// config is what the options set. The constructor reads it once; the
+// Server keeps it unchanged for its life, the store never sees it.
+type config struct {
+	apiKey          string
+	addr            string
+	completion      Completion
+	delay           time.Duration
+	sanctioned      []string
+	latency         time.Duration
+	rfc3339Init     bool
+	callbackRetries int
+	callbackBackoff time.Duration
+	idvOutcome      IDVOutcome
+	now             func() time.Time
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{
+		apiKey:          DefaultAPIKey,
+		callbackRetries: 3,
+		callbackBackoff: 50 * time.Millisecond,
+		idvOutcome:      IDVOutcome{State: kryptogo.IDVAccept},
+		now:             time.Now,
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	return cfg
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+// WithAPIKey sets the key the fake accepts.
+func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
+
+// WithAddr listens on addr ("127.0.0.1:8787") instead of a random loopback
+// port. NewServer panics when it cannot listen there; Listen(addr) returns
+// the error.
+func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
+
+// WithCompletionDelay makes tasks finish d after they are created (a web IDV
+// session: d after its URL is opened).
+func WithCompletionDelay(d time.Duration) Option {
+	return func(c *config) { c.completion, c.delay = CompleteAfterDelay, d }
+}
+
+// WithManualCompletion leaves tasks pending until the test calls
+// CompleteTask or CompleteIDV.
+func WithManualCompletion() Option {
+	return func(c *config) { c.completion, c.delay = CompleteManually, 0 }
+}
+
+// WithCompletion sets when tasks finish; delay is used by CompleteAfterDelay.
+//
+// Deprecated: use WithCompletionDelay or WithManualCompletion; finishing at
+// once is the default.
+func WithCompletion(mode Completion, delay time.Duration) Option {
+	return func(c *config) { c.completion, c.delay = mode, delay }
+}
+
+// WithSanctionedAddresses makes KYA report the addresses as matching the
+// sanctions list (compared case-insensitively). SetSanctionedAddresses adds
+// more on a running fake.
+func WithSanctionedAddresses(addresses ...string) Option {
+	return func(c *config) { c.sanctioned = append(c.sanctioned, addresses...) }
+}
+
+// WithLatency delays every answer by d; SetLatency changes it later.
+func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
+
+// WithRFC3339InitTimestamp makes POST /idv/init answer its timestamp as an
+// RFC 3339 string, as the real API does; by default it answers unix seconds
+// like every other endpoint. SetRFC3339InitTimestamp switches it later.
+func WithRFC3339InitTimestamp() Option { return func(c *config) { c.rfc3339Init = true } }
+
+// WithCallbackRetries sets how many times a callback is sent before the fake
+// gives up (default 3), and the pause before the first retry (default 50 ms,
+// doubling).
+func WithCallbackRetries(attempts int, backoff time.Duration) Option {
+	return func(c *config) { c.callbackRetries, c.callbackBackoff = attempts, backoff }
+}
+
+// WithIDVOutcome sets the outcome of IDV tasks that complete on their own
+// (at once or after the delay); the default is accept.
+func WithIDVOutcome(o IDVOutcome) Option { return func(c *config) { c.idvOutcome = o } }
+
+// WithClock makes the fake read the time from now, for deterministic
+// timestamps.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
