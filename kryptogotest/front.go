@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
@@ -41,13 +42,24 @@ func (s *Server) ResetRequests() {
 	s.requests = nil
 }
 
-// failure is an injected answer waiting for the requests it matches.
+// failure is an injected answer waiting for the requests it matches: a
+// status, or a connection dropped before or after handling.
 type failure struct {
 	method string // "" for any method
 	path   string // "" for any path; a trailing * matches a prefix
 	left   int
 	status int
+	drop   dropPoint
 }
+
+// dropPoint is when an injected failure closes the connection.
+type dropPoint int
+
+const (
+	noDrop       dropPoint = iota
+	dropRequest            // before handling: the request is lost
+	dropResponse           // after handling: the answer is lost
+)
 
 func (f failure) matches(r *http.Request) bool {
 	if f.method != "" && !strings.EqualFold(f.method, r.Method) {
@@ -74,9 +86,31 @@ func (s *Server) FailNextOn(path string, n, status int) { s.FailNextOnRequest(""
 // any; a path ending in * matches every path with that prefix. A 429 or 503
 // carries Retry-After: 0, and every answer a request id, as the API's do.
 func (s *Server) FailNextOnRequest(method, path string, n, status int) {
+	s.addFailure(failure{method: method, path: path, left: n, status: status})
+}
+
+// DropNextRequest makes the next n requests with the given method and path
+// lose their connection before the fake handles them: it closes the
+// connection without answering, and nothing changes (no task is created).
+// Method and path match as in FailNextOnRequest. The SDK sees a POST dropped
+// this way as maybe sent (kryptogo.ErrMaybeSent), as it would a real one.
+func (s *Server) DropNextRequest(method, path string, n int) {
+	s.addFailure(failure{method: method, path: path, left: n, drop: dropRequest})
+}
+
+// DropNextResponse makes the next n requests with the given method and path
+// lose their answer: the fake handles them (DropNextResponse("POST",
+// "/task", 1) creates the tasks), then closes the connection without
+// answering, as when a network fails after the API acted. Method and path
+// match as in FailNextOnRequest.
+func (s *Server) DropNextResponse(method, path string, n int) {
+	s.addFailure(failure{method: method, path: path, left: n, drop: dropResponse})
+}
+
+func (s *Server) addFailure(f failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{method: method, path: path, left: n, status: status})
+	s.failures = append(s.failures, f)
 }
 
 // SetLatency delays every later answer by d.
@@ -121,7 +155,7 @@ func (s *Server) front(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		requestID, latency, status := s.admit(r, body)
+		requestID, latency, injected := s.admit(r, body)
 		w.Header().Set(RequestIDHeader, requestID)
 		if latency > 0 {
 			select {
@@ -130,20 +164,37 @@ func (s *Server) front(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if status != 0 {
-			if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		switch {
+		case injected.drop == dropRequest:
+			dropConnection(w)
+		case injected.drop == dropResponse:
+			next.ServeHTTP(httptest.NewRecorder(), r) // the fake acts; its answer never leaves
+			dropConnection(w)
+		case injected.status != 0:
+			if injected.status == http.StatusTooManyRequests || injected.status == http.StatusServiceUnavailable {
 				w.Header().Set("Retry-After", "0")
 			}
-			writeError(w, status, "injected failure")
-			return
+			writeError(w, injected.status, "injected failure")
+		default:
+			next.ServeHTTP(w, r)
 		}
-		next.ServeHTTP(w, r)
 	})
 }
 
-// admit logs the request and returns its id, the latency and an injected
-// status (0 for none).
-func (s *Server) admit(r *http.Request, body []byte) (string, time.Duration, int) {
+// dropConnection closes the connection without a byte of answer. Should the
+// connection not be hijackable (HTTP/2), the handler aborts, which resets
+// the stream: the client again gets no answer.
+func dropConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
+}
+
+// admit logs the request and returns its id, the latency and the injected
+// failure it matched (the zero failure for none).
+func (s *Server) admit(r *http.Request, body []byte) (string, time.Duration, failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	header := r.Header.Clone()
@@ -156,10 +207,10 @@ func (s *Server) admit(r *http.Request, body []byte) (string, time.Duration, int
 		f := &s.failures[i]
 		if f.left > 0 && f.matches(r) {
 			f.left--
-			return requestID, s.latency, f.status
+			return requestID, s.latency, *f
 		}
 	}
-	return requestID, s.latency, 0
+	return requestID, s.latency, failure{}
 }
 
 func (s *Server) authenticated(h func(*http.Request) (int, any)) http.Handler {
