@@ -3,6 +3,7 @@ package kryptogo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
 )
@@ -259,6 +262,294 @@ func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) 
 		v.nested("["+strconv.Itoa(i)+"].", func() { body[i].validate(&v) })
 	}
 	return body, v.err()
+}
+
+// CreateOne creates one DD search task and returns its receipt: Create for
+// the common case of a single task, whose validation errors name the fields
+// without an index ("target.name", not "[0].target.name"). The task costs
+// points.
+//
+// API: POST /task
+func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest) (*CreatedTask, error) {
+	var v validator
+	req.validate(&v)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	out, err := s.Create(ctx, []CreateTaskRequest{req})
+	if err != nil {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
+// CreateOnce creates DD search tasks as Create does, but never twice. When a
+// send fails in a way that leaves in doubt whether the API created the tasks
+// (an error matching ErrMaybeSent: the connection broke after the request
+// was written, a 5xx, an unreadable 2xx answer), it looks each task up in
+// its customer's history and sends again only those the API did not create.
+// It returns one receipt per request, in the order of reqs. A send that
+// succeeds costs one POST and no lookup.
+//
+// Every request needs a CustomerReference, since the lookup is by customer:
+// without one, CreateOnce returns a *ValidationError and sends nothing.
+//
+// A task of the history counts as a request's when it belongs to the same
+// customer, searches the same target (type and name, ignoring case and
+// spacing, and birthday and citizenship where both the request and the
+// history give them) and was created at most two minutes before the send by
+// the local clock, since the API's clock may run behind. The history does
+// not show a task's search setting or sources, so requests of one batch for
+// the same customer and target are matched to the tasks found one to one,
+// the oldest task to the first request. A receipt found in the history
+// carries the task's creation time as its Timestamp, and no RawJSON.
+//
+// What remains possible: the history may list a new task late. CreateOnce
+// asks it five times over about ten seconds before it decides that a task
+// was not created; a task the history lists later than that is created
+// again by the re-send. Conversely, a task for the same customer and target
+// created in the two minutes before the send (by another call, or in the web
+// console) is taken for this call's, and no new one is created. The wait is
+// fixed; should your history lag longer, use Create and look the tasks up
+// yourself (History with CustomerReference) before sending again. CreateOnce
+// sends at most three times; when the last send is still in doubt, its error
+// matches ErrMaybeSent.
+//
+// On an error, the receipts returned hold the tasks known to exist, with
+// TaskID 0 for the others, or are nil when none is known. An error that
+// leaves tasks in doubt (a failed lookup, an ended ctx) matches ErrMaybeSent.
+//
+// API: POST /task; after a send in doubt, GET /tasks?customer_reference=…
+func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest) ([]CreatedTask, error) {
+	if err := validateCreateOnce(reqs); err != nil {
+		return nil, err
+	}
+	o := &createOnce{tasks: s, reqs: reqs, out: make([]CreatedTask, len(reqs)), claimed: map[ID]bool{}}
+	return o.run(ctx)
+}
+
+// How CreateOnce looks a send in doubt up (its doc states these figures).
+const (
+	// createOnceSkew is how long before the send, by the local clock, a
+	// task may have been created and still be the send's: the API's clock
+	// may run behind ours. Its timestamps have whole seconds only.
+	createOnceSkew = 2 * time.Minute
+	// maxCreateOnceSends bounds the POSTs of one call: a network that
+	// breaks every send must not spend points without end.
+	maxCreateOnceSends = 3
+	// maxLookupPages bounds the history pages read per customer, against
+	// a server that ignores page_number.
+	maxLookupPages = 25
+)
+
+// createOnceWaits are the pauses between lookups of the history, ten
+// seconds in all: the history may list a new task a few seconds late.
+var createOnceWaits = []time.Duration{1 * time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}
+
+func validateCreateOnce(reqs []CreateTaskRequest) error {
+	var refs validator
+	for i := range reqs {
+		refs.nested("["+strconv.Itoa(i)+"].", func() { refs.required("customer_reference", reqs[i].CustomerReference) })
+	}
+	_, err := validateCreateTasks(reqs)
+	if verr, ok := err.(*ValidationError); ok {
+		refs.fields = append(verr.Fields, refs.fields...)
+	} else if err != nil {
+		return err
+	}
+	return refs.err()
+}
+
+// createOnce is one call of CreateOnce.
+type createOnce struct {
+	tasks   *TaskService
+	reqs    []CreateTaskRequest
+	out     []CreatedTask // receipts in input order; TaskID 0 while unknown
+	claimed map[ID]bool   // tasks of the history already matched to a request
+}
+
+func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
+	pending := make([]int, len(o.reqs))
+	for i := range pending {
+		pending[i] = i
+	}
+	for send := 1; ; send++ {
+		sentAt := o.tasks.client.now()
+		receipts, err := o.tasks.Create(ctx, o.subset(pending))
+		if err == nil {
+			for k, i := range pending {
+				o.out[i] = receipts[k]
+			}
+			return o.out, nil
+		}
+		if !errors.Is(err, ErrMaybeSent) {
+			return o.known(), err // nothing of this send was created
+		}
+		left, lookupErr := o.lookUp(ctx, pending, sentAt)
+		switch {
+		case lookupErr != nil:
+			return o.known(), fmt.Errorf("kryptogo: CreateOnce: the history lookup failed: %w; so the send remains in doubt: %w", lookupErr, err)
+		case len(left) == 0:
+			return o.out, nil
+		case send == maxCreateOnceSends:
+			return o.known(), err
+		}
+		o.tasks.client.log(ctx, "kryptogo: CreateOnce: sending again the tasks the API did not create",
+			slog.Int("found", len(pending)-len(left)), slog.Int("again", len(left)))
+		pending = left
+	}
+}
+
+func (o *createOnce) subset(idx []int) []CreateTaskRequest {
+	reqs := make([]CreateTaskRequest, len(idx))
+	for k, i := range idx {
+		reqs[k] = o.reqs[i]
+	}
+	return reqs
+}
+
+// known returns the receipts when at least one task is known to exist.
+func (o *createOnce) known() []CreatedTask {
+	for _, c := range o.out {
+		if c.TaskID != 0 {
+			return o.out
+		}
+	}
+	return nil
+}
+
+// lookUp finds the pending requests in the history, asking again after
+// each of createOnceWaits while some are missing, and returns those never
+// found.
+func (o *createOnce) lookUp(ctx context.Context, pending []int, sentAt time.Time) ([]int, error) {
+	since := sentAt.Add(-createOnceSkew)
+	for attempt := 0; ; attempt++ {
+		left, err := o.match(ctx, pending, since)
+		if err != nil || len(left) == 0 || attempt == len(createOnceWaits) {
+			return left, err
+		}
+		if err := o.tasks.client.sleep(ctx, createOnceWaits[attempt]); err != nil {
+			return left, err
+		}
+		pending = left
+	}
+}
+
+// match looks the pending requests up in their customers' recent history,
+// records the tasks found, and returns the requests not found, in order.
+func (o *createOnce) match(ctx context.Context, pending []int, since time.Time) ([]int, error) {
+	var left []int
+	for _, group := range byCustomer(o.reqs, pending) {
+		recent, err := o.recentTasks(ctx, o.reqs[group[0]].CustomerReference, since)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range group {
+			if t := o.claim(recent, &o.reqs[i]); t != nil {
+				o.out[i] = CreatedTask{TaskID: t.TaskID, Timestamp: t.CreationTime}
+			} else {
+				left = append(left, i)
+			}
+		}
+	}
+	sort.Ints(left)
+	return left, nil
+}
+
+// byCustomer groups request indexes by customer reference, keeping their
+// order within each group.
+func byCustomer(reqs []CreateTaskRequest, idx []int) [][]int {
+	group := map[string]int{}
+	var groups [][]int
+	for _, i := range idx {
+		ref := reqs[i].CustomerReference
+		g, ok := group[ref]
+		if !ok {
+			g = len(groups)
+			group[ref] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
+}
+
+// recentTasks returns the customer's tasks created since since, oldest
+// first. The history lists the newest first, so paging stops at a page
+// with no new task that recent.
+func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Time) ([]TaskSummary, error) {
+	seen := map[ID]bool{}
+	var recent []TaskSummary
+	for page := 1; page <= maxLookupPages; page++ {
+		res, err := o.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref})
+		if err != nil {
+			return nil, err
+		}
+		fresh := 0
+		for _, t := range res.Data {
+			if seen[t.TaskID] || t.CreationTime.Before(since) {
+				continue
+			}
+			seen[t.TaskID] = true
+			fresh++
+			// Trust the filter when the summary leaves the customer out.
+			if t.CustomerReference == "" || t.CustomerReference == ref {
+				recent = append(recent, t)
+			}
+		}
+		if fresh == 0 || len(res.Data) < defaultPageSize {
+			break
+		}
+	}
+	sort.SliceStable(recent, func(a, b int) bool {
+		ta, tb := recent[a].CreationTime.Time, recent[b].CreationTime.Time
+		return ta.Before(tb) || ta.Equal(tb) && recent[a].TaskID < recent[b].TaskID
+	})
+	return recent, nil
+}
+
+// claim returns the oldest task of recent not matched yet that searches
+// req's target, and marks it matched; nil when there is none.
+func (o *createOnce) claim(recent []TaskSummary, req *CreateTaskRequest) *TaskSummary {
+	for k := range recent {
+		t := &recent[k]
+		if !o.claimed[t.TaskID] && sameTarget(req, &t.Target) {
+			o.claimed[t.TaskID] = true
+			return t
+		}
+	}
+	return nil
+}
+
+// sameTarget reports whether a task of the history searches the request's
+// target, as far as the summary shows it. A task created from an IDV task
+// took its birthday and citizenship from there, so those are not compared.
+func sameTarget(req *CreateTaskRequest, got *Target) bool {
+	want := &req.Target
+	if want.Type != got.Type || !sameText(want.Name, got.Name) {
+		return false
+	}
+	if req.FromIDVID != 0 {
+		return true
+	}
+	return sameIfBoth(want.Birthday, got.Birthday) && sameCountry(want.Citizenship, got.Citizenship)
+}
+
+// sameText compares ignoring case and runs of white space.
+func sameText(a, b string) bool {
+	return strings.EqualFold(strings.Join(strings.Fields(a), " "), strings.Join(strings.Fields(b), " "))
+}
+
+func sameIfBoth(a, b string) bool { return a == "" || b == "" || sameText(a, b) }
+
+// sameCountry compares two citizenships. The API takes alpha-3 and numeric
+// codes; one of each may name the same country, so they count as equal.
+func sameCountry(a, b string) bool {
+	return sameIfBoth(a, b) || isDigits(a) != isDigits(b)
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // TaskReport is the outcome of a DD task in its summary. It is nil until

@@ -1,0 +1,10 @@
+package kryptogo
+
+import (
+	"context"
+	"time"
+)
+
+// SetSleepHook replaces how c waits, for the tests of package kryptogo_test
+// (which use kryptogotest, so they cannot live in this package).
+func SetSleepHook(c *Client, sleep func(ctx context.Context, d time.Duration) error) { c.sleep = sleep }
