@@ -308,6 +308,22 @@ func (s *IDVService) Get(ctx context.Context, id ID) (*IDVTask, error) {
 	return &out, nil
 }
 
+// The codes of TWIDApplyCode, as the API reference names them: how the
+// Taiwanese ID card was issued. Set the field with TWIDApplyCodeOf, since 0
+// is a value and nil means "not given":
+//
+//	req.TWIDApplyCode = kryptogo.TWIDApplyCodeOf(kryptogo.TWIDReissue)
+const (
+	TWIDNotIssued    = 0 // "Not Issue"
+	TWIDInitialIssue = 1 // "Initial Issue"
+	TWIDReissue      = 2 // "Reissue"
+	TWIDChange       = 3 // "Change"
+)
+
+// TWIDApplyCodeOf returns a pointer to a new copy of code, for the
+// TWIDApplyCode fields of IDV requests.
+func TWIDApplyCodeOf(code int) *int { return &code }
+
 // taiwanIDFields is the Taiwan ID add-on: the card's issue data, checked
 // against the Ministry of the Interior. It applies to ID_CARD and TWN only.
 type taiwanIDFields struct {
