@@ -325,8 +325,8 @@ func TestCheckDriftReportsUnknownMissingAndMistyped(t *testing.T) {
 func TestCheckDriftFindsNoneInTheSDKsFixtures(t *testing.T) {
 	for fixtureName, model := range map[string]reflect.Type{
 		"task_summary.json": reflect.TypeFor[TaskSummary](),
-		"task_detail.json": reflect.TypeFor[TaskDetail](), "tasks_history.json": reflect.TypeFor[TaskPage](),
-		"idv_task.json": reflect.TypeFor[IDVTask](),
+		"task_detail.json":  reflect.TypeFor[TaskDetail](), "tasks_history.json": reflect.TypeFor[TaskPage](),
+		"idv_task.json":   reflect.TypeFor[IDVTask](),
 		"kya_result.json": reflect.TypeFor[KYAResult](), "callback_task.json": reflect.TypeFor[TaskSummary](),
 		"idv_init_response.json": reflect.TypeFor[WebIDVSession](), "task_create_response.json": reflect.TypeFor[[]CreatedTask](),
 	} {
