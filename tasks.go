@@ -388,7 +388,7 @@ func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
 		left, lookupErr := o.lookUp(ctx, pending, sentAt)
 		switch {
 		case lookupErr != nil:
-			return o.known(), fmt.Errorf("kryptogo: CreateOnce: the history lookup failed: %w; so the send remains in doubt: %w", lookupErr, err)
+			return o.known(), fmt.Errorf("kryptogo: CreateOnce: a send is in doubt and looking it up in the history failed (%w); the send: %w", lookupErr, err)
 		case len(left) == 0:
 			return o.out, nil
 		case send == maxCreateOnceSends:
