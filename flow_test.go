@@ -130,7 +130,7 @@ func rateLimitedAPI(mux *http.ServeMux, path string, nth int, seen *arrivals) <-
 
 // assertPausedAfter waits until a second and a half after the 429 and checks
 // that no request arrived in its Retry-After second (bar a generous quarter
-// second for requests already in flight), and that requests resumed after it.
+// second for requests already in flight), and that requests resume after it.
 func assertPausedAfter(t *testing.T, limitedAt <-chan time.Time, seen *arrivals) {
 	t.Helper()
 	var at time.Time
@@ -142,7 +142,10 @@ func assertPausedAfter(t *testing.T, limitedAt <-chan time.Time, seen *arrivals)
 	time.Sleep(time.Until(at.Add(1500 * time.Millisecond)))
 	assert.Zero(t, seen.between(at.Add(250*time.Millisecond), at.Add(950*time.Millisecond)),
 		"requests sent during the Retry-After second")
-	assert.NotZero(t, seen.between(at.Add(time.Second), at.Add(1500*time.Millisecond)), "requests resume after the pause")
+	// On a loaded machine the callers may wake late: wait for the first
+	// request after the pause rather than expect it within a fixed window.
+	resumed := func() bool { return seen.between(at.Add(time.Second), time.Now().Add(time.Hour)) > 0 }
+	assert.Eventually(t, resumed, 10*time.Second, 10*time.Millisecond, "requests resume after the pause")
 }
 
 // TestRateLimitPausesEveryCaller: while one call waits out a 429's
