@@ -361,9 +361,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	switch b := body.(type) {
 	case nil:
 	case json.RawMessage:
-		rb = bytesBody(b)
+		rb = rawBody(b)
 	case []byte:
-		rb = bytesBody(b)
+		rb = rawBody(b)
 	default:
 		if rb, err = jsonBody(body); err != nil {
 			return err
@@ -402,7 +402,7 @@ func jsonBody(v any) (*requestBody, error) {
 		return nil, fmt.Errorf("kryptogo: encode request: %w", err)
 	}
 	body := bytesBody(b)
-	body.personal = personalValuesOf(v)
+	body.personal = personalValuesOf(v, b)
 	return body, nil
 }
 

@@ -104,6 +104,7 @@ func (s scrubber) text(v string) string {
 	for _, secret := range s {
 		v = secret.String(v)
 	}
+	v = string(redact.Blobs([]byte(v), false))
 	if s.leaks(v) {
 		return withheld
 	}
@@ -115,7 +116,7 @@ func (s scrubber) bytes(b []byte, truncated bool) []byte {
 	for _, secret := range s {
 		b = secret.Bytes(b, truncated)
 	}
-	return b
+	return redact.Blobs(b, truncated) // an echoed image
 }
 
 func (s scrubber) leaks(v string) bool { return redact.AnyLeaks(v, s...) }

@@ -830,9 +830,11 @@ func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadat
 		return err
 	}
 	// The vendor answers {"code": 0} on success; another code in a 2xx
-	// answer is a failure.
+	// answer is a failure. Its message is masked like any error answer's:
+	// a server may echo the key.
 	if code := jsonInt(out.Code); code != 0 {
-		return &APIError{StatusCode: http.StatusOK, Code: code, Message: out.Message, Method: http.MethodPut, Path: path}
+		return &APIError{StatusCode: http.StatusOK, Code: code, Message: s.client.scrubber(nil).text(out.Message),
+			Method: http.MethodPut, Path: path}
 	}
 	return nil
 }

@@ -297,3 +297,58 @@ func decodeEscape(s string) (rune, int) {
 	}
 	return 0, 0
 }
+
+// MinBlob is the shortest run of base64 characters that Blobs withholds:
+// longer than any hash, id or token an error message quotes (a
+// transaction hash is 64 hex digits), far shorter than an image.
+const MinBlob = 128
+
+// Blob replaces a run of base64 text in an error: an echoed image.
+const Blob = "[base64 withheld]"
+
+// Blobs replaces every run of at least MinBlob base64 characters (either
+// alphabet, with padding and JSON's \/ escape) with Blob: a server that
+// echoes a request echoes its images, which no error or log may carry.
+// When b is cut (truncated), a run at its end is replaced from a quarter of
+// that length: it may be the start of an image.
+func Blobs(b []byte, truncated bool) []byte {
+	var out []byte // nil until something changes
+	last := 0
+	for i := 0; i < len(b); {
+		if !isBase64Char(b, i) {
+			i++
+			continue
+		}
+		end := i
+		for end < len(b) && isBase64Char(b, end) {
+			end += base64CharLen(b, end)
+		}
+		if end-i >= MinBlob || truncated && end == len(b) && end-i >= MinBlob/4 {
+			out = append(settle(out, b, last, i), Blob...)
+			last = end
+		}
+		i = end
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
+func isBase64Char(b []byte, i int) bool {
+	c := b[i]
+	switch {
+	case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		return true
+	case c == '+' || c == '/' || c == '=' || c == '-' || c == '_':
+		return true
+	}
+	return c == '\\' && i+1 < len(b) && b[i+1] == '/'
+}
+
+func base64CharLen(b []byte, i int) int {
+	if b[i] == '\\' {
+		return 2
+	}
+	return 1
+}
