@@ -820,9 +820,11 @@ func (c *Client) apiError(method, path string, res result, personal []string) *A
 	return e
 }
 
-// decode reads a 2xx answer into out. Its errors describe the body by its
-// shape only: a 2xx body holds names, ID numbers and birthdays, and errors
-// end up in logs.
+// decode reads a 2xx answer into out, in one pass: the body is parsed once
+// and a model that keeps its JSON (RawJSON) gets the body itself, with no
+// copy, since readBody allocated it for this answer alone. Its errors
+// describe the body by its shape only: a 2xx body holds names, ID numbers
+// and birthdays, and errors end up in logs.
 func (c *Client) decode(method, path string, res result, out any) error {
 	bad := func(err error) error {
 		return &ResponseError{Method: method, Path: path, StatusCode: res.status,
@@ -834,18 +836,26 @@ func (c *Client) decode(method, path string, res result, out any) error {
 	if out == nil {
 		return nil
 	}
-	if len(bytes.TrimSpace(res.body)) == 0 {
+	body := bytes.TrimSpace(res.body)
+	if len(body) == 0 {
 		return bad(errors.New("empty body"))
 	}
 	if raw, ok := out.(*json.RawMessage); ok {
-		if !json.Valid(res.body) {
+		if !json.Valid(body) {
 			return bad(errors.New("body is not JSON"))
 		}
-		*raw = res.body // read into a fresh slice, owned by nobody else
+		*raw = res.body
 		return nil
 	}
-	if err := json.Unmarshal(res.body, out); err != nil {
+	target := out
+	if m, ok := out.(plainDecoder); ok {
+		target = m.decodeTarget() // skip the UnmarshalJSON that nested values need
+	}
+	if err := json.Unmarshal(body, target); err != nil {
 		return bad(valueFreeDecodeError(err))
+	}
+	if m, ok := out.(rawKeeper); ok {
+		m.setRaw(body)
 	}
 	return nil
 }
@@ -881,16 +891,33 @@ func (c *Client) log(ctx context.Context, msg string, attrs ...slog.Attr) {
 	c.logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
 }
 
-// get sends a GET and decodes the answer into out.
-func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
-	return c.send(ctx, http.MethodGet, path, query, nil, out)
+// call sends a request and decodes the answer into a new T: the last step
+// of every service method (validate, encode, send).
+func call[T any](ctx context.Context, c *Client, method, path string, query url.Values, body *requestBody) (*T, error) {
+	var out T
+	if err := c.send(ctx, method, path, query, body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
-// sendJSON encodes in as the JSON body of a request and decodes the answer into out.
-func (c *Client) sendJSON(ctx context.Context, method, path string, in, out any) error {
+// sendJSON encodes in as the JSON body of a request and decodes the answer
+// into a new T.
+func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any) (*T, error) {
 	body, err := jsonBody(in)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.send(ctx, method, path, nil, body, out)
+	return call[T](ctx, c, method, path, nil, body)
+}
+
+// getByID fetches the T at pattern, a path as the API reference writes it
+// with one id parameter ("/task/{task_id}/summary"): the one body of every
+// get-by-id method. The parameter's name names the id in a validation error.
+func getByID[T any](ctx context.Context, c *Client, pattern string, id ID) (*T, error) {
+	start, end := strings.IndexByte(pattern, '{'), strings.IndexByte(pattern, '}')
+	if err := validateID(pattern[start+1:end], id); err != nil {
+		return nil, err
+	}
+	return call[T](ctx, c, http.MethodGet, pattern[:start]+id.String()+pattern[end+1:], nil, nil)
 }

@@ -552,7 +552,10 @@ func (m MetadataList) Get(key string) (string, bool) {
 	return "", false
 }
 
-// rawResponse keeps the JSON a top-level response was decoded from.
+// rawResponse keeps the JSON a top-level response was decoded from. The
+// client's decode attaches the body (setRaw); models that are also decoded
+// nested in another value (a task summary in a history page or a callback,
+// a receipt in a batch) keep it in their UnmarshalJSON.
 type rawResponse struct {
 	raw json.RawMessage
 }
@@ -562,15 +565,36 @@ type rawResponse struct {
 // in code.
 func (r rawResponse) RawJSON() json.RawMessage { return r.raw }
 
-func (r *rawResponse) keep(data []byte) { r.raw = append(json.RawMessage(nil), data...) }
+// setRaw attaches data, which the value now owns, as its JSON.
+func (r *rawResponse) setRaw(data json.RawMessage) { r.raw = data }
 
-// decodeKeepingRaw decodes data into v (a method-less alias of a response
-// type, so its UnmarshalJSON does not recurse) and keeps data for RawJSON.
-func decodeKeepingRaw(data []byte, v any, r *rawResponse) error {
-	if err := json.Unmarshal(data, v); err != nil {
+// rawKeeper is a response model that keeps the JSON it was decoded from:
+// every model that embeds rawResponse.
+type rawKeeper interface {
+	setRaw(data json.RawMessage)
+}
+
+// plainDecoder is a response model with an UnmarshalJSON (for where it is
+// decoded nested) that the client's decode bypasses: decodeTarget resets
+// the model to its defaults and returns it as a method-less type to decode
+// into, so the body is parsed once.
+type plainDecoder interface {
+	decodeTarget() any
+}
+
+// decodeKeepingRaw decodes data into v's decodeTarget and keeps a copy of
+// data for RawJSON: the UnmarshalJSON of the models decoded nested.
+func decodeKeepingRaw[T any, P interface {
+	*T
+	plainDecoder
+	rawKeeper
+}](data []byte, v P) error {
+	var decoded T
+	if err := json.Unmarshal(data, P(&decoded).decodeTarget()); err != nil {
 		return err
 	}
-	r.keep(data)
+	*v = decoded
+	P(v).setRaw(append(json.RawMessage(nil), data...))
 	return nil
 }
 
