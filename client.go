@@ -131,12 +131,14 @@ type Client struct {
 // print a func as an address, so no printing of a Client, of a struct that
 // holds one, or of its fields can reach the key.
 type credentials struct {
-	header string
-	key    func() string
+	header    string
+	canonical string // header as a key of http.Header
+
+	key func() string
 }
 
 func newCredentials(header, key string) *credentials {
-	return &credentials{header: header, key: func() string { return key }}
+	return &credentials{header: header, canonical: http.CanonicalHeaderKey(header), key: func() string { return key }}
 }
 
 // service is what every resource service holds: the client that sends its
@@ -260,13 +262,22 @@ func userAgent(product string) string {
 	return ua
 }
 
+// defaultIdleConns is how many idle connections the default transport
+// keeps, per host and in all: more than the callers a client will have.
+const defaultIdleConns = 1024
+
 // defaultTransport is tuned for many concurrent calls to one host: net/http's
 // default keeps only 2 idle connections per host, so a burst of screenings
-// would open and close connections all the time.
+// would open and close connections all the time. A pool smaller than the
+// callers also makes them dial more connections than there are callers:
+// net/http puts a connection back in the pool just after its caller read
+// the answer, so a caller that comes back at once dials a new one, and a
+// full pool closes the spare connection instead of keeping it for the next
+// such race. Keeping every connection bounds N callers to N connections.
 func defaultTransport() *http.Transport {
 	t := baseTransport()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 64
+	t.MaxIdleConns = defaultIdleConns
+	t.MaxIdleConnsPerHost = defaultIdleConns
 	t.IdleConnTimeout = 90 * time.Second
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.ResponseHeaderTimeout = 0 // bounded per attempt by WithTimeout
@@ -463,8 +474,10 @@ type result struct {
 }
 
 func (c *Client) attempt(ctx context.Context, method, path string, target *url.URL, body *requestBody, attempt int) (res result) {
-	start := time.Now()
-	defer func() { c.logAttempt(ctx, method, path, attempt, start, res, body.personalValues()) }()
+	if c.logger != nil {
+		start := time.Now()
+		defer func() { c.logAttempt(ctx, method, path, attempt, start, res, body.personalValues()) }()
+	}
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
@@ -479,7 +492,7 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 	resp, err := c.httpClient.Do(req)
 	res.wrote = guard.wrote.Load()
 	if err != nil {
-		if errors.Is(context.Cause(actx), errReplayed) {
+		if guard.replayed.Load() {
 			err = errReplayed
 		}
 		res.err = err
@@ -495,6 +508,8 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(resp.StatusCode, body.personalValues()))
 	if res.err != nil {
 		res.parentDone = ctx.Err() != nil
+	} else if !res.truncated {
+		guard.awaitPooled(resp)
 	}
 	return res
 }
@@ -513,27 +528,34 @@ var errReplayed = errors.New("a layer below the SDK re-sent the request by itsel
 const maxSendsPerAttempt = 2
 
 // sendGuard watches one attempt through httptrace: whether any byte of the
-// request was written, and how many times it was sent in the current
-// redirect hop.
+// request was written, how many times it was sent in the current redirect
+// hop, and when its connection went back to the pool. It holds its trace,
+// so that one allocation serves both.
 type sendGuard struct {
+	trace    httptrace.ClientTrace
 	post     bool
 	wrote    atomic.Bool // set by the transport's writer goroutine, hence atomic
 	hopWrote atomic.Bool // a byte was written in the current redirect hop
 	sends    atomic.Int32
-	cancel   context.CancelCauseFunc
+	replayed atomic.Bool // gotConn stopped a replay
+	pooled   atomic.Bool // the connection went back to the idle pool
+	cancel   context.CancelFunc
 }
 
 type guardKey struct{}
 
-func (g *sendGuard) trace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
+func newSendGuard(method string, cancel context.CancelFunc) *sendGuard {
+	g := &sendGuard{post: !idempotent(method), cancel: cancel}
+	g.trace = httptrace.ClientTrace{
 		GotConn:          g.gotConn,
 		WroteHeaderField: func(string, []string) { g.markWritten() },
 		WroteHeaders: func() {
 			g.markWritten()
 			g.sends.Add(1)
 		},
+		PutIdleConn: func(err error) { g.pooled.Store(err == nil) },
 	}
+	return g
 }
 
 func (g *sendGuard) markWritten() {
@@ -551,7 +573,8 @@ func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
 	if !replay {
 		return
 	}
-	g.cancel(errReplayed)
+	g.replayed.Store(true)
+	g.cancel()
 	if g.post && info.Conn != nil {
 		_ = info.Conn.Close()
 	}
@@ -564,23 +587,54 @@ func (g *sendGuard) redirected() {
 	g.hopWrote.Store(false)
 }
 
-// attemptContext returns the context of one attempt: bounded by WithTimeout,
-// traced by a sendGuard, and ended by done.
-func (c *Client) attemptContext(ctx context.Context, method string) (context.Context, *sendGuard, func()) {
-	actx, cancel := context.WithCancelCause(ctx)
-	guard := &sendGuard{post: !idempotent(method), cancel: cancel}
-	stop := context.CancelFunc(func() {})
-	if c.timeout > 0 {
-		actx, stop = context.WithTimeout(actx, c.timeout)
+// maxPoolYields bounds how long awaitPooled waits, in scheduler yields.
+const maxPoolYields = 8
+
+// awaitPooled gives net/http's read loop a moment to put the HTTP/1
+// connection of a fully read answer back in the idle pool before the call
+// returns. The loop does that on its own goroutine just after the body's
+// end was read; a caller that sends its next request first finds no idle
+// connection and dials one more, so N busy callers would open more than N
+// connections. The wait is a few yields, none when the connection was
+// already pooled, and ends early for answers whose connection closes.
+func (g *sendGuard) awaitPooled(resp *http.Response) {
+	if resp.ProtoMajor != 1 || resp.Close {
+		return
 	}
-	actx = context.WithValue(actx, guardKey{}, guard)
-	return httptrace.WithClientTrace(actx, guard.trace()), guard, func() { stop(); cancel(nil) }
+	for range maxPoolYields {
+		if g.pooled.Load() {
+			return
+		}
+		runtime.Gosched()
+	}
 }
 
+// attemptContext returns the context of one attempt: bounded by WithTimeout,
+// traced by a sendGuard, and ended by done.
+func (c *Client) attemptContext(ctx context.Context, method string) (context.Context, *sendGuard, context.CancelFunc) {
+	var cancel context.CancelFunc
+	if c.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	guard := newSendGuard(method, cancel)
+	ctx = context.WithValue(ctx, guardKey{}, guard) // for the redirect policy
+	return httptrace.WithClientTrace(ctx, &guard.trace), guard, cancel
+}
+
+// newRequest builds the request of one attempt. Its URL is target itself,
+// built once per call, not parsed again from text.
 func (c *Client) newRequest(ctx context.Context, method string, target *url.URL, body *requestBody) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, target.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, method, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("kryptogo: build request: %w", err)
+	}
+	req.URL, req.Host = target, strings.TrimSuffix(target.Host, ":")
+	values := make([]string, 4) // one allocation for the header values
+	header := func(name, value string) {
+		values[0] = value
+		req.Header[name], values = values[:1:1], values[1:]
 	}
 	if body != nil {
 		req.Body = body.open()
@@ -595,11 +649,11 @@ func (c *Client) newRequest(ctx context.Context, method string, target *url.URL,
 		if idempotent(method) {
 			req.GetBody = func() (io.ReadCloser, error) { return body.open(), nil }
 		}
-		req.Header.Set("Content-Type", "application/json")
+		header("Content-Type", "application/json")
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	req.Header.Set(c.creds.header, c.creds.key())
+	header("Accept", "application/json")
+	header("User-Agent", c.userAgent)
+	header(c.creds.canonical, c.creds.key())
 	return req, nil
 }
 
@@ -820,9 +874,11 @@ func (c *Client) apiError(method, path string, res result, personal []string) *A
 	return e
 }
 
-// decode reads a 2xx answer into out. Its errors describe the body by its
-// shape only: a 2xx body holds names, ID numbers and birthdays, and errors
-// end up in logs.
+// decode reads a 2xx answer into out, in one pass: the body is parsed once
+// and a model that keeps its JSON (RawJSON) gets the body itself, with no
+// copy, since readBody allocated it for this answer alone. Its errors
+// describe the body by its shape only: a 2xx body holds names, ID numbers
+// and birthdays, and errors end up in logs.
 func (c *Client) decode(method, path string, res result, out any) error {
 	bad := func(err error) error {
 		return &ResponseError{Method: method, Path: path, StatusCode: res.status,
@@ -834,18 +890,26 @@ func (c *Client) decode(method, path string, res result, out any) error {
 	if out == nil {
 		return nil
 	}
-	if len(bytes.TrimSpace(res.body)) == 0 {
+	body := bytes.TrimSpace(res.body)
+	if len(body) == 0 {
 		return bad(errors.New("empty body"))
 	}
 	if raw, ok := out.(*json.RawMessage); ok {
-		if !json.Valid(res.body) {
+		if !json.Valid(body) {
 			return bad(errors.New("body is not JSON"))
 		}
-		*raw = res.body // read into a fresh slice, owned by nobody else
+		*raw = res.body
 		return nil
 	}
-	if err := json.Unmarshal(res.body, out); err != nil {
+	target := out
+	if m, ok := out.(plainDecoder); ok {
+		target = m.decodeTarget() // skip the UnmarshalJSON that nested values need
+	}
+	if err := json.Unmarshal(body, target); err != nil {
 		return bad(valueFreeDecodeError(err))
+	}
+	if m, ok := out.(rawKeeper); ok {
+		m.setRaw(body)
 	}
 	return nil
 }
@@ -881,16 +945,33 @@ func (c *Client) log(ctx context.Context, msg string, attrs ...slog.Attr) {
 	c.logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
 }
 
-// get sends a GET and decodes the answer into out.
-func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
-	return c.send(ctx, http.MethodGet, path, query, nil, out)
+// call sends a request and decodes the answer into a new T: the last step
+// of every service method (validate, encode, send).
+func call[T any](ctx context.Context, c *Client, method, path string, query url.Values, body *requestBody) (*T, error) {
+	var out T
+	if err := c.send(ctx, method, path, query, body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
-// sendJSON encodes in as the JSON body of a request and decodes the answer into out.
-func (c *Client) sendJSON(ctx context.Context, method, path string, in, out any) error {
+// sendJSON encodes in as the JSON body of a request and decodes the answer
+// into a new T.
+func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any) (*T, error) {
 	body, err := jsonBody(in)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.send(ctx, method, path, nil, body, out)
+	return call[T](ctx, c, method, path, nil, body)
+}
+
+// getByID fetches the T at pattern, a path as the API reference writes it
+// with one id parameter ("/task/{task_id}/summary"): the one body of every
+// get-by-id method. The parameter's name names the id in a validation error.
+func getByID[T any](ctx context.Context, c *Client, pattern string, id ID) (*T, error) {
+	start, end := strings.IndexByte(pattern, '{'), strings.IndexByte(pattern, '}')
+	if err := validateID(pattern[start+1:end], id); err != nil {
+		return nil, err
+	}
+	return call[T](ctx, c, http.MethodGet, pattern[:start]+id.String()+pattern[end+1:], nil, nil)
 }

@@ -601,8 +601,50 @@ func invalid(field, format string, args ...any) error {
 
 // validateID checks a path parameter before it goes into a URL.
 func validateID(field string, id ID) error {
+	var v validator
+	v.id(field, id)
+	return v.err()
+}
+
+// id records an id that is not positive: ids go into paths.
+func (v *validator) id(field string, id ID) {
 	if id <= 0 {
-		return invalid(field, "must be a positive id, got %d", id)
+		v.addf(field, "must be a positive id, got %d", id)
 	}
-	return nil
+}
+
+// request is the one shape of every request type: defaults fills in, on
+// the copy that is sent, what a caller may leave out, and validate records
+// every rule of the API reference the request breaks.
+type request[R any] interface {
+	*R
+	defaults()
+	validate(v *validator)
+}
+
+// pathID is an id parameter of a request's path.
+type pathID struct {
+	field string
+	id    ID
+}
+
+// prepare returns the copy of req to send, with its defaults filled in,
+// or a *ValidationError listing every broken rule of the path ids and of
+// req. The caller's value is never modified.
+func prepare[R any, P request[R]](req *R, ids ...pathID) (*R, error) {
+	var v validator
+	for _, p := range ids {
+		v.id(p.field, p.id)
+	}
+	if req == nil {
+		v.add("request", "is required")
+		return nil, v.err()
+	}
+	out := *req
+	P(&out).defaults()
+	P(&out).validate(&v)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

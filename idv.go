@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
 	"github.com/kyabc/kryptogo-go/internal/streambody"
@@ -81,17 +83,14 @@ func (r *CreateIDVRequest) images() []idvImageField {
 	}
 }
 
-// body validates the request and builds the streamed body.
-func (r *CreateIDVRequest) body() (*requestBody, error) {
-	var v validator
-	if r == nil {
-		v.add("request", "is required")
-		return nil, v.err()
-	}
+func (r *CreateIDVRequest) defaults() {}
+
+// validate checks the fields and every image (type, size, pixels).
+func (r *CreateIDVRequest) validate(v *validator) {
 	if v.required("country", r.Country) {
 		v.add("country", check.Alpha3(r.Country))
 	}
-	validateIDType(&v, r.IDType)
+	validateIDType(v, r.IDType)
 	if r.IDImage == nil {
 		v.add("id_image", "is required")
 	}
@@ -102,23 +101,34 @@ func (r *CreateIDVRequest) body() (*requestBody, error) {
 		v.add("face_image", "face_image or id_and_face_image is required")
 	}
 	v.optional("expected_birthday", r.ExpectedBirthday, check.Date)
-	v.optional("expected_issuing_date", r.ExpectedIssuingDate, check.Date)
-	v.optional("expected_expiry_date", r.ExpectedExpiryDate, check.Date)
 	if r.ExpectedGender != "" && !r.ExpectedGender.known() {
 		v.add("expected_gender", "must be M, F or X")
 	}
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
-	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
-	validateCallbackReferences(&v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
+	validateDDTask(v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
+	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
+	r.prepareImages(v)
+}
 
+// prepareImages checks each image given, recording broken rules in v, and
+// returns them in the order of images(), nil where there is none.
+func (r *CreateIDVRequest) prepareImages(v *validator) []*preparedImage {
 	var prepared []*preparedImage
 	for _, f := range r.images() {
+		var p *preparedImage
 		if f.img != nil {
-			prepared = append(prepared, f.img.prepare(&v, f.name, f.mimeName))
-		} else {
-			prepared = append(prepared, nil)
+			p = f.img.prepare(v, f.name, f.mimeName)
 		}
+		prepared = append(prepared, p)
 	}
+	return prepared
+}
+
+// body builds the streamed body of a validated request. The images are
+// checked again as they are sized: a file may have changed since.
+func (r *CreateIDVRequest) body() (*requestBody, error) {
+	var v validator
+	prepared := r.prepareImages(&v)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -188,26 +198,20 @@ func (c CreatedIDV) Format(f fmt.State, verb rune) { c.view().format(f, verb) }
 // LogValue logs the receipt as String describes it.
 func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
 
-// UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
-func (c *CreatedIDV) UnmarshalJSON(data []byte) error {
-	type plain CreatedIDV
-	return decodeKeepingRaw(data, (*plain)(c), &c.rawResponse)
-}
-
 // Create uploads document and face images and starts their verification.
 // Each image is checked (type, size, pixels) before anything is sent.
 //
 // API: POST /idv
 func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest) (*CreatedIDV, error) {
-	body, err := req.body()
+	valid, err := prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	var out CreatedIDV
-	if err := s.client.send(ctx, http.MethodPost, "/idv", nil, body, &out); err != nil {
+	body, err := valid.body()
+	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	return call[CreatedIDV](ctx, s.client, http.MethodPost, "/idv", nil, body)
 }
 
 // Reason explains a review or reject state; see the API notes for the codes.
@@ -278,15 +282,13 @@ func (t IDVTask) LogValue() slog.Value { return t.view().logValue() }
 
 // UnmarshalJSON decodes the task and keeps the JSON for RawJSON. A missing
 // state decodes as IDVStateMissing, not as 0 (accept).
-func (t *IDVTask) UnmarshalJSON(data []byte) error {
+func (t *IDVTask) UnmarshalJSON(data []byte) error { return decodeKeepingRaw(data, t) }
+
+// decodeTarget sets the state a missing field leaves: IDVStateMissing.
+func (t *IDVTask) decodeTarget() any {
 	type plain IDVTask
-	decoded := plain{State: IDVStateMissing}
-	if err := json.Unmarshal(data, &decoded); err != nil {
-		return err
-	}
-	*t = IDVTask(decoded)
-	t.keep(data)
-	return nil
+	t.State = IDVStateMissing
+	return (*plain)(t)
 }
 
 // ConsoleURL returns the task's page in the KryptoGO web console.
@@ -298,14 +300,7 @@ func (t *IDVTask) ConsoleURL() string {
 //
 // API: GET /idv/{idv_id}
 func (s *IDVService) Get(ctx context.Context, id ID) (*IDVTask, error) {
-	if err := validateID("idv_id", id); err != nil {
-		return nil, err
-	}
-	var out IDVTask
-	if err := s.client.get(ctx, "/idv/"+id.String(), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return getByID[IDVTask](ctx, s.client, "/idv/{idv_id}", id)
 }
 
 // The codes of TWIDApplyCode, as the API reference names them: how the
@@ -401,13 +396,10 @@ func (r InitWebIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, v
 // LogValue logs the request as String describes it.
 func (r InitWebIDVRequest) LogValue() slog.Value { return r.view().logValue() }
 
-func (r *InitWebIDVRequest) validate() error {
-	var v validator
-	if r == nil {
-		v.add("request", "is required")
-		return v.err()
-	}
-	validateIDType(&v, r.IDType)
+func (r *InitWebIDVRequest) defaults() {}
+
+func (r *InitWebIDVRequest) validate(v *validator) {
+	validateIDType(v, r.IDType)
 	if !r.WorkflowID.isWeb() {
 		v.addf("workflow_id", "%d must be 100, 101, 102, 200, 201 or 202", r.WorkflowID)
 	}
@@ -418,16 +410,19 @@ func (r *InitWebIDVRequest) validate() error {
 		v.add("customer_reference", check.MaxLen(r.CustomerReference, 100))
 	}
 	v.optional("locale", r.Locale, check.Locale)
-	validateRedirect(&v, "success_url", r.SuccessURL, 2047)
-	validateRedirect(&v, "error_url", r.ErrorURL, 255)
+	validateRedirect(v, "success_url", r.SuccessURL, 2047)
+	validateRedirect(v, "error_url", r.ErrorURL, 255)
 	v.optional("expected_birthday", r.ExpectedBirthday, check.Date)
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
-	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
-	validateCallbackReferences(&v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
-	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(&v, r.IDType == IDTypeIDCard, r.Country)
-	return v.err()
+	validateDDTask(v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
+	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
+	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(v, r.IDType == IDTypeIDCard, r.Country)
 }
 
+// validateRedirect checks a URL the IDV page sends the customer's browser
+// to: within the reference's length limit, and absolute. Any scheme is
+// fine (a mobile web view returns to its app with myapp://done) except
+// those that run script in the page: javascript:, vbscript: and data:.
 func validateRedirect(v *validator, field, u string, limit int) {
 	if u == "" {
 		return
@@ -436,8 +431,18 @@ func validateRedirect(v *validator, field, u string, limit int) {
 		v.add(field, msg)
 		return
 	}
-	v.add(field, check.HTTPURL(u))
+	parsed, err := url.Parse(u)
+	switch {
+	case err != nil || parsed.Scheme == "":
+		v.add(field, "must be an absolute URL, such as https://example.com/done or myapp://done")
+	case scriptSchemes[strings.ToLower(parsed.Scheme)]:
+		v.add(field, "must not use a scheme that runs script (javascript:, vbscript:, data:)")
+	}
 }
+
+// scriptSchemes are the URL schemes a browser runs as script or content of
+// the page that redirects.
+var scriptSchemes = map[string]bool{"javascript": true, "vbscript": true, "data": true}
 
 // WebIDVSession is a started web IDV session: send your customer to URL.
 type WebIDVSession struct {
@@ -461,26 +466,17 @@ func (w WebIDVSession) Format(f fmt.State, verb rune) { w.view().format(f, verb)
 // LogValue logs the session as String describes it.
 func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 
-// UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
-func (w *WebIDVSession) UnmarshalJSON(data []byte) error {
-	type plain WebIDVSession
-	return decodeKeepingRaw(data, (*plain)(w), &w.rawResponse)
-}
-
 // InitWeb starts a web IDV session and returns the URL to send your
 // customer to. The account needs more than 500 points; they are deducted
 // when the customer uploads.
 //
 // API: POST /idv/init
 func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest) (*WebIDVSession, error) {
-	if err := req.validate(); err != nil {
+	body, err := prepare(req)
+	if err != nil {
 		return nil, err
 	}
-	var out WebIDVSession
-	if err := s.client.sendJSON(ctx, http.MethodPost, "/idv/init", req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body)
 }
 
 // InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards only).
@@ -518,18 +514,16 @@ func (r InitMobileIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f
 // LogValue logs the request as String describes it.
 func (r InitMobileIDVRequest) LogValue() slog.Value { return r.view().logValue() }
 
-func (r *InitMobileIDVRequest) validate() (*InitMobileIDVRequest, error) {
-	var v validator
-	if r == nil {
-		v.add("request", "is required")
-		return nil, v.err()
+// defaults sends workflow 3, the only one the endpoint takes, when none is given.
+func (r *InitMobileIDVRequest) defaults() {
+	if r.WorkflowID == 0 {
+		r.WorkflowID = WorkflowMobile
 	}
-	out := *r
-	if out.WorkflowID == 0 {
-		out.WorkflowID = WorkflowMobile
-	}
-	if out.WorkflowID != WorkflowMobile {
-		v.addf("workflow_id", "%d must be 3, the only workflow of mobile sessions", out.WorkflowID)
+}
+
+func (r *InitMobileIDVRequest) validate(v *validator) {
+	if r.WorkflowID != WorkflowMobile {
+		v.addf("workflow_id", "%d must be 3, the only workflow of mobile sessions", r.WorkflowID)
 	}
 	if v.required("country", r.Country) {
 		v.add("country", check.Alpha3(r.Country))
@@ -537,11 +531,10 @@ func (r *InitMobileIDVRequest) validate() (*InitMobileIDVRequest, error) {
 	v.optional("customer_reference", r.CustomerReference, func(s string) string { return check.MaxLen(s, 100) })
 	v.optional("expected_birthday", r.ExpectedBirthday, check.Date)
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
-	validateDDTask(&v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
-	validateCallbackReferences(&v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
+	validateDDTask(v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
+	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
 	// Mobile sessions verify ID cards only.
-	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(&v, true, r.Country)
-	return &out, v.err()
+	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(v, true, r.Country)
 }
 
 // MobileIDVSession is a started mobile session: hand SDKToken to the Jumio
@@ -567,27 +560,17 @@ func (m MobileIDVSession) Format(f fmt.State, verb rune) { m.view().format(f, ve
 // LogValue logs the session as String describes it.
 func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 
-// UnmarshalJSON decodes the session and keeps the JSON for RawJSON.
-func (m *MobileIDVSession) UnmarshalJSON(data []byte) error {
-	type plain MobileIDVSession
-	return decodeKeepingRaw(data, (*plain)(m), &m.rawResponse)
-}
-
 // InitMobile starts a mobile SDK IDV session and returns the token for the
 // Jumio SDK. The account needs more than 500 points; they are deducted when
 // the customer uploads.
 //
 // API: POST /idv/account
 func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest) (*MobileIDVSession, error) {
-	body, err := req.validate()
+	body, err := prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	var out MobileIDVSession
-	if err := s.client.sendJSON(ctx, http.MethodPost, "/idv/account", body, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body)
 }
 
 // Wait polls an IDV task until its state is accept, review or reject, and

@@ -151,9 +151,10 @@ func TestIDVCreateValidation(t *testing.T) {
 		{"bad id type", with(func(r *CreateIDVRequest) { r.IDType = "PASSPORTS" }), []string{"id_type"}},
 		{"id card needs back", with(func(r *CreateIDVRequest) { r.IDType = IDTypeIDCard }), []string{"id_back_image"}},
 		{"face or held", with(func(r *CreateIDVRequest) { r.FaceImage = nil }), []string{"face_image"}},
+		// The reference gives a format for expected_birthday only.
 		{"dates", with(func(r *CreateIDVRequest) {
 			r.ExpectedBirthday, r.ExpectedIssuingDate, r.ExpectedExpiryDate = "1990/06/21", "2020-13-01", "2025-02-29"
-		}), []string{"expected_birthday", "expected_issuing_date", "expected_expiry_date"}},
+		}), []string{"expected_birthday"}},
 		{"gender", with(func(r *CreateIDVRequest) { r.ExpectedGender = "male" }), []string{"expected_gender"}},
 		{"callback", with(func(r *CreateIDVRequest) { r.CallbackURL = "myserver.com/cb" }), []string{"callback_url"}},
 		{"dd callback", with(func(r *CreateIDVRequest) { r.DDTaskCallbackURL = "mailto:x@y.z" }), []string{"dd_task_callback_url"}},
@@ -315,6 +316,10 @@ func TestIDVInitWebValidation(t *testing.T) {
 		{"long success url", with(func(r *InitWebIDVRequest) { r.SuccessURL = "https://x.com/" + strings.Repeat("a", 2034) }), []string{"success_url"}},
 		{"relative success url", with(func(r *InitWebIDVRequest) { r.SuccessURL = "/done" }), []string{"success_url"}},
 		{"long error url", with(func(r *InitWebIDVRequest) { r.ErrorURL = "https://x.com/" + strings.Repeat("a", 242) }), []string{"error_url"}},
+		{"schemeless error url", with(func(r *InitWebIDVRequest) { r.ErrorURL = "example.com/failed" }), []string{"error_url"}},
+		{"script success url", with(func(r *InitWebIDVRequest) { r.SuccessURL = "javascript:alert(1)" }), []string{"success_url"}},
+		{"data error url", with(func(r *InitWebIDVRequest) { r.ErrorURL = "DATA:text/html,<script>x</script>" }), []string{"error_url"}},
+		{"vbscript success url", with(func(r *InitWebIDVRequest) { r.SuccessURL = "vbscript:msgbox" }), []string{"success_url"}},
 		{"birthday", with(func(r *InitWebIDVRequest) { r.ExpectedBirthday = "21-06-1990" }), []string{"expected_birthday"}},
 		{"callback", with(func(r *InitWebIDVRequest) { r.CallbackURL = "x" }), []string{"callback_url"}},
 		{"auto create", with(func(r *InitWebIDVRequest) { r.AutoCreateDDTask = true }), []string{"dd_task_search_setting_id"}},
@@ -329,15 +334,19 @@ func TestIDVInitWebValidation(t *testing.T) {
 		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
 	}
 	for name, good := range map[string]*InitWebIDVRequest{
-		"minimal":           valid(),
-		"taiwan add-on":     with(tw),
-		"reference of 100":  with(func(r *InitWebIDVRequest) { r.CustomerReference = strings.Repeat("客", 100) }),
-		"success url 2047":  with(func(r *InitWebIDVRequest) { r.SuccessURL = "https://x.com/" + strings.Repeat("a", 2033) }),
-		"error url 255":     with(func(r *InitWebIDVRequest) { r.ErrorURL = "https://x.com/" + strings.Repeat("a", 241) }),
+		"minimal":          valid(),
+		"taiwan add-on":    with(tw),
+		"reference of 100": with(func(r *InitWebIDVRequest) { r.CustomerReference = strings.Repeat("客", 100) }),
+		"success url 2047": with(func(r *InitWebIDVRequest) { r.SuccessURL = "https://x.com/" + strings.Repeat("a", 2033) }),
+		"error url 255":    with(func(r *InitWebIDVRequest) { r.ErrorURL = "https://x.com/" + strings.Repeat("a", 241) }),
+		// The reference sets no scheme: a mobile web view returns to its app.
+		"app success url":   with(func(r *InitWebIDVRequest) { r.SuccessURL = "myapp://idv/done?ref=c1" }),
+		"app error url":     with(func(r *InitWebIDVRequest) { r.ErrorURL = "com.example.app:/idv/failed" }),
 		"every locale":      with(func(r *InitWebIDVRequest) { r.Locale = "pt-BR" }),
 		"auto with setting": with(func(r *InitWebIDVRequest) { r.AutoCreateDDTask, r.DDTaskSearchSettingID = true, 3 }),
 	} {
-		assert.NoError(t, good.validate(), name)
+		_, err := prepare(good)
+		assert.NoError(t, err, name)
 	}
 }
 

@@ -61,12 +61,6 @@ func (r KYAResult) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
 // LogValue logs the result as String describes it.
 func (r KYAResult) LogValue() slog.Value { return r.view().logValue() }
 
-// UnmarshalJSON decodes the result and keeps the JSON for RawJSON.
-func (r *KYAResult) UnmarshalJSON(data []byte) error {
-	type plain KYAResult
-	return decodeKeepingRaw(data, (*plain)(r), &r.rawResponse)
-}
-
 // SDNEntries returns the entries of SDNList, or nil when it is not an array.
 func (r *KYAResult) SDNEntries() []json.RawMessage { return rawArray(r.SDNList) }
 
@@ -106,28 +100,26 @@ func DetectChain(address string) (Chain, bool) {
 	return "", false
 }
 
-// validate checks the request and returns the body to send, with the chain
-// filled in when it was detected.
-func (r *CreateKYARequest) validate() (CreateKYARequest, error) {
-	var v validator
-	if r == nil {
-		v.add("request", "is required")
-		return CreateKYARequest{}, v.err()
+// defaults fills in the chain detected from the address when none is given.
+func (r *CreateKYARequest) defaults() {
+	if r.Chain == "" {
+		r.Chain, _ = DetectChain(r.Address)
 	}
-	out := *r
+}
+
+// validate checks the address, and that it belongs to the chain when the
+// chain is one the SDK knows.
+func (r *CreateKYARequest) validate(v *validator) {
 	if !v.required("address", r.Address) {
-		return out, v.err()
+		return
 	}
 	if strings.TrimSpace(r.Address) != r.Address {
 		v.add("address", "has surrounding white space")
+		return
 	}
 	switch {
 	case r.Chain == "":
-		chain, ok := DetectChain(r.Address)
-		if !ok {
-			v.add("chain", "cannot be detected from the address: it is neither an eth (0x + 40 hex) nor a btc address; set chain")
-		}
-		out.Chain = chain
+		v.add("chain", "cannot be detected from the address: it is neither an eth (0x + 40 hex) nor a btc address; set chain")
 	case strings.EqualFold(string(r.Chain), string(ChainETH)):
 		if !check.IsETHAddress(r.Address) {
 			v.add("address", "is not an eth address (0x followed by 40 hex digits)")
@@ -137,7 +129,6 @@ func (r *CreateKYARequest) validate() (CreateKYARequest, error) {
 			v.add("address", "is not a mainnet btc address (1…, 3… or bc1…)")
 		}
 	}
-	return out, v.err()
 }
 
 // Create analyses an address and returns the latest result with its kya_id.
@@ -145,29 +136,18 @@ func (r *CreateKYARequest) validate() (CreateKYARequest, error) {
 //
 // API: POST /kya
 func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest) (*KYAResult, error) {
-	body, err := req.validate()
+	body, err := prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	var out KYAResult
-	if err := s.client.sendJSON(ctx, http.MethodPost, "/kya", body, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", body)
 }
 
 // Get fetches a KYA result by its kya_id.
 //
 // API: GET /kya/detail/{kya_id}
 func (s *KYAService) Get(ctx context.Context, id ID) (*KYAResult, error) {
-	if err := validateID("kya_id", id); err != nil {
-		return nil, err
-	}
-	var out KYAResult
-	if err := s.client.get(ctx, "/kya/detail/"+id.String(), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return getByID[KYAResult](ctx, s.client, "/kya/detail/{kya_id}", id)
 }
 
 // DefaultScreenConcurrency is how many screenings KYAService.Screen runs at
@@ -241,7 +221,7 @@ type screenBatch struct {
 func (b *screenBatch) validate() []int {
 	valid := make([]int, 0, len(b.results))
 	for i := range b.results {
-		if _, err := b.results[i].Request.validate(); err != nil {
+		if _, err := prepare(&b.results[i].Request); err != nil {
 			b.finish(i, nil, err)
 			continue
 		}

@@ -386,8 +386,8 @@ func TestCreateRefusesCallbackWithUnparsableQuery(t *testing.T) {
 			assert.NotContains(t, err.Error(), "c42", "the reference's value is not echoed")
 			assert.NotContains(t, err.Error(), "zz", "nor any part of the query")
 
-			err = (&InitWebIDVRequest{IDType: IDTypePassport, WorkflowID: WorkflowIDOnly, Country: "USA", CustomerReference: "c43",
-				AutoCreateDDTask: true, DDTaskSearchSettingID: 2, DDTaskCallbackURL: cb}).validate()
+			_, err = prepare(&InitWebIDVRequest{IDType: IDTypePassport, WorkflowID: WorkflowIDOnly, Country: "USA", CustomerReference: "c43",
+				AutoCreateDDTask: true, DDTaskSearchSettingID: 2, DDTaskCallbackURL: cb})
 			assert.Equal(t, []string{"dd_task_callback_url"}, fieldsOf(t, err))
 
 			assert.ErrorIs(t, signer.VerifyURL(mustParseURL(t, cb)), ErrInvalidSignature, "the handler refuses what the validator refuses")

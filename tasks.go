@@ -1,6 +1,7 @@
 package kryptogo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,11 +98,14 @@ func (t *Target) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
+	t.Extra = nil
+	if !hasKeyOutside(data, targetFields) {
+		return nil // the usual target: no second decode into a map
+	}
 	var all map[string]any
 	if err := json.Unmarshal(data, &all); err != nil {
 		return nil // null or not an object: nothing extra
 	}
-	t.Extra = nil
 	for k, v := range all {
 		if !targetFields[k] {
 			if t.Extra == nil {
@@ -111,6 +115,75 @@ func (t *Target) UnmarshalJSON(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// hasKeyOutside reports whether the JSON object data has a key that is not
+// in known, or one it cannot tell (an escaped key); false for anything but
+// an object. data is JSON that json.Unmarshal accepted.
+func hasKeyOutside(data []byte, known map[string]bool) bool {
+	data = bytes.TrimSpace(data)
+	if len(data) < 2 || data[0] != '{' {
+		return false
+	}
+	for i := 1; i < len(data); {
+		i = skipSpace(data, i)
+		if data[i] != '"' {
+			return false // '}': the end of the object
+		}
+		end := skipString(data, i)
+		if key := data[i+1 : end-1]; bytes.IndexByte(key, '\\') >= 0 || !known[string(key)] {
+			return true
+		}
+		i = skipValue(data, skipSpace(data, end)+1) // past the ':' and the value
+		i = skipSpace(data, i) + 1                  // past the ',' or '}'
+	}
+	return false
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value that starts at or
+// after i.
+func skipValue(data []byte, i int) int {
+	i = skipSpace(data, i)
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for i < len(data) && strings.IndexByte(",}] \t\n\r", data[i]) < 0 {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the JSON string that starts at i.
+func skipString(data []byte, i int) int {
+	for i++; i < len(data) && data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
 }
 
 func (t *Target) validate(v *validator) {
@@ -172,21 +245,22 @@ func (r CreateTaskRequest) Format(f fmt.State, verb rune) { r.view().format(f, v
 // LogValue logs the request as String describes it.
 func (r CreateTaskRequest) LogValue() slog.Value { return r.view().logValue() }
 
+// defaults searches every source when none is listed.
+func (r *CreateTaskRequest) defaults() {
+	if len(r.SearchSource) == 0 {
+		r.SearchSource = AllSearchSources
+	}
+}
+
 func (r *CreateTaskRequest) validate(v *validator) {
 	if r.SearchSettingID <= 0 {
 		v.add("search_setting_id", "is required (a positive id)")
 	}
 	r.Target.validate(v)
-	seen := map[SearchSource]bool{}
 	for i, s := range r.SearchSource {
-		field := "search_source[" + strconv.Itoa(i) + "]"
-		switch {
-		case !s.known():
-			v.addf(field, "%d is not a search source (0-4)", s)
-		case seen[s]:
-			v.addf(field, "%s is listed twice", s)
+		if !s.known() {
+			v.addf("search_source["+strconv.Itoa(i)+"]", "%d is not a search source (0-4)", s)
 		}
-		seen[s] = true
 	}
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
 	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, "")
@@ -216,10 +290,13 @@ func (t CreatedTask) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the receipt as String describes it.
 func (t CreatedTask) LogValue() slog.Value { return t.view().logValue() }
 
-// UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
-func (t *CreatedTask) UnmarshalJSON(data []byte) error {
+// UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON: the
+// receipts arrive as an array, so the client's decode cannot attach it.
+func (t *CreatedTask) UnmarshalJSON(data []byte) error { return decodeKeepingRaw(data, t) }
+
+func (t *CreatedTask) decodeTarget() any {
 	type plain CreatedTask
-	return decodeKeepingRaw(data, (*plain)(t), &t.rawResponse)
+	return (*plain)(t)
 }
 
 // Create creates DD search tasks in one batch and returns one receipt per
@@ -236,32 +313,45 @@ func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest) ([]C
 	if err != nil {
 		return nil, err
 	}
-	var out []CreatedTask
-	if err := s.client.sendJSON(ctx, http.MethodPost, "/task", body, &out); err != nil {
+	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", body)
+	if err != nil {
 		return nil, err
 	}
-	if len(out) != len(reqs) {
+	if out := *got; len(out) != len(reqs) {
 		return out, &ResponseError{Method: http.MethodPost, Path: "/task", StatusCode: http.StatusOK,
 			Err: fmt.Errorf("sent %d tasks, got %d receipts", len(reqs), len(out))}
 	}
-	return out, nil
+	return *got, nil
 }
 
-func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) {
-	var v validator
-	if len(reqs) == 0 {
+// taskBatch is the body of POST /task: one or more tasks.
+type taskBatch []CreateTaskRequest
+
+// defaults fills in the defaults of each task, on a copy of the batch.
+func (b *taskBatch) defaults() {
+	*b = append(taskBatch(nil), *b...)
+	for i := range *b {
+		(*b)[i].defaults()
+	}
+}
+
+func (b *taskBatch) validate(v *validator) {
+	if len(*b) == 0 {
 		v.add("tasks", "at least one task is required")
-		return nil, v.err()
 	}
-	body := make([]CreateTaskRequest, len(reqs))
-	for i := range reqs {
-		body[i] = reqs[i]
-		if len(body[i].SearchSource) == 0 {
-			body[i].SearchSource = AllSearchSources
-		}
-		v.nested("["+strconv.Itoa(i)+"].", func() { body[i].validate(&v) })
+	for i := range *b {
+		v.nested("["+strconv.Itoa(i)+"].", func() { (*b)[i].validate(v) })
 	}
-	return body, v.err()
+}
+
+// validateCreateTasks returns the tasks to send, with their defaults.
+func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) {
+	batch := taskBatch(reqs)
+	body, err := prepare(&batch)
+	if err != nil {
+		return nil, err
+	}
+	return *body, nil
 }
 
 // CreateOne creates one DD search task and returns its receipt: Create for
@@ -271,9 +361,7 @@ func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) 
 //
 // API: POST /task
 func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest) (*CreatedTask, error) {
-	var v validator
-	req.validate(&v)
-	if err := v.err(); err != nil {
+	if _, err := prepare(&req); err != nil {
 		return nil, err
 	}
 	out, err := s.Create(ctx, []CreateTaskRequest{req})
@@ -622,10 +710,13 @@ func (t TaskSummary) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the summary as String describes it.
 func (t TaskSummary) LogValue() slog.Value { return t.view().logValue() }
 
-// UnmarshalJSON decodes the summary and keeps the JSON for RawJSON.
-func (t *TaskSummary) UnmarshalJSON(data []byte) error {
+// UnmarshalJSON decodes the summary and keeps the JSON for RawJSON, for the
+// summaries of a history page and of callbacks.
+func (t *TaskSummary) UnmarshalJSON(data []byte) error { return decodeKeepingRaw(data, t) }
+
+func (t *TaskSummary) decodeTarget() any {
 	type plain TaskSummary
-	return decodeKeepingRaw(data, (*plain)(t), &t.rawResponse)
+	return (*plain)(t)
 }
 
 // Completed reports whether the search has finished (progress 100).
@@ -640,14 +731,7 @@ func taskConsoleURL(id ID) string { return "https://app.kryptogo.com/compliance/
 //
 // API: GET /task/{task_id}/summary
 func (s *TaskService) Summary(ctx context.Context, id ID) (*TaskSummary, error) {
-	if err := validateID("task_id", id); err != nil {
-		return nil, err
-	}
-	var out TaskSummary
-	if err := s.client.get(ctx, "/task/"+id.String()+"/summary", nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return getByID[TaskSummary](ctx, s.client, "/task/{task_id}/summary", id)
 }
 
 // TaskDetail is everything the API holds on a DD task.
@@ -702,12 +786,6 @@ func (t TaskDetail) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the detail as String describes it.
 func (t TaskDetail) LogValue() slog.Value { return t.view().logValue() }
 
-// UnmarshalJSON decodes the detail and keeps the JSON for RawJSON.
-func (t *TaskDetail) UnmarshalJSON(data []byte) error {
-	type plain TaskDetail
-	return decodeKeepingRaw(data, (*plain)(t), &t.rawResponse)
-}
-
 // Rating maps the task's risk score to a RiskRating.
 func (t *TaskDetail) Rating() RiskRating { return RatingForScore(t.PotentialRisk) }
 
@@ -719,14 +797,7 @@ func (t *TaskDetail) ConsoleURL() string { return taskConsoleURL(t.TaskID) }
 //
 // API: GET /task/{task_id}
 func (s *TaskService) Get(ctx context.Context, id ID) (*TaskDetail, error) {
-	if err := validateID("task_id", id); err != nil {
-		return nil, err
-	}
-	var out TaskDetail
-	if err := s.client.get(ctx, "/task/"+id.String(), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return getByID[TaskDetail](ctx, s.client, "/task/{task_id}", id)
 }
 
 // SetAcceptedRequest records the decision on a task's target.
@@ -736,6 +807,10 @@ type SetAcceptedRequest struct {
 	// Accepted accepts (true) or rejects (false) the target. Always sent.
 	Accepted bool `json:"accepted"`
 }
+
+func (r *SetAcceptedRequest) defaults() {}
+
+func (r *SetAcceptedRequest) validate(v *validator) { v.required("comment", r.Comment) }
 
 // SetAcceptedResult echoes the recorded decision.
 type SetAcceptedResult struct {
@@ -759,35 +834,17 @@ func (r SetAcceptedResult) Format(f fmt.State, verb rune) { r.view().format(f, v
 // LogValue logs the result as String describes it.
 func (r SetAcceptedResult) LogValue() slog.Value { return r.view().logValue() }
 
-// UnmarshalJSON decodes the result and keeps the JSON for RawJSON.
-func (r *SetAcceptedResult) UnmarshalJSON(data []byte) error {
-	type plain SetAcceptedResult
-	return decodeKeepingRaw(data, (*plain)(r), &r.rawResponse)
-}
-
 // SetAccepted accepts or rejects a task's target. A decision is final: a
 // second one is an *APIError matching ErrConflict. The API then POSTs the
 // task summary to the task's callback URL.
 //
 // API: POST /task/{task_id}/accepted
 func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRequest) (*SetAcceptedResult, error) {
-	var v validator
-	if id <= 0 {
-		v.addf("task_id", "must be a positive id, got %d", id)
-	}
-	if req == nil {
-		v.add("request", "is required")
-	} else {
-		v.required("comment", req.Comment)
-	}
-	if err := v.err(); err != nil {
+	body, err := prepare(req, pathID{"task_id", id})
+	if err != nil {
 		return nil, err
 	}
-	var out SetAcceptedResult
-	if err := s.client.sendJSON(ctx, http.MethodPost, "/task/"+id.String()+"/accepted", req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body)
 }
 
 // Accept accepts a task's target with a comment.
@@ -804,29 +861,35 @@ func (s *TaskService) Reject(ctx context.Context, id ID, comment string) (*SetAc
 	return s.SetAccepted(ctx, id, &SetAcceptedRequest{Comment: comment, Accepted: false})
 }
 
+// metadataPairs is the body of PUT /task/{task_id}/metadata.
+type metadataPairs []Metadata
+
+func (m *metadataPairs) defaults() {}
+
+func (m *metadataPairs) validate(v *validator) {
+	if len(*m) == 0 {
+		v.add("metadata", "at least one pair is required")
+	}
+}
+
+// metadataAnswer is the answer of PUT /task/{task_id}/metadata.
+type metadataAnswer struct {
+	Code    json.RawMessage `json:"code"`
+	Message string          `json:"message"`
+}
+
 // SetMetadata appends custom key-value pairs to a task.
 //
 // API: PUT /task/{task_id}/metadata
 func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadata) error {
-	var v validator
-	if id <= 0 {
-		v.addf("task_id", "must be a positive id, got %d", id)
-	}
-	if len(metadata) == 0 {
-		v.add("metadata", "at least one pair is required")
-	}
-	for i, kv := range metadata {
-		v.required("["+strconv.Itoa(i)+"].key", kv.Key)
-	}
-	if err := v.err(); err != nil {
+	pairs := metadataPairs(metadata)
+	body, err := prepare(&pairs, pathID{"task_id", id})
+	if err != nil {
 		return err
 	}
-	var out struct {
-		Code    json.RawMessage `json:"code"`
-		Message string          `json:"message"`
-	}
 	path := "/task/" + id.String() + "/metadata"
-	if err := s.client.sendJSON(ctx, http.MethodPut, path, metadata, &out); err != nil {
+	out, err := sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body))
+	if err != nil {
 		return err
 	}
 	// The vendor answers {"code": 0} on success; another code in a 2xx
@@ -848,34 +911,43 @@ type HistoryOptions struct {
 
 const defaultPageSize = 20
 
-func (o *HistoryOptions) query() (url.Values, error) {
-	var opts HistoryOptions
-	if o != nil {
-		opts = *o
+// defaults fills in the first page of 20.
+func (o *HistoryOptions) defaults() {
+	if o.PageSize == 0 {
+		o.PageSize = defaultPageSize
 	}
-	var v validator
-	if opts.PageSize < 0 {
+	if o.PageNumber == 0 {
+		o.PageNumber = 1
+	}
+}
+
+func (o *HistoryOptions) validate(v *validator) {
+	if o.PageSize < 0 {
 		v.add("page_size", "must not be negative")
 	}
-	if opts.PageNumber < 0 {
+	if o.PageNumber < 0 {
 		v.add("page_number", "must not be negative")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
+}
+
+// query encodes the options as the query of GET /tasks.
+func (o *HistoryOptions) query() url.Values {
+	q := url.Values{
+		"page_size":   {strconv.Itoa(o.PageSize)},
+		"page_number": {strconv.Itoa(o.PageNumber)},
 	}
-	if opts.PageSize == 0 {
-		opts.PageSize = defaultPageSize
+	if o.CustomerReference != "" {
+		q.Set("customer_reference", o.CustomerReference)
 	}
-	if opts.PageNumber == 0 {
-		opts.PageNumber = 1
+	return q
+}
+
+// prepareHistory returns opts with its defaults; nil is the first page.
+func prepareHistory(opts *HistoryOptions) (*HistoryOptions, error) {
+	if opts == nil {
+		opts = &HistoryOptions{}
 	}
-	q := url.Values{}
-	q.Set("page_size", strconv.Itoa(opts.PageSize))
-	q.Set("page_number", strconv.Itoa(opts.PageNumber))
-	if opts.CustomerReference != "" {
-		q.Set("customer_reference", opts.CustomerReference)
-	}
-	return q, nil
+	return prepare(opts)
 }
 
 // TaskPage is one page of task history. The API documents no shape for
@@ -900,26 +972,16 @@ func (p TaskPage) Format(f fmt.State, verb rune) { p.view().format(f, verb) }
 // LogValue logs the page as String describes it.
 func (p TaskPage) LogValue() slog.Value { return p.view().logValue() }
 
-// UnmarshalJSON decodes the page and keeps the JSON for RawJSON.
-func (p *TaskPage) UnmarshalJSON(data []byte) error {
-	type plain TaskPage
-	return decodeKeepingRaw(data, (*plain)(p), &p.rawResponse)
-}
-
 // History fetches one page of task history, newest first as the API orders
 // it. A nil opts fetches the first page of 20.
 //
 // API: GET /tasks
 func (s *TaskService) History(ctx context.Context, opts *HistoryOptions) (*TaskPage, error) {
-	q, err := opts.query()
+	page, err := prepareHistory(opts)
 	if err != nil {
 		return nil, err
 	}
-	var out TaskPage
-	if err := s.client.get(ctx, "/tasks", q, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[TaskPage](ctx, s.client, http.MethodGet, "/tasks", page.query(), nil)
 }
 
 // All iterates over every task of the history, page by page from
@@ -931,18 +993,13 @@ func (s *TaskService) History(ctx context.Context, opts *HistoryOptions) (*TaskP
 // API: GET /tasks
 func (s *TaskService) All(ctx context.Context, opts *HistoryOptions) iter.Seq2[*TaskSummary, error] {
 	return func(yield func(*TaskSummary, error) bool) {
-		var page HistoryOptions
-		if opts != nil {
-			page = *opts
-		}
-		if page.PageSize == 0 {
-			page.PageSize = defaultPageSize
-		}
-		if page.PageNumber == 0 {
-			page.PageNumber = 1
+		page, err := prepareHistory(opts)
+		if err != nil {
+			yield(nil, err)
+			return
 		}
 		for {
-			res, err := s.History(ctx, &page)
+			res, err := s.History(ctx, page)
 			if err != nil {
 				yield(nil, err)
 				return

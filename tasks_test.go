@@ -212,7 +212,7 @@ func TestTasksCreateValidation(t *testing.T) {
 		{"bad citizenship", with(func(r *CreateTaskRequest) { r.Target.Citizenship = "Taiwan" }), []string{"[0].target.citizenship"}},
 		{"lower-case citizenship", with(func(r *CreateTaskRequest) { r.Target.Citizenship = "twn" }), []string{"[0].target.citizenship"}},
 		{"unknown source", with(func(r *CreateTaskRequest) { r.SearchSource = []SearchSource{0, 5} }), []string{"[0].search_source[1]"}},
-		{"duplicate source", with(func(r *CreateTaskRequest) { r.SearchSource = []SearchSource{4, 4} }), []string{"[0].search_source[1]"}},
+		{"duplicate and unknown source", with(func(r *CreateTaskRequest) { r.SearchSource = []SearchSource{4, 4, -1} }), []string{"[0].search_source[2]"}},
 		{"relative callback", with(func(r *CreateTaskRequest) { r.CallbackURL = "/cb" }), []string{"[0].callback_url"}},
 		{"ftp callback", with(func(r *CreateTaskRequest) { r.CallbackURL = "ftp://example.com/cb" }), []string{"[0].callback_url"}},
 		{"negative idv", with(func(r *CreateTaskRequest) { r.FromIDVID = -1 }), []string{"[0].from_idv_id"}},
@@ -228,6 +228,8 @@ func TestTasksCreateValidation(t *testing.T) {
 		with(func(r *CreateTaskRequest) { r.Target = KYBTarget("Co.") }),
 		with(func(r *CreateTaskRequest) { r.CallbackURL = "http://localhost:8080/cb?customer=42" }),
 		with(func(r *CreateTaskRequest) { r.SearchSource = []SearchSource{0, 1, 2, 3, 4} }),
+		// The reference forbids no repeats; the API searches a source once.
+		with(func(r *CreateTaskRequest) { r.SearchSource = []SearchSource{4, 4} }),
 	} {
 		_, err := validateCreateTasks(good)
 		assert.NoError(t, err)
@@ -310,8 +312,12 @@ func TestTasksSetMetadataValidation(t *testing.T) {
 	client := offlineClient(t)
 	err := client.Tasks.SetMetadata(context.Background(), 0, nil)
 	assert.Equal(t, []string{"task_id", "metadata"}, fieldsOf(t, err))
-	err = client.Tasks.SetMetadata(context.Background(), 1, []Metadata{{"a", "1"}, {"", "2"}})
-	assert.Equal(t, []string{"[1].key"}, fieldsOf(t, err))
+	err = client.Tasks.SetMetadata(context.Background(), -1, []Metadata{{"a", "1"}})
+	assert.Equal(t, []string{"task_id"}, fieldsOf(t, err))
+	// The reference requires neither key nor value: an empty key is sent.
+	pairs := metadataPairs{{"a", "1"}, {"", "2"}}
+	_, err = prepare(&pairs, pathID{"task_id", 1})
+	assert.NoError(t, err)
 }
 
 func TestTasksHistory(t *testing.T) {
@@ -535,3 +541,33 @@ func FuzzHistoryOptions(f *testing.F) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// hasKeyOutside decides whether a target needs its second decode (into a
+// map, for Extra); it must agree with that decode on every object.
+func TestHasKeyOutside(t *testing.T) {
+	for _, doc := range []string{
+		`{}`, ` { } `, `null`, `[]`, `"x"`, `1`,
+		`{"type":1,"name":"a","birthday":"1990-06-21","citizenship":"TWN"}`,
+		`{"type": 1, "name": "a \" } ,", "citizenship": null}`,
+		`{"type":1,"name":"a","x":1}`,
+		`{"name":"a","Name":"b"}`,
+		`{"name":{"type":[1,{"x":"}"}]},"birthday":true}`,
+		`{"name":[],"type":-1.5e3,"registration":{"no":"123"}}`,
+		`{"n\u0061me":"a"}`,
+		"{\n\t\"type\" :\r 2 ,\n \"name\" : \"Co\" \n}",
+	} {
+		var all map[string]any
+		want := false
+		if json.Unmarshal([]byte(doc), &all) == nil {
+			for k := range all {
+				want = want || !targetFields[k]
+			}
+		}
+		got := hasKeyOutside([]byte(doc), targetFields)
+		if strings.Contains(doc, `\u`) {
+			assert.True(t, got, "an escaped key takes the full decode: %s", doc)
+			continue
+		}
+		assert.Equal(t, want, got, doc)
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ID identifies a KYA result, a DD task, an IDV task or an employee.
@@ -28,6 +30,10 @@ func (id ID) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, int64
 
 // UnmarshalJSON decodes a JSON number, a numeric string, null or "".
 func (id *ID) UnmarshalJSON(data []byte) error {
+	if n, ok := smallUint(data); ok { // the usual form, parsed without copies
+		*id = ID(n)
+		return nil
+	}
 	text, isNull, err := scalarText(data)
 	if err != nil || isNull {
 		*id = 0
@@ -72,6 +78,13 @@ func (t Timestamp) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes unix seconds, RFC 3339 strings, null, "" and 0.
 func (t *Timestamp) UnmarshalJSON(data []byte) error {
+	if secs, ok := smallUint(data); ok && secs <= maxUnixSeconds { // the usual form
+		t.Time = time.Time{}
+		if secs != 0 {
+			t.Time = time.Unix(secs, 0).UTC()
+		}
+		return nil
+	}
 	text, isNull, err := scalarText(data)
 	if err != nil || isNull {
 		t.Time = time.Time{}
@@ -88,6 +101,21 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 	}
 	t.Time = parsed.UTC()
 	return nil
+}
+
+// smallUint parses a JSON number of 1 to 18 digits and nothing else.
+func smallUint(data []byte) (int64, bool) {
+	if len(data) == 0 || len(data) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range data {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // maxUnixSeconds is 9999-12-31T23:59:59Z, the last second RFC 3339 can
@@ -269,6 +297,10 @@ type SearchSources []SearchSource
 
 // UnmarshalJSON decodes a flat or nested array of sources, or null.
 func (s *SearchSources) UnmarshalJSON(data []byte) error {
+	if flat, ok := flatSources(data); ok {
+		*s = flat
+		return nil
+	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return fmt.Errorf("kryptogo: search_source: %w", err)
@@ -295,6 +327,27 @@ func (s *SearchSources) UnmarshalJSON(data []byte) error {
 	}
 	*s = out
 	return nil
+}
+
+// flatSources parses the usual form of a source list, a flat array of
+// small integers, without a decoder; ok is false for any other form.
+func flatSources(data []byte) (SearchSources, bool) {
+	data = bytes.TrimSpace(data)
+	if len(data) < 2 || data[0] != '[' || data[len(data)-1] != ']' {
+		return nil, false
+	}
+	inner := bytes.TrimSpace(data[1 : len(data)-1])
+	out := make(SearchSources, 0, bytes.Count(inner, []byte(","))+1)
+	for len(inner) > 0 {
+		item, rest, found := bytes.Cut(inner, []byte(","))
+		n, ok := smallUint(bytes.TrimSpace(item))
+		if !ok || n > math.MaxInt32 || (found && len(bytes.TrimSpace(rest)) == 0) {
+			return nil, false
+		}
+		out = append(out, SearchSource(n))
+		inner = rest
+	}
+	return out, true
 }
 
 // TargetType tells a KYC target (a person) from a KYB target (a company).
@@ -513,6 +566,10 @@ func (m *MetadataList) UnmarshalJSON(data []byte) error {
 }
 
 func (m *MetadataList) decodeObject(data []byte) error {
+	if pairs, ok := plainStringPairs(data); ok {
+		*m = pairs
+		return nil
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		return fmt.Errorf("kryptogo: metadata: %w", err)
@@ -528,6 +585,37 @@ func (m *MetadataList) decodeObject(data []byte) error {
 	}
 	*m = out
 	return nil
+}
+
+// plainStringPairs reads the usual metadata object, string values with
+// no escapes and no repeated key, as pairs sorted by key without a
+// decoder; ok is false for any other object. data is valid JSON.
+func plainStringPairs(data []byte) (MetadataList, bool) {
+	var out MetadataList
+	for i := skipSpace(data, 1); i < len(data) && data[i] == '"'; {
+		keyEnd := skipString(data, i)
+		valStart := skipSpace(data, skipSpace(data, keyEnd)+1)
+		if valStart >= len(data) || data[valStart] != '"' {
+			return nil, false
+		}
+		valEnd := skipString(data, valStart)
+		key, value := data[i+1:keyEnd-1], data[valStart+1:valEnd-1]
+		if bytes.IndexByte(key, '\\') >= 0 || bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(key) || !utf8.Valid(value) {
+			return nil, false
+		}
+		out = append(out, Metadata{Key: string(key), Value: string(value)})
+		i = skipSpace(data, skipSpace(data, valEnd)+1) // past the ','
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Key < out[b].Key })
+	for j := 1; j < len(out); j++ {
+		if out[j].Key == out[j-1].Key {
+			return nil, false // encoding/json keeps the last: leave it to it
+		}
+	}
+	if out == nil {
+		out = MetadataList{}
+	}
+	return out, true
 }
 
 // jsonValueText returns a JSON string's text, or any other value's JSON.
@@ -552,7 +640,10 @@ func (m MetadataList) Get(key string) (string, bool) {
 	return "", false
 }
 
-// rawResponse keeps the JSON a top-level response was decoded from.
+// rawResponse keeps the JSON a top-level response was decoded from. The
+// client's decode attaches the body (setRaw); models that are also decoded
+// nested in another value (a task summary in a history page or a callback,
+// a receipt in a batch) keep it in their UnmarshalJSON.
 type rawResponse struct {
 	raw json.RawMessage
 }
@@ -562,15 +653,36 @@ type rawResponse struct {
 // in code.
 func (r rawResponse) RawJSON() json.RawMessage { return r.raw }
 
-func (r *rawResponse) keep(data []byte) { r.raw = append(json.RawMessage(nil), data...) }
+// setRaw attaches data, which the value now owns, as its JSON.
+func (r *rawResponse) setRaw(data json.RawMessage) { r.raw = data }
 
-// decodeKeepingRaw decodes data into v (a method-less alias of a response
-// type, so its UnmarshalJSON does not recurse) and keeps data for RawJSON.
-func decodeKeepingRaw(data []byte, v any, r *rawResponse) error {
-	if err := json.Unmarshal(data, v); err != nil {
+// rawKeeper is a response model that keeps the JSON it was decoded from:
+// every model that embeds rawResponse.
+type rawKeeper interface {
+	setRaw(data json.RawMessage)
+}
+
+// plainDecoder is a response model with an UnmarshalJSON (for where it is
+// decoded nested) that the client's decode bypasses: decodeTarget resets
+// the model to its defaults and returns it as a method-less type to decode
+// into, so the body is parsed once.
+type plainDecoder interface {
+	decodeTarget() any
+}
+
+// decodeKeepingRaw decodes data into v's decodeTarget and keeps a copy of
+// data for RawJSON: the UnmarshalJSON of the models decoded nested.
+func decodeKeepingRaw[T any, P interface {
+	*T
+	plainDecoder
+	rawKeeper
+}](data []byte, v P) error {
+	var decoded T
+	if err := json.Unmarshal(data, P(&decoded).decodeTarget()); err != nil {
 		return err
 	}
-	r.keep(data)
+	*v = decoded
+	P(v).setRaw(append(json.RawMessage(nil), data...))
 	return nil
 }
 

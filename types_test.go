@@ -429,3 +429,57 @@ func assertStableRoundTrip(t *testing.T, in string, model func() any) {
 	require.NoError(t, err)
 	require.JSONEq(t, string(enc1), string(enc2), "%T", first)
 }
+
+// The fast paths of ID, Timestamp and SearchSources agree with the general
+// decoding on the forms they take, and leave every other form to it.
+func TestDecodeFastPaths(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		fast bool
+		want SearchSources
+	}{
+		{`[]`, true, SearchSources{}},
+		{`[0,1,2,3,4]`, true, AllSearchSources},
+		{` [ 4 , 4 ] `, true, SearchSources{4, 4}},
+		{`[7]`, true, SearchSources{7}},
+		{`[[1],2]`, false, SearchSources{1, 2}},
+		{`[1.0]`, false, nil},
+		{`[-1]`, false, SearchSources{-1}},
+	} {
+		_, fast := flatSources([]byte(tc.in))
+		assert.Equal(t, tc.fast, fast, tc.in)
+		var got SearchSources
+		if err := json.Unmarshal([]byte(tc.in), &got); tc.want == nil {
+			assert.Error(t, err, tc.in)
+		} else {
+			assert.Equal(t, tc.want, got, tc.in)
+		}
+	}
+	for in, fast := range map[string]bool{
+		`{}`: true, `{"region":"APAC","customer_tier":"gold"}`: true, ` { "a" : "b" , "A" : "c" } `: true,
+		`{"a":"b","a":"c"}`: false, `{"a":"\u00e9"}`: false, `{"a":1,"b":"x"}`: false, `{"a":null}`: false,
+	} {
+		pairs, ok := plainStringPairs([]byte(strings.TrimSpace(in)))
+		assert.Equal(t, fast, ok, in)
+		var obj map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(in), &obj), in)
+		var got MetadataList
+		require.NoError(t, json.Unmarshal([]byte(in), &got), in)
+		assert.Len(t, got, len(obj), in)
+		if ok {
+			assert.Equal(t, got, pairs, in)
+		}
+	}
+	_, ok := flatSources([]byte(`[1,]`))
+	assert.False(t, ok, "a trailing comma is not a list")
+	for in, want := range map[string]ID{`0`: 0, `12`: 12, `999999999999999999`: 999999999999999999} {
+		var id ID
+		require.NoError(t, json.Unmarshal([]byte(in), &id))
+		assert.Equal(t, want, id, in)
+	}
+	var ts Timestamp
+	require.NoError(t, json.Unmarshal([]byte(`1700470381`), &ts))
+	assert.Equal(t, time.Unix(1700470381, 0).UTC(), ts.Time)
+	assert.Error(t, json.Unmarshal([]byte(`253402300800`), &ts), "past year 9999 still fails")
+	assert.True(t, ts.IsZero())
+}
