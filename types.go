@@ -627,7 +627,10 @@ func jsonValueText(raw json.RawMessage) string {
 	if string(raw) == "null" {
 		return ""
 	}
-	return string(raw)
+	// A non-string value is kept as its JSON text, made valid UTF-8 the way
+	// encoding/json treats strings, so that encoding the list and decoding
+	// it again gives the same values.
+	return strings.ToValidUTF8(string(raw), "\uFFFD")
 }
 
 // Get returns the value of the first pair with the given key.
