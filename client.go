@@ -952,7 +952,7 @@ func (c *Client) recordResponse(cfg *callConfig, res result, personal []string) 
 	scrub := c.scrubber(personal)
 	header := make(http.Header, len(res.header))
 	for name, values := range res.header {
-		if scrub.text(name) != name {
+		if c.nameEchoes(name, personal) {
 			continue
 		}
 		masked := make([]string, len(values))
@@ -962,6 +962,22 @@ func (c *Client) recordResponse(cfg *callConfig, res result, personal []string) 
 		header[name] = masked
 	}
 	*cfg.info = ResponseInfo{StatusCode: res.status, Header: header, RequestID: requestIDFrom(header)}
+}
+
+// nameEchoes reports whether a header name holds the API key or a personal
+// value. net/http changes the case of header names, so case is ignored; a
+// name holds no other spelling (no quotes, spaces or percent signs).
+func (c *Client) nameEchoes(name string, personal []string) bool {
+	name = strings.ToLower(name)
+	if strings.Contains(name, strings.ToLower(c.creds.key())) {
+		return true
+	}
+	for _, v := range personal {
+		if len(strings.TrimSpace(v)) >= minPersonalLen && strings.Contains(name, strings.ToLower(v)) {
+			return true
+		}
+	}
+	return false
 }
 
 // call sends a request and decodes the answer into a new T: the last step
