@@ -113,14 +113,8 @@ type Client struct {
 	creds      *credentials
 	base       *url.URL
 	httpClient *http.Client
-	timeout    time.Duration
-	userAgent  string
-	maxRetries int
-	backoff    backoff.Policy
-	logger     *slog.Logger
-	limiter    RateLimiter
-	maxBody    int64
-	flow       *flow // retry budget and 429 pause, shared by every call
+	cfg        callConfig // what a call uses unless it is given options
+	flow       *flow      // retry budget and 429 pause, shared by every call
 
 	// Test hooks: how to wait, and what time it is.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -163,31 +157,20 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		return nil, errors.New("kryptogo: NewClient: the API key holds control characters")
 	}
 	s := defaultSettings()
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&s); err != nil {
-			return nil, err
-		}
+	if err := s.apply(opts); err != nil {
+		return nil, err
 	}
 	base, err := parseBaseURL(s.baseURL, s.insecureHTTP)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
-		creds:      newCredentials(s.keyHeader, apiKey),
-		base:       base,
-		timeout:    s.timeout,
-		userAgent:  userAgent(s.userAgent),
-		maxRetries: s.maxRetries,
-		backoff:    backoff.Policy{Min: s.minBackoff, Max: s.maxBackoff},
-		logger:     s.logger,
-		limiter:    s.limiter,
-		maxBody:    s.maxResponseBytes,
-		flow:       newFlow(s.retryBudget),
-		sleep:      sleepContext,
-		now:        time.Now,
+		creds: newCredentials(s.keyHeader, apiKey),
+		base:  base,
+		cfg:   s.callConfig,
+		flow:  newFlow(s.retryBudget),
+		sleep: sleepContext,
+		now:   time.Now,
 	}
 	c.httpClient = c.guardedHTTPClient(s.httpClient)
 	c.KYA = &KYAService{client: c}
@@ -352,8 +335,9 @@ func sameOrigin(a, b *url.URL) bool {
 // path is relative to the base URL and may carry a query ("/tasks?page_size=10").
 // body is nil for none, json.RawMessage or []byte to send as is, or any value
 // to encode as JSON. out is nil to discard the answer, *json.RawMessage to
-// keep it raw, or a pointer to decode the JSON answer into.
-func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+// keep it raw, or a pointer to decode the JSON answer into. opts override
+// the client's options for this call (see Option).
+func (c *Client) Do(ctx context.Context, method, path string, body, out any, opts ...Option) error {
 	if !strings.HasPrefix(path, "/") {
 		return invalid("path", "must start with /")
 	}
@@ -380,7 +364,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 			return err
 		}
 	}
-	return c.send(ctx, strings.ToUpper(method), pathOnly, query, rb, out)
+	cfg, err := c.config(opts)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, cfg, strings.ToUpper(method), pathOnly, query, rb, out)
 }
 
 // requestBody is a replayable request body: open is called once per
@@ -417,29 +405,35 @@ func jsonBody(v any) (*requestBody, error) {
 	return body, nil
 }
 
-// send is the one request path of the SDK: every call goes through it.
-func (c *Client) send(ctx context.Context, method, path string, query url.Values, body *requestBody, out any) error {
+// send is the one request path of the SDK: every call goes through it,
+// with the configuration cfg of the call (the client's, or a copy with the
+// call's options applied).
+func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string, query url.Values, body *requestBody, out any) error {
 	if ctx == nil {
 		return errors.New("kryptogo: nil context")
 	}
+	if cfg.info != nil {
+		*cfg.info = ResponseInfo{} // no stale answer of an earlier call
+	}
 	target := c.endpoint(path, query)
-	call := c.startCall() // flow.go: the client-wide retry budget and 429 pause
+	call := c.startCall(cfg) // flow.go: the client-wide retry budget and 429 pause
 	var last error
 	for attempt := 1; ; attempt++ {
 		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
 			return err
 		}
-		res := c.attempt(ctx, method, path, target, body, attempt)
+		res := c.attempt(ctx, cfg, method, path, target, body, attempt)
 		call.observe(res)
+		c.recordResponse(cfg, res, body.personalValues())
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
 			call.succeeded()
-			return c.decode(method, path, res, out)
+			return c.decode(cfg, method, path, res, out)
 		}
-		failure := c.failure(ctx, method, path, res, body.personalValues())
-		if !res.retryable(method) || attempt > c.maxRetries {
+		failure := c.failure(ctx, cfg, method, path, res, body.personalValues())
+		if !res.retryable(method) || attempt > cfg.maxRetries {
 			return failure
 		}
-		wait, ok := c.retryWait(ctx, attempt, res)
+		wait, ok := c.retryWait(ctx, cfg, attempt, res)
 		if !ok {
 			return failure
 		}
@@ -447,7 +441,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 			return &budgetError{err: failure}
 		}
 		last = failure
-		c.log(ctx, "kryptogo retry", slog.String("method", method), slog.String("path", path),
+		cfg.log(ctx, "kryptogo retry", slog.String("method", method), slog.String("path", path),
 			slog.Int("attempt", attempt), slog.Duration("wait", wait))
 		if err := c.sleep(ctx, wait); err != nil {
 			return failure
@@ -473,19 +467,19 @@ type result struct {
 	parentDone bool // the caller's context ended: never retry
 }
 
-func (c *Client) attempt(ctx context.Context, method, path string, target *url.URL, body *requestBody, attempt int) (res result) {
-	if c.logger != nil {
+func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, attempt int) (res result) {
+	if cfg.logger != nil {
 		start := time.Now()
-		defer func() { c.logAttempt(ctx, method, path, attempt, start, res, body.personalValues()) }()
+		defer func() { c.logAttempt(ctx, cfg, method, path, attempt, start, res, body.personalValues()) }()
 	}
-	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
+	if cfg.limiter != nil {
+		if err := cfg.limiter.Wait(ctx); err != nil {
 			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
 		}
 	}
-	actx, guard, done := c.attemptContext(ctx, method)
+	actx, guard, done := attemptContext(ctx, cfg.timeout, method)
 	defer done()
-	req, err := c.newRequest(actx, method, target, body)
+	req, err := c.newRequest(actx, cfg.userAgent, method, target, body)
 	if err != nil {
 		return result{err: err, parentDone: true}
 	}
@@ -505,7 +499,7 @@ func (c *Client) attempt(ctx context.Context, method, path string, target *url.U
 	if method == http.MethodHead {
 		length = 0
 	}
-	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(resp.StatusCode, body.personalValues()))
+	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(cfg.maxBody, resp.StatusCode, body.personalValues()))
 	if res.err != nil {
 		res.parentDone = ctx.Err() != nil
 	} else if !res.truncated {
@@ -609,12 +603,12 @@ func (g *sendGuard) awaitPooled(resp *http.Response) {
 	}
 }
 
-// attemptContext returns the context of one attempt: bounded by WithTimeout,
-// traced by a sendGuard, and ended by done.
-func (c *Client) attemptContext(ctx context.Context, method string) (context.Context, *sendGuard, context.CancelFunc) {
+// attemptContext returns the context of one attempt: bounded by timeout
+// (WithTimeout), traced by a sendGuard, and ended by done.
+func attemptContext(ctx context.Context, timeout time.Duration, method string) (context.Context, *sendGuard, context.CancelFunc) {
 	var cancel context.CancelFunc
-	if c.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 	} else {
 		ctx, cancel = context.WithCancel(ctx)
 	}
@@ -625,7 +619,7 @@ func (c *Client) attemptContext(ctx context.Context, method string) (context.Con
 
 // newRequest builds the request of one attempt. Its URL is target itself,
 // built once per call, not parsed again from text.
-func (c *Client) newRequest(ctx context.Context, method string, target *url.URL, body *requestBody) (*http.Request, error) {
+func (c *Client) newRequest(ctx context.Context, userAgent, method string, target *url.URL, body *requestBody) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("kryptogo: build request: %w", err)
@@ -652,7 +646,7 @@ func (c *Client) newRequest(ctx context.Context, method string, target *url.URL,
 		header("Content-Type", "application/json")
 	}
 	header("Accept", "application/json")
-	header("User-Agent", c.userAgent)
+	header("User-Agent", userAgent)
 	header(c.creds.canonical, c.creds.key())
 	return req, nil
 }
@@ -661,11 +655,12 @@ func (c *Client) newRequest(ctx context.Context, method string, target *url.URL,
 // than APIError keeps, plus the reach of the masking: a spelling of the key
 // or of a personal value that straddles the cut is read whole, so that it
 // is masked rather than cut into a fragment that still reveals most of it.
-func (c *Client) bodyLimit(status int, personal []string) int64 {
+// maxBody is the call's cap (WithMaxResponseBytes).
+func (c *Client) bodyLimit(maxBody int64, status int, personal []string) int64 {
 	if status >= 200 && status <= 299 {
-		return c.maxBody
+		return maxBody
 	}
-	return min(c.maxBody, maxErrorBody) + int64(c.scrubber(personal).reach())
+	return min(maxBody, maxErrorBody) + int64(c.scrubber(personal).reach())
 }
 
 // readBody reads at most limit bytes of an answer of the given length (-1
@@ -802,14 +797,14 @@ func tlsFailure(err error) bool {
 
 // retryWait returns how long to wait before the next attempt, or false when
 // the wait would outlast the context or the server asks for too long a pause.
-func (c *Client) retryWait(ctx context.Context, attempt int, res result) (time.Duration, bool) {
-	wait := c.backoff.Delay(attempt - 1)
+func (c *Client) retryWait(ctx context.Context, cfg *callConfig, attempt int, res result) (time.Duration, bool) {
+	wait := cfg.backoff.Delay(attempt - 1)
 	if after, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok && res.status != 0 {
 		if after > maxRetryAfter {
 			return 0, false
 		}
 		// "0" or a past date must not turn into a burst of retries.
-		wait = max(after, c.backoff.Min)
+		wait = max(after, cfg.backoff.Min)
 	}
 	if deadline, ok := ctx.Deadline(); ok && c.now().Add(wait).After(deadline) {
 		return 0, false
@@ -833,9 +828,9 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 
 // failure turns a failed attempt into the error the caller sees, its text
 // masked of the key and of the request's personal values.
-func (c *Client) failure(ctx context.Context, method, path string, res result, personal []string) error {
+func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path string, res result, personal []string) error {
 	if res.err == nil {
-		return c.apiError(method, path, res, personal)
+		return c.apiError(cfg.maxBody, method, path, res, personal)
 	}
 	err := res.err
 	var urlErr *url.Error
@@ -846,7 +841,7 @@ func (c *Client) failure(ctx context.Context, method, path string, res result, p
 	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
-		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", c.timeout, err)
+		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", cfg.timeout, err)
 	}
 	err = c.scrubber(personal).wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
 	if !idempotent(method) && res.wrote {
@@ -858,7 +853,7 @@ func (c *Client) failure(ctx context.Context, method, path string, res result, p
 // apiError builds the *APIError of a non-2xx answer, without the API key
 // or the personal values of the request: a proxy or debug endpoint may
 // echo request headers back, and a 400 may quote the submitted name.
-func (c *Client) apiError(method, path string, res result, personal []string) *APIError {
+func (c *Client) apiError(maxBody int64, method, path string, res result, personal []string) *APIError {
 	var retryAfter time.Duration
 	if d, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok {
 		retryAfter = d
@@ -866,7 +861,7 @@ func (c *Client) apiError(method, path string, res result, personal []string) *A
 	// Built per error rather than kept in the Client: fmt prints the fields
 	// of a struct nested in a printed value, and must never meet the key.
 	scrub := c.scrubber(personal)
-	body := scrub.keep(res.body, res.truncated, int(min(c.maxBody, maxErrorBody)))
+	body := scrub.keep(res.body, res.truncated, int(min(maxBody, maxErrorBody)))
 	resp := &http.Response{StatusCode: res.status, Header: res.header}
 	e := newAPIError(method, path, resp, body, retryAfter)
 	e.Message = scrub.text(e.Message)
@@ -879,13 +874,13 @@ func (c *Client) apiError(method, path string, res result, personal []string) *A
 // copy, since readBody allocated it for this answer alone. Its errors
 // describe the body by its shape only: a 2xx body holds names, ID numbers
 // and birthdays, and errors end up in logs.
-func (c *Client) decode(method, path string, res result, out any) error {
+func (c *Client) decode(cfg *callConfig, method, path string, res result, out any) error {
 	bad := func(err error) error {
 		return &ResponseError{Method: method, Path: path, StatusCode: res.status,
 			Snippet: bodyShape(res.body, res.truncated), Err: err}
 	}
 	if res.truncated {
-		return bad(fmt.Errorf("body exceeds %d bytes (WithMaxResponseBytes)", c.maxBody))
+		return bad(fmt.Errorf("body exceeds %d bytes (WithMaxResponseBytes)", cfg.maxBody))
 	}
 	if out == nil {
 		return nil
@@ -914,7 +909,7 @@ func (c *Client) decode(method, path string, res result, out any) error {
 	return nil
 }
 
-func (c *Client) logAttempt(ctx context.Context, method, path string, attempt int, start time.Time, res result, personal []string) {
+func (c *Client) logAttempt(ctx context.Context, cfg *callConfig, method, path string, attempt int, start time.Time, res result, personal []string) {
 	attrs := []slog.Attr{
 		slog.String("method", method), slog.String("path", path),
 		slog.Int("attempt", attempt), slog.Duration("duration", time.Since(start)),
@@ -925,7 +920,7 @@ func (c *Client) logAttempt(ctx context.Context, method, path string, attempt in
 	if res.err != nil {
 		attrs = append(attrs, slog.String("error", c.scrubber(personal).text(describeNetError(res.err))))
 	}
-	c.log(ctx, "kryptogo request", attrs...)
+	cfg.log(ctx, "kryptogo request", attrs...)
 }
 
 // describeNetError renders a transport error without the URL, whose query
@@ -938,18 +933,63 @@ func describeNetError(err error) string {
 	return err.Error()
 }
 
-func (c *Client) log(ctx context.Context, msg string, attrs ...slog.Attr) {
-	if c.logger == nil {
+// log records msg at debug level with the call's logger, if any.
+func (cfg *callConfig) log(ctx context.Context, msg string, attrs ...slog.Attr) {
+	if cfg.logger == nil {
 		return
 	}
-	c.logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
+	cfg.logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
+}
+
+// recordResponse fills the call's ResponseInfo (WithResponseInfo) with the
+// answer of an attempt, if one came. A header that echoes the API key or a
+// personal value of the request is masked as an error's text would be,
+// and one whose name does is dropped.
+func (c *Client) recordResponse(cfg *callConfig, res result, personal []string) {
+	if cfg.info == nil || res.status == 0 {
+		return
+	}
+	scrub := c.scrubber(personal)
+	header := make(http.Header, len(res.header))
+	for name, values := range res.header {
+		if c.nameEchoes(name, personal) {
+			continue
+		}
+		masked := make([]string, len(values))
+		for i, v := range values {
+			masked[i] = scrub.text(v)
+		}
+		header[name] = masked
+	}
+	*cfg.info = ResponseInfo{StatusCode: res.status, Header: header, RequestID: requestIDFrom(header)}
+}
+
+// nameEchoes reports whether a header name holds the API key or a personal
+// value. net/http changes the case of header names, so case is ignored; a
+// name holds no other spelling (no quotes, spaces or percent signs).
+func (c *Client) nameEchoes(name string, personal []string) bool {
+	name = strings.ToLower(name)
+	if strings.Contains(name, strings.ToLower(c.creds.key())) {
+		return true
+	}
+	for _, v := range personal {
+		if len(strings.TrimSpace(v)) >= minPersonalLen && strings.Contains(name, strings.ToLower(v)) {
+			return true
+		}
+	}
+	return false
 }
 
 // call sends a request and decodes the answer into a new T: the last step
-// of every service method (validate, encode, send).
-func call[T any](ctx context.Context, c *Client, method, path string, query url.Values, body *requestBody) (*T, error) {
+// of every service method (validate, encode, send). opts are the call's
+// options, applied over the client's.
+func call[T any](ctx context.Context, c *Client, method, path string, query url.Values, body *requestBody, opts []Option) (*T, error) {
+	cfg, err := c.config(opts)
+	if err != nil {
+		return nil, err
+	}
 	var out T
-	if err := c.send(ctx, method, path, query, body, &out); err != nil {
+	if err := c.send(ctx, cfg, method, path, query, body, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -957,21 +997,21 @@ func call[T any](ctx context.Context, c *Client, method, path string, query url.
 
 // sendJSON encodes in as the JSON body of a request and decodes the answer
 // into a new T.
-func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any) (*T, error) {
+func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any, opts []Option) (*T, error) {
 	body, err := jsonBody(in)
 	if err != nil {
 		return nil, err
 	}
-	return call[T](ctx, c, method, path, nil, body)
+	return call[T](ctx, c, method, path, nil, body, opts)
 }
 
 // getByID fetches the T at pattern, a path as the API reference writes it
 // with one id parameter ("/task/{task_id}/summary"): the one body of every
 // get-by-id method. The parameter's name names the id in a validation error.
-func getByID[T any](ctx context.Context, c *Client, pattern string, id ID) (*T, error) {
+func getByID[T any](ctx context.Context, c *Client, pattern string, id ID, opts []Option) (*T, error) {
 	start, end := strings.IndexByte(pattern, '{'), strings.IndexByte(pattern, '}')
 	if err := validateID(pattern[start+1:end], id); err != nil {
 		return nil, err
 	}
-	return call[T](ctx, c, http.MethodGet, pattern[:start]+id.String()+pattern[end+1:], nil, nil)
+	return call[T](ctx, c, http.MethodGet, pattern[:start]+id.String()+pattern[end+1:], nil, nil, opts)
 }

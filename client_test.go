@@ -68,9 +68,9 @@ func TestNewClientOptions(t *testing.T) {
 	assert.Equal(t, DefaultBaseURL, c.BaseURL())
 	assert.Equal(t, "k", c.creds.key(), "surrounding white space is trimmed")
 	assert.Equal(t, DefaultAPIKeyHeader, c.creds.header)
-	assert.Equal(t, DefaultMaxRetries, c.maxRetries)
-	assert.Equal(t, DefaultTimeout, c.timeout)
-	assert.Equal(t, int64(DefaultMaxResponseBytes), c.maxBody)
+	assert.Equal(t, DefaultMaxRetries, c.cfg.maxRetries)
+	assert.Equal(t, DefaultTimeout, c.cfg.timeout)
+	assert.Equal(t, int64(DefaultMaxResponseBytes), c.cfg.maxBody)
 }
 
 func TestDefaultTransportIsTunedForConcurrency(t *testing.T) {
@@ -413,7 +413,7 @@ func TestPOSTRetriedOnRefusedConnection(t *testing.T) {
 	client, err := NewClient(testKey, WithBaseURL("http://"+addr), WithRetryBackoff(time.Millisecond, time.Millisecond))
 	require.NoError(t, err)
 	var buf bytes.Buffer
-	client.logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	client.cfg.logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	_, err = client.KYA.Create(context.Background(), &CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "may have reached", "nothing was sent")
@@ -610,7 +610,7 @@ func TestAPIKeyNeverPrinted(t *testing.T) {
 		_, _ = w.Write([]byte("not json " + r.Header.Get("GOFACT-API-TOKEN")))
 	})
 	var logs bytes.Buffer
-	client.logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	client.cfg.logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	errEcho := client.Do(context.Background(), "GET", "/echo", nil, nil)
 	require.Error(t, errEcho)
@@ -644,7 +644,7 @@ func TestAPIKeyNeverPrinted(t *testing.T) {
 func TestLoggerRecordsNoBodiesOrQueries(t *testing.T) {
 	client, mux := setup(t)
 	var logs bytes.Buffer
-	client.logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	client.cfg.logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var n atomic.Int32
 	mux.HandleFunc("/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {

@@ -228,18 +228,23 @@ func newAPIError(method, path string, resp *http.Response, body []byte, retryAft
 		RetryAfter: retryAfter,
 		Body:       capBytes(body, maxErrorBody),
 	}
-	for _, h := range requestIDHeaders {
-		if v := resp.Header.Get(h); v != "" {
-			e.RequestID = v
-			break
-		}
-	}
+	e.RequestID = requestIDFrom(resp.Header)
 	e.Code, e.Message = parseErrorBody(body, resp.Header.Get("Content-Type"))
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 		e.Message = redirectMessage(resp.Header.Get("Location"))
 	}
-	e.RequestID = oneLine(e.RequestID, 200)
 	return e
+}
+
+// requestIDFrom returns the first request-id header of h, on one line and
+// at most 200 characters; "" when there is none.
+func requestIDFrom(h http.Header) string {
+	for _, name := range requestIDHeaders {
+		if v := h.Get(name); v != "" {
+			return oneLine(v, 200)
+		}
+	}
+	return ""
 }
 
 // redirectMessage explains a redirect the SDK did not follow. It names the

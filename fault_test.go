@@ -74,7 +74,7 @@ func TestPOSTIsNeverReplayedByHTTP2(t *testing.T) {
 func TestPOSTHasNoGetBody(t *testing.T) {
 	c := offlineClient(t)
 	for method, want := range map[string]bool{"POST": false, "PUT": true, "GET": true} {
-		req, err := c.newRequest(context.Background(), method, c.base, bytesBody([]byte(`{}`)))
+		req, err := c.newRequest(context.Background(), c.cfg.userAgent, method, c.base, bytesBody([]byte(`{}`)))
 		require.NoError(t, err)
 		assert.Equal(t, want, req.GetBody != nil, method)
 	}

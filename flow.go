@@ -105,14 +105,15 @@ func newFlow(budget int) *flow { return &flow{budget: newRetryBudget(budget)} }
 // callFlow is one call's part in the client's flow control.
 type callFlow struct {
 	c    *Client
-	held int // tokens of the retry under way, returned if it succeeds
+	cfg  *callConfig // the call's configuration, for its logger
+	held int         // tokens of the retry under way, returned if it succeeds
 	// waited is the end of the last pause this call waited through. The
 	// client's clock is compared with a pause's end only once per pause, so
 	// that a frozen test clock does not make a call wait forever.
 	waited time.Time
 }
 
-func (c *Client) startCall() *callFlow { return &callFlow{c: c} }
+func (c *Client) startCall(cfg *callConfig) *callFlow { return &callFlow{c: c, cfg: cfg} }
 
 // beforeAttempt waits out the client's pause, if any, before an attempt is
 // sent. It returns at once with an error when the pause would outlast the
@@ -127,7 +128,7 @@ func (f *callFlow) beforeAttempt(ctx context.Context, method, path string, last 
 		if deadline, ok := ctx.Deadline(); ok && f.c.now().Add(left).After(deadline) {
 			return &pauseError{method: method, path: path, left: left, last: last}
 		}
-		f.c.log(ctx, "kryptogo paused", slog.String("method", method), slog.String("path", path), slog.Duration("wait", left))
+		f.cfg.log(ctx, "kryptogo paused", slog.String("method", method), slog.String("path", path), slog.Duration("wait", left))
 		if err := f.c.sleep(ctx, left); err != nil {
 			return &pauseError{method: method, path: path, left: left, ctxErr: err, last: last}
 		}
@@ -146,8 +147,9 @@ func (f *callFlow) observe(res result) {
 	if !ok {
 		return
 	}
-	// The call that got the 429 sleeps this long itself (retryWait).
-	end := f.c.now().Add(min(max(after, f.c.backoff.Min), maxRetryAfter))
+	// The call that got the 429 sleeps this long itself (retryWait). The
+	// pause holds every call, so its floor is the client's, not the call's.
+	end := f.c.now().Add(min(max(after, f.c.cfg.backoff.Min), maxRetryAfter))
 	f.c.flow.gate.extend(end)
 	if end.After(f.waited) {
 		f.waited = end

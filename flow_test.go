@@ -256,7 +256,7 @@ func TestRetryCosts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := NewClient(testKey, WithRetryBudget(12))
 			require.NoError(t, err)
-			call := c.startCall()
+			call := c.startCall(&c.cfg)
 			require.True(t, call.takeRetry(tc.res))
 			assert.Equal(t, 12-tc.cost, c.flow.budget.tokens)
 			call.succeeded()

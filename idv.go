@@ -202,7 +202,7 @@ func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
 // Each image is checked (type, size, pixels) before anything is sent.
 //
 // API: POST /idv
-func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest) (*CreatedIDV, error) {
+func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest, opts ...Option) (*CreatedIDV, error) {
 	valid, err := prepare(req)
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest) (*Create
 	if err != nil {
 		return nil, err
 	}
-	return call[CreatedIDV](ctx, s.client, http.MethodPost, "/idv", nil, body)
+	return call[CreatedIDV](ctx, s.client, http.MethodPost, "/idv", nil, body, opts)
 }
 
 // Reason explains a review or reject state; see the API notes for the codes.
@@ -299,8 +299,8 @@ func (t *IDVTask) ConsoleURL() string {
 // Get fetches an IDV task.
 //
 // API: GET /idv/{idv_id}
-func (s *IDVService) Get(ctx context.Context, id ID) (*IDVTask, error) {
-	return getByID[IDVTask](ctx, s.client, "/idv/{idv_id}", id)
+func (s *IDVService) Get(ctx context.Context, id ID, opts ...Option) (*IDVTask, error) {
+	return getByID[IDVTask](ctx, s.client, "/idv/{idv_id}", id, opts)
 }
 
 // The codes of TWIDApplyCode, as the API reference names them: how the
@@ -471,12 +471,12 @@ func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 // when the customer uploads.
 //
 // API: POST /idv/init
-func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest) (*WebIDVSession, error) {
+func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts ...Option) (*WebIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body)
+	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, opts)
 }
 
 // InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards only).
@@ -565,25 +565,27 @@ func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 // the customer uploads.
 //
 // API: POST /idv/account
-func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest) (*MobileIDVSession, error) {
+func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, opts ...Option) (*MobileIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body)
+	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, opts)
 }
 
 // Wait polls an IDV task until its state is accept, review or reject, and
 // returns it. It ends early with a *WaitError, which holds the last task
 // fetched, when ctx ends or a poll fails with an error that waiting cannot
 // fix. Give ctx a deadline: a web session waits for your customer.
+// callOpts apply to every poll; WithResponseInfo reports the last poll's
+// answer.
 //
 // API: GET /idv/{idv_id}, repeatedly
-func (s *IDVService) Wait(ctx context.Context, id ID, opts *WaitOptions) (*IDVTask, error) {
-	return waitFor(ctx, s.client, id, opts, waitTarget[IDVTask]{
+func (s *IDVService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOpts ...Option) (*IDVTask, error) {
+	return waitFor(ctx, s.client, id, opts, callOpts, waitTarget[IDVTask]{
 		kind:    "IDV task",
 		idField: "idv_id",
-		fetch:   func(ctx context.Context, id ID) (*IDVTask, error) { return s.Get(ctx, id) },
+		fetch:   func(ctx context.Context, id ID) (*IDVTask, error) { return s.Get(ctx, id, callOpts...) },
 		done:    func(t *IDVTask) bool { return t.State.Done() },
 		setLast: func(e *WaitError, last *IDVTask) { e.LastIDV = last },
 	})

@@ -135,19 +135,19 @@ func (r *CreateKYARequest) validate(v *validator) {
 // The chain is detected from the address when not given.
 //
 // API: POST /kya
-func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest) (*KYAResult, error) {
+func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest, opts ...Option) (*KYAResult, error) {
 	body, err := prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", body)
+	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", body, opts)
 }
 
 // Get fetches a KYA result by its kya_id.
 //
 // API: GET /kya/detail/{kya_id}
-func (s *KYAService) Get(ctx context.Context, id ID) (*KYAResult, error) {
-	return getByID[KYAResult](ctx, s.client, "/kya/detail/{kya_id}", id)
+func (s *KYAService) Get(ctx context.Context, id ID, opts ...Option) (*KYAResult, error) {
+	return getByID[KYAResult](ctx, s.client, "/kya/detail/{kya_id}", id, opts)
 }
 
 // DefaultScreenConcurrency is how many screenings KYAService.Screen runs at
@@ -188,18 +188,22 @@ type ScreenResult struct {
 // When ctx ends, no further item is sent, and those not sent get an error
 // matching ctx.Err(). Each screening is a Create and costs points.
 //
+// callOpts apply to every screening. WithResponseInfo is refused (the
+// screenings run concurrently, so no answer is the last): a call given it,
+// or any invalid option, fails every item with that error and sends nothing.
+//
 // API: POST /kya, once for each valid request
-func (s *KYAService) Screen(ctx context.Context, reqs []CreateKYARequest, opts *ScreenOptions) []ScreenResult {
-	b := &screenBatch{kya: s, results: make([]ScreenResult, len(reqs))}
+func (s *KYAService) Screen(ctx context.Context, reqs []CreateKYARequest, opts *ScreenOptions, callOpts ...Option) []ScreenResult {
+	b := &screenBatch{kya: s, callOpts: callOpts, results: make([]ScreenResult, len(reqs))}
 	if opts != nil {
 		b.opts = *opts
 	}
 	for i, req := range reqs {
 		b.results[i].Request = req
 	}
-	if ctx == nil {
+	if err := checkScreen(ctx, s.client, callOpts); err != nil {
 		for i := range reqs {
-			b.finish(i, nil, errors.New("kryptogo: KYA.Screen: nil context"))
+			b.finish(i, nil, err)
 		}
 		return b.results
 	}
@@ -207,14 +211,30 @@ func (s *KYAService) Screen(ctx context.Context, reqs []CreateKYARequest, opts *
 	return b.results
 }
 
+// checkScreen returns why a Screen call cannot start, if anything.
+func checkScreen(ctx context.Context, c *Client, callOpts []Option) error {
+	if ctx == nil {
+		return errors.New("kryptogo: KYA.Screen: nil context")
+	}
+	cfg, err := c.config(callOpts)
+	if err != nil {
+		return err
+	}
+	if cfg.info != nil {
+		return errors.New("kryptogo: KYA.Screen: WithResponseInfo cannot be given to a batch whose requests run concurrently; give it to KYA.Create")
+	}
+	return nil
+}
+
 // screenBatch is one run of Screen. Each worker writes only the results of
 // the items it took; done and Progress are guarded by mu.
 type screenBatch struct {
-	kya     *KYAService
-	opts    ScreenOptions
-	results []ScreenResult
-	mu      sync.Mutex
-	done    int
+	kya      *KYAService
+	opts     ScreenOptions
+	callOpts []Option // given to each Create
+	results  []ScreenResult
+	mu       sync.Mutex
+	done     int
 }
 
 // validate finishes the invalid items and returns the indices of the rest.
@@ -277,7 +297,7 @@ func (b *screenBatch) screen(ctx context.Context, i int) {
 			return
 		}
 	}
-	res, err := b.kya.Create(ctx, &b.results[i].Request)
+	res, err := b.kya.Create(ctx, &b.results[i].Request, b.callOpts...)
 	b.finish(i, res, err)
 }
 

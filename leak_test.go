@@ -201,7 +201,7 @@ func TestAPIErrorMasksThePersonalValuesSent(t *testing.T) {
 			t.Run(callName+"/"+echoName, func(t *testing.T) {
 				c, mux := setup(t, WithMaxRetries(0))
 				logger, logs := debugJSONLogger()
-				c.logger = logger
+				c.cfg.logger = logger
 				mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 					_, _ = io.Copy(io.Discard, r.Body)
 					w.WriteHeader(http.StatusBadRequest)

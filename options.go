@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kyabc/kryptogo-go/internal/backoff"
 )
 
 // Defaults of a new Client.
@@ -30,36 +32,136 @@ type RateLimiter interface {
 	Wait(ctx context.Context) error
 }
 
-// Option configures a Client. Pass options to NewClient or NewClientFromEnv;
-// an invalid option makes them return an error.
+// Option configures a Client, or one call. Pass options to NewClient or
+// NewClientFromEnv to set the client's defaults, or last to any service
+// method (and to Client.Do) to override them for that call only:
+//
+//	client.Tasks.Get(ctx, id, kryptogo.WithTimeout(5*time.Second), kryptogo.WithMaxRetries(0))
+//
+// WithTimeout, WithUserAgent, WithMaxRetries, WithRetryBackoff, WithLogger,
+// WithRateLimiter and WithMaxResponseBytes work in both places;
+// WithResponseInfo works per call only. WithBaseURL, WithHTTPClient,
+// WithAPIKeyHeader, WithInsecureHTTP and WithRetryBudget shape the client
+// itself (its connections, its credentials, its shared budget): given to a
+// call, they make the call return an error before anything is sent. An
+// invalid option makes NewClient, or the call, return an error.
 type Option func(*settings) error
 
+// settings are the options of a client being built (perCall false) or of
+// one call (perCall true, starting from the client's callConfig).
 type settings struct {
-	baseURL          string
-	httpClient       *http.Client
-	timeout          time.Duration
-	userAgent        string
-	maxRetries       int
-	minBackoff       time.Duration
-	maxBackoff       time.Duration
-	logger           *slog.Logger
-	limiter          RateLimiter
-	keyHeader        string
-	maxResponseBytes int64
-	insecureHTTP     bool
-	retryBudget      int
+	callConfig
+	baseURL      string
+	httpClient   *http.Client
+	keyHeader    string
+	insecureHTTP bool
+	retryBudget  int
+	perCall      bool
+}
+
+// callConfig is what one call may override. A Client holds its own,
+// resolved once; a call without options uses it as is, and a call with
+// options uses a copy with them applied.
+type callConfig struct {
+	timeout    time.Duration
+	userAgent  string // the whole header value
+	maxRetries int
+	backoff    backoff.Policy
+	logger     *slog.Logger
+	limiter    RateLimiter
+	maxBody    int64
+	info       *ResponseInfo // per call only
 }
 
 func defaultSettings() settings {
 	return settings{
-		baseURL:          DefaultBaseURL,
-		timeout:          DefaultTimeout,
-		maxRetries:       DefaultMaxRetries,
-		minBackoff:       DefaultMinBackoff,
-		maxBackoff:       DefaultMaxBackoff,
-		keyHeader:        DefaultAPIKeyHeader,
-		maxResponseBytes: DefaultMaxResponseBytes,
-		retryBudget:      DefaultRetryBudget,
+		callConfig: callConfig{
+			timeout:    DefaultTimeout,
+			userAgent:  userAgent(""),
+			maxRetries: DefaultMaxRetries,
+			backoff:    backoff.Policy{Min: DefaultMinBackoff, Max: DefaultMaxBackoff},
+			maxBody:    DefaultMaxResponseBytes,
+		},
+		baseURL:     DefaultBaseURL,
+		keyHeader:   DefaultAPIKeyHeader,
+		retryBudget: DefaultRetryBudget,
+	}
+}
+
+// apply applies opts in order, skipping nil ones, and stops at the first
+// error.
+func (s *settings) apply(opts []Option) error {
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clientOnly refuses an option that shapes the client itself when it is
+// given to one call.
+func (s *settings) clientOnly(name string) error {
+	if s.perCall {
+		return fmt.Errorf("kryptogo: %s is a client option; it cannot be given to one call (give it to NewClient)", name)
+	}
+	return nil
+}
+
+// config returns the configuration of a call: the client's own when opts
+// is empty (no allocation on the common path), else a copy with opts
+// applied. An option that cannot be given to a call is an error.
+func (c *Client) config(opts []Option) (*callConfig, error) {
+	if len(opts) == 0 {
+		return &c.cfg, nil
+	}
+	s := settings{callConfig: c.cfg, perCall: true}
+	if err := s.apply(opts); err != nil {
+		return nil, err
+	}
+	return &s.callConfig, nil
+}
+
+// ResponseInfo describes the last answer of a call, filled by
+// WithResponseInfo: its status, its headers and its request id, for an
+// audit trail or a support ticket.
+type ResponseInfo struct {
+	// StatusCode is the answer's HTTP status; 0 when no answer came (a
+	// network error, or validation stopped the call before it was sent).
+	StatusCode int
+	// Header holds the answer's headers, with the API key and the
+	// request's personal values masked in any header that echoes them.
+	Header http.Header
+	// RequestID is the first of the common request-id headers present
+	// (X-Request-Id, Request-Id, X-Amzn-Requestid, Cf-Ray…), masked the
+	// same way; "" when none is.
+	RequestID string
+}
+
+// WithResponseInfo makes one call fill info with its last answer, whether
+// the call succeeds or fails: a 2xx's request id is otherwise out of reach.
+// It is a per-call option (NewClient refuses it); give each call its own
+// ResponseInfo, since the call writes it without locking.
+//
+// info is reset when each request of the call is sent and filled when its
+// answer comes, so after a call that retried it describes the last answer
+// received, and it stays zero when no answer came. A method that sends
+// several requests (Tasks.Wait, Tasks.All, Tasks.CreateOnce, IDV.Wait)
+// reports the last request's answer. KYA.Screen, whose requests run
+// concurrently, refuses it.
+func WithResponseInfo(info *ResponseInfo) Option {
+	return func(s *settings) error {
+		if info == nil {
+			return errors.New("kryptogo: WithResponseInfo: nil *ResponseInfo")
+		}
+		if !s.perCall {
+			return errors.New("kryptogo: WithResponseInfo is a per-call option; give it to a call, not to NewClient")
+		}
+		s.info = info
+		return nil
 	}
 }
 
@@ -68,6 +170,9 @@ func defaultSettings() settings {
 // is loopback or WithInsecureHTTP is given.
 func WithBaseURL(baseURL string) Option {
 	return func(s *settings) error {
+		if err := s.clientOnly("WithBaseURL"); err != nil {
+			return err
+		}
 		if strings.TrimSpace(baseURL) == "" {
 			return errors.New("kryptogo: WithBaseURL: empty URL")
 		}
@@ -84,6 +189,9 @@ func WithBaseURL(baseURL string) Option {
 // carries no GetBody, so net/http cannot re-send it by itself.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
+		if err := s.clientOnly("WithHTTPClient"); err != nil {
+			return err
+		}
 		if hc == nil {
 			return errors.New("kryptogo: WithHTTPClient: nil client")
 		}
@@ -94,7 +202,9 @@ func WithHTTPClient(hc *http.Client) Option {
 
 // WithTimeout bounds each attempt (sending the request and reading the whole
 // answer); 0 means no per-attempt bound. The context passed to a call bounds
-// the call as a whole, retries included. The default is 60 s.
+// the call as a whole, retries included. The default is 60 s. Given to
+// one call, it bounds that call's attempts only: a longer one for an
+// upload, a shorter one in a request handler.
 func WithTimeout(d time.Duration) Option {
 	return func(s *settings) error {
 		if d < 0 {
@@ -106,13 +216,14 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithUserAgent puts product (such as "my-exchange/1.4") in front of the
-// SDK's own User-Agent.
+// SDK's own User-Agent. Given to one call, it replaces the client's
+// product for that call.
 func WithUserAgent(product string) Option {
 	return func(s *settings) error {
 		if !validHeaderValue(product) {
 			return errors.New("kryptogo: WithUserAgent: invalid header value")
 		}
-		s.userAgent = strings.TrimSpace(product)
+		s.userAgent = userAgent(strings.TrimSpace(product))
 		return nil
 	}
 }
@@ -138,7 +249,7 @@ func WithRetryBackoff(minWait, maxWait time.Duration) Option {
 		if minWait <= 0 || maxWait < minWait {
 			return fmt.Errorf("kryptogo: WithRetryBackoff: need 0 < min <= max, got %v and %v", minWait, maxWait)
 		}
-		s.minBackoff, s.maxBackoff = minWait, maxWait
+		s.backoff = backoff.Policy{Min: minWait, Max: maxWait}
 		return nil
 	}
 }
@@ -146,6 +257,8 @@ func WithRetryBackoff(minWait, maxWait time.Duration) Option {
 // WithLogger logs each attempt at debug level: method, path (without the
 // query), status, attempt number and duration, and each retry's wait. It
 // never logs the API key, a request or response body, or a query string.
+// Given to one call, l logs that call instead of the client's logger; a nil
+// l then silences the call.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) error {
 		s.logger = l
@@ -154,6 +267,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithRateLimiter makes every attempt, retries included, wait for l first.
+// Given to one call, l paces that call's attempts instead of the client's
+// limiter.
 func WithRateLimiter(l RateLimiter) Option {
 	return func(s *settings) error {
 		if l == nil {
@@ -175,6 +290,9 @@ func WithRateLimiter(l RateLimiter) Option {
 // 100 retries in a row of failures, and is refilled by successes.
 func WithRetryBudget(tokens int) Option {
 	return func(s *settings) error {
+		if err := s.clientOnly("WithRetryBudget"); err != nil {
+			return err
+		}
 		if tokens < 0 {
 			return fmt.Errorf("kryptogo: WithRetryBudget: negative budget %d", tokens)
 		}
@@ -187,6 +305,9 @@ func WithRetryBudget(tokens int) Option {
 // GOFACT-API-TOKEN.
 func WithAPIKeyHeader(name string) Option {
 	return func(s *settings) error {
+		if err := s.clientOnly("WithAPIKeyHeader"); err != nil {
+			return err
+		}
 		if !validHeaderName(name) {
 			return fmt.Errorf("kryptogo: WithAPIKeyHeader: invalid header name %q", name)
 		}
@@ -208,7 +329,7 @@ func WithMaxResponseBytes(n int64) Option {
 		if n > MaxResponseBytesLimit {
 			return fmt.Errorf("kryptogo: WithMaxResponseBytes: %d bytes; the cap must be at most 1 GiB", n)
 		}
-		s.maxResponseBytes = n
+		s.maxBody = n
 		return nil
 	}
 }
@@ -218,6 +339,9 @@ func WithMaxResponseBytes(n int64) Option {
 // inside a trusted network, such as a sidecar proxy.
 func WithInsecureHTTP() Option {
 	return func(s *settings) error {
+		if err := s.clientOnly("WithInsecureHTTP"); err != nil {
+			return err
+		}
 		s.insecureHTTP = true
 		return nil
 	}

@@ -308,12 +308,12 @@ func (t *CreatedTask) decodeTarget() any {
 // may exist and cost points.
 //
 // API: POST /task
-func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest) ([]CreatedTask, error) {
+func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
 	body, err := validateCreateTasks(reqs)
 	if err != nil {
 		return nil, err
 	}
-	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", body)
+	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", body, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -360,11 +360,11 @@ func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) 
 // points.
 //
 // API: POST /task
-func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest) (*CreatedTask, error) {
+func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts ...Option) (*CreatedTask, error) {
 	if _, err := prepare(&req); err != nil {
 		return nil, err
 	}
-	out, err := s.Create(ctx, []CreateTaskRequest{req})
+	out, err := s.Create(ctx, []CreateTaskRequest{req}, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -407,12 +407,19 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest) (*Cr
 // TaskID 0 for the others, or are nil when none is known. An error that
 // leaves tasks in doubt (a failed lookup, an ended ctx) matches ErrMaybeSent.
 //
+// opts apply to every request of the call, sends and lookups alike;
+// WithResponseInfo reports the last request's answer.
+//
 // API: POST /task; after a send in doubt, GET /tasks?customer_reference=…
-func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest) ([]CreatedTask, error) {
+func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
 	if err := validateCreateOnce(reqs); err != nil {
 		return nil, err
 	}
-	o := &createOnce{tasks: s, reqs: reqs, out: make([]CreatedTask, len(reqs)), claimed: map[ID]bool{}}
+	cfg, err := s.client.config(opts)
+	if err != nil {
+		return nil, err
+	}
+	o := &createOnce{tasks: s, opts: opts, cfg: cfg, reqs: reqs, out: make([]CreatedTask, len(reqs)), claimed: map[ID]bool{}}
 	return o.run(ctx)
 }
 
@@ -451,6 +458,8 @@ func validateCreateOnce(reqs []CreateTaskRequest) error {
 // createOnce is one call of CreateOnce.
 type createOnce struct {
 	tasks   *TaskService
+	opts    []Option    // the call's options, given to each request
+	cfg     *callConfig // the call's configuration, for its logger
 	reqs    []CreateTaskRequest
 	out     []CreatedTask // receipts in input order; TaskID 0 while unknown
 	claimed map[ID]bool   // tasks of the history already matched to a request
@@ -463,7 +472,7 @@ func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
 	}
 	for send := 1; ; send++ {
 		sentAt := o.tasks.client.now()
-		receipts, err := o.tasks.Create(ctx, o.subset(pending))
+		receipts, err := o.tasks.Create(ctx, o.subset(pending), o.opts...)
 		if err == nil {
 			for k, i := range pending {
 				o.out[i] = receipts[k]
@@ -482,7 +491,7 @@ func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
 		case send == maxCreateOnceSends:
 			return o.known(), err
 		}
-		o.tasks.client.log(ctx, "kryptogo: CreateOnce: sending again the tasks the API did not create",
+		o.cfg.log(ctx, "kryptogo: CreateOnce: sending again the tasks the API did not create",
 			slog.Int("found", len(pending)-len(left)), slog.Int("again", len(left)))
 		pending = left
 	}
@@ -569,7 +578,7 @@ func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Tim
 	seen := map[ID]bool{}
 	var recent []TaskSummary
 	for page := 1; page <= maxLookupPages; page++ {
-		res, err := o.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref})
+		res, err := o.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref}, o.opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -730,8 +739,8 @@ func taskConsoleURL(id ID) string { return "https://app.kryptogo.com/compliance/
 // Summary fetches the summary of a DD task.
 //
 // API: GET /task/{task_id}/summary
-func (s *TaskService) Summary(ctx context.Context, id ID) (*TaskSummary, error) {
-	return getByID[TaskSummary](ctx, s.client, "/task/{task_id}/summary", id)
+func (s *TaskService) Summary(ctx context.Context, id ID, opts ...Option) (*TaskSummary, error) {
+	return getByID[TaskSummary](ctx, s.client, "/task/{task_id}/summary", id, opts)
 }
 
 // TaskDetail is everything the API holds on a DD task.
@@ -796,8 +805,8 @@ func (t *TaskDetail) ConsoleURL() string { return taskConsoleURL(t.TaskID) }
 // this path; the SDK uses the one public integrations use.
 //
 // API: GET /task/{task_id}
-func (s *TaskService) Get(ctx context.Context, id ID) (*TaskDetail, error) {
-	return getByID[TaskDetail](ctx, s.client, "/task/{task_id}", id)
+func (s *TaskService) Get(ctx context.Context, id ID, opts ...Option) (*TaskDetail, error) {
+	return getByID[TaskDetail](ctx, s.client, "/task/{task_id}", id, opts)
 }
 
 // SetAcceptedRequest records the decision on a task's target.
@@ -839,26 +848,26 @@ func (r SetAcceptedResult) LogValue() slog.Value { return r.view().logValue() }
 // task summary to the task's callback URL.
 //
 // API: POST /task/{task_id}/accepted
-func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRequest) (*SetAcceptedResult, error) {
+func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRequest, opts ...Option) (*SetAcceptedResult, error) {
 	body, err := prepare(req, pathID{"task_id", id})
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body)
+	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body, opts)
 }
 
 // Accept accepts a task's target with a comment.
 //
 // API: POST /task/{task_id}/accepted
-func (s *TaskService) Accept(ctx context.Context, id ID, comment string) (*SetAcceptedResult, error) {
-	return s.SetAccepted(ctx, id, &SetAcceptedRequest{Comment: comment, Accepted: true})
+func (s *TaskService) Accept(ctx context.Context, id ID, comment string, opts ...Option) (*SetAcceptedResult, error) {
+	return s.SetAccepted(ctx, id, &SetAcceptedRequest{Comment: comment, Accepted: true}, opts...)
 }
 
 // Reject rejects a task's target with a comment.
 //
 // API: POST /task/{task_id}/accepted
-func (s *TaskService) Reject(ctx context.Context, id ID, comment string) (*SetAcceptedResult, error) {
-	return s.SetAccepted(ctx, id, &SetAcceptedRequest{Comment: comment, Accepted: false})
+func (s *TaskService) Reject(ctx context.Context, id ID, comment string, opts ...Option) (*SetAcceptedResult, error) {
+	return s.SetAccepted(ctx, id, &SetAcceptedRequest{Comment: comment, Accepted: false}, opts...)
 }
 
 // metadataPairs is the body of PUT /task/{task_id}/metadata.
@@ -881,14 +890,14 @@ type metadataAnswer struct {
 // SetMetadata appends custom key-value pairs to a task.
 //
 // API: PUT /task/{task_id}/metadata
-func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadata) error {
+func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadata, opts ...Option) error {
 	pairs := metadataPairs(metadata)
 	body, err := prepare(&pairs, pathID{"task_id", id})
 	if err != nil {
 		return err
 	}
 	path := "/task/" + id.String() + "/metadata"
-	out, err := sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body))
+	out, err := sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body), opts)
 	if err != nil {
 		return err
 	}
@@ -976,30 +985,34 @@ func (p TaskPage) LogValue() slog.Value { return p.view().logValue() }
 // it. A nil opts fetches the first page of 20.
 //
 // API: GET /tasks
-func (s *TaskService) History(ctx context.Context, opts *HistoryOptions) (*TaskPage, error) {
+func (s *TaskService) History(ctx context.Context, opts *HistoryOptions, callOpts ...Option) (*TaskPage, error) {
 	page, err := prepareHistory(opts)
 	if err != nil {
 		return nil, err
 	}
-	return call[TaskPage](ctx, s.client, http.MethodGet, "/tasks", page.query(), nil)
+	return call[TaskPage](ctx, s.client, http.MethodGet, "/tasks", page.query(), nil, callOpts)
 }
 
 // All iterates over every task of the history, page by page from
 // opts.PageNumber. It stops after an empty or short page, after yielding an
-// error (once), or when the loop breaks.
+// error (once), or when the loop breaks. callOpts apply to every page's
+// request; WithResponseInfo reports the last page's answer.
 //
 //	for task, err := range client.Tasks.All(ctx, nil) { … }
 //
 // API: GET /tasks
-func (s *TaskService) All(ctx context.Context, opts *HistoryOptions) iter.Seq2[*TaskSummary, error] {
+func (s *TaskService) All(ctx context.Context, opts *HistoryOptions, callOpts ...Option) iter.Seq2[*TaskSummary, error] {
 	return func(yield func(*TaskSummary, error) bool) {
 		page, err := prepareHistory(opts)
+		if err == nil {
+			_, err = s.client.config(callOpts)
+		}
 		if err != nil {
 			yield(nil, err)
 			return
 		}
 		for {
-			res, err := s.History(ctx, page)
+			res, err := s.History(ctx, page, callOpts...)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -1021,13 +1034,15 @@ func (s *TaskService) All(ctx context.Context, opts *HistoryOptions) iter.Seq2[*
 // that summary. It ends early with a *WaitError, which holds the last
 // summary fetched, when ctx ends or a poll fails with an error that waiting
 // cannot fix (such as ErrNotFound or ErrUnauthorized). Give ctx a deadline.
+// callOpts apply to every poll; WithResponseInfo reports the last poll's
+// answer.
 //
 // API: GET /task/{task_id}/summary, repeatedly
-func (s *TaskService) Wait(ctx context.Context, id ID, opts *WaitOptions) (*TaskSummary, error) {
-	return waitFor(ctx, s.client, id, opts, waitTarget[TaskSummary]{
+func (s *TaskService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOpts ...Option) (*TaskSummary, error) {
+	return waitFor(ctx, s.client, id, opts, callOpts, waitTarget[TaskSummary]{
 		kind:    "task",
 		idField: "task_id",
-		fetch:   func(ctx context.Context, id ID) (*TaskSummary, error) { return s.Summary(ctx, id) },
+		fetch:   func(ctx context.Context, id ID) (*TaskSummary, error) { return s.Summary(ctx, id, callOpts...) },
 		done:    (*TaskSummary).Completed,
 		setLast: func(e *WaitError, last *TaskSummary) { e.LastTask = last },
 	})

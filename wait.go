@@ -83,12 +83,17 @@ type waitTarget[T any] struct {
 
 // waitFor polls target until it is done, ctx ends, or a poll fails with an
 // error that another poll cannot fix. Failures it returns are *WaitError.
-func waitFor[T any](ctx context.Context, c *Client, id ID, opts *WaitOptions, target waitTarget[T]) (*T, error) {
+// callOpts, the options of each poll, are checked before the first: a poll
+// would take their error for a transient one.
+func waitFor[T any](ctx context.Context, c *Client, id ID, opts *WaitOptions, callOpts []Option, target waitTarget[T]) (*T, error) {
 	if err := validateID(target.idField, id); err != nil {
 		return nil, err
 	}
 	pace, err := opts.policy()
 	if err != nil {
+		return nil, err
+	}
+	if _, err := c.config(callOpts); err != nil {
 		return nil, err
 	}
 	var last *T
