@@ -332,12 +332,16 @@ func runFault(t *testing.T, row faultRow, start func(*testing.T, *faultEnv), met
 	elapsed := time.Since(began)
 
 	row.check(t, method, err)
+	least, most := row.idem[0], row.idem[1]
 	if method == http.MethodPost {
-		assert.Equal(t, row.post, env.seen.Load(), "requests seen")
-	} else {
-		assert.GreaterOrEqual(t, env.seen.Load(), row.idem[0], "requests seen")
-		assert.LessOrEqual(t, env.seen.Load(), row.idem[1], "requests seen")
+		least, most = row.post, row.post
 	}
+	// An attempt that timed out may reach the handler only after the call
+	// returned (its bytes wait in the server's socket): on a loaded machine,
+	// wait for the count rather than read it once.
+	reached := func() bool { return env.seen.Load() >= least }
+	assert.Eventually(t, reached, 5*time.Second, 5*time.Millisecond, "requests seen: %d, want at least %d", env.seen.Load(), least)
+	assert.LessOrEqual(t, env.seen.Load(), most, "requests seen")
 	assert.Zero(t, env.other.Load(), "requests that reached another origin")
 	assert.Less(t, elapsed, cmp.Or(row.maxTime, 5*time.Second))
 	if row.waits != nil {
