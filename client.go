@@ -885,7 +885,9 @@ func (c *Client) decode(cfg *callConfig, method, path string, res result, out an
 	if out == nil {
 		return nil
 	}
-	body := bytes.TrimSpace(res.body)
+	// Only JSON's own white space: a body framed by any other space (a
+	// vertical tab, a no-break space) is not JSON and must fail to decode.
+	body := bytes.Trim(res.body, " \t\r\n")
 	if len(body) == 0 {
 		return bad(errors.New("empty body"))
 	}
@@ -893,7 +895,7 @@ func (c *Client) decode(cfg *callConfig, method, path string, res result, out an
 		if !json.Valid(body) {
 			return bad(errors.New("body is not JSON"))
 		}
-		*raw = res.body
+		*raw = body
 		return nil
 	}
 	target := out

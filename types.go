@@ -297,7 +297,9 @@ type SearchSources []SearchSource
 
 // UnmarshalJSON decodes a flat or nested array of sources, or null.
 func (s *SearchSources) UnmarshalJSON(data []byte) error {
-	if flat, ok := flatSources(data); ok {
+	// The fast path trusts its input to be JSON, as encoding/json's is; a
+	// direct call has nobody to check that first.
+	if flat, ok := flatSources(data); ok && json.Valid(data) {
 		*s = flat
 		return nil
 	}
@@ -566,7 +568,7 @@ func (m *MetadataList) UnmarshalJSON(data []byte) error {
 }
 
 func (m *MetadataList) decodeObject(data []byte) error {
-	if pairs, ok := plainStringPairs(data); ok {
+	if pairs, ok := plainStringPairs(data); ok && json.Valid(data) { // valid: as in SearchSources
 		*m = pairs
 		return nil
 	}
