@@ -183,7 +183,7 @@ func BenchmarkOverCapCall(b *testing.B) {
 			}
 			client.sleep = func(context.Context, time.Duration) error { return nil }
 			allocRatio(b, DefaultMaxResponseBytes, func() {
-				if err := client.Do(context.Background(), "GET", "/x", nil, new(json.RawMessage)); err == nil {
+				if err := client.Do(b.Context(), "GET", "/x", nil, new(json.RawMessage)); err == nil {
 					b.Fatal("no error")
 				}
 			})

@@ -42,12 +42,12 @@ func TestPerCallMaxRetries(t *testing.T) {
 	c, mux := setup(t, WithMaxRetries(3))
 	n := countRequests(t, mux, summaryPath, http.StatusServiceUnavailable)
 
-	_, err := c.Tasks.Summary(context.Background(), 7, WithMaxRetries(0))
+	_, err := c.Tasks.Summary(t.Context(), 7, WithMaxRetries(0))
 	require.ErrorIs(t, err, ErrServerError)
 	assert.Equal(t, int32(1), n.Load(), "WithMaxRetries(0) on the call: one attempt")
 
 	n.Store(0)
-	_, err = c.Tasks.Summary(context.Background(), 7)
+	_, err = c.Tasks.Summary(t.Context(), 7)
 	require.ErrorIs(t, err, ErrServerError)
 	assert.Equal(t, int32(4), n.Load(), "the next call without options keeps the client's 3 retries")
 }
@@ -60,7 +60,7 @@ func TestWithResponseInfo(t *testing.T) {
 
 	t.Run("success", func(t *testing.T) {
 		var info ResponseInfo
-		_, err := c.Tasks.Summary(context.Background(), 7, WithResponseInfo(&info))
+		_, err := c.Tasks.Summary(t.Context(), 7, WithResponseInfo(&info))
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, info.StatusCode)
 		assert.Equal(t, "req-1", info.RequestID)
@@ -69,7 +69,7 @@ func TestWithResponseInfo(t *testing.T) {
 	})
 	t.Run("error answer", func(t *testing.T) {
 		var info ResponseInfo
-		_, err := c.Tasks.Summary(context.Background(), 8, WithResponseInfo(&info))
+		_, err := c.Tasks.Summary(t.Context(), 8, WithResponseInfo(&info))
 		var apiErr *APIError
 		require.ErrorAs(t, err, &apiErr)
 		assert.Equal(t, http.StatusNotFound, info.StatusCode)
@@ -78,13 +78,13 @@ func TestWithResponseInfo(t *testing.T) {
 	})
 	t.Run("no answer leaves it zero, even when reused", func(t *testing.T) {
 		info := ResponseInfo{StatusCode: 200, RequestID: "stale", Header: http.Header{"X": {"y"}}}
-		_, err := c.Tasks.Summary(context.Background(), 9, WithResponseInfo(&info))
+		_, err := c.Tasks.Summary(t.Context(), 9, WithResponseInfo(&info))
 		require.Error(t, err)
 		assert.Equal(t, ResponseInfo{}, info)
 	})
 	t.Run("validation error leaves it untouched and sends nothing", func(t *testing.T) {
 		info := ResponseInfo{StatusCode: 299}
-		_, err := c.Tasks.Summary(context.Background(), 0, WithResponseInfo(&info))
+		_, err := c.Tasks.Summary(t.Context(), 0, WithResponseInfo(&info))
 		require.ErrorIs(t, err, ErrInvalidRequest)
 		assert.Equal(t, 299, info.StatusCode)
 	})
@@ -102,7 +102,7 @@ func TestWithResponseInfoReportsTheLastAttempt(t *testing.T) {
 		serveFixture(t, "task_summary.json")(w)
 	})
 	var info ResponseInfo
-	_, err := c.Tasks.Summary(context.Background(), 7, WithResponseInfo(&info))
+	_, err := c.Tasks.Summary(t.Context(), 7, WithResponseInfo(&info))
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, info.StatusCode)
 	assert.Equal(t, "req-3", info.RequestID)
@@ -118,7 +118,7 @@ func TestResponseInfoMasksEchoedSecrets(t *testing.T) {
 		_, _ = w.Write([]byte(`[{"task_id": 1, "timestamp": 1700000000}]`))
 	})
 	var info ResponseInfo
-	_, err := c.Tasks.Create(context.Background(), []CreateTaskRequest{{
+	_, err := c.Tasks.Create(t.Context(), []CreateTaskRequest{{
 		SearchSettingID: 1, Target: KYCTarget("Ozymandias Kingsley", "1970-01-01", "TWN"),
 	}}, WithResponseInfo(&info))
 	require.NoError(t, err)
@@ -141,16 +141,16 @@ func TestPerCallTimeout(t *testing.T) {
 			case <-release:
 			}
 		})
-		_, err := c.Tasks.Summary(context.Background(), 7, WithTimeout(20*time.Millisecond))
+		_, err := c.Tasks.Summary(t.Context(), 7, WithTimeout(20*time.Millisecond))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "attempt timed out after 20ms (WithTimeout)")
 	})
 	t.Run("no bound over a client's that always times out", func(t *testing.T) {
 		c, mux := setup(t, WithMaxRetries(0), WithTimeout(time.Nanosecond))
 		countRequests(t, mux, summaryPath, http.StatusOK)
-		_, err := c.Tasks.Summary(context.Background(), 7)
+		_, err := c.Tasks.Summary(t.Context(), 7)
 		require.Error(t, err, "the client's 1ns bound ends every attempt")
-		_, err = c.Tasks.Summary(context.Background(), 7, WithTimeout(0))
+		_, err = c.Tasks.Summary(t.Context(), 7, WithTimeout(0))
 		require.NoError(t, err)
 	})
 }
@@ -160,12 +160,12 @@ func TestPerCallRetryBackoff(t *testing.T) {
 	slept := recordSleeps(c, time.Now())
 	countRequests(t, mux, summaryPath, http.StatusServiceUnavailable)
 
-	_, err := c.Tasks.Summary(context.Background(), 7, WithRetryBackoff(7*time.Second, 7*time.Second))
+	_, err := c.Tasks.Summary(t.Context(), 7, WithRetryBackoff(7*time.Second, 7*time.Second))
 	require.ErrorIs(t, err, ErrServerError)
 	assert.Equal(t, []time.Duration{7 * time.Second}, *slept)
 
 	*slept = nil
-	_, err = c.Tasks.Summary(context.Background(), 7)
+	_, err = c.Tasks.Summary(t.Context(), 7)
 	require.ErrorIs(t, err, ErrServerError)
 	require.Len(t, *slept, 1)
 	assert.LessOrEqual(t, (*slept)[0], 4*time.Millisecond, "the client's backoff again")
@@ -180,18 +180,18 @@ func TestPerCallLogger(t *testing.T) {
 	c, mux := setup(t, WithLogger(debugLogger(&clientLog)))
 	countRequests(t, mux, summaryPath, http.StatusOK)
 
-	_, err := c.Tasks.Summary(context.Background(), 7, WithLogger(debugLogger(&callLog)))
+	_, err := c.Tasks.Summary(t.Context(), 7, WithLogger(debugLogger(&callLog)))
 	require.NoError(t, err)
 	assert.Contains(t, callLog.String(), "kryptogo request")
 	assert.Contains(t, callLog.String(), summaryPath)
 	assert.Empty(t, clientLog.String(), "the call's logger replaces the client's")
 
-	_, err = c.Tasks.Summary(context.Background(), 7, WithLogger(nil))
+	_, err = c.Tasks.Summary(t.Context(), 7, WithLogger(nil))
 	require.NoError(t, err)
 	assert.Empty(t, clientLog.String(), "WithLogger(nil) silences the call")
 
 	callLog.Reset()
-	_, err = c.Tasks.Summary(context.Background(), 7)
+	_, err = c.Tasks.Summary(t.Context(), 7)
 	require.NoError(t, err)
 	assert.Contains(t, clientLog.String(), "kryptogo request")
 	assert.Empty(t, callLog.String(), "the call's logger is not kept")
@@ -205,17 +205,17 @@ func TestPerCallUserAgentLimiterAndCap(t *testing.T) {
 		serveFixture(t, "task_summary.json")(w)
 	})
 
-	_, err := c.Tasks.Summary(context.Background(), 7, WithUserAgent("batch-job/2"))
+	_, err := c.Tasks.Summary(t.Context(), 7, WithUserAgent("batch-job/2"))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(gotUA.Load().(string), "batch-job/2 kryptogo-go/"), gotUA.Load())
 
 	limiter := &countingLimiter{}
-	_, err = c.Tasks.Summary(context.Background(), 7, WithRateLimiter(limiter))
+	_, err = c.Tasks.Summary(t.Context(), 7, WithRateLimiter(limiter))
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), limiter.n.Load())
 	assert.True(t, strings.HasPrefix(gotUA.Load().(string), "kryptogo-go/"), "the client's User-Agent again")
 
-	_, err = c.Tasks.Summary(context.Background(), 7, WithMaxResponseBytes(8))
+	_, err = c.Tasks.Summary(t.Context(), 7, WithMaxResponseBytes(8))
 	require.ErrorIs(t, err, ErrInvalidResponse)
 	assert.Contains(t, err.Error(), "body exceeds 8 bytes")
 }
@@ -237,7 +237,7 @@ type method struct {
 
 // everyMethod lists every method that sends requests, called on c.
 func everyMethod(t *testing.T, c *Client) []method {
-	ctx := context.Background()
+	ctx := t.Context()
 	task := []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("Acme Ltd"), CustomerReference: "cust-1"}}
 	jpeg := ImageFromBytes(testJPEG(t, 640, 400))
 	kya := &CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a"}
@@ -299,10 +299,10 @@ func TestWithResponseInfoIsPerCallOnly(t *testing.T) {
 	require.ErrorContains(t, err, "WithResponseInfo is a per-call option")
 
 	c := offlineClient(t)
-	_, err = c.Tasks.Summary(context.Background(), 1, WithResponseInfo(nil))
+	_, err = c.Tasks.Summary(t.Context(), 1, WithResponseInfo(nil))
 	require.ErrorContains(t, err, "WithResponseInfo: nil *ResponseInfo")
 
-	res := c.KYA.Screen(context.Background(), []CreateKYARequest{{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a"}}, nil, WithResponseInfo(&ResponseInfo{}))
+	res := c.KYA.Screen(t.Context(), []CreateKYARequest{{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a"}}, nil, WithResponseInfo(&ResponseInfo{}))
 	require.ErrorContains(t, res[0].Err, "WithResponseInfo cannot be given to a batch")
 }
 
@@ -379,7 +379,7 @@ func TestConcurrentCallsWithDifferentOptions(t *testing.T) {
 				product = fmt.Sprintf("fail%d/1", i)
 				opts = []Option{WithUserAgent(product), WithResponseInfo(&infos[i]), WithMaxRetries(i % 4 / 2)}
 			}
-			_, errs[i] = c.Tasks.Summary(context.Background(), 7, opts...)
+			_, errs[i] = c.Tasks.Summary(t.Context(), 7, opts...)
 		}()
 	}
 	wg.Wait()
@@ -407,7 +407,7 @@ func TestConcurrentCallsWithDifferentOptions(t *testing.T) {
 func BenchmarkTaskGetCallOptions(b *testing.B) {
 	srv := newBenchServer(b, benchFixture(b, "task_detail.json"))
 	c := benchClient(b, srv.URL)
-	ctx := context.Background()
+	ctx := b.Context()
 	b.Run("none", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

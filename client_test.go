@@ -116,7 +116,7 @@ func TestUserAgentAndCustomHeader(t *testing.T) {
 		assert.Regexp(t, `^my-exchange/1\.4 kryptogo-go/\d+\.\d+\.\d+ \(go[^)]+\)$`, r.Header.Get("User-Agent"))
 		serveFixture(t, "kya_result.json")(w)
 	})
-	_, err := client.KYA.Get(context.Background(), 1)
+	_, err := client.KYA.Get(t.Context(), 1)
 	require.NoError(t, err)
 }
 
@@ -136,7 +136,7 @@ func attempts(t *testing.T, method string, status int, header http.Header, opts 
 	if method != http.MethodGet {
 		body = map[string]string{"a": "b"}
 	}
-	err := client.Do(context.Background(), method, "/thing", body, nil)
+	err := client.Do(t.Context(), method, "/thing", body, nil)
 	return n.Load(), err
 }
 
@@ -174,7 +174,7 @@ func TestRetrySucceedsAfterTransientFailure(t *testing.T) {
 		}
 		serveFixture(t, "kya_result.json")(w)
 	})
-	got, err := client.KYA.Get(context.Background(), 12)
+	got, err := client.KYA.Get(t.Context(), 12)
 	require.NoError(t, err)
 	assert.Equal(t, ID(12), got.KYAID)
 	assert.Equal(t, int32(2), n.Load())
@@ -214,7 +214,7 @@ func TestRetryAfterForms(t *testing.T) {
 			}
 			serveFixture(t, "task_create_response.json")(w)
 		})
-		_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{
+		_, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{
 			{SearchSettingID: 1, Target: KYBTarget("A")}, {SearchSettingID: 1, Target: KYBTarget("B")},
 		})
 		require.NoError(t, err, tc.header)
@@ -238,7 +238,7 @@ func TestRetryAfterTooLongIsNotSlept(t *testing.T) {
 				w.Header().Set("Retry-After", header)
 				w.WriteHeader(http.StatusTooManyRequests)
 			})
-			err := client.Do(context.Background(), "GET", "/thing", nil, nil)
+			err := client.Do(t.Context(), "GET", "/thing", nil, nil)
 			var apiErr *APIError
 			require.ErrorAs(t, err, &apiErr)
 			assert.Equal(t, want, apiErr.RetryAfter, "the caller learns when to come back")
@@ -252,7 +252,7 @@ func TestBackoffWithoutRetryAfterIsJittered(t *testing.T) {
 	client, mux := setup(t, WithRetryBackoff(100*time.Millisecond, 300*time.Millisecond), WithMaxRetries(4))
 	slept := recordSleeps(client, time.Now())
 	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
-	_ = client.Do(context.Background(), "GET", "/thing", nil, nil)
+	_ = client.Do(t.Context(), "GET", "/thing", nil, nil)
 	require.Len(t, *slept, 4)
 	ceilings := []time.Duration{200, 300, 300, 300}
 	for i, d := range *slept {
@@ -268,7 +268,7 @@ func TestDeadlineShorterThanBackoff(t *testing.T) {
 		n.Add(1)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	err := client.Do(ctx, "GET", "/thing", nil, nil)
@@ -283,7 +283,7 @@ func TestRetryAfterBeyondDeadline(t *testing.T) {
 		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusTooManyRequests)
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	start := time.Now()
 	err := client.Do(ctx, "GET", "/thing", nil, nil)
@@ -296,7 +296,7 @@ func TestRetryAfterBeyondDeadline(t *testing.T) {
 func TestCancelDuringBackoff(t *testing.T) {
 	client, mux := setup(t, WithRetryBackoff(time.Second, time.Second))
 	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(30*time.Millisecond, cancel)
 	start := time.Now()
 	err := client.Do(ctx, "GET", "/thing", nil, nil)
@@ -344,7 +344,7 @@ func TestConnectionDroppedMidResponse(t *testing.T) {
 		if tc.method == "POST" {
 			body = CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a", Chain: ChainETH}
 		}
-		err := client.Do(context.Background(), tc.method, "/kya", body, &out)
+		err := client.Do(t.Context(), tc.method, "/kya", body, &out)
 		assert.Equal(t, tc.want, n.Load(), tc.method)
 		if tc.method == "GET" {
 			require.NoError(t, err)
@@ -364,7 +364,7 @@ func TestPOSTNotRetriedAfterRequestWasSent(t *testing.T) {
 		n.Add(1)
 		dropAfterRequest(w, r)
 	})
-	_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
+	_, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
 	require.Error(t, err)
 	assert.Equal(t, int32(1), n.Load(), "a task that may exist is never created twice")
 	assert.Contains(t, err.Error(), "kryptogo: POST /task:")
@@ -378,7 +378,7 @@ func TestPOSTNotRetriedAfterRequestWasSent(t *testing.T) {
 		}
 		serveFixture(t, "task_summary.json")(w)
 	})
-	_, err = client.Tasks.Summary(context.Background(), 5)
+	_, err = client.Tasks.Summary(t.Context(), 5)
 	require.NoError(t, err)
 	assert.Equal(t, int32(2), g.Load(), "a GET is retried after a dropped connection")
 }
@@ -399,7 +399,7 @@ func TestPOSTRetriedWhenConnectionNeverOpened(t *testing.T) {
 	client, err := NewClient(testKey, WithBaseURL(srv.URL), WithHTTPClient(&http.Client{Transport: transport}),
 		WithRetryBackoff(time.Millisecond, time.Millisecond))
 	require.NoError(t, err)
-	got, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
+	got, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
 	require.NoError(t, err)
 	assert.Equal(t, ID(1), got[0].TaskID)
 	assert.Equal(t, int32(2), dials.Load())
@@ -414,7 +414,7 @@ func TestPOSTRetriedOnRefusedConnection(t *testing.T) {
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	client.cfg.logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	_, err = client.KYA.Create(context.Background(), &CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a"})
+	_, err = client.KYA.Create(t.Context(), &CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "may have reached", "nothing was sent")
 	assert.Equal(t, 3, strings.Count(buf.String(), "msg=\"kryptogo request\""), "1 attempt + 2 retries")
@@ -441,7 +441,7 @@ func TestPerAttemptTimeout(t *testing.T) {
 		if tc.method == "POST" {
 			body = map[string]int{"x": 1}
 		}
-		err := client.Do(context.Background(), tc.method, "/thing", body, nil)
+		err := client.Do(t.Context(), tc.method, "/thing", body, nil)
 		assert.Equal(t, tc.want, n.Load(), tc.method)
 		if tc.method == "POST" {
 			require.Error(t, err)
@@ -457,7 +457,7 @@ func TestPerAttemptTimeout(t *testing.T) {
 func TestCanceledContextIsNotRetried(t *testing.T) {
 	client, mux := setup(t)
 	var n atomic.Int32
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
 		cancel()
@@ -473,7 +473,7 @@ func TestMaxResponseBytes(t *testing.T) {
 	mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"kya_id": 1, "data": "` + strings.Repeat("x", 1<<20) + `"}`))
 	})
-	_, err := client.KYA.Get(context.Background(), 1)
+	_, err := client.KYA.Get(t.Context(), 1)
 	require.ErrorIs(t, err, ErrInvalidResponse)
 	assert.Contains(t, err.Error(), "body exceeds 64 bytes")
 }
@@ -491,7 +491,7 @@ func TestNonJSONSuccessIsAnError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			client, mux := setup(t)
 			mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(tc.body)) })
-			got, err := client.KYA.Get(context.Background(), 1)
+			got, err := client.KYA.Get(t.Context(), 1)
 			assert.Nil(t, got)
 			require.ErrorIs(t, err, ErrInvalidResponse)
 			var rerr *ResponseError
@@ -516,7 +516,7 @@ func TestUndecodableSuccessLeaksNoPersonalData(t *testing.T) {
 	} {
 		client, mux := setup(t)
 		mux.HandleFunc("/idv/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(body)) })
-		_, err := client.IDV.Get(context.Background(), 1)
+		_, err := client.IDV.Get(t.Context(), 1)
 		require.ErrorIs(t, err, ErrInvalidResponse)
 		for _, printed := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
 			for _, secret := range []string{name, idNumber, birthday, "98765432101234567890"} {
@@ -534,25 +534,25 @@ func TestDo(t *testing.T) {
 		_, _ = w.Write([]byte(`{"idv_task_id": 44, "url": "https://sumsub.example/x", "timestamp": "2024-01-01T00:00:00Z"}`))
 	})
 	var session WebIDVSession
-	err := client.Do(context.Background(), "post", "/idv/init?engine=sumsub",
+	err := client.Do(t.Context(), "post", "/idv/init?engine=sumsub",
 		map[string]string{"level_name": "basic-kyc", "customer_reference": "c1"}, &session)
 	require.NoError(t, err)
 	assert.Equal(t, ID(44), session.IDVTaskID)
 
 	var raw json.RawMessage
-	err = client.Do(context.Background(), "POST", "/idv/init?engine=sumsub", json.RawMessage(`{"level_name":"basic-kyc","customer_reference":"c1"}`), &raw)
+	err = client.Do(t.Context(), "POST", "/idv/init?engine=sumsub", json.RawMessage(`{"level_name":"basic-kyc","customer_reference":"c1"}`), &raw)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"idv_task_id": 44, "url": "https://sumsub.example/x", "timestamp": "2024-01-01T00:00:00Z"}`, string(raw))
 
-	err = client.Do(context.Background(), "POST", "/idv/init?engine=sumsub", []byte(`{"level_name":"basic-kyc","customer_reference":"c1"}`), nil)
+	err = client.Do(t.Context(), "POST", "/idv/init?engine=sumsub", []byte(`{"level_name":"basic-kyc","customer_reference":"c1"}`), nil)
 	require.NoError(t, err)
 
 	offline := offlineClient(t)
-	assert.Equal(t, []string{"path"}, fieldsOf(t, offline.Do(context.Background(), "GET", "tasks", nil, nil)))
-	assert.Equal(t, []string{"method"}, fieldsOf(t, offline.Do(context.Background(), "GE T", "/tasks", nil, nil)))
-	assert.Equal(t, []string{"path"}, fieldsOf(t, offline.Do(context.Background(), "GET", "/tasks?%zz", nil, nil)))
-	assert.Equal(t, []string{"out"}, fieldsOf(t, offline.Do(context.Background(), "GET", "/tasks", nil, WebIDVSession{})))
-	assert.ErrorContains(t, offline.Do(context.Background(), "POST", "/x", map[string]any{"f": func() {}}, nil), "encode request")
+	assert.Equal(t, []string{"path"}, fieldsOf(t, offline.Do(t.Context(), "GET", "tasks", nil, nil)))
+	assert.Equal(t, []string{"method"}, fieldsOf(t, offline.Do(t.Context(), "GE T", "/tasks", nil, nil)))
+	assert.Equal(t, []string{"path"}, fieldsOf(t, offline.Do(t.Context(), "GET", "/tasks?%zz", nil, nil)))
+	assert.Equal(t, []string{"out"}, fieldsOf(t, offline.Do(t.Context(), "GET", "/tasks", nil, WebIDVSession{})))
+	assert.ErrorContains(t, offline.Do(t.Context(), "POST", "/x", map[string]any{"f": func() {}}, nil), "encode request")
 	//lint:ignore SA1012 a nil context is the mistake under test
 	assert.ErrorContains(t, offline.Do(nil, "GET", "/x", nil, nil), "nil context")
 }
@@ -568,11 +568,11 @@ func TestRateLimiterWaitsBeforeEveryAttempt(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(`{}`))
 	})
-	require.NoError(t, client.Do(context.Background(), "GET", "/thing", nil, nil))
+	require.NoError(t, client.Do(t.Context(), "GET", "/thing", nil, nil))
 	assert.Equal(t, int32(3), limiter.n.Load())
 
 	limiter.err = errors.New("rate: Wait(n=1) would exceed context deadline")
-	err := client.Do(context.Background(), "GET", "/thing", nil, nil)
+	err := client.Do(t.Context(), "GET", "/thing", nil, nil)
 	assert.ErrorContains(t, err, "rate limiter: rate: Wait")
 	assert.Equal(t, int32(3), n.Load(), "no request when the limiter refuses")
 }
@@ -592,7 +592,7 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Add(1)
 		go func(id ID) {
 			defer wg.Done()
-			_, err := client.KYA.Get(context.Background(), id)
+			_, err := client.KYA.Get(t.Context(), id)
 			assert.NoError(t, err)
 		}(ID(i))
 	}
@@ -612,9 +612,9 @@ func TestAPIKeyNeverPrinted(t *testing.T) {
 	var logs bytes.Buffer
 	client.cfg.logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	errEcho := client.Do(context.Background(), "GET", "/echo", nil, nil)
+	errEcho := client.Do(t.Context(), "GET", "/echo", nil, nil)
 	require.Error(t, errEcho)
-	err200 := client.Do(context.Background(), "GET", "/echo200", nil, &struct{}{})
+	err200 := client.Do(t.Context(), "GET", "/echo200", nil, &struct{}{})
 	require.Error(t, err200)
 
 	var printed []string
@@ -654,7 +654,7 @@ func TestLoggerRecordsNoBodiesOrQueries(t *testing.T) {
 		}
 		serveFixture(t, "tasks_history.json")(w)
 	})
-	_, err := client.Tasks.History(context.Background(), &HistoryOptions{CustomerReference: "cust-secret-ref"})
+	_, err := client.Tasks.History(t.Context(), &HistoryOptions{CustomerReference: "cust-secret-ref"})
 	require.NoError(t, err)
 
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
@@ -695,7 +695,7 @@ func TestRedirectToAnotherOriginIsNotFollowed(t *testing.T) {
 					n.Add(1)
 					http.Redirect(w, r, other.URL+"/elsewhere?customer_reference=cust-7", status)
 				})
-				err := client.Do(context.Background(), method, "/thing", map[string]string{"name": "王又曾"}, nil)
+				err := client.Do(t.Context(), method, "/thing", map[string]string{"name": "王又曾"}, nil)
 				var apiErr *APIError
 				require.ErrorAs(t, err, &apiErr)
 				assert.Equal(t, status, apiErr.StatusCode)
@@ -727,7 +727,7 @@ func TestPOSTNeverFollowsRedirects(t *testing.T) {
 				followed.Add(1)
 				_, _ = w.Write([]byte(`[{"task_id": 99, "timestamp": 1700000000}]`))
 			})
-			created, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{{
+			created, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{{
 				SearchSettingID: 2, Target: KYBTarget("Acme Ltd"),
 			}})
 			require.Error(t, err)
@@ -752,7 +752,7 @@ func TestSameOriginRedirectSendsNoReferer(t *testing.T) {
 		assert.Equal(t, testKey, r.Header.Get("GOFACT-API-TOKEN"), "same-origin redirects keep the key")
 		serveFixture(t, "tasks_history.json")(w)
 	})
-	_, err := client.Tasks.History(context.Background(), &HistoryOptions{CustomerReference: "cust-secret-ref"})
+	_, err := client.Tasks.History(t.Context(), &HistoryOptions{CustomerReference: "cust-secret-ref"})
 	require.NoError(t, err)
 }
 
@@ -763,7 +763,7 @@ func TestUserCheckRedirectStillApplies(t *testing.T) {
 	mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "https://example.com/x", http.StatusFound)
 	})
-	_, err := client.KYA.Get(context.Background(), 1)
+	_, err := client.KYA.Get(t.Context(), 1)
 	var apiErr *APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusFound, apiErr.StatusCode)
@@ -773,7 +773,7 @@ func TestValidationSendsNothing(t *testing.T) {
 	// Every method with a bad request, on a client whose transport fails the
 	// test if it is ever used.
 	client := offlineClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	calls := map[string]error{}
 	calls["KYA.Create"] = func() error { _, err := client.KYA.Create(ctx, &CreateKYARequest{}); return err }()
 	calls["KYA.Get"] = func() error { _, err := client.KYA.Get(ctx, 0); return err }()
@@ -865,7 +865,7 @@ func TestCloseIdleConnections(t *testing.T) {
 	defer srv.Close()
 	client, err := NewClient(testKey, WithBaseURL(srv.URL))
 	require.NoError(t, err)
-	require.NoError(t, client.Do(context.Background(), "GET", "/x", nil, nil))
+	require.NoError(t, client.Do(t.Context(), "GET", "/x", nil, nil))
 	assert.Equal(t, int32(1), open.Load(), "the connection is kept for reuse")
 	client.CloseIdleConnections()
 	assert.Eventually(t, func() bool { return open.Load() == 0 }, 5*time.Second, 5*time.Millisecond)
@@ -918,7 +918,7 @@ func TestSameOriginRedirectChains(t *testing.T) {
 				}
 				serveFixture(t, "task_summary.json")(w)
 			})
-			got, err := c.Tasks.Summary(context.Background(), 1)
+			got, err := c.Tasks.Summary(t.Context(), 1)
 			require.NoError(t, err)
 			assert.NotNil(t, got)
 			assert.Equal(t, int32(hops+1), seen.Load(), "one request per hop, none replayed")
@@ -944,7 +944,7 @@ func TestUndecodableSuccessOfAPOSTMaybeSent(t *testing.T) {
 				seen.Add(1)
 				_, _ = w.Write([]byte(tc.body))
 			})
-			_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
+			_, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
 			assert.Equal(t, int32(1), seen.Load())
 			require.ErrorIs(t, err, ErrInvalidResponse)
 			assert.ErrorIs(t, err, ErrMaybeSent)
@@ -954,7 +954,7 @@ func TestUndecodableSuccessOfAPOSTMaybeSent(t *testing.T) {
 	t.Run("GET is not", func(t *testing.T) {
 		client, mux := setup(t)
 		mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) })
-		_, err := client.KYA.Get(context.Background(), 1)
+		_, err := client.KYA.Get(t.Context(), 1)
 		require.ErrorIs(t, err, ErrInvalidResponse)
 		assert.NotErrorIs(t, err, ErrMaybeSent)
 	})

@@ -1,7 +1,6 @@
 package kryptogo
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,7 +45,7 @@ func TestConcurrentCallersShareConnections(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range calls {
-					if _, err := client.Tasks.Summary(context.Background(), 123); err != nil {
+					if _, err := client.Tasks.Summary(t.Context(), 123); err != nil {
 						t.Error(err)
 						return
 					}

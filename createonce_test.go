@@ -154,7 +154,7 @@ func TestCreateOnceWaitsForAHistoryThatLags(t *testing.T) {
 	var late kryptogo.ID
 	r.onSleep = func(n int) {
 		if n == 2 { // the task the API created shows up in its history only now
-			got, err := r.srv.Client().Tasks.Create(context.Background(), []kryptogo.CreateTaskRequest{kybTask("c1", "Acme Ltd.")})
+			got, err := r.srv.Client().Tasks.Create(t.Context(), []kryptogo.CreateTaskRequest{kybTask("c1", "Acme Ltd.")})
 			require.NoError(t, err)
 			late = got[0].TaskID
 		}
@@ -173,7 +173,7 @@ func TestCreateOnceResendsOnlyWhatTheAPIDidNotCreate(t *testing.T) {
 	var beta kryptogo.ID
 	r.onSleep = func(n int) {
 		if n == 1 { // of the batch, only Beta shows up: the others were not created
-			got, err := r.srv.Client().Tasks.Create(context.Background(), []kryptogo.CreateTaskRequest{kybTask("c1", "Beta Ltd.")})
+			got, err := r.srv.Client().Tasks.Create(t.Context(), []kryptogo.CreateTaskRequest{kybTask("c1", "Beta Ltd.")})
 			require.NoError(t, err)
 			beta = got[0].TaskID
 		}
@@ -316,7 +316,7 @@ func TestCreateOnceReturnsWhatItFoundWithAnError(t *testing.T) {
 	r.srv.DropNextRequest(http.MethodPost, "/task", 1)
 	r.onSleep = func(n int) {
 		if n == 1 {
-			_, err := r.srv.Client().Tasks.Create(context.Background(), []kryptogo.CreateTaskRequest{kybTask("c1", "Beta Ltd.")})
+			_, err := r.srv.Client().Tasks.Create(t.Context(), []kryptogo.CreateTaskRequest{kybTask("c1", "Beta Ltd.")})
 			require.NoError(t, err)
 			r.srv.FailNextOnRequest(http.MethodPost, "/task", 1, http.StatusForbidden) // the re-send is refused
 		}

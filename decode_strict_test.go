@@ -1,7 +1,6 @@
 package kryptogo
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -28,14 +27,14 @@ func TestBodiesFramedByNonJSONSpaceAreRefused(t *testing.T) {
 			mux.HandleFunc("/task/7/summary", func(w http.ResponseWriter, _ *http.Request) {
 				_, _ = w.Write([]byte(body))
 			})
-			_, err := client.Tasks.Summary(context.Background(), 7)
+			_, err := client.Tasks.Summary(t.Context(), 7)
 			assert.ErrorIs(t, err, ErrInvalidResponse)
 
 			mux.HandleFunc("/raw", func(w http.ResponseWriter, _ *http.Request) {
 				_, _ = w.Write([]byte(body))
 			})
 			var raw json.RawMessage
-			err = client.Do(context.Background(), http.MethodGet, "/raw", nil, &raw)
+			err = client.Do(t.Context(), http.MethodGet, "/raw", nil, &raw)
 			assert.ErrorIs(t, err, ErrInvalidResponse)
 			assert.Empty(t, raw)
 		})
@@ -51,7 +50,7 @@ func TestRawAnswerIsValidJSON(t *testing.T) {
 		_, _ = w.Write([]byte(" \r\n[1]\n"))
 	})
 	var raw json.RawMessage
-	require.NoError(t, client.Do(context.Background(), http.MethodGet, "/raw", nil, &raw))
+	require.NoError(t, client.Do(t.Context(), http.MethodGet, "/raw", nil, &raw))
 	assert.True(t, json.Valid(raw))
 	assert.Equal(t, "[1]", string(raw))
 }

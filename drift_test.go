@@ -402,15 +402,15 @@ func TestDriftCheckRun(t *testing.T) {
 	checks, err := driftChecks(func(k string) string { return map[string]string{envLiveTaskID: "123"}[k] })
 	require.NoError(t, err)
 
-	report, err := checks[0].run(context.Background(), client)
+	report, err := checks[0].run(t.Context(), client)
 	require.NoError(t, err, "the history decodes despite its drift")
 	assert.Equal(t, []string{"data[].audit_time"}, report.Missing)
 
-	report, err = checks[1].run(context.Background(), client)
+	report, err = checks[1].run(t.Context(), client)
 	require.Error(t, err, "progress as a string breaks the decoding")
 	assert.Equal(t, "the SDK cannot decode the answer into kryptogo.TaskSummary: field progress cannot hold a JSON string", err.Error())
 	assert.Len(t, report.Mismatch, 2, "the report still says which fields broke it")
 
-	_, err = checks[2].run(context.Background(), client)
+	_, err = checks[2].run(t.Context(), client)
 	assert.ErrorIs(t, err, ErrNotFound)
 }

@@ -59,7 +59,7 @@ func TestAPIErrorBodyShapes(t *testing.T) {
 			w.WriteHeader(tc.status)
 			_, _ = w.Write(tc.body)
 		})
-		err := client.Do(context.Background(), "GET", "/thing", nil, nil)
+		err := client.Do(t.Context(), "GET", "/thing", nil, nil)
 		var apiErr *APIError
 		require.ErrorAs(t, err, &apiErr, tc.name)
 		assert.Equal(t, tc.status, apiErr.StatusCode, tc.name)
@@ -178,7 +178,7 @@ func TestAPIErrorNeverHoldsTheKey(t *testing.T) {
 				defer srv.Close()
 				client, err := NewClient(key, WithBaseURL(srv.URL), WithMaxRetries(0))
 				require.NoError(t, err)
-				err = client.Do(context.Background(), "GET", "/thing", nil, nil)
+				err = client.Do(t.Context(), "GET", "/thing", nil, nil)
 				var apiErr *APIError
 				require.ErrorAs(t, err, &apiErr)
 				for _, out := range []string{err.Error(), apiErr.Message, apiErr.RequestID, string(apiErr.Body), fmt.Sprintf("%+v", apiErr)} {
@@ -325,7 +325,7 @@ func TestAPIErrorKeyEchoSpellings(t *testing.T) {
 			defer srv.Close()
 			client, err := NewClient(testKey, WithBaseURL(srv.URL), WithMaxRetries(0))
 			require.NoError(t, err)
-			_, err = client.Tasks.Summary(context.Background(), 1)
+			_, err = client.Tasks.Summary(t.Context(), 1)
 			var apiErr *APIError
 			require.ErrorAs(t, err, &apiErr)
 			assert.LessOrEqual(t, len(apiErr.Body), maxErrorBody)

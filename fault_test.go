@@ -59,7 +59,7 @@ func TestPOSTIsNeverReplayedByHTTP2(t *testing.T) {
 				var seen atomic.Int32
 				srv := newRawH2Server(t, h2ResetProtocol, &seen)
 				client := transport.new(t, srv, WithMaxRetries(retries))
-				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 				defer cancel()
 				_, err := client.Tasks.Create(ctx, []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
 				require.Error(t, err)
@@ -74,7 +74,7 @@ func TestPOSTIsNeverReplayedByHTTP2(t *testing.T) {
 func TestPOSTHasNoGetBody(t *testing.T) {
 	c := offlineClient(t)
 	for method, want := range map[string]bool{"POST": false, "PUT": true, "GET": true} {
-		req, err := c.newRequest(context.Background(), c.cfg.userAgent, method, c.base, bytesBody([]byte(`{}`)))
+		req, err := c.newRequest(t.Context(), c.cfg.userAgent, method, c.base, bytesBody([]byte(`{}`)))
 		require.NoError(t, err)
 		assert.Equal(t, want, req.GetBody != nil, method)
 	}
@@ -321,7 +321,7 @@ func runFault(t *testing.T, row faultRow, start func(*testing.T, *faultEnv), met
 	defer client.CloseIdleConnections()
 	slept := recordWaits(client, row.now)
 	deadline := cmp.Or(row.deadline, 10*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
 	defer cancel()
 	var in any
 	if method != http.MethodGet {
@@ -480,7 +480,7 @@ func TestUserRetryingTransportNeverReplaysAPOST(t *testing.T) {
 				client, err := NewClient(testKey, WithBaseURL(env.url), WithRetryBackoff(time.Millisecond, 2*time.Millisecond),
 					WithHTTPClient(&http.Client{Transport: retryOnceRT{next: base}}))
 				require.NoError(t, err)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 				defer cancel()
 				err = call(ctx, client)
 				assert.Equal(t, int32(1), env.seen.Load(), "the server read the paid POST's body more than once")

@@ -50,7 +50,7 @@ func timed(fn func()) time.Duration {
 }
 
 func screenAll(b *testing.B, client *kryptogo.Client, reqs []kryptogo.CreateKYARequest) {
-	for _, r := range client.KYA.Screen(context.Background(), reqs, &kryptogo.ScreenOptions{Concurrency: 16}) {
+	for _, r := range client.KYA.Screen(b.Context(), reqs, &kryptogo.ScreenOptions{Concurrency: 16}) {
 		if r.Err != nil {
 			b.Fatal(r.Err)
 		}
@@ -59,7 +59,7 @@ func screenAll(b *testing.B, client *kryptogo.Client, reqs []kryptogo.CreateKYAR
 
 func createOneByOne(b *testing.B, client *kryptogo.Client, reqs []kryptogo.CreateKYARequest) {
 	for i := range reqs {
-		if _, err := client.KYA.Create(context.Background(), &reqs[i]); err != nil {
+		if _, err := client.KYA.Create(b.Context(), &reqs[i]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -91,7 +91,7 @@ func BenchmarkStorm(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				stormCalls(client, 1000, 40)
+				stormCalls(b.Context(), client, 1000, 40)
 				client.CloseIdleConnections()
 				calls += 1000
 			}
@@ -101,7 +101,7 @@ func BenchmarkStorm(b *testing.B) {
 }
 
 // stormCalls makes calls GETs from goroutines goroutines; all fail.
-func stormCalls(client *kryptogo.Client, calls, goroutines int) {
+func stormCalls(ctx context.Context, client *kryptogo.Client, calls, goroutines int) {
 	var next atomic.Int32
 	var wg sync.WaitGroup
 	for range goroutines {
@@ -109,7 +109,7 @@ func stormCalls(client *kryptogo.Client, calls, goroutines int) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int32(calls) {
-				_ = client.Do(context.Background(), http.MethodGet, "/thing", nil, nil)
+				_ = client.Do(ctx, http.MethodGet, "/thing", nil, nil)
 			}
 		}()
 	}

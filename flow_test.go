@@ -44,7 +44,7 @@ func newStormAPI(t *testing.T, opts ...Option) *stormAPI {
 
 // callMany makes calls GETs of path from goroutines goroutines and returns
 // their errors.
-func callMany(client *Client, path string, calls, goroutines int) []error {
+func callMany(ctx context.Context, client *Client, path string, calls, goroutines int) []error {
 	errs := make([]error, calls)
 	var next atomic.Int32
 	var wg sync.WaitGroup
@@ -53,7 +53,7 @@ func callMany(client *Client, path string, calls, goroutines int) []error {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < calls; i = int(next.Add(1)) - 1 {
-				errs[i] = client.Do(context.Background(), http.MethodGet, path, nil, nil)
+				errs[i] = client.Do(ctx, http.MethodGet, path, nil, nil)
 			}
 		}()
 	}
@@ -78,7 +78,7 @@ func countMatching(errs []error, target error) int {
 func TestRetryBudgetCapsAStorm(t *testing.T) {
 	api := newStormAPI(t)
 	api.failing.Store(true)
-	errs := callMany(api.client, "/thing", 1000, 40)
+	errs := callMany(t.Context(), api.client, "/thing", 1000, 40)
 	assert.LessOrEqual(t, api.requests.Load(), int32(1250), "requests sent into the storm")
 	assert.GreaterOrEqual(t, api.requests.Load(), int32(1000), "every call is sent once")
 	assert.Equal(t, 1000, countMatching(errs, ErrServerError), "each call returns the 503")
@@ -168,7 +168,7 @@ func TestRateLimitPausesEveryCaller(t *testing.T) {
 					return
 				default:
 				}
-				if err := client.Do(context.Background(), http.MethodGet, "/thing", nil, nil); err != nil {
+				if err := client.Do(t.Context(), http.MethodGet, "/thing", nil, nil); err != nil {
 					errs <- err
 					return
 				}
@@ -187,7 +187,7 @@ func TestRateLimitPausesEveryCaller(t *testing.T) {
 func TestRetryBudgetDisabled(t *testing.T) {
 	api := newStormAPI(t, WithRetryBudget(0))
 	api.failing.Store(true)
-	errs := callMany(api.client, "/thing", 200, 40)
+	errs := callMany(t.Context(), api.client, "/thing", 200, 40)
 	assert.Equal(t, int32(600), api.requests.Load(), "WithRetryBudget(0): every call retries twice")
 	assert.Zero(t, countMatching(errs, ErrRetryBudgetExhausted))
 }
@@ -198,7 +198,7 @@ func (api *stormAPI) loneFailure(t *testing.T) (int32, error) {
 	t.Helper()
 	before := api.requests.Load()
 	api.failNext.Store(1)
-	err := api.client.Do(context.Background(), http.MethodGet, "/thing", nil, nil)
+	err := api.client.Do(t.Context(), http.MethodGet, "/thing", nil, nil)
 	return api.requests.Load() - before, err
 }
 
@@ -207,7 +207,7 @@ func (api *stormAPI) loneFailure(t *testing.T) (int32, error) {
 func TestRetryBudgetRecovers(t *testing.T) {
 	api := newStormAPI(t)
 	api.failing.Store(true)
-	callMany(api.client, "/thing", 1000, 40)
+	callMany(t.Context(), api.client, "/thing", 1000, 40)
 	api.failing.Store(false)
 
 	sent, err := api.loneFailure(t)
@@ -216,7 +216,7 @@ func TestRetryBudgetRecovers(t *testing.T) {
 	assert.Contains(t, err.Error(), "retry budget is spent")
 	assert.Equal(t, int32(1), sent)
 
-	callMany(api.client, "/thing", 5, 1) // 5 successes earn one retry's 5 tokens
+	callMany(t.Context(), api.client, "/thing", 5, 1) // 5 successes earn one retry's 5 tokens
 	for i := range 3 {                   // a successful retry returns its cost
 		sent, err = api.loneFailure(t)
 		require.NoError(t, err, "lone failure %d after recovery", i)
@@ -234,7 +234,7 @@ func TestRetryBudgetSmall(t *testing.T) {
 		require.Equal(t, int32(2), sent)
 	}
 	api.failNext.Store(3)
-	require.ErrorIs(t, api.client.Do(context.Background(), http.MethodGet, "/thing", nil, nil), ErrServerError)
+	require.ErrorIs(t, api.client.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrServerError)
 	assert.Equal(t, int32(10+2), api.requests.Load(), "the second retry found the budget spent")
 	sent, err := api.loneFailure(t)
 	assert.ErrorIs(t, err, ErrRetryBudgetExhausted)
@@ -282,10 +282,10 @@ func TestPauseOutlastingTheDeadline(t *testing.T) {
 	client, mux := setup(t, WithMaxRetries(0))
 	var seen arrivals
 	limitedAt := rateLimitedAPI(mux, "/thing", 1, &seen)
-	require.ErrorIs(t, client.Do(context.Background(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
+	require.ErrorIs(t, client.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
 	<-limitedAt
 
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	err := client.Do(ctx, http.MethodGet, "/thing", nil, nil)
@@ -295,7 +295,7 @@ func TestPauseOutlastingTheDeadline(t *testing.T) {
 	assert.Regexp(t, `^kryptogo: GET /thing: not sent: the API asked this client to pause \(429 Retry-After\) for \S+ more, past the context's deadline$`, err.Error())
 	assert.Equal(t, 1, seen.between(time.Time{}, time.Now().Add(time.Hour)), "nothing sent after the 429")
 
-	ctx, cancel = context.WithCancel(context.Background())
+	ctx, cancel = context.WithCancel(t.Context())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	err = client.Do(ctx, http.MethodGet, "/thing", nil, nil)
 	assert.ErrorIs(t, err, ErrRateLimited)
@@ -310,7 +310,7 @@ func TestPauseWaitsTheRemainder(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	slept := recordSleeps(api.client, now)
 	api.client.flow.gate.extend(now.Add(2 * time.Second))
-	require.NoError(t, api.client.Do(context.Background(), http.MethodGet, "/thing", nil, nil))
+	require.NoError(t, api.client.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
 	assert.Equal(t, []time.Duration{2 * time.Second}, *slept)
 	assert.Equal(t, int32(1), api.requests.Load())
 }
@@ -325,7 +325,7 @@ func TestPauseIsCapped(t *testing.T) {
 		w.Header().Set("Retry-After", "3600")
 		w.WriteHeader(http.StatusTooManyRequests)
 	})
-	err := client.Do(context.Background(), http.MethodGet, "/thing", nil, nil)
+	err := client.Do(t.Context(), http.MethodGet, "/thing", nil, nil)
 	var apiErr *APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, time.Hour, apiErr.RetryAfter)
@@ -339,6 +339,6 @@ func TestRetryAfterOn503DoesNotPause(t *testing.T) {
 		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	require.ErrorIs(t, client.Do(context.Background(), http.MethodGet, "/thing", nil, nil), ErrServerError)
+	require.ErrorIs(t, client.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrServerError)
 	assert.True(t, client.flow.gate.end().IsZero())
 }

@@ -166,7 +166,7 @@ func TestCallbackHandlerFunctionOutcomes(t *testing.T) {
 	assert.False(t, ev.Verified)
 	assert.Nil(t, ev.Params, "parameters of an unverified URL are not handed on")
 	assert.Empty(t, ev.CustomerReference)
-	_, ok = CallbackFromContext(context.Background())
+	_, ok = CallbackFromContext(t.Context())
 	assert.False(t, ok)
 }
 

@@ -59,7 +59,7 @@ func TestIDVCreate(t *testing.T) {
 	frontFile := filepath.Join(dir, "front.jpg")
 	require.NoError(t, os.WriteFile(frontFile, front, 0o600))
 
-	got, err := client.IDV.Create(context.Background(), &CreateIDVRequest{
+	got, err := client.IDV.Create(t.Context(), &CreateIDVRequest{
 		Country: "TWN", IDType: IDTypeIDCard,
 		IDImage:        ImageFromFile(frontFile),
 		IDBackImage:    ImageFromBytes(back).WithMIMEType("image/jpeg"),
@@ -118,7 +118,7 @@ func TestIDVCreateRetryReplaysImages(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "face.png")
 	require.NoError(t, os.WriteFile(path, face, 0o600))
-	_, err := client.IDV.Create(context.Background(), &CreateIDVRequest{
+	_, err := client.IDV.Create(t.Context(), &CreateIDVRequest{
 		Country: "JPN", IDType: IDTypePassport, IDImage: ImageFromFile(path), FaceImage: ImageFromFile(path),
 	})
 	require.NoError(t, err)
@@ -175,17 +175,17 @@ func TestIDVCreateValidation(t *testing.T) {
 			r.IDAndFaceImage = ImageFromBase64("data:image/jpeg;base64," + b64(testPNG(t, 640, 400)))
 		}), []string{"id_and_face_mime_type"}},
 	} {
-		_, err := offlineClient(t).IDV.Create(context.Background(), tc.req)
+		_, err := offlineClient(t).IDV.Create(t.Context(), tc.req)
 		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
 	}
 
-	_, err := offlineClient(t).IDV.Create(context.Background(), with(func(r *CreateIDVRequest) {
+	_, err := offlineClient(t).IDV.Create(t.Context(), with(func(r *CreateIDVRequest) {
 		r.IDImage = ImageFromFile(filepath.Join(dir, "passport.jpg"))
 	}))
 	assert.ErrorContains(t, err, "id_image: cannot read image")
 	assert.ErrorContains(t, err, "no such file")
 
-	_, err = offlineClient(t).IDV.Create(context.Background(), with(func(r *CreateIDVRequest) { r.IDImage = ImageFromBytes(huge) }))
+	_, err = offlineClient(t).IDV.Create(t.Context(), with(func(r *CreateIDVRequest) { r.IDImage = ImageFromBytes(huge) }))
 	assert.ErrorContains(t, err, "the API takes at most 15 MB")
 }
 
@@ -208,7 +208,7 @@ func wantIDVTask() *IDVTask {
 func TestIDVGet(t *testing.T) {
 	client, mux := setup(t)
 	handleGET(t, mux, "/idv/12", "idv_task.json")
-	got, err := client.IDV.Get(context.Background(), 12)
+	got, err := client.IDV.Get(t.Context(), 12)
 	require.NoError(t, err)
 	assertDecoded(t, wantIDVTask(), got)
 	assertRaw(t, fixture(t, "idv_task.json"), got)
@@ -260,7 +260,7 @@ func TestIDVInitWeb(t *testing.T) {
 			assertJSONBody(t, r, string(fixture(t, "idv_init_request.json")))
 			serveFixture(t, tc.fixture)(w)
 		})
-		got, err := client.IDV.InitWeb(context.Background(), &InitWebIDVRequest{
+		got, err := client.IDV.InitWeb(t.Context(), &InitWebIDVRequest{
 			IDType: IDTypeIDCard, WorkflowID: WorkflowIDAndIdentity, Country: "TWN", CustomerReference: "000000123",
 			Locale: "zh-HK", ExpectedName: "王又曾", ExpectedBirthday: "1990-06-21", ExpectedIDNumber: "A123456789",
 			AutoCreateDDTask: true, DDTaskCallbackURL: "https://myserver.com/send/callback/here", DDTaskSearchSettingID: 120,
@@ -283,7 +283,7 @@ func TestIDVInitWebSendsApplyCodeZero(t *testing.T) {
 			"tw_id_apply_code":0,"tw_id_apply_date":"1070102","tw_id_issue_site_id":"63000"}`)
 		serveFixture(t, "idv_init_response.json")(w)
 	})
-	_, err := client.IDV.InitWeb(context.Background(), &InitWebIDVRequest{
+	_, err := client.IDV.InitWeb(t.Context(), &InitWebIDVRequest{
 		IDType: IDTypeIDCard, WorkflowID: WorkflowIDOnly, Country: "TWN", CustomerReference: "c",
 		TWIDApplyCode: ptr(0), TWIDApplyDate: "1070102", TWIDIssueSiteID: "63000",
 	})
@@ -330,7 +330,7 @@ func TestIDVInitWebValidation(t *testing.T) {
 		{"tw site", with(func(r *InitWebIDVRequest) { tw(r); r.TWIDIssueSiteID = "99999" }), []string{"tw_id_issue_site_id"}},
 		{"tw partial", with(func(r *InitWebIDVRequest) { r.TWIDApplyDate = "1070102" }), []string{"tw_id_apply_code", "tw_id_issue_site_id"}},
 	} {
-		_, err := offlineClient(t).IDV.InitWeb(context.Background(), tc.req)
+		_, err := offlineClient(t).IDV.InitWeb(t.Context(), tc.req)
 		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
 	}
 	for name, good := range map[string]*InitWebIDVRequest{
@@ -363,7 +363,7 @@ func TestIDVInitMobile(t *testing.T) {
 		DDTaskCallbackURL: "https://myserver.com/send/callback/here", DDTaskSearchSettingID: 120,
 		TWIDApplyCode: ptr(2), TWIDApplyDate: "1070102", TWIDIssueSiteID: "10011",
 	}
-	got, err := client.IDV.InitMobile(context.Background(), req)
+	got, err := client.IDV.InitMobile(t.Context(), req)
 	require.NoError(t, err)
 	assertDecoded(t, &MobileIDVSession{IDVTaskID: 15, SDKToken: "eyJhbGciOiJIUzUxMiI...umLYOxUj4u6wXYpcodRl2qtt0oOew63L7Hwg", Timestamp: ts(1641807000)}, got)
 	assertRaw(t, fixture(t, "idv_account_response.json"), got)
@@ -384,7 +384,7 @@ func TestIDVInitMobileValidation(t *testing.T) {
 		{"auto create", &InitMobileIDVRequest{Country: "TWN", AutoCreateDDTask: true}, []string{"dd_task_search_setting_id"}},
 		{"birthday and callback", &InitMobileIDVRequest{Country: "TWN", ExpectedBirthday: "x", CallbackURL: "y"}, []string{"expected_birthday", "callback_url"}},
 	} {
-		_, err := offlineClient(t).IDV.InitMobile(context.Background(), tc.req)
+		_, err := offlineClient(t).IDV.InitMobile(t.Context(), tc.req)
 		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
 	}
 }
@@ -401,7 +401,7 @@ func TestIDVWait(t *testing.T) {
 		_, _ = w.Write([]byte(`{"idv_task_id":16,"state":1,"review_reasons":[{"code":400,"description":"face mismatch"}]}`))
 	})
 	quickPolls(client)
-	got, err := client.IDV.Wait(context.Background(), 16, nil)
+	got, err := client.IDV.Wait(t.Context(), 16, nil)
 	require.NoError(t, err)
 	assert.Equal(t, IDVReview, got.State)
 	assert.Equal(t, []Reason{{400, "face mismatch"}}, got.ReviewReasons)
@@ -411,7 +411,7 @@ func TestIDVWait(t *testing.T) {
 func TestIDVWaitDeadlineKeepsLastState(t *testing.T) {
 	client, mux := setup(t)
 	mux.HandleFunc("/idv/16", func(w http.ResponseWriter, r *http.Request) { serveFixture(t, "idv_task_pending.json")(w) })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
 	quickPolls(client)
 	_, err := client.IDV.Wait(ctx, 16, nil)
@@ -439,7 +439,7 @@ func FuzzCreateIDVRequest(f *testing.F) {
 			FaceImage: ImageFromBase64(faceB64), ExpectedName: name, ExpectedBirthday: birthday,
 			ExpectedIDNumber: idNumber, ExpectedGender: Gender(gender), CallbackURL: callback, CustomerReference: ref}
 		client, rt := fuzzClient(t)
-		_, err := client.IDV.Create(context.Background(), req)
+		_, err := client.IDV.Create(t.Context(), req)
 		requireValidatedOrSent(t, err, rt)
 	})
 }
@@ -455,7 +455,7 @@ func FuzzInitWebIDVRequest(f *testing.F) {
 			req.TWIDApplyCode = &applyCode
 		}
 		client, rt := fuzzClient(t)
-		_, err := client.IDV.InitWeb(context.Background(), req)
+		_, err := client.IDV.InitWeb(t.Context(), req)
 		requireValidatedOrSent(t, err, rt)
 	})
 }
@@ -470,7 +470,7 @@ func FuzzInitMobileIDVRequest(f *testing.F) {
 			req.TWIDApplyCode = &applyCode
 		}
 		client, rt := fuzzClient(t)
-		_, err := client.IDV.InitMobile(context.Background(), req)
+		_, err := client.IDV.InitMobile(t.Context(), req)
 		requireValidatedOrSent(t, err, rt)
 	})
 }

@@ -1,7 +1,6 @@
 package kryptogo
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -32,7 +31,7 @@ func TestKYACreate(t *testing.T) {
 		assertJSONBody(t, r, string(fixture(t, "kya_create_request.json")))
 		serveFixture(t, "kya_result.json")(w)
 	})
-	got, err := client.KYA.Create(context.Background(), &CreateKYARequest{
+	got, err := client.KYA.Create(t.Context(), &CreateKYARequest{
 		Address: "0x72a5843cc08275C8171E582972Aa4fDa8C397B2A", Chain: ChainETH,
 	})
 	require.NoError(t, err)
@@ -57,7 +56,7 @@ func TestKYACreateDetectsChain(t *testing.T) {
 			serveFixture(t, "kya_result.json")(w)
 		})
 		req := &CreateKYARequest{Address: addr}
-		_, err := client.KYA.Create(context.Background(), req)
+		_, err := client.KYA.Create(t.Context(), req)
 		require.NoError(t, err, addr)
 		assert.Empty(t, req.Chain, "the caller's request is not modified")
 	}
@@ -69,14 +68,14 @@ func TestKYACreateUnknownChainPassesThrough(t *testing.T) {
 		assertJSONBody(t, r, `{"address":"TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE","chain":"tron"}`)
 		serveFixture(t, "kya_result.json")(w)
 	})
-	_, err := client.KYA.Create(context.Background(), &CreateKYARequest{Address: "TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE", Chain: "tron"})
+	_, err := client.KYA.Create(t.Context(), &CreateKYARequest{Address: "TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE", Chain: "tron"})
 	require.NoError(t, err)
 }
 
 func TestKYAGet(t *testing.T) {
 	client, mux := setup(t)
 	handleGET(t, mux, "/kya/detail/13", "kya_result_matches.json")
-	got, err := client.KYA.Get(context.Background(), 13)
+	got, err := client.KYA.Get(t.Context(), 13)
 	require.NoError(t, err)
 	want := wantKYAResult()
 	want.KYAID = 13
@@ -105,7 +104,7 @@ func TestKYACountsOfNonArrays(t *testing.T) {
 
 func TestKYAValidation(t *testing.T) {
 	client := offlineClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, tc := range []struct {
 		name   string
 		req    *CreateKYARequest
@@ -144,7 +143,7 @@ func FuzzCreateKYARequest(f *testing.F) {
 	f.Add(" ", "\x00")
 	f.Fuzz(func(t *testing.T, address, chain string) {
 		client, rt := fuzzClient(t)
-		_, err := client.KYA.Create(context.Background(), &CreateKYARequest{Address: address, Chain: Chain(chain)})
+		_, err := client.KYA.Create(t.Context(), &CreateKYARequest{Address: address, Chain: Chain(chain)})
 		requireValidatedOrSent(t, err, rt)
 	})
 }

@@ -105,8 +105,8 @@ func TestTransportErrorsNeverCarryTheKey(t *testing.T) {
 			logger, logs := debugJSONLogger()
 			c, err := NewClient(testKey, WithBaseURL(url), WithLogger(logger), WithMaxRetries(0))
 			require.NoError(t, err)
-			_, getErr := c.Tasks.Summary(context.Background(), 1)
-			_, postErr := c.Tasks.Create(context.Background(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
+			_, getErr := c.Tasks.Summary(t.Context(), 1)
+			_, postErr := c.Tasks.Create(t.Context(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
 			require.Error(t, getErr)
 			require.Error(t, postErr)
 			assertNoKey(t, printed(getErr, postErr), testKey)
@@ -120,7 +120,7 @@ func TestTransportErrorsNeverCarryTheKey(t *testing.T) {
 // logged. They say what is expected instead.
 func TestValidationErrorsQuoteNoValues(t *testing.T) {
 	c := offlineClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, tc := range []struct {
 		name   string
 		call   func() error
@@ -207,7 +207,7 @@ func TestAPIErrorMasksThePersonalValuesSent(t *testing.T) {
 					w.WriteHeader(http.StatusBadRequest)
 					_, _ = io.WriteString(w, echo)
 				})
-				err := call(context.Background(), c)
+				err := call(t.Context(), c)
 				var apiErr *APIError
 				require.ErrorAs(t, err, &apiErr)
 				out := printed(err) + apiErr.Message + string(apiErr.Body) + logs.String()

@@ -32,7 +32,7 @@ func TestLive(t *testing.T) {
 	require.NoError(t, err)
 	for _, check := range checks {
 		t.Run(check.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			report, err := check.run(ctx, client)
 			t.Logf("GET %s, decoded into %s:\n%s", check.path, check.model, report)

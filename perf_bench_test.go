@@ -183,7 +183,7 @@ type rawTaskSummary struct {
 // ≤ 1.05 in time and ≤ 1.15 in allocations.
 func BenchmarkTaskGet(b *testing.B) {
 	srv := newBenchServer(b, benchFixture(b, "task_detail.json"))
-	ctx := context.Background()
+	ctx := b.Context()
 	b.Run("sdk", func(b *testing.B) {
 		c := benchClient(b, srv.URL)
 		b.ReportAllocs()
@@ -216,7 +216,7 @@ const summaryCallers = 64
 // (goal: at most 64, one per caller).
 func BenchmarkSummaryParallel(b *testing.B) {
 	body := benchFixture(b, "task_summary.json")
-	ctx := context.Background()
+	ctx := b.Context()
 	b.Run("sdk", func(b *testing.B) {
 		srv := newBenchServer(b, body)
 		c := benchClient(b, srv.URL)
@@ -266,7 +266,7 @@ func BenchmarkIDVCreate(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv := newBenchServer(b, benchFixture(b, "idv_create_response.json"))
-	ctx := context.Background()
+	ctx := b.Context()
 	const images = 3
 	b.Run("sdk", func(b *testing.B) {
 		c := benchClient(b, srv.URL)

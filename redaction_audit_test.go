@@ -580,7 +580,7 @@ func TestRedactionAudit(t *testing.T) {
 				c, err := NewClient(auditKey, WithBaseURL(srv.URL), WithLogger(logger), WithMaxRetries(1),
 					WithRetryBackoff(time.Millisecond, 2*time.Millisecond))
 				require.NoError(t, err)
-				ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+				ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
 				defer cancel()
 				req, res, err := ep.call(ctx, c, img)
 				sc.check(t, err)
@@ -594,7 +594,7 @@ func TestRedactionAudit(t *testing.T) {
 			logger, logs := debugJSONLogger()
 			c, err := NewClient(auditKey, WithBaseURL(srv.URL), WithLogger(logger))
 			require.NoError(t, err)
-			req, res, err := ep.invalid(context.Background(), c, img)
+			req, res, err := ep.invalid(t.Context(), c, img)
 			require.ErrorIs(t, err, ErrInvalidRequest)
 			assert.Equal(t, before, hits.Load(), "bad input sent no request")
 			assertNoSecrets(t, exposure(logger, logs, req, res, err), needles)

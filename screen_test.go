@@ -81,7 +81,7 @@ func TestScreenResultsInInputOrder(t *testing.T) {
 	reqs := append(ethAddresses(28), CreateKYARequest{Address: "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"},
 		CreateKYARequest{Address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Chain: ChainBTC})
 	var progress progressLog
-	results := client.KYA.Screen(context.Background(), reqs, &ScreenOptions{Concurrency: 5, Progress: progress.record})
+	results := client.KYA.Screen(t.Context(), reqs, &ScreenOptions{Concurrency: 5, Progress: progress.record})
 
 	require.Len(t, results, len(reqs))
 	for i, r := range results {
@@ -120,7 +120,7 @@ func TestScreenPerItemErrors(t *testing.T) {
 		{Address: "0x0000000000000000000000000000000000000003", Chain: ChainBTC},
 		{Address: "0x0000000000000000000000000000000000000004"},
 	}
-	results := client.KYA.Screen(context.Background(), reqs, nil)
+	results := client.KYA.Screen(t.Context(), reqs, nil)
 
 	require.Len(t, results, len(reqs))
 	assert.NoError(t, results[0].Err)
@@ -155,7 +155,7 @@ func TestScreenConcurrencyLimit(t *testing.T) {
 				return false
 			}
 			client := screenSetup(t, api)
-			results := client.KYA.Screen(context.Background(), ethAddresses(24), &ScreenOptions{Concurrency: tc.concurrency})
+			results := client.KYA.Screen(t.Context(), ethAddresses(24), &ScreenOptions{Concurrency: tc.concurrency})
 			for _, r := range results {
 				require.NoError(t, r.Err)
 			}
@@ -167,7 +167,7 @@ func TestScreenConcurrencyLimit(t *testing.T) {
 func TestScreenCancelStopsLaunching(t *testing.T) {
 	api := &kyaAPI{}
 	client := screenSetup(t, api)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	reqs := ethAddresses(10)
 	reqs[6].Address = "invalid"
@@ -211,7 +211,7 @@ func TestScreenRateLimiter(t *testing.T) {
 		client := screenSetup(t, api)
 		limiter := &screenLimiter{}
 		reqs := append(ethAddresses(12), CreateKYARequest{Address: "invalid"})
-		results := client.KYA.Screen(context.Background(), reqs, &ScreenOptions{Concurrency: 3, RateLimiter: limiter})
+		results := client.KYA.Screen(t.Context(), reqs, &ScreenOptions{Concurrency: 3, RateLimiter: limiter})
 		assert.Equal(t, int32(12), limiter.waits.Load(), "an invalid item costs no token")
 		assert.NoError(t, results[11].Err)
 	})
@@ -219,7 +219,7 @@ func TestScreenRateLimiter(t *testing.T) {
 		api := &kyaAPI{}
 		client := screenSetup(t, api)
 		limiter := &screenLimiter{err: errors.New("quota store unreachable")}
-		results := client.KYA.Screen(context.Background(), ethAddresses(3), &ScreenOptions{RateLimiter: limiter})
+		results := client.KYA.Screen(t.Context(), ethAddresses(3), &ScreenOptions{RateLimiter: limiter})
 		for _, r := range results {
 			assert.ErrorIs(t, r.Err, limiter.err)
 			assert.ErrorContains(t, r.Err, "kryptogo: POST /kya: not sent: rate limiter: quota store unreachable")
@@ -237,7 +237,7 @@ func TestScreenRespectsThePause(t *testing.T) {
 	limitedAt := rateLimitedAPI(mux, "/kya", 30, &seen)
 	done := make(chan []ScreenResult)
 	go func() {
-		done <- client.KYA.Screen(context.Background(), ethAddresses(400), &ScreenOptions{Concurrency: 16})
+		done <- client.KYA.Screen(t.Context(), ethAddresses(400), &ScreenOptions{Concurrency: 16})
 	}()
 	assertPausedAfter(t, limitedAt, &seen)
 	for i, r := range <-done {
@@ -247,7 +247,7 @@ func TestScreenRespectsThePause(t *testing.T) {
 
 func TestScreenEdgeCases(t *testing.T) {
 	client := offlineClient(t)
-	assert.Empty(t, client.KYA.Screen(context.Background(), nil, nil))
+	assert.Empty(t, client.KYA.Screen(t.Context(), nil, nil))
 	//lint:ignore SA1012 a nil context is what this checks
 	results := client.KYA.Screen(nil, ethAddresses(2), nil)
 	require.Len(t, results, 2)

@@ -346,7 +346,7 @@ func TestCreateRefusesCallbackOfAnotherCustomer(t *testing.T) {
 			client, mux := setup(t)
 			var sent atomic.Int32
 			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { sent.Add(1) })
-			err := tc.call(context.Background(), client)
+			err := tc.call(t.Context(), client)
 			var verr *ValidationError
 			require.ErrorAs(t, err, &verr)
 			require.Len(t, verr.Fields, 1, "%v", err)
@@ -412,7 +412,7 @@ func TestCreateAcceptsCallbackOfItsCustomer(t *testing.T) {
 		_, _ = w.Write([]byte(`[{"task_id": 1, "timestamp": 1}, {"task_id": 2, "timestamp": 1}]`))
 	})
 	for42 := signFor(t, signer, "https://hooks.example.com/cb", "c42").String()
-	_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{
+	_, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{
 		{SearchSettingID: 1, Target: KYBTarget("Co"), CustomerReference: "c42", CallbackURL: for42},
 		{SearchSettingID: 1, Target: KYBTarget("Co"), CustomerReference: "c43", CallbackURL: "https://hooks.example.com/unsigned?customer=43"},
 	})

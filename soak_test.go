@@ -135,7 +135,7 @@ type soakSeeds struct{ kya, task, idv kryptogo.ID }
 
 // seed creates one KYA, one task and one IDV task for the reading calls.
 func seed(t *testing.T, c *kryptogo.Client, stats *soakStats) soakSeeds {
-	ctx := context.Background()
+	ctx := t.Context()
 	kya, err := c.KYA.Create(ctx, &kryptogo.CreateKYARequest{Address: "0x" + strings.Repeat("ab", 20)})
 	require.NoError(t, err)
 	tasks, err := c.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Seed"), CustomerReference: "seed"}})
@@ -170,7 +170,7 @@ func TestSoak(t *testing.T) {
 
 	faultStatuses := []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusInternalServerError}
 	var seq atomic.Int64
-	ctx, cancel := context.WithTimeout(context.Background(), *soakFor)
+	ctx, cancel := context.WithTimeout(t.Context(), *soakFor)
 	defer cancel()
 	var wg sync.WaitGroup
 	for w := range soakWorkers {
@@ -186,7 +186,7 @@ func TestSoak(t *testing.T) {
 					stats.mu.Unlock()
 				}
 				// Each call runs to its end: the soak's deadline is not a fault.
-				err := soakCall(context.Background(), client, n, &seq, seeds, stats)
+				err := soakCall(t.Context(), client, n, &seq, seeds, stats)
 				stats.record(classify(err), err)
 			}
 		}()

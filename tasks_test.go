@@ -43,7 +43,7 @@ func wantTaskSummary() *TaskSummary {
 func TestTasksSummary(t *testing.T) {
 	client, mux := setup(t)
 	handleGET(t, mux, "/task/123/summary", "task_summary.json")
-	got, err := client.Tasks.Summary(context.Background(), 123)
+	got, err := client.Tasks.Summary(t.Context(), 123)
 	require.NoError(t, err)
 	assertDecoded(t, wantTaskSummary(), got)
 	assertRaw(t, fixture(t, "task_summary.json"), got)
@@ -111,7 +111,7 @@ func wantTaskDetail() *TaskDetail {
 func TestTasksGet(t *testing.T) {
 	client, mux := setup(t)
 	handleGET(t, mux, "/task/12345", "task_detail.json")
-	got, err := client.Tasks.Get(context.Background(), 12345)
+	got, err := client.Tasks.Get(t.Context(), 12345)
 	require.NoError(t, err)
 	assertDecoded(t, wantTaskDetail(), got)
 	assertRaw(t, fixture(t, "task_detail.json"), got)
@@ -169,7 +169,7 @@ func TestTasksCreate(t *testing.T) {
 		},
 		{SearchSettingID: 2, Target: KYBTarget("KryptoGO Ltd."), SearchSource: []SearchSource{SourceSanctionList}},
 	}
-	got, err := client.Tasks.Create(context.Background(), reqs)
+	got, err := client.Tasks.Create(t.Context(), reqs)
 	require.NoError(t, err)
 	assertDecoded(t, []CreatedTask{{TaskID: 123, Timestamp: ts(1623859200)}, {TaskID: 124, Timestamp: ts(1623859200)}}, got)
 	assert.JSONEq(t, `{"task_id": 123, "timestamp": 1623859200}`, string(got[0].RawJSON()))
@@ -181,7 +181,7 @@ func TestTasksCreateReceiptCountMismatch(t *testing.T) {
 	mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`[{"task_id": 123, "timestamp": 1623859200}]`))
 	})
-	got, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{
+	got, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{
 		{SearchSettingID: 2, Target: KYBTarget("A")}, {SearchSettingID: 2, Target: KYBTarget("B")},
 	})
 	require.ErrorIs(t, err, ErrInvalidResponse)
@@ -220,7 +220,7 @@ func TestTasksCreateValidation(t *testing.T) {
 		{"every error of every task", []CreateTaskRequest{good, {Target: Target{Type: TargetKYC, Birthday: "x"}}},
 			[]string{"[1].search_setting_id", "[1].target.name", "[1].target.birthday"}},
 	} {
-		_, err := client.Tasks.Create(context.Background(), tc.reqs)
+		_, err := client.Tasks.Create(t.Context(), tc.reqs)
 		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
 	}
 	for _, good := range [][]CreateTaskRequest{
@@ -243,7 +243,7 @@ func TestTasksSetAccepted(t *testing.T) {
 		assertJSONBody(t, r, string(fixture(t, "task_accepted_request.json")))
 		serveFixture(t, "task_accepted_response.json")(w)
 	})
-	got, err := client.Tasks.Accept(context.Background(), 123, "The negative news are not related to the target")
+	got, err := client.Tasks.Accept(t.Context(), 123, "The negative news are not related to the target")
 	require.NoError(t, err)
 	assertDecoded(t, &SetAcceptedResult{TaskID: 123, Comment: "The negative news are not related to the target", Accepted: true}, got)
 	assertRaw(t, fixture(t, "task_accepted_response.json"), got)
@@ -256,7 +256,7 @@ func TestTasksRejectSendsFalse(t *testing.T) {
 		assertJSONBody(t, r, `{"comment":"sanctioned","accepted":false}`)
 		_, _ = w.Write([]byte(`{"task_id":7,"comment":"sanctioned","accepted":false}`))
 	})
-	got, err := client.Tasks.Reject(context.Background(), 7, "sanctioned")
+	got, err := client.Tasks.Reject(t.Context(), 7, "sanctioned")
 	require.NoError(t, err)
 	assert.False(t, got.Accepted)
 }
@@ -269,7 +269,7 @@ func TestTasksSetAcceptedConflict(t *testing.T) {
 		w.WriteHeader(http.StatusConflict)
 		_, _ = w.Write([]byte(`{"code": 409, "message": "task already accepted"}`))
 	})
-	_, err := client.Tasks.Reject(context.Background(), 123, "changed my mind")
+	_, err := client.Tasks.Reject(t.Context(), 123, "changed my mind")
 	require.ErrorIs(t, err, ErrConflict)
 	assert.EqualError(t, err, "kryptogo: POST /task/123/accepted: 409 Conflict (code 409): task already accepted")
 	assert.Equal(t, int32(1), calls.Load(), "a 409 is not retried")
@@ -277,7 +277,7 @@ func TestTasksSetAcceptedConflict(t *testing.T) {
 
 func TestTasksSetAcceptedValidation(t *testing.T) {
 	client := offlineClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	_, err := client.Tasks.SetAccepted(ctx, 1, nil)
 	assert.Equal(t, []string{"request"}, fieldsOf(t, err))
 	_, err = client.Tasks.Accept(ctx, 1, " ")
@@ -293,7 +293,7 @@ func TestTasksSetMetadata(t *testing.T) {
 		assertJSONBody(t, r, string(fixture(t, "task_metadata_request.json")))
 		serveFixture(t, "task_metadata_response.json")(w)
 	})
-	err := client.Tasks.SetMetadata(context.Background(), 123, []Metadata{{"customer_tier", "gold"}, {"region", "APAC"}})
+	err := client.Tasks.SetMetadata(t.Context(), 123, []Metadata{{"customer_tier", "gold"}, {"region", "APAC"}})
 	require.NoError(t, err)
 }
 
@@ -302,7 +302,7 @@ func TestTasksSetMetadataNonZeroCode(t *testing.T) {
 	mux.HandleFunc("/task/123/metadata", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"code": 1003, "message": "metadata too long"}`))
 	})
-	err := client.Tasks.SetMetadata(context.Background(), 123, []Metadata{{"k", "v"}})
+	err := client.Tasks.SetMetadata(t.Context(), 123, []Metadata{{"k", "v"}})
 	var apiErr *APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, &APIError{StatusCode: 200, Code: 1003, Message: "metadata too long", Method: "PUT", Path: "/task/123/metadata"}, apiErr)
@@ -310,9 +310,9 @@ func TestTasksSetMetadataNonZeroCode(t *testing.T) {
 
 func TestTasksSetMetadataValidation(t *testing.T) {
 	client := offlineClient(t)
-	err := client.Tasks.SetMetadata(context.Background(), 0, nil)
+	err := client.Tasks.SetMetadata(t.Context(), 0, nil)
 	assert.Equal(t, []string{"task_id", "metadata"}, fieldsOf(t, err))
-	err = client.Tasks.SetMetadata(context.Background(), -1, []Metadata{{"a", "1"}})
+	err = client.Tasks.SetMetadata(t.Context(), -1, []Metadata{{"a", "1"}})
 	assert.Equal(t, []string{"task_id"}, fieldsOf(t, err))
 	// The reference requires neither key nor value: an empty key is sent.
 	pairs := metadataPairs{{"a", "1"}, {"", "2"}}
@@ -326,7 +326,7 @@ func TestTasksHistory(t *testing.T) {
 		assertRequestQuery(t, r, http.MethodGet, "/tasks", "customer_reference=000000123&page_number=1&page_size=10")
 		serveFixture(t, "tasks_history.json")(w)
 	})
-	got, err := client.Tasks.History(context.Background(), &HistoryOptions{PageSize: 10, PageNumber: 1, CustomerReference: "000000123"})
+	got, err := client.Tasks.History(t.Context(), &HistoryOptions{PageSize: 10, PageNumber: 1, CustomerReference: "000000123"})
 	require.NoError(t, err)
 	assertDecoded(t, &TaskPage{
 		Data: []TaskSummary{{
@@ -353,11 +353,11 @@ func TestTasksHistoryDefaults(t *testing.T) {
 		assert.Equal(t, "page_number=1&page_size=20", r.URL.RawQuery)
 		_, _ = w.Write([]byte(`{"data":[],"paging":{}}`))
 	})
-	got, err := client.Tasks.History(context.Background(), nil)
+	got, err := client.Tasks.History(t.Context(), nil)
 	require.NoError(t, err)
 	assert.Empty(t, got.Data)
 
-	_, err = offlineClient(t).Tasks.History(context.Background(), &HistoryOptions{PageSize: -1, PageNumber: -2})
+	_, err = offlineClient(t).Tasks.History(t.Context(), &HistoryOptions{PageSize: -1, PageNumber: -2})
 	assert.Equal(t, []string{"page_size", "page_number"}, fieldsOf(t, err))
 }
 
@@ -384,7 +384,7 @@ func TestTasksAll(t *testing.T) {
 		var requested []string
 		pagedHistory(t, mux, tc.total, &requested)
 		var ids []ID
-		for task, err := range client.Tasks.All(context.Background(), &HistoryOptions{PageSize: tc.size, CustomerReference: "c1"}) {
+		for task, err := range client.Tasks.All(t.Context(), &HistoryOptions{PageSize: tc.size, CustomerReference: "c1"}) {
 			require.NoError(t, err)
 			ids = append(ids, task.TaskID)
 		}
@@ -402,7 +402,7 @@ func TestTasksAllBreakStopsFetching(t *testing.T) {
 	var requested []string
 	pagedHistory(t, mux, 100, &requested)
 	n := 0
-	for _, err := range client.Tasks.All(context.Background(), &HistoryOptions{PageSize: 10, PageNumber: 3}) {
+	for _, err := range client.Tasks.All(t.Context(), &HistoryOptions{PageSize: 10, PageNumber: 3}) {
 		require.NoError(t, err)
 		if n++; n == 12 {
 			break
@@ -422,7 +422,7 @@ func TestTasksAllYieldsErrorOnce(t *testing.T) {
 	})
 	var ids []ID
 	var errs []error
-	for task, err := range client.Tasks.All(context.Background(), &HistoryOptions{PageSize: 2}) {
+	for task, err := range client.Tasks.All(t.Context(), &HistoryOptions{PageSize: 2}) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -449,7 +449,7 @@ func TestTasksWait(t *testing.T) {
 		}
 	})
 	pauses := quickPolls(client)
-	got, err := client.Tasks.Wait(context.Background(), 9, &WaitOptions{Interval: 100 * time.Millisecond})
+	got, err := client.Tasks.Wait(t.Context(), 9, &WaitOptions{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	assert.True(t, got.Completed())
 	assert.Equal(t, RiskHigh, got.Report.Rating())
@@ -461,7 +461,7 @@ func TestTasksWaitDeadline(t *testing.T) {
 	mux.HandleFunc("/task/9/summary", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"task_id":9,"progress":40}`))
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	quickPolls(client)
 	got, err := client.Tasks.Wait(ctx, 9, &WaitOptions{Interval: 100 * time.Millisecond})
@@ -483,7 +483,7 @@ func TestTasksWaitStopsOnPermanentError(t *testing.T) {
 		polls.Add(1)
 		http.Error(w, `{"message":"no such task"}`, http.StatusNotFound)
 	})
-	_, err := client.Tasks.Wait(context.Background(), 9, nil)
+	_, err := client.Tasks.Wait(t.Context(), 9, nil)
 	require.ErrorIs(t, err, ErrNotFound)
 	var werr *WaitError
 	require.ErrorAs(t, err, &werr)
@@ -492,7 +492,7 @@ func TestTasksWaitStopsOnPermanentError(t *testing.T) {
 	assert.Equal(t, int32(1), polls.Load())
 	assert.Contains(t, err.Error(), "no state fetched")
 
-	_, err = client.Tasks.Wait(context.Background(), 0, nil)
+	_, err = client.Tasks.Wait(t.Context(), 0, nil)
 	assert.Equal(t, []string{"task_id"}, fieldsOf(t, err))
 }
 
@@ -510,7 +510,7 @@ func FuzzCreateTaskRequest(f *testing.F) {
 			req.Target.Extra = map[string]any{extraKey: name}
 		}
 		client, rt := fuzzClient(t)
-		_, err := client.Tasks.Create(context.Background(), []CreateTaskRequest{req})
+		_, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{req})
 		requireValidatedOrSent(t, err, rt)
 	})
 }
@@ -527,7 +527,7 @@ func FuzzHistoryOptions(f *testing.F) {
 		})
 		client, err := NewClient(testKey, WithHTTPClient(&http.Client{Transport: rt}), WithMaxRetries(0))
 		require.NoError(t, err)
-		_, err = client.Tasks.History(context.Background(), &HistoryOptions{PageSize: size, PageNumber: number, CustomerReference: ref})
+		_, err = client.Tasks.History(t.Context(), &HistoryOptions{PageSize: size, PageNumber: number, CustomerReference: ref})
 		if errors.Is(err, ErrInvalidRequest) {
 			require.Nil(t, got, "an invalid page was fetched")
 			return

@@ -39,7 +39,7 @@ func TestWaitOptionsRejectUnitMistakes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := offlineClient(t) // any request fails the test
-			_, err := client.Tasks.Wait(context.Background(), 9, &tc.opts)
+			_, err := client.Tasks.Wait(t.Context(), 9, &tc.opts)
 			require.ErrorIs(t, err, ErrInvalidRequest)
 			var verr *ValidationError
 			require.ErrorAs(t, err, &verr)
@@ -47,7 +47,7 @@ func TestWaitOptionsRejectUnitMistakes(t *testing.T) {
 			require.True(t, ok, "%v", err)
 			assert.Contains(t, f.Message, tc.msg)
 
-			_, err = client.IDV.Wait(context.Background(), 9, &tc.opts)
+			_, err = client.IDV.Wait(t.Context(), 9, &tc.opts)
 			assert.ErrorIs(t, err, ErrInvalidRequest)
 		})
 	}
@@ -88,7 +88,7 @@ func TestWaitErrorNamesLastFailure(t *testing.T) {
 			}
 			mux.HandleFunc("/task/9/summary", unavailable)
 			mux.HandleFunc("/idv/9", unavailable)
-			ctx, cancel := context.WithCancelCause(context.Background())
+			ctx, cancel := context.WithCancelCause(t.Context())
 			defer cancel(nil)
 			client.sleep = func(ctx context.Context, d time.Duration) error {
 				if polls.Load() >= 7 {
@@ -128,7 +128,7 @@ func TestWaitErrorForgetsFailureAfterSuccess(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(`{"task_id":9,"progress":50}`))
 	})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	client.sleep = func(ctx context.Context, d time.Duration) error {
 		if polls.Load() >= 2 {
@@ -158,7 +158,7 @@ func TestWaitPausesFollowTheOptions(t *testing.T) {
 		pauses = append(pauses, d)
 		return nil
 	}
-	_, err := client.Tasks.Wait(context.Background(), 9, &WaitOptions{Interval: 200 * time.Millisecond, MaxInterval: 300 * time.Millisecond})
+	_, err := client.Tasks.Wait(t.Context(), 9, &WaitOptions{Interval: 200 * time.Millisecond, MaxInterval: 300 * time.Millisecond})
 	require.NoError(t, err)
 	require.Len(t, pauses, 3)
 	for _, d := range pauses {

@@ -22,7 +22,7 @@ import (
 const ethAddr = "0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"
 
 func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	t.Cleanup(cancel)
 	return c
 }

@@ -13,7 +13,7 @@ import (
 
 func TestQuickstartAgainstFake(t *testing.T) {
 	t.Setenv("KRYPTOGO_API_KEY", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, &out))

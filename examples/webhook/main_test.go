@@ -20,7 +20,7 @@ import (
 func TestWebhookDemoAgainstFake(t *testing.T) {
 	t.Setenv("KRYPTOGO_API_KEY", "")
 	t.Setenv("KRYPTOGO_CALLBACK_SECRET", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, &out, nil))
@@ -35,12 +35,12 @@ func TestWebhookHandlerIsIdempotentAndRefusesForgeries(t *testing.T) {
 	fake := kryptogotest.NewTestServer(t)
 	client := fake.Client()
 	fake.SetTargetRisk("Sanctioned Co", kryptogotest.TaskOutcome{PotentialRisk: 100, SanctionMatched: true})
-	_, err := client.Tasks.Create(context.Background(), []kryptogo.CreateTaskRequest{
+	_, err := client.Tasks.Create(t.Context(), []kryptogo.CreateTaskRequest{
 		{SearchSettingID: 1, Target: kryptogo.KYBTarget("Sanctioned Co"), CustomerReference: "customer-7"},
 		{SearchSettingID: 1, Target: kryptogo.KYBTarget("Clean Co"), CustomerReference: "customer-8"},
 	})
 	require.NoError(t, err)
-	_, err = client.Tasks.Accept(context.Background(), 2, "clean")
+	_, err = client.Tasks.Accept(t.Context(), 2, "clean")
 	require.NoError(t, err)
 	signer, err := newSigner(false)
 	require.NoError(t, err)

@@ -39,7 +39,7 @@ func TestServesUntilCanceled(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	var out syncBuffer
 	done := make(chan error)
 	go func() {
@@ -50,7 +50,7 @@ func TestServesUntilCanceled(t *testing.T) {
 
 	client, err := kryptogo.NewClient("k1", kryptogo.WithBaseURL("http://"+addr))
 	require.NoError(t, err)
-	res, err := client.KYA.Create(context.Background(), &kryptogo.CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a"})
+	res, err := client.KYA.Create(t.Context(), &kryptogo.CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a"})
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.SDNCount())
 
@@ -60,13 +60,13 @@ func TestServesUntilCanceled(t *testing.T) {
 
 func TestFlagErrors(t *testing.T) {
 	var out bytes.Buffer
-	assert.ErrorContains(t, run(context.Background(), &out, []string{"-complete", "later"}), "want now, delay or manual")
-	assert.Error(t, run(context.Background(), &out, []string{"-unknown"}))
+	assert.ErrorContains(t, run(t.Context(), &out, []string{"-complete", "later"}), "want now, delay or manual")
+	assert.Error(t, run(t.Context(), &out, []string{"-unknown"}))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	assert.ErrorContains(t, run(context.Background(), &out, []string{"-addr", ln.Addr().String()}), "listen on")
+	assert.ErrorContains(t, run(t.Context(), &out, []string{"-addr", ln.Addr().String()}), "listen on")
 	for _, mode := range []string{"now", "delay", "manual"} {
 		_, err := completionOptions(mode, time.Second)
 		assert.NoError(t, err, mode)
