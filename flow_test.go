@@ -217,7 +217,7 @@ func TestRetryBudgetRecovers(t *testing.T) {
 	assert.Equal(t, int32(1), sent)
 
 	callMany(t.Context(), api.client, "/thing", 5, 1) // 5 successes earn one retry's 5 tokens
-	for i := range 3 {                   // a successful retry returns its cost
+	for i := range 3 {                                // a successful retry returns its cost
 		sent, err = api.loneFailure(t)
 		require.NoError(t, err, "lone failure %d after recovery", i)
 		assert.Equal(t, int32(2), sent, "lone failure %d is retried", i)
