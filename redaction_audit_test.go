@@ -316,6 +316,23 @@ type auditCall struct {
 	invalid func(ctx context.Context, c *Client, img []byte) (req, res any, err error)
 }
 
+// deadlineAfterSleeps is a sleep hook that returns at once for the first n
+// waits and then reports the deadline, as a context deadline arriving
+// during a wait would: a Wait that polls a failing API ends after a retry
+// and a poll or two, not after a real deadline.
+func deadlineAfterSleeps(n int) func(context.Context, time.Duration) error {
+	var slept atomic.Int32
+	return func(ctx context.Context, _ time.Duration) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if slept.Add(1) > int32(n) {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}
+}
+
 // auditPoll keeps the Wait calls short when every poll fails.
 var auditPoll = &WaitOptions{Interval: minPollInterval}
 
@@ -569,18 +586,20 @@ func auditServer(t *testing.T, scenario *atomic.Pointer[auditScenario], img []by
 func TestRedactionAudit(t *testing.T) {
 	img := auditImage(t)
 	needles := auditNeedles(img)
-	var scenario atomic.Pointer[auditScenario]
-	srv, hits := auditServer(t, &scenario, img)
 	for _, ep := range auditCalls {
 		for i := range auditScenarios {
 			sc := &auditScenarios[i]
 			t.Run(ep.name+"/"+sc.name, func(t *testing.T) {
+				t.Parallel()
+				var scenario atomic.Pointer[auditScenario]
 				scenario.Store(sc)
+				srv, _ := auditServer(t, &scenario, img)
 				logger, logs := debugJSONLogger()
 				c, err := NewClient(auditKey, WithBaseURL(srv.URL), WithLogger(logger), WithMaxRetries(1),
 					WithRetryBackoff(time.Millisecond, 2*time.Millisecond))
 				require.NoError(t, err)
-				ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+				c.sleep = deadlineAfterSleeps(2)
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a net only: see deadlineAfterSleeps
 				defer cancel()
 				req, res, err := ep.call(ctx, c, img)
 				sc.check(t, err)
@@ -590,16 +609,24 @@ func TestRedactionAudit(t *testing.T) {
 			})
 		}
 		t.Run(ep.name+"/validation error", func(t *testing.T) {
-			before := hits.Load()
+			t.Parallel()
+			var scenario atomic.Pointer[auditScenario]
+			scenario.Store(&auditScenarios[0])
+			srv, hits := auditServer(t, &scenario, img)
 			logger, logs := debugJSONLogger()
 			c, err := NewClient(auditKey, WithBaseURL(srv.URL), WithLogger(logger))
 			require.NoError(t, err)
 			req, res, err := ep.invalid(t.Context(), c, img)
 			require.ErrorIs(t, err, ErrInvalidRequest)
-			assert.Equal(t, before, hits.Load(), "bad input sent no request")
+			assert.Zero(t, hits.Load(), "bad input sent no request")
 			assertNoSecrets(t, exposure(logger, logs, req, res, err), needles)
 		})
 	}
+	// The callback cases set slog.Default, so they run one at a time (the
+	// parallel cases above start only once they are done, and use their
+	// own loggers).
+	var scenario atomic.Pointer[auditScenario]
+	srv, _ := auditServer(t, &scenario, img)
 	auditCallbacks(t, srv.URL, &scenario, img, needles)
 }
 
