@@ -268,11 +268,11 @@ func TestDeadlineShorterThanBackoff(t *testing.T) {
 		n.Add(1)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
+	slept := recordWaits(client, time.Time{})
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	err := client.Do(ctx, "GET", "/thing", nil, nil)
-	assert.Less(t, time.Since(start), 150*time.Millisecond, "returns at once instead of sleeping into the deadline")
+	assert.Empty(t, slept.list(), "returns at once instead of sleeping into the deadline")
 	assert.ErrorIs(t, err, ErrServerError)
 	assert.Equal(t, int32(1), n.Load())
 }
@@ -283,24 +283,29 @@ func TestRetryAfterBeyondDeadline(t *testing.T) {
 		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusTooManyRequests)
 	})
+	slept := recordWaits(client, time.Time{})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	start := time.Now()
 	err := client.Do(ctx, "GET", "/thing", nil, nil)
-	assert.Less(t, time.Since(start), 500*time.Millisecond)
+	assert.Empty(t, slept.list(), "a Retry-After past the deadline is not slept")
 	var apiErr *APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, 5*time.Second, apiErr.RetryAfter)
 }
 
+// TestCancelDuringBackoff cancels the call once its real backoff sleep has
+// begun: the sleep ends with the context, long before the backoff would.
 func TestCancelDuringBackoff(t *testing.T) {
-	client, mux := setup(t, WithRetryBackoff(time.Second, time.Second))
+	client, mux := setup(t, WithRetryBackoff(10*time.Second, 10*time.Second))
 	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(30*time.Millisecond, cancel)
+	client.sleep = func(ctx context.Context, d time.Duration) error {
+		cancel() // the call is asleep now: the real sleep below must end with it
+		return sleepContext(ctx, d)
+	}
 	start := time.Now()
 	err := client.Do(ctx, "GET", "/thing", nil, nil)
-	assert.Less(t, time.Since(start), 500*time.Millisecond)
+	assert.Less(t, time.Since(start), 5*time.Second, "the backoff sleep ended with the context") // generous: the backoff is 10s
 	assert.ErrorIs(t, err, ErrServerError, "the last answer is returned")
 }
 

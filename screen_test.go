@@ -145,6 +145,7 @@ func TestScreenConcurrencyLimit(t *testing.T) {
 		concurrency, want int
 	}{{1, 1}, {4, 4}, {0, DefaultScreenConcurrency}, {-3, DefaultScreenConcurrency}, {64, 24}} {
 		t.Run(fmt.Sprint(tc.concurrency), func(t *testing.T) {
+			t.Parallel()
 			api := &kyaAPI{}
 			api.serve = func(http.ResponseWriter, string) bool {
 				// Hold each answer until the limit is reached (or a while),
