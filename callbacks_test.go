@@ -12,6 +12,7 @@ import (
 )
 
 func TestParseCallbackMatchesGETModels(t *testing.T) {
+	t.Parallel()
 	ev, err := ParseCallback(fixture(t, "callback_task.json"))
 	require.NoError(t, err)
 	var summary TaskSummary
@@ -33,6 +34,7 @@ func TestParseCallbackMatchesGETModels(t *testing.T) {
 }
 
 func TestParseCallbackRejects(t *testing.T) {
+	t.Parallel()
 	for name, body := range map[string]string{
 		"not JSON":       `task_id=5`,
 		"array":          `[{"task_id": 5}]`,
@@ -63,6 +65,7 @@ func TestParseCallbackRejects(t *testing.T) {
 // case-sensitive or first-wins reader of RawJSON sees. Such a body is not a
 // callback.
 func TestParseCallbackRefusesDuplicateKeys(t *testing.T) {
+	t.Parallel()
 	for name, body := range map[string]string{
 		"customer_reference twice":       `{"idv_task_id": 7, "customer_reference": "c43", "customer_reference": "c42", "state": 0}`,
 		"customer_reference in capitals": `{"task_id": 6, "customer_reference": "c43", "CUSTOMER_REFERENCE": "c42", "progress": 100}`,
@@ -103,6 +106,7 @@ func TestParseCallbackRefusesDuplicateKeys(t *testing.T) {
 // overflows its field ("cannot unmarshal number 1987…"), and a callback
 // error is logged by the handler, so decoding errors name the field only.
 func TestParseCallbackErrorsQuoteNoValues(t *testing.T) {
+	t.Parallel()
 	const secret = "198765432101198765432101"
 	for name, tc := range map[string]struct{ body, field string }{
 		"IDV state overflows":      {`{"idv_task_id": 7, "state": ` + secret + `}`, "state"},
@@ -122,6 +126,7 @@ func TestParseCallbackErrorsQuoteNoValues(t *testing.T) {
 }
 
 func TestCallbackEventKey(t *testing.T) {
+	t.Parallel()
 	a, err := ParseCallback(fixture(t, "callback_task.json"))
 	require.NoError(t, err)
 	b, err := ParseCallback(fixture(t, "callback_task.json"))

@@ -39,6 +39,7 @@ func countRequests(t *testing.T, mux *http.ServeMux, path string, status int) *a
 }
 
 func TestPerCallMaxRetries(t *testing.T) {
+	t.Parallel()
 	c, mux := setup(t, WithMaxRetries(3))
 	n := countRequests(t, mux, summaryPath, http.StatusServiceUnavailable)
 
@@ -53,6 +54,7 @@ func TestPerCallMaxRetries(t *testing.T) {
 }
 
 func TestWithResponseInfo(t *testing.T) {
+	t.Parallel()
 	c, mux := setup(t, WithMaxRetries(0))
 	countRequests(t, mux, summaryPath, http.StatusOK)
 	countRequests(t, mux, "/task/8/summary", http.StatusNotFound)
@@ -91,6 +93,7 @@ func TestWithResponseInfo(t *testing.T) {
 }
 
 func TestWithResponseInfoReportsTheLastAttempt(t *testing.T) {
+	t.Parallel()
 	c, mux := setup(t, WithMaxRetries(2))
 	var n atomic.Int32
 	mux.HandleFunc(summaryPath, func(w http.ResponseWriter, _ *http.Request) {
@@ -109,6 +112,7 @@ func TestWithResponseInfoReportsTheLastAttempt(t *testing.T) {
 }
 
 func TestResponseInfoMasksEchoedSecrets(t *testing.T) {
+	t.Parallel()
 	c, mux := setup(t)
 	mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Echo-Token", r.Header.Get("GOFACT-API-TOKEN"))
@@ -131,6 +135,7 @@ func TestResponseInfoMasksEchoedSecrets(t *testing.T) {
 }
 
 func TestPerCallTimeout(t *testing.T) {
+	t.Parallel()
 	t.Run("shorter than the client's", func(t *testing.T) {
 		c, mux := setup(t, WithMaxRetries(0))
 		release := make(chan struct{})
@@ -156,6 +161,7 @@ func TestPerCallTimeout(t *testing.T) {
 }
 
 func TestPerCallRetryBackoff(t *testing.T) {
+	t.Parallel()
 	c, mux := setup(t, WithMaxRetries(1)) // client backoff: 1-4 ms
 	slept := recordSleeps(c, time.Now())
 	countRequests(t, mux, summaryPath, http.StatusServiceUnavailable)
@@ -176,6 +182,7 @@ func debugLogger(buf *bytes.Buffer) *slog.Logger {
 }
 
 func TestPerCallLogger(t *testing.T) {
+	t.Parallel()
 	var clientLog, callLog bytes.Buffer
 	c, mux := setup(t, WithLogger(debugLogger(&clientLog)))
 	countRequests(t, mux, summaryPath, http.StatusOK)
@@ -198,6 +205,7 @@ func TestPerCallLogger(t *testing.T) {
 }
 
 func TestPerCallUserAgentLimiterAndCap(t *testing.T) {
+	t.Parallel()
 	c, mux := setup(t)
 	var gotUA atomic.Value
 	mux.HandleFunc(summaryPath, func(w http.ResponseWriter, r *http.Request) {
@@ -284,6 +292,7 @@ func everyMethod(t *testing.T, c *Client) []method {
 }
 
 func TestClientOnlyOptionsAreRefusedPerCall(t *testing.T) {
+	t.Parallel()
 	c := offlineClient(t) // fails the test if any request is sent
 	for name, opt := range clientOnlyOptions {
 		t.Run(name, func(t *testing.T) {
@@ -295,6 +304,7 @@ func TestClientOnlyOptionsAreRefusedPerCall(t *testing.T) {
 }
 
 func TestWithResponseInfoIsPerCallOnly(t *testing.T) {
+	t.Parallel()
 	_, err := NewClient(testKey, WithResponseInfo(&ResponseInfo{}))
 	require.ErrorContains(t, err, "WithResponseInfo is a per-call option")
 
@@ -307,6 +317,7 @@ func TestWithResponseInfoIsPerCallOnly(t *testing.T) {
 }
 
 func TestInvalidPerCallOptionSendsNothing(t *testing.T) {
+	t.Parallel()
 	c := offlineClient(t)
 	for _, m := range everyMethod(t, c) {
 		assert.ErrorContains(t, m.call(WithMaxRetries(-1)), "WithMaxRetries: negative count", m.name)
@@ -318,6 +329,7 @@ func TestInvalidPerCallOptionSendsNothing(t *testing.T) {
 // request is sent once (the client would retry GETs 3 times) and the info
 // holds the 503.
 func TestPerCallOptionsReachEveryMethod(t *testing.T) {
+	t.Parallel()
 	c, mux := setup(t, WithMaxRetries(3))
 	var n atomic.Int32
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
@@ -350,6 +362,7 @@ func TestPerCallOptionsReachEveryMethod(t *testing.T) {
 // per-call options on one client at once (run with -race): each sees its
 // own retries, User-Agent and ResponseInfo.
 func TestConcurrentCallsWithDifferentOptions(t *testing.T) {
+	t.Parallel()
 	c, mux := setup(t, WithMaxRetries(2))
 	var mu sync.Mutex
 	sent := map[string]int{}

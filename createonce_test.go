@@ -99,6 +99,7 @@ func kybTask(ref, name string) kryptogo.CreateTaskRequest {
 }
 
 func TestCreateOnceCleanCreateCostsOnePOSTAndNoLookup(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	created, err := r.client.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kycTask("c1", "Jane Roe"), kybTask("c2", "Acme Ltd.")})
 	require.NoError(t, err)
@@ -108,6 +109,7 @@ func TestCreateOnceCleanCreateCostsOnePOSTAndNoLookup(t *testing.T) {
 }
 
 func TestCreateOnceDroppedAfterCreateReturnsTheTaskAndSendsNoSecondPOST(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	r.srv.DropNextResponse(http.MethodPost, "/task", 1)
 	reqs := []kryptogo.CreateTaskRequest{kycTask("c1", "Jane Roe"), kybTask("c1", "Acme Ltd."), kybTask("c2", "Beta Ltd.")}
@@ -129,6 +131,7 @@ func TestCreateOnceDroppedAfterCreateReturnsTheTaskAndSendsNoSecondPOST(t *testi
 }
 
 func TestCreateOnceDroppedBeforeCreateSendsExactlyOnceMore(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	r.srv.DropNextRequest(http.MethodPost, "/task", 1)
 
@@ -149,6 +152,7 @@ func TestCreateOnceDroppedBeforeCreateSendsExactlyOnceMore(t *testing.T) {
 }
 
 func TestCreateOnceWaitsForAHistoryThatLags(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	r.srv.DropNextRequest(http.MethodPost, "/task", 1)
 	var late kryptogo.ID
@@ -168,6 +172,7 @@ func TestCreateOnceWaitsForAHistoryThatLags(t *testing.T) {
 }
 
 func TestCreateOnceResendsOnlyWhatTheAPIDidNotCreate(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	r.srv.DropNextRequest(http.MethodPost, "/task", 1)
 	var beta kryptogo.ID
@@ -191,6 +196,7 @@ func TestCreateOnceResendsOnlyWhatTheAPIDidNotCreate(t *testing.T) {
 }
 
 func TestCreateOnceMatchesTheSameTargetOneToOneOldestFirst(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	r.srv.DropNextResponse(http.MethodPost, "/task", 1)
 	first, second := kybTask("c1", "Acme Ltd."), kybTask("c1", "Acme Ltd.")
@@ -203,6 +209,7 @@ func TestCreateOnceMatchesTheSameTargetOneToOneOldestFirst(t *testing.T) {
 }
 
 func TestCreateOnceIgnoresOtherTasksOfTheCustomer(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{now: time.Now().Add(-10 * time.Minute)}
 	r := newOnceRig(t, kryptogotest.WithClock(clock.Now))
 	ctx := testCtx(t)
@@ -223,6 +230,7 @@ func TestCreateOnceIgnoresOtherTasksOfTheCustomer(t *testing.T) {
 }
 
 func TestCreateOnceAllowsForClockSkew(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		behind    time.Duration // how far the API's clock runs behind the local one
 		wantPOSTs int
@@ -244,6 +252,7 @@ func TestCreateOnceAllowsForClockSkew(t *testing.T) {
 }
 
 func TestCreateOnceNeedsACustomerReference(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	created, err := r.client.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kybTask("c1", "Acme Ltd."), kybTask("", "Beta Ltd.")})
 	require.ErrorIs(t, err, kryptogo.ErrInvalidRequest)
@@ -262,6 +271,7 @@ func TestCreateOnceNeedsACustomerReference(t *testing.T) {
 }
 
 func TestCreateOnceFailures(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		inject    func(srv *kryptogotest.Server)
@@ -304,6 +314,7 @@ func TestCreateOnceFailures(t *testing.T) {
 }
 
 func TestCreateOnceReturnsWhatItFoundWithAnError(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	r.client = r.srv.Client(kryptogo.WithMaxRetries(0))
 	kryptogo.SetSleepHook(r.client, func(ctx context.Context, _ time.Duration) error { return ctx.Err() })
@@ -329,6 +340,7 @@ func TestCreateOnceReturnsWhatItFoundWithAnError(t *testing.T) {
 }
 
 func TestCreateOnceStopsWhenTheContextEnds(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	r.srv.DropNextRequest(http.MethodPost, "/task", 1)
 	ctx, cancel := context.WithCancel(testCtx(t))
@@ -340,6 +352,7 @@ func TestCreateOnceStopsWhenTheContextEnds(t *testing.T) {
 }
 
 func TestCreateOne(t *testing.T) {
+	t.Parallel()
 	r := newOnceRig(t)
 	created, err := r.client.Tasks.CreateOne(testCtx(t), kybTask("c1", "Acme Ltd."))
 	require.NoError(t, err)

@@ -292,6 +292,7 @@ func decodeFailure(err error) string {
 }
 
 func TestCheckDriftReportsUnknownMissingAndMistyped(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		fixture string
 		model   reflect.Type
@@ -323,6 +324,7 @@ func TestCheckDriftReportsUnknownMissingAndMistyped(t *testing.T) {
 // The SDK's own fixtures (the seed's samples and the quirks it decodes)
 // hold no field its models do not know, and no type they cannot decode.
 func TestCheckDriftFindsNoneInTheSDKsFixtures(t *testing.T) {
+	t.Parallel()
 	for fixtureName, model := range map[string]reflect.Type{
 		"task_summary.json": reflect.TypeFor[TaskSummary](),
 		"task_detail.json":  reflect.TypeFor[TaskDetail](), "tasks_history.json": reflect.TypeFor[TaskPage](),
@@ -342,6 +344,7 @@ func TestCheckDriftFindsNoneInTheSDKsFixtures(t *testing.T) {
 // The quirk fixtures carry fields no model knows, on purpose: the report
 // finds exactly those.
 func TestCheckDriftFindsTheQuirkFixturesExtraFields(t *testing.T) {
+	t.Parallel()
 	got, err := checkDrift(fixture(t, "task_summary_nulls.json"), reflect.TypeFor[TaskSummary]())
 	require.NoError(t, err)
 	assert.Equal(t, []string{"brand_new_field", "target.registration_number"}, got.Unknown)
@@ -351,6 +354,7 @@ func TestCheckDriftFindsTheQuirkFixturesExtraFields(t *testing.T) {
 }
 
 func TestDriftReportText(t *testing.T) {
+	t.Parallel()
 	got, err := checkDrift(fixture(t, "drift/task_summary.json"), reflect.TypeFor[TaskSummary]())
 	require.NoError(t, err)
 	text := got.String()
@@ -373,6 +377,7 @@ of a type the model cannot decode:
 }
 
 func TestDriftChecks(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{envLiveTaskID: "12, 13", envLiveIDVID: "5", envLiveKYAID: ""}
 	checks, err := driftChecks(func(k string) string { return env[k] })
 	require.NoError(t, err)
@@ -393,6 +398,7 @@ func TestDriftChecks(t *testing.T) {
 }
 
 func TestDriftCheckRun(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	handleGET(t, mux, "/task/123/summary", "drift/task_summary.json")
 	mux.HandleFunc("/tasks", func(w http.ResponseWriter, r *http.Request) {

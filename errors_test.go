@@ -21,6 +21,7 @@ import (
 )
 
 func TestAPIErrorBodyShapes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name        string
 		status      int
@@ -72,6 +73,7 @@ func TestAPIErrorBodyShapes(t *testing.T) {
 }
 
 func TestAPIErrorSentinels(t *testing.T) {
+	t.Parallel()
 	sentinels := []error{ErrUnauthorized, ErrNotFound, ErrConflict, ErrRateLimited, ErrServerError}
 	for status, want := range map[int]error{
 		401: ErrUnauthorized, 403: ErrUnauthorized, 404: ErrNotFound, 409: ErrConflict,
@@ -87,6 +89,7 @@ func TestAPIErrorSentinels(t *testing.T) {
 
 // A POST answered 5xx may have created its task before failing.
 func TestAPIErrorMaybeSent(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		method string
 		status int
@@ -98,6 +101,7 @@ func TestAPIErrorMaybeSent(t *testing.T) {
 }
 
 func TestAPIErrorBodyIsCapped(t *testing.T) {
+	t.Parallel()
 	big := make([]byte, maxErrorBody*2)
 	for i := range big {
 		big[i] = 'x'
@@ -108,6 +112,7 @@ func TestAPIErrorBodyIsCapped(t *testing.T) {
 }
 
 func TestValidationErrorListsEveryField(t *testing.T) {
+	t.Parallel()
 	err := &ValidationError{Fields: []FieldError{{"country", "is required"}, {"id_type", `"X" must be PASSPORT, DRIVING_LICENSE or ID_CARD`}}}
 	assert.EqualError(t, err, `kryptogo: invalid request: country: is required; id_type: "X" must be PASSPORT, DRIVING_LICENSE or ID_CARD`)
 	assert.ErrorIs(t, err, ErrInvalidRequest)
@@ -119,12 +124,14 @@ func TestValidationErrorListsEveryField(t *testing.T) {
 }
 
 func TestResponseError(t *testing.T) {
+	t.Parallel()
 	err := &ResponseError{Method: "GET", Path: "/kya/detail/1", StatusCode: 200, Snippet: "6 bytes, markup (HTML or XML)", Err: errors.New("invalid JSON at byte 1")}
 	assert.EqualError(t, err, `kryptogo: GET /kya/detail/1: 200: unexpected response: invalid JSON at byte 1 (body: 6 bytes, markup (HTML or XML))`)
 	assert.ErrorIs(t, err, ErrInvalidResponse)
 }
 
 func TestWaitErrorText(t *testing.T) {
+	t.Parallel()
 	err := &WaitError{ID: 3, Polls: 2, Err: context.Canceled, kind: "IDV task"}
 	assert.EqualError(t, err, "kryptogo: waiting for IDV task 3 after 2 polls (no state fetched): context canceled")
 	assert.ErrorIs(t, err, context.Canceled)
@@ -142,6 +149,7 @@ func escapeAll(s string) string {
 // Issue 8, item 4: a body or a header that echoes the key, in any spelling,
 // must not bring it into an APIError.
 func TestAPIErrorNeverHoldsTheKey(t *testing.T) {
+	t.Parallel()
 	const oddKey = "sk/live&7f3a<9c>1e-SECRET"
 	for _, key := range []string{testKey, oddKey} {
 		jsonKey, _ := json.Marshal(key) // & < > as \u0026 \u003c \u003e
@@ -280,6 +288,7 @@ func assertKeyGone(t *testing.T, out, key string) {
 // body when spelled in entities or \u escapes and cut mid-spelling; base64,
 // four layers of entities and tags splitting it got through too.
 func TestAPIErrorKeyEchoSpellings(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("x", maxErrorBody)
 	atCut := func(spelling string) string { return big[:maxErrorBody-len(spelling)+6] + spelling + "tail" }
 	mixedEscapes := func(s string) string {

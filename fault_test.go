@@ -50,6 +50,7 @@ func usersClient(t *testing.T, srv *httptest.Server, opts ...Option) *Client {
 // Issue 8, item 1: with GetBody on a POST, net/http's HTTP/2 transport
 // re-sent a request whose stream was reset after the server read it.
 func TestPOSTIsNeverReplayedByHTTP2(t *testing.T) {
+	t.Parallel()
 	for _, transport := range []struct {
 		name string
 		new  func(*testing.T, *httptest.Server, ...Option) *Client
@@ -72,6 +73,7 @@ func TestPOSTIsNeverReplayedByHTTP2(t *testing.T) {
 }
 
 func TestPOSTHasNoGetBody(t *testing.T) {
+	t.Parallel()
 	c := offlineClient(t)
 	for method, want := range map[string]bool{"POST": false, "PUT": true, "GET": true} {
 		req, err := c.newRequest(t.Context(), c.cfg.userAgent, method, c.base, bytesBody([]byte(`{}`)))
@@ -296,6 +298,7 @@ func faultRows() []faultRow {
 // and HTTP/2, and checks how many requests the server saw (a POST whose
 // body was read never twice), the error class and the time spent.
 func TestFaultMatrix(t *testing.T) {
+	t.Parallel()
 	for _, row := range faultRows() {
 		starts := map[string]func(*testing.T, *faultEnv){"": row.start}
 		if row.start == nil {
@@ -465,6 +468,7 @@ func replayServers() map[string]func(*testing.T, *faultEnv) {
 // Review of issue 8, finding 2: a user's retrying RoundTripper re-sent a
 // paid POST, since the send guard allowed two sends of every method.
 func TestUserRetryingTransportNeverReplaysAPOST(t *testing.T) {
+	t.Parallel()
 	for serverName, start := range replayServers() {
 		for callName, call := range paidCalls(t) {
 			t.Run(serverName+"/"+callName, func(t *testing.T) {

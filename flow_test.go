@@ -76,6 +76,7 @@ func countMatching(errs []error, target error) int {
 // with the default budget of 500 tokens at 5 a retry, at most 100 retries
 // are sent before retries stop.
 func TestRetryBudgetCapsAStorm(t *testing.T) {
+	t.Parallel()
 	api := newStormAPI(t)
 	api.failing.Store(true)
 	errs := callMany(t.Context(), api.client, "/thing", 1000, 40)
@@ -187,6 +188,7 @@ func TestRateLimitPausesEveryCaller(t *testing.T) {
 }
 
 func TestRetryBudgetDisabled(t *testing.T) {
+	t.Parallel()
 	api := newStormAPI(t, WithRetryBudget(0))
 	api.failing.Store(true)
 	errs := callMany(t.Context(), api.client, "/thing", 200, 40)
@@ -207,6 +209,7 @@ func (api *stormAPI) loneFailure(t *testing.T) (int32, error) {
 // TestRetryBudgetRecovers: after a storm spent the budget, successes earn
 // it back, and a lone failure is retried again.
 func TestRetryBudgetRecovers(t *testing.T) {
+	t.Parallel()
 	api := newStormAPI(t)
 	api.failing.Store(true)
 	callMany(t.Context(), api.client, "/thing", 1000, 40)
@@ -229,6 +232,7 @@ func TestRetryBudgetRecovers(t *testing.T) {
 // TestRetryBudgetSmall: a budget of one retry is spent by one failed
 // retry, and not by a retry that succeeds.
 func TestRetryBudgetSmall(t *testing.T) {
+	t.Parallel()
 	api := newStormAPI(t, WithRetryBudget(5))
 	for range 5 {
 		sent, err := api.loneFailure(t)
@@ -244,6 +248,7 @@ func TestRetryBudgetSmall(t *testing.T) {
 }
 
 func TestRetryCosts(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		res  result
@@ -274,6 +279,7 @@ func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
 
 func TestWithRetryBudgetRejectsNegative(t *testing.T) {
+	t.Parallel()
 	_, err := NewClient(testKey, WithRetryBudget(-1))
 	assert.ErrorContains(t, err, "WithRetryBudget: negative budget -1")
 }
@@ -281,6 +287,7 @@ func TestWithRetryBudgetRejectsNegative(t *testing.T) {
 // TestPauseOutlastingTheDeadline: a call whose deadline ends before the
 // client's pause does returns at once, sends nothing, and says why.
 func TestPauseOutlastingTheDeadline(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t, WithMaxRetries(0))
 	var seen arrivals
 	limitedAt := rateLimitedAPI(mux, "/thing", 1, &seen)
@@ -311,6 +318,7 @@ func TestPauseOutlastingTheDeadline(t *testing.T) {
 // TestPauseWaitsTheRemainder: a call that meets another call's pause sleeps
 // what is left of it, through the client's clock and sleep, once.
 func TestPauseWaitsTheRemainder(t *testing.T) {
+	t.Parallel()
 	api := newStormAPI(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	slept := recordSleeps(api.client, now)
@@ -323,6 +331,7 @@ func TestPauseWaitsTheRemainder(t *testing.T) {
 // TestPauseIsCapped: a Retry-After of an hour pauses the client for
 // maxRetryAfter at most; the call that got it returns the *APIError.
 func TestPauseIsCapped(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	recordSleeps(client, now)
@@ -339,6 +348,7 @@ func TestPauseIsCapped(t *testing.T) {
 
 // TestRetryAfterOn503DoesNotPause: only a 429 pauses the whole client.
 func TestRetryAfterOn503DoesNotPause(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t, WithMaxRetries(0))
 	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "5")

@@ -30,6 +30,7 @@ func serve(h http.Handler, req *http.Request) int {
 }
 
 func TestCallbackRoundTrip(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	var gotTask *TaskSummary
 	var gotEvent *CallbackEvent
@@ -58,6 +59,7 @@ func TestCallbackRoundTrip(t *testing.T) {
 }
 
 func TestCallbackIDVRoundTrip(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	var got *IDVTask
 	h := &CallbackHandler{Signer: signer, Logger: discardLogger(), OnIDV: func(ctx context.Context, task *IDVTask) error {
@@ -71,6 +73,7 @@ func TestCallbackIDVRoundTrip(t *testing.T) {
 }
 
 func TestSignedCallbackRequestOverTheNetwork(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	var got atomic.Int64
 	srv := httptest.NewServer(&CallbackHandler{Signer: signer, Logger: discardLogger(),
@@ -88,6 +91,7 @@ func TestSignedCallbackRequestOverTheNetwork(t *testing.T) {
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestCallbackHandlerRejections(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	signed := func(rawURL string, body []byte) *http.Request {
 		req, err := NewSignedCallbackRequest(signer, rawURL, fixtureRef, body)
@@ -135,6 +139,7 @@ func TestCallbackHandlerRejections(t *testing.T) {
 }
 
 func TestCallbackHandlerFunctionOutcomes(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	req := func() *http.Request {
 		r, err := NewSignedCallbackRequest(signer, "https://example.com/cb", fixtureRef, fixture(t, "callback_task.json"))
@@ -171,6 +176,7 @@ func TestCallbackHandlerFunctionOutcomes(t *testing.T) {
 }
 
 func TestCallbackHandlerConfirm(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	var fetched atomic.Int32
 	mux.HandleFunc("/task/123/summary", func(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +224,7 @@ func TestCallbackHandlerConfirm(t *testing.T) {
 }
 
 func TestCallbackHandlerLogsNoPersonalData(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	var logs bytes.Buffer
 	h := &CallbackHandler{Signer: signer, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
@@ -245,6 +252,7 @@ func TestCallbackHandlerLogsNoPersonalData(t *testing.T) {
 }
 
 func TestCallbackHandlerMisconfigurationLoggedOnce(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	h := &CallbackHandler{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	for i := 0; i < 3; i++ {
@@ -285,6 +293,7 @@ func attackAPI(t *testing.T) *Client {
 }
 
 func TestCallbackHandlerAttacks(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	client := attackAPI(t)
 	const hook = "https://hooks.example.com/kryptogo/cb"
@@ -354,6 +363,7 @@ func TestCallbackHandlerAttacks(t *testing.T) {
 }
 
 func TestCallbackHandlerDeliversOwnRecords(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	client := attackAPI(t)
 	for42 := signFor(t, signer, "https://hooks.example.com/kryptogo/cb?plan=gold", "c42").String()
@@ -400,6 +410,7 @@ func TestCallbackHandlerDeliversOwnRecords(t *testing.T) {
 }
 
 func TestCallbackHandlerPublicURL(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	signed := signFor(t, signer, "https://hooks.example.com/kryptogo/callback", fixtureRef)
 	var called atomic.Int32

@@ -37,6 +37,7 @@ func testJPEG(t testing.TB, w, h int) []byte {
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func TestIDVCreate(t *testing.T) {
+	t.Parallel()
 	front, back, face, held := testJPEG(t, 640, 400), testJPEG(t, 640, 401), testPNG(t, 400, 600), testPNG(t, 800, 600)
 	want := `{
 		"country": "TWN", "id_type": "ID_CARD",
@@ -79,6 +80,7 @@ func TestIDVCreate(t *testing.T) {
 // SDK sends for the same request has the same fields and values, images
 // aside.
 func TestIDVCreateMatchesReferenceSample(t *testing.T) {
+	t.Parallel()
 	img := ImageFromBytes(testJPEG(t, 640, 400))
 	body, err := (&CreateIDVRequest{
 		Country: "TWN", IDType: IDTypeIDCard, IDImage: img, IDBackImage: img, FaceImage: img, IDAndFaceImage: img,
@@ -101,6 +103,7 @@ func TestIDVCreateMatchesReferenceSample(t *testing.T) {
 }
 
 func TestIDVCreateRetryReplaysImages(t *testing.T) {
+	t.Parallel()
 	face := testPNG(t, 500, 500)
 	client, mux := setup(t)
 	var bodies [][]byte
@@ -128,6 +131,7 @@ func TestIDVCreateRetryReplaysImages(t *testing.T) {
 }
 
 func TestIDVCreateValidation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	okJPEG := ImageFromBytes(testJPEG(t, 640, 400))
 	valid := func() *CreateIDVRequest {
@@ -206,6 +210,7 @@ func wantIDVTask() *IDVTask {
 }
 
 func TestIDVGet(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	handleGET(t, mux, "/idv/12", "idv_task.json")
 	got, err := client.IDV.Get(t.Context(), 12)
@@ -216,6 +221,7 @@ func TestIDVGet(t *testing.T) {
 }
 
 func TestIDVTaskQuirks(t *testing.T) {
+	t.Parallel()
 	var got IDVTask
 	require.NoError(t, json.Unmarshal(fixture(t, "idv_task_quirks.json"), &got))
 	assertDecoded(t, &IDVTask{
@@ -239,6 +245,7 @@ func TestIDVTaskQuirks(t *testing.T) {
 }
 
 func TestIDVTaskLogValueHidesPersonalData(t *testing.T) {
+	t.Parallel()
 	var task IDVTask
 	require.NoError(t, json.Unmarshal(fixture(t, "idv_task.json"), &task))
 	var buf bytes.Buffer
@@ -250,6 +257,7 @@ func TestIDVTaskLogValueHidesPersonalData(t *testing.T) {
 }
 
 func TestIDVInitWeb(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ fixture, want string }{
 		{"idv_init_response.json", "2022-01-10T09:30:00Z"},
 		{"idv_init_response_unix.json", "2022-01-10T09:30:00Z"},
@@ -277,6 +285,7 @@ func TestIDVInitWeb(t *testing.T) {
 }
 
 func TestIDVInitWebSendsApplyCodeZero(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/idv/init", func(w http.ResponseWriter, r *http.Request) {
 		assertJSONBody(t, r, `{"id_type":"ID_CARD","workflow_id":100,"country":"TWN","customer_reference":"c",
@@ -291,6 +300,7 @@ func TestIDVInitWebSendsApplyCodeZero(t *testing.T) {
 }
 
 func TestIDVInitWebValidation(t *testing.T) {
+	t.Parallel()
 	valid := func() *InitWebIDVRequest {
 		return &InitWebIDVRequest{IDType: IDTypeIDCard, WorkflowID: WorkflowIDOnlyUpload, Country: "TWN", CustomerReference: "c1"}
 	}
@@ -351,6 +361,7 @@ func TestIDVInitWebValidation(t *testing.T) {
 }
 
 func TestIDVInitMobile(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/idv/account", func(w http.ResponseWriter, r *http.Request) {
 		assertRequest(t, r, http.MethodPost, "/idv/account")
@@ -371,6 +382,7 @@ func TestIDVInitMobile(t *testing.T) {
 }
 
 func TestIDVInitMobileValidation(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		req    *InitMobileIDVRequest
@@ -390,6 +402,7 @@ func TestIDVInitMobileValidation(t *testing.T) {
 }
 
 func TestIDVWait(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	var polls atomic.Int32
 	mux.HandleFunc("/idv/16", func(w http.ResponseWriter, r *http.Request) {
@@ -409,6 +422,7 @@ func TestIDVWait(t *testing.T) {
 }
 
 func TestIDVWaitDeadlineKeepsLastState(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/idv/16", func(w http.ResponseWriter, r *http.Request) { serveFixture(t, "idv_task_pending.json")(w) })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)

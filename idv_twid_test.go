@@ -9,6 +9,7 @@ import (
 )
 
 func TestTWIDApplyCodes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		code int
@@ -38,6 +39,7 @@ func TestTWIDApplyCodes(t *testing.T) {
 }
 
 func TestTWIDApplyCodeOfReturnsAFreshPointer(t *testing.T) {
+	t.Parallel()
 	a, b := TWIDApplyCodeOf(TWIDReissue), TWIDApplyCodeOf(TWIDReissue)
 	*a = TWIDChange
 	assert.Equal(t, TWIDReissue, *b, "one request's code never changes another's")

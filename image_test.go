@@ -12,6 +12,7 @@ import (
 )
 
 func TestImagePixelBounds(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		w, h int
 		ok   bool
@@ -50,6 +51,7 @@ func pngHeader(w, h int) []byte {
 }
 
 func TestImageStringNeverShowsContent(t *testing.T) {
+	t.Parallel()
 	secret := testJPEG(t, 640, 400)
 	imgs := []*Image{ImageFromBytes(secret), ImageFromBase64(b64(secret)), ImageFromFile("/secret/dir/passport.jpg")}
 	for _, img := range imgs {

@@ -28,6 +28,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 func TestIntegrationKYA(t *testing.T) {
+	t.Parallel()
 	srv := kryptogotest.NewTestServer(t, kryptogotest.WithSanctionedAddresses("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"))
 	client := srv.Client()
 	ctx := testCtx(t)
@@ -42,6 +43,7 @@ func TestIntegrationKYA(t *testing.T) {
 }
 
 func TestIntegrationTaskFlow(t *testing.T) {
+	t.Parallel()
 	srv := kryptogotest.NewTestServer(t, kryptogotest.WithCompletionDelay(30*time.Millisecond))
 	srv.SetTargetRisk("Jane Roe", kryptogotest.TaskOutcome{PotentialRisk: 77, SanctionMatched: true})
 	client := srv.Client()
@@ -103,6 +105,7 @@ func TestIntegrationTaskFlow(t *testing.T) {
 }
 
 func TestIntegrationIDV(t *testing.T) {
+	t.Parallel()
 	srv := kryptogotest.NewTestServer(t, kryptogotest.WithRFC3339InitTimestamp())
 	client := srv.Client()
 	ctx := testCtx(t)
@@ -136,6 +139,7 @@ func TestIntegrationIDV(t *testing.T) {
 }
 
 func TestIntegrationRetriesAgainstInjectedFailures(t *testing.T) {
+	t.Parallel()
 	srv := kryptogotest.NewTestServer(t)
 	client := srv.Client()
 	ctx := testCtx(t)

@@ -24,6 +24,7 @@ func wantKYAResult() *KYAResult {
 }
 
 func TestKYACreate(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/kya", func(w http.ResponseWriter, r *http.Request) {
 		assertRequest(t, r, http.MethodPost, "/kya")
@@ -43,6 +44,7 @@ func TestKYACreate(t *testing.T) {
 }
 
 func TestKYACreateDetectsChain(t *testing.T) {
+	t.Parallel()
 	for addr, chain := range map[string]string{
 		"0x72a5843cc08275C8171E582972Aa4fDa8C397B2A": "eth",
 		"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa":         "btc",
@@ -63,6 +65,7 @@ func TestKYACreateDetectsChain(t *testing.T) {
 }
 
 func TestKYACreateUnknownChainPassesThrough(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/kya", func(w http.ResponseWriter, r *http.Request) {
 		assertJSONBody(t, r, `{"address":"TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE","chain":"tron"}`)
@@ -73,6 +76,7 @@ func TestKYACreateUnknownChainPassesThrough(t *testing.T) {
 }
 
 func TestKYAGet(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	handleGET(t, mux, "/kya/detail/13", "kya_result_matches.json")
 	got, err := client.KYA.Get(t.Context(), 13)
@@ -96,6 +100,7 @@ func TestKYAGet(t *testing.T) {
 }
 
 func TestKYACountsOfNonArrays(t *testing.T) {
+	t.Parallel()
 	r := &KYAResult{SDNList: json.RawMessage(`null`), TxList: json.RawMessage(`{"a":1}`)}
 	assert.Equal(t, 0, r.SDNCount())
 	assert.Equal(t, 0, r.TxCount())
@@ -103,6 +108,7 @@ func TestKYACountsOfNonArrays(t *testing.T) {
 }
 
 func TestKYAValidation(t *testing.T) {
+	t.Parallel()
 	client := offlineClient(t)
 	ctx := t.Context()
 	for _, tc := range []struct {
@@ -129,6 +135,7 @@ func TestKYAValidation(t *testing.T) {
 }
 
 func TestDetectChain(t *testing.T) {
+	t.Parallel()
 	c, ok := DetectChain("0x72a5843cc08275c8171e582972aa4fda8c397b2a")
 	assert.True(t, ok)
 	assert.Equal(t, ChainETH, c)

@@ -88,6 +88,7 @@ func printed(vs ...any) string {
 // error ("malformed HTTP response \"<key>\""), and the client passed that
 // text on to errors and debug logs.
 func TestTransportErrorsNeverCarryTheKey(t *testing.T) {
+	t.Parallel()
 	for name, reply := range map[string]string{
 		"status line":            testKey + "\r\n\r\n",
 		"status code":            "HTTP/1.1 " + testKey + " OK\r\n\r\n",
@@ -119,6 +120,7 @@ func TestTransportErrorsNeverCarryTheKey(t *testing.T) {
 // rejected (a birthday, a country, a gender), and validation errors are
 // logged. They say what is expected instead.
 func TestValidationErrorsQuoteNoValues(t *testing.T) {
+	t.Parallel()
 	c := offlineClient(t)
 	ctx := t.Context()
 	for _, tc := range []struct {
@@ -167,6 +169,7 @@ func TestValidationErrorsQuoteNoValues(t *testing.T) {
 // birthday carried it into APIError.Message, Body and Error(). The SDK
 // masks the personal values it just sent, in every spelling it knows.
 func TestAPIErrorMasksThePersonalValuesSent(t *testing.T) {
+	t.Parallel()
 	const name, birthday, idNumber = "John Doe", "1990-01-02", "A123456789"
 	face := testPNG(t, 400, 400)
 	calls := map[string]func(context.Context, *Client) error{

@@ -23,6 +23,7 @@ import (
 // It fails when an answer cannot be fetched or decoded; drift alone is
 // logged, not a failure, since new fields are expected.
 func TestLive(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(EnvAPIKey) == "" {
 		t.Skip("set KRYPTOGO_API_KEY to run the live conformance check (it calls only endpoints that cost nothing)")
 	}

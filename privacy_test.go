@@ -92,6 +92,7 @@ type nestedExported struct {
 }
 
 func TestPersonalDataNeverPrints(t *testing.T) {
+	t.Parallel()
 	values, img := personalValues(t)
 	for name, v := range values {
 		ptr := pointerTo(v)
@@ -155,6 +156,7 @@ func pointerTo(v any) any {
 }
 
 func TestPersonalDataNeverLogs(t *testing.T) {
+	t.Parallel()
 	values, img := personalValues(t)
 	for name, v := range values {
 		for _, handler := range []string{"json", "text"} {
@@ -182,6 +184,7 @@ func TestPersonalDataNeverLogs(t *testing.T) {
 
 // The printed and logged forms keep the ids and states that debugging needs.
 func TestRedactedFormsKeepIDsAndStates(t *testing.T) {
+	t.Parallel()
 	values, _ := personalValues(t)
 	for name, want := range map[string]string{
 		"TaskSummary":       "TaskSummary{task_id: 9, target_type: KYC, progress: 40}",
@@ -205,6 +208,7 @@ func TestRedactedFormsKeepIDsAndStates(t *testing.T) {
 
 // Printing never touches the fields or the JSON: both keep every value.
 func TestRedactionKeepsFieldsAndJSON(t *testing.T) {
+	t.Parallel()
 	sum := decodePersonal[TaskSummary](t)
 	assert.Equal(t, secretName, sum.Target.Name)
 	assert.Contains(t, string(sum.RawJSON()), secretName)

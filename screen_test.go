@@ -73,6 +73,7 @@ func (p *progressLog) record(done, total int) {
 }
 
 func TestScreenResultsInInputOrder(t *testing.T) {
+	t.Parallel()
 	api := &kyaAPI{serve: func(http.ResponseWriter, string) bool {
 		time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond) // finish out of order
 		return false
@@ -97,6 +98,7 @@ func TestScreenResultsInInputOrder(t *testing.T) {
 }
 
 func TestScreenPerItemErrors(t *testing.T) {
+	t.Parallel()
 	const notFound, broken = "0x00000000000000000000000000000000000000aa", "0x00000000000000000000000000000000000000bb"
 	api := &kyaAPI{serve: func(w http.ResponseWriter, address string) bool {
 		switch address {
@@ -166,6 +168,7 @@ func TestScreenConcurrencyLimit(t *testing.T) {
 }
 
 func TestScreenCancelStopsLaunching(t *testing.T) {
+	t.Parallel()
 	api := &kyaAPI{}
 	client := screenSetup(t, api)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -207,6 +210,7 @@ func (l *screenLimiter) Wait(context.Context) error {
 }
 
 func TestScreenRateLimiter(t *testing.T) {
+	t.Parallel()
 	t.Run("waited once an item", func(t *testing.T) {
 		api := &kyaAPI{}
 		client := screenSetup(t, api)
@@ -247,6 +251,7 @@ func TestScreenRespectsThePause(t *testing.T) {
 }
 
 func TestScreenEdgeCases(t *testing.T) {
+	t.Parallel()
 	client := offlineClient(t)
 	assert.Empty(t, client.KYA.Screen(t.Context(), nil, nil))
 	//lint:ignore SA1012 a nil context is what this checks

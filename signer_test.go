@@ -51,6 +51,7 @@ func signFor(t testing.TB, s *CallbackSigner, rawURL, customer string) *url.URL 
 }
 
 func TestSignURLAddsReferenceAndSignature(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	signed, err := signer.SignURL("https://example.com/cb?customer=42&b=x%20y&b=z", "c 42&x")
 	require.NoError(t, err)
@@ -66,6 +67,7 @@ func TestSignURLAddsReferenceAndSignature(t *testing.T) {
 }
 
 func TestSignaturesNeverShared(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	sigs := map[string]string{}
 	for _, tc := range [][2]string{
@@ -83,6 +85,7 @@ func TestSignaturesNeverShared(t *testing.T) {
 }
 
 func TestVerifySurvivesProxyReencoding(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	u := signFor(t, signer, "https://Hooks.Example.com/kryptogo/call~back?plan=gold%20plus&b=2&b=1", "c/42")
 	for name, edit := range map[string]func(*url.URL){
@@ -106,6 +109,7 @@ func TestVerifySurvivesProxyReencoding(t *testing.T) {
 }
 
 func TestVerifyRefusesChanges(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	u := signFor(t, signer, "https://example.com/cb/x?customer=42&b=x%20y&b=z", "c42")
 	sig := u.Query().Get(SignatureParam)
@@ -158,6 +162,7 @@ func TestVerifyRefusesChanges(t *testing.T) {
 // bits of the last character and skips CR and LF, so without a canonical
 // check several kg_sig strings would verify for one signature.
 func TestVerifyRefusesNonCanonicalSignature(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	u := signFor(t, signer, "https://hooks.example.com/cb", "c42")
 	sig := u.Query().Get(SignatureParam)
@@ -185,6 +190,7 @@ func TestVerifyRefusesNonCanonicalSignature(t *testing.T) {
 }
 
 func TestVerifyRequestUsesHostHeader(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	u := signFor(t, signer, "https://hooks.example.com/cb", "c1")
 	req, err := http.NewRequest(http.MethodPost, "http://10.0.0.7:8080"+u.RequestURI(), nil)
@@ -198,6 +204,7 @@ func TestVerifyRequestUsesHostHeader(t *testing.T) {
 // (U+212A) to 'k', so a Unicode host could pass for the signed ASCII one.
 // Hosts arrive punycoded on the wire; a non-ASCII host is refused.
 func TestVerifyRefusesUnicodeHosts(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	u := signFor(t, signer, "https://hooks.example.com/cb", "c42")
 	for name, host := range map[string]string{
@@ -217,6 +224,7 @@ func TestVerifyRefusesUnicodeHosts(t *testing.T) {
 }
 
 func TestSignerRotation(t *testing.T) {
+	t.Parallel()
 	old := newSigner(t, secretA)
 	signedOld := signFor(t, old, "https://example.com/cb?customer=1", "c1")
 	rotated := newSigner(t, secretB, secretA)
@@ -231,6 +239,7 @@ func TestSignerRotation(t *testing.T) {
 }
 
 func TestSignerErrors(t *testing.T) {
+	t.Parallel()
 	_, err := NewCallbackSigner([]byte("short"))
 	assert.ErrorContains(t, err, "at least 32 random bytes")
 	_, err = NewCallbackSigner(secretA, []byte("short"))
@@ -254,6 +263,7 @@ func TestSignerErrors(t *testing.T) {
 }
 
 func TestNewSignedCallbackRequestPayloads(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	var summary TaskSummary
 	require.NoError(t, json.Unmarshal(fixture(t, "task_summary.json"), &summary))
@@ -292,6 +302,7 @@ func TestNewSignedCallbackRequestPayloads(t *testing.T) {
 // one customer on a request for another would lose every callback (the
 // handler refuses them), so it is a ValidationError before sending.
 func TestCreateRefusesCallbackOfAnotherCustomer(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	for42 := signFor(t, signer, "https://hooks.example.com/cb", "c42").String()
 	twice := for42 + "&kg_ref=c42"
@@ -364,6 +375,7 @@ func TestCreateRefusesCallbackOfAnotherCustomer(t *testing.T) {
 // validator and the handler parse a callback query with one function, and
 // a query that does not parse is refused at both ends.
 func TestCreateRefusesCallbackWithUnparsableQuery(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	signed := signFor(t, signer, "https://hooks.example.com/cb", "c42")
 	sig := signed.Query().Get(SignatureParam)
@@ -402,6 +414,7 @@ func TestCreateRefusesCallbackWithUnparsableQuery(t *testing.T) {
 }
 
 func TestCreateAcceptsCallbackOfItsCustomer(t *testing.T) {
+	t.Parallel()
 	signer := newSigner(t, secretA)
 	client, mux := setup(t)
 	var body []byte

@@ -41,6 +41,7 @@ func wantTaskSummary() *TaskSummary {
 }
 
 func TestTasksSummary(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	handleGET(t, mux, "/task/123/summary", "task_summary.json")
 	got, err := client.Tasks.Summary(t.Context(), 123)
@@ -53,6 +54,7 @@ func TestTasksSummary(t *testing.T) {
 }
 
 func TestTaskSummaryQuirks(t *testing.T) {
+	t.Parallel()
 	var nulls TaskSummary
 	require.NoError(t, json.Unmarshal(fixture(t, "task_summary_nulls.json"), &nulls))
 	kyb := KYBTarget("KryptoGO Ltd.")
@@ -109,6 +111,7 @@ func wantTaskDetail() *TaskDetail {
 }
 
 func TestTasksGet(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	handleGET(t, mux, "/task/12345", "task_detail.json")
 	got, err := client.Tasks.Get(t.Context(), 12345)
@@ -120,6 +123,7 @@ func TestTasksGet(t *testing.T) {
 }
 
 func TestTaskDetailNestedSources(t *testing.T) {
+	t.Parallel()
 	var got TaskDetail
 	require.NoError(t, json.Unmarshal(fixture(t, "task_detail_nested_sources.json"), &got))
 	assertDecoded(t, &TaskDetail{
@@ -154,6 +158,7 @@ func TestTaskDetailNestedSources(t *testing.T) {
 }
 
 func TestTasksCreate(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
 		assertRequest(t, r, http.MethodPost, "/task")
@@ -177,6 +182,7 @@ func TestTasksCreate(t *testing.T) {
 }
 
 func TestTasksCreateReceiptCountMismatch(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`[{"task_id": 123, "timestamp": 1623859200}]`))
@@ -191,6 +197,7 @@ func TestTasksCreateReceiptCountMismatch(t *testing.T) {
 }
 
 func TestTasksCreateValidation(t *testing.T) {
+	t.Parallel()
 	client := offlineClient(t)
 	good := CreateTaskRequest{SearchSettingID: 2, Target: KYCTarget("王又曾", "1990-06-21", "TWN")}
 	with := func(mut func(*CreateTaskRequest)) []CreateTaskRequest {
@@ -237,6 +244,7 @@ func TestTasksCreateValidation(t *testing.T) {
 }
 
 func TestTasksSetAccepted(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/task/123/accepted", func(w http.ResponseWriter, r *http.Request) {
 		assertRequest(t, r, http.MethodPost, "/task/123/accepted")
@@ -250,6 +258,7 @@ func TestTasksSetAccepted(t *testing.T) {
 }
 
 func TestTasksRejectSendsFalse(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/task/7/accepted", func(w http.ResponseWriter, r *http.Request) {
 		assertRequest(t, r, http.MethodPost, "/task/7/accepted")
@@ -262,6 +271,7 @@ func TestTasksRejectSendsFalse(t *testing.T) {
 }
 
 func TestTasksSetAcceptedConflict(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	var calls atomic.Int32
 	mux.HandleFunc("/task/123/accepted", func(w http.ResponseWriter, r *http.Request) {
@@ -276,6 +286,7 @@ func TestTasksSetAcceptedConflict(t *testing.T) {
 }
 
 func TestTasksSetAcceptedValidation(t *testing.T) {
+	t.Parallel()
 	client := offlineClient(t)
 	ctx := t.Context()
 	_, err := client.Tasks.SetAccepted(ctx, 1, nil)
@@ -287,6 +298,7 @@ func TestTasksSetAcceptedValidation(t *testing.T) {
 }
 
 func TestTasksSetMetadata(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/task/123/metadata", func(w http.ResponseWriter, r *http.Request) {
 		assertRequest(t, r, http.MethodPut, "/task/123/metadata")
@@ -298,6 +310,7 @@ func TestTasksSetMetadata(t *testing.T) {
 }
 
 func TestTasksSetMetadataNonZeroCode(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/task/123/metadata", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"code": 1003, "message": "metadata too long"}`))
@@ -309,6 +322,7 @@ func TestTasksSetMetadataNonZeroCode(t *testing.T) {
 }
 
 func TestTasksSetMetadataValidation(t *testing.T) {
+	t.Parallel()
 	client := offlineClient(t)
 	err := client.Tasks.SetMetadata(t.Context(), 0, nil)
 	assert.Equal(t, []string{"task_id", "metadata"}, fieldsOf(t, err))
@@ -321,6 +335,7 @@ func TestTasksSetMetadataValidation(t *testing.T) {
 }
 
 func TestTasksHistory(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/tasks", func(w http.ResponseWriter, r *http.Request) {
 		assertRequestQuery(t, r, http.MethodGet, "/tasks", "customer_reference=000000123&page_number=1&page_size=10")
@@ -348,6 +363,7 @@ func TestTasksHistory(t *testing.T) {
 }
 
 func TestTasksHistoryDefaults(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/tasks", func(w http.ResponseWriter, r *http.Request) {
 		assert.Equal(t, "page_number=1&page_size=20", r.URL.RawQuery)
@@ -376,6 +392,7 @@ func pagedHistory(t *testing.T, mux *http.ServeMux, total int, requested *[]stri
 }
 
 func TestTasksAll(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		total, size int
 		pages       int
@@ -398,6 +415,7 @@ func TestTasksAll(t *testing.T) {
 }
 
 func TestTasksAllBreakStopsFetching(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	var requested []string
 	pagedHistory(t, mux, 100, &requested)
@@ -412,6 +430,7 @@ func TestTasksAllBreakStopsFetching(t *testing.T) {
 }
 
 func TestTasksAllYieldsErrorOnce(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t, WithMaxRetries(0))
 	mux.HandleFunc("/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("page_number") == "2" {
@@ -435,6 +454,7 @@ func TestTasksAllYieldsErrorOnce(t *testing.T) {
 }
 
 func TestTasksWait(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	var polls atomic.Int32
 	mux.HandleFunc("/task/9/summary", func(w http.ResponseWriter, r *http.Request) {
@@ -457,6 +477,7 @@ func TestTasksWait(t *testing.T) {
 }
 
 func TestTasksWaitDeadline(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/task/9/summary", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"task_id":9,"progress":40}`))
@@ -477,6 +498,7 @@ func TestTasksWaitDeadline(t *testing.T) {
 }
 
 func TestTasksWaitStopsOnPermanentError(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	var polls atomic.Int32
 	mux.HandleFunc("/task/9/summary", func(w http.ResponseWriter, r *http.Request) {
@@ -545,6 +567,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // hasKeyOutside decides whether a target needs its second decode (into a
 // map, for Extra); it must agree with that decode on every object.
 func TestHasKeyOutside(t *testing.T) {
+	t.Parallel()
 	for _, doc := range []string{
 		`{}`, ` { } `, `null`, `[]`, `"x"`, `1`,
 		`{"type":1,"name":"a","birthday":"1990-06-21","citizenship":"TWN"}`,

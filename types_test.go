@@ -17,6 +17,7 @@ import (
 )
 
 func TestIDDecoding(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want ID
@@ -39,6 +40,7 @@ func TestIDDecoding(t *testing.T) {
 }
 
 func TestTimestampDecoding(t *testing.T) {
+	t.Parallel()
 	want := time.Date(2022, 1, 10, 9, 30, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		in   string
@@ -65,12 +67,14 @@ func TestTimestampDecoding(t *testing.T) {
 }
 
 func TestTimestampEncoding(t *testing.T) {
+	t.Parallel()
 	b, err := json.Marshal([]Timestamp{ts(1641807000), {}})
 	require.NoError(t, err)
 	assert.Equal(t, `[1641807000,0]`, string(b))
 }
 
 func TestRatingForScore(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		score int
 		want  RiskRating
@@ -91,6 +95,7 @@ func TestRatingForScore(t *testing.T) {
 }
 
 func TestEnumStrings(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		v    interface{ String() string }
 		want string
@@ -108,6 +113,7 @@ func TestEnumStrings(t *testing.T) {
 }
 
 func TestIDVStateDone(t *testing.T) {
+	t.Parallel()
 	done := map[IDVState]bool{IDVAccept: true, IDVReview: true, IDVReject: true,
 		IDVPending: false, IDVInitial: false, IDVStateMissing: false, IDVState(9): false}
 	for s, want := range done {
@@ -116,6 +122,7 @@ func TestIDVStateDone(t *testing.T) {
 }
 
 func TestUnknownEnumValuesDecode(t *testing.T) {
+	t.Parallel()
 	var v struct {
 		State  IDVState       `json:"state"`
 		Origin TaskOrigin     `json:"origin"`
@@ -130,6 +137,7 @@ func TestUnknownEnumValuesDecode(t *testing.T) {
 }
 
 func TestSearchSourcesDecoding(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]SearchSources{
 		`[0,1,4]`:       {0, 1, 4},
 		`[[0,4],[2]]`:   {0, 4, 2},
@@ -147,6 +155,7 @@ func TestSearchSourcesDecoding(t *testing.T) {
 }
 
 func TestMetadataListDecoding(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]MetadataList{
 		`[{"key":"a","value":"1"},{"key":"b","value":"2"}]`: {{"a", "1"}, {"b", "2"}},
 		`{"b":"2","a":"1"}`:                {{"a", "1"}, {"b", "2"}},
@@ -175,6 +184,7 @@ func TestMetadataListDecoding(t *testing.T) {
 }
 
 func TestTargetExtraRoundTrip(t *testing.T) {
+	t.Parallel()
 	target := KYBTarget("KryptoGO Ltd.")
 	target.Extra = map[string]any{"registration_number": "12345678", "country": "TWN"}
 	b, err := json.Marshal(target)
@@ -204,6 +214,7 @@ func TestTargetExtraRoundTrip(t *testing.T) {
 // 292277026304: NaN, infinities, overflowing and negative unix seconds,
 // and numbers in forms JSON does not have.
 func TestTimestampRejectsOutOfRange(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{
 		`"NaN"`, `"nan"`, `"Inf"`, `"+Inf"`, `"-Inf"`, `"Infinity"`, `1e300`, `"1e300"`, `-1e300`,
 		`-1`, `"-1641807000"`, `253402300800`, `9223372036854775807`, `1e19`,
@@ -226,6 +237,7 @@ func TestTimestampRejectsOutOfRange(t *testing.T) {
 // Callbacks whose times were NaN, infinite or huge once all decoded to the
 // same time and so to the same Key(): a replayed forgery matched a real one.
 func TestCallbackKeysOfBadTimesNoLongerCollide(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{`"NaN"`, `"Inf"`, `1e300`, `"-Inf"`} {
 		body := `{"task_id":9,"progress":100,"update_time":` + bad + `}`
 		ev, err := ParseCallback([]byte(body))
@@ -235,6 +247,7 @@ func TestCallbackKeysOfBadTimesNoLongerCollide(t *testing.T) {
 }
 
 func TestIDRejectsNonDecimalNumbers(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{`"0x10"`, `"NaN"`, `"Inf"`, `1e300`, `"1_000"`, `"+5"`} {
 		var id ID
 		assert.Error(t, json.Unmarshal([]byte(bad), &id), bad)
@@ -433,6 +446,7 @@ func assertStableRoundTrip(t *testing.T, in string, model func() any) {
 // The fast paths of ID, Timestamp and SearchSources agree with the general
 // decoding on the forms they take, and leave every other form to it.
 func TestDecodeFastPaths(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		fast bool

@@ -24,6 +24,7 @@ func quickPolls(c *Client) *atomic.Int32 {
 }
 
 func TestWaitOptionsRejectUnitMistakes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		opts  WaitOptions
@@ -54,6 +55,7 @@ func TestWaitOptionsRejectUnitMistakes(t *testing.T) {
 }
 
 func TestWaitOptionsPolicy(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		opts     *WaitOptions
@@ -78,6 +80,7 @@ func TestWaitOptionsPolicy(t *testing.T) {
 // After a run of 503s the wait's error names the last failure, not only
 // "no state fetched", and still matches the context's end.
 func TestWaitErrorNamesLastFailure(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"task", "idv"} {
 		t.Run(kind, func(t *testing.T) {
 			client, mux := setup(t, WithMaxRetries(0))
@@ -119,6 +122,7 @@ func TestWaitErrorNamesLastFailure(t *testing.T) {
 
 // A failure followed by a good poll is not reported: the last poll succeeded.
 func TestWaitErrorForgetsFailureAfterSuccess(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t, WithMaxRetries(0))
 	var polls atomic.Int32
 	mux.HandleFunc("/task/9/summary", func(w http.ResponseWriter, r *http.Request) {
@@ -144,6 +148,7 @@ func TestWaitErrorForgetsFailureAfterSuccess(t *testing.T) {
 }
 
 func TestWaitPausesFollowTheOptions(t *testing.T) {
+	t.Parallel()
 	client, mux := setup(t)
 	var polls atomic.Int32
 	mux.HandleFunc("/task/9/summary", func(w http.ResponseWriter, r *http.Request) {
@@ -168,6 +173,7 @@ func TestWaitPausesFollowTheOptions(t *testing.T) {
 }
 
 func TestTransient(t *testing.T) {
+	t.Parallel()
 	assert.True(t, transient(&APIError{StatusCode: 503}))
 	assert.True(t, transient(&APIError{StatusCode: 429}))
 	assert.False(t, transient(&APIError{StatusCode: 404}))
