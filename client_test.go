@@ -53,8 +53,10 @@ func TestNewClientOptions(t *testing.T) {
 		{"absurd max bytes", "k", []Option{WithMaxResponseBytes(1 << 62)}, "at most 1 GiB"},
 		{"max bytes just over 1 GiB", "k", []Option{WithMaxResponseBytes(1<<30 + 1)}, "at most 1 GiB"},
 	} {
-		_, err := NewClient(tc.key, tc.opts...)
-		assert.ErrorContains(t, err, tc.err, tc.name)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewClient(tc.key, tc.opts...)
+			assert.ErrorContains(t, err, tc.err, tc.name)
+		})
 	}
 	for _, base := range []string{"http://localhost:8080", "http://127.0.0.1:1/x", "http://[::1]:9", "http://api.localhost"} {
 		_, err := NewClient("k", WithBaseURL(base))
@@ -155,12 +157,14 @@ func TestRetryMatrix(t *testing.T) {
 		{"PUT", 429, 3}, {"PUT", 500, 3}, {"PUT", 502, 3}, {"PUT", 503, 3}, {"PUT", 504, 3}, {"PUT", 400, 1},
 		{"POST", 429, 3}, {"POST", 500, 1}, {"POST", 502, 1}, {"POST", 503, 1}, {"POST", 504, 1}, {"POST", 400, 1}, {"POST", 409, 1},
 	} {
-		n, err := attempts(t, tc.method, tc.status, nil)
-		assert.Equal(t, tc.want, n, "%s answered %d", tc.method, tc.status)
-		var apiErr *APIError
-		require.ErrorAs(t, err, &apiErr)
-		assert.Equal(t, tc.status, apiErr.StatusCode)
-		assert.Equal(t, "nope", apiErr.Message)
+		t.Run(fmt.Sprintf("%s %d", tc.method, tc.status), func(t *testing.T) {
+			n, err := attempts(t, tc.method, tc.status, nil)
+			assert.Equal(t, tc.want, n, "%s answered %d", tc.method, tc.status)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, tc.status, apiErr.StatusCode)
+			assert.Equal(t, "nope", apiErr.Message)
+		})
 	}
 	n, _ := attempts(t, "GET", 503, nil, WithMaxRetries(0))
 	assert.Equal(t, int32(1), n, "WithMaxRetries(0) disables retries")
@@ -209,22 +213,24 @@ func TestRetryAfterForms(t *testing.T) {
 		{"0", time.Millisecond},
 		{now.Add(-time.Hour).Format(http.TimeFormat), time.Millisecond},
 	} {
-		client, mux := setup(t, WithMaxRetries(1))
-		slept := recordSleeps(client, now)
-		var n atomic.Int32
-		mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
-			if n.Add(1) == 1 {
-				w.Header().Set("Retry-After", tc.header)
-				w.WriteHeader(http.StatusTooManyRequests)
-				return
-			}
-			serveFixture(t, "task_create_response.json")(w)
+		t.Run(fmt.Sprintf("Retry-After %q", tc.header), func(t *testing.T) {
+			client, mux := setup(t, WithMaxRetries(1))
+			slept := recordSleeps(client, now)
+			var n atomic.Int32
+			mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) == 1 {
+					w.Header().Set("Retry-After", tc.header)
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				serveFixture(t, "task_create_response.json")(w)
+			})
+			_, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{
+				{SearchSettingID: 1, Target: KYBTarget("A")}, {SearchSettingID: 1, Target: KYBTarget("B")},
+			})
+			require.NoError(t, err, tc.header)
+			assert.Equal(t, []time.Duration{tc.want}, *slept, tc.header)
 		})
-		_, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{
-			{SearchSettingID: 1, Target: KYBTarget("A")}, {SearchSettingID: 1, Target: KYBTarget("B")},
-		})
-		require.NoError(t, err, tc.header)
-		assert.Equal(t, []time.Duration{tc.want}, *slept, tc.header)
 	}
 }
 
@@ -347,30 +353,32 @@ func TestConnectionDroppedMidResponse(t *testing.T) {
 		method string
 		want   int32
 	}{{"GET", 2}, {"POST", 1}} {
-		client, mux := setup(t)
-		var n atomic.Int32
-		mux.HandleFunc("/kya", func(w http.ResponseWriter, r *http.Request) {
-			if n.Add(1) == 1 {
-				dropMidResponse(w, r)
-				return
+		t.Run(tc.method, func(t *testing.T) {
+			client, mux := setup(t)
+			var n atomic.Int32
+			mux.HandleFunc("/kya", func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) == 1 {
+					dropMidResponse(w, r)
+					return
+				}
+				serveFixture(t, "kya_result.json")(w)
+			})
+			var out KYAResult
+			var body any
+			if tc.method == "POST" {
+				body = CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a", Chain: ChainETH}
 			}
-			serveFixture(t, "kya_result.json")(w)
+			err := client.Do(t.Context(), tc.method, "/kya", body, &out)
+			assert.Equal(t, tc.want, n.Load(), tc.method)
+			if tc.method == "GET" {
+				require.NoError(t, err)
+				assert.Equal(t, ID(12), out.KYAID)
+			} else {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "may have reached the API")
+				assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+			}
 		})
-		var out KYAResult
-		var body any
-		if tc.method == "POST" {
-			body = CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a", Chain: ChainETH}
-		}
-		err := client.Do(t.Context(), tc.method, "/kya", body, &out)
-		assert.Equal(t, tc.want, n.Load(), tc.method)
-		if tc.method == "GET" {
-			require.NoError(t, err)
-			assert.Equal(t, ID(12), out.KYAID)
-		} else {
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), "may have reached the API")
-			assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
-		}
 	}
 }
 

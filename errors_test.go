@@ -51,24 +51,26 @@ func TestAPIErrorBodyShapes(t *testing.T) {
 		{"code only", 418, "application/json", []byte(`{"code": 7}`), 7, "", "kryptogo: GET /thing: 418 I'm a teapot (code 7)"},
 		{"odd status", 599, "", nil, 0, "", "kryptogo: GET /thing: 599"},
 	} {
-		client, mux := setup(t, WithMaxRetries(0))
-		mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
-			if tc.contentType != "" {
-				w.Header().Set("Content-Type", tc.contentType)
-			}
-			w.Header().Set("X-Request-Id", "req-42")
-			w.WriteHeader(tc.status)
-			_, _ = w.Write(tc.body)
+		t.Run(tc.name, func(t *testing.T) {
+			client, mux := setup(t, WithMaxRetries(0))
+			mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+				if tc.contentType != "" {
+					w.Header().Set("Content-Type", tc.contentType)
+				}
+				w.Header().Set("X-Request-Id", "req-42")
+				w.WriteHeader(tc.status)
+				_, _ = w.Write(tc.body)
+			})
+			err := client.Do(t.Context(), "GET", "/thing", nil, nil)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr, tc.name)
+			assert.Equal(t, tc.status, apiErr.StatusCode, tc.name)
+			assert.Equal(t, tc.code, apiErr.Code, tc.name)
+			assert.Equal(t, tc.message, apiErr.Message, tc.name)
+			assert.Equal(t, string(tc.body), string(apiErr.Body), tc.name)
+			assert.Equal(t, "req-42", apiErr.RequestID, tc.name)
+			assert.Equal(t, tc.text+" [request id req-42]", apiErr.Error(), tc.name)
 		})
-		err := client.Do(t.Context(), "GET", "/thing", nil, nil)
-		var apiErr *APIError
-		require.ErrorAs(t, err, &apiErr, tc.name)
-		assert.Equal(t, tc.status, apiErr.StatusCode, tc.name)
-		assert.Equal(t, tc.code, apiErr.Code, tc.name)
-		assert.Equal(t, tc.message, apiErr.Message, tc.name)
-		assert.Equal(t, string(tc.body), string(apiErr.Body), tc.name)
-		assert.Equal(t, "req-42", apiErr.RequestID, tc.name)
-		assert.Equal(t, tc.text+" [request id req-42]", apiErr.Error(), tc.name)
 	}
 }
 
@@ -95,8 +97,10 @@ func TestAPIErrorMaybeSent(t *testing.T) {
 		status int
 		want   bool
 	}{{"POST", 500, true}, {"POST", 502, true}, {"POST", 504, true}, {"POST", 409, false}, {"POST", 429, false}, {"GET", 502, false}, {"PUT", 500, false}} {
-		err := &APIError{Method: tc.method, StatusCode: tc.status}
-		assert.Equal(t, tc.want, errors.Is(err, ErrMaybeSent), "%s %d", tc.method, tc.status)
+		t.Run(fmt.Sprintf("%s %d", tc.method, tc.status), func(t *testing.T) {
+			err := &APIError{Method: tc.method, StatusCode: tc.status}
+			assert.Equal(t, tc.want, errors.Is(err, ErrMaybeSent), "%s %d", tc.method, tc.status)
+		})
 	}
 }
 

@@ -124,17 +124,19 @@ func TestCallbackHandlerRejections(t *testing.T) {
 		{"neither kind", &CallbackHandler{Signer: signer}, signed("https://example.com/cb", []byte(`{"kya_id":1}`)), http.StatusBadRequest},
 		{"misconfigured", &CallbackHandler{}, signed("https://example.com/cb", taskBody), http.StatusInternalServerError},
 	} {
-		var called atomic.Int32
-		tc.handler.Logger = discardLogger()
-		tc.handler.OnTask = func(context.Context, *TaskSummary) error { called.Add(1); return nil }
-		tc.handler.OnIDV = func(context.Context, *IDVTask) error { called.Add(1); return nil }
-		rec := httptest.NewRecorder()
-		tc.handler.ServeHTTP(rec, tc.req)
-		assert.Equal(t, tc.status, rec.Code, tc.name)
-		assert.Equal(t, int32(0), called.Load(), "%s: the user's function must not run", tc.name)
-		if tc.status == http.StatusMethodNotAllowed {
-			assert.Equal(t, "POST", rec.Header().Get("Allow"))
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			var called atomic.Int32
+			tc.handler.Logger = discardLogger()
+			tc.handler.OnTask = func(context.Context, *TaskSummary) error { called.Add(1); return nil }
+			tc.handler.OnIDV = func(context.Context, *IDVTask) error { called.Add(1); return nil }
+			rec := httptest.NewRecorder()
+			tc.handler.ServeHTTP(rec, tc.req)
+			assert.Equal(t, tc.status, rec.Code, tc.name)
+			assert.Equal(t, int32(0), called.Load(), "%s: the user's function must not run", tc.name)
+			if tc.status == http.StatusMethodNotAllowed {
+				assert.Equal(t, "POST", rec.Header().Get("Allow"))
+			}
+		})
 	}
 }
 

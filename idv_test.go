@@ -179,8 +179,10 @@ func TestIDVCreateValidation(t *testing.T) {
 			r.IDAndFaceImage = ImageFromBase64("data:image/jpeg;base64," + b64(testPNG(t, 640, 400)))
 		}), []string{"id_and_face_mime_type"}},
 	} {
-		_, err := offlineClient(t).IDV.Create(t.Context(), tc.req)
-		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := offlineClient(t).IDV.Create(t.Context(), tc.req)
+			assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		})
 	}
 
 	_, err := offlineClient(t).IDV.Create(t.Context(), with(func(r *CreateIDVRequest) {
@@ -262,25 +264,27 @@ func TestIDVInitWeb(t *testing.T) {
 		{"idv_init_response.json", "2022-01-10T09:30:00Z"},
 		{"idv_init_response_unix.json", "2022-01-10T09:30:00Z"},
 	} {
-		client, mux := setup(t)
-		mux.HandleFunc("/idv/init", func(w http.ResponseWriter, r *http.Request) {
-			assertRequest(t, r, http.MethodPost, "/idv/init")
-			assertJSONBody(t, r, string(fixture(t, "idv_init_request.json")))
-			serveFixture(t, tc.fixture)(w)
+		t.Run(tc.fixture, func(t *testing.T) {
+			client, mux := setup(t)
+			mux.HandleFunc("/idv/init", func(w http.ResponseWriter, r *http.Request) {
+				assertRequest(t, r, http.MethodPost, "/idv/init")
+				assertJSONBody(t, r, string(fixture(t, "idv_init_request.json")))
+				serveFixture(t, tc.fixture)(w)
+			})
+			got, err := client.IDV.InitWeb(t.Context(), &InitWebIDVRequest{
+				IDType: IDTypeIDCard, WorkflowID: WorkflowIDAndIdentity, Country: "TWN", CustomerReference: "000000123",
+				Locale: "zh-HK", ExpectedName: "王又曾", ExpectedBirthday: "1990-06-21", ExpectedIDNumber: "A123456789",
+				AutoCreateDDTask: true, DDTaskCallbackURL: "https://myserver.com/send/callback/here", DDTaskSearchSettingID: 120,
+				TWIDApplyCode: ptr(2), TWIDApplyDate: "1070102", TWIDIssueSiteID: "10011",
+			})
+			require.NoError(t, err, tc.fixture)
+			when, _ := time.Parse(time.RFC3339, tc.want)
+			assertDecoded(t, &WebIDVSession{
+				IDVTaskID: 13, URL: "https://kryptogo.netverify.com/web/v4/app?locale=zh-HK&authorizationToken=xyz",
+				Timestamp: Timestamp{when},
+			}, got)
+			assertRaw(t, fixture(t, tc.fixture), got)
 		})
-		got, err := client.IDV.InitWeb(t.Context(), &InitWebIDVRequest{
-			IDType: IDTypeIDCard, WorkflowID: WorkflowIDAndIdentity, Country: "TWN", CustomerReference: "000000123",
-			Locale: "zh-HK", ExpectedName: "王又曾", ExpectedBirthday: "1990-06-21", ExpectedIDNumber: "A123456789",
-			AutoCreateDDTask: true, DDTaskCallbackURL: "https://myserver.com/send/callback/here", DDTaskSearchSettingID: 120,
-			TWIDApplyCode: ptr(2), TWIDApplyDate: "1070102", TWIDIssueSiteID: "10011",
-		})
-		require.NoError(t, err, tc.fixture)
-		when, _ := time.Parse(time.RFC3339, tc.want)
-		assertDecoded(t, &WebIDVSession{
-			IDVTaskID: 13, URL: "https://kryptogo.netverify.com/web/v4/app?locale=zh-HK&authorizationToken=xyz",
-			Timestamp: Timestamp{when},
-		}, got)
-		assertRaw(t, fixture(t, tc.fixture), got)
 	}
 }
 
@@ -340,8 +344,10 @@ func TestIDVInitWebValidation(t *testing.T) {
 		{"tw site", with(func(r *InitWebIDVRequest) { tw(r); r.TWIDIssueSiteID = "99999" }), []string{"tw_id_issue_site_id"}},
 		{"tw partial", with(func(r *InitWebIDVRequest) { r.TWIDApplyDate = "1070102" }), []string{"tw_id_apply_code", "tw_id_issue_site_id"}},
 	} {
-		_, err := offlineClient(t).IDV.InitWeb(t.Context(), tc.req)
-		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := offlineClient(t).IDV.InitWeb(t.Context(), tc.req)
+			assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		})
 	}
 	for name, good := range map[string]*InitWebIDVRequest{
 		"minimal":          valid(),
@@ -396,8 +402,10 @@ func TestIDVInitMobileValidation(t *testing.T) {
 		{"auto create", &InitMobileIDVRequest{Country: "TWN", AutoCreateDDTask: true}, []string{"dd_task_search_setting_id"}},
 		{"birthday and callback", &InitMobileIDVRequest{Country: "TWN", ExpectedBirthday: "x", CallbackURL: "y"}, []string{"expected_birthday", "callback_url"}},
 	} {
-		_, err := offlineClient(t).IDV.InitMobile(t.Context(), tc.req)
-		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := offlineClient(t).IDV.InitMobile(t.Context(), tc.req)
+			assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		})
 	}
 }
 

@@ -20,15 +20,17 @@ func TestImagePixelBounds(t *testing.T) {
 		{301, 10, true}, {10, 301, true}, {7999, 7999, true},
 		{300, 300, false}, {8000, 10, false}, {10, 8000, false},
 	} {
-		var v validator
-		p := ImageFromBytes(pngHeader(tc.w, tc.h)).prepare(&v, "id_image", "id_mime_type")
-		if tc.ok {
-			assert.NoError(t, v.err(), "%dx%d", tc.w, tc.h)
-			require.NotNil(t, p)
-			assert.Equal(t, "image/png", p.mime)
-		} else {
-			assert.Equal(t, []string{"id_image"}, fieldsOf(t, v.err()), "%dx%d", tc.w, tc.h)
-		}
+		t.Run(fmt.Sprintf("%dx%d", tc.w, tc.h), func(t *testing.T) {
+			var v validator
+			p := ImageFromBytes(pngHeader(tc.w, tc.h)).prepare(&v, "id_image", "id_mime_type")
+			if tc.ok {
+				assert.NoError(t, v.err(), "%dx%d", tc.w, tc.h)
+				require.NotNil(t, p)
+				assert.Equal(t, "image/png", p.mime)
+			} else {
+				assert.Equal(t, []string{"id_image"}, fieldsOf(t, v.err()), "%dx%d", tc.w, tc.h)
+			}
+		})
 	}
 }
 

@@ -125,8 +125,10 @@ func TestKYAValidation(t *testing.T) {
 		{"btc mismatch", &CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2a", Chain: ChainBTC}, []string{"address"}},
 		{"short eth", &CreateKYARequest{Address: "0x72a5843cc08275c8171e582972aa4fda8c397b2", Chain: "ETH"}, []string{"address"}},
 	} {
-		_, err := client.KYA.Create(ctx, tc.req)
-		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := client.KYA.Create(ctx, tc.req)
+			assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		})
 	}
 	_, err := client.KYA.Get(ctx, 0)
 	assert.Equal(t, []string{"kya_id"}, fieldsOf(t, err))

@@ -78,9 +78,11 @@ func TestSignaturesNeverShared(t *testing.T) {
 		{"https://example.com/cb?x=1", "c1"},
 		{"https://example.com:8443/cb", "c1"},
 	} {
-		sig := signFor(t, signer, tc[0], tc[1]).Query().Get(SignatureParam)
-		assert.NotContains(t, sigs, sig, "%v shares a signature with %s", tc, sigs[sig])
-		sigs[sig] = fmt.Sprint(tc)
+		t.Run(tc[0]+" "+tc[1], func(t *testing.T) {
+			sig := signFor(t, signer, tc[0], tc[1]).Query().Get(SignatureParam)
+			assert.NotContains(t, sigs, sig, "%v shares a signature with %s", tc, sigs[sig])
+			sigs[sig] = fmt.Sprint(tc)
+		})
 	}
 }
 

@@ -227,8 +227,10 @@ func TestTasksCreateValidation(t *testing.T) {
 		{"every error of every task", []CreateTaskRequest{good, {Target: Target{Type: TargetKYC, Birthday: "x"}}},
 			[]string{"[1].search_setting_id", "[1].target.name", "[1].target.birthday"}},
 	} {
-		_, err := client.Tasks.Create(t.Context(), tc.reqs)
-		assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := client.Tasks.Create(t.Context(), tc.reqs)
+			assert.Equal(t, tc.fields, fieldsOf(t, err), tc.name)
+		})
 	}
 	for _, good := range [][]CreateTaskRequest{
 		with(func(r *CreateTaskRequest) { r.Target.Citizenship = "158" }),
@@ -397,20 +399,22 @@ func TestTasksAll(t *testing.T) {
 		total, size int
 		pages       int
 	}{{7, 3, 3}, {6, 3, 3}, {0, 3, 1}, {2, 5, 1}} {
-		client, mux := setup(t)
-		var requested []string
-		pagedHistory(t, mux, tc.total, &requested)
-		var ids []ID
-		for task, err := range client.Tasks.All(t.Context(), &HistoryOptions{PageSize: tc.size, CustomerReference: "c1"}) {
-			require.NoError(t, err)
-			ids = append(ids, task.TaskID)
-		}
-		assert.Len(t, ids, tc.total, "%+v", tc)
-		for i, id := range ids {
-			assert.Equal(t, ID(i+1), id)
-		}
-		assert.Len(t, requested, tc.pages, "%+v: stops after a short or empty page", tc)
-		assert.Equal(t, fmt.Sprintf("customer_reference=c1&page_number=1&page_size=%d", tc.size), requested[0])
+		t.Run(fmt.Sprintf("%d items in pages of %d", tc.total, tc.size), func(t *testing.T) {
+			client, mux := setup(t)
+			var requested []string
+			pagedHistory(t, mux, tc.total, &requested)
+			var ids []ID
+			for task, err := range client.Tasks.All(t.Context(), &HistoryOptions{PageSize: tc.size, CustomerReference: "c1"}) {
+				require.NoError(t, err)
+				ids = append(ids, task.TaskID)
+			}
+			assert.Len(t, ids, tc.total, "%+v", tc)
+			for i, id := range ids {
+				assert.Equal(t, ID(i+1), id)
+			}
+			assert.Len(t, requested, tc.pages, "%+v: stops after a short or empty page", tc)
+			assert.Equal(t, fmt.Sprintf("customer_reference=c1&page_number=1&page_size=%d", tc.size), requested[0])
+		})
 	}
 }
 

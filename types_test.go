@@ -25,9 +25,11 @@ func TestIDDecoding(t *testing.T) {
 		{`12`, 12}, {`"12"`, 12}, {`" 12 "`, 12}, {`null`, 0}, {`""`, 0}, {`0`, 0},
 		{`12.0`, 12}, {`1.2e1`, 12}, {`9007199254740993`, 9007199254740993},
 	} {
-		var id ID
-		require.NoError(t, json.Unmarshal([]byte(tc.in), &id), tc.in)
-		assert.Equal(t, tc.want, id, tc.in)
+		t.Run(tc.in, func(t *testing.T) {
+			var id ID
+			require.NoError(t, json.Unmarshal([]byte(tc.in), &id), tc.in)
+			assert.Equal(t, tc.want, id, tc.in)
+		})
 	}
 	for _, bad := range []string{`"abc"`, `12.5`, `true`, `{}`, `[1]`} {
 		var id ID
@@ -53,12 +55,14 @@ func TestTimestampDecoding(t *testing.T) {
 		{`1641807000.5`, want.Add(500 * time.Millisecond)},
 		{`null`, time.Time{}}, {`""`, time.Time{}}, {`0`, time.Time{}}, {`"0"`, time.Time{}},
 	} {
-		var got Timestamp
-		require.NoError(t, json.Unmarshal([]byte(tc.in), &got), tc.in)
-		assert.True(t, tc.want.Equal(got.Time), "%s: got %v", tc.in, got.Time)
-		if !got.IsZero() {
-			assert.Equal(t, time.UTC, got.Location(), tc.in)
-		}
+		t.Run(tc.in, func(t *testing.T) {
+			var got Timestamp
+			require.NoError(t, json.Unmarshal([]byte(tc.in), &got), tc.in)
+			assert.True(t, tc.want.Equal(got.Time), "%s: got %v", tc.in, got.Time)
+			if !got.IsZero() {
+				assert.Equal(t, time.UTC, got.Location(), tc.in)
+			}
+		})
 	}
 	for _, bad := range []string{`"yesterday"`, `true`, `{}`, `"2022-01-10"`} {
 		var got Timestamp
@@ -87,9 +91,11 @@ func TestRatingForScore(t *testing.T) {
 		{100, RiskVeryHigh, "Very high"},
 		{-1, RiskUnknown, "Unknown"}, {101, RiskUnknown, "Unknown"},
 	} {
-		got := RatingForScore(tc.score)
-		assert.Equal(t, tc.want, got, "score %d", tc.score)
-		assert.Equal(t, tc.name, got.String(), "score %d", tc.score)
+		t.Run(tc.name, func(t *testing.T) {
+			got := RatingForScore(tc.score)
+			assert.Equal(t, tc.want, got, "score %d", tc.score)
+			assert.Equal(t, tc.name, got.String(), "score %d", tc.score)
+		})
 	}
 	assert.Equal(t, "RiskRating(9)", RiskRating(9).String())
 }
@@ -108,7 +114,9 @@ func TestEnumStrings(t *testing.T) {
 		{SearchModeFuzzy, "Fuzzy"}, {SearchMode(0), "SearchMode(0)"},
 		{WorkflowIDAndIdentity, "IDAndIdentity"}, {Workflow(999), "Workflow(999)"},
 	} {
-		assert.Equal(t, tc.want, tc.v.String())
+		t.Run(tc.want, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.v.String())
+		})
 	}
 }
 
@@ -460,14 +468,16 @@ func TestDecodeFastPaths(t *testing.T) {
 		{`[1.0]`, false, nil},
 		{`[-1]`, false, SearchSources{-1}},
 	} {
-		_, fast := flatSources([]byte(tc.in))
-		assert.Equal(t, tc.fast, fast, tc.in)
-		var got SearchSources
-		if err := json.Unmarshal([]byte(tc.in), &got); tc.want == nil {
-			assert.Error(t, err, tc.in)
-		} else {
-			assert.Equal(t, tc.want, got, tc.in)
-		}
+		t.Run(tc.in, func(t *testing.T) {
+			_, fast := flatSources([]byte(tc.in))
+			assert.Equal(t, tc.fast, fast, tc.in)
+			var got SearchSources
+			if err := json.Unmarshal([]byte(tc.in), &got); tc.want == nil {
+				assert.Error(t, err, tc.in)
+			} else {
+				assert.Equal(t, tc.want, got, tc.in)
+			}
+		})
 	}
 	for in, fast := range map[string]bool{
 		`{}`: true, `{"region":"APAC","customer_tier":"gold"}`: true, ` { "a" : "b" , "A" : "c" } `: true,

@@ -184,12 +184,14 @@ func TestEveryAnswerCarriesARequestID(t *testing.T) {
 		{"no such endpoint", "/nowhere", srv.APIKey, http.StatusNotFound},
 		{"web session link", "/idv/web/unknown", "", http.StatusNotFound},
 	} {
-		resp := get(t, srv.URL+tc.path, tc.key)
-		assert.Equal(t, tc.status, resp.StatusCode, tc.name)
-		id := resp.Header.Get(RequestIDHeader)
-		assert.NotEmpty(t, id, tc.name)
-		assert.False(t, seen[id], "%s: request ids are unique", tc.name)
-		seen[id] = true
+		t.Run(tc.name, func(t *testing.T) {
+			resp := get(t, srv.URL+tc.path, tc.key)
+			assert.Equal(t, tc.status, resp.StatusCode, tc.name)
+			id := resp.Header.Get(RequestIDHeader)
+			assert.NotEmpty(t, id, tc.name)
+			assert.False(t, seen[id], "%s: request ids are unique", tc.name)
+			seen[id] = true
+		})
 	}
 }
 

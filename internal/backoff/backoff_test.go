@@ -1,6 +1,7 @@
 package backoff
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -57,9 +58,11 @@ func TestParseRetryAfter(t *testing.T) {
 		{"soon", 0, false},
 		{"1.5", 0, false},
 	} {
-		got, ok := ParseRetryAfter(tc.in, now)
-		assert.Equal(t, tc.ok, ok, "ParseRetryAfter(%q)", tc.in)
-		assert.Equal(t, tc.want, got, "ParseRetryAfter(%q)", tc.in)
+		t.Run(fmt.Sprintf("%q", tc.in), func(t *testing.T) {
+			got, ok := ParseRetryAfter(tc.in, now)
+			assert.Equal(t, tc.ok, ok, "ParseRetryAfter(%q)", tc.in)
+			assert.Equal(t, tc.want, got, "ParseRetryAfter(%q)", tc.in)
+		})
 	}
 }
 

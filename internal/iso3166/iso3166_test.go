@@ -1,6 +1,7 @@
 package iso3166
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -26,7 +27,9 @@ func TestLookups(t *testing.T) {
 		{"twn", false, false}, {"TW", false, false}, {"XXX", false, false}, {"", false, false},
 		{"158", false, true}, {"004", false, true}, {"4", false, false}, {"999", false, false},
 	} {
-		assert.Equal(t, tc.alpha, IsAlpha3(tc.code), "IsAlpha3(%q)", tc.code)
-		assert.Equal(t, tc.num, IsNumeric(tc.code), "IsNumeric(%q)", tc.code)
+		t.Run(fmt.Sprintf("%q", tc.code), func(t *testing.T) {
+			assert.Equal(t, tc.alpha, IsAlpha3(tc.code), "IsAlpha3(%q)", tc.code)
+			assert.Equal(t, tc.num, IsNumeric(tc.code), "IsNumeric(%q)", tc.code)
+		})
 	}
 }
