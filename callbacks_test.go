@@ -48,8 +48,10 @@ func TestParseCallbackRejects(t *testing.T) {
 		"bad idv field":  `{"idv_task_id": 5, "state": "accept"}`,
 		"truncated":      `{"task_id": 5,`,
 	} {
-		_, err := ParseCallback([]byte(body))
-		assert.ErrorIs(t, err, ErrInvalidCallback, name)
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseCallback([]byte(body))
+			assert.ErrorIs(t, err, ErrInvalidCallback, name)
+		})
 	}
 	_, err := ParseCallback([]byte(`{"kya_id": 12}`))
 	assert.EqualError(t, err, "kryptogo: invalid callback: the body is neither a DD task (task_id) nor an IDV task (idv_task_id)")

@@ -81,11 +81,13 @@ func TestAPIErrorSentinels(t *testing.T) {
 		401: ErrUnauthorized, 403: ErrUnauthorized, 404: ErrNotFound, 409: ErrConflict,
 		429: ErrRateLimited, 500: ErrServerError, 503: ErrServerError, 599: ErrServerError, 400: nil, 422: nil,
 	} {
-		err := error(&APIError{StatusCode: status})
-		for _, s := range sentinels {
-			assert.Equal(t, s == want, errors.Is(err, s), "status %d vs %v", status, s)
-		}
-		assert.False(t, errors.Is(err, ErrInvalidRequest))
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			err := error(&APIError{StatusCode: status})
+			for _, s := range sentinels {
+				assert.Equal(t, s == want, errors.Is(err, s), "status %d vs %v", status, s)
+			}
+			assert.False(t, errors.Is(err, ErrInvalidRequest))
+		})
 	}
 }
 

@@ -76,9 +76,11 @@ func TestPOSTHasNoGetBody(t *testing.T) {
 	t.Parallel()
 	c := offlineClient(t)
 	for method, want := range map[string]bool{"POST": false, "PUT": true, "GET": true} {
-		req, err := c.newRequest(t.Context(), c.cfg.userAgent, method, c.base, bytesBody([]byte(`{}`)))
-		require.NoError(t, err)
-		assert.Equal(t, want, req.GetBody != nil, method)
+		t.Run(method, func(t *testing.T) {
+			req, err := c.newRequest(t.Context(), c.cfg.userAgent, method, c.base, bytesBody([]byte(`{}`)))
+			require.NoError(t, err)
+			assert.Equal(t, want, req.GetBody != nil, method)
+		})
 	}
 }
 

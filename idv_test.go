@@ -361,8 +361,10 @@ func TestIDVInitWebValidation(t *testing.T) {
 		"every locale":      with(func(r *InitWebIDVRequest) { r.Locale = "pt-BR" }),
 		"auto with setting": with(func(r *InitWebIDVRequest) { r.AutoCreateDDTask, r.DDTaskSearchSettingID = true, 3 }),
 	} {
-		_, err := prepare(good)
-		assert.NoError(t, err, name)
+		t.Run(name, func(t *testing.T) {
+			_, err := prepare(good)
+			assert.NoError(t, err, name)
+		})
 	}
 }
 

@@ -51,16 +51,18 @@ func TestKYACreateDetectsChain(t *testing.T) {
 		"3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy":         "btc",
 		"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq": "btc",
 	} {
-		client, mux := setup(t)
-		mux.HandleFunc("/kya", func(w http.ResponseWriter, r *http.Request) {
-			assertRequest(t, r, http.MethodPost, "/kya")
-			assertJSONBody(t, r, `{"address":"`+addr+`","chain":"`+chain+`"}`)
-			serveFixture(t, "kya_result.json")(w)
+		t.Run(addr, func(t *testing.T) {
+			client, mux := setup(t)
+			mux.HandleFunc("/kya", func(w http.ResponseWriter, r *http.Request) {
+				assertRequest(t, r, http.MethodPost, "/kya")
+				assertJSONBody(t, r, `{"address":"`+addr+`","chain":"`+chain+`"}`)
+				serveFixture(t, "kya_result.json")(w)
+			})
+			req := &CreateKYARequest{Address: addr}
+			_, err := client.KYA.Create(t.Context(), req)
+			require.NoError(t, err, addr)
+			assert.Empty(t, req.Chain, "the caller's request is not modified")
 		})
-		req := &CreateKYARequest{Address: addr}
-		_, err := client.KYA.Create(t.Context(), req)
-		require.NoError(t, err, addr)
-		assert.Empty(t, req.Chain, "the caller's request is not modified")
 	}
 }
 

@@ -160,24 +160,26 @@ func TestPersonalDataNeverLogs(t *testing.T) {
 	values, img := personalValues(t)
 	for name, v := range values {
 		for _, handler := range []string{"json", "text"} {
-			var buf bytes.Buffer
-			opts := &slog.HandlerOptions{Level: slog.LevelDebug}
-			var h slog.Handler = slog.NewJSONHandler(&buf, opts)
-			if handler == "text" {
-				h = slog.NewTextHandler(&buf, opts)
-			}
-			logger := slog.New(h)
-			logger.Debug("value", "v", v, "p", pointerTo(v))
-			logger.Debug("group", slog.Group("g", "v", v))
-			if handler == "text" {
-				// slog resolves LogValuer only at an attribute's top level;
-				// the JSON handler encodes a slice of models with
-				// json.Marshal, whose output must keep every field.
-				logger.Debug("slice", slog.Any("slice", []any{v, pointerTo(v)}))
-			}
-			logger.Info("attrs", slog.Any("v", v))
-			assertNoPersonalData(t, buf.String(), img, name+" "+handler)
-			require.NotEmpty(t, buf.String())
+			t.Run(name+"/"+handler, func(t *testing.T) {
+				var buf bytes.Buffer
+				opts := &slog.HandlerOptions{Level: slog.LevelDebug}
+				var h slog.Handler = slog.NewJSONHandler(&buf, opts)
+				if handler == "text" {
+					h = slog.NewTextHandler(&buf, opts)
+				}
+				logger := slog.New(h)
+				logger.Debug("value", "v", v, "p", pointerTo(v))
+				logger.Debug("group", slog.Group("g", "v", v))
+				if handler == "text" {
+					// slog resolves LogValuer only at an attribute's top level;
+					// the JSON handler encodes a slice of models with
+					// json.Marshal, whose output must keep every field.
+					logger.Debug("slice", slog.Any("slice", []any{v, pointerTo(v)}))
+				}
+				logger.Info("attrs", slog.Any("v", v))
+				assertNoPersonalData(t, buf.String(), img, name+" "+handler)
+				require.NotEmpty(t, buf.String())
+			})
 		}
 	}
 }
@@ -194,10 +196,12 @@ func TestRedactedFormsKeepIDsAndStates(t *testing.T) {
 		"TaskReport":        "TaskReport{accepted: accepted}",
 		"CreateTaskRequest": "CreateTaskRequest{search_setting_id: 3, target_type: KYC, from_idv_id: 0}",
 	} {
-		v := values[name]
-		assert.Equal(t, want, fmt.Sprint(v), name)
-		assert.Equal(t, want, fmt.Sprintf("%+v", pointerTo(v)), name)
-		assert.Equal(t, fmt.Sprintf("%q", want), fmt.Sprintf("%q", v), name)
+		t.Run(name, func(t *testing.T) {
+			v := values[name]
+			assert.Equal(t, want, fmt.Sprint(v), name)
+			assert.Equal(t, want, fmt.Sprintf("%+v", pointerTo(v)), name)
+			assert.Equal(t, fmt.Sprintf("%q", want), fmt.Sprintf("%q", v), name)
+		})
 	}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("done", "task", values["IDVTask"])

@@ -275,13 +275,15 @@ func TestNewSignedCallbackRequestPayloads(t *testing.T) {
 		"built in code":       &TaskSummary{TaskID: 123, Progress: 100},
 		"map":                 map[string]any{"task_id": 123},
 	} {
-		req, err := NewSignedCallbackRequest(signer, "https://example.com/cb", "c1", payload)
-		require.NoError(t, err, name)
-		require.NoError(t, signer.Verify(req), name)
-		assert.Equal(t, "c1", req.URL.Query().Get(ReferenceParam), name)
-		var got TaskSummary
-		require.NoError(t, json.NewDecoder(req.Body).Decode(&got), name)
-		assert.Equal(t, ID(123), got.TaskID, name)
+		t.Run(name, func(t *testing.T) {
+			req, err := NewSignedCallbackRequest(signer, "https://example.com/cb", "c1", payload)
+			require.NoError(t, err, name)
+			require.NoError(t, signer.Verify(req), name)
+			assert.Equal(t, "c1", req.URL.Query().Get(ReferenceParam), name)
+			var got TaskSummary
+			require.NoError(t, json.NewDecoder(req.Body).Decode(&got), name)
+			assert.Equal(t, ID(123), got.TaskID, name)
+		})
 	}
 	_, err := NewSignedCallbackRequest(signer, "not a url", "c1", nil)
 	assert.Error(t, err)
@@ -488,10 +490,12 @@ func checkRoundTrip(t *testing.T, signer *CallbackSigner, signedURL, ref, key st
 		"longer path":        func(u *url.URL) { u.Path, u.RawPath = u.Path+"x", "" },
 		"host moved to path": func(u *url.URL) { u.Path, u.RawPath, u.Host = "/"+u.Host+u.Path, "", "h" },
 	} {
-		c := editURL(u, edit)
-		if err := signer.VerifyURL(c); err == nil {
-			t.Fatalf("%s: %q verifies after the change to %q", name, signedURL, c.String())
-		}
+		t.Run(name, func(t *testing.T) {
+			c := editURL(u, edit)
+			if err := signer.VerifyURL(c); err == nil {
+				t.Fatalf("%s: %q verifies after the change to %q", name, signedURL, c.String())
+			}
+		})
 	}
 }
 

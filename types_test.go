@@ -153,9 +153,11 @@ func TestSearchSourcesDecoding(t *testing.T) {
 		`[]`:            {},
 		`null`:          nil,
 	} {
-		var got SearchSources
-		require.NoError(t, json.Unmarshal([]byte(in), &got), in)
-		assert.Equal(t, want, got, in)
+		t.Run(in, func(t *testing.T) {
+			var got SearchSources
+			require.NoError(t, json.Unmarshal([]byte(in), &got), in)
+			assert.Equal(t, want, got, in)
+		})
 	}
 	var got SearchSources
 	assert.Error(t, json.Unmarshal([]byte(`["news"]`), &got))
@@ -172,9 +174,11 @@ func TestMetadataListDecoding(t *testing.T) {
 		`{}`:                               {},
 		`null`:                             nil,
 	} {
-		var got MetadataList
-		require.NoError(t, json.Unmarshal([]byte(in), &got), in)
-		assert.Equal(t, want, got, in)
+		t.Run(in, func(t *testing.T) {
+			var got MetadataList
+			require.NoError(t, json.Unmarshal([]byte(in), &got), in)
+			assert.Equal(t, want, got, in)
+		})
 	}
 	var got MetadataList
 	assert.Error(t, json.Unmarshal([]byte(`"a=b"`), &got))
@@ -483,23 +487,27 @@ func TestDecodeFastPaths(t *testing.T) {
 		`{}`: true, `{"region":"APAC","customer_tier":"gold"}`: true, ` { "a" : "b" , "A" : "c" } `: true,
 		`{"a":"b","a":"c"}`: false, `{"a":"\u00e9"}`: false, `{"a":1,"b":"x"}`: false, `{"a":null}`: false,
 	} {
-		pairs, ok := plainStringPairs([]byte(strings.TrimSpace(in)))
-		assert.Equal(t, fast, ok, in)
-		var obj map[string]json.RawMessage
-		require.NoError(t, json.Unmarshal([]byte(in), &obj), in)
-		var got MetadataList
-		require.NoError(t, json.Unmarshal([]byte(in), &got), in)
-		assert.Len(t, got, len(obj), in)
-		if ok {
-			assert.Equal(t, got, pairs, in)
-		}
+		t.Run(in, func(t *testing.T) {
+			pairs, ok := plainStringPairs([]byte(strings.TrimSpace(in)))
+			assert.Equal(t, fast, ok, in)
+			var obj map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal([]byte(in), &obj), in)
+			var got MetadataList
+			require.NoError(t, json.Unmarshal([]byte(in), &got), in)
+			assert.Len(t, got, len(obj), in)
+			if ok {
+				assert.Equal(t, got, pairs, in)
+			}
+		})
 	}
 	_, ok := flatSources([]byte(`[1,]`))
 	assert.False(t, ok, "a trailing comma is not a list")
 	for in, want := range map[string]ID{`0`: 0, `12`: 12, `999999999999999999`: 999999999999999999} {
-		var id ID
-		require.NoError(t, json.Unmarshal([]byte(in), &id))
-		assert.Equal(t, want, id, in)
+		t.Run(in, func(t *testing.T) {
+			var id ID
+			require.NoError(t, json.Unmarshal([]byte(in), &id))
+			assert.Equal(t, want, id, in)
+		})
 	}
 	var ts Timestamp
 	require.NoError(t, json.Unmarshal([]byte(`1700470381`), &ts))

@@ -12,12 +12,14 @@ import (
 func TestDelayBounds(t *testing.T) {
 	p := Policy{Min: 500 * time.Millisecond, Max: 8 * time.Second}
 	for n, wantCeiling := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second} {
-		low := p
-		low.Rand = func() float64 { return 0 }
-		high := p
-		high.Rand = func() float64 { return 0.999999999 }
-		assert.Equal(t, p.Min, low.Delay(n), "retry %d floor", n)
-		assert.InDelta(t, float64(wantCeiling), float64(high.Delay(n)), float64(time.Microsecond), "retry %d ceiling", n)
+		t.Run(fmt.Sprintf("retry %d", n), func(t *testing.T) {
+			low := p
+			low.Rand = func() float64 { return 0 }
+			high := p
+			high.Rand = func() float64 { return 0.999999999 }
+			assert.Equal(t, p.Min, low.Delay(n), "retry %d floor", n)
+			assert.InDelta(t, float64(wantCeiling), float64(high.Delay(n)), float64(time.Microsecond), "retry %d ceiling", n)
+		})
 	}
 	for n := 0; n < 100; n++ {
 		d := p.Delay(n % 7)

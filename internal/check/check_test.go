@@ -24,18 +24,20 @@ func TestRules(t *testing.T) {
 		{"Locale", Locale, []string{"en", "zh-HK", "pt-BR", "en-GB"}, []string{"", "EN", "zh-TW", "en_GB", "xx"}},
 		{"MIMEType", MIMEType, []string{"image/jpeg", "image/png"}, []string{"", "image/jpg", "image/gif", "IMAGE/PNG"}},
 	} {
-		for _, v := range r.good {
-			assert.Empty(t, r.fn(v), "%s(%q) should pass", r.name, v)
-		}
-		for _, v := range r.bad {
-			msg := r.fn(v)
-			assert.NotEmpty(t, msg, "%s(%q) should fail", r.name, v)
-			// A rejected birthday or ID field is personal data, and messages
-			// end up in logs: they say what is expected, never what was given.
-			if len(v) >= 3 {
-				assert.NotContains(t, msg, v, "%s echoes the value it rejects", r.name)
+		t.Run(r.name, func(t *testing.T) {
+			for _, v := range r.good {
+				assert.Empty(t, r.fn(v), "%s(%q) should pass", r.name, v)
 			}
-		}
+			for _, v := range r.bad {
+				msg := r.fn(v)
+				assert.NotEmpty(t, msg, "%s(%q) should fail", r.name, v)
+				// A rejected birthday or ID field is personal data, and messages
+				// end up in logs: they say what is expected, never what was given.
+				if len(v) >= 3 {
+					assert.NotContains(t, msg, v, "%s echoes the value it rejects", r.name)
+				}
+			}
+		})
 	}
 }
 

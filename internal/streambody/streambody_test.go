@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -23,20 +24,22 @@ func sourceOf(b []byte, opened *int) Source {
 
 func TestBodyEncodesSourcesBetweenLiterals(t *testing.T) {
 	for _, size := range []int{0, 1, 2, 3, 4, chunk - 1, chunk, chunk + 1, 5*chunk + 2} {
-		raw := make([]byte, size)
-		_, _ = rand.Read(raw)
-		var b Body
-		b.Literal([]byte(`{"img":"`))
-		b.Base64(int64(size), sourceOf(raw, nil))
-		b.Literal([]byte(`"}`))
+		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) {
+			raw := make([]byte, size)
+			_, _ = rand.Read(raw)
+			var b Body
+			b.Literal([]byte(`{"img":"`))
+			b.Base64(int64(size), sourceOf(raw, nil))
+			b.Literal([]byte(`"}`))
 
-		want := `{"img":"` + base64.StdEncoding.EncodeToString(raw) + `"}`
-		for attempt := 0; attempt < 2; attempt++ { // a body can be replayed
-			got, err := io.ReadAll(b.Open())
-			require.NoError(t, err, "size %d", size)
-			assert.Equal(t, want, string(got), "size %d", size)
-		}
-		assert.Equal(t, int64(len(want)), b.Len(), "size %d", size)
+			want := `{"img":"` + base64.StdEncoding.EncodeToString(raw) + `"}`
+			for attempt := 0; attempt < 2; attempt++ { // a body can be replayed
+				got, err := io.ReadAll(b.Open())
+				require.NoError(t, err, "size %d", size)
+				assert.Equal(t, want, string(got), "size %d", size)
+			}
+			assert.Equal(t, int64(len(want)), b.Len(), "size %d", size)
+		})
 	}
 }
 
