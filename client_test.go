@@ -549,21 +549,23 @@ func TestNonJSONSuccessIsAnError(t *testing.T) {
 func TestUndecodableSuccessLeaksNoPersonalData(t *testing.T) {
 	t.Parallel()
 	const name, idNumber, birthday = "王又曾", "A123456789", "1964-05-17"
-	for _, body := range []string{
-		`{"idv_task_id": 1, "name": "` + name + `", "id_number": "` + idNumber + `", "birthday": "` + birthday + `", "state": "` + idNumber + `"}`,
-		`{"idv_task_id": 1, "name": "` + name + `", "id_number": "` + idNumber + `", "birthday": "` + birthday + `" `,
-		`{"idv_task_id": 98765432101234567890, "name": "` + name + `"}`,
-		`not json ` + name + ` ` + idNumber,
+	for _, tc := range []struct{ name, body string }{
+		{"wrong type", `{"idv_task_id": 1, "name": "` + name + `", "id_number": "` + idNumber + `", "birthday": "` + birthday + `", "state": "` + idNumber + `"}`},
+		{"truncated", `{"idv_task_id": 1, "name": "` + name + `", "id_number": "` + idNumber + `", "birthday": "` + birthday + `" `},
+		{"number overflow", `{"idv_task_id": 98765432101234567890, "name": "` + name + `"}`},
+		{"not JSON", `not json ` + name + ` ` + idNumber},
 	} {
-		client, mux := setup(t)
-		mux.HandleFunc("/idv/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(body)) })
-		_, err := client.IDV.Get(t.Context(), 1)
-		require.ErrorIs(t, err, ErrInvalidResponse)
-		for _, printed := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
-			for _, secret := range []string{name, idNumber, birthday, "98765432101234567890"} {
-				assert.NotContains(t, printed, secret)
+		t.Run(tc.name, func(t *testing.T) {
+			client, mux := setup(t)
+			mux.HandleFunc("/idv/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(tc.body)) })
+			_, err := client.IDV.Get(t.Context(), 1)
+			require.ErrorIs(t, err, ErrInvalidResponse)
+			for _, printed := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+				for _, secret := range []string{name, idNumber, birthday, "98765432101234567890"} {
+					assert.NotContains(t, printed, secret)
+				}
 			}
-		}
+		})
 	}
 }
 
