@@ -17,6 +17,7 @@ import (
 // Close waits (go test -race -count=20 reproduced it on every run), and no
 // callback may reach a receiver after Close returned.
 func TestCloseStopsDeliveriesThatStartWhileItWaits(t *testing.T) {
+	t.Parallel()
 	var closed atomic.Bool
 	var afterClose, received atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

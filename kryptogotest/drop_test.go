@@ -32,6 +32,7 @@ func storedTasks(t *testing.T, srv *Server) int {
 }
 
 func TestDropNext(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		drop      func(srv *Server)
@@ -58,6 +59,7 @@ func TestDropNext(t *testing.T) {
 }
 
 func TestDropNextMatchesMethodAndPath(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t)
 	srv.DropNextRequest("GET", "/task", 1)  // another method: POST /task passes
 	srv.DropNextResponse("POST", "/kya", 1) // another path
@@ -69,6 +71,7 @@ func TestDropNextMatchesMethodAndPath(t *testing.T) {
 
 // The SDK sees a dropped answer to a POST as maybe sent: the point of the knob.
 func TestDropNextResponseIsMaybeSentToTheSDK(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t)
 	srv.DropNextResponse("POST", "/task", 1)
 	_, err := srv.Client().Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme")}})

@@ -22,6 +22,7 @@ func pngImage(t *testing.T) *kryptogo.Image {
 }
 
 func TestIDVCreateWithAutoDDTask(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t)
 	idvCB, ddCB := newReceiver(t), newReceiver(t)
 	client := srv.Client()
@@ -71,6 +72,7 @@ func mustPNG(t *testing.T) []byte {
 }
 
 func TestIDVOutcomeOption(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t, WithIDVOutcome(IDVOutcome{State: kryptogo.IDVReview,
 		ReviewReasons: []kryptogo.Reason{{Code: 400, Description: "face mismatch"}}}))
 	client := srv.Client()
@@ -87,6 +89,7 @@ func TestIDVOutcomeOption(t *testing.T) {
 }
 
 func TestWebSessionCompletesWhenOpened(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t, WithRFC3339InitTimestamp(), WithClock(func() time.Time {
 		return time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	}))
@@ -129,6 +132,7 @@ func TestWebSessionCompletesWhenOpened(t *testing.T) {
 }
 
 func TestFailNext(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t)
 	client := srv.Client(kryptogo.WithMaxRetries(0))
 	srv.FailNext(2, http.StatusServiceUnavailable)
@@ -155,6 +159,7 @@ func TestFailNext(t *testing.T) {
 }
 
 func TestFailNextOn(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t)
 	client := srv.Client(kryptogo.WithMaxRetries(0))
 	_, err := client.Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})
@@ -173,6 +178,7 @@ func TestFailNextOn(t *testing.T) {
 }
 
 func TestLatency(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t, WithLatency(40*time.Millisecond))
 	client := srv.Client()
 	start := time.Now()
@@ -191,6 +197,7 @@ func TestLatency(t *testing.T) {
 }
 
 func TestRequestsLog(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t)
 	client := srv.Client(kryptogo.WithUserAgent("my-tests/1"))
 	_, err := client.KYA.Create(ctx(t), &kryptogo.CreateKYARequest{Address: ethAddr})
@@ -213,6 +220,7 @@ func TestRequestsLog(t *testing.T) {
 }
 
 func TestCallbackRetries(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t, WithCallbackRetries(3, time.Millisecond))
 	cb := newReceiver(t)
 	cb.fail.Store(2)
@@ -240,6 +248,7 @@ func TestCallbackRetries(t *testing.T) {
 }
 
 func TestCloseStopsPendingWork(t *testing.T) {
+	t.Parallel()
 	cb := newReceiver(t)
 	srv := NewServer(WithCompletionDelay(time.Hour))
 	_, err := srv.Client().Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A"), CallbackURL: cb.URL}})
@@ -255,6 +264,7 @@ func TestCloseStopsPendingWork(t *testing.T) {
 }
 
 func TestNoCallbackAfterClose(t *testing.T) {
+	t.Parallel()
 	cb := newReceiver(t)
 	srv := NewServer()
 	srv.Close()

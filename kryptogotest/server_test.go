@@ -59,6 +59,7 @@ func (r *receiver) received() [][]byte {
 }
 
 func TestNewServerBasics(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	assert.True(t, strings.HasPrefix(srv.URL, "http://127.0.0.1:"), srv.URL)
@@ -85,6 +86,7 @@ func TestNewServerBasics(t *testing.T) {
 }
 
 func TestNewTestServerClosesOnCleanup(t *testing.T) {
+	t.Parallel()
 	var url string
 	t.Run("inner", func(t *testing.T) {
 		srv := NewTestServer(t, WithAPIKey("k2"))
@@ -98,6 +100,7 @@ func TestNewTestServerClosesOnCleanup(t *testing.T) {
 }
 
 func TestWithAddr(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -108,6 +111,7 @@ func TestWithAddr(t *testing.T) {
 }
 
 func TestKYA(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t, WithSanctionedAddresses(strings.ToLower(ethAddr)))
 	client := srv.Client()
 	res, err := client.KYA.Create(ctx(t), &kryptogo.CreateKYARequest{Address: ethAddr})
@@ -146,6 +150,7 @@ func raw(t *testing.T, srv *Server, method, path, body string) *kryptogo.APIErro
 }
 
 func TestRequiredFields(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t)
 	for _, tc := range []struct {
 		method, path, body, message string
@@ -190,6 +195,7 @@ func TestRequiredFields(t *testing.T) {
 }
 
 func TestTaskLifecycleAtOnce(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t)
 	cb := newReceiver(t)
 	srv.SetTargetRisk("Risky Person", TaskOutcome{PotentialRisk: 80, SanctionMatched: true})
@@ -257,6 +263,7 @@ func TestTaskLifecycleAtOnce(t *testing.T) {
 }
 
 func TestHistoryPagingAndFilter(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t)
 	client := srv.Client()
 	var reqs []kryptogo.CreateTaskRequest
@@ -285,6 +292,7 @@ func TestHistoryPagingAndFilter(t *testing.T) {
 }
 
 func TestDelayedCompletionAndWait(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t, WithCompletionDelay(50*time.Millisecond))
 	client := srv.Client()
 	created, err := client.Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})
@@ -299,6 +307,7 @@ func TestDelayedCompletionAndWait(t *testing.T) {
 }
 
 func TestManualCompletion(t *testing.T) {
+	t.Parallel()
 	srv := NewTestServer(t, WithManualCompletion())
 	client := srv.Client()
 	created, err := client.Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})

@@ -10,6 +10,7 @@ import (
 )
 
 func TestDelayBounds(t *testing.T) {
+	t.Parallel()
 	p := Policy{Min: 500 * time.Millisecond, Max: 8 * time.Second}
 	for n, wantCeiling := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second} {
 		t.Run(fmt.Sprintf("retry %d", n), func(t *testing.T) {
@@ -29,6 +30,7 @@ func TestDelayBounds(t *testing.T) {
 }
 
 func TestDelayHugeAttemptDoesNotOverflow(t *testing.T) {
+	t.Parallel()
 	p := Policy{Min: time.Second, Max: time.Minute, Rand: func() float64 { return 0.5 }}
 	d := p.Delay(1000)
 	assert.Greater(t, d, time.Second)
@@ -36,11 +38,13 @@ func TestDelayHugeAttemptDoesNotOverflow(t *testing.T) {
 }
 
 func TestDelayMinEqualsMax(t *testing.T) {
+	t.Parallel()
 	p := Policy{Min: time.Second, Max: time.Second}
 	assert.Equal(t, time.Second, p.Delay(3))
 }
 
 func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		in   string

@@ -14,6 +14,7 @@ type rule struct {
 }
 
 func TestRules(t *testing.T) {
+	t.Parallel()
 	for _, r := range []rule{
 		{"Date", Date, []string{"1990-06-21", "2024-02-29", "2000-01-01"}, []string{"", "1987/07/14", "14.07.1987", "1990-6-21", "2023-02-29", "1990-13-01", "21/06/1990", "1990-06-21T00:00:00Z"}},
 		{"Alpha3", Alpha3, []string{"TWN", "USA", "XKX"}, []string{"", "twn", "TW", "158", "XXX", "TAIWAN"}},
@@ -42,11 +43,13 @@ func TestRules(t *testing.T) {
 }
 
 func TestMaxLen(t *testing.T) {
+	t.Parallel()
 	assert.Empty(t, MaxLen("王又曾", 3), "counts characters, not bytes")
 	assert.Equal(t, "is 4 characters long; the limit is 3", MaxLen("abcd", 3))
 }
 
 func TestAddresses(t *testing.T) {
+	t.Parallel()
 	eth := map[string]bool{
 		"0x72a5843cc08275C8171E582972Aa4fDa8C397B2A":  true,
 		"0x72a5843cc08275c8171e582972aa4fda8c397b2a":  true,

@@ -28,6 +28,7 @@ func encode(t *testing.T, kind string, w, h int) []byte {
 }
 
 func TestInspect(t *testing.T) {
+	t.Parallel()
 	info, err := Inspect(bytes.NewReader(encode(t, "png", 640, 400)))
 	require.NoError(t, err)
 	assert.Equal(t, Info{MIME: PNG, Width: 640, Height: 400}, info)
@@ -38,6 +39,7 @@ func TestInspect(t *testing.T) {
 }
 
 func TestInspectRejects(t *testing.T) {
+	t.Parallel()
 	_, err := Inspect(bytes.NewReader(encode(t, "gif", 10, 10)))
 	assert.EqualError(t, err, "is image/gif; the API takes image/jpeg or image/png")
 

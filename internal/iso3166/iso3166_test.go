@@ -9,6 +9,7 @@ import (
 )
 
 func TestTableIsComplete(t *testing.T) {
+	t.Parallel()
 	assert.Equal(t, 249, Count(), "ISO 3166-1 assigns 249 codes")
 	assert.Len(t, numeric, 249, "every numeric code is distinct")
 	fields := strings.Fields(table)
@@ -18,6 +19,7 @@ func TestTableIsComplete(t *testing.T) {
 }
 
 func TestLookups(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		code  string
 		alpha bool

@@ -11,6 +11,7 @@ import (
 )
 
 func TestCheckUnique(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		doc  string
 		want error
@@ -41,6 +42,7 @@ func TestCheckUnique(t *testing.T) {
 // TestFoldMatchesEqualFold: two keys fold alike exactly when
 // bytes.EqualFold, which encoding/json's key matching is, says they match.
 func TestFoldMatchesEqualFold(t *testing.T) {
+	t.Parallel()
 	keys := []string{"k", "K", "\u212A", "s", "S", "\u017F", "i", "I", "\u0130", "\u0131", "\u00B5", "\u03BC", "\u039C",
 		"task_id", "TASK_ID", "Task_Id", "taskid", "\u00DF", "ss", "\uFFFD", "\xff"}
 	for _, a := range keys {

@@ -12,6 +12,7 @@ import (
 const secret = "sk/live&7f3a<9c>1e"
 
 func TestBytes(t *testing.T) {
+	t.Parallel()
 	s := New(secret)
 	for _, tc := range []struct {
 		name, in, want string
@@ -35,6 +36,7 @@ func TestBytes(t *testing.T) {
 }
 
 func TestBase64Spellings(t *testing.T) {
+	t.Parallel()
 	s := New(secret)
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
 		for _, prefix := range []string{"", "B", "Be", "Bearer "} {
@@ -48,6 +50,7 @@ func TestBase64Spellings(t *testing.T) {
 }
 
 func TestReachCoversNestedEntities(t *testing.T) {
+	t.Parallel()
 	var nested strings.Builder
 	for _, r := range secret {
 		fmt.Fprintf(&nested, "&amp;amp;amp;#%d;", r)
@@ -57,6 +60,7 @@ func TestReachCoversNestedEntities(t *testing.T) {
 }
 
 func TestLeaks(t *testing.T) {
+	t.Parallel()
 	s := New(secret)
 	assert.False(t, s.Leaks("nothing here"))
 	assert.True(t, s.Leaks("&#115;k/live&amp;7f3a&lt;9c&gt;1e"), "numeric entities")
@@ -66,6 +70,7 @@ func TestLeaks(t *testing.T) {
 }
 
 func TestSecretPrintsNoSecret(t *testing.T) {
+	t.Parallel()
 	s := New(secret)
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 		assert.NotContains(t, fmt.Sprintf(verb, s), "7f3a", verb)

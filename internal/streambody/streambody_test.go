@@ -23,6 +23,7 @@ func sourceOf(b []byte, opened *int) Source {
 }
 
 func TestBodyEncodesSourcesBetweenLiterals(t *testing.T) {
+	t.Parallel()
 	for _, size := range []int{0, 1, 2, 3, 4, chunk - 1, chunk, chunk + 1, 5*chunk + 2} {
 		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) {
 			raw := make([]byte, size)
@@ -44,6 +45,7 @@ func TestBodyEncodesSourcesBetweenLiterals(t *testing.T) {
 }
 
 func TestBodyOpensSourcesLazily(t *testing.T) {
+	t.Parallel()
 	opened := 0
 	var b Body
 	b.Literal([]byte("abc"))
@@ -59,6 +61,7 @@ func TestBodyOpensSourcesLazily(t *testing.T) {
 }
 
 func TestBodySizeMismatch(t *testing.T) {
+	t.Parallel()
 	var short Body
 	short.Base64(10, sourceOf([]byte("abc"), nil))
 	_, err := io.ReadAll(short.Open())
@@ -71,6 +74,7 @@ func TestBodySizeMismatch(t *testing.T) {
 }
 
 func TestBodyOpenError(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	var b Body
 	b.Literal([]byte("x"))
@@ -87,6 +91,7 @@ type trackingCloser struct {
 func (c *trackingCloser) Close() error { c.closed = true; return nil }
 
 func TestBodyCloseReleasesSource(t *testing.T) {
+	t.Parallel()
 	src := &trackingCloser{Reader: bytes.NewReader(make([]byte, 4*chunk))}
 	var b Body
 	b.Base64(4*chunk, func() (io.ReadCloser, error) { return src, nil })
@@ -100,6 +105,7 @@ func TestBodyCloseReleasesSource(t *testing.T) {
 }
 
 func TestEncodedLen(t *testing.T) {
+	t.Parallel()
 	for n := int64(0); n < 20; n++ {
 		assert.Equal(t, int64(base64.StdEncoding.EncodedLen(int(n))), EncodedLen(n))
 	}

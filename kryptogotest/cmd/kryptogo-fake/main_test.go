@@ -34,6 +34,7 @@ func (b *syncBuffer) String() string {
 }
 
 func TestServesUntilCanceled(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -59,6 +60,7 @@ func TestServesUntilCanceled(t *testing.T) {
 }
 
 func TestFlagErrors(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	assert.ErrorContains(t, run(t.Context(), &out, []string{"-complete", "later"}), "want now, delay or manual")
 	assert.Error(t, run(t.Context(), &out, []string{"-unknown"}))
