@@ -97,6 +97,7 @@ func TestDefaultTransportIsTunedForConcurrency(t *testing.T) {
 }
 
 func TestNewClientFromEnv(t *testing.T) {
+	// Not parallel: t.Setenv changes the process environment.
 	t.Setenv(EnvAPIKey, "")
 	_, err := NewClientFromEnv()
 	assert.ErrorContains(t, err, "KRYPTOGO_API_KEY is not set")
@@ -890,6 +891,7 @@ func TestReadBody(t *testing.T) {
 // before reading, so 16 slow answers that had sent one byte each pinned
 // 512 MiB. Reading allocates what arrived plus a bounded block.
 func TestReadBodyAllocatesWhatArrived(t *testing.T) {
+	// Not parallel: runtime.MemStats counts every goroutine's allocations.
 	for _, length := range []int64{DefaultMaxResponseBytes - 1, 1 << 40} {
 		t.Run(fmt.Sprint(length), func(t *testing.T) {
 			slow := io.MultiReader(strings.NewReader("{"), iotest.ErrReader(io.ErrUnexpectedEOF))
@@ -935,6 +937,7 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // http.DefaultTransport with their own RoundTripper; NewClient must not
 // assume it is an *http.Transport.
 func TestNewClientWhenDefaultTransportIsReplaced(t *testing.T) {
+	// Not parallel: it replaces http.DefaultTransport.
 	saved := http.DefaultTransport
 	t.Cleanup(func() { http.DefaultTransport = saved })
 	http.DefaultTransport = roundTripperFunc(func(*http.Request) (*http.Response, error) {

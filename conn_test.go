@@ -20,6 +20,7 @@ import (
 // are callers: a request queued behind a dial takes a connection freed
 // meanwhile. Those extra connections are kept, never closed and redialled.)
 func TestConcurrentCallersShareConnections(t *testing.T) {
+	// Not parallel: other tests' load delays the pool and adds dials.
 	const callers, calls = 64, 60
 	var opened atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -157,6 +157,7 @@ func settle(cond func() bool) bool {
 }
 
 func TestSoak(t *testing.T) {
+	// Not parallel: it counts the process's goroutines.
 	if *soakFor == 0 {
 		t.Skip("a soak runs only when asked: go test -race -run TestSoak -soak 10s .")
 	}
