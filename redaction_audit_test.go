@@ -584,7 +584,7 @@ func auditServer(t *testing.T, scenario *atomic.Pointer[auditScenario], img []by
 // neither the key nor a personal value in any log record, error or printed
 // value.
 func TestRedactionAudit(t *testing.T) {
-	// Not parallel: auditCallbacks replaces slog.Default; its cases run in
+	// Not parallel: auditCallbacks replaces slog.Default; its endpoint cases run in
 	// parallel with each other.
 	img := auditImage(t)
 	needles := auditNeedles(img)
