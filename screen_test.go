@@ -150,9 +150,10 @@ func TestScreenConcurrencyLimit(t *testing.T) {
 			t.Parallel()
 			api := &kyaAPI{}
 			api.serve = func(http.ResponseWriter, string) bool {
-				// Hold each answer until the limit is reached (or a while),
-				// so the count does not depend on scheduling.
-				for deadline := time.Now().Add(100 * time.Millisecond); api.inFlight.Load() < int32(tc.want) && time.Now().Before(deadline); {
+				// Hold each answer until the limit has been reached once (or
+				// a while), so the count does not depend on scheduling; once
+				// it has, holding more answers shows nothing new.
+				for deadline := time.Now().Add(100 * time.Millisecond); api.maxIn.Load() < int32(tc.want) && time.Now().Before(deadline); {
 					time.Sleep(time.Millisecond)
 				}
 				return false
