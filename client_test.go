@@ -285,7 +285,8 @@ func TestDeadlineShorterThanBackoff(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	slept := recordWaits(client, time.Time{})
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	// Below the 1s backoff floor, and room for a slow first attempt.
+	ctx, cancel := context.WithTimeout(t.Context(), 900*time.Millisecond)
 	defer cancel()
 	err := client.Do(ctx, "GET", "/thing", nil, nil)
 	assert.Empty(t, slept.list(), "returns at once instead of sleeping into the deadline")

@@ -435,9 +435,9 @@ func TestIDVWaitDeadlineKeepsLastState(t *testing.T) {
 	t.Parallel()
 	client, mux := setup(t)
 	mux.HandleFunc("/idv/16", func(w http.ResponseWriter, r *http.Request) { serveFixture(t, "idv_task_pending.json")(w) })
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a net only: the deadline comes through the sleep hook
 	defer cancel()
-	quickPolls(client)
+	client.sleep = deadlineAfterSleeps(1) // the deadline arrives in the second pause, whatever the machine's speed
 	_, err := client.IDV.Wait(ctx, 16, nil)
 	var werr *WaitError
 	require.ErrorAs(t, err, &werr)
@@ -447,6 +447,7 @@ func TestIDVWaitDeadlineKeepsLastState(t *testing.T) {
 	assert.Contains(t, err.Error(), "waiting for IDV task 16")
 	assert.Contains(t, err.Error(), "last state Pending")
 
+	cancel() // bad input is reported even once the context has ended
 	_, err = client.IDV.Wait(ctx, -1, nil)
 	assert.Equal(t, []string{"idv_id"}, fieldsOf(t, err))
 	_, err = client.IDV.Get(ctx, 0)

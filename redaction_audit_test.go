@@ -316,23 +316,6 @@ type auditCall struct {
 	invalid func(ctx context.Context, c *Client, img []byte) (req, res any, err error)
 }
 
-// deadlineAfterSleeps is a sleep hook that returns at once for the first n
-// waits and then reports the deadline, as a context deadline arriving
-// during a wait would: a Wait that polls a failing API ends after a retry
-// and a poll or two, not after a real deadline.
-func deadlineAfterSleeps(n int) func(context.Context, time.Duration) error {
-	var slept atomic.Int32
-	return func(ctx context.Context, _ time.Duration) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if slept.Add(1) > int32(n) {
-			return context.DeadlineExceeded
-		}
-		return nil
-	}
-}
-
 // auditPoll keeps the Wait calls short when every poll fails.
 var auditPoll = &WaitOptions{Interval: minPollInterval}
 
