@@ -436,10 +436,7 @@ func TestPOSTRetriedWhenConnectionNeverOpened(t *testing.T) {
 
 func TestPOSTRetriedOnRefusedConnection(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close()) // nothing listens: every dial is refused
+	addr := refusingAddr(t) // every dial is refused
 	client, err := NewClient(testKey, WithBaseURL("http://"+addr), WithRetryBackoff(time.Millisecond, time.Millisecond))
 	require.NoError(t, err)
 	var buf bytes.Buffer

@@ -141,10 +141,7 @@ func body(contentType, text string) faultHandler {
 // closed port when err is nil, and each dial counts as a request seen.
 func dialing(err error) func(*testing.T, *faultEnv) {
 	return func(t *testing.T, env *faultEnv) {
-		ln, lerr := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, lerr)
-		env.url = "http://" + ln.Addr().String()
-		require.NoError(t, ln.Close()) // nothing listens: every dial is refused
+		env.url = "http://" + refusingAddr(t) // every dial is refused
 		transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			env.seen.Add(1)
 			if err != nil {
