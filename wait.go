@@ -86,6 +86,9 @@ type waitTarget[T any] struct {
 // callOpts, the options of each poll, are checked before the first: a poll
 // would take their error for a transient one.
 func waitFor[T any](ctx context.Context, c *Client, id ID, opts *WaitOptions, callOpts []Option, target waitTarget[T]) (*T, error) {
+	if ctx == nil { // a poll's "nil context" would look transient, and ctx.Err() would panic
+		return nil, errors.New("kryptogo: wait for " + target.kind + ": nil context")
+	}
 	if err := validateID(target.idField, id); err != nil {
 		return nil, err
 	}

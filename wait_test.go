@@ -198,3 +198,28 @@ func TestTransient(t *testing.T) {
 	assert.False(t, transient(&ResponseError{Err: errors.New("x")}))
 	assert.True(t, transient(errors.New("connection reset")))
 }
+
+func TestWaitRejectsNilContext(t *testing.T) {
+	t.Parallel()
+	client := offlineClient(t) // no poll may be sent
+	tests := map[string]func() error{
+		"Tasks.Wait": func() error {
+			//lint:ignore SA1012 a nil context is the mistake under test
+			_, err := client.Tasks.Wait(nil, 1, nil)
+			return err
+		},
+		"IDV.Wait": func() error {
+			//lint:ignore SA1012 a nil context is the mistake under test
+			_, err := client.IDV.Wait(nil, 1, nil)
+			return err
+		},
+	}
+	for name, wait := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var err error
+			require.NotPanics(t, func() { err = wait() })
+			assert.ErrorContains(t, err, "nil context")
+		})
+	}
+}
