@@ -344,8 +344,10 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any, opt
 	if !validHeaderName(method) {
 		return invalid("method", "is not an HTTP method token")
 	}
-	if out != nil && reflect.ValueOf(out).Kind() != reflect.Pointer {
-		return invalid("out", "must be nil or a pointer, got %T", out)
+	// A typed nil pointer passes a Kind check but cannot be decoded into:
+	// refuse it before a (maybe paid) request is sent.
+	if v := reflect.ValueOf(out); out != nil && (v.Kind() != reflect.Pointer || v.IsNil()) {
+		return invalid("out", "must be nil or a non-nil pointer, got %T", out)
 	}
 	pathOnly, rawQuery, _ := strings.Cut(path, "?")
 	query, err := url.ParseQuery(rawQuery)
@@ -444,7 +446,9 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 		cfg.log(ctx, "kryptogo retry", slog.String("method", method), slog.String("path", path),
 			slog.Int("attempt", attempt), slog.Duration("wait", wait))
 		if err := c.sleep(ctx, wait); err != nil {
-			return failure
+			// Both stay reachable: errors.Is(err, context.Canceled) and the
+			// failure that led to the wait.
+			return fmt.Errorf("%w (retry wait after: %w)", err, failure)
 		}
 	}
 }

@@ -1017,3 +1017,45 @@ func TestUndecodableSuccessOfAPOSTMaybeSent(t *testing.T) {
 		assert.NotErrorIs(t, err, ErrMaybeSent)
 	})
 }
+
+func TestDoRejectsUnusableOutBeforeSending(t *testing.T) {
+	t.Parallel()
+	offline := offlineClient(t) // a request would fail the test
+	tests := map[string]any{
+		"typed nil pointer": (*WebIDVSession)(nil),
+		"typed nil raw":     (*json.RawMessage)(nil),
+		"struct value":      WebIDVSession{},
+		"map value":         map[string]any{},
+	}
+	for name, out := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			err := offline.Do(t.Context(), "POST", "/task", map[string]int{"points": 1}, out)
+			assert.Equal(t, []string{"out"}, fieldsOf(t, err))
+		})
+	}
+}
+
+func TestRetryWaitCancelledReportsCancellation(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		cause  error
+		status int
+	}{
+		"cancelled during wait after 503": {context.Canceled, http.StatusServiceUnavailable},
+		"deadline during wait after 502":  {context.DeadlineExceeded, http.StatusBadGateway},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			client, mux := setup(t, WithMaxRetries(3))
+			client.sleep = func(context.Context, time.Duration) error { return tc.cause }
+			mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tc.status) })
+			err := client.Do(t.Context(), "GET", "/thing", nil, nil)
+			require.ErrorIs(t, err, tc.cause)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr, "the failure before the wait stays reachable")
+			assert.Equal(t, tc.status, apiErr.StatusCode)
+		})
+	}
+}
