@@ -807,8 +807,10 @@ func (c *Client) retryWait(ctx context.Context, cfg *callConfig, attempt int, re
 		if after > maxRetryAfter {
 			return 0, false
 		}
-		// "0" or a past date must not turn into a burst of retries.
-		wait = max(after, cfg.backoff.Min)
+		// "0" or a past date must not turn into a burst of retries; nor may
+		// the call send before the client-wide pause its 429 started ends
+		// (observe), whose floor is the client's minimum, not the call's.
+		wait = max(after, cfg.backoff.Min, c.cfg.backoff.Min)
 	}
 	if deadline, ok := ctx.Deadline(); ok && c.now().Add(wait).After(deadline) {
 		return 0, false

@@ -147,8 +147,9 @@ func (f *callFlow) observe(res result) {
 	if !ok {
 		return
 	}
-	// The call that got the 429 sleeps this long itself (retryWait). The
-	// pause holds every call, so its floor is the client's, not the call's.
+	// The pause holds every call, so its floor is the client's, not the
+	// call's; the call that got the 429 sleeps at least this long itself
+	// (retryWait uses the same floor).
 	end := f.c.now().Add(min(max(after, f.c.cfg.backoff.Min), maxRetryAfter))
 	f.c.flow.gate.extend(end)
 	if end.After(f.waited) {

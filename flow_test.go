@@ -357,3 +357,41 @@ func TestRetryAfterOn503DoesNotPause(t *testing.T) {
 	require.ErrorIs(t, client.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrServerError)
 	assert.True(t, client.flow.gate.end().IsZero())
 }
+
+// TestRateLimitedCallWaitsOutItsOwnPause: a call whose per-call backoff
+// minimum is below the client's waits, after a 429 with a short or past
+// Retry-After, at least the pause it started for every call (whose floor is
+// the client's minimum), so it does not send while the others wait.
+func TestRateLimitedCallWaitsOutItsOwnPause(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	tests := map[string]string{
+		"zero":      "0",
+		"past date": now.Add(-time.Minute).Format(http.TimeFormat),
+		"at floor":  "1", // the control: already as long as the pause
+	}
+	for name, retryAfter := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			client, mux := setup(t, WithRetryBackoff(time.Second, 2*time.Second))
+			slept := recordSleeps(client, now)
+			var n atomic.Int32
+			mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) == 1 {
+					w.Header().Set("Retry-After", retryAfter)
+					w.WriteHeader(http.StatusTooManyRequests)
+				}
+			})
+			err := client.Do(t.Context(), http.MethodGet, "/thing", nil, nil, WithRetryBackoff(time.Millisecond, time.Millisecond))
+			require.NoError(t, err)
+			var waited time.Duration
+			for _, d := range *slept {
+				waited += d
+			}
+			end := client.flow.gate.end()
+			require.False(t, end.IsZero(), "the 429 paused the client")
+			assert.GreaterOrEqual(t, waited, end.Sub(now), "the retry was sent before the client's pause ended")
+			assert.Equal(t, int32(2), n.Load())
+		})
+	}
+}
