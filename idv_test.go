@@ -189,7 +189,7 @@ func TestIDVCreateValidation(t *testing.T) {
 		r.IDImage = ImageFromFile(filepath.Join(dir, "passport.jpg"))
 	}))
 	assert.ErrorContains(t, err, "id_image: cannot read image")
-	assert.ErrorContains(t, err, "no such file")
+	assert.ErrorContains(t, err, "file not found")
 
 	_, err = offlineClient(t).IDV.Create(t.Context(), with(func(r *CreateIDVRequest) { r.IDImage = ImageFromBytes(huge) }))
 	assert.ErrorContains(t, err, "the API takes at most 15 MB")

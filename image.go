@@ -3,11 +3,12 @@ package kryptogo
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -78,11 +79,12 @@ func (img *Image) WithMIMEType(mime string) *Image {
 	return &cp
 }
 
-// String describes the image by its source, never by its content.
+// String describes the image by its source, never by its content nor its
+// file's name (which often names the person).
 func (img Image) String() string {
 	switch img.source {
 	case fromFile:
-		return "Image(file " + filepath.Base(img.path) + ")"
+		return "Image(file)"
 	case fromBase64:
 		return "Image(" + strconv.Itoa(len(img.b64)) + " base64 characters)"
 	default:
@@ -100,7 +102,11 @@ func (img Image) LogValue() slog.Value { return slog.StringValue(img.String()) }
 func (img *Image) open() (io.ReadCloser, error) {
 	switch img.source {
 	case fromFile:
-		return os.Open(img.path)
+		f, err := os.Open(img.path)
+		if err != nil {
+			return nil, fileError(err)
+		}
+		return pathlessFile{f}, nil
 	case fromBase64:
 		return io.NopCloser(base64.NewDecoder(base64.StdEncoding, strings.NewReader(img.b64))), nil
 	default:
@@ -165,7 +171,7 @@ func (img *Image) inspect() (int64, imageinfo.Info, error) {
 	case fromFile:
 		st, err := os.Stat(img.path)
 		if err != nil {
-			return 0, info, fmt.Errorf("cannot read image: %v", err)
+			return 0, info, fmt.Errorf("cannot read image: %w", fileError(err))
 		}
 		return st.Size(), info, nil
 	default:
@@ -176,6 +182,52 @@ func (img *Image) inspect() (int64, imageinfo.Info, error) {
 		return counted.n, info, nil
 	}
 }
+
+// pathlessFile is an image file whose read errors do not name the file.
+type pathlessFile struct{ f *os.File }
+
+// Read reads from the file; see fileError.
+func (p pathlessFile) Read(b []byte) (int, error) {
+	n, err := p.f.Read(b)
+	if err != nil && err != io.EOF {
+		err = fileError(err)
+	}
+	return n, err
+}
+
+// Close closes the file.
+func (p pathlessFile) Close() error { return p.f.Close() }
+
+// fileError replaces an image file's error, whose text holds the path
+// (os errors do: "open /uploads/jane_doe_passport.jpg: ..."), with fixed
+// text. It wraps the cause without its *fs.PathError, so errors.Is still
+// matches fs.ErrNotExist or fs.ErrPermission.
+func fileError(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		err = pathErr.Err
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &imageFileError{text: "file not found", err: err}
+	case errors.Is(err, fs.ErrPermission):
+		return &imageFileError{text: "file not readable: permission denied", err: err}
+	default:
+		return &imageFileError{text: "file cannot be read", err: err}
+	}
+}
+
+// imageFileError is an image file's error without the file's path.
+type imageFileError struct {
+	text string
+	err  error
+}
+
+// Error returns the fixed text.
+func (e *imageFileError) Error() string { return e.text }
+
+// Unwrap returns the cause, without its path.
+func (e *imageFileError) Unwrap() error { return e.err }
 
 type countingReader struct {
 	r io.Reader

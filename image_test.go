@@ -2,9 +2,14 @@ package kryptogo
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,7 +69,7 @@ func TestImageStringNeverShowsContent(t *testing.T) {
 		}
 	}
 	assert.Equal(t, fmt.Sprintf("Image(%d bytes)", len(secret)), imgs[0].String())
-	assert.Equal(t, "Image(file passport.jpg)", imgs[2].String())
+	assert.Equal(t, "Image(file)", imgs[2].String())
 
 	req := &CreateIDVRequest{Country: "TWN", IDType: IDTypeIDCard, ExpectedName: "王又曾", ExpectedIDNumber: "A123456789", IDImage: imgs[0]}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
@@ -72,4 +77,54 @@ func TestImageStringNeverShowsContent(t *testing.T) {
 		assert.NotContains(t, out, "王又曾", verb)
 		assert.NotContains(t, out, "A123456789", verb)
 	}
+}
+
+// TestImageFileErrorsHideThePath: a file path names the person
+// ("jane_doe_passport.jpg"); no error about the file repeats it, and
+// errors.Is still finds the cause.
+func TestImageFileErrorsHideThePath(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "jane_doe")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	tests := map[string]struct {
+		path string
+		want string
+		is   error
+	}{
+		"missing":   {filepath.Join(dir, "jane_doe_passport.jpg"), "file not found", fs.ErrNotExist},
+		"directory": {dir, "file cannot be read", nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			img := ImageFromFile(tc.path)
+			err := openAndRead(img)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "jane_doe")
+			if tc.is != nil {
+				assert.ErrorIs(t, err, tc.is)
+			}
+			var pathErr *fs.PathError
+			assert.False(t, errors.As(err, &pathErr), "a *PathError carries the path")
+
+			v := &validator{}
+			assert.Nil(t, img.prepare(v, "id_image", "id_image_mime"))
+			require.Len(t, v.fields, 1)
+			assert.Contains(t, v.fields[0].Message, tc.want)
+			assert.NotContains(t, v.fields[0].Message, "jane_doe")
+			assert.Equal(t, "Image(file)", fmt.Sprint(img))
+		})
+	}
+}
+
+// openAndRead opens img and reads it through, returning the first error.
+func openAndRead(img *Image) error {
+	rc, err := img.open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(io.Discard, rc)
+	return err
 }
