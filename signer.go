@@ -65,13 +65,15 @@ func NewCallbackSigner(secret []byte, previous ...[]byte) (*CallbackSigner, erro
 	return s, nil
 }
 
-// String describes the signer without its secrets.
-func (s *CallbackSigner) String() string {
+// String describes the signer without its secrets. String and Format have
+// value receivers, so a signer printed by value, or inside a struct that
+// holds one by value, shows no secret either.
+func (s CallbackSigner) String() string {
 	return fmt.Sprintf("kryptogo.CallbackSigner{secrets: %d}", len(s.secrets))
 }
 
 // Format prints String for every verb, so no verb can reach a secret.
-func (s *CallbackSigner) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+func (s CallbackSigner) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
 
 // SignURL returns callbackURL bound to one customer: it adds
 // customerReference as the parameter kg_ref (ReferenceParam) and a signature
@@ -95,7 +97,8 @@ func (s *CallbackSigner) SignURL(callbackURL, customerReference string) (string,
 	}
 	u, err := url.Parse(callbackURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("kryptogo: SignURL: %q is not an absolute http(s) URL", callbackURL)
+		// Not quoted: its query may carry a token or a customer's data.
+		return "", errors.New("kryptogo: SignURL: the callback URL is not an absolute http(s) URL")
 	}
 	query, err := parseCallbackQuery(u.RawQuery)
 	if err != nil {

@@ -510,3 +510,54 @@ func firstKey(q url.Values) string {
 	}
 	return best
 }
+
+// TestSignURLErrorOmitsTheURL: a callback URL's query may carry a token or
+// a customer's data; the error says what is wrong without repeating it.
+func TestSignURLErrorOmitsTheURL(t *testing.T) {
+	t.Parallel()
+	signer := newSigner(t, secretA)
+	tests := map[string]string{
+		"relative":      "/cb?token=s3cr3t-token",
+		"no scheme":     "example.com/cb?token=s3cr3t-token",
+		"ftp":           "ftp://example.com/cb?token=s3cr3t-token",
+		"unparsable":    "http://[::1/cb?token=s3cr3t-token",
+		"control bytes": "https://example.com/cb?token=s3cr3t-token\x7f",
+	}
+	for name, bad := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := signer.SignURL(bad, "c1")
+			require.ErrorContains(t, err, "not an absolute http(s) URL")
+			assert.NotContains(t, err.Error(), "s3cr3t-token")
+		})
+	}
+}
+
+// TestSignerPrintsNoSecretByValue: a signer printed by value, by pointer or
+// inside a struct holding it by value shows no secret.
+func TestSignerPrintsNoSecretByValue(t *testing.T) {
+	t.Parallel()
+	signer := newSigner(t, secretA)
+	type holder struct {
+		Name   string
+		Signer CallbackSigner
+	}
+	type pointerHolder struct{ Signer *CallbackSigner }
+	tests := map[string]any{
+		"value":          *signer,
+		"pointer":        signer,
+		"nested value":   holder{Name: "hooks", Signer: *signer},
+		"nested pointer": pointerHolder{Signer: signer},
+	}
+	for name, v := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
+				out := fmt.Sprintf(verb, v)
+				assert.NotContains(t, out, string(secretA), verb)
+				assert.NotContains(t, out, fmt.Sprintf("%x", secretA), verb)
+				assert.NotContains(t, out, strings.Trim(fmt.Sprint(secretA[:8]), "[]"), verb) // a []byte printed as numbers
+			}
+		})
+	}
+}
