@@ -24,10 +24,11 @@ const (
 	CallbackIDV                          // an IDV task
 )
 
+// callbackKindNames are the names String returns, built once.
+var callbackKindNames = map[CallbackKind]string{CallbackTask: "task", CallbackIDV: "idv"}
+
 // String returns "task", "idv", or CallbackKind(N).
-func (k CallbackKind) String() string {
-	return enumName(map[CallbackKind]string{CallbackTask: "task", CallbackIDV: "idv"}, k, "CallbackKind")
-}
+func (k CallbackKind) String() string { return enumName(callbackKindNames, k, "CallbackKind") }
 
 // CallbackEvent is one decoded callback: exactly one of Task and IDV is set.
 type CallbackEvent struct {

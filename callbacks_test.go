@@ -180,3 +180,12 @@ func FuzzParseCallback(f *testing.F) {
 		_ = ev.Key()
 	})
 }
+
+// BenchmarkCallbackKindString: String runs for every logged or printed
+// callback; its names are a package-level table, not a map built per call.
+func BenchmarkCallbackKindString(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = CallbackIDV.String()
+	}
+}
