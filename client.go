@@ -429,7 +429,7 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 		c.recordResponse(cfg, res, body.personalValues())
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
 			call.succeeded()
-			return c.decode(cfg, method, path, res, out)
+			return c.answer(cfg, method, path, res, out, body.personalValues())
 		}
 		failure := c.failure(ctx, cfg, method, path, res, body.personalValues())
 		if !res.retryable(method) || attempt > cfg.maxRetries {
@@ -873,6 +873,25 @@ func (c *Client) apiError(maxBody int64, method, path string, res result, person
 	e.Message = scrub.text(e.Message)
 	e.RequestID = scrub.text(e.RequestID)
 	return e
+}
+
+// failedAnswer is an answer model whose 2xx body can still report a
+// failure, as {"code": 1003, "message": "..."} does for some endpoints.
+type failedAnswer interface {
+	failed() bool
+}
+
+// answer decodes a 2xx answer into out; when out reports the answer as a
+// failure, it is the *APIError an error status with that body would be:
+// request id kept, key and personal values masked.
+func (c *Client) answer(cfg *callConfig, method, path string, res result, out any, personal []string) error {
+	if err := c.decode(cfg, method, path, res, out); err != nil {
+		return err
+	}
+	if f, ok := out.(failedAnswer); ok && f.failed() {
+		return c.apiError(cfg.maxBody, method, path, res, personal)
+	}
+	return nil
 }
 
 // decode reads a 2xx answer into out, in one pass: the body is parsed once

@@ -887,6 +887,10 @@ type metadataAnswer struct {
 	Message string          `json:"message"`
 }
 
+// failed reports a failure in a 2xx answer: the vendor answers {"code": 0}
+// on success, another code otherwise.
+func (a *metadataAnswer) failed() bool { return jsonInt(a.Code) != 0 }
+
 // SetMetadata appends custom key-value pairs to a task.
 //
 // API: PUT /task/{task_id}/metadata
@@ -897,18 +901,9 @@ func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadat
 		return err
 	}
 	path := "/task/" + id.String() + "/metadata"
-	out, err := sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body), opts)
-	if err != nil {
-		return err
-	}
-	// The vendor answers {"code": 0} on success; another code in a 2xx
-	// answer is a failure. Its message is masked like any error answer's:
-	// a server may echo the key.
-	if code := jsonInt(out.Code); code != 0 {
-		return &APIError{StatusCode: http.StatusOK, Code: code, Message: s.client.scrubber(nil).text(out.Message),
-			Method: http.MethodPut, Path: path}
-	}
-	return nil
+	// A 2xx answer with a non-zero code is an *APIError (metadataAnswer.failed).
+	_, err = sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body), opts)
+	return err
 }
 
 // HistoryOptions selects a page of task history.

@@ -320,7 +320,8 @@ func TestTasksSetMetadataNonZeroCode(t *testing.T) {
 	err := client.Tasks.SetMetadata(t.Context(), 123, []Metadata{{"k", "v"}})
 	var apiErr *APIError
 	require.ErrorAs(t, err, &apiErr)
-	assert.Equal(t, &APIError{StatusCode: 200, Code: 1003, Message: "metadata too long", Method: "PUT", Path: "/task/123/metadata"}, apiErr)
+	assert.Equal(t, &APIError{StatusCode: 200, Code: 1003, Message: "metadata too long", Method: "PUT", Path: "/task/123/metadata",
+		Body: []byte(`{"code": 1003, "message": "metadata too long"}`)}, apiErr)
 }
 
 func TestTasksSetMetadataValidation(t *testing.T) {
@@ -596,5 +597,49 @@ func TestHasKeyOutside(t *testing.T) {
 			continue
 		}
 		assert.Equal(t, want, got, doc)
+	}
+}
+
+// TestTasksSetMetadataNonZeroCodeIsAnAPIError: a 2xx answer with a
+// non-zero code is the same *APIError a 4xx with that body would be: its
+// request id kept, its body and message masked.
+func TestTasksSetMetadataNonZeroCodeIsAnAPIError(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		body      string
+		requestID string
+	}{
+		"message echoes the key": {`{"code": 1003, "message": "bad key ` + testKey + `"}`, "req-77"},
+		"code as a string":       {`{"code": "1004", "message": "metadata too long"}`, "req-78"},
+		"no request id":          {`{"code": 9, "message": "no"}`, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			client, mux := setup(t, WithMaxRetries(0))
+			mux.HandleFunc("/task/123/metadata", func(w http.ResponseWriter, r *http.Request) {
+				if tc.requestID != "" {
+					w.Header().Set("X-Request-Id", tc.requestID)
+				}
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write([]byte(tc.body))
+			})
+			mux.HandleFunc("/as4xx", func(w http.ResponseWriter, r *http.Request) {
+				if tc.requestID != "" {
+					w.Header().Set("X-Request-Id", tc.requestID)
+				}
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(tc.body))
+			})
+			var got, want *APIError
+			require.ErrorAs(t, client.Tasks.SetMetadata(t.Context(), 123, []Metadata{{"k", "v"}}), &got)
+			require.ErrorAs(t, client.Do(t.Context(), http.MethodPut, "/as4xx", nil, nil), &want)
+			want.StatusCode, want.Path = http.StatusOK, "/task/123/metadata"
+			assert.Equal(t, want, got)
+			assert.Equal(t, tc.requestID, got.RequestID)
+			assert.NotZero(t, got.Code)
+			assert.NotContains(t, got.Error(), testKey)
+			assert.NotContains(t, string(got.Body), testKey)
+		})
 	}
 }
