@@ -52,7 +52,8 @@ var (
 	ErrRetryBudgetExhausted = errors.New("kryptogo: retry budget exhausted")
 )
 
-// maybeSentHint ends the message of every error that matches ErrMaybeSent.
+// maybeSentHint ends the message of every error that matches ErrMaybeSent,
+// so a caller who only logs the error still learns to check first.
 const maybeSentHint = " (the request may have reached the API; check before sending it again)"
 
 // maybeSentError is a transport failure of a POST after bytes were written.
@@ -172,6 +173,8 @@ type APIError struct {
 }
 
 // Error reads "kryptogo: POST /task/12/accepted: 409 Conflict: <message>".
+// A POST that may have reached the API (5xx or redirect: ErrMaybeSent) adds
+// " (the request may have reached the API; check before sending it again)".
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kryptogo: %s %s: %d", e.Method, e.Path, e.StatusCode)
@@ -187,12 +190,14 @@ func (e *APIError) Error() string {
 	if e.RequestID != "" {
 		b.WriteString(" [request id " + e.RequestID + "]")
 	}
-	return b.String() // the documented format; a 5xx POST also matches ErrMaybeSent
+	if e.maybeSent() {
+		b.WriteString(maybeSentHint)
+	}
+	return b.String()
 }
 
 // maybeSent reports a POST answered with 5xx or a redirect: the API got the
-// request and may have created the task before failing or redirecting. Error keeps its documented
-// format; errors.Is(err, ErrMaybeSent) tells the caller to check.
+// request and may have created the task before failing or redirecting.
 func (e *APIError) maybeSent() bool {
 	redirected := e.StatusCode >= 300 && e.StatusCode <= 399 // e.g. post/redirect/get after creating
 	return e.Method == http.MethodPost && (redirected || e.StatusCode >= 500 && e.StatusCode <= 599)

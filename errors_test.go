@@ -350,3 +350,31 @@ func TestAPIErrorKeyEchoSpellings(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIErrorMaybeSentSaysToCheck: the message of a POST that may have
+// reached the API says to check before re-sending (DESIGN); any other
+// error keeps the documented format.
+func TestAPIErrorMaybeSentSaysToCheck(t *testing.T) {
+	t.Parallel()
+	const hint = " (the request may have reached the API; check before sending it again)"
+	tests := map[string]struct {
+		err  APIError
+		want string
+	}{
+		"POST 500": {APIError{StatusCode: 500, Method: "POST", Path: "/task", Message: "boom"},
+			"kryptogo: POST /task: 500 Internal Server Error: boom" + hint},
+		"POST 302 with request id": {APIError{StatusCode: 302, Method: "POST", Path: "/task", Message: "redirect not followed", RequestID: "r1"},
+			"kryptogo: POST /task: 302 Found: redirect not followed [request id r1]" + hint},
+		"POST 409": {APIError{StatusCode: 409, Method: "POST", Path: "/task/12/accepted", Message: "already accepted"},
+			"kryptogo: POST /task/12/accepted: 409 Conflict: already accepted"},
+		"GET 500": {APIError{StatusCode: 500, Method: "GET", Path: "/tasks", Message: "boom"},
+			"kryptogo: GET /tasks: 500 Internal Server Error: boom"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tc.want, tc.err.Error())
+			assert.Equal(t, strings.HasSuffix(tc.want, hint), errors.Is(&tc.err, ErrMaybeSent))
+		})
+	}
+}

@@ -37,5 +37,5 @@ func ExampleNewServer() {
 	// Output:
 	// progress before: 0
 	// after: High true
-	// kryptogo: POST /task: 500 Internal Server Error (code 500): injected failure [request id kryptogotest-4]
+	// kryptogo: POST /task: 500 Internal Server Error (code 500): injected failure [request id kryptogotest-4] (the request may have reached the API; check before sending it again)
 }
