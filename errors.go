@@ -160,12 +160,21 @@ const withheld = "[withheld: it echoes the API key or a personal value]"
 // maxErrorBody caps APIError.Body, so a large error page is not kept whole.
 const maxErrorBody = 64 << 10
 
-// APIError is an answer from the API with a non-2xx status.
+// APIError is an answer from the API with a non-2xx status (or, for an
+// endpoint whose 2xx body can carry a failure code, such as
+// Tasks.SetMetadata, a 2xx answer with one).
+//
+// Body is the answer's body, capped at 64 KiB, with the API key and the
+// request's personal values (names, birthdays, ID numbers) masked where it
+// echoes them and base64 blobs (images) replaced by "[base64 withheld]". A
+// body that echoes a secret in a spelling the masking does not know is
+// replaced whole by "[withheld: it echoes the API key or a personal
+// value]".
 type APIError struct {
 	StatusCode int           // HTTP status
 	Code       int           // vendor code from the body; 0 when absent
 	Message    string        // vendor message, or a summary of a non-JSON body
-	Body       []byte        // raw body, capped at 64 KiB, with the API key masked
+	Body       []byte        // body, capped at 64 KiB; see the note below
 	Method     string        // request method
 	Path       string        // request path, without the query
 	RequestID  string        // from a request-id response header, when present

@@ -668,9 +668,9 @@ type rawKeeper interface {
 }
 
 // plainDecoder is a response model with an UnmarshalJSON (for where it is
-// decoded nested) that the client's decode bypasses: decodeTarget resets
-// the model to its defaults and returns it as a method-less type to decode
-// into, so the body is parsed once.
+// decoded nested) that the client's decode bypasses: decodeTarget returns
+// the model as a method-less type to decode into, so the body is parsed
+// once. A model with defaults of its own (IDVTask) sets them first.
 type plainDecoder interface {
 	decodeTarget() any
 }

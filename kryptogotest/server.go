@@ -111,6 +111,11 @@ func NewTestServer(t Cleaner, opts ...Option) *Server {
 // Client returns a kryptogo client for the fake, with short retry waits so
 // that failure injection does not slow tests down. opts are applied after
 // the fake's own and may override them.
+//
+// opts are client options, as NewClient takes. Client panics when
+// NewClient refuses one, since a test helper has no better way to report a
+// broken test setup: a bad value, or an option that only a single call
+// takes (kryptogo.WithResponseInfo; pass it to the call instead).
 func (s *Server) Client(opts ...kryptogo.Option) *kryptogo.Client {
 	base := []kryptogo.Option{kryptogo.WithBaseURL(s.URL), kryptogo.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)}
 	c, err := kryptogo.NewClient(s.APIKey, append(base, opts...)...)

@@ -348,3 +348,21 @@ func TestManualCompletion(t *testing.T) {
 	_, ok = srv.Task(99)
 	assert.False(t, ok)
 }
+
+// TestClientPanicsOnRefusedOption pins Client's documented panic: an
+// option NewClient refuses is a broken test setup.
+func TestClientPanicsOnRefusedOption(t *testing.T) {
+	t.Parallel()
+	srv := NewTestServer(t)
+	tests := map[string]kryptogo.Option{
+		"per-call only": kryptogo.WithResponseInfo(&kryptogo.ResponseInfo{}),
+		"bad value":     kryptogo.WithMaxRetries(-1),
+	}
+	for name, opt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			assert.Panics(t, func() { srv.Client(opt) })
+		})
+	}
+	assert.NotPanics(t, func() { srv.Client(kryptogo.WithMaxRetries(1)) })
+}
