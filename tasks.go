@@ -990,8 +990,11 @@ func (s *TaskService) History(ctx context.Context, opts *HistoryOptions, callOpt
 
 // All iterates over every task of the history, page by page from
 // opts.PageNumber. It stops after an empty or short page, after yielding an
-// error (once), or when the loop breaks. callOpts apply to every page's
-// request; WithResponseInfo reports the last page's answer.
+// error (once), or when the loop breaks. A page that starts with the same
+// task as the page before is an error (a *ResponseError, ErrInvalidResponse):
+// whatever answered ignores page_number, and All would never end. callOpts
+// apply to every page's request; WithResponseInfo reports the last page's
+// answer.
 //
 //	for task, err := range client.Tasks.All(ctx, nil) { … }
 //
@@ -1006,12 +1009,17 @@ func (s *TaskService) All(ctx context.Context, opts *HistoryOptions, callOpts ..
 			yield(nil, err)
 			return
 		}
+		var previous *TaskPage
 		for {
 			res, err := s.History(ctx, page, callOpts...)
+			if err == nil {
+				err = repeatedPage(previous, res, page.PageNumber)
+			}
 			if err != nil {
 				yield(nil, err)
 				return
 			}
+			previous = res
 			for i := range res.Data {
 				if !yield(&res.Data[i], nil) {
 					return
@@ -1023,6 +1031,17 @@ func (s *TaskService) All(ctx context.Context, opts *HistoryOptions, callOpts ..
 			page.PageNumber++
 		}
 	}
+}
+
+// repeatedPage returns an error when page number n starts with the task
+// that started the page before it: the server ignored page_number.
+func repeatedPage(previous, page *TaskPage, n int) error {
+	if previous == nil || len(previous.Data) == 0 || len(page.Data) == 0 ||
+		previous.Data[0].TaskID != page.Data[0].TaskID {
+		return nil
+	}
+	return &ResponseError{Method: http.MethodGet, Path: "/tasks", StatusCode: http.StatusOK,
+		Err: fmt.Errorf("page %d starts with the task that started page %d: the server ignores page_number; stopped", n, n-1)}
 }
 
 // Wait polls a task's summary until its progress reaches 100, and returns

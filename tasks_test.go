@@ -643,3 +643,53 @@ func TestTasksSetMetadataNonZeroCodeIsAnAPIError(t *testing.T) {
 		})
 	}
 }
+
+// TestTasksAllStopsWhenAPageRepeats: a proxy or fake that ignores
+// page_number answers the same full page forever; All ends with an error
+// instead of looping.
+func TestTasksAllStopsWhenAPageRepeats(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		page    func(n int) string // the body for page_number n
+		wantIDs []ID
+	}{
+		"page_number ignored": {
+			page:    func(int) string { return `{"data":[{"task_id":1},{"task_id":2}]}` },
+			wantIDs: []ID{1, 2},
+		},
+		"stuck on the second page": {
+			page: func(n int) string {
+				if n == 1 {
+					return `{"data":[{"task_id":1},{"task_id":2}]}`
+				}
+				return `{"data":[{"task_id":3},{"task_id":4}]}`
+			},
+			wantIDs: []ID{1, 2, 3, 4},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			client, mux := setup(t, WithMaxRetries(0))
+			mux.HandleFunc("/tasks", func(w http.ResponseWriter, r *http.Request) {
+				n, _ := strconv.Atoi(r.URL.Query().Get("page_number"))
+				_, _ = w.Write([]byte(tc.page(n)))
+			})
+			var ids []ID
+			var errs []error
+			for task, err := range client.Tasks.All(t.Context(), &HistoryOptions{PageSize: 2}) {
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if ids = append(ids, task.TaskID); len(ids) > 20 {
+					break // the old code loops forever
+				}
+			}
+			assert.Equal(t, tc.wantIDs, ids)
+			require.Len(t, errs, 1)
+			assert.ErrorIs(t, errs[0], ErrInvalidResponse)
+			assert.ErrorContains(t, errs[0], "page_number")
+		})
+	}
+}
