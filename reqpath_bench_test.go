@@ -1,0 +1,81 @@
+package kryptogo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// BenchmarkKYACreate is one KYA.Create against a loopback server, the
+// request path of a small SDK-built body: validation, encoding, masking
+// setup, send and decode.
+//
+//	go test -run '^$' -bench 'KYACreate' -benchmem -count 3 .
+func BenchmarkKYACreate(b *testing.B) {
+	srv := newBenchServer(b, benchFixture(b, "kya_result.json"))
+	c := benchClient(b, srv.URL)
+	ctx := b.Context()
+	req := &CreateKYARequest{Address: "0x742d35Cc6634C0532925a3b844Bc454e4438f44e"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.KYA.Create(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKYACreateRejected is one KYA.Create answered 429 with no retry:
+// the path of a failed attempt (masking of the error body and the
+// Retry-After header, both read for the error and the client-wide pause).
+func BenchmarkKYACreateRejected(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "0")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"code":429,"message":"too many requests"}`))
+	}))
+	b.Cleanup(srv.Close)
+	c, err := NewClient(testKey, WithBaseURL(srv.URL), WithMaxRetries(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.CloseIdleConnections)
+	c.sleep = func(context.Context, time.Duration) error { return nil } // the client-wide pause
+	ctx := b.Context()
+	req := &CreateKYARequest{Address: "0x742d35Cc6634C0532925a3b844Bc454e4438f44e"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.KYA.Create(ctx, req); err == nil {
+			b.Fatal("no error")
+		}
+	}
+}
+
+// BenchmarkIDVCreateBase64 uploads three 5 MiB images given as base64
+// strings: each image's payload should be decoded to check it once per
+// call, not once per check. alloc/size is the bytes allocated per image
+// byte.
+func BenchmarkIDVCreateBase64(b *testing.B) {
+	img := append(pngHeader(2400, 1600), make([]byte, idvBenchImageSize)...)
+	img = img[:idvBenchImageSize]
+	if _, err := rand.Read(img[64:]); err != nil {
+		b.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString(img)
+	srv := newBenchServer(b, benchFixture(b, "idv_create_response.json"))
+	c := benchClient(b, srv.URL)
+	ctx := b.Context()
+	const images = 3
+	req := &CreateIDVRequest{Country: "TWN", IDType: IDTypeIDCard,
+		IDImage: ImageFromBase64(enc), IDBackImage: ImageFromBase64(enc), FaceImage: ImageFromBase64(enc)}
+	b.SetBytes(images * idvBenchImageSize)
+	allocRatio(b, images*idvBenchImageSize, func() {
+		if _, err := c.IDV.Create(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
