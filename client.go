@@ -378,6 +378,7 @@ type requestBody struct {
 	open     func() io.ReadCloser
 	length   int64
 	personal []string
+	encoded  []byte // the JSON of an encoded value; nil for other bodies
 }
 
 // personalValues returns the personal values of the body, if any.
@@ -395,13 +396,27 @@ func bytesBody(b []byte) *requestBody {
 	}
 }
 
+// jsonBody encodes a body given to Do, whose personal values are found by
+// its type or, for a value the SDK does not know, in its JSON.
 func jsonBody(v any) (*requestBody, error) {
+	body, err := encodeBody(v, nil)
+	if err != nil {
+		return nil, err
+	}
+	body.personal = personalValuesOf(v, body.encoded)
+	return body, nil
+}
+
+// encodeBody encodes v as a JSON request body carrying the personal values
+// personal: a service method knows them and names them, so its body is not
+// read back to find them.
+func encodeBody(v any, personal []string) (*requestBody, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("kryptogo: encode request: %w", err)
 	}
 	body := bytesBody(b)
-	body.personal = personalValuesOf(v, b)
+	body.encoded, body.personal = b, personal
 	return body, nil
 }
 
@@ -997,10 +1012,11 @@ func call[T any](ctx context.Context, c *Client, method, path string, query url.
 	return &out, nil
 }
 
-// sendJSON encodes in as the JSON body of a request and decodes the answer
-// into a new T.
-func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any, opts []Option) (*T, error) {
-	body, err := jsonBody(in)
+// sendJSON encodes in as the JSON body of a request, which carries the
+// personal values personal (nil for none), and decodes the answer into a
+// new T.
+func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any, personal []string, opts []Option) (*T, error) {
+	body, err := encodeBody(in, personal)
 	if err != nil {
 		return nil, err
 	}

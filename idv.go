@@ -476,7 +476,7 @@ func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts .
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, opts)
+	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, body.personalValues(), opts)
 }
 
 // InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards only).
@@ -570,7 +570,7 @@ func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, 
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, opts)
+	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, body.personalValues(), opts)
 }
 
 // Wait polls an IDV task until its state is accept, review or reject, and

@@ -140,7 +140,7 @@ func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest, opts ...
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", body, opts)
+	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", body, nil, opts)
 }
 
 // Get fetches a KYA result by its kya_id.

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkKYACreate is one KYA.Create against a loopback server, the
@@ -78,4 +82,24 @@ func BenchmarkIDVCreateBase64(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// TestServiceBodiesWithoutPersonalValues guards the nil that KYA.Create,
+// SetAccepted and SetMetadata pass as their personal values: their bodies
+// hold none of the keys Do would find personal values under.
+func TestServiceBodiesWithoutPersonalValues(t *testing.T) {
+	t.Parallel()
+	bodies := map[string]any{
+		"KYA.Create":  CreateKYARequest{Address: "0x742d35Cc6634C0532925a3b844Bc454e4438f44e", Chain: ChainETH},
+		"SetAccepted": SetAcceptedRequest{Comment: "Jane Doe checked", Accepted: true},
+		"SetMetadata": []Metadata{{Key: "name", Value: "Jane Doe"}},
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			encoded, err := json.Marshal(body)
+			require.NoError(t, err)
+			assert.Empty(t, personalValuesInJSON(encoded))
+		})
+	}
 }

@@ -313,7 +313,7 @@ func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts
 	if err != nil {
 		return nil, err
 	}
-	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", body, opts)
+	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", body, tasksPersonalValues(body), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -853,7 +853,7 @@ func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRe
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body, opts)
+	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body, nil, opts)
 }
 
 // Accept accepts a task's target with a comment.
@@ -897,7 +897,7 @@ func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadat
 		return err
 	}
 	path := "/task/" + id.String() + "/metadata"
-	out, err := sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body), opts)
+	out, err := sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body), nil, opts)
 	if err != nil {
 		return err
 	}
