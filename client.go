@@ -432,19 +432,20 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 	}
 	target := c.endpoint(path, query)
 	call := c.startCall(cfg) // flow.go: the client-wide retry budget and 429 pause
+	mask := c.maskFor(body)
 	var last error
 	for attempt := 1; ; attempt++ {
 		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
 			return err
 		}
-		res := c.attempt(ctx, cfg, method, path, target, body, attempt)
+		res := c.attempt(ctx, cfg, method, path, target, body, mask, attempt)
 		call.observe(res)
-		c.recordResponse(cfg, res, body.personalValues())
+		c.recordResponse(cfg, res, mask)
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
 			call.succeeded()
 			return c.decode(cfg, method, path, res, out)
 		}
-		failure := c.failure(ctx, cfg, method, path, res, body.personalValues())
+		failure := c.failure(ctx, cfg, method, path, res, mask)
 		if !res.retryable(method) || attempt > cfg.maxRetries {
 			return failure
 		}
@@ -482,10 +483,10 @@ type result struct {
 	parentDone bool // the caller's context ended: never retry
 }
 
-func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, attempt int) (res result) {
+func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, mask *callMask, attempt int) (res result) {
 	if cfg.logger != nil {
 		start := time.Now()
-		defer func() { c.logAttempt(ctx, cfg, method, path, attempt, start, res, body.personalValues()) }()
+		defer func() { c.logAttempt(ctx, cfg, method, path, attempt, start, res, mask) }()
 	}
 	if cfg.limiter != nil {
 		if err := cfg.limiter.Wait(ctx); err != nil {
@@ -514,7 +515,7 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	if method == http.MethodHead {
 		length = 0
 	}
-	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(cfg.maxBody, resp.StatusCode, body.personalValues()))
+	res.body, res.truncated, res.err = readBody(resp.Body, length, bodyLimit(cfg.maxBody, resp.StatusCode, mask))
 	if res.err != nil {
 		res.parentDone = ctx.Err() != nil
 	} else if !res.truncated {
@@ -671,11 +672,11 @@ func (c *Client) newRequest(ctx context.Context, userAgent, method string, targe
 // or of a personal value that straddles the cut is read whole, so that it
 // is masked rather than cut into a fragment that still reveals most of it.
 // maxBody is the call's cap (WithMaxResponseBytes).
-func (c *Client) bodyLimit(maxBody int64, status int, personal []string) int64 {
+func bodyLimit(maxBody int64, status int, mask *callMask) int64 {
 	if status >= 200 && status <= 299 {
 		return maxBody
 	}
-	return min(maxBody, maxErrorBody) + int64(c.scrubber(personal).reach())
+	return min(maxBody, maxErrorBody) + int64(mask.reach())
 }
 
 // readBody reads at most limit bytes of an answer of the given length (-1
@@ -843,9 +844,9 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 
 // failure turns a failed attempt into the error the caller sees, its text
 // masked of the key and of the request's personal values.
-func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path string, res result, personal []string) error {
+func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path string, res result, mask *callMask) error {
 	if res.err == nil {
-		return c.apiError(cfg.maxBody, method, path, res, personal)
+		return c.apiError(cfg.maxBody, method, path, res, mask)
 	}
 	err := res.err
 	var urlErr *url.Error
@@ -858,7 +859,7 @@ func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path stri
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", cfg.timeout, err)
 	}
-	err = c.scrubber(personal).wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
+	err = mask.scrubber().wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
 	if !idempotent(method) && res.wrote {
 		return &maybeSentError{err: err}
 	}
@@ -868,14 +869,12 @@ func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path stri
 // apiError builds the *APIError of a non-2xx answer, without the API key
 // or the personal values of the request: a proxy or debug endpoint may
 // echo request headers back, and a 400 may quote the submitted name.
-func (c *Client) apiError(maxBody int64, method, path string, res result, personal []string) *APIError {
+func (c *Client) apiError(maxBody int64, method, path string, res result, mask *callMask) *APIError {
 	var retryAfter time.Duration
 	if d, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok {
 		retryAfter = d
 	}
-	// Built per error rather than kept in the Client: fmt prints the fields
-	// of a struct nested in a printed value, and must never meet the key.
-	scrub := c.scrubber(personal)
+	scrub := mask.scrubber()
 	body := scrub.keep(res.body, res.truncated, int(min(maxBody, maxErrorBody)))
 	resp := &http.Response{StatusCode: res.status, Header: res.header}
 	e := newAPIError(method, path, resp, body, retryAfter)
@@ -926,7 +925,7 @@ func (c *Client) decode(cfg *callConfig, method, path string, res result, out an
 	return nil
 }
 
-func (c *Client) logAttempt(ctx context.Context, cfg *callConfig, method, path string, attempt int, start time.Time, res result, personal []string) {
+func (c *Client) logAttempt(ctx context.Context, cfg *callConfig, method, path string, attempt int, start time.Time, res result, mask *callMask) {
 	attrs := []slog.Attr{
 		slog.String("method", method), slog.String("path", path),
 		slog.Int("attempt", attempt), slog.Duration("duration", time.Since(start)),
@@ -935,7 +934,7 @@ func (c *Client) logAttempt(ctx context.Context, cfg *callConfig, method, path s
 		attrs = append(attrs, slog.Int("status", res.status))
 	}
 	if res.err != nil {
-		attrs = append(attrs, slog.String("error", c.scrubber(personal).text(describeNetError(res.err))))
+		attrs = append(attrs, slog.String("error", mask.scrubber().text(describeNetError(res.err))))
 	}
 	cfg.log(ctx, "kryptogo request", attrs...)
 }
@@ -962,14 +961,14 @@ func (cfg *callConfig) log(ctx context.Context, msg string, attrs ...slog.Attr) 
 // answer of an attempt, if one came. A header that echoes the API key or a
 // personal value of the request is masked as an error's text would be,
 // and one whose name does is dropped.
-func (c *Client) recordResponse(cfg *callConfig, res result, personal []string) {
+func (c *Client) recordResponse(cfg *callConfig, res result, mask *callMask) {
 	if cfg.info == nil || res.status == 0 {
 		return
 	}
-	scrub := c.scrubber(personal)
+	scrub := mask.scrubber()
 	header := make(http.Header, len(res.header))
 	for name, values := range res.header {
-		if c.nameEchoes(name, personal) {
+		if c.nameEchoes(name, mask.personal) {
 			continue
 		}
 		masked := make([]string, len(values))
@@ -990,7 +989,7 @@ func (c *Client) nameEchoes(name string, personal []string) bool {
 		return true
 	}
 	for _, v := range personal {
-		if len(strings.TrimSpace(v)) >= minPersonalLen && strings.Contains(name, strings.ToLower(v)) {
+		if maskable(v) && strings.Contains(name, strings.ToLower(v)) {
 			return true
 		}
 	}

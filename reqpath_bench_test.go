@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,5 +117,38 @@ func BenchmarkTaskCreateOne(b *testing.B) {
 		if _, err := c.Tasks.CreateOne(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCallMaskReach checks that the reach found from the secrets' lengths
+// is the reach of the scrubber the call would build: bodyLimit reads an
+// error answer this far past its cap so that masking sees every spelling
+// that straddles the cut.
+func TestCallMaskReach(t *testing.T) {
+	t.Parallel()
+	c, err := NewClient(testKey)
+	require.NoError(t, err)
+	cases := map[string][]string{
+		"none":          nil,
+		"too short":     {"Al", "  Bo  "},
+		"shorter":       {"Jane Doe"},
+		"longer":        {strings.Repeat("Jane Doe ", 20)},
+		"padded":        {"  Jo  ", "1990-01-01"},
+		"several, mix":  {"A", "Jane Doe", strings.Repeat("x", 300), "1990-01-01"},
+		"unicode":       {"王小明先生的名字"},
+		"blank":         {"   "},
+		"empty and key": {"", testKey},
+	}
+	for name, personal := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			want := 0
+			for _, secret := range c.scrubber(personal) {
+				want = max(want, secret.Reach())
+			}
+			mask := &callMask{c: c, personal: personal}
+			assert.Equal(t, want, mask.reach())
+			assert.Nil(t, mask.built, "reach must not build the scrubber")
+		})
 	}
 }
