@@ -481,6 +481,10 @@ type result struct {
 	err        error
 	wrote      bool // any request byte was handed to the connection
 	parentDone bool // the caller's context ended: never retry
+	// retryAfter is the answer's Retry-After, when hasRetryAfter: read
+	// once, for the retry's wait, the client-wide pause and the APIError.
+	retryAfter    time.Duration
+	hasRetryAfter bool
 }
 
 func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, mask *callMask, attempt int) (res result) {
@@ -511,6 +515,9 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	}
 	defer resp.Body.Close()
 	res.status, res.header = resp.StatusCode, resp.Header
+	if res.status < 200 || res.status > 299 { // only a failure's is read
+		res.retryAfter, res.hasRetryAfter = backoff.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	}
 	length := resp.ContentLength
 	if method == http.MethodHead {
 		length = 0
@@ -815,12 +822,12 @@ func tlsFailure(err error) bool {
 // the wait would outlast the context or the server asks for too long a pause.
 func (c *Client) retryWait(ctx context.Context, cfg *callConfig, attempt int, res result) (time.Duration, bool) {
 	wait := cfg.backoff.Delay(attempt - 1)
-	if after, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok && res.status != 0 {
-		if after > maxRetryAfter {
+	if res.hasRetryAfter && res.status != 0 {
+		if res.retryAfter > maxRetryAfter {
 			return 0, false
 		}
 		// "0" or a past date must not turn into a burst of retries.
-		wait = max(after, cfg.backoff.Min)
+		wait = max(res.retryAfter, cfg.backoff.Min)
 	}
 	if deadline, ok := ctx.Deadline(); ok && c.now().Add(wait).After(deadline) {
 		return 0, false
@@ -870,14 +877,10 @@ func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path stri
 // or the personal values of the request: a proxy or debug endpoint may
 // echo request headers back, and a 400 may quote the submitted name.
 func (c *Client) apiError(maxBody int64, method, path string, res result, mask *callMask) *APIError {
-	var retryAfter time.Duration
-	if d, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok {
-		retryAfter = d
-	}
 	scrub := mask.scrubber()
 	body := scrub.keep(res.body, res.truncated, int(min(maxBody, maxErrorBody)))
 	resp := &http.Response{StatusCode: res.status, Header: res.header}
-	e := newAPIError(method, path, resp, body, retryAfter)
+	e := newAPIError(method, path, resp, body, res.retryAfter)
 	e.Message = scrub.text(e.Message)
 	e.RequestID = scrub.text(e.RequestID)
 	return e
