@@ -152,3 +152,37 @@ func TestCallMaskReach(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkParseCallback parses the task and the IDV callback fixtures.
+func BenchmarkParseCallback(b *testing.B) {
+	for _, name := range []string{"callback_task.json", "callback_idv.json"} {
+		body := benchFixture(b, name)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := ParseCallback(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestParseCallbackFraming: the record decodes the body itself, so the
+// framing json.Unmarshal checked must still be checked: white space around
+// the object is not part of RawJSON, anything else after it is an error.
+func TestParseCallbackFraming(t *testing.T) {
+	t.Parallel()
+	const task = `{"task_id": 7}`
+	event, err := ParseCallback([]byte(" \r\n\t" + task + "\n "))
+	require.NoError(t, err)
+	assert.JSONEq(t, task, string(event.RawJSON()))
+	assert.Equal(t, task, string(event.RawJSON()))
+	for _, body := range []string{task + " x", task + task, task + "\v", `{"task_id": 7`} {
+		_, err := ParseCallback([]byte(body))
+		assert.ErrorIs(t, err, ErrInvalidCallback, body)
+		_, err = ParseTaskCallback([]byte(body))
+		assert.ErrorIs(t, err, ErrInvalidCallback, body)
+	}
+}
