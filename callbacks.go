@@ -1,6 +1,7 @@
 package kryptogo
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,8 +140,11 @@ func ParseCallback(body []byte) (*CallbackEvent, error) {
 // them): the decoded record would hold the last of them while a
 // case-sensitive or first-wins reader of RawJSON sees another, so the
 // customer_reference the handler checks would not be the one handed on.
-func decodeCallback(body []byte, record any) error {
-	if err := json.Unmarshal(body, record); err != nil {
+//
+// The record decodes itself (and keeps a copy of its JSON): json.Unmarshal
+// would scan the whole body once more only to hand it on.
+func decodeCallback(body []byte, record json.Unmarshaler) error {
+	if err := record.UnmarshalJSON(bytes.Trim(body, " \t\r\n")); err != nil {
 		return valueFreeDecodeError(err) // a callback error is logged: quote no values
 	}
 	return jsonkeys.CheckUnique(body)

@@ -380,6 +380,7 @@ type requestBody struct {
 	open     func() io.ReadCloser
 	length   int64
 	personal []string
+	encoded  []byte // the JSON of an encoded value; nil for other bodies
 }
 
 // personalValues returns the personal values of the body, if any.
@@ -397,13 +398,27 @@ func bytesBody(b []byte) *requestBody {
 	}
 }
 
+// jsonBody encodes a body given to Do, whose personal values are found by
+// its type or, for a value the SDK does not know, in its JSON.
 func jsonBody(v any) (*requestBody, error) {
+	body, err := encodeBody(v, nil)
+	if err != nil {
+		return nil, err
+	}
+	body.personal = personalValuesOf(v, body.encoded)
+	return body, nil
+}
+
+// encodeBody encodes v as a JSON request body carrying the personal values
+// personal: a service method knows them and names them, so its body is not
+// read back to find them.
+func encodeBody(v any, personal []string) (*requestBody, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("kryptogo: encode request: %w", err)
 	}
 	body := bytesBody(b)
-	body.personal = personalValuesOf(v, b)
+	body.encoded, body.personal = b, personal
 	return body, nil
 }
 
@@ -419,19 +434,20 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 	}
 	target := c.endpoint(path, query)
 	call := c.startCall(cfg) // flow.go: the client-wide retry budget and 429 pause
+	mask := c.maskFor(body)
 	var last error
 	for attempt := 1; ; attempt++ {
 		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
 			return err
 		}
-		res := c.attempt(ctx, cfg, method, path, target, body, attempt)
+		res := c.attempt(ctx, cfg, method, path, target, body, mask, attempt)
 		call.observe(res)
-		c.recordResponse(cfg, res, body.personalValues())
+		c.recordResponse(cfg, res, mask)
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
 			call.succeeded()
-			return c.answer(cfg, method, path, res, out, body.personalValues())
+			return c.answer(cfg, method, path, res, out, mask)
 		}
-		failure := c.failure(ctx, cfg, method, path, res, body.personalValues())
+		failure := c.failure(ctx, cfg, method, path, res, mask)
 		if !res.retryable(method) || attempt > cfg.maxRetries {
 			return failure
 		}
@@ -469,12 +485,16 @@ type result struct {
 	err        error
 	wrote      bool // any request byte was handed to the connection
 	parentDone bool // the caller's context ended: never retry
+	// retryAfter is the answer's Retry-After, when hasRetryAfter: read
+	// once, for the retry's wait, the client-wide pause and the APIError.
+	retryAfter    time.Duration
+	hasRetryAfter bool
 }
 
-func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, attempt int) (res result) {
+func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, mask *callMask, attempt int) (res result) {
 	if cfg.logger != nil {
 		start := time.Now()
-		defer func() { c.logAttempt(ctx, cfg, method, path, attempt, start, res, body.personalValues()) }()
+		defer func() { c.logAttempt(ctx, cfg, method, path, attempt, start, res, mask) }()
 	}
 	if cfg.limiter != nil {
 		if err := cfg.limiter.Wait(ctx); err != nil {
@@ -499,11 +519,14 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	}
 	defer resp.Body.Close()
 	res.status, res.header = resp.StatusCode, resp.Header
+	if res.status < 200 || res.status > 299 { // only a failure's is read
+		res.retryAfter, res.hasRetryAfter = backoff.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	}
 	length := resp.ContentLength
 	if method == http.MethodHead {
 		length = 0
 	}
-	res.body, res.truncated, res.err = readBody(resp.Body, length, c.bodyLimit(cfg.maxBody, resp.StatusCode, body.personalValues()))
+	res.body, res.truncated, res.err = readBody(resp.Body, length, bodyLimit(cfg.maxBody, resp.StatusCode, mask))
 	if res.err != nil {
 		res.parentDone = ctx.Err() != nil
 	} else if !res.truncated {
@@ -660,11 +683,11 @@ func (c *Client) newRequest(ctx context.Context, userAgent, method string, targe
 // or of a personal value that straddles the cut is read whole, so that it
 // is masked rather than cut into a fragment that still reveals most of it.
 // maxBody is the call's cap (WithMaxResponseBytes).
-func (c *Client) bodyLimit(maxBody int64, status int, personal []string) int64 {
+func bodyLimit(maxBody int64, status int, mask *callMask) int64 {
 	if status >= 200 && status <= 299 {
 		return maxBody
 	}
-	return min(maxBody, maxErrorBody) + int64(c.scrubber(personal).reach())
+	return min(maxBody, maxErrorBody) + int64(mask.reach())
 }
 
 // readBody reads at most limit bytes of an answer of the given length (-1
@@ -803,14 +826,14 @@ func tlsFailure(err error) bool {
 // the wait would outlast the context or the server asks for too long a pause.
 func (c *Client) retryWait(ctx context.Context, cfg *callConfig, attempt int, res result) (time.Duration, bool) {
 	wait := cfg.backoff.Delay(attempt - 1)
-	if after, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok && res.status != 0 {
-		if after > maxRetryAfter {
+	if res.hasRetryAfter && res.status != 0 {
+		if res.retryAfter > maxRetryAfter {
 			return 0, false
 		}
 		// "0" or a past date must not turn into a burst of retries; nor may
 		// the call send before the client-wide pause its 429 started ends
 		// (observe), whose floor is the client's minimum, not the call's.
-		wait = max(after, cfg.backoff.Min, c.cfg.backoff.Min)
+		wait = max(res.retryAfter, cfg.backoff.Min, c.cfg.backoff.Min)
 	}
 	if deadline, ok := ctx.Deadline(); ok && c.now().Add(wait).After(deadline) {
 		return 0, false
@@ -834,9 +857,9 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 
 // failure turns a failed attempt into the error the caller sees, its text
 // masked of the key and of the request's personal values.
-func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path string, res result, personal []string) error {
+func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path string, res result, mask *callMask) error {
 	if res.err == nil {
-		return c.apiError(cfg.maxBody, method, path, res, personal)
+		return c.apiError(cfg.maxBody, method, path, res, mask)
 	}
 	err := res.err
 	var urlErr *url.Error
@@ -849,7 +872,7 @@ func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path stri
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", cfg.timeout, err)
 	}
-	err = c.scrubber(personal).wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
+	err = mask.scrubber().wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
 	if !idempotent(method) && res.wrote {
 		return &maybeSentError{err: err}
 	}
@@ -859,17 +882,11 @@ func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path stri
 // apiError builds the *APIError of a non-2xx answer, without the API key
 // or the personal values of the request: a proxy or debug endpoint may
 // echo request headers back, and a 400 may quote the submitted name.
-func (c *Client) apiError(maxBody int64, method, path string, res result, personal []string) *APIError {
-	var retryAfter time.Duration
-	if d, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), c.now()); ok {
-		retryAfter = d
-	}
-	// Built per error rather than kept in the Client: fmt prints the fields
-	// of a struct nested in a printed value, and must never meet the key.
-	scrub := c.scrubber(personal)
+func (c *Client) apiError(maxBody int64, method, path string, res result, mask *callMask) *APIError {
+	scrub := mask.scrubber()
 	body := scrub.keep(res.body, res.truncated, int(min(maxBody, maxErrorBody)))
 	resp := &http.Response{StatusCode: res.status, Header: res.header}
-	e := newAPIError(method, path, resp, body, retryAfter)
+	e := newAPIError(method, path, resp, body, res.retryAfter)
 	e.Message = scrub.text(e.Message)
 	e.RequestID = scrub.text(e.RequestID)
 	return e
@@ -884,12 +901,12 @@ type failedAnswer interface {
 // answer decodes a 2xx answer into out; when out reports the answer as a
 // failure, it is the *APIError an error status with that body would be:
 // request id kept, key and personal values masked.
-func (c *Client) answer(cfg *callConfig, method, path string, res result, out any, personal []string) error {
+func (c *Client) answer(cfg *callConfig, method, path string, res result, out any, mask *callMask) error {
 	if err := c.decode(cfg, method, path, res, out); err != nil {
 		return err
 	}
 	if f, ok := out.(failedAnswer); ok && f.failed() {
-		return c.apiError(cfg.maxBody, method, path, res, personal)
+		return c.apiError(cfg.maxBody, method, path, res, mask)
 	}
 	return nil
 }
@@ -936,7 +953,7 @@ func (c *Client) decode(cfg *callConfig, method, path string, res result, out an
 	return nil
 }
 
-func (c *Client) logAttempt(ctx context.Context, cfg *callConfig, method, path string, attempt int, start time.Time, res result, personal []string) {
+func (c *Client) logAttempt(ctx context.Context, cfg *callConfig, method, path string, attempt int, start time.Time, res result, mask *callMask) {
 	attrs := []slog.Attr{
 		slog.String("method", method), slog.String("path", path),
 		slog.Int("attempt", attempt), slog.Duration("duration", time.Since(start)),
@@ -945,7 +962,7 @@ func (c *Client) logAttempt(ctx context.Context, cfg *callConfig, method, path s
 		attrs = append(attrs, slog.Int("status", res.status))
 	}
 	if res.err != nil {
-		attrs = append(attrs, slog.String("error", c.scrubber(personal).text(describeNetError(res.err))))
+		attrs = append(attrs, slog.String("error", mask.scrubber().text(describeNetError(res.err))))
 	}
 	cfg.log(ctx, "kryptogo request", attrs...)
 }
@@ -972,14 +989,14 @@ func (cfg *callConfig) log(ctx context.Context, msg string, attrs ...slog.Attr) 
 // answer of an attempt, if one came. A header that echoes the API key or a
 // personal value of the request is masked as an error's text would be,
 // and one whose name does is dropped.
-func (c *Client) recordResponse(cfg *callConfig, res result, personal []string) {
+func (c *Client) recordResponse(cfg *callConfig, res result, mask *callMask) {
 	if cfg.info == nil || res.status == 0 {
 		return
 	}
-	scrub := c.scrubber(personal)
+	scrub := mask.scrubber()
 	header := make(http.Header, len(res.header))
 	for name, values := range res.header {
-		if c.nameEchoes(name, personal) {
+		if c.nameEchoes(name, mask.personal) {
 			continue
 		}
 		masked := make([]string, len(values))
@@ -1000,7 +1017,7 @@ func (c *Client) nameEchoes(name string, personal []string) bool {
 		return true
 	}
 	for _, v := range personal {
-		if len(strings.TrimSpace(v)) >= minPersonalLen && strings.Contains(name, strings.ToLower(v)) {
+		if maskable(v) && strings.Contains(name, strings.ToLower(v)) {
 			return true
 		}
 	}
@@ -1022,10 +1039,11 @@ func call[T any](ctx context.Context, c *Client, method, path string, query url.
 	return &out, nil
 }
 
-// sendJSON encodes in as the JSON body of a request and decodes the answer
-// into a new T.
-func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any, opts []Option) (*T, error) {
-	body, err := jsonBody(in)
+// sendJSON encodes in as the JSON body of a request, which carries the
+// personal values personal (nil for none), and decodes the answer into a
+// new T.
+func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any, personal []string, opts []Option) (*T, error) {
+	body, err := encodeBody(in, personal)
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ type scrubber []*redact.Secret
 func (c *Client) scrubber(personal []string) scrubber {
 	s := scrubber{redact.New(c.creds.key())}
 	for _, v := range personal {
-		if len(strings.TrimSpace(v)) >= minPersonalLen {
+		if maskable(v) {
 			s = append(s, redact.New(v))
 		}
 	}
@@ -121,16 +121,6 @@ func (s scrubber) bytes(b []byte, truncated bool) []byte {
 }
 
 func (s scrubber) leaks(v string) bool { return redact.AnyLeaks(v, s...) }
-
-// reach is how far past a cut a text must be read for every spelling of
-// every secret that straddles the cut to be seen whole.
-func (s scrubber) reach() int {
-	longest := 0
-	for _, secret := range s {
-		longest = max(longest, secret.Reach())
-	}
-	return longest
-}
 
 // keep masks window, a text read reach bytes past n when it is longer than
 // n (truncated says it is longer still), and returns at most its first n

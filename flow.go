@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/kyabc/kryptogo-go/internal/backoff"
 )
 
 // Client-wide flow control: every call of a client shares one retry budget
@@ -143,10 +141,10 @@ func (f *callFlow) observe(res result) {
 	if res.status != http.StatusTooManyRequests {
 		return
 	}
-	after, ok := backoff.ParseRetryAfter(res.header.Get("Retry-After"), f.c.now())
-	if !ok {
+	if !res.hasRetryAfter {
 		return
 	}
+	after := res.retryAfter
 	// The pause holds every call, so its floor is the client's, not the
 	// call's; the call that got the 429 sleeps at least this long itself
 	// (retryWait uses the same floor).

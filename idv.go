@@ -83,10 +83,9 @@ func (r *CreateIDVRequest) images() []idvImageField {
 	}
 }
 
-func (r *CreateIDVRequest) defaults() {}
-
-// validate checks the fields and every image (type, size, pixels).
-func (r *CreateIDVRequest) validate(v *validator) {
+// validateFields checks the fields other than the images, which body
+// checks as it sizes them.
+func (r *CreateIDVRequest) validateFields(v *validator) {
 	if v.required("country", r.Country) {
 		v.add("country", check.Alpha3(r.Country))
 	}
@@ -107,7 +106,6 @@ func (r *CreateIDVRequest) validate(v *validator) {
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
 	validateDDTask(v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
 	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
-	r.prepareImages(v)
 }
 
 // prepareImages checks each image given, recording broken rules in v, and
@@ -124,10 +122,18 @@ func (r *CreateIDVRequest) prepareImages(v *validator) []*preparedImage {
 	return prepared
 }
 
-// body builds the streamed body of a validated request. The images are
-// checked again as they are sized: a file may have changed since.
+// body validates the request and builds its streamed body. Each image is
+// checked (type, size, pixels) once, as it is sized: checking a base64
+// image decodes all of it, and a file checked twice may change between
+// the checks. The rules the fields and the images break are reported
+// together.
 func (r *CreateIDVRequest) body() (*requestBody, error) {
 	var v validator
+	if r == nil {
+		v.add("request", "is required")
+		return nil, v.err()
+	}
+	r.validateFields(&v)
 	prepared := r.prepareImages(&v)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -203,11 +209,7 @@ func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
 //
 // API: POST /idv
 func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest, opts ...Option) (*CreatedIDV, error) {
-	valid, err := prepare(req)
-	if err != nil {
-		return nil, err
-	}
-	body, err := valid.body()
+	body, err := req.body()
 	if err != nil {
 		return nil, err
 	}
@@ -476,7 +478,7 @@ func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts .
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, opts)
+	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, body.personalValues(), opts)
 }
 
 // InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards only).
@@ -570,7 +572,7 @@ func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, 
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, opts)
+	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, body.personalValues(), opts)
 }
 
 // Wait polls an IDV task until its state is accept, review or reject, and

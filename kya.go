@@ -136,11 +136,17 @@ func (r *CreateKYARequest) validate(v *validator) {
 //
 // API: POST /kya
 func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest, opts ...Option) (*KYAResult, error) {
-	body, err := prepare(req)
+	valid, err := prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", body, opts)
+	return s.create(ctx, valid, opts)
+}
+
+// create sends a request that was validated and given its defaults: the
+// one send of Create and Screen, which validates each request only once.
+func (s *KYAService) create(ctx context.Context, valid *CreateKYARequest, opts []Option) (*KYAResult, error) {
+	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", valid, nil, opts)
 }
 
 // Get fetches a KYA result by its kya_id.
@@ -233,21 +239,25 @@ type screenBatch struct {
 	opts     ScreenOptions
 	callOpts []Option // given to each Create
 	results  []ScreenResult
+	valid    []*CreateKYARequest // per item: the request validated, with its defaults
 	mu       sync.Mutex
 	done     int
 }
 
 // validate finishes the invalid items and returns the indices of the rest.
 func (b *screenBatch) validate() []int {
-	valid := make([]int, 0, len(b.results))
+	todo := make([]int, 0, len(b.results))
+	b.valid = make([]*CreateKYARequest, len(b.results))
 	for i := range b.results {
-		if _, err := prepare(&b.results[i].Request); err != nil {
+		valid, err := prepare(&b.results[i].Request)
+		if err != nil {
 			b.finish(i, nil, err)
 			continue
 		}
-		valid = append(valid, i)
+		b.valid[i] = valid
+		todo = append(todo, i)
 	}
-	return valid
+	return todo
 }
 
 // run screens the items todo with at most Concurrency workers, and stops
@@ -297,7 +307,7 @@ func (b *screenBatch) screen(ctx context.Context, i int) {
 			return
 		}
 	}
-	res, err := b.kya.Create(ctx, &b.results[i].Request, b.callOpts...)
+	res, err := b.kya.create(ctx, b.valid[i], b.callOpts)
 	b.finish(i, res, err)
 }
 

@@ -24,13 +24,18 @@ func personalValuesOf(v any, encoded []byte) []string {
 	case personalData:
 		return v.personalValues()
 	case []CreateTaskRequest:
-		var out []string
-		for _, r := range v {
-			out = append(out, r.personalValues()...)
-		}
-		return out
+		return tasksPersonalValues(v)
 	}
 	return personalValuesInJSON(encoded)
+}
+
+// tasksPersonalValues returns the personal values of a batch of tasks.
+func tasksPersonalValues(reqs []CreateTaskRequest) []string {
+	var out []string
+	for _, r := range reqs {
+		out = append(out, r.personalValues()...)
+	}
+	return out
 }
 
 // personalKeys are the JSON keys whose string values are personal, as the

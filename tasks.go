@@ -309,17 +309,24 @@ func (t *CreatedTask) decodeTarget() any {
 //
 // API: POST /task
 func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
-	body, err := validateCreateTasks(reqs)
+	tasks, err := validateCreateTasks(reqs)
 	if err != nil {
 		return nil, err
 	}
-	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", body, opts)
+	return s.create(ctx, tasks, opts)
+}
+
+// create sends tasks that were validated and given their defaults: the one
+// send of Create, CreateOne and CreateOnce, which validate each in their
+// own way and only once.
+func (s *TaskService) create(ctx context.Context, tasks []CreateTaskRequest, opts []Option) ([]CreatedTask, error) {
+	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", tasks, tasksPersonalValues(tasks), opts)
 	if err != nil {
 		return nil, err
 	}
-	if out := *got; len(out) != len(reqs) {
+	if out := *got; len(out) != len(tasks) {
 		return out, &ResponseError{Method: http.MethodPost, Path: "/task", StatusCode: http.StatusOK,
-			Err: fmt.Errorf("sent %d tasks, got %d receipts", len(reqs), len(out))}
+			Err: fmt.Errorf("sent %d tasks, got %d receipts", len(tasks), len(out))}
 	}
 	return *got, nil
 }
@@ -361,10 +368,11 @@ func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) 
 //
 // API: POST /task
 func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts ...Option) (*CreatedTask, error) {
-	if _, err := prepare(&req); err != nil {
+	valid, err := prepare(&req)
+	if err != nil {
 		return nil, err
 	}
-	out, err := s.Create(ctx, []CreateTaskRequest{req}, opts...)
+	out, err := s.create(ctx, []CreateTaskRequest{*valid}, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -412,14 +420,15 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 //
 // API: POST /task; after a send in doubt, GET /tasks?customer_reference=…
 func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
-	if err := validateCreateOnce(reqs); err != nil {
+	tasks, err := validateCreateOnce(reqs)
+	if err != nil {
 		return nil, err
 	}
 	cfg, err := s.client.config(opts)
 	if err != nil {
 		return nil, err
 	}
-	o := &createOnce{tasks: s, opts: opts, cfg: cfg, reqs: reqs, out: make([]CreatedTask, len(reqs)), claimed: map[ID]bool{}}
+	o := &createOnce{tasks: s, opts: opts, cfg: cfg, reqs: tasks, out: make([]CreatedTask, len(reqs)), claimed: map[ID]bool{}}
 	return o.run(ctx)
 }
 
@@ -441,28 +450,33 @@ const (
 // seconds in all: the history may list a new task a few seconds late.
 var createOnceWaits = []time.Duration{1 * time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}
 
-func validateCreateOnce(reqs []CreateTaskRequest) error {
+// validateCreateOnce returns the tasks to send, with their defaults, or
+// every rule they break, a missing CustomerReference included.
+func validateCreateOnce(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) {
 	var refs validator
 	for i := range reqs {
 		refs.nested("["+strconv.Itoa(i)+"].", func() { refs.required("customer_reference", reqs[i].CustomerReference) })
 	}
-	_, err := validateCreateTasks(reqs)
+	tasks, err := validateCreateTasks(reqs)
 	if verr, ok := err.(*ValidationError); ok {
 		refs.fields = append(verr.Fields, refs.fields...)
 	} else if err != nil {
-		return err
+		return nil, err
 	}
-	return refs.err()
+	if err := refs.err(); err != nil {
+		return nil, err
+	}
+	return tasks, nil
 }
 
 // createOnce is one call of CreateOnce.
 type createOnce struct {
 	tasks   *TaskService
-	opts    []Option    // the call's options, given to each request
-	cfg     *callConfig // the call's configuration, for its logger
-	reqs    []CreateTaskRequest
-	out     []CreatedTask // receipts in input order; TaskID 0 while unknown
-	claimed map[ID]bool   // tasks of the history already matched to a request
+	opts    []Option            // the call's options, given to each request
+	cfg     *callConfig         // the call's configuration, for its logger
+	reqs    []CreateTaskRequest // validated, with their defaults
+	out     []CreatedTask       // receipts in input order; TaskID 0 while unknown
+	claimed map[ID]bool         // tasks of the history already matched to a request
 }
 
 func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
@@ -472,7 +486,7 @@ func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
 	}
 	for send := 1; ; send++ {
 		sentAt := o.tasks.client.now()
-		receipts, err := o.tasks.Create(ctx, o.subset(pending), o.opts...)
+		receipts, err := o.tasks.create(ctx, o.subset(pending), o.opts)
 		if err == nil {
 			for k, i := range pending {
 				o.out[i] = receipts[k]
@@ -853,7 +867,7 @@ func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRe
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body, opts)
+	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body, nil, opts)
 }
 
 // Accept accepts a task's target with a comment.
@@ -902,7 +916,7 @@ func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadat
 	}
 	path := "/task/" + id.String() + "/metadata"
 	// A 2xx answer with a non-zero code is an *APIError (metadataAnswer.failed).
-	_, err = sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body), opts)
+	_, err = sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body), nil, opts)
 	return err
 }
 

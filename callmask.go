@@ -1,0 +1,47 @@
+package kryptogo
+
+import (
+	"strings"
+
+	"github.com/kyabc/kryptogo-go/internal/redact"
+)
+
+// callMask masks what one call must never let out: the API key and the
+// personal values of its request. Its scrubber is built when first needed
+// and then kept for the rest of the call: building one spells each secret
+// some fourteen ways, and a failed attempt needs it for its log record,
+// its ResponseInfo and its error. It lives only as long as the call, so
+// the Client still keeps no masker that printing it could meet.
+type callMask struct {
+	c        *Client
+	personal []string
+	built    scrubber
+}
+
+func (c *Client) maskFor(body *requestBody) *callMask {
+	return &callMask{c: c, personal: body.personalValues()}
+}
+
+// scrubber returns the call's scrubber, building it on first use.
+func (m *callMask) scrubber() scrubber {
+	if m.built == nil {
+		m.built = m.c.scrubber(m.personal)
+	}
+	return m.built
+}
+
+// reach is the reach of the call's scrubber, found from the lengths of the
+// secrets without building it: the reach of the longest one masked.
+func (m *callMask) reach() int {
+	longest := len(m.c.creds.key())
+	for _, v := range m.personal {
+		if maskable(v) {
+			longest = max(longest, len(v))
+		}
+	}
+	return redact.Reach(longest)
+}
+
+// maskable reports whether a personal value is long enough to be masked
+// (minPersonalLen).
+func maskable(v string) bool { return len(strings.TrimSpace(v)) >= minPersonalLen }
