@@ -400,6 +400,13 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 // the oldest task to the first request. A receipt found in the history
 // carries the task's creation time as its Timestamp, and no RawJSON.
 //
+// The API documents neither the order of the history nor that it honours
+// page_size, so CreateOnce assumes neither: it reads every page, up to an
+// empty one (or one that repeats the previous page), at most 25 pages of
+// 20 tasks per customer. When the customer's history is longer, the lookup
+// is inconclusive: CreateOnce sends nothing again and returns an error
+// matching ErrMaybeSent that says the history was too long to check.
+//
 // What remains possible: the history may list a new task late. CreateOnce
 // asks it five times over about ten seconds before it decides that a task
 // was not created; a task the history lists later than that is created
@@ -441,8 +448,8 @@ const (
 	// maxCreateOnceSends bounds the POSTs of one call: a network that
 	// breaks every send must not spend points without end.
 	maxCreateOnceSends = 3
-	// maxLookupPages bounds the history pages read per customer, against
-	// a server that ignores page_number.
+	// maxLookupPages bounds the history pages read per customer and
+	// lookup; a longer history leaves the lookup inconclusive.
 	maxLookupPages = 25
 )
 
@@ -586,30 +593,36 @@ func byCustomer(reqs []CreateTaskRequest, idx []int) [][]int {
 }
 
 // recentTasks returns the customer's tasks created since since, oldest
-// first. The history lists the newest first, so paging stops at a page
-// with no new task that recent.
+// first. The API documents neither the order of the history nor that it
+// honours page_size, so every page is read, up to an empty page or one
+// that repeats the previous page's first task (a server ignoring
+// page_number). A history longer than maxLookupPages pages is not read to
+// its end: the lookup is inconclusive (errHistoryTooLong).
 func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Time) ([]TaskSummary, error) {
 	seen := map[ID]bool{}
 	var recent []TaskSummary
-	for page := 1; page <= maxLookupPages; page++ {
+	var first ID // the previous page's first task
+	for page := 1; ; page++ {
+		if page > maxLookupPages {
+			return nil, errHistoryTooLong
+		}
 		res, err := o.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref}, o.opts...)
 		if err != nil {
 			return nil, err
 		}
-		fresh := 0
+		if len(res.Data) == 0 || res.Data[0].TaskID == first {
+			break
+		}
+		first = res.Data[0].TaskID
 		for _, t := range res.Data {
 			if seen[t.TaskID] || t.CreationTime.Before(since) {
 				continue
 			}
 			seen[t.TaskID] = true
-			fresh++
 			// Trust the filter when the summary leaves the customer out.
 			if t.CustomerReference == "" || t.CustomerReference == ref {
 				recent = append(recent, t)
 			}
-		}
-		if fresh == 0 || len(res.Data) < defaultPageSize {
-			break
 		}
 	}
 	sort.SliceStable(recent, func(a, b int) bool {
@@ -618,6 +631,10 @@ func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Tim
 	})
 	return recent, nil
 }
+
+// errHistoryTooLong ends a lookup that could not read the whole history:
+// the task in doubt may be on a page not read, so nothing is sent again.
+var errHistoryTooLong = fmt.Errorf("the customer's history is longer than %d pages of %d tasks, too long to check", maxLookupPages, defaultPageSize)
 
 // claim returns the oldest task of recent not matched yet that searches
 // req's target, and marks it matched; nil when there is none.

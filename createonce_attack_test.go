@@ -1,0 +1,217 @@
+package kryptogo_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	kryptogo "github.com/kyabc/kryptogo-go"
+)
+
+// Regression tests of the attacks on CreateOnce and the 429 pause
+// (issue 12): a fake of POST /task and GET /tasks whose history order,
+// page size and storage a test scripts.
+
+// histTask is a task as the fake stores it.
+type histTask struct {
+	ID      int64
+	Ref     string
+	Type    int
+	Name    string
+	Created int64
+	Updated int64
+}
+
+// histAPI is a fake of POST /task and GET /tasks.
+type histAPI struct {
+	mu      sync.Mutex
+	tasks   []histTask
+	next    int64
+	posts   int
+	order   string // "newest" (default), "oldest" or "updated"
+	pageCap int    // the largest page_size honoured; 0: any
+	// post decides for the nth POST (from 1) whether to create the tasks
+	// and which status to answer.
+	post func(n int) (create bool, status int)
+	// store rewrites a task as the API stores it.
+	store func(req map[string]any, t *histTask)
+}
+
+func (a *histAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/task":
+		a.createTasks(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/tasks":
+		a.history(w, r)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+func (a *histAPI) createTasks(w http.ResponseWriter, r *http.Request) {
+	a.posts++
+	var reqs []map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&reqs)
+	create, status := true, http.StatusOK
+	if a.post != nil {
+		create, status = a.post(a.posts)
+	}
+	out := []map[string]any{}
+	now := time.Now().Unix()
+	for _, q := range reqs {
+		if !create {
+			break
+		}
+		target := q["target"].(map[string]any)
+		ref, _ := q["customer_reference"].(string)
+		a.next++
+		t := histTask{ID: 1000 + a.next, Ref: ref, Type: int(target["type"].(float64)), Name: fmt.Sprint(target["name"]), Created: now, Updated: now}
+		if a.store != nil {
+			a.store(q, &t)
+		}
+		a.tasks = append(a.tasks, t)
+		out = append(out, map[string]any{"task_id": t.ID, "timestamp": now})
+	}
+	w.WriteHeader(status)
+	if status == http.StatusOK {
+		_ = json.NewEncoder(w).Encode(out)
+		return
+	}
+	_, _ = w.Write([]byte(`{"code":0,"message":"boom"}`))
+}
+
+func (a *histAPI) history(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	size, _ := strconv.Atoi(q.Get("page_size"))
+	page, _ := strconv.Atoi(q.Get("page_number"))
+	if a.pageCap > 0 && size > a.pageCap {
+		size = a.pageCap
+	}
+	var match []histTask
+	for _, t := range a.tasks {
+		if t.Ref == q.Get("customer_reference") {
+			match = append(match, t)
+		}
+	}
+	sort.Slice(match, func(i, j int) bool {
+		switch a.order {
+		case "oldest":
+			return match[i].ID < match[j].ID
+		case "updated":
+			return match[i].Updated > match[j].Updated
+		}
+		return match[i].ID > match[j].ID
+	})
+	data := []map[string]any{}
+	for i := (page - 1) * size; i >= 0 && i < len(match) && i < page*size; i++ {
+		t := match[i]
+		data = append(data, map[string]any{"task_id": t.ID, "customer_reference": t.Ref,
+			"target":        map[string]any{"type": t.Type, "name": t.Name},
+			"creation_time": t.Created, "update_time": t.Updated, "progress": 0})
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": data, "paging": map[string]int{"page_number": page, "page_size": size, "total": len(match)}})
+}
+
+// addOld stores n tasks of the customer created age ago, updated now when
+// updatedNow is set.
+func (a *histAPI) addOld(n int, ref, name string, age time.Duration, updatedNow bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for range n {
+		a.next++
+		created := time.Now().Add(-age).Unix()
+		updated := created
+		if updatedNow {
+			updated = time.Now().Unix()
+		}
+		a.tasks = append(a.tasks, histTask{ID: 1000 + a.next, Ref: ref, Type: 1, Name: name, Created: created, Updated: updated})
+	}
+}
+
+func (a *histAPI) counts() (posts, tasks int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.posts, len(a.tasks)
+}
+
+// newHistClient serves a on loopback and returns a client of it that does
+// not sleep.
+func newHistClient(t *testing.T, a *histAPI) *kryptogo.Client {
+	t.Helper()
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	c, err := kryptogo.NewClient("test-key-123456", kryptogo.WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	kryptogo.SetSleepHook(c, func(ctx context.Context, _ time.Duration) error { return ctx.Err() })
+	return c
+}
+
+// createdThen502 creates the tasks of the first POST and answers 502, so the
+// send is in doubt; later POSTs succeed.
+func createdThen502(n int) (bool, int) {
+	if n == 1 {
+		return true, http.StatusBadGateway
+	}
+	return true, http.StatusOK
+}
+
+func TestCreateOnceDoesNotAssumeTheHistoryOrder(t *testing.T) {
+	t.Parallel()
+	for _, order := range []string{"newest", "oldest", "updated"} {
+		t.Run(order, func(t *testing.T) {
+			t.Parallel()
+			a := &histAPI{order: order, post: createdThen502}
+			a.addOld(45, "cust-1", "Someone Else", 48*time.Hour, order == "updated")
+			c := newHistClient(t, a)
+			got, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+			require.NoError(t, err)
+			posts, tasks := a.counts()
+			assert.Equal(t, 1, posts, "no second POST")
+			assert.Equal(t, 46, tasks)
+			assert.Equal(t, kryptogo.ID(1046), got[0].TaskID)
+		})
+	}
+}
+
+func TestCreateOnceReadsPagesShorterThanAskedFor(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{pageCap: 10, post: createdThen502}
+	c := newHistClient(t, a)
+	var reqs []kryptogo.CreateTaskRequest
+	for i := range 12 {
+		reqs = append(reqs, kycTask("cust-1", fmt.Sprintf("Person %d", i)))
+	}
+	got, err := c.Tasks.CreateOnce(t.Context(), reqs)
+	require.NoError(t, err)
+	posts, tasks := a.counts()
+	assert.Equal(t, 1, posts)
+	assert.Equal(t, 12, tasks)
+	for i, r := range got {
+		assert.Equal(t, kryptogo.ID(1001+i), r.TaskID, "receipt %d", i)
+	}
+}
+
+func TestCreateOnceDoesNotSendAgainWhenTheHistoryIsTooLongToCheck(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{order: "oldest", post: createdThen502}
+	a.addOld(25*20, "cust-1", "Someone Else", 48*time.Hour, false) // fills every page it may read
+	c := newHistClient(t, a)
+	got, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+	require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+	assert.Contains(t, err.Error(), "too long to check")
+	assert.Nil(t, got, "no task is known")
+	posts, _ := a.counts()
+	assert.Equal(t, 1, posts, "an inconclusive lookup sends nothing again")
+}
