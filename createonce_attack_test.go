@@ -215,3 +215,23 @@ func TestCreateOnceDoesNotSendAgainWhenTheHistoryIsTooLongToCheck(t *testing.T) 
 	posts, _ := a.counts()
 	assert.Equal(t, 1, posts, "an inconclusive lookup sends nothing again")
 }
+
+func TestCreateOnceRefusesARequestFromAnIDVTask(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{post: createdThen502, store: func(q map[string]any, t *histTask) {
+		if q["from_idv_id"] != nil { // the API copies the IDV task's reference
+			t.Ref = "idv-customer-9"
+		}
+	}}
+	c := newHistClient(t, a)
+	req := kycTask("my-ref-1", "Alice Wang")
+	req.FromIDVID = 555
+	_, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("my-ref-1", "Bob"), req})
+	var verr *kryptogo.ValidationError
+	require.ErrorAs(t, err, &verr)
+	require.Len(t, verr.Fields, 1)
+	assert.Equal(t, "[1].from_idv_id", verr.Fields[0].Field)
+	assert.Contains(t, verr.Fields[0].Message, "use Create")
+	posts, _ := a.counts()
+	assert.Zero(t, posts, "nothing sent")
+}

@@ -388,7 +388,10 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 // succeeds costs one POST and no lookup.
 //
 // Every request needs a CustomerReference, since the lookup is by customer:
-// without one, CreateOnce returns a *ValidationError and sends nothing.
+// without one, CreateOnce returns a *ValidationError and sends nothing. A
+// request with FromIDVID is refused the same way: the API gives such a task
+// the IDV task's customer reference, so a lookup under the request's could
+// miss it and create it twice. Use Create for those.
 //
 // A task of the history counts as a request's when it belongs to the same
 // customer, searches the same target (type and name, ignoring case and
@@ -458,11 +461,17 @@ const (
 var createOnceWaits = []time.Duration{1 * time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}
 
 // validateCreateOnce returns the tasks to send, with their defaults, or
-// every rule they break, a missing CustomerReference included.
+// every rule they break, a missing CustomerReference or a FromIDVID
+// included.
 func validateCreateOnce(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) {
 	var refs validator
 	for i := range reqs {
-		refs.nested("["+strconv.Itoa(i)+"].", func() { refs.required("customer_reference", reqs[i].CustomerReference) })
+		refs.nested("["+strconv.Itoa(i)+"].", func() {
+			refs.required("customer_reference", reqs[i].CustomerReference)
+			if reqs[i].FromIDVID != 0 {
+				refs.add("from_idv_id", "is not supported by CreateOnce: the API gives the task the IDV task's customer reference, so the lookup by this request's reference could miss it and pay twice; use Create")
+			}
+		})
 	}
 	tasks, err := validateCreateTasks(reqs)
 	if verr, ok := err.(*ValidationError); ok {
