@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,4 +235,88 @@ func TestCreateOnceRefusesARequestFromAnIDVTask(t *testing.T) {
 	assert.Contains(t, verr.Fields[0].Message, "use Create")
 	posts, _ := a.counts()
 	assert.Zero(t, posts, "nothing sent")
+}
+
+// gateLimiter holds the first call that waits on it until released.
+type gateLimiter struct {
+	first   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateLimiter) Wait(ctx context.Context) error {
+	if g.first.CompareAndSwap(false, true) {
+		close(g.entered)
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// A call that passed the pause check and then waited in a rate limiter
+// must check the pause again before it is sent.
+func TestPauseHoldsCallsThatWaitedInARateLimiter(t *testing.T) {
+	t.Parallel()
+	for _, perCall := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perCall=%v", perCall), func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var pauseUntil time.Time
+			var early []string
+			var n atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				now := time.Now()
+				if now.Before(pauseUntil) {
+					early = append(early, r.URL.Path)
+				}
+				if n.Add(1) == 1 {
+					pauseUntil = now.Add(3 * time.Second)
+					w.Header().Set("Retry-After", "3")
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				_, _ = w.Write([]byte(`{"id":1,"address":"0x0000000000000000000000000000000000000001","chain":"eth"}`))
+			}))
+			t.Cleanup(srv.Close)
+			g := &gateLimiter{entered: make(chan struct{}), release: make(chan struct{})}
+			opts := []kryptogo.Option{kryptogo.WithBaseURL(srv.URL)}
+			var callOpts []kryptogo.Option
+			if perCall {
+				callOpts = append(callOpts, kryptogo.WithRateLimiter(g))
+			} else {
+				opts = append(opts, kryptogo.WithRateLimiter(g))
+			}
+			c, err := kryptogo.NewClient("test-key-123456", opts...)
+			require.NoError(t, err)
+			var slept atomic.Int64
+			kryptogo.SetSleepHook(c, func(ctx context.Context, d time.Duration) error {
+				slept.Add(int64(d))
+				time.Sleep(d) // the pause must really pass for the server's check
+				return ctx.Err()
+			})
+			done := make(chan error, 1)
+			go func() { // passes the pause check, then waits in the limiter
+				_, err := c.KYA.Get(t.Context(), 1, callOpts...)
+				done <- err
+			}()
+			<-g.entered
+			// This call gets the 429 and gives up at once: its deadline is
+			// shorter than the Retry-After.
+			ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+			_, errPaused := c.KYA.Get(ctx, 2)
+			cancel()
+			require.ErrorIs(t, errPaused, kryptogo.ErrRateLimited)
+			close(g.release)
+			require.NoError(t, <-done)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Empty(t, early, "sent during the pause")
+			assert.Positive(t, slept.Load(), "the held call waited the pause out")
+		})
+	}
 }
