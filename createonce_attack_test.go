@@ -3,6 +3,7 @@ package kryptogo_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -235,6 +236,56 @@ func TestCreateOnceRefusesARequestFromAnIDVTask(t *testing.T) {
 	assert.Contains(t, verr.Fields[0].Message, "use Create")
 	posts, _ := a.counts()
 	assert.Zero(t, posts, "nothing sent")
+}
+
+func TestCreateOnceCallsOfOneClientNeverClaimTheSameTask(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{post: func(n int) (bool, int) {
+		if n <= 2 {
+			return true, http.StatusBadGateway
+		}
+		return true, http.StatusOK
+	}}
+	c := newHistClient(t, a)
+	var ids [2]kryptogo.ID
+	var errs [2]error
+	var wg sync.WaitGroup
+	for k := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+			errs[k] = err
+			if err == nil {
+				ids[k] = got[0].TaskID
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs[:]...))
+	posts, tasks := a.counts()
+	assert.Equal(t, 2, posts)
+	assert.Equal(t, 2, tasks)
+	assert.ElementsMatch(t, []kryptogo.ID{1001, 1002}, ids[:], "each call reports its own task")
+}
+
+func TestCreateOnceDoesNotClaimATaskAnotherCallCreated(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{post: func(n int) (bool, int) {
+		if n == 2 {
+			return false, http.StatusBadGateway // the second call's send did not create
+		}
+		return true, http.StatusOK
+	}}
+	c := newHistClient(t, a)
+	first, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+	require.NoError(t, err)
+	second, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+	require.NoError(t, err)
+	assert.NotEqual(t, first[0].TaskID, second[0].TaskID)
+	posts, tasks := a.counts()
+	assert.Equal(t, 3, posts, "the second call sent again")
+	assert.Equal(t, 2, tasks)
 }
 
 // gateLimiter holds the first call that waits on it until released.
