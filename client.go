@@ -440,7 +440,13 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
 			return err
 		}
-		res := c.attempt(ctx, cfg, method, path, target, body, mask, attempt)
+		// A rate limiter may hold the attempt past the start of a pause;
+		// the pause is checked again after its wait.
+		ready := func() error { return call.beforeAttempt(ctx, method, path, last) }
+		res := c.attempt(ctx, cfg, method, path, target, body, mask, attempt, ready)
+		if res.notSent != nil {
+			return res.notSent
+		}
 		call.observe(res)
 		c.recordResponse(cfg, res, mask)
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
@@ -489,9 +495,14 @@ type result struct {
 	// once, for the retry's wait, the client-wide pause and the APIError.
 	retryAfter    time.Duration
 	hasRetryAfter bool
+	// notSent ends the call before a request was sent: the client's pause
+	// began while the attempt waited in the rate limiter.
+	notSent error
 }
 
-func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, mask *callMask, attempt int) (res result) {
+// attempt sends the request once. ready checks the client's pause again
+// after a rate limiter's wait, right before the request is sent.
+func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, mask *callMask, attempt int, ready func() error) (res result) {
 	if cfg.logger != nil {
 		start := time.Now()
 		defer func() { c.logAttempt(ctx, cfg, method, path, attempt, start, res, mask) }()
@@ -499,6 +510,9 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	if cfg.limiter != nil {
 		if err := cfg.limiter.Wait(ctx); err != nil {
 			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
+		}
+		if err := ready(); err != nil {
+			return result{notSent: err}
 		}
 	}
 	actx, guard, done := attemptContext(ctx, cfg.timeout, method)
@@ -954,6 +968,9 @@ func (c *Client) decode(cfg *callConfig, method, path string, res result, out an
 }
 
 func (c *Client) logAttempt(ctx context.Context, cfg *callConfig, method, path string, attempt int, start time.Time, res result, mask *callMask) {
+	if res.notSent != nil {
+		return // no request: the pause's error is the call's
+	}
 	attrs := []slog.Attr{
 		slog.String("method", method), slog.String("path", path),
 		slog.Int("attempt", attempt), slog.Duration("duration", time.Since(start)),

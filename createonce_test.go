@@ -124,9 +124,11 @@ func TestCreateOnceDroppedAfterCreateReturnsTheTaskAndSendsNoSecondPOST(t *testi
 		assert.Equal(t, stored.CreationTime, c.Timestamp)
 	}
 	lookups := r.requests(http.MethodGet, "/tasks")
-	require.Len(t, lookups, 2, "one history lookup per customer")
+	require.Len(t, lookups, 4, "one history lookup per customer, read to its empty page")
 	assert.Contains(t, lookups[0].Query, "customer_reference=c1")
-	assert.Contains(t, lookups[1].Query, "customer_reference=c2")
+	assert.Contains(t, lookups[1].Query, "customer_reference=c1&page_number=2")
+	assert.Contains(t, lookups[2].Query, "customer_reference=c2")
+	assert.Contains(t, lookups[3].Query, "customer_reference=c2&page_number=2")
 	assert.Empty(t, r.sleeps, "everything was found at once: no wait")
 }
 

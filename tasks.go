@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
@@ -21,7 +22,10 @@ import (
 // TaskService creates and manages due-diligence (DD) search tasks: searches
 // of news, the Dow Jones database, Taiwan company and verdict records and
 // sanctions lists for a person (KYC) or a company (KYB).
-type TaskService service
+type TaskService struct {
+	client *Client
+	claims taskClaims // tasks CreateOnce calls of this client took as theirs
+}
 
 // Target is the person or company a DD task searches for.
 //
@@ -388,7 +392,10 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 // succeeds costs one POST and no lookup.
 //
 // Every request needs a CustomerReference, since the lookup is by customer:
-// without one, CreateOnce returns a *ValidationError and sends nothing.
+// without one, CreateOnce returns a *ValidationError and sends nothing. A
+// request with FromIDVID is refused the same way: the API gives such a task
+// the IDV task's customer reference, so a lookup under the request's could
+// miss it and create it twice. Use Create for those.
 //
 // A task of the history counts as a request's when it belongs to the same
 // customer, searches the same target (type and name, ignoring case and
@@ -400,12 +407,22 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 // the oldest task to the first request. A receipt found in the history
 // carries the task's creation time as its Timestamp, and no RawJSON.
 //
+// The API documents neither the order of the history nor that it honours
+// page_size, so CreateOnce assumes neither: it reads every page, up to an
+// empty one (or one that repeats the previous page), at most 25 pages of
+// 20 tasks per customer. When the customer's history is longer, the lookup
+// is inconclusive: CreateOnce sends nothing again and returns an error
+// matching ErrMaybeSent that says the history was too long to check.
+//
 // What remains possible: the history may list a new task late. CreateOnce
 // asks it five times over about ten seconds before it decides that a task
 // was not created; a task the history lists later than that is created
 // again by the re-send. Conversely, a task for the same customer and target
-// created in the two minutes before the send (by another call, or in the web
-// console) is taken for this call's, and no new one is created. The wait is
+// created in the two minutes before the send (by Create, by another process
+// or client, or in the web console) is taken for this call's, and no new
+// one is created. CreateOnce calls of one client never take the same task:
+// the client remembers, for ten minutes, the tasks its CreateOnce calls
+// created or claimed; across processes nothing is shared. The wait is
 // fixed; should your history lag longer, use Create and look the tasks up
 // yourself (History with CustomerReference) before sending again. CreateOnce
 // sends at most three times; when the last send is still in doubt, its error
@@ -414,6 +431,14 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 // On an error, the receipts returned hold the tasks known to exist, with
 // TaskID 0 for the others, or are nil when none is known. An error that
 // leaves tasks in doubt (a failed lookup, an ended ctx) matches ErrMaybeSent.
+//
+// Names are compared as text, without Unicode normalisation (the standard
+// library has none): a name the API stores composed (NFC) while the request
+// spelled it decomposed (NFD), or the reverse, does not match, and the task
+// is created again. Send names in NFC. Birthdays are compared as text
+// too: a history that gives a birthday in another form than the request's
+// (1990/01/02 for 1990-01-02) does not match, and the task is created
+// again.
 //
 // opts apply to every request of the call, sends and lookups alike;
 // WithResponseInfo reports the last request's answer.
@@ -441,8 +466,8 @@ const (
 	// maxCreateOnceSends bounds the POSTs of one call: a network that
 	// breaks every send must not spend points without end.
 	maxCreateOnceSends = 3
-	// maxLookupPages bounds the history pages read per customer, against
-	// a server that ignores page_number.
+	// maxLookupPages bounds the history pages read per customer and
+	// lookup; a longer history leaves the lookup inconclusive.
 	maxLookupPages = 25
 )
 
@@ -451,11 +476,17 @@ const (
 var createOnceWaits = []time.Duration{1 * time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}
 
 // validateCreateOnce returns the tasks to send, with their defaults, or
-// every rule they break, a missing CustomerReference included.
+// every rule they break, a missing CustomerReference or a FromIDVID
+// included.
 func validateCreateOnce(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) {
 	var refs validator
 	for i := range reqs {
-		refs.nested("["+strconv.Itoa(i)+"].", func() { refs.required("customer_reference", reqs[i].CustomerReference) })
+		refs.nested("["+strconv.Itoa(i)+"].", func() {
+			refs.required("customer_reference", reqs[i].CustomerReference)
+			if reqs[i].FromIDVID != 0 {
+				refs.add("from_idv_id", "is not supported by CreateOnce: the API gives the task the IDV task's customer reference, so the lookup by this request's reference could miss it and pay twice; use Create")
+			}
+		})
 	}
 	tasks, err := validateCreateTasks(reqs)
 	if verr, ok := err.(*ValidationError); ok {
@@ -490,6 +521,7 @@ func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
 		if err == nil {
 			for k, i := range pending {
 				o.out[i] = receipts[k]
+				o.tasks.claims.take(receipts[k].TaskID, o.tasks.client.now())
 			}
 			return o.out, nil
 		}
@@ -586,30 +618,36 @@ func byCustomer(reqs []CreateTaskRequest, idx []int) [][]int {
 }
 
 // recentTasks returns the customer's tasks created since since, oldest
-// first. The history lists the newest first, so paging stops at a page
-// with no new task that recent.
+// first. The API documents neither the order of the history nor that it
+// honours page_size, so every page is read, up to an empty page or one
+// that repeats the previous page's first task (a server ignoring
+// page_number). A history longer than maxLookupPages pages is not read to
+// its end: the lookup is inconclusive (errHistoryTooLong).
 func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Time) ([]TaskSummary, error) {
 	seen := map[ID]bool{}
 	var recent []TaskSummary
-	for page := 1; page <= maxLookupPages; page++ {
+	var first ID // the previous page's first task
+	for page := 1; ; page++ {
+		if page > maxLookupPages {
+			return nil, errHistoryTooLong
+		}
 		res, err := o.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref}, o.opts...)
 		if err != nil {
 			return nil, err
 		}
-		fresh := 0
+		if len(res.Data) == 0 || res.Data[0].TaskID == first {
+			break
+		}
+		first = res.Data[0].TaskID
 		for _, t := range res.Data {
 			if seen[t.TaskID] || t.CreationTime.Before(since) {
 				continue
 			}
 			seen[t.TaskID] = true
-			fresh++
 			// Trust the filter when the summary leaves the customer out.
 			if t.CustomerReference == "" || t.CustomerReference == ref {
 				recent = append(recent, t)
 			}
-		}
-		if fresh == 0 || len(res.Data) < defaultPageSize {
-			break
 		}
 	}
 	sort.SliceStable(recent, func(a, b int) bool {
@@ -619,12 +657,17 @@ func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Tim
 	return recent, nil
 }
 
-// claim returns the oldest task of recent not matched yet that searches
-// req's target, and marks it matched; nil when there is none.
+// errHistoryTooLong ends a lookup that could not read the whole history:
+// the task in doubt may be on a page not read, so nothing is sent again.
+var errHistoryTooLong = fmt.Errorf("the customer's history is longer than %d pages of %d tasks, too long to check", maxLookupPages, defaultPageSize)
+
+// claim returns the oldest task of recent not matched yet, by this call or
+// another CreateOnce call of the client, that searches req's target, and
+// marks it matched; nil when there is none.
 func (o *createOnce) claim(recent []TaskSummary, req *CreateTaskRequest) *TaskSummary {
 	for k := range recent {
 		t := &recent[k]
-		if !o.claimed[t.TaskID] && sameTarget(req, &t.Target) {
+		if !o.claimed[t.TaskID] && sameTarget(req, &t.Target) && o.tasks.claims.take(t.TaskID, o.tasks.client.now()) {
 			o.claimed[t.TaskID] = true
 			return t
 		}
@@ -632,16 +675,48 @@ func (o *createOnce) claim(recent []TaskSummary, req *CreateTaskRequest) *TaskSu
 	return nil
 }
 
+// taskClaims are the tasks the CreateOnce calls of one client took as
+// theirs (created by a clean send, or found in the history after a send in
+// doubt), so that two calls in doubt about the same customer and target
+// never report the same task. Other processes and clients share nothing.
+type taskClaims struct {
+	mu sync.Mutex
+	at map[ID]time.Time // when each task was claimed
+}
+
+// claimTTL is how long a claim is kept: well past the window of any lookup
+// that could meet the task (createOnceSkew, plus the lookups' waits of
+// every send), and short enough to keep the map small.
+const claimTTL = 10 * time.Minute
+
+// take claims the task unless another call holds it, and reports whether
+// it did. Claims older than claimTTL are dropped first.
+func (c *taskClaims) take(id ID, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for held, at := range c.at {
+		if now.Sub(at) > claimTTL {
+			delete(c.at, held)
+		}
+	}
+	if _, held := c.at[id]; held {
+		return false
+	}
+	if c.at == nil {
+		c.at = map[ID]time.Time{}
+	}
+	c.at[id] = now
+	return true
+}
+
 // sameTarget reports whether a task of the history searches the request's
-// target, as far as the summary shows it. A task created from an IDV task
-// took its birthday and citizenship from there, so those are not compared.
+// target, as far as the summary shows it. (CreateOnce refuses requests
+// with FromIDVID, whose tasks take their birthday and citizenship from the
+// IDV task.)
 func sameTarget(req *CreateTaskRequest, got *Target) bool {
 	want := &req.Target
 	if want.Type != got.Type || !sameText(want.Name, got.Name) {
 		return false
-	}
-	if req.FromIDVID != 0 {
-		return true
 	}
 	return sameIfBoth(want.Birthday, got.Birthday) && sameCountry(want.Citizenship, got.Citizenship)
 }
