@@ -78,6 +78,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1075,5 +1076,7 @@ func getByID[T any](ctx context.Context, c *Client, pattern string, id ID, opts 
 	if err := validateID(pattern[start+1:end], id); err != nil {
 		return nil, err
 	}
-	return call[T](ctx, c, http.MethodGet, pattern[:start]+id.String()+pattern[end+1:], nil, nil, opts)
+	var buf [64]byte // the path is built in one allocation
+	path := append(strconv.AppendInt(append(buf[:0], pattern[:start]...), int64(id), 10), pattern[end+1:]...)
+	return call[T](ctx, c, http.MethodGet, string(path), nil, nil, opts)
 }

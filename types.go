@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -594,6 +595,7 @@ func (m *MetadataList) decodeObject(data []byte) error {
 // decoder; ok is false for any other object. data is valid JSON.
 func plainStringPairs(data []byte) (MetadataList, bool) {
 	var out MetadataList
+	text := string(data) // one copy that every key and value shares
 	for i := skipSpace(data, 1); i < len(data) && data[i] == '"'; {
 		keyEnd := skipString(data, i)
 		valStart := skipSpace(data, skipSpace(data, keyEnd)+1)
@@ -605,10 +607,10 @@ func plainStringPairs(data []byte) (MetadataList, bool) {
 		if bytes.IndexByte(key, '\\') >= 0 || bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(key) || !utf8.Valid(value) {
 			return nil, false
 		}
-		out = append(out, Metadata{Key: string(key), Value: string(value)})
+		out = append(out, Metadata{Key: text[i+1 : keyEnd-1], Value: text[valStart+1 : valEnd-1]})
 		i = skipSpace(data, skipSpace(data, valEnd)+1) // past the ','
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Key < out[b].Key })
+	slices.SortFunc(out, func(a, b Metadata) int { return strings.Compare(a.Key, b.Key) })
 	for j := 1; j < len(out); j++ {
 		if out[j].Key == out[j-1].Key {
 			return nil, false // encoding/json keeps the last: leave it to it
