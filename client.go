@@ -88,7 +88,7 @@ import (
 )
 
 // Version is the SDK's version, sent in the User-Agent.
-const Version = "0.2.0"
+const Version = "0.3.0"
 
 // maxRetryAfter is the longest Retry-After the SDK sleeps through; a longer
 // one ends the call with the *APIError, whose RetryAfter tells the caller

@@ -1,0 +1,602 @@
+// Package storetest holds the conformance tests that every implementation
+// of the SDK's store interfaces (kryptogo.IdempotencyStore,
+// kryptogo.CallbackStore, kryptogo.PauseStore) must pass: the in-memory
+// store, the redisstore and sqlstore modules, and any store of your own.
+//
+//	func TestMyStore(t *testing.T) {
+//		storetest.IdempotencyStore(t, func(t *testing.T, retention time.Duration) kryptogo.IdempotencyStore {
+//			return newMyStore(t, retention)
+//		})
+//	}
+//
+// The tests use real time with short leases (a few seconds at most) and
+// run their subtests in parallel; each asks newStore for a store of its
+// own, and uses keys no other test uses.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	kryptogo "github.com/kyabc/kryptogo-go"
+)
+
+// Durations the tests use. A long lease outlives any test step on a busy
+// machine; a short one runs out within the test.
+const (
+	longLease  = time.Minute
+	shortLease = 1500 * time.Millisecond
+	retention  = 2 * time.Second
+	// patience bounds every wait for a lease or a record to run out.
+	patience = 20 * time.Second
+	// tolerance absorbs a store's time precision (milliseconds in Redis)
+	// and the clocks of a store server and the test on one machine.
+	tolerance = 50 * time.Millisecond
+	// contenders is how many goroutines race for one key.
+	contenders = 16
+)
+
+// NewIdempotencyStore returns an empty store that keeps records for the
+// given retention.
+type NewIdempotencyStore func(t *testing.T, retention time.Duration) kryptogo.IdempotencyStore
+
+// NewCallbackStore returns an empty store that remembers processed
+// callbacks for the given retention.
+type NewCallbackStore func(t *testing.T, retention time.Duration) kryptogo.CallbackStore
+
+// NewPauseStore returns an empty store.
+type NewPauseStore func(t *testing.T) kryptogo.PauseStore
+
+// uniqueKey returns a key no other test uses.
+func uniqueKey(t *testing.T) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "storetest:" + t.Name() + ":" + hex.EncodeToString(b)
+}
+
+// eventually calls try until it reports true, or fails the test after
+// patience.
+func eventually(t *testing.T, what string, try func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !try() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not so after %v", what, patience)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// IdempotencyStore runs the conformance tests of an IdempotencyStore.
+func IdempotencyStore(t *testing.T, newStore NewIdempotencyStore) {
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, s kryptogo.IdempotencyStore)
+	}{
+		{"ClaimAbsent", claimAbsent},
+		{"ClaimHeldByAnother", claimHeldByAnother},
+		{"RenewBySameToken", renewBySameToken},
+		{"TakeOverAfterLease", takeOverAfterLease},
+		{"MarkInDoubtNeedsTheLease", markInDoubtNeedsTheLease},
+		{"SentAtKeepsTheEarliest", sentAtKeepsTheEarliest},
+		{"CompleteFirstOutcomeWins", completeFirstOutcomeWins},
+		{"CompleteWithoutTheLease", completeWithoutTheLease},
+		{"ReleaseFree", releaseFree},
+		{"ReleaseInDoubt", releaseInDoubt},
+		{"ReleaseByAnotherChangesNothing", releaseByAnotherChangesNothing},
+		{"Forget", forget},
+		{"ConcurrentClaims", concurrentClaims},
+		{"ConcurrentCompletes", concurrentCompletes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t, newStore(t, time.Hour))
+		})
+	}
+	t.Run("Retention", func(t *testing.T) {
+		t.Parallel()
+		retentionExpires(t, newStore(t, retention))
+	})
+}
+
+func claimAbsent(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	if _, ok, err := s.Get(ctx, key); err != nil || ok {
+		t.Fatalf("Get of an absent key = %v, %v; want false, nil", ok, err)
+	}
+	before := time.Now()
+	rec, ok, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+	check(t, err)
+	if !ok {
+		t.Fatal("Claim of an absent key was refused")
+	}
+	want := kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "a"}
+	assertRecord(t, rec, want)
+	if rec.LeaseUntil.Before(before.Add(longLease-tolerance)) || rec.LeaseUntil.After(time.Now().Add(longLease+tolerance)) {
+		t.Fatalf("LeaseUntil = %v, want about %v after the claim", rec.LeaseUntil, longLease)
+	}
+	got, ok, err := s.Get(ctx, key)
+	check(t, err)
+	if !ok {
+		t.Fatal("Get after Claim found nothing")
+	}
+	assertRecord(t, got, want)
+}
+
+func claimHeldByAnother(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, ok, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+	check(t, err)
+	if !ok {
+		t.Fatal("first Claim refused")
+	}
+	rec, ok, err := s.Claim(ctx, key, "b", "fp-2", longLease)
+	check(t, err)
+	if ok {
+		t.Fatal("Claim of a key leased to another token succeeded")
+	}
+	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "a"})
+}
+
+func renewBySameToken(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	first, _, err := s.Claim(ctx, key, "a", "fp-1", shortLease)
+	check(t, err)
+	rec, ok, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+	check(t, err)
+	if !ok {
+		t.Fatal("Claim by the holder's own token was refused")
+	}
+	if !rec.LeaseUntil.After(first.LeaseUntil) {
+		t.Fatalf("renewed LeaseUntil %v is not after the first %v", rec.LeaseUntil, first.LeaseUntil)
+	}
+	time.Sleep(shortLease + 200*time.Millisecond)
+	if _, ok, err := s.Claim(ctx, key, "b", "fp-1", longLease); err != nil || ok {
+		t.Fatalf("Claim by another token after the first lease's end = %v, %v; the renewed lease holds", ok, err)
+	}
+}
+
+func takeOverAfterLease(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp-1", shortLease)
+	check(t, err)
+	sentAt := time.Now().Truncate(time.Millisecond)
+	check(t, s.MarkInDoubt(ctx, key, "a", sentAt))
+	if _, ok, _ := s.Claim(ctx, key, "b", "fp-2", longLease); ok {
+		t.Fatal("Claim by another token succeeded within the lease")
+	}
+	var rec kryptogo.KeyRecord
+	eventually(t, "another token takes over after the lease", func() bool {
+		var ok bool
+		rec, ok, err = s.Claim(ctx, key, "b", "fp-2", longLease)
+		check(t, err)
+		return ok
+	})
+	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "b", InDoubt: true, SentAt: sentAt})
+}
+
+func markInDoubtNeedsTheLease(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	if err := s.MarkInDoubt(ctx, key, "a", time.Now()); !errors.Is(err, kryptogo.ErrNotHolder) {
+		t.Fatalf("MarkInDoubt of an absent key = %v, want ErrNotHolder", err)
+	}
+	_, _, err := s.Claim(ctx, key, "a", "fp-1", shortLease)
+	check(t, err)
+	if err := s.MarkInDoubt(ctx, key, "b", time.Now()); !errors.Is(err, kryptogo.ErrNotHolder) {
+		t.Fatalf("MarkInDoubt by a token that does not hold the key = %v, want ErrNotHolder", err)
+	}
+	eventually(t, "another token takes over", func() bool {
+		_, ok, err := s.Claim(ctx, key, "b", "fp-1", longLease)
+		check(t, err)
+		return ok
+	})
+	if err := s.MarkInDoubt(ctx, key, "a", time.Now()); !errors.Is(err, kryptogo.ErrNotHolder) {
+		t.Fatalf("MarkInDoubt by the holder whose key was taken over = %v, want ErrNotHolder", err)
+	}
+	rec, _, err := s.Get(ctx, key)
+	check(t, err)
+	if rec.InDoubt {
+		t.Fatal("a refused MarkInDoubt put the key in doubt")
+	}
+}
+
+func sentAtKeepsTheEarliest(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+	check(t, err)
+	early := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	check(t, s.MarkInDoubt(ctx, key, "a", early))
+	check(t, s.MarkInDoubt(ctx, key, "a", early.Add(30*time.Second)))
+	rec, _, err := s.Get(ctx, key)
+	check(t, err)
+	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "a", InDoubt: true, SentAt: early})
+}
+
+func completeFirstOutcomeWins(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+	check(t, err)
+	sentAt := time.Now().Truncate(time.Millisecond)
+	check(t, s.MarkInDoubt(ctx, key, "a", sentAt))
+	result := []byte(`{"task_id":42,"name":"Zoë ✓"}`)
+	rec, err := s.Complete(ctx, key, "a", result)
+	check(t, err)
+	want := kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Done: true, Result: result, SentAt: sentAt}
+	assertRecord(t, rec, want)
+	again, err := s.Complete(ctx, key, "b", []byte(`{"task_id":43}`))
+	check(t, err)
+	assertRecord(t, again, want)
+	claimed, ok, err := s.Claim(ctx, key, "c", "fp-1", longLease)
+	check(t, err)
+	if ok {
+		t.Fatal("Claim of a done key succeeded")
+	}
+	assertRecord(t, claimed, want)
+}
+
+func completeWithoutTheLease(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+	check(t, err)
+	rec, err := s.Complete(ctx, key, "z", []byte(`1`))
+	check(t, err)
+	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Done: true, Result: []byte(`1`)})
+}
+
+func releaseFree(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+	check(t, err)
+	check(t, s.MarkInDoubt(ctx, key, "a", time.Now()))
+	check(t, s.Release(ctx, key, "a", false))
+	if _, ok, err := s.Get(ctx, key); err != nil || ok {
+		t.Fatalf("Get after Release(inDoubt=false) = %v, %v; want the key absent", ok, err)
+	}
+	rec, ok, err := s.Claim(ctx, key, "b", "fp-2", longLease)
+	check(t, err)
+	if !ok {
+		t.Fatal("Claim after Release refused")
+	}
+	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-2", Holder: "b"})
+}
+
+func releaseInDoubt(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+	check(t, err)
+	sentAt := time.Now().Truncate(time.Millisecond)
+	check(t, s.MarkInDoubt(ctx, key, "a", sentAt))
+	check(t, s.Release(ctx, key, "a", true))
+	want := kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", InDoubt: true, SentAt: sentAt}
+	rec, ok, err := s.Get(ctx, key)
+	check(t, err)
+	if !ok {
+		t.Fatal("Release(inDoubt=true) deleted the key")
+	}
+	assertRecord(t, rec, want)
+	rec, ok, err = s.Claim(ctx, key, "b", "fp-1", longLease)
+	check(t, err)
+	if !ok {
+		t.Fatal("Claim of a released key in doubt refused")
+	}
+	want.Holder = "b"
+	assertRecord(t, rec, want)
+}
+
+func releaseByAnotherChangesNothing(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+	check(t, err)
+	check(t, s.Release(ctx, key, "b", false))
+	check(t, s.Release(ctx, key, "b", true))
+	rec, ok, err := s.Get(ctx, key)
+	check(t, err)
+	if !ok {
+		t.Fatal("Release by another token deleted the key")
+	}
+	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "a"})
+}
+
+func forget(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx := t.Context()
+	for _, state := range []string{"held", "inDoubt", "done"} {
+		key := uniqueKey(t) + state
+		_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
+		check(t, err)
+		switch state {
+		case "inDoubt":
+			check(t, s.MarkInDoubt(ctx, key, "a", time.Now()))
+			check(t, s.Release(ctx, key, "a", true))
+		case "done":
+			_, err = s.Complete(ctx, key, "a", []byte(`7`))
+			check(t, err)
+		}
+		check(t, s.Forget(ctx, key))
+		if _, ok, err := s.Get(ctx, key); err != nil || ok {
+			t.Fatalf("%s key after Forget: Get = %v, %v; want absent", state, ok, err)
+		}
+	}
+	check(t, s.Forget(ctx, uniqueKey(t)+"never"))
+}
+
+func concurrentClaims(t *testing.T, s kryptogo.IdempotencyStore) {
+	for round := range 5 {
+		key := uniqueKey(t)
+		winners := race(t, func(ctx context.Context, i int) bool {
+			_, ok, err := s.Claim(ctx, key, "token-"+string(rune('a'+i)), "fp", longLease)
+			if err != nil {
+				t.Error(err)
+			}
+			return ok
+		})
+		if winners != 1 {
+			t.Fatalf("round %d: %d of %d concurrent Claims of one key succeeded, want exactly 1", round, winners, contenders)
+		}
+	}
+}
+
+func concurrentCompletes(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp", longLease)
+	check(t, err)
+	var mu sync.Mutex
+	results := map[string]int{}
+	race(t, func(ctx context.Context, i int) bool {
+		rec, err := s.Complete(ctx, key, "a", []byte{'0' + byte(i%10), 'x', byte('a' + i)})
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		results[string(rec.Result)]++
+		mu.Unlock()
+		return true
+	})
+	if len(results) != 1 {
+		t.Fatalf("concurrent Completes returned %d different outcomes (%v); the first must win for all", len(results), results)
+	}
+	rec, _, err := s.Get(ctx, key)
+	check(t, err)
+	if _, ok := results[string(rec.Result)]; !ok || !rec.Done {
+		t.Fatalf("stored outcome %q (done %v) is not the one every Complete returned", rec.Result, rec.Done)
+	}
+}
+
+func retentionExpires(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp", longLease)
+	check(t, err)
+	_, err = s.Complete(ctx, key, "a", []byte(`1`))
+	check(t, err)
+	if _, ok, err := s.Get(ctx, key); err != nil || !ok {
+		t.Fatalf("done key missing right after Complete: %v, %v", ok, err)
+	}
+	eventually(t, "the done key expires after the retention", func() bool {
+		_, ok, err := s.Get(ctx, key)
+		check(t, err)
+		return !ok
+	})
+	_, ok, err := s.Claim(ctx, key, "b", "fp", longLease)
+	check(t, err)
+	if !ok {
+		t.Fatal("Claim of an expired key refused")
+	}
+}
+
+// race runs fn in contenders goroutines released at once, and counts those
+// that report true.
+func race(t *testing.T, fn func(ctx context.Context, i int) bool) int {
+	t.Helper()
+	var (
+		start sync.WaitGroup
+		done  sync.WaitGroup
+		mu    sync.Mutex
+		wins  int
+	)
+	start.Add(1)
+	for i := range contenders {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			if fn(t.Context(), i) {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	start.Done()
+	done.Wait()
+	return wins
+}
+
+// assertRecord compares a record with want, ignoring LeaseUntil (checked
+// where it matters) and comparing SentAt within the stores' precision.
+func assertRecord(t *testing.T, got, want kryptogo.KeyRecord) {
+	t.Helper()
+	if got.Key != want.Key || got.Fingerprint != want.Fingerprint || got.Holder != want.Holder ||
+		got.InDoubt != want.InDoubt || got.Done != want.Done || !bytes.Equal(got.Result, want.Result) {
+		t.Fatalf("record = %+v\nwant     %+v (LeaseUntil aside)", got, want)
+	}
+	if d := got.SentAt.Sub(want.SentAt); d < -tolerance || d > tolerance || got.SentAt.IsZero() != want.SentAt.IsZero() {
+		t.Fatalf("record SentAt = %v, want %v", got.SentAt, want.SentAt)
+	}
+	if want.Holder != "" && got.LeaseUntil.IsZero() {
+		t.Fatal("a held record has no LeaseUntil")
+	}
+}
+
+// CallbackStore runs the conformance tests of a CallbackStore.
+func CallbackStore(t *testing.T, newStore NewCallbackStore) {
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, s kryptogo.CallbackStore)
+	}{
+		{"ClaimCompleteDuplicate", callbackClaimCompleteDuplicate},
+		{"Busy", callbackBusy},
+		{"Release", callbackRelease},
+		{"ReleaseByAnother", callbackReleaseByAnother},
+		{"LeaseRunsOut", callbackLeaseRunsOut},
+		{"CompleteWithoutTheLease", callbackCompleteWithoutTheLease},
+		{"ConcurrentClaims", callbackConcurrentClaims},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t, newStore(t, time.Hour))
+		})
+	}
+	t.Run("Retention", func(t *testing.T) {
+		t.Parallel()
+		s, ctx, key := newStore(t, retention), t.Context(), uniqueKey(t)
+		claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
+		check(t, s.CompleteCallback(ctx, key, "a"))
+		claimCallback(t, s, key, "b", longLease, kryptogo.CallbackDone)
+		eventually(t, "a processed callback is forgotten after the retention", func() bool {
+			got, err := s.ClaimCallback(ctx, key, "b", longLease)
+			check(t, err)
+			return got.State == kryptogo.CallbackClaimed
+		})
+	})
+}
+
+func claimCallback(t *testing.T, s kryptogo.CallbackStore, key, token string, lease time.Duration, want kryptogo.CallbackClaimState) kryptogo.CallbackClaim {
+	t.Helper()
+	got, err := s.ClaimCallback(t.Context(), key, token, lease)
+	check(t, err)
+	if got.State != want {
+		t.Fatalf("ClaimCallback(%s) = %v, want %v", token, got.State, want)
+	}
+	return got
+}
+
+func callbackClaimCompleteDuplicate(t *testing.T, s kryptogo.CallbackStore) {
+	key := uniqueKey(t)
+	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
+	check(t, s.CompleteCallback(t.Context(), key, "a"))
+	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackDone)
+	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackDone)
+}
+
+func callbackBusy(t *testing.T, s kryptogo.CallbackStore) {
+	key := uniqueKey(t)
+	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
+	got := claimCallback(t, s, key, "b", longLease, kryptogo.CallbackBusy)
+	if got.RetryAfter <= 0 || got.RetryAfter > longLease+tolerance {
+		t.Fatalf("Busy RetryAfter = %v, want within (0, %v]", got.RetryAfter, longLease)
+	}
+}
+
+func callbackRelease(t *testing.T, s kryptogo.CallbackStore) {
+	key := uniqueKey(t)
+	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
+	check(t, s.ReleaseCallback(t.Context(), key, "a"))
+	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackClaimed)
+}
+
+func callbackReleaseByAnother(t *testing.T, s kryptogo.CallbackStore) {
+	key := uniqueKey(t)
+	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
+	check(t, s.ReleaseCallback(t.Context(), key, "b"))
+	claimCallback(t, s, key, "c", longLease, kryptogo.CallbackBusy)
+	check(t, s.CompleteCallback(t.Context(), key, "a"))
+	check(t, s.ReleaseCallback(t.Context(), key, "a"))
+	claimCallback(t, s, key, "c", longLease, kryptogo.CallbackDone)
+}
+
+func callbackLeaseRunsOut(t *testing.T, s kryptogo.CallbackStore) {
+	key := uniqueKey(t)
+	claimCallback(t, s, key, "a", shortLease, kryptogo.CallbackClaimed)
+	eventually(t, "another delivery claims the callback after the lease", func() bool {
+		got, err := s.ClaimCallback(t.Context(), key, "b", longLease)
+		check(t, err)
+		return got.State == kryptogo.CallbackClaimed
+	})
+	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackBusy)
+}
+
+func callbackCompleteWithoutTheLease(t *testing.T, s kryptogo.CallbackStore) {
+	key := uniqueKey(t)
+	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
+	check(t, s.CompleteCallback(t.Context(), key, "z"))
+	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackDone)
+}
+
+func callbackConcurrentClaims(t *testing.T, s kryptogo.CallbackStore) {
+	for round := range 5 {
+		key := uniqueKey(t)
+		winners := race(t, func(ctx context.Context, i int) bool {
+			got, err := s.ClaimCallback(ctx, key, "token-"+string(rune('a'+i)), longLease)
+			if err != nil {
+				t.Error(err)
+			}
+			if got.State != kryptogo.CallbackClaimed && got.State != kryptogo.CallbackBusy {
+				t.Errorf("concurrent ClaimCallback = %v, want claimed or busy", got.State)
+			}
+			return got.State == kryptogo.CallbackClaimed
+		})
+		if winners != 1 {
+			t.Fatalf("round %d: %d of %d concurrent ClaimCallbacks succeeded, want exactly 1", round, winners, contenders)
+		}
+	}
+}
+
+// PauseStore runs the conformance tests of a PauseStore.
+func PauseStore(t *testing.T, newStore NewPauseStore) {
+	t.Run("ExtendKeepsTheLatest", func(t *testing.T) {
+		t.Parallel()
+		s, ctx, scope := newStore(t), t.Context(), uniqueKey(t)
+		if until, err := s.PausedUntil(ctx, scope); err != nil || until.After(time.Now()) {
+			t.Fatalf("PausedUntil of a new scope = %v, %v; want no pause", until, err)
+		}
+		later := time.Now().Add(30 * time.Second).Truncate(time.Millisecond)
+		got, err := s.ExtendPause(ctx, scope, later)
+		check(t, err)
+		assertTime(t, "ExtendPause", got, later)
+		got, err = s.ExtendPause(ctx, scope, later.Add(-10*time.Second))
+		check(t, err)
+		assertTime(t, "ExtendPause with an earlier end", got, later)
+		got, err = s.PausedUntil(ctx, scope)
+		check(t, err)
+		assertTime(t, "PausedUntil", got, later)
+		other, err := s.PausedUntil(ctx, scope+":other")
+		check(t, err)
+		if other.After(time.Now()) {
+			t.Fatalf("another scope is paused until %v", other)
+		}
+	})
+	t.Run("ConcurrentExtends", func(t *testing.T) {
+		t.Parallel()
+		s, scope := newStore(t), uniqueKey(t)
+		base := time.Now().Add(time.Minute).Truncate(time.Millisecond)
+		race(t, func(ctx context.Context, i int) bool {
+			_, err := s.ExtendPause(ctx, scope, base.Add(time.Duration(i)*time.Second))
+			if err != nil {
+				t.Error(err)
+			}
+			return true
+		})
+		got, err := s.PausedUntil(t.Context(), scope)
+		check(t, err)
+		assertTime(t, "PausedUntil after concurrent extends", got, base.Add(time.Duration(contenders-1)*time.Second))
+	})
+}
+
+func assertTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if d := got.Sub(want); d < -tolerance || d > tolerance {
+		t.Fatalf("%s = %v, want %v", what, got, want)
+	}
+}
