@@ -19,12 +19,12 @@ const apiKey = "bench-key-0123456789"
 
 // The ids the loopback server answers, one per recorded body.
 const (
-	smallTaskID  = "12345"  // testdata/task_detail.json, 1.2 KB
-	bigTaskID    = "99999"  // the same detail with a result of about 1 MB of hits
-	nestedTaskID = "12346"  // testdata/task_detail_nested_sources.json
-	summaryID    = "123"    // testdata/callback_task.json, for callback re-fetches
-	kyaID        = "12"     // testdata/kya_result.json
-	bigResultLen = 1 << 20  // the size the 1 MB result reaches at least
+	smallTaskID  = "12345" // testdata/task_detail.json, 1.2 KB
+	bigTaskID    = "99999" // the same detail with a result of about 1 MB of hits
+	nestedTaskID = "12346" // testdata/task_detail_nested_sources.json
+	summaryID    = "123"   // testdata/callback_task.json, for callback re-fetches
+	kyaID        = "12"    // testdata/kya_result.json
+	bigResultLen = 1 << 20 // the size the 1 MB result reaches at least
 	signedHost   = "hooks.example.com"
 	callbackPath = "/kryptogo/callback"
 	customerRef  = "000000123" // the customer_reference of testdata/callback_task.json

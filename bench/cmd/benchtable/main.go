@@ -214,7 +214,9 @@ func pairedRatios(values, base []float64) []float64 {
 	return ratios
 }
 
-func count(values, _ []float64, _ bool) string { return strconv.FormatFloat(math.Round(median(values)), 'f', -1, 64) }
+func count(values, _ []float64, _ bool) string {
+	return strconv.FormatFloat(math.Round(median(values)), 'f', -1, 64)
+}
 
 // countRange shows the median and, when the rounds differ, their range.
 func countRange(values, _ []float64, _ bool) string {
