@@ -152,7 +152,14 @@ func (a *histAPI) counts() (posts, tasks int) {
 // not sleep.
 func newHistClient(t *testing.T, a *histAPI) *kryptogo.Client {
 	t.Helper()
-	srv := httptest.NewServer(a)
+	return newSleeplessClient(t, a)
+}
+
+// newSleeplessClient serves h on loopback and returns a client of it that
+// does not sleep (its waits end at once, or with ctx).
+func newSleeplessClient(t *testing.T, h http.Handler) *kryptogo.Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	c, err := kryptogo.NewClient("test-key-123456", kryptogo.WithBaseURL(srv.URL))
 	require.NoError(t, err)

@@ -92,7 +92,10 @@ func (g *pauseGate) end() time.Time {
 	return g.until
 }
 
-// flow is the flow control a client's calls share.
+// flow is the flow control a client's calls share. A CallbackHandler's
+// confirmations have a flow of their own (withFlow), so that callbacks,
+// which anyone who reaches the handler can send, never spend the app's
+// retry budget nor pause its calls.
 type flow struct {
 	budget *retryBudget
 	gate   pauseGate
@@ -100,9 +103,26 @@ type flow struct {
 
 func newFlow(budget int) *flow { return &flow{budget: newRetryBudget(budget)} }
 
-// callFlow is one call's part in the client's flow control.
+// pausedFor returns what remains at now of the pause a 429 started; 0 when
+// there is none.
+func (fl *flow) pausedFor(now time.Time) time.Duration {
+	return max(fl.gate.end().Sub(now), 0)
+}
+
+// withFlow makes a call draw on fl instead of its client's flow control:
+// its retries spend fl's budget, and it waits for and starts fl's pauses.
+func withFlow(fl *flow) Option {
+	return func(s *settings) error {
+		s.flow = fl
+		return nil
+	}
+}
+
+// callFlow is one call's part in the flow control of its client (or of
+// the flow its configuration names).
 type callFlow struct {
 	c    *Client
+	flow *flow
 	cfg  *callConfig // the call's configuration, for its logger
 	held int         // tokens of the retry under way, returned if it succeeds
 	// waited is the end of the last pause this call waited through. The
@@ -111,14 +131,20 @@ type callFlow struct {
 	waited time.Time
 }
 
-func (c *Client) startCall(cfg *callConfig) *callFlow { return &callFlow{c: c, cfg: cfg} }
+func (c *Client) startCall(cfg *callConfig) *callFlow {
+	fl := c.flow
+	if cfg.flow != nil {
+		fl = cfg.flow
+	}
+	return &callFlow{c: c, flow: fl, cfg: cfg}
+}
 
 // beforeAttempt waits out the client's pause, if any, before an attempt is
 // sent. It returns at once with an error when the pause would outlast the
 // context's deadline; last is the previous attempt's failure, if any.
 func (f *callFlow) beforeAttempt(ctx context.Context, method, path string, last error) error {
 	for {
-		end := f.c.flow.gate.end()
+		end := f.flow.gate.end()
 		left := end.Sub(f.c.now())
 		if !end.After(f.waited) || left <= 0 {
 			return nil
@@ -149,7 +175,7 @@ func (f *callFlow) observe(res result) {
 	// call's; the call that got the 429 sleeps at least this long itself
 	// (retryWait uses the same floor).
 	end := f.c.now().Add(min(max(after, f.c.cfg.backoff.Min), maxRetryAfter))
-	f.c.flow.gate.extend(end)
+	f.flow.gate.extend(end)
 	if end.After(f.waited) {
 		f.waited = end
 	}
@@ -163,7 +189,7 @@ func (f *callFlow) takeRetry(res result) bool {
 	if isTimeout(res.err) {
 		cost = timeoutRetryCost
 	}
-	if !f.c.flow.budget.take(cost) {
+	if !f.flow.budget.take(cost) {
 		return false
 	}
 	f.held = cost
@@ -173,7 +199,7 @@ func (f *callFlow) takeRetry(res result) bool {
 // succeeded refills the budget after a 2xx answer: the held retry's cost,
 // or one token for a call that needed no retry.
 func (f *callFlow) succeeded() {
-	f.c.flow.budget.refund(max(f.held, noRetryRefund))
+	f.flow.budget.refund(max(f.held, noRetryRefund))
 }
 
 func isTimeout(err error) bool {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 )
@@ -41,13 +42,28 @@ const DefaultMaxCallbackBytes = 1 << 20
 // over MaxBodyBytes, 400 to a body that is not a callback (ParseCallback:
 // one that repeats a key included), 403 to a record of another customer
 // (or, with Confirm, to an API answer about another record, or one that
-// repeats a key), 422 when the API does not know the record, 503 when Confirm meets
-// a transient failure (network, 429, 5xx), 500 when a function fails or the
-// API refuses the client's key (so the sender retries), and 204 otherwise.
-// No refusal calls OnTask or OnIDV; each is logged with the kind, id and
-// reason. A callback whose function is nil is acknowledged and logged. With
-// neither Signer nor Confirm it refuses every callback (500, logged once)
-// unless AllowUnverified is set.
+// repeats a key), 422 when the API does not know the record, 503 with a
+// Retry-After when Confirm meets a transient failure (network, 429, 5xx) or
+// the confirmations are over their rate cap or paused, 500 when a function
+// fails or the API refuses the client's key (so the sender retries), and
+// 204 otherwise. No refusal calls OnTask or OnIDV; each is logged with the
+// kind, id and reason (a callback refused by the rate cap or a pause at
+// debug, with a warn summary of them at most once a second). A callback
+// whose function is nil is acknowledged and logged. With neither Signer nor
+// Confirm it refuses every callback (500, logged once) unless
+// AllowUnverified is set.
+//
+// Confirmations are requests on Confirm's key that whoever reaches the
+// handler can trigger (without Signer, anyone; with it, whoever learned a
+// signed URL), so they are bounded per handler: at most ConfirmBurst at
+// once and ConfirmRate a second (by default 10, then 5 a second: 1,000
+// forged callbacks in a second cost at most 15 requests); callbacks about
+// one record that arrive while its confirmation is in flight share the next
+// request; the SDK does not retry them (the sender does, after the 503);
+// and they draw on a retry budget and a 429 pause of their own, so a flood
+// neither spends the app's budget nor pauses its calls. While the app's
+// calls are paused by a 429, callbacks are answered 503 without a request
+// too.
 //
 // The functions run with the request's context, which also carries the
 // event (CallbackFromContext) with its key, customer reference and, when
@@ -65,7 +81,20 @@ type CallbackHandler struct {
 	PublicURL string
 	// Confirm, when set, fetches the record named by the body's id from the
 	// API (Tasks.Summary or IDV.Get) and passes that on instead of the body.
+	// Whoever can reach the handler (without Signer: anyone) can make it
+	// send these requests, on Confirm's key; they are bounded by
+	// ConfirmRate and ConfirmBurst, and draw on a retry budget and a 429
+	// pause of their own, never on the app's.
 	Confirm *Client
+	// ConfirmRate caps the confirmation requests, per second; 0 (or less)
+	// means DefaultConfirmRate. A callback over the cap is answered 503 with
+	// a Retry-After, without a request.
+	ConfirmRate float64
+	// ConfirmBurst is how many confirmation requests may go at once before
+	// ConfirmRate paces them; 0 (or less) means DefaultConfirmBurst.
+	// Confirm, ConfirmRate and ConfirmBurst are read at the first
+	// confirmation; later changes are not seen.
+	ConfirmBurst int
 	// AllowUnverified accepts callbacks with neither Signer nor Confirm set:
 	// anyone who can reach the handler can then forge a result.
 	AllowUnverified bool
@@ -79,6 +108,8 @@ type CallbackHandler struct {
 	Logger *slog.Logger
 
 	misconfigured sync.Once
+	confirmInit   sync.Once
+	confirms      *confirmer // built from Confirm, ConfirmRate and ConfirmBurst at the first confirmation
 }
 
 type callbackCtxKey struct{}
@@ -92,48 +123,62 @@ func CallbackFromContext(ctx context.Context) (*CallbackEvent, bool) {
 
 // ServeHTTP receives one callback.
 func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	status, event, reason := h.receive(w, r)
-	h.log(r.Context(), status, event, reason)
-	if status == http.StatusMethodNotAllowed {
+	v := h.receive(w, r)
+	h.log(r.Context(), v)
+	switch {
+	case v.status == http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", http.MethodPost)
+	case v.retryAfter > 0:
+		w.Header().Set("Retry-After", retryAfterHeader(v.retryAfter))
 	}
-	if status == http.StatusNoContent {
-		w.WriteHeader(status)
+	if v.status == http.StatusNoContent {
+		w.WriteHeader(v.status)
 		return
 	}
-	http.Error(w, http.StatusText(status), status)
+	http.Error(w, http.StatusText(v.status), v.status)
 }
 
-// receive runs the checks in order and returns the status to answer, the
-// event when one was decoded, and why a callback was refused.
-func (h *CallbackHandler) receive(w http.ResponseWriter, r *http.Request) (int, *CallbackEvent, string) {
+// verdict is the handler's answer to one callback.
+type verdict struct {
+	status int
+	event  *CallbackEvent // when one was decoded
+	reason string         // why it was refused, or a note
+	// retryAfter tells the sender of a 503 when to come back.
+	retryAfter time.Duration
+	// refused marks a callback refused without a request, over the rate
+	// cap or during a pause: logged at debug, and summarised at warn.
+	refused bool
+}
+
+// receive runs the checks in order and returns the answer.
+func (h *CallbackHandler) receive(w http.ResponseWriter, r *http.Request) verdict {
 	if r.Method != http.MethodPost {
-		return http.StatusMethodNotAllowed, nil, "method " + r.Method
+		return verdict{status: http.StatusMethodNotAllowed, reason: "method " + r.Method}
 	}
 	if h.Signer == nil && h.Confirm == nil && !h.AllowUnverified {
 		h.misconfigured.Do(func() {
 			h.logger().Error("kryptogo callback handler refuses every callback: set Signer and/or Confirm, or AllowUnverified")
 		})
-		return http.StatusInternalServerError, nil, "misconfigured: neither Signer nor Confirm"
+		return verdict{status: http.StatusInternalServerError, reason: "misconfigured: neither Signer nor Confirm"}
 	}
 	params, status, reason := h.verify(r)
 	if status != 0 {
-		return status, nil, reason
+		return verdict{status: status, reason: reason}
 	}
 	event, status, reason := h.readEvent(w, r)
 	if status != 0 {
-		return status, nil, reason
+		return verdict{status: status, reason: reason}
 	}
 	if h.Signer != nil {
 		event.Params, event.Verified, event.CustomerReference = params, true, params.Get(ReferenceParam)
 	}
 	if h.Confirm != nil {
-		if status, reason := h.confirm(r.Context(), event); status != 0 {
-			return status, event, reason
+		if v := h.confirm(r.Context(), event); v.status != 0 {
+			return v
 		}
 	}
 	if reason := bindingMismatch(event); reason != "" {
-		return http.StatusForbidden, event, reason
+		return verdict{status: http.StatusForbidden, event: event, reason: reason}
 	}
 	return h.dispatch(r.Context(), event)
 }
@@ -187,43 +232,49 @@ func (h *CallbackHandler) readEvent(w http.ResponseWriter, r *http.Request) (*Ca
 
 // confirm replaces the body's record with the API's, which must be the
 // same record: same kind, same id. A status of 0 means go on.
-func (h *CallbackHandler) confirm(ctx context.Context, e *CallbackEvent) (int, string) {
-	fetched := &CallbackEvent{Kind: e.Kind}
-	var err error
-	switch e.Kind {
-	case CallbackTask:
-		fetched.Task, err = h.Confirm.Tasks.Summary(ctx, e.Task.TaskID)
-	case CallbackIDV:
-		fetched.IDV, err = h.Confirm.IDV.Get(ctx, e.IDV.IDVTaskID)
-	}
+func (h *CallbackHandler) confirm(ctx context.Context, e *CallbackEvent) verdict {
+	fetched, err := h.confirmer().fetch(ctx, h.logger(), e.Kind, e.ID())
 	if err != nil {
-		return confirmFailure(err)
+		v := confirmFailure(err)
+		v.event = e
+		return v
 	}
 	// A record of the other kind decodes with a zero id of this kind.
 	if fetched.ID() != e.ID() {
-		return http.StatusForbidden, fmt.Sprintf("confirm: the API answered another record (%s id %d) for %s %d",
-			e.Kind, fetched.ID(), e.Kind, e.ID())
+		return verdict{status: http.StatusForbidden, event: e, reason: fmt.Sprintf("confirm: the API answered another record (%s id %d) for %s %d",
+			e.Kind, fetched.ID(), e.Kind, e.ID())}
 	}
 	// The record handed on must say one thing to every reader (see ParseCallback).
 	if jsonkeys.CheckUnique(fetched.RawJSON()) != nil {
-		return http.StatusForbidden, fmt.Sprintf("confirm: the API's record of %s %d repeats a key", e.Kind, e.ID())
+		return verdict{status: http.StatusForbidden, event: e, reason: fmt.Sprintf("confirm: the API's record of %s %d repeats a key", e.Kind, e.ID())}
 	}
 	e.Task, e.IDV, e.Confirmed = fetched.Task, fetched.IDV, true
-	return 0, ""
+	return verdict{}
+}
+
+// confirmer returns the handler's confirmations, built at the first one.
+func (h *CallbackHandler) confirmer() *confirmer {
+	h.confirmInit.Do(func() { h.confirms = newConfirmer(h.Confirm, h.ConfirmRate, h.ConfirmBurst) })
+	return h.confirms
 }
 
 // confirmFailure maps a failed fetch to the answer that makes the sender do
-// the right thing: give up on a record the API does not know, retry later
-// on a transient failure, retry after a fix when the API refuses the key.
-func confirmFailure(err error) (int, string) {
+// the right thing: give up on a record the API does not know, come back
+// later (Retry-After) when the confirmations are over their cap or paused
+// or meet a transient failure, retry after a fix when the API refuses the
+// key.
+func confirmFailure(err error) verdict {
 	var apiErr *APIError
+	var refusal *confirmRefusal
 	switch {
+	case errors.As(err, &refusal):
+		return verdict{status: http.StatusServiceUnavailable, reason: refusal.Error(), retryAfter: refusal.retryAfter, refused: true}
 	case errors.Is(err, ErrNotFound):
-		return http.StatusUnprocessableEntity, "confirm: the API does not know the record"
+		return verdict{status: http.StatusUnprocessableEntity, reason: "confirm: the API does not know the record"}
 	case errors.Is(err, ErrRateLimited), errors.Is(err, ErrServerError), !errors.As(err, &apiErr):
-		return http.StatusServiceUnavailable, "confirm: " + err.Error()
+		return verdict{status: http.StatusServiceUnavailable, reason: "confirm: " + err.Error(), retryAfter: retryAfterOf(err)}
 	}
-	return http.StatusInternalServerError, "confirm: " + err.Error()
+	return verdict{status: http.StatusInternalServerError, reason: "confirm: " + err.Error()}
 }
 
 // bindingMismatch says why a verified callback's record does not belong to
@@ -249,7 +300,7 @@ func bindingMismatch(e *CallbackEvent) string {
 	return ""
 }
 
-func (h *CallbackHandler) dispatch(ctx context.Context, e *CallbackEvent) (int, *CallbackEvent, string) {
+func (h *CallbackHandler) dispatch(ctx context.Context, e *CallbackEvent) verdict {
 	ctx = context.WithValue(ctx, callbackCtxKey{}, e)
 	var err error
 	switch {
@@ -258,12 +309,12 @@ func (h *CallbackHandler) dispatch(ctx context.Context, e *CallbackEvent) (int, 
 	case e.Kind == CallbackIDV && h.OnIDV != nil:
 		err = h.OnIDV(ctx, e.IDV)
 	default:
-		return http.StatusNoContent, e, "no function for " + e.Kind.String() + " callbacks; acknowledged"
+		return verdict{status: http.StatusNoContent, event: e, reason: "no function for " + e.Kind.String() + " callbacks; acknowledged"}
 	}
 	if err != nil {
-		return http.StatusInternalServerError, e, "handler failed: " + err.Error()
+		return verdict{status: http.StatusInternalServerError, event: e, reason: "handler failed: " + err.Error()}
 	}
-	return http.StatusNoContent, e, ""
+	return verdict{status: http.StatusNoContent, event: e}
 }
 
 func (h *CallbackHandler) maxBody() int64 {
@@ -281,8 +332,11 @@ func (h *CallbackHandler) logger() *slog.Logger {
 }
 
 // log records one callback: its kind, id and key when decoded, the status
-// and the reason. Never the body: it holds names and ID numbers.
-func (h *CallbackHandler) log(ctx context.Context, status int, e *CallbackEvent, reason string) {
+// and the reason. Never the body: it holds names and ID numbers. A callback
+// refused without a request is logged at debug: a flood of them is
+// summarised at warn once a second instead (confirmer.fetch).
+func (h *CallbackHandler) log(ctx context.Context, v verdict) {
+	status, e, reason := v.status, v.event, v.reason
 	attrs := []slog.Attr{slog.Int("status", status)}
 	if e != nil {
 		attrs = append(attrs, slog.String("kind", e.Kind.String()), slog.Int64("id", int64(e.ID())),
@@ -294,6 +348,9 @@ func (h *CallbackHandler) log(ctx context.Context, status int, e *CallbackEvent,
 	level := slog.LevelInfo
 	if status >= 400 {
 		level = slog.LevelWarn
+		if v.refused {
+			level = slog.LevelDebug
+		}
 		attrs = append(attrs, slog.String("reason", strings.TrimPrefix(reason, "kryptogo: ")))
 	} else if reason != "" {
 		attrs = append(attrs, slog.String("note", reason))

@@ -71,6 +71,7 @@ type callConfig struct {
 	limiter    RateLimiter
 	maxBody    int64
 	info       *ResponseInfo // per call only
+	flow       *flow         // the flow control the call draws on; nil: its client's (withFlow)
 }
 
 func defaultSettings() settings {

@@ -24,7 +24,7 @@ import (
 // sanctions lists for a person (KYC) or a company (KYB).
 type TaskService struct {
 	client *Client
-	claims taskClaims // tasks CreateOnce calls of this client took as theirs
+	claims taskClaims // the CreateOnce registry: tasks taken, sends in flight
 }
 
 // Target is the person or company a DD task searches for.
@@ -420,9 +420,13 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 // again by the re-send. Conversely, a task for the same customer and target
 // created in the two minutes before the send (by Create, by another process
 // or client, or in the web console) is taken for this call's, and no new
-// one is created. CreateOnce calls of one client never take the same task:
-// the client remembers, for ten minutes, the tasks its CreateOnce calls
-// created or claimed; across processes nothing is shared. The wait is
+// one is created. CreateOnce calls of one client never take the same task,
+// and a task the API created is reported by one call only: the client
+// remembers, for ten minutes, the tasks its CreateOnce calls created or
+// claimed, and a lookup waits (while ctx lasts) for the client's other
+// CreateOnce sends for the same customer that were in flight when it read
+// the history, so a task another call receives in its answer is that
+// call's. Across processes nothing is shared. The wait is
 // fixed; should your history lag longer, use Create and look the tasks up
 // yourself (History with CustomerReference) before sending again. CreateOnce
 // sends at most three times; when the last send is still in doubt, its error
@@ -517,11 +521,10 @@ func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
 	}
 	for send := 1; ; send++ {
 		sentAt := o.tasks.client.now()
-		receipts, err := o.tasks.create(ctx, o.subset(pending), o.opts)
+		receipts, err := o.send(ctx, pending)
 		if err == nil {
 			for k, i := range pending {
 				o.out[i] = receipts[k]
-				o.tasks.claims.take(receipts[k].TaskID, o.tasks.client.now())
 			}
 			return o.out, nil
 		}
@@ -541,6 +544,30 @@ func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
 			slog.Int("found", len(pending)-len(left)), slog.Int("again", len(left)))
 		pending = left
 	}
+}
+
+// send posts the pending requests. The send is marked in flight in the
+// client's registry until it resolved, and the receipts of a clean send are
+// claimed before the mark ends: a lookup of another call that read the
+// history meanwhile waits for that, so it never takes one of them.
+func (o *createOnce) send(ctx context.Context, pending []int) (receipts []CreatedTask, err error) {
+	refs := make([]string, 0, len(pending))
+	for _, i := range pending {
+		refs = append(refs, o.reqs[i].CustomerReference)
+	}
+	inFlight := o.tasks.claims.begin(refs)
+	defer func() {
+		var ids []ID
+		// Receipts that come with an error (too few of them) are left to
+		// this call's own lookup, which claims what it finds.
+		if err == nil {
+			for _, r := range receipts {
+				ids = append(ids, r.TaskID)
+			}
+		}
+		o.tasks.claims.finish(inFlight, ids, o.tasks.client.now())
+	}()
+	return o.tasks.create(ctx, o.subset(pending), o.opts)
 }
 
 func (o *createOnce) subset(idx []int) []CreateTaskRequest {
@@ -583,8 +610,15 @@ func (o *createOnce) lookUp(ctx context.Context, pending []int, sentAt time.Time
 func (o *createOnce) match(ctx context.Context, pending []int, since time.Time) ([]int, error) {
 	var left []int
 	for _, group := range byCustomer(o.reqs, pending) {
-		recent, err := o.recentTasks(ctx, o.reqs[group[0]].CustomerReference, since)
+		ref := o.reqs[group[0]].CustomerReference
+		recent, err := o.recentTasks(ctx, ref, since)
 		if err != nil {
+			return nil, err
+		}
+		// A task read may be the receipt of another call's send for this
+		// customer, in flight while the history was read: its sender claims
+		// it once its answer comes, so the claims wait for that.
+		if err := o.tasks.claims.awaitSends(ctx, ref); err != nil {
 			return nil, err
 		}
 		for _, i := range group {
@@ -675,13 +709,24 @@ func (o *createOnce) claim(recent []TaskSummary, req *CreateTaskRequest) *TaskSu
 	return nil
 }
 
-// taskClaims are the tasks the CreateOnce calls of one client took as
-// theirs (created by a clean send, or found in the history after a send in
-// doubt), so that two calls in doubt about the same customer and target
-// never report the same task. Other processes and clients share nothing.
+// taskClaims is the registry of the CreateOnce calls of one client: the
+// tasks they took as theirs (received in a send's answer, or found in the
+// history after a send in doubt), and their sends in flight by customer.
+// A task is claimed once: a lookup claims a task of the history only after
+// every send for the same customer that was in flight when the history was
+// read has resolved, since such a send's receipt may be that task and its
+// sender claims it first. So two calls never report the same task, whatever
+// the interleaving. Other processes and clients share nothing.
 type taskClaims struct {
-	mu sync.Mutex
-	at map[ID]time.Time // when each task was claimed
+	mu    sync.Mutex
+	at    map[ID]time.Time                // when each task was claimed
+	sends map[string]map[*createSend]bool // sends in flight, by customer reference
+}
+
+// createSend is one POST of a CreateOnce call while it is in flight.
+type createSend struct {
+	refs []string      // its customers, without repeats
+	done chan struct{} // closed once it resolved and its receipts were claimed
 }
 
 // claimTTL is how long a claim is kept: well past the window of any lookup
@@ -689,24 +734,104 @@ type taskClaims struct {
 // every send), and short enough to keep the map small.
 const claimTTL = 10 * time.Minute
 
+// begin marks a send for the customers refs as in flight.
+func (c *taskClaims) begin(refs []string) *createSend {
+	s := &createSend{done: make(chan struct{})}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sends == nil {
+		c.sends = map[string]map[*createSend]bool{}
+	}
+	for _, ref := range refs {
+		if c.sends[ref][s] {
+			continue
+		}
+		if c.sends[ref] == nil {
+			c.sends[ref] = map[*createSend]bool{}
+		}
+		c.sends[ref][s] = true
+		s.refs = append(s.refs, ref)
+	}
+	return s
+}
+
+// finish claims the receipts of a send (none when it failed), then ends its
+// mark, under one lock: a lookup waiting for it finds them claimed.
+func (c *taskClaims) finish(s *createSend, receipts []ID, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.prune(now)
+	for _, id := range receipts {
+		// No other call holds a receipt: a lookup that could have read it
+		// waited for this send.
+		c.claim(id, now)
+	}
+	for _, ref := range s.refs {
+		delete(c.sends[ref], s)
+		if len(c.sends[ref]) == 0 {
+			delete(c.sends, ref)
+		}
+	}
+	close(s.done)
+}
+
+// awaitSends waits until every send for the customer ref in flight now has
+// resolved, or ctx ends. Sends that begin later are not waited for: their
+// tasks cannot be in a history read before they began.
+func (c *taskClaims) awaitSends(ctx context.Context, ref string) error {
+	return awaitAll(ctx, c.inFlight(ref))
+}
+
+// inFlight returns the sends for the customer ref in flight now.
+func (c *taskClaims) inFlight(ref string) []*createSend {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sends := make([]*createSend, 0, len(c.sends[ref]))
+	for s := range c.sends[ref] {
+		sends = append(sends, s)
+	}
+	return sends
+}
+
+// awaitAll waits until every send resolved, or ctx ends.
+func awaitAll(ctx context.Context, sends []*createSend) error {
+	for _, s := range sends {
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for another CreateOnce call's send for the same customer: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
 // take claims the task unless another call holds it, and reports whether
 // it did. Claims older than claimTTL are dropped first.
 func (c *taskClaims) take(id ID, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.prune(now)
+	if _, held := c.at[id]; held {
+		return false
+	}
+	c.claim(id, now)
+	return true
+}
+
+func (c *taskClaims) claim(id ID, now time.Time) {
+	if c.at == nil {
+		c.at = map[ID]time.Time{}
+	}
+	c.at[id] = now
+}
+
+// prune drops the claims older than claimTTL.
+func (c *taskClaims) prune(now time.Time) {
 	for held, at := range c.at {
 		if now.Sub(at) > claimTTL {
 			delete(c.at, held)
 		}
 	}
-	if _, held := c.at[id]; held {
-		return false
-	}
-	if c.at == nil {
-		c.at = map[ID]time.Time{}
-	}
-	c.at[id] = now
-	return true
 }
 
 // sameTarget reports whether a task of the history searches the request's

@@ -1,0 +1,304 @@
+package kryptogo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// The confirmations of a CallbackHandler are requests on the app's key that
+// anyone who reaches the handler can trigger (a forged body, a leaked signed
+// URL). They are bounded here, per handler: a rate cap with a burst, one
+// request at a time per record, no retries, and a flow control of their own,
+// so that a flood of callbacks neither spends the app's retry budget nor
+// pauses its calls when the API answers 429.
+
+// Defaults of CallbackHandler.ConfirmRate and ConfirmBurst: at most 10
+// confirmation requests at once, then 5 a second. 1,000 forged callbacks in
+// one second cost at most 15 API requests.
+const (
+	DefaultConfirmRate  = 5.0
+	DefaultConfirmBurst = 10
+)
+
+// confirmTimeout bounds one confirmation request: a sender gives up on a
+// callback long before, and a pause longer than that is answered at once.
+const confirmTimeout = 30 * time.Second
+
+// confirmRetryAfter is the Retry-After of a 503 after a transient failure
+// that named no time of its own (a network error, a 5xx).
+const confirmRetryAfter = 5 * time.Second
+
+// refusalReportEvery is how often refused callbacks are summarised at warn.
+const refusalReportEvery = time.Second
+
+// confirmer sends the confirmations of one handler.
+type confirmer struct {
+	client *Client
+	flow   *flow    // the confirmations' own retry budget and 429 pause
+	opts   []Option // withFlow(flow), and no retries: the sender retries
+	rate   float64
+	burst  int
+
+	mu       sync.Mutex
+	bucket   tokenBucket
+	records  map[recordKey]*recordFlights
+	refusals refusalLog
+}
+
+func newConfirmer(client *Client, rate float64, burst int) *confirmer {
+	if !(rate > 0) { // NaN included
+		rate = DefaultConfirmRate
+	}
+	if burst <= 0 {
+		burst = DefaultConfirmBurst
+	}
+	fl := newFlow(DefaultRetryBudget)
+	return &confirmer{
+		client:  client,
+		flow:    fl,
+		opts:    []Option{withFlow(fl), WithMaxRetries(0)},
+		rate:    rate,
+		burst:   burst,
+		bucket:  tokenBucket{rate: rate, burst: float64(burst)},
+		records: map[recordKey]*recordFlights{},
+	}
+}
+
+// recordKey names the record a callback is about.
+type recordKey struct {
+	kind CallbackKind
+	id   ID
+}
+
+// recordFlights are the confirmations of one record: the one in flight, and
+// the next, which every callback that arrives meanwhile shares. A callback
+// never shares a request sent before it arrived: that request may have read
+// the state its callback announces a change of.
+type recordFlights struct {
+	running, next *confirmFlight
+}
+
+// confirmFlight is one confirmation request and the callbacks waiting for it.
+type confirmFlight struct {
+	done    chan struct{} // closed when record and err are set
+	waiting int           // callbacks that joined it; under confirmer.mu
+	record  *CallbackEvent
+	err     error
+}
+
+// confirmRefusal refuses a callback without a request: the confirmations
+// are over their rate cap, or paused by a 429. The sender is told to come
+// back after retryAfter.
+type confirmRefusal struct {
+	reason     string
+	retryAfter time.Duration
+}
+
+func (e *confirmRefusal) Error() string { return "confirm: " + e.reason }
+
+// fetch returns the API's record for a callback about kind and id, fetched
+// by a request sent after the call began; the record is the caller's own
+// copy. A *confirmRefusal means no request was sent for it.
+func (c *confirmer) fetch(ctx context.Context, log *slog.Logger, kind CallbackKind, id ID) (*CallbackEvent, error) {
+	f, refusal, report := c.join(ctx, recordKey{kind, id})
+	if refusal != nil {
+		if report > 0 {
+			log.LogAttrs(ctx, slog.LevelWarn, "kryptogo callback confirmations refused", slog.Int("refused", report),
+				slog.String("reason", refusal.reason), slog.Duration("retry_after", refusal.retryAfter))
+		}
+		return nil, refusal
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		c.leave(f)
+		return nil, ctx.Err()
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.record.clone()
+}
+
+// join returns the flight the callback waits for: the record's next one if
+// there is one, else a new one, which takes a token of the rate cap. While
+// the confirmations are paused, or no token is left, it refuses, and
+// report is how many refusals to summarise now (0: none).
+func (c *confirmer) join(ctx context.Context, key recordKey) (f *confirmFlight, refusal *confirmRefusal, report int) {
+	now := c.client.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if left := c.pausedFor(now); left > 0 {
+		return nil, &confirmRefusal{reason: "confirmations paused: the API answered 429", retryAfter: left}, c.refusals.add(now)
+	}
+	r := c.records[key]
+	if r != nil && r.next != nil {
+		r.next.waiting++
+		return r.next, nil, 0
+	}
+	if wait, ok := c.bucket.take(now); !ok {
+		reason := fmt.Sprintf("over the confirmation rate cap (%g a second, burst %d)", c.rate, c.burst)
+		return nil, &confirmRefusal{reason: reason, retryAfter: wait}, c.refusals.add(now)
+	}
+	f = &confirmFlight{done: make(chan struct{}), waiting: 1}
+	var prev *confirmFlight
+	if r == nil {
+		c.records[key] = &recordFlights{running: f}
+	} else {
+		r.next, prev = f, r.running
+	}
+	// The request runs for every callback that joins it: no single
+	// caller's cancellation ends it, but confirmTimeout does.
+	go c.run(context.WithoutCancel(ctx), key, f, prev)
+	return f, nil, 0
+}
+
+// leave takes back a callback that stopped waiting for f.
+func (c *confirmer) leave(f *confirmFlight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.waiting--
+}
+
+// pausedFor returns what remains of a pause of the confirmations, or of
+// the app's calls: a key the API asked to slow down is not spent on
+// callbacks either.
+func (c *confirmer) pausedFor(now time.Time) time.Duration {
+	return max(c.flow.pausedFor(now), c.client.flow.pausedFor(now))
+}
+
+// run sends f's request once prev, the record's request in flight, ended.
+func (c *confirmer) run(ctx context.Context, key recordKey, f, prev *confirmFlight) {
+	if prev != nil {
+		<-prev.done
+	}
+	c.mu.Lock()
+	if prev != nil {
+		r := c.records[key]
+		r.running, r.next = f, nil
+	}
+	left := c.pausedFor(c.client.now())
+	c.mu.Unlock()
+
+	if left > 0 { // a 429 came while f waited
+		f.err = &confirmRefusal{reason: "confirmations paused: the API answered 429", retryAfter: left}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+		f.record, f.err = c.request(ctx, key)
+		cancel()
+	}
+
+	c.mu.Lock()
+	if r := c.records[key]; r.next == nil {
+		delete(c.records, key)
+	}
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// request fetches the record from the API, on the confirmations' flow.
+func (c *confirmer) request(ctx context.Context, key recordKey) (*CallbackEvent, error) {
+	fetched := &CallbackEvent{Kind: key.kind}
+	var err error
+	switch key.kind {
+	case CallbackTask:
+		fetched.Task, err = c.client.Tasks.Summary(ctx, key.id, c.opts...)
+	case CallbackIDV:
+		fetched.IDV, err = c.client.IDV.Get(ctx, key.id, c.opts...)
+	default:
+		err = fmt.Errorf("kryptogo: confirm: unknown callback kind %v", key.kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return fetched, nil
+}
+
+// clone returns a copy of the event's record that shares no memory with
+// it, decoded again from its JSON: the callbacks that shared a request each
+// hand their function a record of their own.
+func (e *CallbackEvent) clone() (*CallbackEvent, error) {
+	out := &CallbackEvent{Kind: e.Kind}
+	var err error
+	switch {
+	case e.Task != nil:
+		out.Task = new(TaskSummary)
+		err = json.Unmarshal(e.Task.RawJSON(), out.Task)
+	case e.IDV != nil:
+		out.IDV = new(IDVTask)
+		err = json.Unmarshal(e.IDV.RawJSON(), out.IDV)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kryptogo: confirm: copying the record: %w", valueFreeDecodeError(err))
+	}
+	return out, nil
+}
+
+// retryAfterOf is how long a refused or failed confirmation asks the sender
+// to wait: the refusal's, the API's Retry-After, or confirmRetryAfter.
+func retryAfterOf(err error) time.Duration {
+	var refusal *confirmRefusal
+	if errors.As(err, &refusal) {
+		return refusal.retryAfter
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+		return apiErr.RetryAfter
+	}
+	return confirmRetryAfter
+}
+
+// retryAfterHeader renders d as whole seconds, rounded up, at least 1.
+func retryAfterHeader(d time.Duration) string {
+	return strconv.FormatInt(max(int64(math.Ceil(d.Seconds())), 1), 10)
+}
+
+// tokenBucket is the rate cap of confirmations: burst tokens, refilled at
+// rate a second. Its clock is the client's (now hook).
+type tokenBucket struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+// take spends a token at now, or reports how long until one is due.
+func (b *tokenBucket) take(now time.Time) (time.Duration, bool) {
+	switch {
+	case b.last.IsZero():
+		b.tokens, b.last = b.burst, now
+	case now.After(b.last):
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	// A tiny rate must not overflow the Duration: no sender waits an hour.
+	return time.Duration(min((1-b.tokens)/b.rate, time.Hour.Seconds()) * float64(time.Second)), false
+}
+
+// refusalLog counts refused callbacks between two warn summaries.
+type refusalLog struct {
+	count int
+	last  time.Time // of the last summary
+}
+
+// add counts a refusal at now and returns how many to report, 0 when the
+// last report is less than refusalReportEvery old.
+func (l *refusalLog) add(now time.Time) int {
+	l.count++
+	if !l.last.IsZero() && now.Sub(l.last) < refusalReportEvery {
+		return 0
+	}
+	n := l.count
+	l.count, l.last = 0, now
+	return n
+}
