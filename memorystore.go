@@ -140,6 +140,9 @@ func (r *memoryKey) snapshot() KeyRecord {
 
 // Claim implements IdempotencyStore.
 func (s *MemoryStore) Claim(_ context.Context, key, token, fingerprint string, lease time.Duration) (KeyRecord, bool, error) {
+	if token == "" {
+		return KeyRecord{}, false, errEmptyToken
+	}
 	now := s.lock()
 	defer s.mu.Unlock()
 	r := s.key(key, now)
@@ -151,7 +154,7 @@ func (s *MemoryStore) Claim(_ context.Context, key, token, fingerprint string, l
 		return r.snapshot(), false, nil
 	}
 	r.Holder, r.LeaseUntil = token, now.Add(lease)
-	r.expires = now.Add(s.keyRetention)
+	r.expires = later(now.Add(s.keyRetention), r.LeaseUntil)
 	return r.snapshot(), true, nil
 }
 
@@ -167,8 +170,17 @@ func (s *MemoryStore) MarkInDoubt(_ context.Context, key, token string, sentAt t
 		r.SentAt = sentAt
 	}
 	r.InDoubt = true
-	r.expires = now.Add(s.keyRetention)
+	r.expires = later(now.Add(s.keyRetention), r.LeaseUntil)
 	return nil
+}
+
+// later returns the later of two times: a record lives until its
+// retention has passed and its lease has ended.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // Complete implements IdempotencyStore.
@@ -235,6 +247,9 @@ func (s *MemoryStore) callback(key string, now time.Time) *memoryCallback {
 
 // ClaimCallback implements CallbackStore.
 func (s *MemoryStore) ClaimCallback(_ context.Context, key, token string, lease time.Duration) (CallbackClaim, error) {
+	if token == "" {
+		return CallbackClaim{}, errEmptyToken
+	}
 	now := s.lock()
 	defer s.mu.Unlock()
 	r := s.callback(key, now)

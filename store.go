@@ -22,6 +22,10 @@ import (
 // the lease ran out. The caller must not send.
 var ErrNotHolder = errors.New("kryptogo: the idempotency key's lease is held by another caller")
 
+// errEmptyToken is a store's answer to a claim without a token, which
+// would read as "no holder" and let a second caller take the key.
+var errEmptyToken = errors.New("kryptogo: a store claim needs a non-empty token")
+
 // IdempotencyStore records, per idempotency key, which caller is creating
 // the request and what came of it, so that a create with a key is sent at
 // most once however many calls, clients and processes retry it.
@@ -33,7 +37,10 @@ var ErrNotHolder = errors.New("kryptogo: the idempotency key's lease is held by 
 //	held whose lease ran out: Claim takes it over, keeping InDoubt as it was
 //
 // Records expire a retention period after their last change (24 h by
-// default in the SDK's stores); an expired record is absent.
+// default in the SDK's stores), and never while a live lease holds them;
+// an expired record is absent. Tokens are non-empty: a store refuses an
+// empty one with an error. A token still holds a key whose lease ran out
+// until another token takes the key over.
 type IdempotencyStore interface {
 	// Claim takes the key for the caller identified by token, with a lease
 	// that ends after lease, and returns the record as it stands after the
@@ -107,11 +114,11 @@ func (r *KeyRecord) held(now time.Time) bool {
 // A key is absent, claimed (a lease: its callback is being processed), or
 // done. Done keys are kept for the store's retention (7 days by default in
 // the SDK's stores); a lease that runs out frees the key for the sender's
-// next delivery.
+// next delivery. Tokens are non-empty: a store refuses an empty one.
 type CallbackStore interface {
 	// ClaimCallback takes the key for token with a lease of lease. It
-	// reports CallbackClaimed when the key was absent or its lease had run
-	// out, CallbackDone when it was processed before, and CallbackBusy,
+	// reports CallbackClaimed when the key was absent, its lease had run
+	// out, or token held it already (the lease is renewed), CallbackDone when it was processed before, and CallbackBusy,
 	// with the time left on the other lease, when another caller is
 	// processing it now.
 	ClaimCallback(ctx context.Context, key, token string, lease time.Duration) (CallbackClaim, error)

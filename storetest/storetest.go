@@ -100,6 +100,9 @@ func IdempotencyStore(t *testing.T, newStore NewIdempotencyStore) {
 		{"Forget", forget},
 		{"ConcurrentClaims", concurrentClaims},
 		{"ConcurrentCompletes", concurrentCompletes},
+		{"EmptyTokenRefused", emptyTokenRefused},
+		{"CompleteAbsentKey", completeAbsentKey},
+		{"LapsedHolderStillHolds", lapsedHolderStillHolds},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -110,6 +113,74 @@ func IdempotencyStore(t *testing.T, newStore NewIdempotencyStore) {
 		t.Parallel()
 		retentionExpires(t, newStore(t, retention))
 	})
+	t.Run("HeldKeyOutlivesRetention", func(t *testing.T) {
+		t.Parallel()
+		heldKeyOutlivesRetention(t, newStore(t, retention))
+	})
+}
+
+func emptyTokenRefused(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	if _, ok, err := s.Claim(ctx, key, "", "fp", longLease); err == nil || ok {
+		t.Fatalf("Claim with an empty token = %v, %v; want an error", ok, err)
+	}
+	if _, ok, err := s.Get(ctx, key); err != nil || ok {
+		t.Fatalf("a refused Claim left a record: %v, %v", ok, err)
+	}
+}
+
+func completeAbsentKey(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	rec, err := s.Complete(ctx, key, "a", []byte(`{"kya_id":9}`))
+	check(t, err)
+	want := kryptogo.KeyRecord{Key: key, Done: true, Result: []byte(`{"kya_id":9}`)}
+	assertRecord(t, rec, want)
+	got, ok, err := s.Get(ctx, key)
+	check(t, err)
+	if !ok {
+		t.Fatal("Complete of an absent key recorded nothing")
+	}
+	assertRecord(t, got, want)
+}
+
+// lapsedHolderStillHolds: a token whose lease ran out still holds the key
+// until another token takes it over.
+func lapsedHolderStillHolds(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp", shortLease)
+	check(t, err)
+	eventually(t, "the lease runs out", func() bool {
+		rec, _, err := s.Get(ctx, key)
+		check(t, err)
+		return time.Now().After(rec.LeaseUntil.Add(tolerance))
+	})
+	sentAt := time.Now().Truncate(time.Millisecond)
+	check(t, s.MarkInDoubt(ctx, key, "a", sentAt))
+	check(t, s.Release(ctx, key, "a", true))
+	rec, ok, err := s.Get(ctx, key)
+	check(t, err)
+	if !ok {
+		t.Fatal("Release(inDoubt=true) by the lapsed holder deleted the key")
+	}
+	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp", InDoubt: true, SentAt: sentAt})
+}
+
+// heldKeyOutlivesRetention: a record is kept while a live lease holds
+// it, however short the retention.
+func heldKeyOutlivesRetention(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp", longLease)
+	check(t, err)
+	check(t, s.MarkInDoubt(ctx, key, "a", time.Now()))
+	time.Sleep(retention + time.Second)
+	rec, ok, err := s.Get(ctx, key)
+	check(t, err)
+	if !ok || rec.Holder != "a" {
+		t.Fatalf("a key held by a live lease expired with the retention: %v, %+v", ok, rec)
+	}
+	if _, ok, _ := s.Claim(ctx, key, "b", "fp", longLease); ok {
+		t.Fatal("another token claimed a key held by a live lease after the retention")
+	}
 }
 
 func claimAbsent(t *testing.T, s kryptogo.IdempotencyStore) {
@@ -452,6 +523,8 @@ func CallbackStore(t *testing.T, newStore NewCallbackStore) {
 		{"LeaseRunsOut", callbackLeaseRunsOut},
 		{"CompleteWithoutTheLease", callbackCompleteWithoutTheLease},
 		{"ConcurrentClaims", callbackConcurrentClaims},
+		{"RenewBySameToken", callbackRenewBySameToken},
+		{"EmptyTokenRefused", callbackEmptyTokenRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -551,6 +624,22 @@ func callbackConcurrentClaims(t *testing.T, s kryptogo.CallbackStore) {
 			t.Fatalf("round %d: %d of %d concurrent ClaimCallbacks succeeded, want exactly 1", round, winners, contenders)
 		}
 	}
+}
+
+func callbackRenewBySameToken(t *testing.T, s kryptogo.CallbackStore) {
+	key := uniqueKey(t)
+	claimCallback(t, s, key, "a", shortLease, kryptogo.CallbackClaimed)
+	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
+	time.Sleep(shortLease + 200*time.Millisecond)
+	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackBusy)
+}
+
+func callbackEmptyTokenRefused(t *testing.T, s kryptogo.CallbackStore) {
+	key := uniqueKey(t)
+	if got, err := s.ClaimCallback(t.Context(), key, "", longLease); err == nil {
+		t.Fatalf("ClaimCallback with an empty token = %v; want an error", got.State)
+	}
+	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 }
 
 // PauseStore runs the conformance tests of a PauseStore.
