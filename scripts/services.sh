@@ -271,7 +271,17 @@ start_postgres() {
 }
 
 # ---- main ------------------------------------------------------------------------------
+# A run killed with SIGKILL could not remove its directory (its servers died
+# with it): remove those of runs whose script is gone.
+for stale in "${TMPDIR:-/tmp}"/kryptogo-services.*/; do
+  [ -f "$stale/owner" ] || continue
+  owner=$(cat "$stale/owner" 2>/dev/null || true)
+  case $owner in ''|*[!0-9]*) continue ;; esac
+  if ! grep -qs services.sh "/proc/$owner/cmdline"; then rm -rf -- "$stale" 2>/dev/null || true; fi
+done
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kryptogo-services.XXXXXX")
+echo $$ >"$tmp/owner"
 chmod 711 "$tmp"   # the PostgreSQL user reaches its own subdirectory only
 
 exports=()
@@ -302,7 +312,7 @@ fi
 # starts), so that a signal to this script stops all of it, and its exit
 # status is ours.
 set -m
-"$@" &
+setpriv --pdeathsig TERM -- "$@" &   # TERM, should this script be killed outright
 cmd_pid=$!
 set +m
 status=0
