@@ -9,6 +9,7 @@
 //	client, err := kryptogo.NewClientFromEnv(
 //		kryptogo.WithRateLimiter(store.Limiter("api", 20, time.Second)), // 20 req/s for all replicas
 //		kryptogo.WithPauseStore(store),                                  // a 429 pauses every replica
+//		kryptogo.WithIdempotencyStore(store),                            // a create key is sent once by all
 //	)
 //	if err != nil {
 //		log.Fatal(err)
@@ -71,4 +72,11 @@
 // The pause store returns its errors (wrapping the Redis error): the
 // client, which also keeps the pause of its own process, decides what a
 // missing shared pause means.
+//
+// A server that hangs instead of refusing holds each store method until
+// the go-redis client's own timeouts end it (DialTimeout, ReadTimeout,
+// WriteTimeout; with ContextTimeoutEnabled set, the context's deadline
+// too): go-redis does not stop waiting for an answer when a context is
+// cancelled. The limiter's Wait returns as soon as its context ends,
+// whatever Redis does.
 package redisstore

@@ -275,3 +275,88 @@ func TestLimiterProbesRedisOneCallerAtATime(t *testing.T) {
 	l.reportRedis(errors.New("still down"))
 	assert.False(t, l.useRedis(), "the failed probe did not restart the retry time")
 }
+
+// silentAddr returns a loopback address that accepts connections and never
+// answers, as a server that hangs.
+func silentAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestLimiterProbeAbandonedIsNoRecovery checks that a probe of a Redis that
+// is down, abandoned because the caller's context ended, does not count
+// as Redis answering again.
+func TestLimiterProbeAbandonedIsNoRecovery(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(hangingOptions(silentAddr(t)))
+	t.Cleanup(func() { _ = rdb.Close() })
+	var logs logBuffer
+	l := New(rdb, WithLogger(logs.logger())).Limiter("api", 1000, time.Second).(*limiter)
+	l.reportRedis(errors.New("down"))
+	l.mu.Lock()
+	l.downUntil = time.Now().Add(-time.Millisecond) // the next caller probes
+	l.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	require.Equal(t, context.Canceled, waitWithin(t, l, ctx))
+	assert.True(t, l.down, "an abandoned probe marked Redis up")
+	assert.NotContains(t, logs.String(), "reaches Redis again")
+	assert.True(t, l.useRedis(), "the abandoned probe did not let another caller probe")
+}
+
+// hangingOptions is a client configuration whose calls to a server that
+// does not answer hang for an hour: only the caller's context can end them.
+func hangingOptions(addr string) *redis.Options {
+	return &redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1,
+		DialTimeout: time.Hour, ReadTimeout: time.Hour, WriteTimeout: time.Hour}
+}
+
+// waitWithin runs l.Wait(ctx) and fails the test when it has not returned
+// within patience of ctx's end.
+func waitWithin(t *testing.T, l kryptogo.RateLimiter, ctx context.Context) error {
+	t.Helper()
+	waited := make(chan error, 1)
+	go func() { waited <- l.Wait(ctx) }()
+	<-ctx.Done()
+	select {
+	case err := <-waited:
+		return err
+	case <-time.After(patience):
+		t.Fatalf("Wait did not return within %v of its context's end", patience)
+		return nil
+	}
+}
+
+// TestLimiterWaitEndsWithContextWhenRedisHangs checks that a Wait whose
+// context ends returns at once, though Redis has not answered (and the
+// client's own timeouts are long).
+func TestLimiterWaitEndsWithContextWhenRedisHangs(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(hangingOptions(silentAddr(t)))
+	t.Cleanup(func() { _ = rdb.Close() })
+	l := New(rdb).Limiter("api", 1000, time.Second)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	require.Equal(t, context.Canceled, waitWithin(t, l, ctx))
+}

@@ -154,7 +154,7 @@ func (l *limiter) reserve(ctx context.Context, maxWait time.Duration) (reservati
 	}
 	r, err := l.reserveInRedis(ctx, maxWait)
 	if err != nil && ctx.Err() != nil {
-		l.reportRedis(nil) // the caller gave up: no news about Redis
+		l.abandonProbe() // the caller gave up: no news about Redis
 		return reservation{}, ctx.Err()
 	}
 	l.reportRedis(err)
@@ -164,7 +164,35 @@ func (l *limiter) reserve(ctx context.Context, maxWait time.Duration) (reservati
 	return r, nil
 }
 
+// reserveInRedis runs the reservation script, and returns as soon as ctx
+// ends: the go-redis client does not stop waiting for an answer when a
+// context is cancelled (only its own timeouts end a call), and a Wait
+// must not outlive its context. The script then runs to its end, and a
+// slot it reserves too late is given back.
 func (l *limiter) reserveInRedis(ctx context.Context, maxWait time.Duration) (reservation, error) {
+	type answer struct {
+		r   reservation
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		r, err := l.runReserveScript(context.WithoutCancel(ctx), maxWait)
+		answered <- answer{r, err}
+	}()
+	select {
+	case a := <-answered:
+		return a.r, a.err
+	case <-ctx.Done():
+		go func() {
+			if a := <-answered; a.err == nil && a.r.ok {
+				l.refund(ctx, a.r)
+			}
+		}()
+		return reservation{}, ctx.Err()
+	}
+}
+
+func (l *limiter) runReserveScript(ctx context.Context, maxWait time.Duration) (reservation, error) {
 	maxWaitMicros := int64(-1)
 	if maxWait >= 0 {
 		maxWaitMicros = maxWait.Microseconds()
@@ -193,6 +221,14 @@ func (l *limiter) useRedis() bool {
 	}
 	l.probing = true
 	return true
+}
+
+// abandonProbe ends a call to Redis that brought no news (the caller's
+// context ended first): another caller may probe.
+func (l *limiter) abandonProbe() {
+	l.mu.Lock()
+	l.probing = false
+	l.mu.Unlock()
 }
 
 // reportRedis records how a call to Redis went, logging the changes

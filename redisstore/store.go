@@ -3,7 +3,6 @@ package redisstore
 import (
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -112,8 +111,6 @@ func (s *Store) redisKey(kind, key string) string { return s.prefix + kind + key
 func millis(d time.Duration) int64 {
 	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // wrap names the method in an error from Redis; keys and tokens stay out
 // of it (an idempotency key may carry a customer's reference).
