@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # functions that run from traps and wait_ready
 # Starts the real servers the store modules test against, on free loopback
 # ports in a temporary directory, and stops them (and removes the
 # directory) on exit:
@@ -30,7 +31,7 @@ die() { echo "services.sh: $*" >&2; exit 2; }
 log() { echo "services.sh: $*" >&2; }
 
 usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+  sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -52,7 +53,7 @@ if [ $((want_redis + want_cluster + want_postgres)) -eq 0 ]; then
   want_redis=1 want_cluster=1 want_postgres=1
 fi
 if [ "$mode" = run ]; then
-  [ "${1:-}" = -- ] && [ $# -ge 2 ] || die "run needs a command: services.sh run [SERVICE...] -- CMD [ARG...]"
+  if [ "${1:-}" != -- ] || [ $# -lt 2 ]; then die "run needs a command: services.sh run [SERVICE...] -- CMD [ARG...]"; fi
   shift
 fi
 
@@ -61,6 +62,7 @@ tmp=""
 server_pids=()   # every server, stopped in reverse order
 pg_pid=""        # PostgreSQL stops on SIGINT (fast shutdown), Redis on SIGTERM
 cmd_pid=""
+made_policy=""   # a policy-rc.d this script wrote for an install, removed on exit
 
 stop_servers() {
   local pid i
@@ -83,6 +85,7 @@ cleanup() {
   trap - EXIT INT TERM HUP
   if [ -n "$cmd_pid" ]; then kill -TERM -- "-$cmd_pid" 2>/dev/null || true; fi
   stop_servers
+  remove_policy
   if [ -n "$tmp" ]; then rm -rf -- "$tmp"; fi
   exit "$status"
 }
@@ -105,18 +108,22 @@ apt_install() {
   log "installing $* (apt-get)"
   # The package must not start its own server on the default port: a
   # policy-rc.d that refuses every service start covers the install.
-  local policy=/usr/sbin/policy-rc.d made_policy=0
+  local policy=/usr/sbin/policy-rc.d
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
     "${as_root[@]}" chmod 755 "$policy"
-    made_policy=1
+    made_policy=$policy
   fi
   local apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=600)
   if ! "${apt[@]}" install -y --no-install-recommends "$@" >/dev/null; then
     "${apt[@]}" update >/dev/null
     "${apt[@]}" install -y --no-install-recommends "$@" >/dev/null
   fi
-  if [ "$made_policy" = 1 ]; then "${as_root[@]}" rm -f "$policy"; fi
+  remove_policy
+}
+
+remove_policy() {
+  if [ -n "$made_policy" ]; then "${as_root[@]}" rm -f "$made_policy"; made_policy=""; fi
 }
 
 if [ $((want_redis + want_cluster)) -gt 0 ]; then
@@ -128,13 +135,18 @@ fi
 pg_bin=""
 pg_user=""
 if [ "$want_postgres" = 1 ]; then
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r); do
-    if [ -x "$dir/initdb" ]; then pg_bin=$dir; break; fi
-  done
+  pg_newest() { printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r | while read -r dir; do
+    if [ -x "$dir/initdb" ]; then echo "$dir"; break; fi
+  done; }
+  pg_bin=$(pg_newest)
   if [ -z "$pg_bin" ] && command -v initdb >/dev/null; then
     pg_bin=$(dirname "$(readlink -f "$(command -v initdb)")")
   fi
-  [ -n "$pg_bin" ] || die "PostgreSQL (initdb, postgres) is not installed"
+  if [ -z "$pg_bin" ]; then
+    apt_install postgresql
+    pg_bin=$(pg_newest)
+  fi
+  [ -x "$pg_bin/initdb" ] || die "PostgreSQL (initdb, postgres) is not installed"
   # PostgreSQL refuses to run as root.
   if [ "$(id -u)" -eq 0 ]; then
     if id postgres >/dev/null 2>&1; then pg_user=postgres; else pg_user=nobody; fi
@@ -284,6 +296,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/kryptogo-services.XXXXXX")
 echo $$ >"$tmp/owner"
 chmod 711 "$tmp"   # the PostgreSQL user reaches its own subdirectory only
 
+# The servers start in the directory (PostgreSQL's user may not enter the
+# caller's); the command runs where the script was called.
+caller_dir=$PWD
+cd "$tmp"
 exports=()
 if [ "$want_redis" = 1 ]; then
   start_redis redis
@@ -307,6 +323,8 @@ if [ "$mode" = up ]; then
   log "running; Ctrl-C stops the servers"
   while :; do sleep 1; done
 fi
+
+cd "$caller_dir"
 
 # The command runs in a process group of its own (job control on while it
 # starts), so that a signal to this script stops all of it, and its exit
