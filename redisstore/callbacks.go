@@ -44,7 +44,9 @@ if redis.call('GET', KEYS[1]) == held_by(ARGV[1]) then redis.call('DEL', KEYS[1]
 return 1
 `)
 
-// ClaimCallback implements kryptogo.CallbackStore: one script.
+// ClaimCallback implements kryptogo.CallbackStore: one script, the lease
+// a key expiry on the server's clock. An empty token or a lease that is
+// not positive is refused with an error.
 func (s *Store) ClaimCallback(ctx context.Context, key, token string, lease time.Duration) (kryptogo.CallbackClaim, error) {
 	if token == "" {
 		return kryptogo.CallbackClaim{}, wrap("ClaimCallback", errEmptyToken)

@@ -100,8 +100,9 @@ return 1
 
 var errEmptyToken = errors.New("the token is empty")
 
-// Claim implements kryptogo.IdempotencyStore: one script, on the server's
-// clock.
+// Claim implements kryptogo.IdempotencyStore: one script, the lease on
+// the server's clock. An empty token (it would read as no holder) or a
+// lease that is not positive is refused with an error.
 func (s *Store) Claim(ctx context.Context, key, token, fingerprint string, lease time.Duration) (kryptogo.KeyRecord, bool, error) {
 	if token == "" {
 		return kryptogo.KeyRecord{}, false, wrap("Claim", errEmptyToken)
