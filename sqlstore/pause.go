@@ -1,0 +1,37 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// ExtendPause implements kryptogo.PauseStore: one upsert keeping the later
+// of the stored end and until.
+func (s *Store) ExtendPause(ctx context.Context, scope string, until time.Time) (time.Time, error) {
+	if err := s.check(checkText("pause scope", scope)); err != nil {
+		return time.Time{}, err
+	}
+	var end sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, s.q.extendPause, s.args(scope, until.UnixMicro())...).Scan(&end); err != nil {
+		return time.Time{}, wrap("extend pause", err)
+	}
+	return fromMicros(end), nil
+}
+
+// PausedUntil implements kryptogo.PauseStore.
+func (s *Store) PausedUntil(ctx context.Context, scope string) (time.Time, error) {
+	if err := s.check(checkText("pause scope", scope)); err != nil {
+		return time.Time{}, err
+	}
+	var end sql.NullInt64
+	err := s.db.QueryRowContext(ctx, s.q.pausedUntil, s.args(scope)...).Scan(&end)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, wrap("read pause", err)
+	}
+	return fromMicros(end), nil
+}
