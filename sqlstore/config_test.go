@@ -80,17 +80,23 @@ func TestBadConfigurationFailsEveryMethod(t *testing.T) {
 func TestGoodPrefixes(t *testing.T) {
 	t.Parallel()
 	for _, prefix := range []string{"", "kg_", "_x9", strings.Repeat("a", 32)} {
-		s := sqlstore.New(&sql.DB{}, sqlstore.Postgres, sqlstore.WithTablePrefix(prefix))
-		assert.Equal(t, prefix+"idempotency_keys", sqlstore.Tables(s)[0])
-		_, err := s.Prune(canceled())
-		assert.NotContains(t, err.Error(), "prefix", "prefix %q", prefix)
+		t.Run(prefix, func(t *testing.T) {
+			db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(t.TempDir(), "store.db")))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = db.Close() })
+			require.NoError(t, sqlstore.New(db, sqlstore.SQLite, sqlstore.WithTablePrefix(prefix)).Migrate(t.Context()))
+			rows, err := db.QueryContext(t.Context(), "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+			require.NoError(t, err)
+			var tables []string
+			for rows.Next() {
+				var name string
+				require.NoError(t, rows.Scan(&name))
+				tables = append(tables, name)
+			}
+			require.NoError(t, rows.Err())
+			assert.Equal(t, []string{prefix + "callbacks", prefix + "idempotency_keys", prefix + "pauses", prefix + "schema_migrations"}, tables)
+		})
 	}
-}
-
-func canceled() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
 }
 
 // TestBadInputIsRefusedBeforeTheDatabase: values PostgreSQL could not
@@ -109,6 +115,10 @@ func TestBadInputIsRefusedBeforeTheDatabase(t *testing.T) {
 			{"empty token", func() error { _, _, err := s.Claim(ctx, "k", "", "fp", time.Minute); return err }, "empty token"},
 			{"NUL in key", func() error { _, _, err := s.Claim(ctx, "k\x00", "a", "fp", time.Minute); return err }, "NUL"},
 			{"invalid UTF-8 fingerprint", func() error { _, _, err := s.Claim(ctx, "k", "a", "\xff", time.Minute); return err }, "UTF-8"},
+			{"long key", func() error {
+				_, _, err := s.Claim(ctx, strings.Repeat("k", sqlstore.MaxKeyBytes+1), "a", "fp", time.Minute)
+				return err
+			}, "longer than 1024"},
 			{"zero lease", func() error { _, _, err := s.Claim(ctx, "k", "a", "fp", 0); return err }, "lease"},
 			{"negative lease", func() error { _, err := s.ClaimCallback(ctx, "k", "a", -time.Second); return err }, "lease"},
 			{"callback key NUL", func() error { return s.CompleteCallback(ctx, "cb\x00", "a") }, "NUL"},
@@ -150,5 +160,28 @@ func TestResultIsBinarySafe(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, rec.Done)
 		assert.Empty(t, rec.Result)
+	})
+}
+
+// TestLongestKey: a key of MaxKeyBytes (multi-byte characters included)
+// is stored and found on every dialect.
+func TestLongestKey(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, func(t *testing.T, d database) {
+		s, ctx := newStore(t, d.connect(t), d.dialect), t.Context()
+		key := strings.Repeat("鍵", sqlstore.MaxKeyBytes/3) + "k"
+		require.Len(t, key, sqlstore.MaxKeyBytes)
+		_, ok, err := s.Claim(ctx, key, "a", "fp", time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok)
+		claim, err := s.ClaimCallback(ctx, key, "a", time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, "claimed", claim.State.String())
+		_, err = s.ExtendPause(ctx, key, time.Now().Add(time.Minute))
+		require.NoError(t, err)
+		rec, ok, err := s.Get(ctx, key)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, key, rec.Key)
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	kryptogo "github.com/kyabc/kryptogo-go"
 	"github.com/kyabc/kryptogo-go/sqlstore"
 )
 
@@ -157,5 +158,53 @@ func TestPruneOnTheDatabaseClock(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		_, err := s.Prune(ctx)
 		require.NoError(t, err)
+	}
+}
+
+// TestPruneSparesARowRenewedMeanwhile: on PostgreSQL, a prune that picked
+// an expired row waits while a transaction renews it (a completion of the
+// callback, here), then must leave it: deleting it would forget that the
+// callback was processed.
+func TestPruneSparesARowRenewedMeanwhile(t *testing.T) {
+	t.Parallel()
+	d := databases()[0]
+	db := d.connect(t)
+	s := newStore(t, db, d.dialect, sqlstore.WithPruneInterval(-1))
+	ctx, cancel := context.WithTimeout(t.Context(), patience)
+	defer cancel()
+	callbacks := sqlstore.Tables(s)[1]
+
+	claim(t, s, "cb", "a", time.Millisecond) // an unfinished claim expires with its lease
+	waitFor(t, "the claim to expire", func() bool {
+		var expired bool
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT expires_at <= statement_timestamp() FROM "+callbacks+" WHERE key = 'cb'").Scan(&expired))
+		return expired
+	})
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer tx.Rollback() //nolint:errcheck // after Commit, a no-op
+	require.NoError(t, s.CompleteCallbackTx(ctx, tx, "cb"))
+
+	pruned := make(chan error, 1)
+	go func() { _, err := s.Prune(ctx); pruned <- err }()
+	waitFor(t, "the prune to wait for the transaction's lock", func() bool {
+		var waiting int
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE FROM "+callbacks+"%'").Scan(&waiting))
+		return waiting > 0
+	})
+	require.NoError(t, tx.Commit())
+	require.NoError(t, <-pruned)
+
+	assert.Equal(t, kryptogo.CallbackDone, claim(t, s, "cb", "b", time.Minute), "the prune deleted the completion committed while it waited")
+}
+
+// waitFor polls cond until it holds, or fails the test after patience.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !cond() {
+		require.False(t, time.Now().After(deadline), "waited %v for %s", patience, what)
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -115,10 +115,14 @@ RETURNING {micros paused_until}`
 )
 
 // pruneSQL deletes a batch of a table's expired rows (PostgreSQL's DELETE
-// has no LIMIT, hence the subquery).
+// has no LIMIT, hence the subquery). The outer test of the expiry is not
+// redundant: on PostgreSQL, a row the subquery picked but another
+// transaction renewed meanwhile (a claim or a completion) is checked again
+// once that transaction commits, and spared.
 func pruneSQL(table, id, expires string) string {
-	return `DELETE FROM ` + table + ` WHERE ` + id + ` IN (SELECT ` + id + ` FROM ` + table +
-		` WHERE ` + expires + ` <= {now} LIMIT ` + strconv.Itoa(pruneBatch) + `)`
+	expired := expires + ` <= {now}`
+	return `DELETE FROM ` + table + ` WHERE ` + expired + ` AND ` + id + ` IN (SELECT ` + id + ` FROM ` + table +
+		` WHERE ` + expired + ` LIMIT ` + strconv.Itoa(pruneBatch) + `)`
 }
 
 func buildQueries(f *flavor, t tables) queries {

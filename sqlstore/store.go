@@ -22,6 +22,11 @@ const DefaultTablePrefix = "kryptogo_"
 // on its own (see WithPruneInterval).
 const DefaultPruneInterval = time.Minute
 
+// MaxKeyBytes is the longest key, token or pause scope a Store accepts: a
+// PostgreSQL index cannot hold much longer text. The SDK's keys are far
+// shorter (an idempotency key at most 255 characters).
+const MaxKeyBytes = 1024
+
 // maxPrefixLen keeps the longest name the store derives from a prefix
 // (an index name) within PostgreSQL's 63 bytes.
 const maxPrefixLen = 32
@@ -175,10 +180,14 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
 
-// checkText refuses an empty string, and one the database could not store.
+// checkText refuses an empty or too long string, and one the database
+// could not store.
 func checkText(what, v string) error {
-	if v == "" {
+	switch {
+	case v == "":
 		return fmt.Errorf("sqlstore: empty %s", what)
+	case len(v) > MaxKeyBytes:
+		return fmt.Errorf("sqlstore: %s of %d bytes is longer than %d", what, len(v), MaxKeyBytes)
 	}
 	return checkStorable(what, v)
 }
