@@ -58,8 +58,9 @@ func (s *Store) CompleteCallback(ctx context.Context, key, _ string) error {
 // recorded first (by a replica whose lease ran out while it worked, say):
 // roll tx back, so that the effect does not happen twice. Call it before
 // writing the effect: on PostgreSQL it locks the callback's row until tx
-// ends, so that a second delivery's transaction waits for this one and
-// then gets ErrCallbackDone (or goes ahead if this one rolled back); on
+// ends, so that a second delivery's transaction (and a claim of the
+// callback) waits for this one and then gets ErrCallbackDone (or goes
+// ahead if this one rolled back); on
 // SQLite, as tx's first write, it takes the database's write lock at once.
 // tx must be on the store's database, and must be committed or rolled back
 // before the handler returns: until then the callback's row is locked.

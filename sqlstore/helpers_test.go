@@ -38,7 +38,7 @@ type database struct {
 	driver  string
 	// dsn returns the DSN of a database for the test: PostgreSQL's server
 	// (the test is skipped without one), or a new SQLite file.
-	dsn func(t *testing.T) string
+	dsn func(t testing.TB) string
 }
 
 // databases returns the databases to test: SQLite always, PostgreSQL when
@@ -46,7 +46,7 @@ type database struct {
 func databases() []database {
 	return []database{
 		{name: "Postgres", dialect: sqlstore.Postgres, driver: "pgx", dsn: postgresDSN},
-		{name: "SQLite", dialect: sqlstore.SQLite, driver: "sqlite", dsn: func(t *testing.T) string {
+		{name: "SQLite", dialect: sqlstore.SQLite, driver: "sqlite", dsn: func(t testing.TB) string {
 			return sqliteDSN(filepath.Join(t.TempDir(), "store.db"))
 		}},
 	}
@@ -62,7 +62,7 @@ func forEachDatabase(t *testing.T, test func(t *testing.T, d database)) {
 	}
 }
 
-func postgresDSN(t *testing.T) string {
+func postgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(postgresEnv)
 	if dsn == "" {
@@ -72,7 +72,7 @@ func postgresDSN(t *testing.T) string {
 }
 
 // open returns a new pool on the database at dsn, closed when the test ends.
-func (d database) open(t *testing.T, dsn string) *sql.DB {
+func (d database) open(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open(d.driver, dsn)
 	require.NoError(t, err)
@@ -82,7 +82,7 @@ func (d database) open(t *testing.T, dsn string) *sql.DB {
 }
 
 // connect returns a pool on a database for the test.
-func (d database) connect(t *testing.T) *sql.DB {
+func (d database) connect(t testing.TB) *sql.DB {
 	t.Helper()
 	return d.open(t, d.dsn(t))
 }
@@ -97,7 +97,7 @@ func uniquePrefix() string {
 
 // newStore returns a migrated store with tables of its own on db, dropped
 // when the test ends.
-func newStore(t *testing.T, db *sql.DB, dialect sqlstore.Dialect, opts ...sqlstore.Option) *sqlstore.Store {
+func newStore(t testing.TB, db *sql.DB, dialect sqlstore.Dialect, opts ...sqlstore.Option) *sqlstore.Store {
 	t.Helper()
 	s := sqlstore.New(db, dialect, append([]sqlstore.Option{sqlstore.WithTablePrefix(uniquePrefix())}, opts...)...)
 	require.NoError(t, s.Migrate(t.Context()))
@@ -105,7 +105,7 @@ func newStore(t *testing.T, db *sql.DB, dialect sqlstore.Dialect, opts ...sqlsto
 	return s
 }
 
-func dropTables(t *testing.T, db *sql.DB, s *sqlstore.Store) {
+func dropTables(t testing.TB, db *sql.DB, s *sqlstore.Store) {
 	for _, table := range sqlstore.Tables(s) {
 		if _, err := db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+table); err != nil {
 			t.Errorf("drop %s: %v", table, err)
