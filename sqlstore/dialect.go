@@ -16,7 +16,7 @@ type Dialect int
 
 // The dialects a Store speaks.
 const (
-	// Postgres is PostgreSQL (12 or newer). Times come from the database's
+	// Postgres is PostgreSQL (12 or newer; tested on 15). Times come from the database's
 	// clock, so every replica agrees on when a lease ends.
 	Postgres Dialect = iota + 1
 	// SQLite is SQLite (3.35 or newer, for RETURNING), for the processes

@@ -58,7 +58,7 @@
 //	onTask := func(ctx context.Context, task *kryptogo.TaskSummary) error {
 //		ev, _ := kryptogo.CallbackFromContext(ctx)
 //		err := store.CallbackTx(ctx, ev.Key(), func(tx *sql.Tx) error {
-//			_, err := tx.ExecContext(ctx, `UPDATE customers SET kyc_state = $1 WHERE task_id = $2`, ..., task.TaskID)
+//			_, err := tx.ExecContext(ctx, `UPDATE customers SET kyc_checked = true WHERE kyc_task = $1`, task.TaskID)
 //			return err
 //		})
 //		if errors.Is(err, sqlstore.ErrCallbackDone) {
@@ -85,8 +85,9 @@
 //
 // Every method returns the database's error, and never a claim it did not
 // make: Claim and ClaimCallback then report nothing claimed. The SDK fails
-// closed on them (a create with an idempotency key is not sent; a callback
-// is answered 503, and its sender retries). A PauseStore error leaves each
-// client with the pause it saw itself: the pause is shared on a best-effort
-// basis, and the API's 429s still slow every replica down.
+// closed on them: a create with an idempotency key is not sent, and a
+// callback is answered 503, so that its sender retries. A PauseStore error
+// leaves each client with the pause it saw itself: the pause is shared on
+// a best-effort basis (fail open), and the API's 429s still slow every
+// replica down.
 package sqlstore
