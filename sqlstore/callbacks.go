@@ -20,8 +20,9 @@ func (s *Store) ClaimCallback(ctx context.Context, key, token string, lease time
 		done            bool
 		leaseUntil, now sql.NullInt64
 	)
-	err := s.db.QueryRowContext(ctx, s.q.claimCallback, s.args(key, token, micros(lease))...).
-		Scan(&holder, &done, &leaseUntil, &now)
+	err := s.queryRow(ctx, s.q.claimCallback, s.args(key, token, micros(lease)), func(row *sql.Row) error {
+		return row.Scan(&holder, &done, &leaseUntil, &now)
+	})
 	if err != nil {
 		return kryptogo.CallbackClaim{}, wrap("claim callback", err)
 	}
@@ -38,7 +39,7 @@ func (s *Store) ClaimCallback(ctx context.Context, key, token string, lease time
 // CompleteCallback implements kryptogo.CallbackStore: it records the
 // callback as processed, and does nothing when it already was.
 func (s *Store) CompleteCallback(ctx context.Context, key, _ string) error {
-	err := s.completeCallback(ctx, s.db, key)
+	err := retry(ctx, func() error { return s.completeCallback(ctx, s.db, key) })
 	if errors.Is(err, ErrCallbackDone) {
 		return nil
 	}
@@ -64,6 +65,10 @@ func (s *Store) CompleteCallback(ctx context.Context, key, _ string) error {
 // SQLite, as tx's first write, it takes the database's write lock at once.
 // tx must be on the store's database, and must be committed or rolled back
 // before the handler returns: until then the callback's row is locked.
+// Under REPEATABLE READ or SERIALIZABLE, a completion committed by another
+// transaction meanwhile may surface as the database's serialization error
+// instead of ErrCallbackDone: roll back either way (the sender's retry then
+// finds the callback done).
 //
 // The key is CallbackEvent.Key(); no token is needed, since a completion
 // is recorded whoever holds the claim.
@@ -119,6 +124,6 @@ func (s *Store) ReleaseCallback(ctx context.Context, key, token string) error {
 	if err := s.check(checkText("callback key", key), checkText("token", token)); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, s.q.releaseCallback, s.args(key, token)...)
+	_, err := s.exec(ctx, s.q.releaseCallback, s.args(key, token))
 	return wrap("release callback", err)
 }

@@ -76,6 +76,9 @@
 // migrations that Migrate applies. Every method is one statement (an
 // INSERT ... ON CONFLICT ... RETURNING upsert, or a guarded UPDATE or
 // DELETE): atomic in the database, never a read in Go followed by a write.
+// A statement PostgreSQL refuses with a serialization failure or a
+// deadlock (when its default isolation is REPEATABLE READ or SERIALIZABLE)
+// changed nothing and is run again, a few times at most.
 // On PostgreSQL, leases and retention run on the database's clock, so
 // replicas whose clocks differ still agree; on SQLite, on the process
 // clock. Expired rows count as absent, and are deleted in small batches

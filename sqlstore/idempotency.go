@@ -9,17 +9,19 @@ import (
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
 
-// scanKey reads the columns of keyColumns.
-func scanKey(row *sql.Row) (kryptogo.KeyRecord, error) {
-	var (
-		rec                kryptogo.KeyRecord
-		leaseUntil, sentAt sql.NullInt64
-	)
-	if err := row.Scan(&rec.Key, &rec.Fingerprint, &rec.Holder, &leaseUntil, &rec.InDoubt, &sentAt, &rec.Done, &rec.Result); err != nil {
-		return kryptogo.KeyRecord{}, err
-	}
-	rec.LeaseUntil, rec.SentAt = fromMicros(leaseUntil), fromMicros(sentAt)
-	return rec, nil
+// queryKey runs a statement returning the columns of keyColumns.
+func (s *Store) queryKey(ctx context.Context, query string, args []any) (kryptogo.KeyRecord, error) {
+	var rec kryptogo.KeyRecord
+	err := s.queryRow(ctx, query, args, func(row *sql.Row) error {
+		var leaseUntil, sentAt sql.NullInt64
+		rec = kryptogo.KeyRecord{}
+		if err := row.Scan(&rec.Key, &rec.Fingerprint, &rec.Holder, &leaseUntil, &rec.InDoubt, &sentAt, &rec.Done, &rec.Result); err != nil {
+			return err
+		}
+		rec.LeaseUntil, rec.SentAt = fromMicros(leaseUntil), fromMicros(sentAt)
+		return nil
+	})
+	return rec, err
 }
 
 // Claim implements kryptogo.IdempotencyStore: one upsert that creates the
@@ -29,8 +31,7 @@ func (s *Store) Claim(ctx context.Context, key, token, fingerprint string, lease
 		checkStorable("fingerprint", fingerprint), checkLease(lease)); err != nil {
 		return kryptogo.KeyRecord{}, false, err
 	}
-	rec, err := scanKey(s.db.QueryRowContext(ctx, s.q.claim,
-		s.args(key, fingerprint, token, micros(lease), micros(s.keyRetention))...))
+	rec, err := s.queryKey(ctx, s.q.claim, s.args(key, fingerprint, token, micros(lease), micros(s.keyRetention)))
 	if err != nil {
 		return kryptogo.KeyRecord{}, false, wrap("claim idempotency key", err)
 	}
@@ -43,7 +44,7 @@ func (s *Store) MarkInDoubt(ctx context.Context, key, token string, sentAt time.
 	if err := s.check(checkText("idempotency key", key), checkText("token", token)); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, s.q.markInDoubt, s.args(key, token, sentAt.UnixMicro(), micros(s.keyRetention))...)
+	res, err := s.exec(ctx, s.q.markInDoubt, s.args(key, token, sentAt.UnixMicro(), micros(s.keyRetention)))
 	if err != nil {
 		return wrap("mark idempotency key in doubt", err)
 	}
@@ -66,7 +67,7 @@ func (s *Store) Complete(ctx context.Context, key, _ string, result []byte) (kry
 	if result == nil {
 		result = []byte{} // a done key always has a result, if empty
 	}
-	rec, err := scanKey(s.db.QueryRowContext(ctx, s.q.complete, s.args(key, result, micros(s.keyRetention))...))
+	rec, err := s.queryKey(ctx, s.q.complete, s.args(key, result, micros(s.keyRetention)))
 	if err != nil {
 		return kryptogo.KeyRecord{}, wrap("complete idempotency key", err)
 	}
@@ -81,9 +82,9 @@ func (s *Store) Release(ctx context.Context, key, token string, inDoubt bool) er
 	}
 	var err error
 	if inDoubt {
-		_, err = s.db.ExecContext(ctx, s.q.releaseInDoubt, s.args(key, token, micros(s.keyRetention))...)
+		_, err = s.exec(ctx, s.q.releaseInDoubt, s.args(key, token, micros(s.keyRetention)))
 	} else {
-		_, err = s.db.ExecContext(ctx, s.q.releaseFree, s.args(key, token)...)
+		_, err = s.exec(ctx, s.q.releaseFree, s.args(key, token))
 	}
 	return wrap("release idempotency key", err)
 }
@@ -93,7 +94,7 @@ func (s *Store) Get(ctx context.Context, key string) (kryptogo.KeyRecord, bool, 
 	if err := s.check(checkText("idempotency key", key)); err != nil {
 		return kryptogo.KeyRecord{}, false, err
 	}
-	rec, err := scanKey(s.db.QueryRowContext(ctx, s.q.get, s.args(key)...))
+	rec, err := s.queryKey(ctx, s.q.get, s.args(key))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return kryptogo.KeyRecord{}, false, nil
@@ -108,6 +109,6 @@ func (s *Store) Forget(ctx context.Context, key string) error {
 	if err := s.check(checkText("idempotency key", key)); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, s.q.forget, s.args(key)...)
+	_, err := s.exec(ctx, s.q.forget, s.args(key))
 	return wrap("forget idempotency key", err)
 }

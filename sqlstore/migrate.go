@@ -64,6 +64,15 @@ var migrationLock = map[Dialect]string{
 	SQLite: `UPDATE {migrations} SET version = version WHERE version < 0`,
 }
 
+// migrationTxOptions are the options of the migration's transaction. On
+// PostgreSQL it reads the applied versions after taking the lock, so it
+// runs under READ COMMITTED whatever the database's default: a snapshot
+// taken before the lock (REPEATABLE READ, SERIALIZABLE) would miss the
+// migration another replica committed meanwhile.
+var migrationTxOptions = map[Dialect]*sql.TxOptions{
+	Postgres: {Isolation: sql.LevelReadCommitted},
+}
+
 // Migrate creates the store's tables, or brings them to the schema this
 // version of the package uses; it does nothing when they are up to date.
 // Replicas may call it at once: one migrates, the others wait for it and
@@ -80,7 +89,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return wrap("migrate", err)
 		}
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, migrationTxOptions[s.dialect])
 	if err != nil {
 		return wrap("migrate", err)
 	}

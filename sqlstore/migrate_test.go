@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"database/sql"
 	"sync"
 	"testing"
 	"time"
@@ -40,27 +41,31 @@ func TestConcurrentMigrate(t *testing.T) {
 	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, d database) {
 		dsn := d.dsn(t)
-		prefix := uniquePrefix()
-		const replicas = 8
-		stores := make([]*sqlstore.Store, replicas)
-		for i := range stores {
-			stores[i] = sqlstore.New(d.open(t, dsn), d.dialect, sqlstore.WithTablePrefix(prefix))
-		}
-		admin := d.open(t, dsn)
-		t.Cleanup(func() { dropTables(t, admin, stores[0]) })
-		var wg sync.WaitGroup
-		errs := make([]error, replicas)
-		for i, s := range stores {
-			wg.Go(func() { errs[i] = s.Migrate(t.Context()) })
-		}
-		wg.Wait()
-		for i, err := range errs {
-			assert.NoError(t, err, "replica %d", i)
-		}
-		_, ok, err := stores[replicas-1].Claim(t.Context(), "k", "a", "fp", time.Minute)
-		require.NoError(t, err)
-		assert.True(t, ok)
+		migrateConcurrently(t, d, func() *sql.DB { return d.open(t, dsn) })
 	})
+}
+
+func migrateConcurrently(t *testing.T, d database, open func() *sql.DB) {
+	prefix := uniquePrefix()
+	const replicas = 8
+	stores := make([]*sqlstore.Store, replicas)
+	for i := range stores {
+		stores[i] = sqlstore.New(open(), d.dialect, sqlstore.WithTablePrefix(prefix))
+	}
+	admin := open()
+	t.Cleanup(func() { dropTables(t, admin, stores[0]) })
+	var wg sync.WaitGroup
+	errs := make([]error, replicas)
+	for i, s := range stores {
+		wg.Go(func() { errs[i] = s.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		assert.NoError(t, err, "replica %d", i)
+	}
+	_, ok, err := stores[replicas-1].Claim(t.Context(), "k", "a", "fp", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, ok)
 }
 
 func TestUnmigratedStoreSaysSo(t *testing.T) {

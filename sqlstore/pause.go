@@ -14,7 +14,8 @@ func (s *Store) ExtendPause(ctx context.Context, scope string, until time.Time) 
 		return time.Time{}, err
 	}
 	var end sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, s.q.extendPause, s.args(scope, until.UnixMicro())...).Scan(&end); err != nil {
+	err := s.queryRow(ctx, s.q.extendPause, s.args(scope, until.UnixMicro()), func(row *sql.Row) error { return row.Scan(&end) })
+	if err != nil {
 		return time.Time{}, wrap("extend pause", err)
 	}
 	return fromMicros(end), nil
@@ -26,7 +27,7 @@ func (s *Store) PausedUntil(ctx context.Context, scope string) (time.Time, error
 		return time.Time{}, err
 	}
 	var end sql.NullInt64
-	err := s.db.QueryRowContext(ctx, s.q.pausedUntil, s.args(scope)...).Scan(&end)
+	err := s.queryRow(ctx, s.q.pausedUntil, s.args(scope), func(row *sql.Row) error { return row.Scan(&end) })
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return time.Time{}, nil

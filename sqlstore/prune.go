@@ -31,7 +31,7 @@ func (s *Store) Prune(ctx context.Context) (int64, error) {
 }
 
 func (s *Store) pruneBatch(ctx context.Context, q string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, q, s.args()...)
+	res, err := s.exec(ctx, q, s.args())
 	if err != nil {
 		return 0, wrap("prune", err)
 	}
