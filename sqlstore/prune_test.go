@@ -208,3 +208,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHeldKeyOutlivesRetention: a record lives while a live lease holds it,
+// however short the retention, and a prune spares it too.
+func TestHeldKeyOutlivesRetention(t *testing.T) {
+	t.Parallel()
+	s, _, c := newSQLiteStore(t, sqlstore.WithKeyRetention(time.Minute), sqlstore.WithPruneInterval(-1))
+	ctx := t.Context()
+	_, ok, err := s.Claim(ctx, "k", "a", "fp", time.Hour)
+	require.NoError(t, err)
+	require.True(t, ok)
+	c.Add(30 * time.Minute)
+	require.NoError(t, s.MarkInDoubt(ctx, "k", "a", c.Now()))
+	c.Add(20 * time.Minute) // 50 minutes: past the retention of every change, within the lease
+
+	n, err := s.Prune(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "pruned a held key")
+	rec, ok, err := s.Get(ctx, "k")
+	require.NoError(t, err)
+	require.True(t, ok, "a key held by a live lease expired with the retention")
+	assert.Equal(t, "a", rec.Holder)
+	_, ok, err = s.Claim(ctx, "k", "b", "fp", time.Hour)
+	require.NoError(t, err)
+	assert.False(t, ok, "another token claimed a key held by a live lease")
+
+	c.Add(11 * time.Minute) // the lease ran out at 60 minutes, and the record with it
+	_, ok, err = s.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.False(t, ok, "a key outlived both its lease and its retention")
+}

@@ -40,9 +40,10 @@ func ifElse(cond, then, other string) string {
 
 // Claim always updates the row it conflicts with (with its own values when
 // the claim is refused), so that one statement returns the record as it
-// stands after the call, whoever won.
+// stands after the call, whoever won. A record lives for the retention
+// after its last change, and never less than its lease.
 var claimSQL = `INSERT INTO {keys} AS k (key, fingerprint, holder, lease_until, in_doubt, sent_at, done, result, expires_at)
-VALUES ($1, $2, $3, {later $4}, FALSE, NULL, FALSE, NULL, {later $5})
+VALUES ($1, $2, $3, {later $4}, FALSE, NULL, FALSE, NULL, {max {later $5}, {later $4}})
 ON CONFLICT (key) DO UPDATE SET
 	fingerprint = ` + ifElse(keyLive, "k.fingerprint", "excluded.fingerprint") + `,
 	in_doubt = ` + ifElse(keyLive, "k.in_doubt", "FALSE") + `,
@@ -58,7 +59,7 @@ RETURNING ` + keyColumns
 var markInDoubtSQL = `UPDATE {keys} SET
 	sent_at = ` + ifElse("in_doubt AND sent_at IS NOT NULL AND sent_at <= {at $3}", "sent_at", "{at $3}") + `,
 	in_doubt = TRUE,
-	expires_at = {later $4}
+	expires_at = {max {later $4}, COALESCE(lease_until, {later $4})}
 WHERE key = $1 AND holder = $2 AND NOT done AND expires_at > {now}`
 
 // Complete records the first outcome; a later one leaves the row as it is.
