@@ -1,9 +1,11 @@
 package kryptogo
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,6 +53,9 @@ func TestForgedCallbackFloodIsBoundedWhateverTheHandlerValues(t *testing.T) {
 			assert.LessOrEqual(t, int(counts.confirms.Load()), floodBudget, "API requests spent by forged callbacks")
 			assert.Empty(t, res.appErrs)
 			assert.Equal(t, n, sum(res.statuses), "every callback was answered")
+			assert.Equal(t, DefaultRetryBudget, client.flow.budget.tokens, "the app's retry budget is untouched")
+			assert.True(t, client.flow.gate.end().IsZero(), "the app's calls were never paused")
+			assert.Zero(t, confirmRecords(client), "no record is left in flight once every callback was answered")
 		})
 	}
 }
@@ -95,4 +100,64 @@ func TestConfirmRetryAfterPassedOnIsThePause(t *testing.T) {
 			assert.Equal(t, int32(2), counts.confirms.Load(), "confirmations resume when the 503 said")
 		})
 	}
+}
+
+// confirmRecords returns how many records the client's confirmations hold.
+func confirmRecords(c *Client) int {
+	c.confirms.mu.Lock()
+	defer c.confirms.mu.Unlock()
+	n := 0
+	for _, cf := range c.confirms.byLimits {
+		cf.mu.Lock()
+		n += len(cf.records)
+		cf.mu.Unlock()
+	}
+	return n
+}
+
+// A callback that shares a confirmation with others and gives up (its
+// sender hangs up) does not end the request the others wait for.
+func TestSharedConfirmationOutlivesAWaiterThatGivesUp(t *testing.T) {
+	t.Parallel()
+	client, mux := setup(t)
+	var gets atomic.Int32
+	release := make(chan struct{})
+	mux.HandleFunc("GET /task/{id}/summary", func(w http.ResponseWriter, r *http.Request) {
+		if gets.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"task_id": 77, "progress": 100}`))
+	})
+	h := &CallbackHandler{Confirm: client, Logger: discardLogger(), OnTask: func(context.Context, *TaskSummary) error { return nil }}
+	serve := func(ctx context.Context) <-chan int {
+		done := make(chan int, 1)
+		go func() {
+			req, err := NewSignedCallbackRequest(nil, "https://example.com/cb", "", []byte(`{"task_id": 77}`))
+			if !assert.NoError(t, err) {
+				done <- 0
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req.WithContext(ctx))
+			done <- rec.Code
+		}()
+		return done
+	}
+	first := serve(t.Context()) // its request is held
+	require.Eventually(t, func() bool { return gets.Load() == 1 }, 30*time.Second, time.Millisecond)
+	quitter, quit := context.WithCancel(t.Context())
+	gaveUp := serve(quitter) // it starts the next request, and the next callback shares it
+	require.Eventually(t, func() bool { return h.confirmsWaiting() == 1 }, 30*time.Second, time.Millisecond)
+	stayed := serve(t.Context())
+	require.Eventually(t, func() bool { return h.confirmsWaiting() == 2 }, 30*time.Second, time.Millisecond)
+	quit()
+	assert.Equal(t, http.StatusServiceUnavailable, <-gaveUp)
+	close(release)
+	assert.Equal(t, http.StatusNoContent, <-first)
+	assert.Equal(t, http.StatusNoContent, <-stayed, "the shared request went on without the waiter that gave up")
+	assert.Equal(t, int32(2), gets.Load())
 }
