@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,4 +162,35 @@ func TestSharedConfirmationOutlivesAWaiterThatGivesUp(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, <-first)
 	assert.Equal(t, http.StatusNoContent, <-stayed, "the shared request went on without the waiter that gave up")
 	assert.Equal(t, int32(2), gets.Load())
+}
+
+// Extreme settings neither overflow the bucket nor the Retry-After: an
+// infinite rate or the largest burst are the app's to choose, and a
+// refusal still says when to come back.
+func TestConfirmLimitsAtTheExtremes(t *testing.T) {
+	t.Parallel()
+	start := time.Unix(1_700_000_000, 0)
+	for _, limits := range []confirmLimits{
+		newConfirmLimits(math.Inf(1), 1),
+		newConfirmLimits(math.MaxFloat64, 1),
+		newConfirmLimits(math.SmallestNonzeroFloat64, 1),
+		newConfirmLimits(1, math.MaxInt),
+	} {
+		t.Run(fmt.Sprintf("%g/%d", limits.rate, limits.burst), func(t *testing.T) {
+			b := tokenBucket{rate: limits.rate, burst: float64(limits.burst)}
+			_, ok := b.take(start)
+			require.True(t, ok, "the first confirmation goes")
+			for range 3 {
+				if wait, ok := b.take(start); !ok {
+					assert.GreaterOrEqual(t, wait, time.Duration(0))
+					assert.LessOrEqual(t, wait, time.Hour)
+					n, err := strconv.Atoi(retryAfterHeader(wait))
+					require.NoError(t, err)
+					assert.True(t, n >= 1 && n <= 3600, "Retry-After %d", n)
+				}
+			}
+			_, ok = b.take(start.Add(time.Nanosecond))
+			assert.Equal(t, limits.rate >= 1e9 || limits.burst > 3, ok, "a token comes back at the rate")
+		})
+	}
 }

@@ -3,6 +3,7 @@ package kryptogo_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -116,4 +117,41 @@ func TestCreateOnceShortAnswerReceiptsAreNotHandedToAnotherCall(t *testing.T) {
 	postsSent, tasks := a.counts()
 	assert.Equal(t, 2, postsSent, "nothing sent again")
 	assert.Equal(t, 3, tasks)
+}
+
+// Three and four calls of one client double-submit one request, their
+// answers late or lost in every order: each task is reported by one call.
+func TestCreateOnceManyCallsNeverReportOneTaskTwice(t *testing.T) {
+	t.Parallel()
+	plans := [][]racePOST{
+		{answerLate, dropAnswer, dropAnswer},
+		{dropAnswer, answerLate, dropAnswer},
+		{dropAnswer, dropAnswer, answerLate},
+		{answerLate, answerLate, dropAnswer},
+		{dropAnswer, answerLate, answerLate, dropAnswer},
+		{dropAnswer, dropAnswer, dropAnswer, answerLate},
+		{answerAtOnce, dropAnswer, answerLate, dropAnswer},
+	}
+	for _, plan := range plans {
+		t.Run(fmt.Sprint(plan), func(t *testing.T) {
+			t.Parallel()
+			a := newRaceAPI(50*time.Millisecond, plan...)
+			c := raceClient(t, a)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			calls := make([]<-chan outcome, len(plan))
+			for i := range plan {
+				calls[i] = createOnceAsync(ctx, c)
+				<-a.created // POSTs reach the API in plan order
+			}
+			var reported []kryptogo.ID
+			for i, call := range calls {
+				r := <-call
+				require.NoError(t, r.err, "call %d", i)
+				require.Len(t, r.ids, 1)
+				reported = append(reported, r.ids[0])
+			}
+			assert.ElementsMatch(t, a.taskIDs(), reported, "every task the API created is reported, each by one call")
+		})
+	}
 }
