@@ -116,6 +116,9 @@ type Client struct {
 	httpClient *http.Client
 	cfg        callConfig // what a call uses unless it is given options
 	flow       *flow      // retry budget and 429 pause, shared by every call
+	// confirms are the confirmation requests of the CallbackHandlers whose
+	// Confirm is this client: they spend its key, so they are bounded here.
+	confirms *confirmations
 
 	// Test hooks: how to wait, and what time it is.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -166,12 +169,13 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		creds: newCredentials(s.keyHeader, apiKey),
-		base:  base,
-		cfg:   s.callConfig,
-		flow:  newFlow(s.retryBudget),
-		sleep: sleepContext,
-		now:   time.Now,
+		creds:    newCredentials(s.keyHeader, apiKey),
+		base:     base,
+		cfg:      s.callConfig,
+		flow:     newFlow(s.retryBudget),
+		confirms: newConfirmations(),
+		sleep:    sleepContext,
+		now:      time.Now,
 	}
 	c.httpClient = c.guardedHTTPClient(s.httpClient)
 	c.KYA = &KYAService{client: c}

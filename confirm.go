@@ -14,10 +14,14 @@ import (
 
 // The confirmations of a CallbackHandler are requests on the app's key that
 // anyone who reaches the handler can trigger (a forged body, a leaked signed
-// URL). They are bounded here, per handler: a rate cap with a burst, one
-// request at a time per record, no retries, and a flow control of their own,
-// so that a flood of callbacks neither spends the app's retry budget nor
-// pauses its calls when the API answers 429.
+// URL). They are bounded per client, since the key is the client's, not the
+// handler value's (an app may build its handler per callback, or serve two
+// on one client): a rate cap with a burst, shared by the client's handlers
+// with the same ConfirmRate and ConfirmBurst; one request at a time per
+// record; no retries; and a flow control shared by every confirmation of
+// the client and by nothing else, so that a flood of callbacks neither
+// spends the app's retry budget nor pauses its calls when the API answers
+// 429, and a 429 met by one handler holds the confirmations of all.
 
 // Defaults of CallbackHandler.ConfirmRate and ConfirmBurst: at most 10
 // confirmation requests at once, then 5 a second. 1,000 forged callbacks in
@@ -38,10 +42,57 @@ const confirmRetryAfter = 5 * time.Second
 // refusalReportEvery is how often refused callbacks are summarised at warn.
 const refusalReportEvery = time.Second
 
-// confirmer sends the confirmations of one handler.
+// confirmations are the confirmation requests of every CallbackHandler of
+// one client.
+type confirmations struct {
+	flow *flow // their own retry budget and 429 pause
+
+	mu       sync.Mutex
+	byLimits map[confirmLimits]*confirmer
+}
+
+func newConfirmations() *confirmations {
+	return &confirmations{flow: newFlow(DefaultRetryBudget), byLimits: map[confirmLimits]*confirmer{}}
+}
+
+// confirmLimits are a rate cap: rate a second, after a burst.
+type confirmLimits struct {
+	rate  float64
+	burst int
+}
+
+// newConfirmLimits returns the cap a handler's settings ask for, with the
+// defaults for the unset (or meaningless) ones.
+func newConfirmLimits(rate float64, burst int) confirmLimits {
+	if !(rate > 0) { // NaN included
+		rate = DefaultConfirmRate
+	}
+	if burst <= 0 {
+		burst = DefaultConfirmBurst
+	}
+	return confirmLimits{rate: rate, burst: burst}
+}
+
+// confirmer returns the confirmations of the client's handlers whose cap is
+// rate and burst: every handler with those settings shares it, however many
+// handler values the app builds.
+func (c *Client) confirmer(rate float64, burst int) *confirmer {
+	limits := newConfirmLimits(rate, burst)
+	cs := c.confirms
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cf := cs.byLimits[limits]
+	if cf == nil {
+		cf = newConfirmer(c, cs.flow, limits)
+		cs.byLimits[limits] = cf
+	}
+	return cf
+}
+
+// confirmer sends the confirmations of the client's handlers with one cap.
 type confirmer struct {
 	client *Client
-	flow   *flow    // the confirmations' own retry budget and 429 pause
+	flow   *flow    // the client's confirmations' retry budget and 429 pause
 	opts   []Option // withFlow(flow), and no retries: the sender retries
 	rate   float64
 	burst  int
@@ -52,21 +103,14 @@ type confirmer struct {
 	refusals refusalLog
 }
 
-func newConfirmer(client *Client, rate float64, burst int) *confirmer {
-	if !(rate > 0) { // NaN included
-		rate = DefaultConfirmRate
-	}
-	if burst <= 0 {
-		burst = DefaultConfirmBurst
-	}
-	fl := newFlow(DefaultRetryBudget)
+func newConfirmer(client *Client, fl *flow, limits confirmLimits) *confirmer {
 	return &confirmer{
 		client:  client,
 		flow:    fl,
 		opts:    []Option{withFlow(fl), WithMaxRetries(0)},
-		rate:    rate,
-		burst:   burst,
-		bucket:  tokenBucket{rate: rate, burst: float64(burst)},
+		rate:    limits.rate,
+		burst:   limits.burst,
+		bucket:  tokenBucket{rate: limits.rate, burst: float64(limits.burst)},
 		records: map[recordKey]*recordFlights{},
 	}
 }
@@ -242,7 +286,10 @@ func (e *CallbackEvent) clone() (*CallbackEvent, error) {
 }
 
 // retryAfterOf is how long a refused or failed confirmation asks the sender
-// to wait: the refusal's, the API's Retry-After, or confirmRetryAfter.
+// to wait: the refusal's, the API's Retry-After, or confirmRetryAfter. The
+// API's is passed on up to maxRetryAfter, the longest pause the
+// confirmations take: a sender told to wait longer (a day, say) would hold
+// legitimate callbacks long after confirmations resumed.
 func retryAfterOf(err error) time.Duration {
 	var refusal *confirmRefusal
 	if errors.As(err, &refusal) {
@@ -250,7 +297,7 @@ func retryAfterOf(err error) time.Duration {
 	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
-		return apiErr.RetryAfter
+		return min(apiErr.RetryAfter, maxRetryAfter)
 	}
 	return confirmRetryAfter
 }

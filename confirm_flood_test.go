@@ -119,6 +119,13 @@ func flood(t *testing.T, h *CallbackHandler, clock *testClock, n int, url func(b
 	t.Helper()
 	logs := newLevelCounter()
 	h.Logger = slog.New(logs)
+	return floodServe(t, h, h.Confirm, logs, clock, n, url, body)
+}
+
+// floodServe is flood for any handler of callbacks: app is the client of
+// the app's own calls, logs the handler's log.
+func floodServe(t *testing.T, h http.Handler, appClient *Client, logs *levelCounter, clock *testClock, n int, url func(base string) string, body func(i int) string) floodResult {
+	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	target := url(srv.URL)
@@ -146,7 +153,7 @@ func flood(t *testing.T, h *CallbackHandler, clock *testClock, n int, url func(b
 				app := i%50 == 25
 				if app {
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					_, appErr = h.Confirm.KYA.Create(ctx, &CreateKYARequest{Address: "0x0000000000000000000000000000000000000001"})
+					_, appErr = appClient.KYA.Create(ctx, &CreateKYARequest{Address: "0x0000000000000000000000000000000000000001"})
 					cancel()
 				}
 				mu.Lock()

@@ -201,9 +201,7 @@ func TestConfirmTokenBucket(t *testing.T) {
 	})
 	t.Run("defaults", func(t *testing.T) {
 		for _, rate := range []float64{0, -1, math.NaN()} {
-			c := newConfirmer(nil, rate, -5)
-			assert.Equal(t, DefaultConfirmRate, c.rate)
-			assert.Equal(t, DefaultConfirmBurst, c.burst)
+			assert.Equal(t, confirmLimits{rate: DefaultConfirmRate, burst: DefaultConfirmBurst}, newConfirmLimits(rate, -5))
 		}
 	})
 }

@@ -55,15 +55,19 @@ const DefaultMaxCallbackBytes = 1 << 20
 //
 // Confirmations are requests on Confirm's key that whoever reaches the
 // handler can trigger (without Signer, anyone; with it, whoever learned a
-// signed URL), so they are bounded per handler: at most ConfirmBurst at
-// once and ConfirmRate a second (by default 10, then 5 a second: 1,000
-// forged callbacks in a second cost at most 15 requests); callbacks about
-// one record that arrive while its confirmation is in flight share the next
-// request; the SDK does not retry them (the sender does, after the 503);
-// and they draw on a retry budget and a 429 pause of their own, so a flood
-// neither spends the app's budget nor pauses its calls. While the app's
-// calls are paused by a 429, callbacks are answered 503 without a request
-// too.
+// signed URL), so they are bounded per client, whatever the handler values:
+// at most ConfirmBurst at once and ConfirmRate a second (by default 10,
+// then 5 a second: 1,000 forged callbacks in a second cost at most 15
+// requests), a cap every handler of Confirm with the same ConfirmRate and
+// ConfirmBurst shares (a handler built per callback included); callbacks
+// about one record that arrive while its confirmation is in flight share
+// the next request; the SDK does not retry them (the sender does, after
+// the 503); and the confirmations of one client draw on a retry budget and
+// a 429 pause of their own, so a flood neither spends the app's budget nor
+// pauses its calls, and a 429 met by one handler holds the confirmations of
+// every handler of the client. While the app's calls are paused by a 429,
+// callbacks are answered 503 without a request too. A 503's Retry-After
+// is at most a minute, the longest pause the confirmations take.
 //
 // The functions run with the request's context, which also carries the
 // event (CallbackFromContext) with its key, customer reference and, when
@@ -83,12 +87,13 @@ type CallbackHandler struct {
 	// API (Tasks.Summary or IDV.Get) and passes that on instead of the body.
 	// Whoever can reach the handler (without Signer: anyone) can make it
 	// send these requests, on Confirm's key; they are bounded by
-	// ConfirmRate and ConfirmBurst, and draw on a retry budget and a 429
-	// pause of their own, never on the app's.
+	// ConfirmRate and ConfirmBurst, per client, and draw on a retry budget
+	// and a 429 pause of the client's confirmations, never on the app's.
 	Confirm *Client
 	// ConfirmRate caps the confirmation requests, per second; 0 (or less)
 	// means DefaultConfirmRate. A callback over the cap is answered 503 with
-	// a Retry-After, without a request.
+	// a Retry-After, without a request. The handlers of one Confirm client
+	// with the same ConfirmRate and ConfirmBurst share one cap.
 	ConfirmRate float64
 	// ConfirmBurst is how many confirmation requests may go at once before
 	// ConfirmRate paces them; 0 (or less) means DefaultConfirmBurst.
@@ -109,7 +114,7 @@ type CallbackHandler struct {
 
 	misconfigured sync.Once
 	confirmInit   sync.Once
-	confirms      *confirmer // built from Confirm, ConfirmRate and ConfirmBurst at the first confirmation
+	confirms      *confirmer // Confirm's, for ConfirmRate and ConfirmBurst, taken at the first confirmation
 }
 
 type callbackCtxKey struct{}
@@ -254,7 +259,7 @@ func (h *CallbackHandler) confirm(ctx context.Context, e *CallbackEvent) verdict
 
 // confirmer returns the handler's confirmations, built at the first one.
 func (h *CallbackHandler) confirmer() *confirmer {
-	h.confirmInit.Do(func() { h.confirms = newConfirmer(h.Confirm, h.ConfirmRate, h.ConfirmBurst) })
+	h.confirmInit.Do(func() { h.confirms = h.Confirm.confirmer(h.ConfirmRate, h.ConfirmBurst) })
 	return h.confirms
 }
 

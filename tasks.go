@@ -422,8 +422,9 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 // or client, or in the web console) is taken for this call's, and no new
 // one is created. CreateOnce calls of one client never take the same task,
 // and a task the API created is reported by one call only: the client
-// remembers, for ten minutes, the tasks its CreateOnce calls created or
-// claimed, and a lookup waits (while ctx lasts) for the client's other
+// remembers the tasks its CreateOnce calls received in an answer (a short
+// one included) or claimed, for ten minutes past the start of the oldest
+// CreateOnce call still running, and a lookup waits (while ctx lasts) for the client's other
 // CreateOnce sends for the same customer that were in flight when it read
 // the history, so a task another call receives in its answer is that
 // call's. Across processes nothing is shared. The wait is
@@ -515,6 +516,9 @@ type createOnce struct {
 }
 
 func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
+	// While the call runs, the claims its lookups could meet are kept.
+	o.tasks.claims.enter(o, o.tasks.client.now())
+	defer o.tasks.claims.leave(o)
 	pending := make([]int, len(o.reqs))
 	for i := range pending {
 		pending[i] = i
@@ -547,9 +551,12 @@ func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
 }
 
 // send posts the pending requests. The send is marked in flight in the
-// client's registry until it resolved, and the receipts of a clean send are
-// claimed before the mark ends: a lookup of another call that read the
-// history meanwhile waits for that, so it never takes one of them.
+// client's registry until it resolved, and the receipts of its answer are
+// claimed for this call before the mark ends: a lookup of another call that
+// read the history meanwhile waits for that, so it never takes one of them.
+// The receipts of a short answer (fewer than the tasks sent, an error) are
+// claimed too: they are tasks this call's POST created, which only its own
+// lookup may match to its requests.
 func (o *createOnce) send(ctx context.Context, pending []int) (receipts []CreatedTask, err error) {
 	refs := make([]string, 0, len(pending))
 	for _, i := range pending {
@@ -557,15 +564,13 @@ func (o *createOnce) send(ctx context.Context, pending []int) (receipts []Create
 	}
 	inFlight := o.tasks.claims.begin(refs)
 	defer func() {
-		var ids []ID
-		// Receipts that come with an error (too few of them) are left to
-		// this call's own lookup, which claims what it finds.
-		if err == nil {
-			for _, r := range receipts {
+		ids := make([]ID, 0, len(receipts))
+		for _, r := range receipts {
+			if r.TaskID != 0 {
 				ids = append(ids, r.TaskID)
 			}
 		}
-		o.tasks.claims.finish(inFlight, ids, o.tasks.client.now())
+		o.tasks.claims.finish(inFlight, o, ids, o.tasks.client.now())
 	}()
 	return o.tasks.create(ctx, o.subset(pending), o.opts)
 }
@@ -701,7 +706,7 @@ var errHistoryTooLong = fmt.Errorf("the customer's history is longer than %d pag
 func (o *createOnce) claim(recent []TaskSummary, req *CreateTaskRequest) *TaskSummary {
 	for k := range recent {
 		t := &recent[k]
-		if !o.claimed[t.TaskID] && sameTarget(req, &t.Target) && o.tasks.claims.take(t.TaskID, o.tasks.client.now()) {
+		if !o.claimed[t.TaskID] && sameTarget(req, &t.Target) && o.tasks.claims.take(t.TaskID, o, o.tasks.client.now()) {
 			o.claimed[t.TaskID] = true
 			return t
 		}
@@ -711,16 +716,24 @@ func (o *createOnce) claim(recent []TaskSummary, req *CreateTaskRequest) *TaskSu
 
 // taskClaims is the registry of the CreateOnce calls of one client: the
 // tasks they took as theirs (received in a send's answer, or found in the
-// history after a send in doubt), and their sends in flight by customer.
-// A task is claimed once: a lookup claims a task of the history only after
-// every send for the same customer that was in flight when the history was
-// read has resolved, since such a send's receipt may be that task and its
-// sender claims it first. So two calls never report the same task, whatever
-// the interleaving. Other processes and clients share nothing.
+// history after a send in doubt), their sends in flight by customer, and
+// the calls running. A task is claimed by one call: a lookup claims a task
+// of the history only after every send for the same customer that was in
+// flight when the history was read has resolved, since such a send's
+// receipt may be that task and its sender claims it first. So two calls
+// never report the same task, whatever the interleaving. Other processes
+// and clients share nothing.
 type taskClaims struct {
 	mu    sync.Mutex
-	at    map[ID]time.Time                // when each task was claimed
+	held  map[ID]taskClaim                // the tasks claimed, and by whom
 	sends map[string]map[*createSend]bool // sends in flight, by customer reference
+	calls map[*createOnce]time.Time       // the calls running, and when each began
+}
+
+// taskClaim is a task one CreateOnce call took as its own.
+type taskClaim struct {
+	by *createOnce
+	at time.Time
 }
 
 // createSend is one POST of a CreateOnce call while it is in flight.
@@ -729,10 +742,29 @@ type createSend struct {
 	done chan struct{} // closed once it resolved and its receipts were claimed
 }
 
-// claimTTL is how long a claim is kept: well past the window of any lookup
-// that could meet the task (createOnceSkew, plus the lookups' waits of
-// every send), and short enough to keep the map small.
+// claimTTL is how long a claim is kept past the start of the oldest call
+// still running (or past now, when none runs): well past the window of any
+// lookup that call could make (createOnceSkew before its sends), however
+// long its sends and lookups take, and short enough to keep the map small.
 const claimTTL = 10 * time.Minute
+
+// enter marks the call o as running since now: the claims its lookups could
+// meet are kept until it leaves.
+func (c *taskClaims) enter(o *createOnce, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[*createOnce]time.Time{}
+	}
+	c.calls[o] = now
+}
+
+// leave marks the call o as ended.
+func (c *taskClaims) leave(o *createOnce) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.calls, o)
+}
 
 // begin marks a send for the customers refs as in flight.
 func (c *taskClaims) begin(refs []string) *createSend {
@@ -755,16 +787,17 @@ func (c *taskClaims) begin(refs []string) *createSend {
 	return s
 }
 
-// finish claims the receipts of a send (none when it failed), then ends its
-// mark, under one lock: a lookup waiting for it finds them claimed.
-func (c *taskClaims) finish(s *createSend, receipts []ID, now time.Time) {
+// finish claims the receipts of a send for its call, by (none when no
+// answer came), then ends its mark, under one lock: a lookup waiting for it
+// finds them claimed.
+func (c *taskClaims) finish(s *createSend, by *createOnce, receipts []ID, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.prune(now)
 	for _, id := range receipts {
 		// No other call holds a receipt: a lookup that could have read it
 		// waited for this send.
-		c.claim(id, now)
+		c.claim(id, by, now)
 	}
 	for _, ref := range s.refs {
 		delete(c.sends[ref], s)
@@ -805,31 +838,40 @@ func awaitAll(ctx context.Context, sends []*createSend) error {
 	return nil
 }
 
-// take claims the task unless another call holds it, and reports whether
-// it did. Claims older than claimTTL are dropped first.
-func (c *taskClaims) take(id ID, now time.Time) bool {
+// take claims the task for the call by unless another call holds it, and
+// reports whether it did. Claims past claimTTL are dropped first.
+func (c *taskClaims) take(id ID, by *createOnce, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.prune(now)
-	if _, held := c.at[id]; held {
+	if held, ok := c.held[id]; ok && held.by != by {
 		return false
 	}
-	c.claim(id, now)
+	c.claim(id, by, now)
 	return true
 }
 
-func (c *taskClaims) claim(id ID, now time.Time) {
-	if c.at == nil {
-		c.at = map[ID]time.Time{}
+func (c *taskClaims) claim(id ID, by *createOnce, now time.Time) {
+	if c.held == nil {
+		c.held = map[ID]taskClaim{}
 	}
-	c.at[id] = now
+	c.held[id] = taskClaim{by: by, at: now}
 }
 
-// prune drops the claims older than claimTTL.
+// prune drops the claims made more than claimTTL before the start of the
+// oldest call running, or before now when no call runs: a call that began
+// later cannot meet their tasks, whose creation lies more than
+// createOnceSkew before its sends.
 func (c *taskClaims) prune(now time.Time) {
-	for held, at := range c.at {
-		if now.Sub(at) > claimTTL {
-			delete(c.at, held)
+	horizon := now
+	for _, began := range c.calls {
+		if began.Before(horizon) {
+			horizon = began
+		}
+	}
+	for id, held := range c.held {
+		if horizon.Sub(held.at) > claimTTL {
+			delete(c.held, id)
 		}
 	}
 }
