@@ -887,7 +887,7 @@ func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path stri
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", cfg.timeout, err)
 	}
-	err = mask.scrubber().wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
+	err = mask.scrubber().wrap("kryptogo: "+method+" "+path+": ", err)
 	if !idempotent(method) && res.wrote {
 		return &maybeSentError{err: err}
 	}

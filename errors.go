@@ -66,8 +66,10 @@ func (e *maybeSentError) Unwrap() []error { return []error{e.err, ErrMaybeSent} 
 
 // redactedError is a failure whose text went through the client's masking
 // (net/http quotes what a broken server sent, which may echo the key).
-// Unwrap returns the original, so errors.Is and errors.As still see
-// context.DeadlineExceeded, a net.Error or an x509 error.
+// Unwrap returns a masked copy of the original's chain (scrubber.chain),
+// so errors.Is and errors.As still see context.DeadlineExceeded, a
+// net.Error or an x509 error, and nothing below reveals what the text
+// masks.
 type redactedError struct {
 	msg string
 	err error
@@ -75,7 +77,7 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 
-// Unwrap returns the original error.
+// Unwrap returns the masked copy of the original error.
 func (e *redactedError) Unwrap() error { return e.err }
 
 // scrubber masks what must never leave the SDK in an error or a log: the
@@ -138,9 +140,10 @@ func (s scrubber) keep(window []byte, truncated bool, n int) []byte {
 	return s.bytes(masked[:n], true) // drops a trailing start of a spelling
 }
 
-// wrap returns err with its text masked.
-func (s scrubber) wrap(err error) error {
-	return &redactedError{msg: s.text(err.Error()), err: err}
+// wrap returns err, its text prefixed, with its text and its whole chain
+// masked.
+func (s scrubber) wrap(prefix string, err error) error {
+	return &redactedError{msg: s.text(prefix + err.Error()), err: s.chain(err)}
 }
 
 // withheld stands for text that echoed a secret in a spelling the masking
@@ -463,7 +466,9 @@ type decodeError struct {
 
 func (e *decodeError) Error() string { return e.msg }
 
-// Unwrap returns the error of encoding/json, for errors.As.
+// Unwrap returns the error of encoding/json, for errors.As: a
+// *json.SyntaxError (its text quotes one byte at most), or a copy of the
+// *json.UnmarshalTypeError without the literal it quoted.
 func (e *decodeError) Unwrap() error { return e.cause }
 
 func valueFreeDecodeError(err error) error {
@@ -471,14 +476,15 @@ func valueFreeDecodeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntaxErr):
-		return &decodeError{fmt.Sprintf("invalid JSON at byte %d", syntaxErr.Offset), err}
+		return &decodeError{fmt.Sprintf("invalid JSON at byte %d", syntaxErr.Offset), syntaxErr}
 	case errors.As(err, &typeErr):
-		kind, _, _ := strings.Cut(typeErr.Value, " ") // "number 123" holds the value
+		valueFree := *typeErr
+		valueFree.Value, _, _ = strings.Cut(typeErr.Value, " ") // "number 123" holds the value
 		field := typeErr.Field
 		if field == "" {
 			field = "(top level)"
 		}
-		return &decodeError{fmt.Sprintf("cannot decode a JSON %s into %s of type %v", kind, field, typeErr.Type), err}
+		return &decodeError{fmt.Sprintf("cannot decode a JSON %s into %s of type %v", valueFree.Value, field, typeErr.Type), &valueFree}
 	}
 	return err // the SDK's own decoders name no values
 }
