@@ -110,7 +110,7 @@ func asTargets() []any {
 		new(*url.Error), new(*os.SyscallError), new(*fs.PathError),
 		new(*tls.CertificateVerificationError), new(tls.RecordHeaderError), new(tls.AlertError),
 		new(x509.UnknownAuthorityError), new(x509.HostnameError), new(x509.CertificateInvalidError),
-		new(textproto.ProtocolError), new(*textproto.Error), new(*http.ProtocolError), new(*http.MaxBytesError),
+		new(textproto.ProtocolError), new(*textproto.Error), new(*http.MaxBytesError),
 		new(*json.SyntaxError), new(*json.UnmarshalTypeError), new(*json.MarshalerError),
 		new(interface{ Timeout() bool }), new(interface{ Temporary() bool }),
 		new(*APIError), new(*ResponseError), new(*ValidationError), new(*WaitError),

@@ -82,32 +82,31 @@ func (e *redactedError) Unwrap() error { return e.err }
 
 // scrubber masks what must never leave the SDK in an error or a log: the
 // API key and the personal values of the request, in every spelling the
-// redactor knows. Built per use: the client keeps no masker, so printing
-// it can never meet the key.
-type scrubber []*redact.Secret
+// redactor knows (any letter case, composed or decomposed, a date in its
+// common formats, the key in hex, escaped, in base64 wrapped or not).
+// Built per use: the client keeps no masker, so printing it can never meet
+// the key.
+type scrubber struct{ m *redact.Matcher }
 
 // scrubber returns a masker of the key and of personal, the personal values
 // of the request at hand.
 func (c *Client) scrubber(personal []string) scrubber {
-	s := scrubber{redact.New(c.creds.key())}
+	var values []string
 	for _, v := range personal {
 		if maskable(v) {
-			s = append(s, redact.New(v))
+			values = append(values, v)
 		}
 	}
-	return s
+	return scrubber{redact.New(c.creds.key(), values...)}
 }
 
-// minPersonalLen is the shortest personal value masked: masking a one- or
-// two-letter name would shred every message.
+// minPersonalLen is the shortest personal value masked, in bytes: masking
+// a one- or two-letter name ("Li") would shred every message.
 const minPersonalLen = 3
 
 // text masks v; text that still reveals a secret once decoded is withheld.
 func (s scrubber) text(v string) string {
-	for _, secret := range s {
-		v = secret.String(v)
-	}
-	v = string(redact.Blobs([]byte(v), false))
+	v = string(redact.Blobs([]byte(s.m.String(v)), false))
 	if s.leaks(v) {
 		return withheld
 	}
@@ -116,13 +115,10 @@ func (s scrubber) text(v string) string {
 
 // bytes masks b, which is a cut text when truncated.
 func (s scrubber) bytes(b []byte, truncated bool) []byte {
-	for _, secret := range s {
-		b = secret.Bytes(b, truncated)
-	}
-	return redact.Blobs(b, truncated) // an echoed image
+	return redact.Blobs(s.m.Bytes(b, truncated), truncated) // an echoed image
 }
 
-func (s scrubber) leaks(v string) bool { return redact.AnyLeaks(v, s...) }
+func (s scrubber) leaks(v string) bool { return s.m.Leaks(v) }
 
 // keep masks window, a text read reach bytes past n when it is longer than
 // n (truncated says it is longer still), and returns at most its first n
