@@ -2,10 +2,12 @@ package kryptogo
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -544,15 +546,28 @@ func (e *WaitError) Error() string {
 	case e.LastIDV != nil:
 		state = "last state " + e.LastIDV.State.String()
 	}
-	kind := e.kind
-	if kind == "" {
-		kind = "task"
-	}
-	return fmt.Sprintf("kryptogo: waiting for %s %d after %d polls (%s): %v", kind, e.ID, e.Polls, state, e.Err)
+	return fmt.Sprintf("kryptogo: waiting for %s %d after %d polls (%s): %v", cmp.Or(e.kind, "task"), e.ID, e.Polls, state, e.Err)
 }
 
 // Unwrap returns the cause.
 func (e *WaitError) Unwrap() error { return e.Err }
+
+// LogValue logs the error as its task, polls, last state and cause, never
+// the personal data of the last task fetched. It has a value receiver, so
+// a WaitError logged by value is covered too.
+func (e WaitError) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.Int64("id", int64(e.ID)), slog.String("kind", cmp.Or(e.kind, "task")), slog.Int("polls", e.Polls)}
+	switch {
+	case e.LastTask != nil:
+		attrs = append(attrs, slog.Int("last_progress", e.LastTask.Progress))
+	case e.LastIDV != nil:
+		attrs = append(attrs, slog.String("last_state", e.LastIDV.State.String()))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
 
 // validator collects every broken rule of a request, so the caller sees them
 // all at once instead of fixing one per attempt.
