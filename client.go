@@ -80,7 +80,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -703,67 +702,6 @@ func bodyLimit(maxBody int64, status int, mask *callMask) int64 {
 		return maxBody
 	}
 	return min(maxBody, maxErrorBody) + int64(mask.reach())
-}
-
-// readBody reads at most limit bytes of an answer of the given length (-1
-// when unknown); truncated reports a longer answer. A declared length over
-// the limit is not read at all. Any other answer is read in pooled blocks
-// as its bytes arrive and copied out once: a declared length is only a
-// claim, and sizing a buffer by it let slow answers that had sent one byte
-// pin the whole cap each. Reading allocates about the answer's size,
-// whatever the answer holds or claims.
-func readBody(r io.Reader, length, limit int64) (body []byte, truncated bool, err error) {
-	if length > limit {
-		return nil, true, nil
-	}
-	body, truncated, err = readBlocks(r, limit)
-	if err == nil && int64(len(body)) < length {
-		err = io.ErrUnexpectedEOF // the answer ended before its declared length
-	}
-	return body, truncated, err
-}
-
-// bodyBlock is the unit in which answers of unknown length are read.
-const bodyBlock = 32 << 10
-
-var blockPool = sync.Pool{New: func() any { b := make([]byte, bodyBlock); return &b }}
-
-func readBlocks(r io.Reader, limit int64) ([]byte, bool, error) {
-	var blocks []*[]byte
-	defer func() {
-		for _, b := range blocks {
-			blockPool.Put(b)
-		}
-	}()
-	var total int64
-	fill := bodyBlock
-	for {
-		if fill == bodyBlock {
-			blocks = append(blocks, blockPool.Get().(*[]byte))
-			fill = 0
-		}
-		n, err := r.Read((*blocks[len(blocks)-1])[fill:])
-		fill += n
-		total += int64(n)
-		switch {
-		case total > limit:
-			return joinBlocks(blocks, limit), true, nil
-		case err == io.EOF:
-			return joinBlocks(blocks, total), false, nil
-		case err != nil:
-			return joinBlocks(blocks, total), false, err
-		}
-	}
-}
-
-// joinBlocks copies the first n bytes of blocks into one slice.
-func joinBlocks(blocks []*[]byte, n int64) []byte {
-	out := make([]byte, n)
-	rest := out
-	for _, b := range blocks {
-		rest = rest[copy(rest, *b):]
-	}
-	return out
 }
 
 // idempotent methods can be sent twice with the effect of once.

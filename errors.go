@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/kyabc/kryptogo-go/internal/redact"
@@ -368,17 +369,38 @@ func htmlSummary(body []byte) string {
 	return fmt.Sprintf("HTML page (%d bytes)", len(body))
 }
 
-// oneLine folds white space and cuts s to n bytes on a rune boundary.
+// oneLine folds white space and cuts s to n bytes on a rune boundary. It
+// reads no more of s than the n bytes it keeps need: an error body may be
+// 64 KiB of short words.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= n {
-		return s
+	var b strings.Builder
+	space := false
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		char := s[i : i+size] // invalid UTF-8 is kept as it is
+		i += size
+		if unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteString(char)
+		if b.Len() > n {
+			break
+		}
+	}
+	folded := b.String()
+	if len(folded) <= n {
+		return folded
 	}
 	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
+	for cut > 0 && !utf8.RuneStart(folded[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	return folded[:cut] + "…"
 }
 
 // ResponseError is a 2xx answer the SDK could not use: not JSON, not the
@@ -419,11 +441,12 @@ func (e *ResponseError) Is(target error) bool {
 func (e *ResponseError) maybeSent() bool { return e.Method == http.MethodPost }
 
 // bodyShape describes a body without any of its content: "812 bytes, a JSON
-// object".
+// object". Of a body over the size cap only the head was kept: it is
+// "over the size cap, a JSON object" (the cap is in the error).
 func bodyShape(body []byte, truncated bool) string {
 	size := fmt.Sprintf("%d bytes", len(body))
 	if truncated {
-		size = fmt.Sprintf("more than %d bytes", len(body))
+		size = "over the size cap"
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {

@@ -44,7 +44,11 @@ type piece struct {
 }
 
 // nextBlob reads the chain of pieces that starts at or after b[i] and
-// returns the span to withhold, or start -1, and where to read on.
+// returns the span to withhold, or start -1, and where to read on. A chain
+// is an encoded text when it is a single run long enough, or when its
+// pieces, trimmed of words at either end, are long enough together and
+// mostly encoded (a run of MinBlob characters counts as encoded, whatever
+// it looks like).
 func nextBlob(b []byte, i int, truncated bool) (start, end, next int) {
 	for i < len(b) && base64CharLen(b, i) == 0 {
 		i++
@@ -52,60 +56,60 @@ func nextBlob(b []byte, i int, truncated bool) (start, end, next int) {
 	if i == len(b) {
 		return -1, 0, i
 	}
-	var chain []piece
+	var c chainTally
 	for {
 		p := readPiece(b, i)
-		chain = append(chain, p)
+		c.add(p)
 		gap := joinerLen(b, p.end)
 		if gap == 0 || p.end+gap >= len(b) || base64CharLen(b, p.end+gap) == 0 {
-			next = p.end + max(gap, 0)
+			next = p.end + gap
 			break
 		}
 		i = p.end + gap
 	}
-	atEnd := truncated && chain[len(chain)-1].end == len(b)
-	if start, end, ok := blobOf(chain, atEnd); ok {
-		return start, end, next
-	}
-	return -1, 0, next
-}
-
-// blobOf decides whether a chain of pieces is an encoded text: a single
-// run long enough, or pieces, trimmed of words at either end, long enough
-// together and mostly encoded (a run of MinBlob characters counts as
-// encoded, whatever it looks like).
-func blobOf(chain []piece, atEnd bool) (start, end int, ok bool) {
 	minChars := MinBlob
-	if atEnd {
-		minChars = MinBlob / 4
+	if truncated && c.last.end == len(b) {
+		minChars = MinBlob / 4 // it may be the start of an image
 	}
-	if len(chain) == 1 {
-		return chain[0].start, chain[0].end, chain[0].chars >= minChars
-	}
-	for i := range chain {
-		chain[i].encoded = chain[i].encoded || chain[i].chars >= MinBlob
-	}
-	for len(chain) > 0 && !chain[0].encoded {
-		chain = chain[1:]
-	}
-	for len(chain) > 0 && !chain[len(chain)-1].encoded {
-		chain = chain[:len(chain)-1]
-	}
-	total, encoded := 0, 0
-	for _, p := range chain {
-		total += p.chars
-		if p.encoded {
-			encoded += p.chars
+	if c.pieces == 1 {
+		if c.last.chars >= minChars {
+			return c.last.start, c.last.end, next
 		}
+		return -1, 0, next
 	}
-	if total == 0 || total < minChars || 4*encoded < 3*total {
-		return 0, 0, false
+	if c.total == 0 || c.total < minChars || 4*c.encoded < 3*c.total {
+		return -1, 0, next
 	}
-	return chainSpan(chain)
+	return c.start, c.end, next
 }
 
-func chainSpan(chain []piece) (int, int, bool) {
-	return chain[0].start, chain[len(chain)-1].end, true
+// chainTally sums up a chain of pieces as it is read: the span from its
+// first encoded piece to its last, and the characters in that span, all
+// and encoded.
+type chainTally struct {
+	pieces         int
+	last           piece
+	start, end     int
+	total, encoded int // in the span
+	pending        int // characters after the last encoded piece so far
+}
+
+func (c *chainTally) add(p piece) {
+	c.pieces++
+	c.last = p
+	if !p.encoded && p.chars < MinBlob {
+		if c.total > 0 {
+			c.pending += p.chars
+		}
+		return
+	}
+	if c.total == 0 {
+		c.start = p.start
+	}
+	c.total += c.pending + p.chars
+	c.encoded += p.chars
+	c.pending = 0
+	c.end = p.end
 }
 
 // readPiece reads the run of base64 characters at b[i].

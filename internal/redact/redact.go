@@ -10,6 +10,7 @@
 package redact
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -31,7 +32,7 @@ const Mask = "[REDACTED]"
 type Matcher struct {
 	text  needles  // spellings, folded (see fold), sought in the text view
 	b64   needles  // base64 runs, sought as they are in the base64 view
-	raws  []string // the values, folded, sought by Leaks
+	raws  [][]byte // the values, folded, sought by Leaks
 	reach int
 }
 
@@ -58,7 +59,7 @@ func New(key string, personal ...string) *Matcher {
 			return
 		}
 		m.reach = max(m.reach, Reach(len(v)))
-		m.raws = append(m.raws, fold(v))
+		m.raws = append(m.raws, []byte(fold(v)))
 		for _, form := range forms(v) {
 			for _, s := range escapings(form) {
 				addText(s)
@@ -68,7 +69,7 @@ func New(key string, personal ...string) *Matcher {
 			}
 		}
 		for _, s := range extra {
-			m.raws = append(m.raws, fold(s))
+			m.raws = append(m.raws, []byte(fold(s)))
 			addText(s)
 			addText(url.QueryEscape(s))
 		}
@@ -165,21 +166,26 @@ func (m *Matcher) Bytes(b []byte, truncated bool) []byte {
 		return b
 	}
 	b = m.maskLiterals(b, truncated)
-	b = m.maskSpellings(b)
-	if truncated {
-		b = m.cutPartial(b)
+	masked, tv, bv, changed := m.maskSpellings(b)
+	if !truncated {
+		return masked
 	}
-	return b
+	if changed { // the views of b are not those of masked
+		tv, bv = textView(masked, false), base64View(masked, false)
+	}
+	return masked[:min(m.text.cut(masked, &tv, textView), m.b64.cut(masked, &bv, base64View))]
 }
 
 // maskSpellings replaces every span of b that spells a secret: a folded
-// spelling in the text view, a base64 run in the base64 view.
-func (m *Matcher) maskSpellings(b []byte) []byte {
-	spans := m.b64.find(b, base64View, m.text.find(b, textView, nil))
+// spelling in the text view, a base64 run in the base64 view. It returns
+// the views of b, untracked, too, and whether anything was masked.
+func (m *Matcher) maskSpellings(b []byte) ([]byte, view, view, bool) {
+	tv, bv := textView(b, false), base64View(b, false)
+	spans := m.b64.find(b, &bv, base64View, m.text.find(b, &tv, textView, nil))
 	if len(spans) == 0 {
-		return b
+		return b, tv, bv, false
 	}
-	return replaceSpans(b, spans, Mask)
+	return replaceSpans(b, spans, Mask), tv, bv, true
 }
 
 // replaceSpans returns b with each of spans, merged where they overlap,
@@ -259,18 +265,12 @@ func (m *Matcher) maskLiteral(lit []byte) ([]byte, bool) {
 	if json.Unmarshal(lit, &text) != nil {
 		return nil, false
 	}
-	masked := m.maskSpellings([]byte(text))
-	if string(masked) == text {
+	masked, _, _, changed := m.maskSpellings([]byte(text))
+	if !changed {
 		return nil, false
 	}
 	out, err := json.Marshal(string(masked))
 	return out, err == nil
-}
-
-// cutPartial removes a trailing proper prefix of any spelling of the
-// secrets.
-func (m *Matcher) cutPartial(b []byte) []byte {
-	return b[:min(m.text.cut(b, textView), m.b64.cut(b, base64View))]
 }
 
 // decodeDepth is how many layers of encoding Leaks peels off.
@@ -286,9 +286,9 @@ func (m *Matcher) Leaks(text string) bool {
 		return false
 	}
 	revealed := func(t string) bool {
-		f := fold(t)
+		f := textView([]byte(t), false).text
 		for _, raw := range m.raws {
-			if strings.Contains(f, raw) {
+			if bytes.Contains(f, raw) {
 				return true
 			}
 		}

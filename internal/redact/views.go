@@ -3,7 +3,6 @@ package redact
 import (
 	"bytes"
 	"html"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -25,7 +24,7 @@ type span struct{ start, end int32 }
 // only when there is a match, which is rare: a view is first built
 // untracked (text only), and built again, tracked, when a needle is found.
 type view struct {
-	text string
+	text []byte
 	from []span // nil when text[i] came from the original's byte i
 	n    int    // the original's length
 }
@@ -40,17 +39,17 @@ func (v *view) origin(i int) span {
 	return v.from[i]
 }
 
-// match is the part of the original that the needle found at byte i of
-// the view came from.
-func (v *view) match(i int, needle string) span {
-	return span{v.origin(i).start, v.origin(i + len(needle) - 1).end}
+// match is the part of the original that a needle of n bytes found at
+// byte i of the view came from.
+func (v *view) match(i, n int) span {
+	return span{v.origin(i).start, v.origin(i + n - 1).end}
 }
 
 // prefixStart returns where, in the view, a proper prefix of needle ends
 // the text, or len(text) when none does.
-func (v *view) prefixStart(needle string) int {
+func (v *view) prefixStart(needle []byte) int {
 	for n := min(len(needle)-1, len(v.text)); n > 0; n-- {
-		if strings.HasSuffix(v.text, needle[:n]) {
+		if bytes.HasSuffix(v.text, needle[:n]) {
 			return len(v.text) - n
 		}
 	}
@@ -58,7 +57,7 @@ func (v *view) prefixStart(needle string) int {
 }
 
 // fold returns s as the text view sees it.
-func fold(s string) string { return textView([]byte(s), false).text }
+func fold(s string) string { return string(textView([]byte(s), false).text) }
 
 // nfd returns s decomposed.
 func nfd(s string) string { return unorm.NFD(s) }
@@ -74,7 +73,7 @@ func textView(b []byte, track bool) view {
 		for i, c := range b {
 			t[i] = foldASCII(c)
 		}
-		return view{text: string(t), n: len(b)}
+		return view{text: t, n: len(b)}
 	}
 	vb := newViewBuilder(len(b)+len(b)/4, track)
 	var unit, scratch []rune
@@ -210,14 +209,14 @@ func (vb *viewBuilder) spanned(start, end int) []span {
 	return append(vb.from, span{int32(start), int32(end)})
 }
 
-func (vb *viewBuilder) view(n int) view { return view{text: string(vb.text), from: vb.from, n: n} }
+func (vb *viewBuilder) view(n int) view { return view{text: vb.text, from: vb.from, n: n} }
 
 // base64View returns b without what wraps or escapes a base64 text: white
 // space and line breaks, JSON's \r, \n, \t and \/ escapes, and the URL
 // escapes of +, / and = (%2B, %2F, %3D in either case).
 func base64View(b []byte, track bool) view {
-	if !strings.ContainsAny(string(b), " \t\r\n\\%") {
-		return view{text: string(b), n: len(b)}
+	if !bytes.ContainsAny(b, " \t\r\n\\%") {
+		return view{text: b, n: len(b)} // read only: it may be b itself
 	}
 	vb := newViewBuilder(len(b), track)
 	for i := 0; i < len(b); {
