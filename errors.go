@@ -158,10 +158,12 @@ const maxErrorBody = 64 << 10
 //
 // Body is the answer's body, capped at 64 KiB, with the API key and the
 // request's personal values (names, birthdays, ID numbers) masked where it
-// echoes them and base64 blobs (images) replaced by "[base64 withheld]". A
-// body that echoes a secret in a spelling the masking does not know is
-// replaced whole by "[withheld: it echoes the API key or a personal
-// value]".
+// echoes them, in any letter case, composed or decomposed, escaped, in
+// base64, a date in its common formats (the README's "Secrets and
+// personal data" lists them), and base64 blobs (images) replaced by
+// "[base64 withheld]". A body that echoes a secret in a spelling the
+// masking does not know is replaced whole by "[withheld: it echoes the API
+// key or a personal value]".
 type APIError struct {
 	StatusCode int           // HTTP status
 	Code       int           // vendor code from the body; 0 when absent

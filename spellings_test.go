@@ -202,3 +202,20 @@ func TestEchoSpellingsMasked(t *testing.T) {
 		})
 	}
 }
+
+// TestShortValuesAreNotMasked: a value of one or two bytes (a name such as
+// "Li") is not masked, as documented: it occurs inside ordinary words.
+func TestShortValuesAreNotMasked(t *testing.T) {
+	t.Parallel()
+	c, mux := setup(t, WithMaxRetries(0))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"message":"Li: a name of two letters; Lindqvist, Lima"}`)
+	})
+	_, err := c.IDV.InitWeb(t.Context(), &InitWebIDVRequest{Country: "TWN", IDType: IDTypePassport, WorkflowID: WorkflowIDOnly,
+		CustomerReference: "c-1", ExpectedName: "Li"})
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "Li: a name of two letters; Lindqvist, Lima", apiErr.Message)
+}
