@@ -80,10 +80,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/backoff"
+	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
 // Version is the SDK's version, sent in the User-Agent.
@@ -123,16 +125,20 @@ type Client struct {
 
 // credentials hold the key behind a function: fmt and other reflection
 // print a func as an address, so no printing of a Client, of a struct that
-// holds one, or of its fields can reach the key.
+// holds one, or of its fields can reach the key. So does the masker of the
+// key alone, built on first use and shared by the calls that send no
+// personal value (see Client.scrubber).
 type credentials struct {
 	header    string
 	canonical string // header as a key of http.Header
 
-	key func() string
+	key     func() string
+	keyMask func() *redact.Matcher
 }
 
 func newCredentials(header, key string) *credentials {
-	return &credentials{header: header, canonical: http.CanonicalHeaderKey(header), key: func() string { return key }}
+	return &credentials{header: header, canonical: http.CanonicalHeaderKey(header), key: func() string { return key },
+		keyMask: sync.OnceValue(func() *redact.Matcher { return redact.New(key) })}
 }
 
 // service is what every resource service holds: the client that sends its

@@ -92,13 +92,17 @@ func (e *redactedError) Unwrap() error { return e.err }
 type scrubber struct{ m *redact.Matcher }
 
 // scrubber returns a masker of the key and of personal, the personal values
-// of the request at hand.
+// of the request at hand. A request without any shares the client's masker
+// of the key: building one spells the key some twenty ways.
 func (c *Client) scrubber(personal []string) scrubber {
 	var values []string
 	for _, v := range personal {
 		if maskable(v) {
 			values = append(values, v)
 		}
+	}
+	if len(values) == 0 {
+		return scrubber{c.creds.keyMask()}
 	}
 	return scrubber{redact.New(c.creds.key(), values...)}
 }
