@@ -9,9 +9,11 @@ import (
 // callMask masks what one call must never let out: the API key and the
 // personal values of its request. Its scrubber is built when first needed
 // and then kept for the rest of the call: building one spells each secret
-// some fourteen ways, and a failed attempt needs it for its log record,
-// its ResponseInfo and its error. It lives only as long as the call, so
-// the Client still keeps no masker that printing it could meet.
+// some forty ways (escapes, base64 runs, dates), and a failed attempt
+// needs it for its log record, its ResponseInfo and its error. A call
+// without personal values shares the client's masker of the key, which
+// its credentials hold behind a func, as they hold the key: no printing of
+// the Client can meet it.
 type callMask struct {
 	c        *Client
 	personal []string
@@ -24,7 +26,7 @@ func (c *Client) maskFor(body *requestBody) *callMask {
 
 // scrubber returns the call's scrubber, building it on first use.
 func (m *callMask) scrubber() scrubber {
-	if m.built == nil {
+	if m.built.m == nil {
 		m.built = m.c.scrubber(m.personal)
 	}
 	return m.built

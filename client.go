@@ -85,6 +85,7 @@ import (
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/backoff"
+	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
 // Version is the SDK's version, sent in the User-Agent.
@@ -127,16 +128,20 @@ type Client struct {
 
 // credentials hold the key behind a function: fmt and other reflection
 // print a func as an address, so no printing of a Client, of a struct that
-// holds one, or of its fields can reach the key.
+// holds one, or of its fields can reach the key. So does the masker of the
+// key alone, built on first use and shared by the calls that send no
+// personal value (see Client.scrubber).
 type credentials struct {
 	header    string
 	canonical string // header as a key of http.Header
 
-	key func() string
+	key     func() string
+	keyMask func() *redact.Matcher
 }
 
 func newCredentials(header, key string) *credentials {
-	return &credentials{header: header, canonical: http.CanonicalHeaderKey(header), key: func() string { return key }}
+	return &credentials{header: header, canonical: http.CanonicalHeaderKey(header), key: func() string { return key },
+		keyMask: sync.OnceValue(func() *redact.Matcher { return redact.New(key) })}
 }
 
 // service is what every resource service holds: the client that sends its
@@ -709,67 +714,6 @@ func bodyLimit(maxBody int64, status int, mask *callMask) int64 {
 	return min(maxBody, maxErrorBody) + int64(mask.reach())
 }
 
-// readBody reads at most limit bytes of an answer of the given length (-1
-// when unknown); truncated reports a longer answer. A declared length over
-// the limit is not read at all. Any other answer is read in pooled blocks
-// as its bytes arrive and copied out once: a declared length is only a
-// claim, and sizing a buffer by it let slow answers that had sent one byte
-// pin the whole cap each. Reading allocates about the answer's size,
-// whatever the answer holds or claims.
-func readBody(r io.Reader, length, limit int64) (body []byte, truncated bool, err error) {
-	if length > limit {
-		return nil, true, nil
-	}
-	body, truncated, err = readBlocks(r, limit)
-	if err == nil && int64(len(body)) < length {
-		err = io.ErrUnexpectedEOF // the answer ended before its declared length
-	}
-	return body, truncated, err
-}
-
-// bodyBlock is the unit in which answers of unknown length are read.
-const bodyBlock = 32 << 10
-
-var blockPool = sync.Pool{New: func() any { b := make([]byte, bodyBlock); return &b }}
-
-func readBlocks(r io.Reader, limit int64) ([]byte, bool, error) {
-	var blocks []*[]byte
-	defer func() {
-		for _, b := range blocks {
-			blockPool.Put(b)
-		}
-	}()
-	var total int64
-	fill := bodyBlock
-	for {
-		if fill == bodyBlock {
-			blocks = append(blocks, blockPool.Get().(*[]byte))
-			fill = 0
-		}
-		n, err := r.Read((*blocks[len(blocks)-1])[fill:])
-		fill += n
-		total += int64(n)
-		switch {
-		case total > limit:
-			return joinBlocks(blocks, limit), true, nil
-		case err == io.EOF:
-			return joinBlocks(blocks, total), false, nil
-		case err != nil:
-			return joinBlocks(blocks, total), false, err
-		}
-	}
-}
-
-// joinBlocks copies the first n bytes of blocks into one slice.
-func joinBlocks(blocks []*[]byte, n int64) []byte {
-	out := make([]byte, n)
-	rest := out
-	for _, b := range blocks {
-		rest = rest[copy(rest, *b):]
-	}
-	return out
-}
-
 // idempotent methods can be sent twice with the effect of once.
 func idempotent(method string) bool {
 	switch method {
@@ -891,7 +835,7 @@ func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path stri
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", cfg.timeout, err)
 	}
-	err = mask.scrubber().wrap(fmt.Errorf("kryptogo: %s %s: %w", method, path, err))
+	err = mask.scrubber().wrap("kryptogo: "+method+" "+path+": ", err)
 	if !idempotent(method) && res.wrote {
 		return &maybeSentError{err: err}
 	}

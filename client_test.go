@@ -852,39 +852,6 @@ type hiddenLength struct{ r io.Reader }
 
 func (h hiddenLength) Read(p []byte) (int, error) { return h.r.Read(p) }
 
-func TestReadBody(t *testing.T) {
-	t.Parallel()
-	text := strings.Repeat("0123456789", 10_000) // 100 000 bytes: several pooled blocks
-	for _, tc := range []struct {
-		name          string
-		r             io.Reader
-		length, limit int64
-		want          string
-		truncated     bool
-		err           error
-	}{
-		{"known length", strings.NewReader(text), int64(len(text)), 1 << 20, text, false, nil},
-		{"unknown length", hiddenLength{strings.NewReader(text)}, -1, 1 << 20, text, false, nil},
-		{"empty", strings.NewReader(""), 0, 10, "", false, nil},
-		{"empty, unknown length", hiddenLength{strings.NewReader("")}, -1, 10, "", false, nil},
-		{"exactly the limit", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)), text, false, nil},
-		{"one byte over", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)) - 1, text[:len(text)-1], true, nil},
-		{"declared over the limit: not read", strings.NewReader(text), int64(len(text)), 10, "", true, nil},
-		{"shorter than declared", strings.NewReader("{}"), 100, 1 << 20, "{}", false, io.ErrUnexpectedEOF},
-		{"declared 2^60 under an absurd limit", strings.NewReader("{}"), 1 << 60, 1 << 62, "{}", false, io.ErrUnexpectedEOF},
-		{"declared length a lie, over the limit", strings.NewReader(text), 100, 10, "", true, nil},
-		{"broken mid-way", hiddenLength{io.MultiReader(strings.NewReader(text[:50_000]), iotest.ErrReader(io.ErrClosedPipe))}, -1, 1 << 20,
-			text[:50_000], false, io.ErrClosedPipe},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			body, truncated, err := readBody(tc.r, tc.length, tc.limit)
-			assert.ErrorIs(t, err, tc.err)
-			assert.Equal(t, tc.truncated, truncated)
-			assert.Equal(t, tc.want, string(body))
-		})
-	}
-}
-
 // Review of issue 8, finding 5: a declared Content-Length was allocated
 // before reading, so 16 slow answers that had sent one byte each pinned
 // 512 MiB. Reading allocates what arrived plus a bounded block.

@@ -2,16 +2,19 @@ package kryptogo
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/kyabc/kryptogo-go/internal/redact"
@@ -66,8 +69,10 @@ func (e *maybeSentError) Unwrap() []error { return []error{e.err, ErrMaybeSent} 
 
 // redactedError is a failure whose text went through the client's masking
 // (net/http quotes what a broken server sent, which may echo the key).
-// Unwrap returns the original, so errors.Is and errors.As still see
-// context.DeadlineExceeded, a net.Error or an x509 error.
+// Unwrap returns a masked copy of the original's chain (scrubber.chain),
+// so errors.Is and errors.As still see context.DeadlineExceeded, a
+// net.Error or an x509 error, and nothing below reveals what the text
+// masks.
 type redactedError struct {
 	msg string
 	err error
@@ -75,37 +80,40 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 
-// Unwrap returns the original error.
+// Unwrap returns the masked copy of the original error.
 func (e *redactedError) Unwrap() error { return e.err }
 
 // scrubber masks what must never leave the SDK in an error or a log: the
 // API key and the personal values of the request, in every spelling the
-// redactor knows. Built per use: the client keeps no masker, so printing
-// it can never meet the key.
-type scrubber []*redact.Secret
+// redactor knows (any letter case, composed or decomposed, a date in its
+// common formats, the key in hex, escaped, in base64 wrapped or not).
+// Built per use: the client keeps no masker, so printing it can never meet
+// the key.
+type scrubber struct{ m *redact.Matcher }
 
 // scrubber returns a masker of the key and of personal, the personal values
-// of the request at hand.
+// of the request at hand. A request without any shares the client's masker
+// of the key: building one spells the key some twenty ways.
 func (c *Client) scrubber(personal []string) scrubber {
-	s := scrubber{redact.New(c.creds.key())}
+	var values []string
 	for _, v := range personal {
 		if maskable(v) {
-			s = append(s, redact.New(v))
+			values = append(values, v)
 		}
 	}
-	return s
+	if len(values) == 0 {
+		return scrubber{c.creds.keyMask()}
+	}
+	return scrubber{redact.New(c.creds.key(), values...)}
 }
 
-// minPersonalLen is the shortest personal value masked: masking a one- or
-// two-letter name would shred every message.
+// minPersonalLen is the shortest personal value masked, in bytes: masking
+// a one- or two-letter name ("Li") would shred every message.
 const minPersonalLen = 3
 
 // text masks v; text that still reveals a secret once decoded is withheld.
 func (s scrubber) text(v string) string {
-	for _, secret := range s {
-		v = secret.String(v)
-	}
-	v = string(redact.Blobs([]byte(v), false))
+	v = string(redact.Blobs([]byte(s.m.String(v)), false))
 	if s.leaks(v) {
 		return withheld
 	}
@@ -114,13 +122,10 @@ func (s scrubber) text(v string) string {
 
 // bytes masks b, which is a cut text when truncated.
 func (s scrubber) bytes(b []byte, truncated bool) []byte {
-	for _, secret := range s {
-		b = secret.Bytes(b, truncated)
-	}
-	return redact.Blobs(b, truncated) // an echoed image
+	return redact.Blobs(s.m.Bytes(b, truncated), truncated) // an echoed image
 }
 
-func (s scrubber) leaks(v string) bool { return redact.AnyLeaks(v, s...) }
+func (s scrubber) leaks(v string) bool { return s.m.Leaks(v) }
 
 // keep masks window, a text read reach bytes past n when it is longer than
 // n (truncated says it is longer still), and returns at most its first n
@@ -138,9 +143,10 @@ func (s scrubber) keep(window []byte, truncated bool, n int) []byte {
 	return s.bytes(masked[:n], true) // drops a trailing start of a spelling
 }
 
-// wrap returns err with its text masked.
-func (s scrubber) wrap(err error) error {
-	return &redactedError{msg: s.text(err.Error()), err: err}
+// wrap returns err, its text prefixed, with its text and its whole chain
+// masked.
+func (s scrubber) wrap(prefix string, err error) error {
+	return &redactedError{msg: s.text(prefix + err.Error()), err: s.chain(err)}
 }
 
 // withheld stands for text that echoed a secret in a spelling the masking
@@ -156,10 +162,12 @@ const maxErrorBody = 64 << 10
 //
 // Body is the answer's body, capped at 64 KiB, with the API key and the
 // request's personal values (names, birthdays, ID numbers) masked where it
-// echoes them and base64 blobs (images) replaced by "[base64 withheld]". A
-// body that echoes a secret in a spelling the masking does not know is
-// replaced whole by "[withheld: it echoes the API key or a personal
-// value]".
+// echoes them, in any letter case, composed or decomposed, escaped, in
+// base64, a date in its common formats (the README's "Secrets and
+// personal data" lists them), and base64 blobs (images) replaced by
+// "[base64 withheld]". A body that echoes a secret in a spelling the
+// masking does not know is replaced whole by "[withheld: it echoes the API
+// key or a personal value]".
 type APIError struct {
 	StatusCode int           // HTTP status
 	Code       int           // vendor code from the body; 0 when absent
@@ -367,17 +375,38 @@ func htmlSummary(body []byte) string {
 	return fmt.Sprintf("HTML page (%d bytes)", len(body))
 }
 
-// oneLine folds white space and cuts s to n bytes on a rune boundary.
+// oneLine folds white space and cuts s to n bytes on a rune boundary. It
+// reads no more of s than the n bytes it keeps need: an error body may be
+// 64 KiB of short words.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= n {
-		return s
+	var b strings.Builder
+	space := false
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		char := s[i : i+size] // invalid UTF-8 is kept as it is
+		i += size
+		if unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteString(char)
+		if b.Len() > n {
+			break
+		}
+	}
+	folded := b.String()
+	if len(folded) <= n {
+		return folded
 	}
 	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
+	for cut > 0 && !utf8.RuneStart(folded[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	return folded[:cut] + "…"
 }
 
 // ResponseError is a 2xx answer the SDK could not use: not JSON, not the
@@ -418,11 +447,12 @@ func (e *ResponseError) Is(target error) bool {
 func (e *ResponseError) maybeSent() bool { return e.Method == http.MethodPost }
 
 // bodyShape describes a body without any of its content: "812 bytes, a JSON
-// object".
+// object". Of a body over the size cap only the head was kept: it is
+// "over the size cap, a JSON object" (the cap is in the error).
 func bodyShape(body []byte, truncated bool) string {
 	size := fmt.Sprintf("%d bytes", len(body))
 	if truncated {
-		size = fmt.Sprintf("more than %d bytes", len(body))
+		size = "over the size cap"
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -463,7 +493,9 @@ type decodeError struct {
 
 func (e *decodeError) Error() string { return e.msg }
 
-// Unwrap returns the error of encoding/json, for errors.As.
+// Unwrap returns the error of encoding/json, for errors.As: a
+// *json.SyntaxError (its text quotes one byte at most), or a copy of the
+// *json.UnmarshalTypeError without the literal it quoted.
 func (e *decodeError) Unwrap() error { return e.cause }
 
 func valueFreeDecodeError(err error) error {
@@ -471,14 +503,15 @@ func valueFreeDecodeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntaxErr):
-		return &decodeError{fmt.Sprintf("invalid JSON at byte %d", syntaxErr.Offset), err}
+		return &decodeError{fmt.Sprintf("invalid JSON at byte %d", syntaxErr.Offset), syntaxErr}
 	case errors.As(err, &typeErr):
-		kind, _, _ := strings.Cut(typeErr.Value, " ") // "number 123" holds the value
+		valueFree := *typeErr
+		valueFree.Value, _, _ = strings.Cut(typeErr.Value, " ") // "number 123" holds the value
 		field := typeErr.Field
 		if field == "" {
 			field = "(top level)"
 		}
-		return &decodeError{fmt.Sprintf("cannot decode a JSON %s into %s of type %v", kind, field, typeErr.Type), err}
+		return &decodeError{fmt.Sprintf("cannot decode a JSON %s into %s of type %v", valueFree.Value, field, typeErr.Type), &valueFree}
 	}
 	return err // the SDK's own decoders name no values
 }
@@ -542,15 +575,28 @@ func (e *WaitError) Error() string {
 	case e.LastIDV != nil:
 		state = "last state " + e.LastIDV.State.String()
 	}
-	kind := e.kind
-	if kind == "" {
-		kind = "task"
-	}
-	return fmt.Sprintf("kryptogo: waiting for %s %d after %d polls (%s): %v", kind, e.ID, e.Polls, state, e.Err)
+	return fmt.Sprintf("kryptogo: waiting for %s %d after %d polls (%s): %v", cmp.Or(e.kind, "task"), e.ID, e.Polls, state, e.Err)
 }
 
 // Unwrap returns the cause.
 func (e *WaitError) Unwrap() error { return e.Err }
+
+// LogValue logs the error as its task, polls, last state and cause, never
+// the personal data of the last task fetched. It has a value receiver, so
+// a WaitError logged by value is covered too.
+func (e WaitError) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.Int64("id", int64(e.ID)), slog.String("kind", cmp.Or(e.kind, "task")), slog.Int("polls", e.Polls)}
+	switch {
+	case e.LastTask != nil:
+		attrs = append(attrs, slog.Int("last_progress", e.LastTask.Progress))
+	case e.LastIDV != nil:
+		attrs = append(attrs, slog.String("last_state", e.LastIDV.State.String()))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
 
 // validator collects every broken rule of a request, so the caller sees them
 // all at once instead of fixing one per attempt.

@@ -186,6 +186,19 @@ type ScreenResult struct {
 	Err     error
 }
 
+// LogValue logs the result as its KYAResult's id, or its error: never the
+// address, nor the creator's name and email the result holds.
+func (r ScreenResult) LogValue() slog.Value {
+	var attrs []slog.Attr
+	if r.Result != nil {
+		attrs = append(attrs, slog.Any("result", *r.Result))
+	}
+	if r.Err != nil {
+		attrs = append(attrs, slog.String("error", r.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
+
 // Screen analyses many addresses with bounded concurrency and returns one
 // result per request, in the order of reqs. Each item fails alone: every
 // request is validated first, and an invalid one gets its *ValidationError

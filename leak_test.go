@@ -24,6 +24,22 @@ import (
 // have arrived: a server (or proxy) that does not speak HTTP properly.
 func rawServer(t *testing.T, reply func(net.Conn)) string {
 	t.Helper()
+	return tcpServer(t, func(conn net.Conn) {
+		r := bufio.NewReader(conn)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		reply(conn)
+	})
+}
+
+// tcpServer serves each connection with serve, which need not close it,
+// and returns the server's base URL.
+func tcpServer(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
@@ -35,14 +51,7 @@ func rawServer(t *testing.T, reply func(net.Conn)) string {
 			}
 			go func() {
 				defer conn.Close()
-				r := bufio.NewReader(conn)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil || line == "\r\n" {
-						break
-					}
-				}
-				reply(conn)
+				serve(conn)
 			}()
 		}
 	}()

@@ -1,63 +1,109 @@
-// Package redact masks a secret (the API key, a personal value) in text the
-// SDK puts into errors: raw, in the spellings a server echoes it in (JSON,
-// HTML, URL or base64 encoded), and inside JSON string literals in any
-// escaping at all ("\u0073k-…" decodes to "sk-…").
+// Package redact masks secrets (the API key, personal values) in text the
+// SDK puts into errors and logs, by meaning rather than by spelling: in any
+// letter case, composed or decomposed (Unicode NFC/NFD), JSON, HTML or URL
+// escaped, a date in its common formats, the key in hex, any secret in
+// base64 (standard or URL-safe, inside a longer encoded text, wrapped in
+// lines or URL-escaped), and inside JSON string literals in any escaping.
+//
+// A Matcher is built once for a set of secrets (one call of the SDK) and
+// then masks any number of texts.
 package redact
 
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
-// Mask replaces every occurrence of the secret.
+// Mask replaces every occurrence of a secret.
 const Mask = "[REDACTED]"
 
-// Secret masks one secret. Its zero value and nil mask nothing.
-type Secret struct {
-	raw      string
-	variants []string // raw first, then escaped spellings
+// Matcher masks a set of secrets. Its zero value and nil mask nothing.
+type Matcher struct {
+	text  needles  // spellings, folded (see fold), sought in the text view
+	b64   needles  // base64 runs, sought as they are in the base64 view
+	raws  [][]byte // the values, folded, sought by Leaks
+	reach int
 }
 
-// New returns a masker of secret. fmt prints a *Secret as an address only:
-// its fields are unexported and it has no String method that shows them.
-func New(secret string) *Secret {
-	if secret == "" {
-		return &Secret{}
-	}
-	s := &Secret{raw: secret}
+// New returns a matcher of key (also masked in hex) and of the personal
+// values (a date also in its other common formats). Empty values are
+// ignored; the caller decides which values are long enough to mask.
+func New(key string, personal ...string) *Matcher {
+	m := &Matcher{}
 	seen := map[string]bool{}
-	for _, v := range spellings(secret) {
-		if v != "" && !seen[v] {
-			seen[v] = true
-			s.variants = append(s.variants, v)
+	addText := func(spelling string) {
+		if f := fold(spelling); f != "" && !seen[f] {
+			seen[f] = true
+			m.text.add(f)
 		}
 	}
-	return s
+	addB64 := func(run string) {
+		if !seen["b64:"+run] {
+			seen["b64:"+run] = true
+			m.b64.add(run)
+		}
+	}
+	add := func(v string, extra []string) {
+		if v == "" {
+			return
+		}
+		m.reach = max(m.reach, Reach(len(v)))
+		m.raws = append(m.raws, []byte(fold(v)))
+		for _, form := range forms(v) {
+			for _, s := range escapings(form) {
+				addText(s)
+			}
+			for _, run := range base64Spellings(form) {
+				addB64(run)
+			}
+		}
+		for _, s := range extra {
+			m.raws = append(m.raws, []byte(fold(s)))
+			addText(s)
+			addText(url.QueryEscape(s))
+		}
+	}
+	if key != "" {
+		add(key, []string{hex.EncodeToString([]byte(key))})
+	}
+	for _, v := range personal {
+		add(v, dateSpellings(v))
+	}
+	return m
 }
 
-// Format prints the masker without its secret, whatever the verb.
-func (s Secret) Format(f fmt.State, _ rune) {
-	_, _ = io.WriteString(f, "redact.Secret{"+Mask+"}")
+// Format prints the matcher without its secrets, whatever the verb.
+func (m Matcher) Format(f fmt.State, _ rune) {
+	_, _ = io.WriteString(f, "redact.Matcher{"+Mask+"}")
 }
 
-func spellings(secret string) []string {
-	jsonEscaped, _ := json.Marshal(secret) // escapes <, >, & as \u003c…
+// forms returns v as given and decomposed (NFD), without repeats: an
+// escaping of a composed value is not one of its decomposed form.
+func forms(v string) []string {
+	if d := nfd(v); d != v {
+		return []string{v, d}
+	}
+	return []string{v}
+}
+
+// escapings returns the spellings of v in the escapes a server echoes a
+// value in: JSON (which escapes <, > and & as \u003c…, and / as \/ when
+// asked), HTML and URL.
+func escapings(v string) []string {
+	jsonEscaped, _ := json.Marshal(v)
 	inner := strings.TrimSuffix(strings.TrimPrefix(string(jsonEscaped), `"`), `"`)
-	return append([]string{
-		secret,
-		inner,
-		strings.ReplaceAll(inner, "/", `\/`),
-		html.EscapeString(secret),
-		url.QueryEscape(secret),
-		url.PathEscape(secret),
-	}, base64Spellings(secret)...)
+	return []string{v, inner, strings.ReplaceAll(inner, "/", `\/`), html.EscapeString(v), url.QueryEscape(v), url.PathEscape(v)}
 }
 
 // minBase64 is the shortest base64 run masked: shorter runs would match
@@ -93,45 +139,75 @@ func base64Spellings(secret string) []string {
 // straddles the cut is seen whole before the cut hides it.
 func Reach(n int) int { return 32*n + 16 }
 
-// Reach is Reach of the secret's length.
-func (s *Secret) Reach() int {
-	if s == nil {
+// Reach is the reach of the longest secret masked.
+func (m *Matcher) Reach() int {
+	if m == nil {
 		return 0
 	}
-	return Reach(len(s.raw))
+	return m.reach
 }
 
-// String returns v with every spelling of the secret masked.
-func (s *Secret) String(v string) string {
-	if s == nil || s.raw == "" || v == "" {
+func (m *Matcher) empty() bool { return m == nil || len(m.raws) == 0 }
+
+// String returns v with every spelling of the secrets masked.
+func (m *Matcher) String(v string) string {
+	if m.empty() || v == "" {
 		return v
 	}
-	return string(s.Bytes([]byte(v), false))
+	return string(m.Bytes([]byte(v), false))
 }
 
-// Bytes returns b with every spelling of the secret masked, in a copy when
-// anything changed. truncated says b is the start of a longer text: a
+// Bytes returns b with every spelling of the secrets masked, in a copy
+// when anything changed. truncated says b is the start of a longer text: a
 // secret cut at the end would survive as a prefix, so an unterminated JSON
 // string at the end and a trailing prefix of a spelling are cut off.
-func (s *Secret) Bytes(b []byte, truncated bool) []byte {
-	if s == nil || s.raw == "" {
+func (m *Matcher) Bytes(b []byte, truncated bool) []byte {
+	if m.empty() {
 		return b
 	}
-	b = s.maskLiterals(b, truncated)
-	for _, v := range s.variants {
-		if bytes.Contains(b, []byte(v)) {
-			b = bytes.ReplaceAll(b, []byte(v), []byte(Mask))
+	b = m.maskLiterals(b, truncated)
+	masked, tv, bv, changed := m.maskSpellings(b)
+	if !truncated {
+		return masked
+	}
+	if changed { // the views of b are not those of masked
+		tv, bv = textView(masked, false), base64View(masked, false)
+	}
+	return masked[:min(m.text.cut(masked, &tv, textView), m.b64.cut(masked, &bv, base64View))]
+}
+
+// maskSpellings replaces every span of b that spells a secret: a folded
+// spelling in the text view, a base64 run in the base64 view. It returns
+// the views of b, untracked, too, and whether anything was masked.
+func (m *Matcher) maskSpellings(b []byte) ([]byte, view, view, bool) {
+	tv, bv := textView(b, false), base64View(b, false)
+	spans := m.b64.find(b, &bv, base64View, m.text.find(b, &tv, textView, nil))
+	if len(spans) == 0 {
+		return b, tv, bv, false
+	}
+	return replaceSpans(b, spans, Mask), tv, bv, true
+}
+
+// replaceSpans returns b with each of spans, merged where they overlap,
+// replaced by with.
+func replaceSpans(b []byte, spans []span, with string) []byte {
+	slices.SortFunc(spans, func(x, y span) int { return int(x.start) - int(y.start) })
+	out := make([]byte, 0, len(b))
+	last := 0
+	for i := 0; i < len(spans); {
+		s := spans[i]
+		for i++; i < len(spans) && int(spans[i].start) < int(s.end); i++ {
+			s.end = max(s.end, spans[i].end)
 		}
+		out = append(append(out, b[last:s.start]...), with...)
+		last = int(s.end)
 	}
-	if truncated {
-		b = s.cutPartial(b)
-	}
-	return b
+	return append(out, b[last:]...)
 }
 
 // maskLiterals decodes every JSON string literal that holds an escape and
-// re-encodes, masked, those whose text holds the secret.
-func (s *Secret) maskLiterals(b []byte, truncated bool) []byte {
+// re-encodes, masked, those whose text spells a secret.
+func (m *Matcher) maskLiterals(b []byte, truncated bool) []byte {
 	var out []byte // nil until something changes
 	last := 0      // b[:last] is settled (copied to out when out != nil)
 	for i := 0; i < len(b); i++ {
@@ -147,7 +223,7 @@ func (s *Secret) maskLiterals(b []byte, truncated bool) []byte {
 			break
 		}
 		if escaped {
-			if masked, ok := s.maskLiteral(b[i : end+1]); ok {
+			if masked, ok := m.maskLiteral(b[i : end+1]); ok {
 				out = append(settle(out, b, last, i), masked...)
 				last = end + 1
 			}
@@ -184,43 +260,35 @@ func literalEnd(b []byte, start int) (int, bool) {
 	return -1, escaped
 }
 
-func (s *Secret) maskLiteral(lit []byte) ([]byte, bool) {
+func (m *Matcher) maskLiteral(lit []byte) ([]byte, bool) {
 	var text string
-	if json.Unmarshal(lit, &text) != nil || !strings.Contains(text, s.raw) {
+	if json.Unmarshal(lit, &text) != nil {
 		return nil, false
 	}
-	masked, err := json.Marshal(strings.ReplaceAll(text, s.raw, Mask))
-	return masked, err == nil
-}
-
-// cutPartial removes a trailing proper prefix of any spelling of the secret.
-func (s *Secret) cutPartial(b []byte) []byte {
-	for _, v := range s.variants {
-		for n := min(len(v)-1, len(b)); n > 0; n-- {
-			if bytes.HasSuffix(b, []byte(v[:n])) {
-				b = b[:len(b)-n]
-				break
-			}
-		}
+	masked, _, _, changed := m.maskSpellings([]byte(text))
+	if !changed {
+		return nil, false
 	}
-	return b
+	out, err := json.Marshal(string(masked))
+	return out, err == nil
 }
 
 // decodeDepth is how many layers of encoding Leaks peels off.
 const decodeDepth = 5
 
-// Leaks reports whether text still reveals the secret once decoded: up to
+// Leaks reports whether text still reveals a secret once decoded: up to
 // five layers of HTML entities, JSON or Go escapes (\uXXXX, \/) and URL
-// escapes, in any order. Callers withhold text that leaks rather than
-// trying to mask a spelling they do not know.
-func (s *Secret) Leaks(text string) bool { return AnyLeaks(text, s) }
-
-// AnyLeaks reports whether text reveals any of the secrets once decoded, as
-// Leaks does; the layers are decoded once for all of them.
-func AnyLeaks(text string, secrets ...*Secret) bool {
+// escapes, in any order, compared in any letter case and decomposed.
+// Callers withhold text that leaks rather than trying to mask a spelling
+// they do not know.
+func (m *Matcher) Leaks(text string) bool {
+	if m.empty() {
+		return false
+	}
 	revealed := func(t string) bool {
-		for _, s := range secrets {
-			if s != nil && s.raw != "" && strings.Contains(t, s.raw) {
+		f := textView([]byte(t), false).text
+		for _, raw := range m.raws {
+			if bytes.Contains(f, raw) {
 				return true
 			}
 		}
@@ -243,12 +311,7 @@ func AnyLeaks(text string, secrets ...*Secret) bool {
 		}
 		layer = next
 	}
-	for _, t := range layer {
-		if revealed(t) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(layer, revealed)
 }
 
 var decoders = []func(string) string{
@@ -284,71 +347,29 @@ func unescapeBackslashes(s string) string {
 	return b.String()
 }
 
+// simpleEscapes are the one-letter escapes of JSON.
+var simpleEscapes = map[byte]rune{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
 // decodeEscape decodes the escape after a backslash: the rune and how many
-// bytes it took, or 0 bytes when it is not an escape.
+// bytes it took, or 0 bytes when it is not an escape. A surrogate pair
+// (\ud83d\ude00) is one rune.
 func decodeEscape(s string) (rune, int) {
-	if simple, ok := map[byte]rune{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}[s[0]]; ok {
+	if simple, ok := simpleEscapes[s[0]]; ok {
 		return simple, 1
 	}
-	if s[0] == 'u' && len(s) >= 5 {
-		if v, err := strconv.ParseUint(s[1:5], 16, 32); err == nil {
-			return rune(v), 5
+	if s[0] != 'u' || len(s) < 5 {
+		return 0, 0
+	}
+	v, err := strconv.ParseUint(s[1:5], 16, 32)
+	if err != nil {
+		return 0, 0
+	}
+	if r := rune(v); utf16.IsSurrogate(r) && len(s) >= 11 && s[5] == '\\' && s[6] == 'u' {
+		if low, err := strconv.ParseUint(s[7:11], 16, 32); err == nil {
+			if pair := utf16.DecodeRune(r, rune(low)); pair != utf8.RuneError {
+				return pair, 11
+			}
 		}
 	}
-	return 0, 0
-}
-
-// MinBlob is the shortest run of base64 characters that Blobs withholds:
-// longer than any hash, id or token an error message quotes (a
-// transaction hash is 64 hex digits), far shorter than an image.
-const MinBlob = 128
-
-// Blob replaces a run of base64 text in an error: an echoed image.
-const Blob = "[base64 withheld]"
-
-// Blobs replaces every run of at least MinBlob base64 characters (either
-// alphabet, with padding and JSON's \/ escape) with Blob: a server that
-// echoes a request echoes its images, which no error or log may carry.
-// When b is cut (truncated), a run at its end is replaced from a quarter of
-// that length: it may be the start of an image.
-func Blobs(b []byte, truncated bool) []byte {
-	var out []byte // nil until something changes
-	last := 0
-	for i := 0; i < len(b); {
-		if !isBase64Char(b, i) {
-			i++
-			continue
-		}
-		end := i
-		for end < len(b) && isBase64Char(b, end) {
-			end += base64CharLen(b, end)
-		}
-		if end-i >= MinBlob || truncated && end == len(b) && end-i >= MinBlob/4 {
-			out = append(settle(out, b, last, i), Blob...)
-			last = end
-		}
-		i = end
-	}
-	if out == nil {
-		return b
-	}
-	return append(out, b[last:]...)
-}
-
-func isBase64Char(b []byte, i int) bool {
-	c := b[i]
-	switch {
-	case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-		return true
-	case c == '+' || c == '/' || c == '=' || c == '-' || c == '_':
-		return true
-	}
-	return c == '\\' && i+1 < len(b) && b[i+1] == '/'
-}
-
-func base64CharLen(b []byte, i int) int {
-	if b[i] == '\\' {
-		return 2
-	}
-	return 1
+	return rune(v), 5
 }

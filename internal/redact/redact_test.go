@@ -78,16 +78,44 @@ func TestSecretPrintsNoSecret(t *testing.T) {
 	}
 }
 
-// FuzzBytes: whatever the text, the masked result holds no raw secret.
+// The values of the matcher tests: a key, a name whose composed and
+// decomposed forms differ, a birthday.
+const (
+	fuzzName     = "Renée Zoë"
+	fuzzBirthday = "1985-01-31"
+)
+
+// FuzzBytes: whatever the text, the masked result holds none of the
+// secrets in any letter case or normal form, nor the birthday in its
+// common spellings; and Blobs leaves no run of MinBlob base64 characters.
 func FuzzBytes(f *testing.F) {
 	f.Add([]byte(`{"m":"\u0073k/live\u00267f3a\u003c9c\u003e1e"}`), false)
 	f.Add([]byte("x sk/live&7f3a<9c>1e"), true)
 	f.Add([]byte(`"\"`), true)
-	s := New(secret)
+	f.Add([]byte("RENE\u0301E ZOE\u0308 31/01/1985 19850131"), false)
+	f.Add([]byte("Rene\u0301e Zoe\u0308"), true)
+	f.Add([]byte("c2svbGl2ZSY3ZjNh\r\nPDljPjFl %2B%2F%3D"), false)
+	m := New(secret, fuzzName, fuzzBirthday)
+	raws := []string{secret, fuzzName, fuzzBirthday, "1985/01/31", "31/01/1985", "19850131", "January 31, 1985"}
 	f.Fuzz(func(t *testing.T, text []byte, truncated bool) {
-		out := s.Bytes(text, truncated)
-		if strings.Contains(string(out), secret) {
-			t.Fatalf("secret survives in %q", out)
+		out := m.Bytes(text, truncated)
+		folded := fold(string(out))
+		for _, raw := range raws {
+			if strings.Contains(folded, fold(raw)) {
+				t.Fatalf("%q survives in %q", raw, out)
+			}
+		}
+		blobbed := Blobs(out, truncated)
+		run := 0
+		for i := range blobbed {
+			if base64CharLen(blobbed, i) == 1 {
+				run++
+			} else {
+				run = 0
+			}
+			if run >= MinBlob {
+				t.Fatalf("a run of %d base64 characters survives Blobs in %q", run, blobbed)
+			}
 		}
 	})
 }

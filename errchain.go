@@ -1,0 +1,231 @@
+package kryptogo
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"slices"
+	"syscall"
+)
+
+// An error the SDK hands back is read by more than its Error(): error
+// reporters walk errors.Unwrap and call Error() on every node (and record
+// its type and fields), and a caller reaches any node with errors.As. A
+// failure of the transport quotes what a broken server sent (net/http's
+// "malformed HTTP response", "bad Content-Length"…), which may echo the API
+// key and the request's personal values. So the SDK hands back a masked
+// copy of the whole chain: every node's text goes through the call's
+// scrubber, the standard error types that callers classify with are rebuilt
+// around masked inner errors, and every other node becomes a masked stand-in
+// that keeps what the original said about itself: its Timeout() and
+// Temporary(), and which standard sentinels it matched.
+
+// chainSentinels are errors kept as they are wherever they appear in a
+// chain (their text is fixed, they hold nothing of a request), and the
+// sentinels a masked stand-in still answers errors.Is for when the node it
+// replaces matched them itself.
+var chainSentinels = []error{
+	context.Canceled, context.DeadlineExceeded, os.ErrDeadlineExceeded,
+	io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, io.ErrShortWrite, io.ErrNoProgress,
+	net.ErrClosed, os.ErrClosed, fs.ErrNotExist, fs.ErrPermission, fs.ErrExist, fs.ErrInvalid,
+	http.ErrBodyReadAfterClose, http.ErrUseLastResponse, http.ErrSchemeMismatch, http.ErrHandlerTimeout,
+	http.ErrServerClosed, http.ErrNoLocation, http.ErrMissingFile, http.ErrLineTooLong,
+	errReplayed, ErrMaybeSent, ErrUnauthorized, ErrNotFound, ErrConflict, ErrRateLimited, ErrServerError,
+	ErrInvalidRequest, ErrInvalidResponse, ErrRetryBudgetExhausted, ErrInvalidCallback, ErrInvalidSignature,
+}
+
+// chain returns a copy of err that reveals, through Error(), errors.Unwrap,
+// errors.As and printing, neither the API key nor a personal value the
+// scrubber masks, and that errors.Is and errors.As classify as err.
+func (s scrubber) chain(err error) error {
+	if err == nil || isSentinel(err) {
+		return err
+	}
+	switch e := err.(type) {
+	case syscall.Errno, tls.AlertError, x509.UnknownAuthorityError, x509.HostnameError,
+		x509.CertificateInvalidError, x509.ConstraintViolationError, x509.UnhandledCriticalExtension,
+		x509.InsecureAlgorithmError, tls.RecordHeaderError:
+		// Numbers, and what the server sent in its TLS handshake: it came
+		// before the request, so it cannot echo it.
+		return err
+	case x509.SystemRootsError:
+		return x509.SystemRootsError{Err: s.chain(e.Err)}
+	case *tls.CertificateVerificationError:
+		return &tls.CertificateVerificationError{UnverifiedCertificates: e.UnverifiedCertificates, Err: s.chain(e.Err)}
+	case *net.OpError:
+		c := *e // Op, Net and the addresses name the connection, not the request
+		c.Err = s.chain(e.Err)
+		return &c
+	case *net.DNSError:
+		c := *e
+		c.Err, c.Name, c.Server = s.text(e.Err), s.text(e.Name), s.text(e.Server)
+		c.UnwrapErr = s.chain(e.UnwrapErr)
+		return &c
+	case *os.SyscallError:
+		return &os.SyscallError{Syscall: e.Syscall, Err: s.chain(e.Err)}
+	case *fs.PathError:
+		return &fs.PathError{Op: e.Op, Path: s.text(e.Path), Err: s.chain(e.Err)}
+	case *net.AddrError:
+		return &net.AddrError{Err: s.text(e.Err), Addr: s.text(e.Addr)}
+	case *url.Error:
+		return &url.Error{Op: e.Op, URL: s.text(withoutQuery(e.URL)), Err: s.chain(e.Err)}
+	case textproto.ProtocolError:
+		return textproto.ProtocolError(s.text(string(e)))
+	case *textproto.Error:
+		return &textproto.Error{Code: e.Code, Msg: s.text(e.Msg)}
+	case *redactedError, *maybeSentError, *budgetError, *pauseError, *APIError, *ResponseError, *ValidationError,
+		*maskedError, *maskedWrapper, *maskedJoin, *maskedNetError, *maskedNetWrapper, *maskedNetJoin:
+		return err // the SDK's own, built from masked parts
+	}
+	return s.standIn(err)
+}
+
+// isSentinel reports whether err is one of chainSentinels itself.
+func isSentinel(err error) bool {
+	for _, s := range chainSentinels {
+		if err == s {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutQuery cuts the query off a URL's text: it may carry a customer
+// reference.
+func withoutQuery(u string) string {
+	for i := 0; i < len(u); i++ {
+		if u[i] == '?' {
+			return u[:i]
+		}
+	}
+	return u
+}
+
+// standIn returns a masked stand-in for err, a node of a type the SDK does
+// not rebuild: the same shape (a leaf, one wrapped error or several), its
+// masked text, and its classification.
+func (s scrubber) standIn(err error) error {
+	node := maskedError{text: s.text(err.Error()), matches: ownSentinels(err)}
+	var wrapped error
+	var joined []error
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		wrapped = s.chain(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			joined = append(joined, s.chain(e))
+		}
+	}
+	class, isNet := netClassOf(err)
+	_, isWrapper := err.(interface{ Unwrap() error })
+	_, isJoin := err.(interface{ Unwrap() []error })
+	switch {
+	case isWrapper && isNet:
+		return &maskedNetWrapper{maskedWrapper{node, wrapped}, class}
+	case isWrapper:
+		return &maskedWrapper{node, wrapped}
+	case isJoin && isNet:
+		return &maskedNetJoin{maskedJoin{node, joined}, class}
+	case isJoin:
+		return &maskedJoin{node, joined}
+	case isNet:
+		return &maskedNetError{node, class}
+	}
+	return &node
+}
+
+// ownSentinels returns the chainSentinels that err matches by its own Is
+// method (net/http's timeout errors match context.DeadlineExceeded so).
+// What it matches through the errors it wraps stays reachable in the
+// masked copies of those.
+func ownSentinels(err error) []error {
+	is, ok := err.(interface{ Is(error) bool })
+	if !ok {
+		return nil
+	}
+	var out []error
+	for _, s := range chainSentinels {
+		if is.Is(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// netClass is what a network error says about itself.
+type netClass struct{ timeout, temporary bool }
+
+// Timeout reports whether the original error was a timeout.
+func (c netClass) Timeout() bool { return c.timeout }
+
+// Temporary reports what the original error's Temporary said.
+func (c netClass) Temporary() bool { return c.temporary }
+
+// netClassOf returns err's Timeout() and Temporary(), and whether it has a
+// Timeout method (net.OpError asks its inner error for one).
+func netClassOf(err error) (netClass, bool) {
+	t, ok := err.(interface{ Timeout() bool })
+	if !ok {
+		return netClass{}, false
+	}
+	class := netClass{timeout: t.Timeout()}
+	if tmp, ok := err.(interface{ Temporary() bool }); ok {
+		class.temporary = tmp.Temporary()
+	}
+	return class, true
+}
+
+// maskedError stands in for an error node of a foreign type: its text,
+// masked, and the sentinels it matched itself.
+type maskedError struct {
+	text    string
+	matches []error
+}
+
+func (e *maskedError) Error() string { return e.text }
+
+// Is matches the sentinels the original matched by its own Is method.
+func (e *maskedError) Is(target error) bool { return slices.Contains(e.matches, target) }
+
+// maskedWrapper stands in for a node that wrapped one error.
+type maskedWrapper struct {
+	maskedError
+	next error
+}
+
+// Unwrap returns the masked copy of the wrapped error.
+func (e *maskedWrapper) Unwrap() error { return e.next }
+
+// maskedJoin stands in for a node that wrapped several errors.
+type maskedJoin struct {
+	maskedError
+	next []error
+}
+
+// Unwrap returns the masked copies of the wrapped errors.
+func (e *maskedJoin) Unwrap() []error { return e.next }
+
+// maskedNetError, maskedNetWrapper and maskedNetJoin stand in for network
+// errors (net.Error): errors.As still finds a net.Error with the same
+// Timeout().
+type (
+	maskedNetError struct {
+		maskedError
+		netClass
+	}
+	maskedNetWrapper struct {
+		maskedWrapper
+		netClass
+	}
+	maskedNetJoin struct {
+		maskedJoin
+		netClass
+	}
+)
