@@ -519,7 +519,7 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	}
 	if cfg.limiter != nil {
 		if err := cfg.limiter.Wait(ctx); err != nil {
-			return result{err: fmt.Errorf("rate limiter: %w", err), parentDone: true}
+			return result{err: &limiterError{err: err}, parentDone: true}
 		}
 		if err := ready(); err != nil {
 			return result{notSent: err}

@@ -80,12 +80,25 @@ func (s scrubber) chain(err error) error {
 		return textproto.ProtocolError(s.text(string(e)))
 	case *textproto.Error:
 		return &textproto.Error{Code: e.Code, Msg: s.text(e.Msg)}
+	case *limiterError:
+		return err // the caller's own limiter: it never sees the request
 	case *redactedError, *maybeSentError, *budgetError, *pauseError, *APIError, *ResponseError, *ValidationError,
 		*maskedError, *maskedWrapper, *maskedJoin, *maskedNetError, *maskedNetWrapper, *maskedNetJoin:
 		return err // the SDK's own, built from masked parts
 	}
 	return s.standIn(err)
 }
+
+// limiterError is the failure of the caller's own RateLimiter. It is kept
+// whole in a masked chain, so the caller still finds its own error types
+// with errors.As: the limiter is given only the context, never the
+// request, so it has nothing to echo.
+type limiterError struct{ err error }
+
+func (e *limiterError) Error() string { return "rate limiter: " + e.err.Error() }
+
+// Unwrap returns the limiter's error.
+func (e *limiterError) Unwrap() error { return e.err }
 
 // isSentinel reports whether err is one of chainSentinels itself.
 func isSentinel(err error) bool {

@@ -514,3 +514,30 @@ func TestEveryErrorTypeMaskedInChain(t *testing.T) {
 		})
 	}
 }
+
+// limiterErr is an error type of a caller's own rate limiter.
+type limiterErr struct{ reason string }
+
+func (e *limiterErr) Error() string { return "limiter closed: " + e.reason }
+
+type failingLimiter struct{ err error }
+
+func (l failingLimiter) Wait(context.Context) error { return l.err }
+
+// TestRateLimiterErrorKeptWhole checks that the error of the caller's own
+// RateLimiter reaches the caller as it was: the limiter never sees the
+// request, so there is nothing of it to mask, and the caller classifies
+// its own errors with errors.As and errors.Is.
+func TestRateLimiterErrorKeptWhole(t *testing.T) {
+	t.Parallel()
+	own := &limiterErr{reason: "shutting down"}
+	c, mux := setup(t, WithRateLimiter(failingLimiter{err: own}))
+	mux.HandleFunc("/kya/detail/1", func(http.ResponseWriter, *http.Request) { t.Error("the request was sent") })
+	_, err := c.KYA.Get(t.Context(), 1)
+	require.Error(t, err)
+	var got *limiterErr
+	require.ErrorAs(t, err, &got)
+	assert.Same(t, own, got)
+	assert.ErrorIs(t, err, own)
+	assert.NotContains(t, err.Error(), testKey)
+}
