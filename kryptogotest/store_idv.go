@@ -1,0 +1,144 @@
+package kryptogotest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+
+	kryptogo "github.com/kyabc/kryptogo-go"
+)
+
+// idvTask is an IDV task as the fake holds it, with what the API keeps
+// private: where to call back and whether to create a DD task.
+type idvTask struct {
+	task              kryptogo.IDVTask
+	callbackURL       string
+	ddCallbackURL     string
+	autoCreateDDTask  bool
+	ddSearchSettingID kryptogo.ID
+	successURL        string
+}
+
+// shown returns a copy of the task sharing no slice with the store.
+func (v *idvTask) shown() kryptogo.IDVTask {
+	t := v.task
+	t.ReviewReasons = slices.Clone(t.ReviewReasons)
+	t.RejectReasons = slices.Clone(t.RejectReasons)
+	t.DDTasks = slices.Clone(t.DDTasks)
+	return t
+}
+
+// addIDV stores a new IDV task in the given state and returns its id.
+func (st *store) addIDV(req *wireIDV, idType string, state kryptogo.IDVState) kryptogo.ID {
+	id := st.nextIDV
+	st.nextIDV++
+	st.idv[id] = &idvTask{
+		task: kryptogo.IDVTask{
+			IDVTaskID: id, Country: req.Country, IDType: kryptogo.IDType(idType),
+			ExpectedName: req.ExpectedName, ExpectedBirthday: req.ExpectedBirthday, ExpectedIDNumber: req.ExpectedIDNumber,
+			ExpectedCountry: req.Country, ExpectedIssuingDate: req.ExpectedIssuingDate, ExpectedExpiryDate: req.ExpectedExpiryDate,
+			ExpectedGender: kryptogo.Gender(req.ExpectedGender), CustomerReference: req.CustomerReference,
+			State: state, ReviewReasons: []kryptogo.Reason{}, RejectReasons: []kryptogo.Reason{},
+			AuditStatus: kryptogo.IDVAuditPending, DDTasks: []kryptogo.IDVDDTask{},
+		},
+		callbackURL: req.CallbackURL, ddCallbackURL: req.DDTaskCallbackURL,
+		autoCreateDDTask: req.AutoCreateDDTask, ddSearchSettingID: req.DDTaskSearchSettingID,
+		successURL: req.SuccessURL,
+	}
+	return id
+}
+
+// finishIDV completes an IDV task, creating its DD task in the same change
+// when the outcome is accept and one was asked for.
+func (st *store) finishIDV(id kryptogo.ID, outcome IDVOutcome, now kryptogo.Timestamp) (effects, error) {
+	v, ok := st.idv[id]
+	switch {
+	case !ok:
+		return effects{}, fmt.Errorf("kryptogotest: no IDV task %d", id)
+	case v.task.State.Done():
+		return effects{}, fmt.Errorf("kryptogotest: IDV task %d is already %s", id, v.task.State)
+	}
+	t := &v.task
+	t.State = outcome.State
+	t.ReviewReasons = append([]kryptogo.Reason{}, outcome.ReviewReasons...)
+	t.RejectReasons = append([]kryptogo.Reason{}, outcome.RejectReasons...)
+	t.AuditStatus = auditStatusOf(outcome.State)
+	t.AuditTimestamp, t.AuditorEmployeeAccount = now, "kryptogotest"
+	recognize(t)
+	var fx effects
+	if v.autoCreateDDTask && outcome.State == kryptogo.IDVAccept {
+		fx.newTasks = append(fx.newTasks, st.createDDFromIDV(v, now))
+	}
+	if v.callbackURL != "" {
+		body := v.shown()
+		fx.callbacks = append(fx.callbacks, callback{url: v.callbackURL, kind: kryptogo.CallbackIDV, payload: &body})
+	}
+	return fx, nil
+}
+
+func auditStatusOf(state kryptogo.IDVState) kryptogo.IDVAuditStatus {
+	switch state {
+	case kryptogo.IDVAccept:
+		return kryptogo.IDVAuditAccepted
+	case kryptogo.IDVReject:
+		return kryptogo.IDVAuditRejected
+	}
+	return kryptogo.IDVAuditPending
+}
+
+// recognize fills what the document "says": the fake reads back what was
+// expected, or placeholders.
+func recognize(t *kryptogo.IDVTask) {
+	t.FullName = orDefault(t.ExpectedName, "TEST PERSON")
+	t.FirstName, t.LastName = t.FullName, ""
+	t.Birthday = orDefault(t.ExpectedBirthday, "1990-01-01")
+	t.IDNumber = orDefault(t.ExpectedIDNumber, "X000000000")
+	t.IssuingDate = orDefault(t.ExpectedIssuingDate, "2020-01-01")
+	t.ExpiryDate = orDefault(t.ExpectedExpiryDate, "2030-01-01")
+	t.Gender = kryptogo.Gender(orDefault(string(t.ExpectedGender), "X"))
+	t.IDSubType = map[kryptogo.IDType]kryptogo.IDSubType{
+		kryptogo.IDTypeIDCard: kryptogo.IDSubTypeNationalID, kryptogo.IDTypePassport: kryptogo.IDSubTypeEPassport,
+		kryptogo.IDTypeDrivingLicense: kryptogo.IDSubTypeRegularDrivingLicense,
+	}[t.IDType]
+}
+
+func orDefault(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+// createDDFromIDV creates the DD task an accepted IDV task asked for and
+// returns its id.
+func (st *store) createDDFromIDV(v *idvTask, now kryptogo.Timestamp) kryptogo.ID {
+	t := &v.task
+	target := kryptogo.KYCTarget(t.FullName, t.Birthday, t.Country)
+	settingID := v.ddSearchSettingID
+	id := st.addTask(wireTask{SearchSettingID: &settingID, Target: &target, CallbackURL: v.ddCallbackURL,
+		CustomerReference: t.CustomerReference, FromIDVID: t.IDVTaskID}, now)
+	t.CreatedSearchTaskID = id
+	t.DDTasks = append(t.DDTasks, kryptogo.IDVDDTask{ID: id, CreationTimestamp: now})
+	return id
+}
+
+// openWebSession uses up a session link and moves its task to pending.
+func (st *store) openWebSession(token string) (kryptogo.ID, string, bool) {
+	id, ok := st.webTokens[token]
+	if !ok {
+		return 0, "", false
+	}
+	delete(st.webTokens, token)
+	v := st.idv[id]
+	if v.task.State == kryptogo.IDVInitial {
+		v.task.State = kryptogo.IDVPending
+	}
+	return id, v.successURL, true
+}
+
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

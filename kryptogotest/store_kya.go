@@ -1,0 +1,41 @@
+package kryptogotest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+
+	kryptogo "github.com/kyabc/kryptogo-go"
+)
+
+// kyaResult builds a result whose content depends only on the address: the
+// same address always yields the same lists.
+func (st *store) kyaResult(address, chain string, now kryptogo.Timestamp) *kryptogo.KYAResult {
+	if chain == string(kryptogo.ChainETH) {
+		address = strings.ToLower(address) // the API answers eth addresses in lower case
+	}
+	sum := sha256.Sum256([]byte(address))
+	var txs []map[string]any
+	for i := 0; i < int(sum[0]%5); i++ {
+		h := sha256.Sum256(append(sum[:], byte(i)))
+		txs = append(txs, map[string]any{"hash": "0x" + hex.EncodeToString(h[:]), "chain": chain})
+	}
+	var sdn []map[string]any
+	if st.sanctioned[strings.ToLower(address)] {
+		sdn = append(sdn, map[string]any{"address": address, "list": "SDN", "source": "kryptogotest"})
+	}
+	id := st.nextKYA
+	st.nextKYA++
+	return &kryptogo.KYAResult{
+		KYAID:             id,
+		Address:           address,
+		Data:              json.RawMessage(`{}`),
+		SDNList:           mustJSON(nonNil(sdn)),
+		TxList:            mustJSON(nonNil(txs)),
+		CreationTimestamp: now,
+		CreatorAccount:    "kryptogotest@example.com",
+		CreatorEmail:      "kryptogotest@example.com",
+		CreatorName:       "kryptogotest",
+	}
+}
