@@ -2,6 +2,7 @@ package kryptogotest
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -89,13 +90,34 @@ func (s *Server) admit(r *http.Request, body []byte) (string, time.Duration, fai
 	return requestID, s.latency, failure{}
 }
 
-func (s *Server) authenticated(h func(*http.Request) (int, any)) http.Handler {
+// authenticated answers 401 to a request without the fake's key, and
+// otherwise what h answers: its body with 200, or its refusal with the
+// status of the refusal's kind.
+func (s *Server) authenticated(h func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(kryptogo.DefaultAPIKeyHeader) != s.APIKey {
 			writeError(w, http.StatusUnauthorized, "invalid API token")
 			return
 		}
-		status, body := h(r)
-		writeJSON(w, status, body)
+		body, err := h(r)
+		if err != nil {
+			writeError(w, statusOf(err), err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
+}
+
+// statusOf is the status that answers a refusal of the store or of a
+// handler's checks.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errConflict):
+		return http.StatusConflict
+	case errors.Is(err, errInvalid):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
 }

@@ -11,11 +11,14 @@ import (
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
 
+// An endpoint reads its request, refuses what the API refuses (validate.go)
+// and asks the store; it answers the store's data, or an error that
+// authenticated turns into a status.
+type endpoint func(*http.Request) (any, error)
+
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
-	api := func(pattern string, h func(*http.Request) (int, any)) {
-		mux.Handle(pattern, s.authenticated(h))
-	}
+	api := func(pattern string, h endpoint) { mux.Handle(pattern, s.authenticated(h)) }
 	api("POST /kya", s.createKYA)
 	api("GET /kya/detail/{id}", s.getKYA)
 	api("POST /task", s.createTasks)
@@ -29,89 +32,220 @@ func (s *Server) handler() http.Handler {
 	api("POST /idv/init", s.initWeb)
 	api("POST /idv/account", s.initMobile)
 	mux.HandleFunc("GET /idv/web/{token}", s.openWebSession) // the end user's browser: no key
-	mux.Handle("/", s.authenticated(func(*http.Request) (int, any) { return apiError(http.StatusNotFound, "no such endpoint") }))
+	api("/", func(*http.Request) (any, error) { return nil, refuse(errNotFound, "no such endpoint") })
 	return s.front(mux)
 }
 
-// decodeIDV reads an IDV request and lists what it lacks; check adds the
+func (s *Server) createKYA(r *http.Request) (any, error) {
+	var req struct {
+		Address string `json:"address"`
+		Chain   string `json:"chain"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(req.Address) == "" {
+		return nil, missing{"address"}.err()
+	}
+	chain := strings.ToLower(req.Chain)
+	if chain == "" {
+		detected, ok := kryptogo.DetectChain(req.Address)
+		if !ok {
+			return nil, refuse(errInvalid, "cannot detect the chain of the address")
+		}
+		chain = string(detected)
+	}
+	if chain != string(kryptogo.ChainETH) && chain != string(kryptogo.ChainBTC) {
+		return nil, refuse(errInvalid, "chain %q is not supported (btc, eth)", req.Chain)
+	}
+	return s.change(func(st *store, now kryptogo.Timestamp) (any, effects, error) {
+		return kyaWire{st.addKYA(req.Address, chain, now)}, effects{}, nil
+	})
+}
+
+func (s *Server) getKYA(r *http.Request) (any, error) {
+	return s.view(func(st *store) (any, error) {
+		res, err := st.kya(pathID(r))
+		if err != nil {
+			return nil, err
+		}
+		return kyaWire{res}, nil
+	})
+}
+
+func (s *Server) createTasks(r *http.Request) (any, error) {
+	var wire []wireTask
+	if err := decode(r, &wire); err != nil {
+		return nil, err
+	}
+	var m missing
+	m.need(len(wire) > 0, "tasks")
+	for i := range wire {
+		wire[i].check("["+strconv.Itoa(i)+"].", &m)
+	}
+	if err := m.err(); err != nil {
+		return nil, err
+	}
+	reqs := make([]kryptogo.CreateTaskRequest, len(wire))
+	for i, w := range wire {
+		reqs[i] = w.request()
+	}
+	return s.change(func(st *store, now kryptogo.Timestamp) (any, effects, error) {
+		ids, fx := st.createTasks(reqs, now)
+		receipts := make([]taskReceipt, len(ids))
+		for i, id := range ids {
+			receipts[i] = taskReceipt{TaskID: id, Timestamp: now}
+		}
+		return receipts, fx, nil
+	})
+}
+
+func (s *Server) taskSummary(r *http.Request) (any, error) {
+	return s.view(func(st *store) (any, error) {
+		t, err := st.task(pathID(r))
+		if err != nil {
+			return nil, err
+		}
+		return t.summary(), nil
+	})
+}
+
+func (s *Server) taskDetail(r *http.Request) (any, error) {
+	return s.view(func(st *store) (any, error) {
+		t, err := st.task(pathID(r))
+		if err != nil {
+			return nil, err
+		}
+		return detailWire{detail: t.shown(), commented: len(t.commentLogs) > 0}, nil
+	})
+}
+
+func (s *Server) setAccepted(r *http.Request) (any, error) {
+	var req struct {
+		Comment  *string `json:"comment"`
+		Accepted *bool   `json:"accepted"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	var m missing
+	m.need(req.Comment != nil, "comment")
+	m.need(req.Accepted != nil, "accepted")
+	if err := m.err(); err != nil {
+		return nil, err
+	}
+	id := pathID(r)
+	return s.change(func(st *store, now kryptogo.Timestamp) (any, effects, error) {
+		fx, err := st.decide(id, *req.Comment, *req.Accepted, now)
+		answer := map[string]any{"task_id": id, "comment": *req.Comment, "accepted": *req.Accepted}
+		return answer, fx, err
+	})
+}
+
+func (s *Server) setMetadata(r *http.Request) (any, error) {
+	var pairs []kryptogo.Metadata
+	if err := decode(r, &pairs); err != nil {
+		return nil, err
+	}
+	return s.change(func(st *store, now kryptogo.Timestamp) (any, effects, error) {
+		return map[string]int{"code": 0}, effects{}, st.appendMetadata(pathID(r), pairs, now)
+	})
+}
+
+func (s *Server) history(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	size, sizeErr := strconv.Atoi(q.Get("page_size"))
+	page, pageErr := strconv.Atoi(q.Get("page_number"))
+	var m missing
+	m.need(sizeErr == nil && size > 0, "page_size")
+	m.need(pageErr == nil && page > 0, "page_number")
+	if err := m.err(); err != nil {
+		return nil, err
+	}
+	return s.view(func(st *store) (any, error) {
+		data, total := st.history(q.Get("customer_reference"), page, size)
+		return map[string]any{
+			"data":   data,
+			"paging": map[string]int{"page_number": page, "page_size": size, "total": total},
+		}, nil
+	})
+}
+
+// decodeIDV reads an IDV request and refuses what it lacks; check adds the
 // endpoint's own rules to the common ones.
-func decodeIDV(r *http.Request, check func(*wireIDV, *missing)) (*wireIDV, int, any) {
+func decodeIDV(r *http.Request, check func(*wireIDV, *missing)) (*wireIDV, error) {
 	var req wireIDV
 	if err := decode(r, &req); err != nil {
-		status, body := apiError(http.StatusBadRequest, "%v", err)
-		return nil, status, body
+		return nil, err
 	}
 	var m missing
 	req.checkCommon(&m)
 	check(&req, &m)
-	if len(m) > 0 {
-		status, body := m.answer()
-		return nil, status, body
+	if err := m.err(); err != nil {
+		return nil, err
 	}
-	return &req, 0, nil
+	return &req, nil
 }
 
-func (s *Server) createIDV(r *http.Request) (int, any) {
-	req, status, body := decodeIDV(r, func(req *wireIDV, m *missing) {
+func (s *Server) createIDV(r *http.Request) (any, error) {
+	req, err := decodeIDV(r, func(req *wireIDV, m *missing) {
 		m.need(knownIDType(req.IDType), "id_type")
 		m.need(req.IDImage != "", "id_image")
 		m.need(req.IDType != string(kryptogo.IDTypeIDCard) || req.IDBackImage != "", "id_back_image")
 		m.need(req.FaceImage != "" || req.IDAndFaceImage != "", "face_image")
 	})
-	if req == nil {
-		return status, body
+	if err != nil {
+		return nil, err
 	}
-	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
-		id := st.addIDV(req, req.IDType, kryptogo.IDVPending)
-		return http.StatusOK, map[string]any{"idv_task_id": id, "timestamp": now}, effects{newIDV: []kryptogo.ID{id}}
+	return s.change(func(st *store, now kryptogo.Timestamp) (any, effects, error) {
+		id := st.addIDV(req.spec(req.IDType), kryptogo.IDVPending)
+		return map[string]any{"idv_task_id": id, "timestamp": now}, effects{newIDV: []kryptogo.ID{id}}, nil
 	})
 }
 
-func (s *Server) getIDV(r *http.Request) (int, any) {
-	id, _ := pathID(r)
-	return s.view(func(st *store) (int, any) {
-		v, ok := st.idv[id]
-		if !ok {
-			return apiError(http.StatusNotFound, "IDV task %s not found", r.PathValue("id"))
+func (s *Server) getIDV(r *http.Request) (any, error) {
+	return s.view(func(st *store) (any, error) {
+		v, err := st.idvTask(pathID(r))
+		if err != nil {
+			return nil, err
 		}
-		return http.StatusOK, v.shown()
+		return v.shown(), nil
 	})
 }
 
-func (s *Server) initWeb(r *http.Request) (int, any) {
-	req, status, body := decodeIDV(r, func(req *wireIDV, m *missing) {
+func (s *Server) initWeb(r *http.Request) (any, error) {
+	req, err := decodeIDV(r, func(req *wireIDV, m *missing) {
 		m.need(knownIDType(req.IDType), "id_type")
 		m.need(req.WorkflowID != nil && slices.Contains(webWorkflows, kryptogo.Workflow(*req.WorkflowID)), "workflow_id")
 		m.need(req.CustomerReference != "", "customer_reference")
 	})
-	if req == nil {
-		return status, body
+	if err != nil {
+		return nil, err
 	}
 	token := newToken()
-	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
-		id := st.addIDV(req, req.IDType, kryptogo.IDVInitial)
-		st.webTokens[token] = id
+	return s.change(func(st *store, now kryptogo.Timestamp) (any, effects, error) {
+		id := st.addWebSession(req.spec(req.IDType), token)
 		answer := map[string]any{"idv_task_id": id, "url": s.URL + "/idv/web/" + token, "timestamp": now}
 		if s.rfc3339 { // guarded by s.mu, which change holds
 			answer["timestamp"] = now.Format("2006-01-02T15:04:05Z07:00")
 		}
-		return http.StatusOK, answer, effects{} // completes when the URL is opened
+		return answer, effects{}, nil // completes when the URL is opened
 	})
 }
 
-func (s *Server) initMobile(r *http.Request) (int, any) {
-	req, status, body := decodeIDV(r, func(req *wireIDV, m *missing) {
+func (s *Server) initMobile(r *http.Request) (any, error) {
+	req, err := decodeIDV(r, func(req *wireIDV, m *missing) {
 		m.need(req.WorkflowID != nil && kryptogo.Workflow(*req.WorkflowID) == kryptogo.WorkflowMobile, "workflow_id")
 	})
-	if req == nil {
-		return status, body
+	if err != nil {
+		return nil, err
 	}
 	sdkToken := "kryptogotest-sdk-token-" + newToken()
-	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
+	return s.change(func(st *store, now kryptogo.Timestamp) (any, effects, error) {
 		// The mobile SDK's upload has no stand-in: the task starts pending.
-		id := st.addIDV(req, string(kryptogo.IDTypeIDCard), kryptogo.IDVPending)
+		id := st.addIDV(req.spec(string(kryptogo.IDTypeIDCard)), kryptogo.IDVPending)
 		answer := map[string]any{"idv_task_id": id, "sdk_token": sdkToken, "timestamp": now}
-		return http.StatusOK, answer, effects{newIDV: []kryptogo.ID{id}}
+		return answer, effects{newIDV: []kryptogo.ID{id}}, nil
 	})
 }
 
@@ -120,10 +254,10 @@ func (s *Server) initMobile(r *http.Request) (int, any) {
 // A link works once.
 func (s *Server) openWebSession(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	id, successURL, ok := s.state.openWebSession(r.PathValue("token"))
+	id, successURL, err := s.state.openWebSession(r.PathValue("token"))
 	s.mu.Unlock()
-	if !ok {
-		http.Error(w, "this verification link is unknown or was already used", http.StatusNotFound)
+	if err != nil {
+		http.Error(w, err.Error(), statusOf(err))
 		return
 	}
 	s.carryOut(effects{newIDV: []kryptogo.ID{id}})
@@ -134,147 +268,4 @@ func (s *Server) openWebSession(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprintf(w, "<!doctype html><title>Verification submitted</title><p>IDV task %s: documents submitted (kryptogotest).</p>",
 		html.EscapeString(id.String()))
-}
-
-func (s *Server) createKYA(r *http.Request) (int, any) {
-	var req struct {
-		Address string `json:"address"`
-		Chain   string `json:"chain"`
-	}
-	if err := decode(r, &req); err != nil {
-		return apiError(http.StatusBadRequest, "%v", err)
-	}
-	if strings.TrimSpace(req.Address) == "" {
-		return missing{"address"}.answer()
-	}
-	chain := strings.ToLower(req.Chain)
-	if chain == "" {
-		detected, ok := kryptogo.DetectChain(req.Address)
-		if !ok {
-			return apiError(http.StatusBadRequest, "cannot detect the chain of the address")
-		}
-		chain = string(detected)
-	}
-	if chain != string(kryptogo.ChainETH) && chain != string(kryptogo.ChainBTC) {
-		return apiError(http.StatusBadRequest, "chain %q is not supported (btc, eth)", req.Chain)
-	}
-	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
-		res := st.kyaResult(req.Address, chain, now)
-		st.kya[res.KYAID] = res
-		return http.StatusOK, kyaWire{res}, effects{}
-	})
-}
-
-func (s *Server) getKYA(r *http.Request) (int, any) {
-	id, _ := pathID(r)
-	return s.view(func(st *store) (int, any) {
-		res, ok := st.kya[id]
-		if !ok {
-			return apiError(http.StatusNotFound, "KYA task %s not found", r.PathValue("id"))
-		}
-		return http.StatusOK, kyaWire{res}
-	})
-}
-
-func (s *Server) createTasks(r *http.Request) (int, any) {
-	var reqs []wireTask
-	if err := decode(r, &reqs); err != nil {
-		return apiError(http.StatusBadRequest, "%v", err)
-	}
-	var m missing
-	m.need(len(reqs) > 0, "tasks")
-	for i := range reqs {
-		reqs[i].check("["+strconv.Itoa(i)+"].", &m)
-	}
-	if len(m) > 0 {
-		return m.answer()
-	}
-	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
-		return st.createTasks(reqs, now)
-	})
-}
-
-func taskNotFound(r *http.Request) (int, any) {
-	return apiError(http.StatusNotFound, "task %s not found", r.PathValue("id"))
-}
-
-func (s *Server) taskSummary(r *http.Request) (int, any) {
-	return s.viewTask(r, func(t *task) any { return t.summary() })
-}
-
-func (s *Server) taskDetail(r *http.Request) (int, any) {
-	return s.viewTask(r, func(t *task) any { return detailWire{detail: t.shown(), commented: len(t.commentLogs) > 0} })
-}
-
-// viewTask answers what show makes of the task of the {id} path parameter,
-// or 404.
-func (s *Server) viewTask(r *http.Request, show func(*task) any) (int, any) {
-	id, _ := pathID(r)
-	return s.view(func(st *store) (int, any) {
-		t, ok := st.tasks[id]
-		if !ok {
-			return taskNotFound(r)
-		}
-		return http.StatusOK, show(t)
-	})
-}
-
-// changeTask runs op on the task of the {id} path parameter as a change,
-// or answers 404.
-func (s *Server) changeTask(r *http.Request, op func(t *task, now kryptogo.Timestamp) (int, any, effects)) (int, any) {
-	id, _ := pathID(r)
-	return s.change(func(st *store, now kryptogo.Timestamp) (int, any, effects) {
-		t, ok := st.tasks[id]
-		if !ok {
-			status, body := taskNotFound(r)
-			return status, body, effects{}
-		}
-		return op(t, now)
-	})
-}
-
-func (s *Server) setAccepted(r *http.Request) (int, any) {
-	var req struct {
-		Comment  *string `json:"comment"`
-		Accepted *bool   `json:"accepted"`
-	}
-	if err := decode(r, &req); err != nil {
-		return apiError(http.StatusBadRequest, "%v", err)
-	}
-	var m missing
-	m.need(req.Comment != nil, "comment")
-	m.need(req.Accepted != nil, "accepted")
-	if len(m) > 0 {
-		return m.answer()
-	}
-	return s.changeTask(r, func(t *task, now kryptogo.Timestamp) (int, any, effects) {
-		return t.decide(*req.Comment, *req.Accepted, now)
-	})
-}
-
-func (s *Server) setMetadata(r *http.Request) (int, any) {
-	var pairs []kryptogo.Metadata
-	if err := decode(r, &pairs); err != nil {
-		return apiError(http.StatusBadRequest, "%v", err)
-	}
-	return s.changeTask(r, func(t *task, now kryptogo.Timestamp) (int, any, effects) {
-		// The reference: "key-value pair object array to append". A key
-		// sent again adds a pair; it does not replace the first.
-		t.detail.Metadata = append(t.detail.Metadata, pairs...)
-		t.detail.UpdateTime = now
-		return http.StatusOK, map[string]int{"code": 0}, effects{}
-	})
-}
-
-func (s *Server) history(r *http.Request) (int, any) {
-	q := r.URL.Query()
-	size, sizeErr := strconv.Atoi(q.Get("page_size"))
-	page, pageErr := strconv.Atoi(q.Get("page_number"))
-	var m missing
-	m.need(sizeErr == nil && size > 0, "page_size")
-	m.need(pageErr == nil && page > 0, "page_number")
-	if len(m) > 0 {
-		return m.answer()
-	}
-	return s.view(func(st *store) (int, any) { return st.history(q.Get("customer_reference"), page, size) })
 }

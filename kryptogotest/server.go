@@ -136,20 +136,26 @@ func (s *Server) stamp() kryptogo.Timestamp {
 // change runs op on the store under the lock, encodes its answer while the
 // state cannot move, and carries out its effects (callbacks, completions)
 // once the lock is released.
-func (s *Server) change(op func(st *store, now kryptogo.Timestamp) (int, any, effects)) (int, any) {
+func (s *Server) change(op func(st *store, now kryptogo.Timestamp) (any, effects, error)) (any, error) {
 	s.mu.Lock()
-	status, body, fx := op(s.state, s.stamp())
-	status, encoded := encode(status, body)
+	body, fx, err := op(s.state, s.stamp())
+	if err == nil {
+		body, err = encode(body)
+	}
 	s.mu.Unlock()
 	s.carryOut(fx)
-	return status, encoded
+	return body, err
 }
 
 // view runs a read-only op on the store under the lock and encodes its answer.
-func (s *Server) view(op func(st *store) (int, any)) (int, any) {
+func (s *Server) view(op func(st *store) (any, error)) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return encode(op(s.state))
+	body, err := op(s.state)
+	if err != nil {
+		return nil, err
+	}
+	return encode(body)
 }
 
 // carryOut sends the callbacks a change made due and completes the tasks it

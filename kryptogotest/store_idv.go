@@ -3,7 +3,6 @@ package kryptogotest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"slices"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
@@ -29,23 +28,53 @@ func (v *idvTask) shown() kryptogo.IDVTask {
 	return t
 }
 
+// idvSpec is what the store keeps of a request that creates an IDV task.
+type idvSpec struct {
+	country, idType                              string
+	expectedName, expectedBirthday, expectedIDNo string
+	expectedIssuingDate, expectedExpiryDate      string
+	expectedGender                               string
+	customerReference                            string
+	callbackURL, successURL                      string
+	autoCreateDDTask                             bool
+	ddSearchSettingID                            kryptogo.ID
+	ddCallbackURL                                string
+}
+
+// idvTask returns the IDV task of the id.
+func (st *store) idvTask(id kryptogo.ID) (*idvTask, error) {
+	v, ok := st.idv[id]
+	if !ok {
+		return nil, refuse(errNotFound, "IDV task %d not found", id)
+	}
+	return v, nil
+}
+
 // addIDV stores a new IDV task in the given state and returns its id.
-func (st *store) addIDV(req *wireIDV, idType string, state kryptogo.IDVState) kryptogo.ID {
+func (st *store) addIDV(spec idvSpec, state kryptogo.IDVState) kryptogo.ID {
 	id := st.nextIDV
 	st.nextIDV++
 	st.idv[id] = &idvTask{
 		task: kryptogo.IDVTask{
-			IDVTaskID: id, Country: req.Country, IDType: kryptogo.IDType(idType),
-			ExpectedName: req.ExpectedName, ExpectedBirthday: req.ExpectedBirthday, ExpectedIDNumber: req.ExpectedIDNumber,
-			ExpectedCountry: req.Country, ExpectedIssuingDate: req.ExpectedIssuingDate, ExpectedExpiryDate: req.ExpectedExpiryDate,
-			ExpectedGender: kryptogo.Gender(req.ExpectedGender), CustomerReference: req.CustomerReference,
+			IDVTaskID: id, Country: spec.country, IDType: kryptogo.IDType(spec.idType),
+			ExpectedName: spec.expectedName, ExpectedBirthday: spec.expectedBirthday, ExpectedIDNumber: spec.expectedIDNo,
+			ExpectedCountry: spec.country, ExpectedIssuingDate: spec.expectedIssuingDate, ExpectedExpiryDate: spec.expectedExpiryDate,
+			ExpectedGender: kryptogo.Gender(spec.expectedGender), CustomerReference: spec.customerReference,
 			State: state, ReviewReasons: []kryptogo.Reason{}, RejectReasons: []kryptogo.Reason{},
 			AuditStatus: kryptogo.IDVAuditPending, DDTasks: []kryptogo.IDVDDTask{},
 		},
-		callbackURL: req.CallbackURL, ddCallbackURL: req.DDTaskCallbackURL,
-		autoCreateDDTask: req.AutoCreateDDTask, ddSearchSettingID: req.DDTaskSearchSettingID,
-		successURL: req.SuccessURL,
+		callbackURL: spec.callbackURL, ddCallbackURL: spec.ddCallbackURL,
+		autoCreateDDTask: spec.autoCreateDDTask, ddSearchSettingID: spec.ddSearchSettingID,
+		successURL: spec.successURL,
 	}
+	return id
+}
+
+// addWebSession stores a new IDV task waiting for its customer, reached by
+// a link with the token, and returns its id.
+func (st *store) addWebSession(spec idvSpec, token string) kryptogo.ID {
+	id := st.addIDV(spec, kryptogo.IDVInitial)
+	st.webTokens[token] = id
 	return id
 }
 
@@ -55,9 +84,9 @@ func (st *store) finishIDV(id kryptogo.ID, outcome IDVOutcome, now kryptogo.Time
 	v, ok := st.idv[id]
 	switch {
 	case !ok:
-		return effects{}, fmt.Errorf("kryptogotest: no IDV task %d", id)
+		return effects{}, refuse(errNotFound, "kryptogotest: no IDV task %d", id)
 	case v.task.State.Done():
-		return effects{}, fmt.Errorf("kryptogotest: IDV task %d is already %s", id, v.task.State)
+		return effects{}, refuse(errConflict, "kryptogotest: IDV task %d is already %s", id, v.task.State)
 	}
 	t := &v.task
 	t.State = outcome.State
@@ -116,25 +145,26 @@ func (st *store) createDDFromIDV(v *idvTask, now kryptogo.Timestamp) kryptogo.ID
 	t := &v.task
 	target := kryptogo.KYCTarget(t.FullName, t.Birthday, t.Country)
 	settingID := v.ddSearchSettingID
-	id := st.addTask(wireTask{SearchSettingID: &settingID, Target: &target, CallbackURL: v.ddCallbackURL,
+	id := st.addTask(kryptogo.CreateTaskRequest{SearchSettingID: settingID, Target: target, CallbackURL: v.ddCallbackURL,
 		CustomerReference: t.CustomerReference, FromIDVID: t.IDVTaskID}, now)
 	t.CreatedSearchTaskID = id
 	t.DDTasks = append(t.DDTasks, kryptogo.IDVDDTask{ID: id, CreationTimestamp: now})
 	return id
 }
 
-// openWebSession uses up a session link and moves its task to pending.
-func (st *store) openWebSession(token string) (kryptogo.ID, string, bool) {
+// openWebSession uses up a session link, moves its task to pending and
+// returns the task's id and where to send the customer then.
+func (st *store) openWebSession(token string) (kryptogo.ID, string, error) {
 	id, ok := st.webTokens[token]
 	if !ok {
-		return 0, "", false
+		return 0, "", refuse(errNotFound, "this verification link is unknown or was already used")
 	}
 	delete(st.webTokens, token)
 	v := st.idv[id]
 	if v.task.State == kryptogo.IDVInitial {
 		v.task.State = kryptogo.IDVPending
 	}
-	return id, v.successURL, true
+	return id, v.successURL, nil
 }
 
 func newToken() string {

@@ -9,6 +9,22 @@ import (
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
 
+// addKYA analyses an address and stores the result.
+func (st *store) addKYA(address, chain string, now kryptogo.Timestamp) *kryptogo.KYAResult {
+	res := st.kyaResult(address, chain, now)
+	st.kyaResults[res.KYAID] = res
+	return res
+}
+
+// kya returns the KYA result of the id.
+func (st *store) kya(id kryptogo.ID) (*kryptogo.KYAResult, error) {
+	res, ok := st.kyaResults[id]
+	if !ok {
+		return nil, refuse(errNotFound, "KYA task %d not found", id)
+	}
+	return res, nil
+}
+
 // kyaResult builds a result whose content depends only on the address: the
 // same address always yields the same lists.
 func (st *store) kyaResult(address, chain string, now kryptogo.Timestamp) *kryptogo.KYAResult {

@@ -1,8 +1,6 @@
 package kryptogotest
 
 import (
-	"fmt"
-	"net/http"
 	"sort"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
@@ -49,30 +47,38 @@ func (t *task) shown() kryptogo.TaskDetail {
 	return d
 }
 
-func (st *store) createTasks(reqs []wireTask, now kryptogo.Timestamp) (int, any, effects) {
-	var fx effects
-	receipts := make([]taskReceipt, len(reqs))
-	for i, req := range reqs {
-		id := st.addTask(req, now)
-		receipts[i] = taskReceipt{TaskID: id, Timestamp: now}
-		fx.newTasks = append(fx.newTasks, id)
+// task returns the task of the id.
+func (st *store) task(id kryptogo.ID) (*task, error) {
+	t, ok := st.tasks[id]
+	if !ok {
+		return nil, refuse(errNotFound, "task %d not found", id)
 	}
-	return http.StatusOK, receipts, fx
+	return t, nil
 }
 
-// addTask stores a new pending task and returns its id.
-func (st *store) addTask(req wireTask, now kryptogo.Timestamp) kryptogo.ID {
+// createTasks stores a pending task per request and returns their ids, in
+// the order of the requests.
+func (st *store) createTasks(reqs []kryptogo.CreateTaskRequest, now kryptogo.Timestamp) ([]kryptogo.ID, effects) {
+	var fx effects
+	ids := make([]kryptogo.ID, len(reqs))
+	for i, req := range reqs {
+		ids[i] = st.addTask(req, now)
+		fx.newTasks = append(fx.newTasks, ids[i])
+	}
+	return ids, fx
+}
+
+// addTask stores a new pending task and returns its id. An empty list of
+// sources searches all five.
+func (st *store) addTask(req kryptogo.CreateTaskRequest, now kryptogo.Timestamp) kryptogo.ID {
 	id := st.nextTask
 	st.nextTask++
-	sources := kryptogo.SearchSources{}
-	if req.SearchSource != nil {
-		sources = append(sources, *req.SearchSource...)
-	}
+	sources := append(kryptogo.SearchSources{}, req.SearchSource...)
 	if len(sources) == 0 {
 		sources = append(sources, kryptogo.AllSearchSources...)
 	}
 	st.tasks[id] = &task{detail: kryptogo.TaskDetail{
-		TaskID: id, Target: *req.Target, SearchSource: sources,
+		TaskID: id, Target: req.Target, SearchSource: sources,
 		SearchSetting: kryptogo.SearchSetting{Mode: kryptogo.SearchModePrecise, TimeRangeYear: -1, Language: "en",
 			NegativeWords: []string{}, Sites: []string{}, NumberOfPages: 1},
 		CallbackURL: req.CallbackURL, CustomerReference: req.CustomerReference,
@@ -95,9 +101,9 @@ func (st *store) finishTask(id kryptogo.ID, outcome TaskOutcome, now kryptogo.Ti
 	t, ok := st.tasks[id]
 	switch {
 	case !ok:
-		return effects{}, fmt.Errorf("kryptogotest: no task %d", id)
+		return effects{}, refuse(errNotFound, "kryptogotest: no task %d", id)
 	case t.completed():
-		return effects{}, fmt.Errorf("kryptogotest: task %d is already completed", id)
+		return effects{}, refuse(errConflict, "kryptogotest: task %d is already completed", id)
 	}
 	t.progress = 100
 	t.detail.PotentialRisk, t.detail.SanctionMatched = outcome.PotentialRisk, outcome.SanctionMatched
@@ -116,11 +122,14 @@ func (t *task) callbackEffects() effects {
 }
 
 // decide accepts or rejects the task, once, logging the comment.
-func (t *task) decide(comment string, accepted bool, now kryptogo.Timestamp) (int, any, effects) {
+func (st *store) decide(id kryptogo.ID, comment string, accepted bool, now kryptogo.Timestamp) (effects, error) {
+	t, err := st.task(id)
+	if err != nil {
+		return effects{}, err
+	}
 	d := &t.detail
 	if d.AuditStatus != kryptogo.AuditUndecided {
-		status, body := apiError(http.StatusConflict, "task %d is already accepted or rejected", d.TaskID)
-		return status, body, effects{}
+		return effects{}, refuse(errConflict, "task %d is already accepted or rejected", d.TaskID)
 	}
 	d.AuditStatus = kryptogo.AuditRejected
 	if accepted {
@@ -130,12 +139,25 @@ func (t *task) decide(comment string, accepted bool, now kryptogo.Timestamp) (in
 	d.AuditorEmployeeID, d.AuditorEmployeeName, d.AuditorEmployeeAccount = 1, "kryptogotest", "kryptogotest@example.com"
 	d.CommentEmployeeID, d.CommentEmployeeName, d.CommentEmployeeAccount = 1, "kryptogotest", "kryptogotest@example.com"
 	t.commentLogs = append(t.commentLogs, commentLog{Comment: comment, Accepted: accepted, CommentTime: now})
-	answer := map[string]any{"task_id": d.TaskID, "comment": comment, "accepted": accepted}
-	return http.StatusOK, answer, t.callbackEffects()
+	return t.callbackEffects(), nil
 }
 
-// history pages the tasks of a customer (all with ref ""), newest first.
-func (st *store) history(ref string, page, size int) (int, any) {
+// appendMetadata appends pairs to the task's metadata. The reference:
+// "key-value pair object array to append". A key sent again adds a pair;
+// it does not replace the first.
+func (st *store) appendMetadata(id kryptogo.ID, pairs []kryptogo.Metadata, now kryptogo.Timestamp) error {
+	t, err := st.task(id)
+	if err != nil {
+		return err
+	}
+	t.detail.Metadata = append(t.detail.Metadata, pairs...)
+	t.detail.UpdateTime = now
+	return nil
+}
+
+// history returns a page of the tasks of a customer (all with ref ""),
+// newest first, and how many tasks the customer has.
+func (st *store) history(ref string, page, size int) ([]*kryptogo.TaskSummary, int) {
 	var matched []*task
 	for _, t := range st.tasks {
 		if ref == "" || t.detail.CustomerReference == ref {
@@ -147,8 +169,5 @@ func (st *store) history(ref string, page, size int) (int, any) {
 	for i := (page - 1) * size; i < len(matched) && i < page*size; i++ {
 		data = append(data, matched[i].summary())
 	}
-	return http.StatusOK, map[string]any{
-		"data":   data,
-		"paging": map[string]int{"page_number": page, "page_size": size, "total": len(matched)},
-	}
+	return data, len(matched)
 }

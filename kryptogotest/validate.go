@@ -1,7 +1,6 @@
 package kryptogotest
 
 import (
-	"net/http"
 	"strings"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
@@ -16,8 +15,12 @@ func (m *missing) need(ok bool, field string) {
 	}
 }
 
-func (m missing) answer() (int, any) {
-	return apiError(http.StatusBadRequest, "invalid request: %s", strings.Join(m, ", "))
+// err is the refusal that lists the fields, or nil when none is missing.
+func (m missing) err() error {
+	if len(m) == 0 {
+		return nil
+	}
+	return refuse(errInvalid, "invalid request: %s", strings.Join(m, ", "))
 }
 
 func (w *wireIDV) checkCommon(m *missing) {

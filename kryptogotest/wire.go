@@ -2,6 +2,7 @@ package kryptogotest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -14,22 +15,18 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-func apiError(status int, format string, args ...any) (int, any) {
-	return status, errorBody{Code: status, Message: fmt.Sprintf(format, args...)}
-}
-
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Code: status, Message: msg})
 }
 
 // encode turns an answer into its JSON, so that it is taken while the
 // store cannot change.
-func encode(status int, body any) (int, any) {
+func encode(body any) (json.RawMessage, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return apiError(http.StatusInternalServerError, "kryptogotest: encode answer")
+		return nil, errors.New("kryptogotest: encode answer")
 	}
-	return status, json.RawMessage(b)
+	return b, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -42,16 +39,20 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_, _ = w.Write(b)
 }
 
-// pathID reads the {id} path parameter.
-func pathID(r *http.Request) (kryptogo.ID, bool) {
+// pathID reads the {id} path parameter; an id that is not a positive
+// integer reads as 0, which names nothing.
+func pathID(r *http.Request) kryptogo.ID {
 	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	return kryptogo.ID(n), err == nil && n > 0
+	if err != nil || n < 0 {
+		return 0
+	}
+	return kryptogo.ID(n)
 }
 
 // decode reads a JSON request body into v.
 func decode(r *http.Request, v any) error {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		return fmt.Errorf("the body is not valid JSON: %v", err)
+		return refuse(errInvalid, "the body is not valid JSON: %v", err)
 	}
 	return nil
 }
@@ -161,4 +162,27 @@ func (d detailWire) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(fields)
+}
+
+// request is the checked task as the store takes it.
+func (w *wireTask) request() kryptogo.CreateTaskRequest {
+	req := kryptogo.CreateTaskRequest{SearchSettingID: *w.SearchSettingID, Target: *w.Target,
+		CallbackURL: w.CallbackURL, CustomerReference: w.CustomerReference, FromIDVID: w.FromIDVID}
+	if w.SearchSource != nil {
+		req.SearchSource = *w.SearchSource
+	}
+	return req
+}
+
+// spec is what the store keeps of the checked request, for a document of
+// idType.
+func (w *wireIDV) spec(idType string) idvSpec {
+	return idvSpec{
+		country: w.Country, idType: idType,
+		expectedName: w.ExpectedName, expectedBirthday: w.ExpectedBirthday, expectedIDNo: w.ExpectedIDNumber,
+		expectedIssuingDate: w.ExpectedIssuingDate, expectedExpiryDate: w.ExpectedExpiryDate,
+		expectedGender: w.ExpectedGender, customerReference: w.CustomerReference,
+		callbackURL: w.CallbackURL, successURL: w.SuccessURL,
+		autoCreateDDTask: w.AutoCreateDDTask, ddSearchSettingID: w.DDTaskSearchSettingID, ddCallbackURL: w.DDTaskCallbackURL,
+	}
 }
