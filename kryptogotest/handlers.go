@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
@@ -44,19 +42,9 @@ func (s *Server) createKYA(r *http.Request) (any, error) {
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(req.Address) == "" {
-		return nil, missing{"address"}.err()
-	}
-	chain := strings.ToLower(req.Chain)
-	if chain == "" {
-		detected, ok := kryptogo.DetectChain(req.Address)
-		if !ok {
-			return nil, refuse(errInvalid, "cannot detect the chain of the address")
-		}
-		chain = string(detected)
-	}
-	if chain != string(kryptogo.ChainETH) && chain != string(kryptogo.ChainBTC) {
-		return nil, refuse(errInvalid, "chain %q is not supported (btc, eth)", req.Chain)
+	chain, err := checkKYA(req.Address, req.Chain)
+	if err != nil {
+		return nil, err
 	}
 	return s.change(func(st *store, now kryptogo.Timestamp) (any, effects, error) {
 		return kyaWire{st.addKYA(req.Address, chain, now)}, effects{}, nil
@@ -91,7 +79,10 @@ func (s *Server) createTasks(r *http.Request) (any, error) {
 		reqs[i] = w.request()
 	}
 	return s.change(func(st *store, now kryptogo.Timestamp) (any, effects, error) {
-		ids, fx := st.createTasks(reqs, now)
+		ids, fx, err := st.createTasks(reqs, now)
+		if err != nil {
+			return nil, effects{}, err
+		}
 		receipts := make([]taskReceipt, len(ids))
 		for i, id := range ids {
 			receipts[i] = taskReceipt{TaskID: id, Timestamp: now}
@@ -166,7 +157,7 @@ func (s *Server) history(r *http.Request) (any, error) {
 		data, total := st.history(q.Get("customer_reference"), page, size)
 		return map[string]any{
 			"data":   data,
-			"paging": map[string]int{"page_number": page, "page_size": size, "total": total},
+			"paging": map[string]any{"page_number": page, "page_size": size, "total": total, InventedKey: true},
 		}, nil
 	})
 }
@@ -188,12 +179,7 @@ func decodeIDV(r *http.Request, check func(*wireIDV, *missing)) (*wireIDV, error
 }
 
 func (s *Server) createIDV(r *http.Request) (any, error) {
-	req, err := decodeIDV(r, func(req *wireIDV, m *missing) {
-		m.need(knownIDType(req.IDType), "id_type")
-		m.need(req.IDImage != "", "id_image")
-		m.need(req.IDType != string(kryptogo.IDTypeIDCard) || req.IDBackImage != "", "id_back_image")
-		m.need(req.FaceImage != "" || req.IDAndFaceImage != "", "face_image")
-	})
+	req, err := decodeIDV(r, (*wireIDV).checkUpload)
 	if err != nil {
 		return nil, err
 	}
@@ -214,11 +200,7 @@ func (s *Server) getIDV(r *http.Request) (any, error) {
 }
 
 func (s *Server) initWeb(r *http.Request) (any, error) {
-	req, err := decodeIDV(r, func(req *wireIDV, m *missing) {
-		m.need(knownIDType(req.IDType), "id_type")
-		m.need(req.WorkflowID != nil && slices.Contains(webWorkflows, kryptogo.Workflow(*req.WorkflowID)), "workflow_id")
-		m.need(req.CustomerReference != "", "customer_reference")
-	})
+	req, err := decodeIDV(r, (*wireIDV).checkWeb)
 	if err != nil {
 		return nil, err
 	}
@@ -234,9 +216,7 @@ func (s *Server) initWeb(r *http.Request) (any, error) {
 }
 
 func (s *Server) initMobile(r *http.Request) (any, error) {
-	req, err := decodeIDV(r, func(req *wireIDV, m *missing) {
-		m.need(req.WorkflowID != nil && kryptogo.Workflow(*req.WorkflowID) == kryptogo.WorkflowMobile, "workflow_id")
-	})
+	req, err := decodeIDV(r, (*wireIDV).checkMobile)
 	if err != nil {
 		return nil, err
 	}

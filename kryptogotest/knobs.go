@@ -3,6 +3,8 @@ package kryptogotest
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
@@ -129,17 +131,31 @@ func (s *Server) IDVTask(id kryptogo.ID) (*kryptogo.IDVTask, bool) {
 	return &t, true
 }
 
+// Tasks returns a copy of every DD task created so far, oldest first, so a
+// test finds the tasks the code under test created (by its customer
+// reference, say) without guessing ids.
+func (s *Server) Tasks() []kryptogo.TaskDetail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return oldestFirst(s.state.tasks, (*task).shown)
+}
+
 // IDVTasks returns a copy of every IDV task created so far, oldest first,
 // so a test finds the tasks the code under test created (by its customer
 // reference, say) without guessing ids.
 func (s *Server) IDVTasks() []kryptogo.IDVTask {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]kryptogo.IDVTask, 0, len(s.state.idv))
-	for id := kryptogo.ID(1); id < s.state.nextIDV; id++ {
-		if v, ok := s.state.idv[id]; ok {
-			out = append(out, v.shown())
-		}
+	return oldestFirst(s.state.idv, (*idvTask).shown)
+}
+
+// oldestFirst returns what show makes of each record, in the order of their
+// ids, which the store hands out in order of creation.
+func oldestFirst[R any, V any](records map[kryptogo.ID]R, show func(R) V) []V {
+	ids := slices.Sorted(maps.Keys(records))
+	out := make([]V, len(ids))
+	for i, id := range ids {
+		out[i] = show(records[id])
 	}
 	return out
 }

@@ -41,6 +41,7 @@ type config struct {
 func newConfig(opts []Option) config {
 	cfg := config{
 		apiKey:          DefaultAPIKey,
+		rfc3339Init:     true,
 		callbackRetries: 3,
 		callbackBackoff: 50 * time.Millisecond,
 		idvOutcome:      IDVOutcome{State: kryptogo.IDVAccept},
@@ -94,9 +95,14 @@ func WithSanctionedAddresses(addresses ...string) Option {
 func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
 
 // WithRFC3339InitTimestamp makes POST /idv/init answer its timestamp as an
-// RFC 3339 string, as the real API does; by default it answers unix seconds
-// like every other endpoint. SetRFC3339InitTimestamp switches it later.
+// RFC 3339 string, as the real API does (API-NOTES). It is the default;
+// WithUnixInitTimestamp and SetRFC3339InitTimestamp(false) give unix seconds.
 func WithRFC3339InitTimestamp() Option { return func(c *config) { c.rfc3339Init = true } }
+
+// WithUnixInitTimestamp makes POST /idv/init answer its timestamp in unix
+// seconds, as the reference's other endpoints do, instead of the RFC 3339
+// string the real API sends.
+func WithUnixInitTimestamp() Option { return func(c *config) { c.rfc3339Init = false } }
 
 // WithCallbackRetries sets how many times a callback is sent before the fake
 // gives up (default 3), and the pause before the first retry (default 50 ms,

@@ -139,6 +139,32 @@ func orDefault(s, def string) string {
 	return def
 }
 
+// forcedOnTask returns req with what the reference says the API copies from
+// the IDV task into a task created with from_idv_id: target.birthday (what
+// the document said once the task finished, else the expected birthday),
+// target.citizenship (the IDV task's country), customer_reference and
+// callback_url.
+func (v *idvTask) forcedOnTask(req kryptogo.CreateTaskRequest) kryptogo.CreateTaskRequest {
+	t := &v.task
+	req.Target.Birthday = t.ExpectedBirthday
+	if t.State.Done() {
+		req.Target.Birthday = t.Birthday
+	}
+	req.Target.Citizenship = t.Country
+	req.CustomerReference = t.CustomerReference
+	req.CallbackURL = v.callbackURL
+	return req
+}
+
+// followDecision records a DD task's decision in the IDV task's dd_tasks.
+func (v *idvTask) followDecision(id kryptogo.ID, status kryptogo.AuditStatus) {
+	for i := range v.task.DDTasks {
+		if v.task.DDTasks[i].ID == id {
+			v.task.DDTasks[i].AuditStatus = status
+		}
+	}
+}
+
 // createDDFromIDV creates the DD task an accepted IDV task asked for and
 // returns its id.
 func (st *store) createDDFromIDV(v *idvTask, now kryptogo.Timestamp) kryptogo.ID {

@@ -35,11 +35,15 @@ func (st *store) kyaResult(address, chain string, now kryptogo.Timestamp) *krypt
 	var txs []map[string]any
 	for i := 0; i < int(sum[0]%5); i++ {
 		h := sha256.Sum256(append(sum[:], byte(i)))
-		txs = append(txs, map[string]any{"hash": "0x" + hex.EncodeToString(h[:]), "chain": chain})
+		hash := hex.EncodeToString(h[:])
+		if chain == string(kryptogo.ChainETH) {
+			hash = "0x" + hash // ethereum writes hashes with 0x; bitcoin does not
+		}
+		txs = append(txs, map[string]any{"hash": hash, "chain": chain, InventedKey: true})
 	}
 	var sdn []map[string]any
 	if st.sanctioned[strings.ToLower(address)] {
-		sdn = append(sdn, map[string]any{"address": address, "list": "SDN", "source": "kryptogotest"})
+		sdn = append(sdn, map[string]any{"address": address, "list": "SDN", InventedKey: true})
 	}
 	id := st.nextKYA
 	st.nextKYA++

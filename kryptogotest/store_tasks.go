@@ -2,6 +2,7 @@ package kryptogotest
 
 import (
 	"sort"
+	"strconv"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
@@ -24,15 +25,15 @@ func (t *task) summary() *kryptogo.TaskSummary {
 		CreationTime: d.CreationTime, UpdateTime: d.UpdateTime, AuditTime: d.AuditTime,
 		Metadata: append(kryptogo.MetadataList{}, d.Metadata...),
 	}
-	if t.completed() {
-		s.Report = &kryptogo.TaskReport{
-			SanctionMatched: d.SanctionMatched, PotentialRisk: d.PotentialRisk,
-			URL: "https://app.kryptogo.com/compliance/audit/" + d.TaskID.String(), Comment: d.Comment,
-		}
-		if d.AuditStatus != kryptogo.AuditUndecided {
-			accepted := d.AuditStatus == kryptogo.AuditAccepted
-			s.Report.Accepted = &accepted
-		}
+	// The report is an object from the start, as in the reference's
+	// sample: zero risk and undecided until the task completes.
+	s.Report = &kryptogo.TaskReport{
+		SanctionMatched: d.SanctionMatched, PotentialRisk: d.PotentialRisk,
+		URL: "https://app.kryptogo.com/compliance/audit/" + d.TaskID.String(), Comment: d.Comment,
+	}
+	if d.AuditStatus != kryptogo.AuditUndecided {
+		accepted := d.AuditStatus == kryptogo.AuditAccepted
+		s.Report.Accepted = &accepted
 	}
 	return s
 }
@@ -57,15 +58,32 @@ func (st *store) task(id kryptogo.ID) (*task, error) {
 }
 
 // createTasks stores a pending task per request and returns their ids, in
-// the order of the requests.
-func (st *store) createTasks(reqs []kryptogo.CreateTaskRequest, now kryptogo.Timestamp) ([]kryptogo.ID, effects) {
+// the order of the requests. A request with from_idv_id takes the birthday,
+// citizenship, customer reference and callback URL of that IDV task, as the
+// reference says the API forces them, and is listed in its dd_tasks; an
+// unknown IDV task refuses the whole batch.
+func (st *store) createTasks(reqs []kryptogo.CreateTaskRequest, now kryptogo.Timestamp) ([]kryptogo.ID, effects, error) {
+	var m missing
+	for i, req := range reqs {
+		_, known := st.idv[req.FromIDVID]
+		m.need(req.FromIDVID == 0 || known, "["+strconv.Itoa(i)+"].from_idv_id")
+	}
+	if err := m.err(); err != nil {
+		return nil, effects{}, err
+	}
 	var fx effects
 	ids := make([]kryptogo.ID, len(reqs))
 	for i, req := range reqs {
+		if v := st.idv[req.FromIDVID]; v != nil {
+			req = v.forcedOnTask(req)
+		}
 		ids[i] = st.addTask(req, now)
+		if v := st.idv[req.FromIDVID]; v != nil {
+			v.task.DDTasks = append(v.task.DDTasks, kryptogo.IDVDDTask{ID: ids[i], CreationTimestamp: now})
+		}
 		fx.newTasks = append(fx.newTasks, ids[i])
 	}
-	return ids, fx
+	return ids, fx, nil
 }
 
 // addTask stores a new pending task and returns its id. An empty list of
@@ -84,6 +102,7 @@ func (st *store) addTask(req kryptogo.CreateTaskRequest, now kryptogo.Timestamp)
 		CallbackURL: req.CallbackURL, CustomerReference: req.CustomerReference,
 		EmployeeID: 1, EmployeeName: "kryptogotest", EmployeeAccount: "kryptogotest@example.com",
 		CreationTime: now, UpdateTime: now, FromIDVID: req.FromIDVID, Metadata: kryptogo.MetadataList{},
+		Result: inventedResult,
 	}}
 	return id
 }
@@ -109,7 +128,6 @@ func (st *store) finishTask(id kryptogo.ID, outcome TaskOutcome, now kryptogo.Ti
 	t.detail.PotentialRisk, t.detail.SanctionMatched = outcome.PotentialRisk, outcome.SanctionMatched
 	t.detail.CompletedSource = len(t.detail.SearchSource)
 	t.detail.CompletedTime, t.detail.UpdateTime = now, now
-	t.detail.Result = mustJSON(map[string]any{"source": "kryptogotest"})
 	return t.callbackEffects(), nil
 }
 
@@ -138,7 +156,10 @@ func (st *store) decide(id kryptogo.ID, comment string, accepted bool, now krypt
 	d.Comment, d.AuditTime, d.CommentTime, d.UpdateTime = comment, now, now, now
 	d.AuditorEmployeeID, d.AuditorEmployeeName, d.AuditorEmployeeAccount = 1, "kryptogotest", "kryptogotest@example.com"
 	d.CommentEmployeeID, d.CommentEmployeeName, d.CommentEmployeeAccount = 1, "kryptogotest", "kryptogotest@example.com"
-	t.commentLogs = append(t.commentLogs, commentLog{Comment: comment, Accepted: accepted, CommentTime: now})
+	t.commentLogs = append(t.commentLogs, newCommentLog(comment, accepted, now))
+	if v := st.idv[d.FromIDVID]; v != nil {
+		v.followDecision(d.TaskID, d.AuditStatus)
+	}
 	return t.callbackEffects(), nil
 }
 

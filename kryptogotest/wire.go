@@ -10,6 +10,13 @@ import (
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
 
+// InventedKey marks what the fake invents. The reference gives no shape to
+// KYA sdnlist and txlist entries, a task detail's result and comment_logs
+// entries, or the history's paging: the fake answers plausible objects
+// there, and each such object holds InventedKey set to true, so a test that
+// reads one knows it reads the fake's invention, not the API's shape.
+const InventedKey = "kryptogotest_invented"
+
 type errorBody struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
@@ -57,28 +64,36 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// wireIDV holds the fields of POST /idv, /idv/init and /idv/account, with
-// pointers where the API tells absent from zero.
+// wireIDV holds the fields of POST /idv, /idv/init and /idv/account.
 type wireIDV struct {
-	Country               string      `json:"country"`
-	IDType                string      `json:"id_type"`
-	WorkflowID            *int        `json:"workflow_id"`
-	IDImage               string      `json:"id_image"`
-	IDBackImage           string      `json:"id_back_image"`
-	FaceImage             string      `json:"face_image"`
-	IDAndFaceImage        string      `json:"id_and_face_image"`
-	ExpectedName          string      `json:"expected_name"`
-	ExpectedBirthday      string      `json:"expected_birthday"`
-	ExpectedIDNumber      string      `json:"expected_id_number"`
-	ExpectedIssuingDate   string      `json:"expected_issuing_date"`
-	ExpectedExpiryDate    string      `json:"expected_expiry_date"`
-	ExpectedGender        string      `json:"expected_gender"`
-	CustomerReference     string      `json:"customer_reference"`
-	CallbackURL           string      `json:"callback_url"`
-	SuccessURL            string      `json:"success_url"`
-	AutoCreateDDTask      bool        `json:"auto_create_dd_task"`
-	DDTaskSearchSettingID kryptogo.ID `json:"dd_task_search_setting_id"`
-	DDTaskCallbackURL     string      `json:"dd_task_callback_url"`
+	Country               string  `json:"country"`
+	IDType                string  `json:"id_type"`
+	WorkflowID            wireInt `json:"workflow_id"`
+	IDImage               string  `json:"id_image"`
+	IDMimeType            string  `json:"id_mime_type"`
+	IDBackImage           string  `json:"id_back_image"`
+	IDBackMimeType        string  `json:"id_back_mime_type"`
+	FaceImage             string  `json:"face_image"`
+	FaceMimeType          string  `json:"face_mime_type"`
+	IDAndFaceImage        string  `json:"id_and_face_image"`
+	IDAndFaceMimeType     string  `json:"id_and_face_mime_type"`
+	ExpectedName          string  `json:"expected_name"`
+	ExpectedBirthday      string  `json:"expected_birthday"`
+	ExpectedIDNumber      string  `json:"expected_id_number"`
+	ExpectedIssuingDate   string  `json:"expected_issuing_date"`
+	ExpectedExpiryDate    string  `json:"expected_expiry_date"`
+	ExpectedGender        string  `json:"expected_gender"`
+	CustomerReference     string  `json:"customer_reference"`
+	CallbackURL           string  `json:"callback_url"`
+	Locale                string  `json:"locale"`
+	SuccessURL            string  `json:"success_url"`
+	ErrorURL              string  `json:"error_url"`
+	AutoCreateDDTask      bool    `json:"auto_create_dd_task"`
+	DDTaskSearchSettingID wireInt `json:"dd_task_search_setting_id"`
+	DDTaskCallbackURL     string  `json:"dd_task_callback_url"`
+	TWIDApplyCode         wireInt `json:"tw_id_apply_code"`
+	TWIDApplyDate         string  `json:"tw_id_apply_date"`
+	TWIDIssueSiteID       string  `json:"tw_id_issue_site_id"`
 }
 
 // kyaWire encodes a KYA result as the API does: customer_reference is null,
@@ -112,21 +127,30 @@ func mustJSON(v any) json.RawMessage {
 
 // commentLog is one entry of a task detail's comment_logs. The reference
 // shows the field but not its entries: this shape is invented, kept to what
-// an accept or reject carries.
+// an accept or reject carries, and marked so.
 type commentLog struct {
 	Comment     string             `json:"comment"`
 	Accepted    bool               `json:"accepted"`
 	CommentTime kryptogo.Timestamp `json:"comment_time"`
+	Invented    bool               `json:"kryptogotest_invented"`
 }
+
+func newCommentLog(comment string, accepted bool, now kryptogo.Timestamp) commentLog {
+	return commentLog{Comment: comment, Accepted: accepted, CommentTime: now, Invented: true}
+}
+
+// inventedResult is a task detail's result, from creation on: the
+// reference shows the field but not its content.
+var inventedResult = json.RawMessage(`{"` + InventedKey + `":true}`)
 
 // wireTask is one task of POST /task, with pointers to tell absent fields.
 type wireTask struct {
-	SearchSettingID   *kryptogo.ID            `json:"search_setting_id"`
+	SearchSettingID   wireInt                 `json:"search_setting_id"`
 	Target            *kryptogo.Target        `json:"target"`
 	SearchSource      *kryptogo.SearchSources `json:"search_source"`
 	CallbackURL       string                  `json:"callback_url"`
 	CustomerReference string                  `json:"customer_reference"`
-	FromIDVID         kryptogo.ID             `json:"from_idv_id"`
+	FromIDVID         wireInt                 `json:"from_idv_id"`
 }
 
 // taskReceipt is one entry of the answer of POST /task.
@@ -166,8 +190,8 @@ func (d detailWire) MarshalJSON() ([]byte, error) {
 
 // request is the checked task as the store takes it.
 func (w *wireTask) request() kryptogo.CreateTaskRequest {
-	req := kryptogo.CreateTaskRequest{SearchSettingID: *w.SearchSettingID, Target: *w.Target,
-		CallbackURL: w.CallbackURL, CustomerReference: w.CustomerReference, FromIDVID: w.FromIDVID}
+	req := kryptogo.CreateTaskRequest{SearchSettingID: kryptogo.ID(w.SearchSettingID.n), Target: *w.Target,
+		CallbackURL: w.CallbackURL, CustomerReference: w.CustomerReference, FromIDVID: kryptogo.ID(w.FromIDVID.n)}
 	if w.SearchSource != nil {
 		req.SearchSource = *w.SearchSource
 	}
@@ -183,6 +207,6 @@ func (w *wireIDV) spec(idType string) idvSpec {
 		expectedIssuingDate: w.ExpectedIssuingDate, expectedExpiryDate: w.ExpectedExpiryDate,
 		expectedGender: w.ExpectedGender, customerReference: w.CustomerReference,
 		callbackURL: w.CallbackURL, successURL: w.SuccessURL,
-		autoCreateDDTask: w.AutoCreateDDTask, ddSearchSettingID: w.DDTaskSearchSettingID, ddCallbackURL: w.DDTaskCallbackURL,
+		autoCreateDDTask: w.AutoCreateDDTask, ddSearchSettingID: kryptogo.ID(w.DDTaskSearchSettingID.n), ddCallbackURL: w.DDTaskCallbackURL,
 	}
 }
