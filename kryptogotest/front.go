@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -24,34 +25,40 @@ type Request struct {
 	Header http.Header // without the API key
 	Body   []byte
 	Time   time.Time
+	// RateLimited is true when the request was answered 429 because it
+	// went beyond WithRateLimit.
+	RateLimited bool
 }
 
-// front records the request, names the answer, waits the latency and
-// injects failures.
+// front records the request, names the answer, refuses what goes beyond
+// the rate limit, waits the latency and injects failures.
 func (s *Server) front(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		requestID, latency, injected := s.admit(r, body)
-		w.Header().Set(RequestIDHeader, requestID)
-		if latency > 0 {
+		a := s.admit(r, body)
+		w.Header().Set(RequestIDHeader, a.requestID)
+		if a.latency > 0 {
 			select {
-			case <-time.After(latency):
+			case <-time.After(a.latency):
 			case <-r.Context().Done():
 				return
 			}
 		}
 		switch {
-		case injected.drop == dropRequest:
+		case a.retryAfter > 0:
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
+			writeError(w, http.StatusTooManyRequests, "rate limit exceeded")
+		case a.fault.drop == dropRequest:
 			dropConnection(w)
-		case injected.drop == dropResponse:
+		case a.fault.drop == dropResponse:
 			next.ServeHTTP(httptest.NewRecorder(), r) // the fake acts; its answer never leaves
 			dropConnection(w)
-		case injected.status != 0:
-			if injected.status == http.StatusTooManyRequests || injected.status == http.StatusServiceUnavailable {
+		case a.fault.status != 0:
+			if a.fault.status == http.StatusTooManyRequests || a.fault.status == http.StatusServiceUnavailable {
 				w.Header().Set("Retry-After", "0")
 			}
-			writeError(w, injected.status, "injected failure")
+			writeError(w, a.fault.status, "injected failure")
 		default:
 			next.ServeHTTP(w, r)
 		}
@@ -69,25 +76,31 @@ func dropConnection(w http.ResponseWriter) {
 	_ = conn.Close()
 }
 
-// admit logs the request and returns its id, the latency and the injected
-// failure it matched (the zero failure for none).
-func (s *Server) admit(r *http.Request, body []byte) (string, time.Duration, failure) {
+// admission is what the front decided for a request on its arrival.
+type admission struct {
+	requestID  string
+	latency    time.Duration
+	retryAfter time.Duration // > 0: beyond the rate limit, answer 429
+	fault      failure       // the injected failure it uses; zero for none
+}
+
+// admit logs the request and decides its answer: refused by the rate
+// limit, or else the injected failure it uses, if any. A refused request
+// uses no failure.
+func (s *Server) admit(r *http.Request, body []byte) admission {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.cfg.now()
+	s.requestNo++
+	a := admission{requestID: "kryptogotest-" + strconv.Itoa(s.requestNo), latency: s.latency, retryAfter: s.rate.admit(now)}
+	if a.retryAfter == 0 {
+		a.fault, _ = s.failures.take(r)
+	}
 	header := r.Header.Clone()
 	header.Del(kryptogo.DefaultAPIKeyHeader)
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Header: header, Body: body, Time: s.cfg.now()})
-	s.requestNo++
-	requestID := "kryptogotest-" + strconv.Itoa(s.requestNo)
-	for i := range s.failures {
-		f := &s.failures[i]
-		if f.left > 0 && f.matches(r) {
-			f.left--
-			return requestID, s.latency, *f
-		}
-	}
-	return requestID, s.latency, failure{}
+		Header: header, Body: body, Time: now, RateLimited: a.retryAfter > 0})
+	return a
 }
 
 // authenticated answers 401 to a request without the fake's key, and

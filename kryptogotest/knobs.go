@@ -46,11 +46,22 @@ func (s *Server) ResetRequests() {
 }
 
 // FailNext makes the next n requests, on any path, answer status.
+//
+// The faults injected by FailNext, FailNextOn, FailNextOnRequest,
+// DropNextRequest and DropNextResponse wait in one queue. A request uses
+// the first injected of those that name its path (exactly, or by a prefix
+// ending in *) and its method (or any method), else the first injected of
+// those on any path; each fault serves its n requests, then is gone. An n
+// of 0 or less withdraws the faults waiting on exactly that method and path
+// (whatever they inject) instead: FailNextOnRequest("POST", "/task", 0, 0)
+// cancels what is left of FailNextOnRequest("POST", "/task", 10, 429), and
+// FailNext(0, 0) the faults on any path. ClearFaults withdraws them all.
 func (s *Server) FailNext(n, status int) { s.FailNextOnRequest("", "", n, status) }
 
 // FailNextOn makes the next n requests to path, whatever their method,
 // answer status. A path ending in * matches every path with that prefix
-// ("/task/*"). FailNextOnRequest also names the method.
+// ("/task/*"). FailNextOnRequest also names the method. The order of
+// overlapping faults and n of 0 are as FailNext says.
 func (s *Server) FailNextOn(path string, n, status int) { s.FailNextOnRequest("", path, n, status) }
 
 // FailNextOnRequest makes the next n requests with the given method and
@@ -58,6 +69,7 @@ func (s *Server) FailNextOn(path string, n, status int) { s.FailNextOnRequest(""
 // task creation and no confirmation GET. An empty method or path matches
 // any; a path ending in * matches every path with that prefix. A 429 or 503
 // carries Retry-After: 0, and every answer a request id, as the API's do.
+// The order of overlapping faults and n of 0 are as FailNext says.
 func (s *Server) FailNextOnRequest(method, path string, n, status int) {
 	s.addFailure(failure{method: method, path: path, left: n, status: status})
 }
@@ -83,7 +95,23 @@ func (s *Server) DropNextResponse(method, path string, n int) {
 func (s *Server) addFailure(f failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures = append(s.failures, f)
+	s.failures.add(f)
+}
+
+// ClearFaults withdraws every injected fault not used up yet: a test that
+// injected more than it used leaves nothing for the next.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = nil
+}
+
+// SetRateLimit sets the rate limit of WithRateLimit, counting from now;
+// n of 0 or less turns it off.
+func (s *Server) SetRateLimit(n int, per time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rate = rateWindow{n: n, per: per}
 }
 
 // SetLatency delays every later answer by d.

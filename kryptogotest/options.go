@@ -31,6 +31,8 @@ type config struct {
 	delay           time.Duration
 	sanctioned      []string
 	latency         time.Duration
+	rateN           int
+	ratePer         time.Duration
 	rfc3339Init     bool
 	callbackRetries int
 	callbackBackoff time.Duration
@@ -93,6 +95,17 @@ func WithSanctionedAddresses(addresses ...string) Option {
 
 // WithLatency delays every answer by d; SetLatency changes it later.
 func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
+
+// WithRateLimit makes the fake answer 429 Too Many Requests, with
+// Retry-After in whole seconds, to a request beyond n in any span of per
+// (a sliding window: the n requests admitted before it within per), for
+// testing your throttling. It covers every endpoint and every request,
+// refused ones excepted: those are not counted, use no injected failure,
+// and show in Requests with RateLimited set. SetRateLimit changes it later;
+// n of 0 or less turns it off.
+func WithRateLimit(n int, per time.Duration) Option {
+	return func(c *config) { c.rateN, c.ratePer = n, per }
+}
 
 // WithRFC3339InitTimestamp makes POST /idv/init answer its timestamp as an
 // RFC 3339 string, as the real API does (API-NOTES). It is the default;
