@@ -509,3 +509,21 @@ func TestRateLimitCoversEveryEndpointAndTheSDKSeesIt(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, status(t, srv, "/kya/detail/1"), "a new limit counts from now")
 	assert.Equal(t, http.StatusTooManyRequests, status(t, srv, "/kya/detail/1"))
 }
+
+func TestSampleAddressIsSanctionedByDefault(t *testing.T) {
+	t.Parallel()
+	for name, srv := range map[string]*Server{
+		"no option":                 NewTestServer(t),
+		"with other addresses":      NewTestServer(t, WithSanctionedAddresses("1BoatSLRHtKNngkdXEeobR76b53LETtpyT")),
+		"with the sample, any case": NewTestServer(t, WithSanctionedAddresses(ethAddr)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, err := srv.Client().KYA.Create(ctx(t), &kryptogo.CreateKYARequest{Address: ethAddr})
+			require.NoError(t, err)
+			assert.Equal(t, 1, res.SDNCount(), "the reference's sample address, once")
+			clean, err := srv.Client().KYA.Create(ctx(t), &kryptogo.CreateKYARequest{Address: "0x0000000000000000000000000000000000000001"})
+			require.NoError(t, err)
+			assert.Zero(t, clean.SDNCount())
+		})
+	}
+}

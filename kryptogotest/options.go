@@ -40,9 +40,13 @@ type config struct {
 	now             func() time.Time
 }
 
+// newConfig is the one place of the fake's defaults: NewServer, Listen and
+// the kryptogo-fake command (which adds options only for the flags given)
+// all start from it, so they answer the same requests alike.
 func newConfig(opts []Option) config {
 	cfg := config{
 		apiKey:          DefaultAPIKey,
+		sanctioned:      []string{SampleSanctionedAddress},
 		rfc3339Init:     true,
 		callbackRetries: 3,
 		callbackBackoff: 50 * time.Millisecond,
@@ -86,9 +90,15 @@ func WithCompletion(mode Completion, delay time.Duration) Option {
 	return func(c *config) { c.completion, c.delay = mode, delay }
 }
 
+// SampleSanctionedAddress is the address of the reference's KYA samples.
+// Every fake reports it as a sanctions-list match from the start, so that
+// screening the sample shows a match whichever way the fake was started.
+const SampleSanctionedAddress = "0x72a5843cc08275c8171e582972aa4fda8c397b2a"
+
 // WithSanctionedAddresses makes KYA report the addresses as matching the
-// sanctions list (compared case-insensitively). SetSanctionedAddresses adds
-// more on a running fake.
+// sanctions list (compared case-insensitively), besides
+// SampleSanctionedAddress. SetSanctionedAddresses adds more on a running
+// fake.
 func WithSanctionedAddresses(addresses ...string) Option {
 	return func(c *config) { c.sanctioned = append(c.sanctioned, addresses...) }
 }
