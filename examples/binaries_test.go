@@ -32,15 +32,17 @@ var examples = []struct {
 }
 
 // trimpath builds the examples with -trimpath, as a release build is made
-// (source paths are not where the binary runs). It is off by default: in that mode go compiles the standard library
-// again, which made a fresh clone's first go test ./... take a minute on a
-// busy 2-core machine. .ci/run turns it on (go test ./examples -trimpath).
-var trimpath = flag.Bool("trimpath", false, "build the example binaries with -trimpath (slow on a fresh build cache)")
+// (source paths are not where the binary runs). It is off by default: in
+// that mode go compiles the standard library again, which made a fresh
+// clone's first go test ./... take a minute on a busy 2-core machine.
+// .ci/run turns it on: go test ./examples -trimpath-binaries (not
+// -trimpath, which go test takes as its own build flag).
+var trimpath = flag.Bool("trimpath-binaries", false, "build the example binaries with -trimpath (slow on a fresh build cache)")
 
 // TestBinariesRunAnywhere builds every example and runs each from an empty
 // working directory: an example that opens a file beside its source fails
-// here. With -trimpath (CI) the binaries also carry no source paths, as
-// after go install, so a path derived from the source tree fails too.
+// here. With -trimpath-binaries (CI) the binaries also carry no source
+// paths, so a path derived from the source tree fails too.
 func TestBinariesRunAnywhere(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs every example's binary")
@@ -78,6 +80,7 @@ func buildExamples(t *testing.T) string {
 	for _, ex := range examples {
 		args = append(args, "./"+ex.name)
 	}
+	t.Logf("go %s", strings.Join(args, " "))
 	cmd := exec.CommandContext(t.Context(), goTool, args...)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build:\n%s", out)
