@@ -143,6 +143,35 @@ func newCommentLog(comment string, accepted bool, now kryptogo.Timestamp) commen
 // reference shows the field but not its content.
 var inventedResult = json.RawMessage(`{"` + InventedKey + `":true}`)
 
+// wireInt is an integer field as the reference types it: a JSON integer.
+// A string or a number with a fraction or an exponent ("2", 2.0, 2e0), which
+// a lenient decoder would take, is kept as not ok, so that the refusal
+// names the field instead of failing the whole body.
+type wireInt struct {
+	set bool // present and not null
+	ok  bool // a JSON integer
+	n   int64
+}
+
+// UnmarshalJSON keeps the integer, or that the value is not one.
+func (w *wireInt) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*w = wireInt{}
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	*w = wireInt{set: true, ok: err == nil, n: n}
+	return nil
+}
+
+// positive reports whether the field is a JSON integer above 0.
+func (w wireInt) positive() bool { return w.ok && w.n > 0 }
+
+// absentOrPositive reports whether the field is absent, null, 0 (an id
+// that names nothing, as from_idv_id is 0 in the reference's sample), or a
+// JSON integer above 0.
+func (w wireInt) absentOrPositive() bool { return !w.set || (w.ok && w.n >= 0) }
+
 // wireTask is one task of POST /task, with pointers to tell absent fields.
 type wireTask struct {
 	SearchSettingID   wireInt                 `json:"search_setting_id"`
