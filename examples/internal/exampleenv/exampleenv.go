@@ -45,7 +45,7 @@ func New(out io.Writer, fakeOpts ...kryptogotest.Option) (*Env, error) {
 			return nil, err
 		}
 		real := !isFake(client.BaseURL(), key)
-		fmt.Fprintln(out, describe(client.BaseURL(), key))
+		fmt.Fprintln(out, Describe(client.BaseURL(), key))
 		return &Env{Client: client, real: real}, nil
 	}
 	fake := kryptogotest.NewServer(fakeOpts...)
@@ -59,8 +59,8 @@ func isFake(baseURL, key string) bool {
 	return onLoopback(baseURL) || key == kryptogotest.DefaultAPIKey
 }
 
-// describe names the API at baseURL, and why.
-func describe(baseURL, key string) string {
+// Describe names the API at baseURL, reached with key, and says why.
+func Describe(baseURL, key string) string {
 	switch {
 	case onLoopback(baseURL):
 		return fmt.Sprintf("Using a fake KryptoGO API at %s (KRYPTOGO_BASE_URL is on loopback): no points are spent.", baseURL)

@@ -1,12 +1,16 @@
-package exampleenv
+package examples_test
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/kyabc/kryptogo-go/examples/internal/exampleenv"
 	"github.com/kyabc/kryptogo-go/kryptogotest"
 )
+
+// The test lives here rather than beside exampleenv: one test binary fewer
+// to link in a fresh clone's first go test ./...
 
 func TestDescribeNamesTheAPI(t *testing.T) {
 	t.Parallel()
@@ -20,6 +24,6 @@ func TestDescribeNamesTheAPI(t *testing.T) {
 		{"https://external-api.kryptogo.com", "sk-live", "Using the real KryptoGO API at https://external-api.kryptogo.com (KRYPTOGO_API_KEY is set): calls cost points."},
 		{"https://127.0.0.1.example.com", "sk-live", "Using the real KryptoGO API at https://127.0.0.1.example.com (KRYPTOGO_API_KEY is set): calls cost points."},
 	} {
-		assert.Equal(t, tc.want, describe(tc.baseURL, tc.key))
+		assert.Equal(t, tc.want, exampleenv.Describe(tc.baseURL, tc.key))
 	}
 }
