@@ -107,12 +107,12 @@ func WithSanctionedAddresses(addresses ...string) Option {
 func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
 
 // WithRateLimit makes the fake answer 429 Too Many Requests, with
-// Retry-After in whole seconds, to a request beyond n in any span of per
-// (a sliding window: the n requests admitted before it within per), for
-// testing your throttling. It covers every endpoint and every request,
-// refused ones excepted: those are not counted, use no injected failure,
-// and show in Requests with RateLimited set. SetRateLimit changes it later;
-// n of 0 or less turns it off.
+// Retry-After in whole seconds, to a request beyond n in any span of per (a
+// sliding window: n requests were admitted within per before it), for
+// testing your throttling. It covers every endpoint. A refused request does
+// not count toward the limit, uses no injected failure, and shows in
+// Requests with RateLimited set. SetRateLimit changes it later; n of 0 or
+// less turns it off.
 func WithRateLimit(n int, per time.Duration) Option {
 	return func(c *config) { c.rateN, c.ratePer = n, per }
 }
