@@ -2,6 +2,7 @@ package kryptogotest
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"image"
@@ -33,7 +34,11 @@ func rawCall(t *testing.T, srv *Server, method, path, body string) (int, []byte)
 	if body != "" {
 		reader = strings.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx(t), method, srv.URL+path, reader)
+	// A generous bound: the 15 MB image takes seconds under -race on a busy
+	// machine.
+	c, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(c, method, srv.URL+path, reader)
 	require.NoError(t, err)
 	req.Header.Set(kryptogo.DefaultAPIKeyHeader, srv.APIKey)
 	req.Header.Set("Content-Type", "application/json")

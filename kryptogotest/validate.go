@@ -129,6 +129,10 @@ func (w *wireIDV) checkUpload(m *missing) {
 // and field's mime type field when it declares another type than data's.
 func checkImage(m *missing, field, data, declared string) {
 	mimeField := strings.TrimSuffix(field, "image") + "mime_type"
+	if base64.StdEncoding.DecodedLen(len(data)) > kryptogo.MaxImageBytes+2 { // too big, without decoding it
+		m.need(false, field)
+		return
+	}
 	raw, err := base64.StdEncoding.DecodeString(data)
 	if err != nil || len(raw) > kryptogo.MaxImageBytes {
 		m.need(false, field)
