@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,10 +31,18 @@ var examples = []struct {
 	{"batch-screening", `^0x72a5843cc08275C8171E582972Aa4fDa8C397B2A\s+eth\s+1\s+\d+\s*$`},
 }
 
-// TestBinariesRunAnywhere builds every example with -trimpath (as go install
-// does, source paths are not where the binary runs) and runs each from an
-// empty working directory: an example that opens a file beside its source
-// fails here.
+// trimpath builds the examples with -trimpath, as a release build is made
+// (source paths are not where the binary runs). It is off by default: in
+// that mode go compiles the standard library again, which made a fresh
+// clone's first go test ./... take a minute on a busy 2-core machine.
+// .ci/run turns it on: go test ./examples -trimpath-binaries (not
+// -trimpath, which go test takes as its own build flag).
+var trimpath = flag.Bool("trimpath-binaries", false, "build the example binaries with -trimpath (slow on a fresh build cache)")
+
+// TestBinariesRunAnywhere builds every example and runs each from an empty
+// working directory: an example that opens a file beside its source fails
+// here. With -trimpath-binaries (CI) the binaries also carry no source
+// paths, so a path derived from the source tree fails too.
 func TestBinariesRunAnywhere(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs every example's binary")
@@ -63,10 +72,15 @@ func buildExamples(t *testing.T) string {
 	bin := binDir(t)
 	// -s -w: no symbol table or DWARF, which halves the link time of four
 	// binaries and changes nothing the examples do.
-	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin + string(filepath.Separator)}
+	args := []string{"build"}
+	if *trimpath {
+		args = append(args, "-trimpath")
+	}
+	args = append(args, "-ldflags=-s -w", "-o", bin+string(filepath.Separator))
 	for _, ex := range examples {
 		args = append(args, "./"+ex.name)
 	}
+	t.Logf("go %s", strings.Join(args, " "))
 	cmd := exec.CommandContext(t.Context(), goTool, args...)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build:\n%s", out)
@@ -86,7 +100,11 @@ func binDir(t *testing.T) string {
 	root, err := filepath.Abs("..") // the module root: tests run in examples/
 	require.NoError(t, err)
 	sum := sha256.Sum256([]byte(root))
-	dir := filepath.Join(cache, "kryptogo-go", "example-bin", hex.EncodeToString(sum[:8]))
+	mode := "plain"
+	if *trimpath {
+		mode = "trimpath" // apart, so that switching modes relinks nothing
+	}
+	dir := filepath.Join(cache, "kryptogo-go", "example-bin", hex.EncodeToString(sum[:8]), mode)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return t.TempDir()
 	}

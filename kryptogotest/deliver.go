@@ -237,24 +237,3 @@ func (d *deliverer) snapshot() ([]Delivery, int) {
 	}
 	return out, d.pending
 }
-
-// Callbacks returns every callback sent or being sent, oldest first.
-func (s *Server) Callbacks() []Delivery {
-	out, _ := s.callbacks.snapshot()
-	return out
-}
-
-// WaitCallbacks waits until no callback delivery is in flight (each was
-// delivered or ran out of attempts), or ctx ends.
-func (s *Server) WaitCallbacks(ctx context.Context) error {
-	for {
-		if _, pending := s.callbacks.snapshot(); pending == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-}

@@ -82,7 +82,7 @@ func TestDetailCommentFieldsAsTheReferenceShowsThem(t *testing.T) {
 	assert.Equal(t, stamp, string(after["comment_time"]))
 	assert.Equal(t, "1", string(after["comment_employee_id"]))
 	assert.Equal(t, `"kryptogotest"`, string(after["comment_employee_name"]))
-	assert.JSONEq(t, `[{"comment":"name matches a sanctioned person","accepted":false,"comment_time":`+stamp+`}]`,
+	assert.JSONEq(t, `[{"comment":"name matches a sanctioned person","accepted":false,"comment_time":`+stamp+`,"kryptogotest_invented":true}]`,
 		string(after["comment_logs"]))
 
 	stored, ok := srv.Task(id)

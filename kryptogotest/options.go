@@ -31,6 +31,8 @@ type config struct {
 	delay           time.Duration
 	sanctioned      []string
 	latency         time.Duration
+	rateN           int
+	ratePer         time.Duration
 	rfc3339Init     bool
 	callbackRetries int
 	callbackBackoff time.Duration
@@ -38,9 +40,14 @@ type config struct {
 	now             func() time.Time
 }
 
+// newConfig is the one place of the fake's defaults: NewServer, Listen and
+// the kryptogo-fake command (which adds options only for the flags given)
+// all start from it, so they answer the same requests alike.
 func newConfig(opts []Option) config {
 	cfg := config{
 		apiKey:          DefaultAPIKey,
+		sanctioned:      []string{SampleSanctionedAddress},
+		rfc3339Init:     true,
 		callbackRetries: 3,
 		callbackBackoff: 50 * time.Millisecond,
 		idvOutcome:      IDVOutcome{State: kryptogo.IDVAccept},
@@ -83,9 +90,15 @@ func WithCompletion(mode Completion, delay time.Duration) Option {
 	return func(c *config) { c.completion, c.delay = mode, delay }
 }
 
+// SampleSanctionedAddress is the address of the reference's KYA samples.
+// Every fake reports it as a sanctions-list match from the start, so that
+// screening the sample shows a match whichever way the fake was started.
+const SampleSanctionedAddress = "0x72a5843cc08275c8171e582972aa4fda8c397b2a"
+
 // WithSanctionedAddresses makes KYA report the addresses as matching the
-// sanctions list (compared case-insensitively). SetSanctionedAddresses adds
-// more on a running fake.
+// sanctions list (compared case-insensitively), besides
+// SampleSanctionedAddress. SetSanctionedAddresses adds more on a running
+// fake.
 func WithSanctionedAddresses(addresses ...string) Option {
 	return func(c *config) { c.sanctioned = append(c.sanctioned, addresses...) }
 }
@@ -93,10 +106,26 @@ func WithSanctionedAddresses(addresses ...string) Option {
 // WithLatency delays every answer by d; SetLatency changes it later.
 func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
 
+// WithRateLimit makes the fake answer 429 Too Many Requests, with
+// Retry-After in whole seconds, to a request beyond n in any span of per (a
+// sliding window: n requests were admitted within per before it), for
+// testing your throttling. It covers every endpoint. A refused request does
+// not count toward the limit, uses no injected failure, and shows in
+// Requests with RateLimited set. SetRateLimit changes it later; n of 0 or
+// less turns it off.
+func WithRateLimit(n int, per time.Duration) Option {
+	return func(c *config) { c.rateN, c.ratePer = n, per }
+}
+
 // WithRFC3339InitTimestamp makes POST /idv/init answer its timestamp as an
-// RFC 3339 string, as the real API does; by default it answers unix seconds
-// like every other endpoint. SetRFC3339InitTimestamp switches it later.
+// RFC 3339 string, as the real API does (API-NOTES). It is the default;
+// WithUnixInitTimestamp and SetRFC3339InitTimestamp(false) give unix seconds.
 func WithRFC3339InitTimestamp() Option { return func(c *config) { c.rfc3339Init = true } }
+
+// WithUnixInitTimestamp makes POST /idv/init answer its timestamp in unix
+// seconds, as the reference's other endpoints do, instead of the RFC 3339
+// string the real API sends.
+func WithUnixInitTimestamp() Option { return func(c *config) { c.rfc3339Init = false } }
 
 // WithCallbackRetries sets how many times a callback is sent before the fake
 // gives up (default 3), and the pause before the first retry (default 50 ms,

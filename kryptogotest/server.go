@@ -1,23 +1,3 @@
-// Package kryptogotest runs an in-memory fake of the KryptoGO Compliance
-// API, for testing code that uses kryptogo-go without an account or a
-// network:
-//
-//	srv := kryptogotest.NewServer()
-//	defer srv.Close()
-//	client := srv.Client()
-//	res, err := client.KYA.Create(ctx, &kryptogo.CreateKYARequest{Address: "0x…"})
-//
-// The fake serves every endpoint of the API on loopback, backed by memory and
-// safe for concurrent use. It checks the API key (401), the fields the real
-// API requires (400), answers 404 for unknown ids and 409 for a second
-// accept or reject, pages /tasks, appends metadata, completes tasks (at once,
-// after a delay, or when the test says) and POSTs real callbacks to the
-// callback URLs it was given. Knobs let a test inject failures and latency
-// and read back every request.
-//
-// It behaves like the API as its reference and public integrations describe
-// it; where those are silent (error bodies, KYA result entries, comment
-// logs) its answers are plausible stand-ins, not the vendor's.
 package kryptogotest
 
 import (
@@ -48,7 +28,8 @@ type Server struct {
 	// sent and completions run after it is released.
 	mu        sync.Mutex
 	state     *store
-	failures  []failure
+	failures  faults
+	rate      rateWindow
 	latency   time.Duration
 	requests  []Request
 	requestNo int
@@ -77,7 +58,8 @@ func Listen(addr string, opts ...Option) (*Server, error) {
 }
 
 func newServer(cfg config) (*Server, error) {
-	s := &Server{APIKey: cfg.apiKey, cfg: cfg, latency: cfg.latency, rfc3339: cfg.rfc3339Init, state: newStore()}
+	s := &Server{APIKey: cfg.apiKey, cfg: cfg, latency: cfg.latency, rfc3339: cfg.rfc3339Init, state: newStore(),
+		rate: rateWindow{n: cfg.rateN, per: cfg.ratePer}}
 	s.state.addSanctioned(cfg.sanctioned)
 	s.httpServer = httptest.NewUnstartedServer(s.handler())
 	if cfg.addr != "" {
@@ -108,16 +90,29 @@ func NewTestServer(t Cleaner, opts ...Option) *Server {
 	return s
 }
 
-// Client returns a kryptogo client for the fake, with short retry waits so
-// that failure injection does not slow tests down. opts are applied after
-// the fake's own and may override them.
+// Client returns a kryptogo client for the fake, with every SDK wait that
+// a client option reaches shortened, so that failure injection does not
+// slow tests down: retries wait 1 to 10 ms instead of 500 ms to 8 s (a 429
+// pause too, as the fake's injected 429s carry Retry-After: 0). opts are
+// applied after the fake's own and may override them.
+//
+// Waits that no client option reaches are not shortened: Tasks.Wait and
+// IDV.Wait poll at the pace of their WaitOptions (pass Interval: 100 ms),
+// CreateOnce's history lookups after a send in doubt wait about 10 s in all,
+// and a rate limit (WithRateLimit) pauses the client for its Retry-After.
 //
 // opts are client options, as NewClient takes. Client panics when
 // NewClient refuses one, since a test helper has no better way to report a
 // broken test setup: a bad value, or an option that only a single call
 // takes (kryptogo.WithResponseInfo; pass it to the call instead).
 func (s *Server) Client(opts ...kryptogo.Option) *kryptogo.Client {
-	base := []kryptogo.Option{kryptogo.WithBaseURL(s.URL), kryptogo.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)}
+	base := []kryptogo.Option{
+		kryptogo.WithBaseURL(s.URL),
+		kryptogo.WithRetryBackoff(time.Millisecond, 10*time.Millisecond),
+		// RECONCILE-WAIT: when the SDK gains an option for CreateOnce's
+		// reconciliation waits (WithReconcileWait, planned), shorten them
+		// here too, and drop CreateOnce from the list above.
+	}
 	c, err := kryptogo.NewClient(s.APIKey, append(base, opts...)...)
 	if err != nil {
 		panic("kryptogotest: " + err.Error())
@@ -156,20 +151,26 @@ func (s *Server) stamp() kryptogo.Timestamp {
 // change runs op on the store under the lock, encodes its answer while the
 // state cannot move, and carries out its effects (callbacks, completions)
 // once the lock is released.
-func (s *Server) change(op func(st *store, now kryptogo.Timestamp) (int, any, effects)) (int, any) {
+func (s *Server) change(op func(st *store, now kryptogo.Timestamp) (any, effects, error)) (any, error) {
 	s.mu.Lock()
-	status, body, fx := op(s.state, s.stamp())
-	status, encoded := encode(status, body)
+	body, fx, err := op(s.state, s.stamp())
+	if err == nil {
+		body, err = encode(body)
+	}
 	s.mu.Unlock()
 	s.carryOut(fx)
-	return status, encoded
+	return body, err
 }
 
 // view runs a read-only op on the store under the lock and encodes its answer.
-func (s *Server) view(op func(st *store) (int, any)) (int, any) {
+func (s *Server) view(op func(st *store) (any, error)) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return encode(op(s.state))
+	body, err := op(s.state)
+	if err != nil {
+		return nil, err
+	}
+	return encode(body)
 }
 
 // carryOut sends the callbacks a change made due and completes the tasks it

@@ -163,7 +163,7 @@ func TestRequiredFields(t *testing.T) {
 		{"POST", "/task", `{"not":"an array"}`, ""},
 		{"GET", "/tasks", ``, "invalid request: page_size, page_number"},
 		{"POST", "/idv", `{"id_type":"ID_CARD"}`, "invalid request: country, id_image, id_back_image, face_image"},
-		{"POST", "/idv", `{"country":"TWN","id_type":"PASSPORT","id_image":"x","face_image":"y","auto_create_dd_task":true}`, "invalid request: dd_task_search_setting_id"},
+		{"POST", "/idv", idvBody(t, `,"auto_create_dd_task":true`), "invalid request: dd_task_search_setting_id"},
 		{"POST", "/idv/init", `{}`, "invalid request: country, id_type, workflow_id, customer_reference"},
 		{"POST", "/idv/init", `{"country":"TWN","id_type":"ID_CARD","workflow_id":3,"customer_reference":"c"}`, "invalid request: workflow_id"},
 		{"POST", "/idv/account", `{"workflow_id":100}`, "invalid request: country, workflow_id"},
@@ -281,7 +281,7 @@ func TestHistoryPagingAndFilter(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Data, 3)
 	assert.Equal(t, kryptogo.ID(7), page.Data[0].TaskID, "newest first")
-	assert.JSONEq(t, `{"page_number":1,"page_size":3,"total":7}`, string(page.Paging))
+	assert.JSONEq(t, `{"page_number":1,"page_size":3,"total":7,"kryptogotest_invented":true}`, string(page.Paging))
 
 	var ids []kryptogo.ID
 	for task, err := range client.Tasks.All(ctx(t), &kryptogo.HistoryOptions{PageSize: 2, CustomerReference: "even"}) {
@@ -300,7 +300,8 @@ func TestDelayedCompletionAndWait(t *testing.T) {
 	sum, err := client.Tasks.Summary(ctx(t), created[0].TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, 0, sum.Progress)
-	assert.Nil(t, sum.Report)
+	require.NotNil(t, sum.Report, "the report is an object before completion, as in the reference")
+	assert.Equal(t, kryptogo.TaskReport{URL: sum.ConsoleURL()}, *sum.Report, "zero risk, undecided")
 	done, err := client.Tasks.Wait(ctx(t), created[0].TaskID, &kryptogo.WaitOptions{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	assert.True(t, done.Completed())

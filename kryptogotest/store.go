@@ -1,6 +1,8 @@
 package kryptogotest
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
@@ -15,7 +17,7 @@ type store struct {
 	nextKYA    kryptogo.ID
 	nextTask   kryptogo.ID
 	nextIDV    kryptogo.ID
-	kya        map[kryptogo.ID]*kryptogo.KYAResult
+	kyaResults map[kryptogo.ID]*kryptogo.KYAResult
 	tasks      map[kryptogo.ID]*task
 	idv        map[kryptogo.ID]*idvTask
 	webTokens  map[string]kryptogo.ID
@@ -26,7 +28,7 @@ type store struct {
 func newStore() *store {
 	return &store{
 		nextKYA: 1, nextTask: 1, nextIDV: 1,
-		kya: map[kryptogo.ID]*kryptogo.KYAResult{}, tasks: map[kryptogo.ID]*task{}, idv: map[kryptogo.ID]*idvTask{},
+		kyaResults: map[kryptogo.ID]*kryptogo.KYAResult{}, tasks: map[kryptogo.ID]*task{}, idv: map[kryptogo.ID]*idvTask{},
 		webTokens: map[string]kryptogo.ID{}, sanctioned: map[string]bool{}, risks: map[string]TaskOutcome{},
 	}
 }
@@ -51,4 +53,27 @@ func (st *store) addSanctioned(addresses []string) {
 	for _, a := range addresses {
 		st.sanctioned[strings.ToLower(a)] = true
 	}
+}
+
+// The kinds of the store's refusals. The store knows nothing of HTTP: the
+// handlers answer errNotFound as 404, errConflict as 409 and errInvalid as
+// 400 (statusOf).
+var (
+	errNotFound = errors.New("not found")
+	errConflict = errors.New("conflict")
+	errInvalid  = errors.New("invalid request")
+)
+
+// refusal is a refusal of one kind, with the message the API answers.
+type refusal struct {
+	kind error
+	msg  string
+}
+
+func (e *refusal) Error() string { return e.msg }
+func (e *refusal) Unwrap() error { return e.kind }
+
+// refuse returns a refusal of the kind with a formatted message.
+func refuse(kind error, format string, args ...any) error {
+	return &refusal{kind: kind, msg: fmt.Sprintf(format, args...)}
 }

@@ -7,7 +7,8 @@
 //	go run ./examples/batch-screening -file my-list.txt -concurrency 16
 //
 // Without KRYPTOGO_API_KEY it runs against an in-process fake of the API,
-// which reports the first sample address as sanctioned. Each screening costs
+// which reports the first sample address (the API reference's) as
+// sanctioned, as every kryptogotest fake does. Each screening costs
 // points on the real API.
 package main
 
@@ -25,7 +26,6 @@ import (
 
 	kryptogo "github.com/kyabc/kryptogo-go"
 	"github.com/kyabc/kryptogo-go/examples/internal/exampleenv"
-	"github.com/kyabc/kryptogo-go/kryptogotest"
 )
 
 func main() {
@@ -60,7 +60,7 @@ func run(ctx context.Context, out, progressOut io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	env, err := exampleenv.New(out, kryptogotest.WithSanctionedAddresses("0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"))
+	env, err := exampleenv.New(out)
 	if err != nil {
 		return err
 	}

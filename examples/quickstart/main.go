@@ -5,10 +5,11 @@
 //	go run ./examples/quickstart
 //
 // Without KRYPTOGO_API_KEY it runs against an in-process fake of the API.
-// With it, it calls the real API (which costs points): set
-// KRYPTOGO_SEARCH_SETTING_ID to one of your search settings. The real API
-// cannot reach a callback handler on localhost, so the example then falls
-// back to polling.
+// With it, it calls the API at KRYPTOGO_BASE_URL: a fake started with
+// kryptogo-fake (a loopback URL, or the fake's key), or the real API, which
+// costs points (set KRYPTOGO_SEARCH_SETTING_ID to one of your search
+// settings). The real API cannot reach a callback handler on localhost, so
+// the example then falls back to polling.
 package main
 
 import (
@@ -24,10 +25,10 @@ import (
 
 	kryptogo "github.com/kyabc/kryptogo-go"
 	"github.com/kyabc/kryptogo-go/examples/internal/exampleenv"
-	"github.com/kyabc/kryptogo-go/kryptogotest"
 )
 
-// A well-known address, reported as sanctioned by the fake.
+// The address of the API reference's samples: every kryptogotest fake (in
+// process or kryptogo-fake) reports it as sanctioned.
 const address = "0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"
 
 func main() {
@@ -40,16 +41,13 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	env, err := exampleenv.New(out,
-		kryptogotest.WithSanctionedAddresses(address),
-		kryptogotest.WithRFC3339InitTimestamp())
+	// The fake is started with no option, as kryptogo-fake starts it, so
+	// that both answer alike.
+	env, err := exampleenv.New(out)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
-	if env.Fake != nil {
-		env.Fake.SetTargetRisk("Jane Roe", kryptogotest.TaskOutcome{PotentialRisk: 51})
-	}
 	client := env.Client
 
 	// 1. Screen a blockchain address (KYA). The chain is detected from the
