@@ -73,7 +73,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"os"
 	"reflect"
@@ -81,7 +80,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/backoff"
@@ -516,13 +514,17 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 			return result{notSent: err}
 		}
 	}
-	actx, guard, done := attemptContext(ctx, cfg.timeout, method)
+	// net/http's own transport never overlaps the sends of one request;
+	// any other RoundTripper may (a hedging one does).
+	_, sequential := c.httpClient.Transport.(*http.Transport)
+	actx, guard, done := attemptContext(ctx, cfg.timeout, method, sequential)
 	defer done()
 	req, err := c.newRequest(actx, cfg.userAgent, method, target, body)
 	if err != nil {
 		return result{err: err, parentDone: true}
 	}
 	resp, err := c.httpClient.Do(req)
+	guard.answered.Store(true)
 	res.wrote = guard.wrote.Load()
 	if err != nil {
 		if guard.replayed.Load() {
@@ -548,115 +550,6 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 		guard.awaitPooled(resp)
 	}
 	return res
-}
-
-// errReplayed ends an attempt that a layer below the SDK re-sends by
-// itself: net/http's HTTP/2 transport replays a request whose stream the
-// server reset with PROTOCOL_ERROR, with no limit, and a user's retrying
-// RoundTripper re-sends a POST it has buffered.
-var errReplayed = errors.New("a layer below the SDK re-sent the request by itself; stopped it before it was written again")
-
-// maxSendsPerAttempt bounds the sends of an idempotent request below one
-// attempt and one redirect hop: the request, and one replay on a keep-alive
-// connection the server had closed. A POST gets no replay at all once a
-// byte of it was written (net/http never re-sends a POST without GetBody by
-// itself, so a second send is someone else's retry of a paid request).
-const maxSendsPerAttempt = 2
-
-// sendGuard watches one attempt through httptrace: whether any byte of the
-// request was written, how many times it was sent in the current redirect
-// hop, and when its connection went back to the pool. It holds its trace,
-// so that one allocation serves both.
-type sendGuard struct {
-	trace    httptrace.ClientTrace
-	post     bool
-	wrote    atomic.Bool // set by the transport's writer goroutine, hence atomic
-	hopWrote atomic.Bool // a byte was written in the current redirect hop
-	sends    atomic.Int32
-	replayed atomic.Bool // gotConn stopped a replay
-	pooled   atomic.Bool // the connection went back to the idle pool
-	cancel   context.CancelFunc
-}
-
-type guardKey struct{}
-
-func newSendGuard(method string, cancel context.CancelFunc) *sendGuard {
-	g := &sendGuard{post: !idempotent(method), cancel: cancel}
-	g.trace = httptrace.ClientTrace{
-		GotConn:          g.gotConn,
-		WroteHeaderField: func(string, []string) { g.markWritten() },
-		WroteHeaders: func() {
-			g.markWritten()
-			g.sends.Add(1)
-		},
-		PutIdleConn: func(err error) { g.pooled.Store(err == nil) },
-	}
-	return g
-}
-
-func (g *sendGuard) markWritten() {
-	g.wrote.Store(true)
-	g.hopWrote.Store(true)
-}
-
-// gotConn runs before a send writes anything. A replay of a POST loses its
-// connection here: closing it makes the transport's first write fail, so
-// not one byte of the replay reaches the wire, whatever the transport
-// does with the cancelled context. (On HTTP/2 this ends the other streams
-// of that connection as well; a replay happens only on a broken path.)
-func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
-	replay := g.sends.Load() >= maxSendsPerAttempt || (g.post && g.hopWrote.Load())
-	if !replay {
-		return
-	}
-	g.replayed.Store(true)
-	g.cancel()
-	if g.post && info.Conn != nil {
-		_ = info.Conn.Close()
-	}
-}
-
-// redirected starts the count of a new redirect hop: net/http follows a
-// same-origin redirect with a new request, which is no replay.
-func (g *sendGuard) redirected() {
-	g.sends.Store(0)
-	g.hopWrote.Store(false)
-}
-
-// maxPoolYields bounds how long awaitPooled waits, in scheduler yields.
-const maxPoolYields = 8
-
-// awaitPooled gives net/http's read loop a moment to put the HTTP/1
-// connection of a fully read answer back in the idle pool before the call
-// returns. The loop does that on its own goroutine just after the body's
-// end was read; a caller that sends its next request first finds no idle
-// connection and dials one more, so N busy callers would open more than N
-// connections. The wait is a few yields, none when the connection was
-// already pooled, and ends early for answers whose connection closes.
-func (g *sendGuard) awaitPooled(resp *http.Response) {
-	if resp.ProtoMajor != 1 || resp.Close {
-		return
-	}
-	for range maxPoolYields {
-		if g.pooled.Load() {
-			return
-		}
-		runtime.Gosched()
-	}
-}
-
-// attemptContext returns the context of one attempt: bounded by timeout
-// (WithTimeout), traced by a sendGuard, and ended by done.
-func attemptContext(ctx context.Context, timeout time.Duration, method string) (context.Context, *sendGuard, context.CancelFunc) {
-	var cancel context.CancelFunc
-	if timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
-	guard := newSendGuard(method, cancel)
-	ctx = context.WithValue(ctx, guardKey{}, guard) // for the redirect policy
-	return httptrace.WithClientTrace(ctx, &guard.trace), guard, cancel
 }
 
 // newRequest builds the request of one attempt. Its URL is target itself,
