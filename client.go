@@ -80,6 +80,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/backoff"
@@ -114,6 +115,9 @@ type Client struct {
 	httpClient *http.Client
 	cfg        callConfig // what a call uses unless it is given options
 	flow       *flow      // retry budget and 429 pause, shared by every call
+	// blindWarned is set once the client warned that its transport hides
+	// requests from the send guard (a pointer: Client is copied by value).
+	blindWarned *atomic.Bool
 
 	// Test hooks: how to wait, and what time it is.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -164,12 +168,13 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		creds: newCredentials(s.keyHeader, apiKey),
-		base:  base,
-		cfg:   s.callConfig,
-		flow:  newFlow(s.retryBudget),
-		sleep: sleepContext,
-		now:   time.Now,
+		creds:       newCredentials(s.keyHeader, apiKey),
+		base:        base,
+		cfg:         s.callConfig,
+		flow:        newFlow(s.retryBudget),
+		blindWarned: new(atomic.Bool),
+		sleep:       sleepContext,
+		now:         time.Now,
 	}
 	c.httpClient = c.guardedHTTPClient(s.httpClient)
 	c.KYA = &KYAService{client: c}
@@ -490,6 +495,9 @@ type result struct {
 	err        error
 	wrote      bool // any request byte was handed to the connection
 	parentDone bool // the caller's context ended: never retry
+	// blind marks a POST the transport did not report (it dropped the
+	// request's context): it may have been sent any number of times.
+	blind bool
 	// retryAfter is the answer's Retry-After, when hasRetryAfter: read
 	// once, for the retry's wait, the client-wide pause and the APIError.
 	retryAfter    time.Duration
@@ -526,6 +534,13 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	resp, err := c.httpClient.Do(req)
 	guard.answered.Store(true)
 	res.wrote = guard.wrote.Load()
+	if guard.blind(err == nil) {
+		res.blind = guard.post
+		res.wrote = res.wrote || guard.post
+		if actx.Err() == nil { // an attempt that ended early may have sent nothing at all
+			c.warnBlindTransport(ctx, cfg)
+		}
+	}
 	if err != nil {
 		if guard.replayed.Load() {
 			err = errReplayed
@@ -669,7 +684,7 @@ func idempotent(method string) bool {
 }
 
 func (r result) retryable(method string) bool {
-	if r.parentDone || permanent(r.err) {
+	if r.parentDone || r.blind || permanent(r.err) {
 		return false
 	}
 	if r.err != nil {
@@ -767,7 +782,7 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 // masked of the key and of the request's personal values.
 func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path string, res result, mask *callMask) error {
 	if res.err == nil {
-		return c.apiError(cfg.maxBody, method, path, res, mask)
+		return maybeSentIfBlind(res, c.apiError(cfg.maxBody, method, path, res, mask))
 	}
 	err := res.err
 	var urlErr *url.Error
@@ -811,12 +826,22 @@ type failedAnswer interface {
 // request id kept, key and personal values masked.
 func (c *Client) answer(cfg *callConfig, method, path string, res result, out any, mask *callMask) error {
 	if err := c.decode(cfg, method, path, res, out); err != nil {
-		return err
+		return maybeSentIfBlind(res, err)
 	}
 	if f, ok := out.(failedAnswer); ok && f.failed() {
-		return c.apiError(cfg.maxBody, method, path, res, mask)
+		return maybeSentIfBlind(res, c.apiError(cfg.maxBody, method, path, res, mask))
 	}
 	return nil
+}
+
+// maybeSentIfBlind makes err, the failure of an answered attempt, match
+// ErrMaybeSent when the transport hid the attempt from the SDK: it may have
+// sent the POST before (a retrying transport keeps the last answer).
+func maybeSentIfBlind(res result, err error) error {
+	if res.blind && !errors.Is(err, ErrMaybeSent) {
+		return &maybeSentError{err: err}
+	}
+	return err
 }
 
 // decode reads a 2xx answer into out, in one pass: the body is parsed once

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -70,8 +71,9 @@ const (
 )
 
 // sendGuard watches one attempt through httptrace: which send may write,
-// whether any byte of the request was written, and when its connection
-// went back to the pool. It holds its trace, so that one allocation serves both.
+// whether any byte of the request was written, whether the transport
+// reported the request at all, and when its connection went back to the
+// pool. It holds its trace, so that one allocation serves both.
 type sendGuard struct {
 	trace  httptrace.ClientTrace
 	ctx    context.Context // the attempt's: a held send waits for its end
@@ -87,6 +89,7 @@ type sendGuard struct {
 	writerConn      net.Conn // the connection of the send that may write
 	writerGoroutine uint64   // the goroutine that made it (0: unknown)
 
+	observed atomic.Bool // a trace event fired: the transport kept the request's context
 	wrote    atomic.Bool // a byte of the request may have been written
 	hopWrote atomic.Bool // ... in the current redirect hop
 	over     atomic.Bool // the first send's answer began to arrive, or its write failed
@@ -108,6 +111,7 @@ func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *se
 	if !g.post {
 		return g
 	}
+	g.trace.GetConn = func(string) { g.observed.Store(true) }
 	// Each header field is reported before the request leaves the
 	// transport's buffer (HTTP/1) or before its HEADERS frame is written
 	// (HTTP/2): the earliest moment bytes may reach the network.
@@ -146,6 +150,7 @@ func (g *sendGuard) markWritten() {
 
 // gotConn runs when a send has a connection, before it writes anything.
 func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
+	g.observed.Store(true)
 	if !g.post {
 		g.countIdempotentSend()
 		return
@@ -271,6 +276,14 @@ func (g *sendGuard) redirected() {
 	g.hopWrote.Store(false)
 }
 
+// blind reports an attempt the transport did not report through the
+// request's context (it rebuilt the request without it): the SDK cannot see
+// how often it was sent. Only an answer proves that an idempotent request
+// went out; a POST is blind on any outcome.
+func (g *sendGuard) blind(answered bool) bool {
+	return !g.observed.Load() && (g.post || answered)
+}
+
 // maxPoolYields bounds how long awaitPooled waits, in scheduler yields.
 const maxPoolYields = 8
 
@@ -389,4 +402,24 @@ func connClosed(conn net.Conn) bool {
 // of == on a connection type that is not comparable.
 func sameConn(a, b net.Conn) bool {
 	return a != nil && b != nil && reflect.ValueOf(a).Comparable() && reflect.ValueOf(b).Comparable() && a == b
+}
+
+// blindTransportWarning is logged once per client whose transport does not
+// carry the request's context.
+const blindTransportWarning = "kryptogo: the HTTP transport does not pass the request's context on " +
+	"(it rebuilds requests, as with http.NewRequest), so the SDK cannot see what it sends: " +
+	"it cannot stop the transport from sending a POST twice, and reports every failed POST as maybe sent " +
+	"(ErrMaybeSent) without retrying it. Build each outgoing request with req.Clone(req.Context()) or req.WithContext"
+
+// warnBlindTransport logs blindTransportWarning once per client, at WARN,
+// with the call's logger or else slog's default one.
+func (c *Client) warnBlindTransport(ctx context.Context, cfg *callConfig) {
+	if !c.blindWarned.CompareAndSwap(false, true) {
+		return
+	}
+	logger := cfg.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.LogAttrs(ctx, slog.LevelWarn, blindTransportWarning, slog.String("base_url", c.base.String()))
 }
