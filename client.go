@@ -21,7 +21,9 @@
 // exponential backoff with jitter, honour Retry-After, and never run past the
 // context's deadline. Every call of a client shares one retry budget
 // (WithRetryBudget), and a 429's Retry-After pauses every call of the client,
-// not only the one that got it.
+// not only the one that got it. No layer below the SDK writes a POST twice
+// either, provided a RoundTripper of yours passes the request's context on
+// (see WithHTTPClient).
 //
 // # Callbacks
 //
