@@ -30,7 +30,7 @@ import (
 type hedgingRT struct {
 	next    http.RoundTripper
 	delay   time.Duration
-	copies  *atomic.Int32 // counts the copies sent, when set
+	copies  *atomic.Int32 // counts the copies it sends, when set
 	waitAll bool          // answer only once both copies are back
 	// traced adds a trace of the transport's own to each copy, as
 	// otelhttptrace does: httptrace composes its hooks with the SDK's.
@@ -60,7 +60,14 @@ func (h hedgingRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	outcomes := make(chan hedgeOutcome, 2)
 	var mu sync.Mutex
 	var cancels []context.CancelFunc // of the copies' own contexts
-	send := func() {
+	var send func()
+	launch := func() {
+		if h.copies != nil {
+			h.copies.Add(1)
+		}
+		go send()
+	}
+	send = func() {
 		ctx := req.Context()
 		index := -1
 		if h.ownContexts {
@@ -80,19 +87,16 @@ func (h hedgingRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			copyReq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 			copyReq.ContentLength = int64(len(body))
 		}
-		if h.copies != nil {
-			h.copies.Add(1)
-		}
 		resp, err := h.next.RoundTrip(copyReq)
 		if err != nil && h.failed != nil {
 			h.failed <- err
 		}
 		outcomes <- hedgeOutcome{resp, err, index}
 	}
-	go send()
+	launch()
 	sent := 1
 	if h.delay == 0 {
-		go send()
+		launch()
 		sent = 2
 	}
 	hedge := time.NewTimer(h.delay)
@@ -103,7 +107,7 @@ func (h hedgingRT) RoundTrip(req *http.Request) (*http.Response, error) {
 		select {
 		case <-hedge.C:
 			if sent == 1 {
-				go send()
+				launch()
 				sent = 2
 			}
 		case o := <-outcomes:
@@ -129,7 +133,7 @@ func (h hedgingRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			lastErr = o.err
 			if sent == 1 { // hedgedhttp sends the next copy as soon as one fails
-				go send()
+				launch()
 				sent = 2
 			}
 		}
@@ -422,9 +426,9 @@ func TestHedgingTransportHoldsTheCallNoLongerThanItsTimeout(t *testing.T) {
 					delay = 0
 				}
 				client, err := NewClient(testKey, WithBaseURL(env.url), WithRetryBackoff(time.Millisecond, 2*time.Millisecond),
-					WithTimeout(2*time.Second), WithHTTPClient(&http.Client{Transport: hedgingRT{next: base, delay: delay, waitAll: waitAll}}))
+					WithTimeout(5*time.Second), WithHTTPClient(&http.Client{Transport: hedgingRT{next: base, delay: delay, waitAll: waitAll}}))
 				require.NoError(t, err)
-				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+				ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 				defer cancel()
 				_, err = client.KYA.Create(ctx, &CreateKYARequest{Address: "0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"})
 				assert.Equal(t, int32(1), env.seen.Load(), "the server read the paid POST's body more than once")

@@ -167,8 +167,9 @@ func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
 	// transport makes every send of a request on the caller's goroutine.
 	retry := !first && (g.sequential || (caller != 0 && caller == g.writerGoroutine))
 	// A retry after a send that wrote nothing (an HTTP/2 connection that
-	// became unusable first) is now the send that may write.
-	takeOver := retry && !g.hopWrote.Load()
+	// became unusable first) is now the send that may write, if the
+	// transport is one that reports every header it writes (net/http's).
+	takeOver := retry && !g.hopWrote.Load() && (g.sequential || fromGoTransport(gotConnCaller()))
 	if first || takeOver {
 		g.writerConn, g.writerGoroutine = info.Conn, caller
 	}
@@ -318,23 +319,30 @@ func exclusiveConn(conn net.Conn) bool {
 	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
 		return false
 	}
-	return reportedByHTTP1Transport()
+	return strings.HasPrefix(gotConnCaller(), "net/http.(*Transport).getConn")
 }
 
-// reportedByHTTP1Transport reports whether the GotConn event being handled
-// comes from net/http's HTTP/1 connection setup (Transport.getConn), seen
-// through this package's hooks and httptrace's composition of the hooks of
-// several traces. It runs only for a send that must be stopped.
-func reportedByHTTP1Transport() bool {
+// fromGoTransport reports whether caller, a function that reported a
+// GotConn event, belongs to net/http or golang.org/x/net/http2, whose
+// transports report every header field before they write it.
+func fromGoTransport(caller string) bool {
+	return strings.HasPrefix(caller, "net/http.") || strings.HasPrefix(caller, "golang.org/x/net/http2.")
+}
+
+// gotConnCaller returns the function that reported the GotConn event being
+// handled, seen through this package's hooks and httptrace's composition
+// of the hooks of several traces ("" when not found). It runs only for a
+// send that must be stopped, or that may take the place of the first.
+func gotConnCaller() string {
 	var pcs [32]uintptr
 	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
 	for {
 		frame, more := frames.Next()
 		switch {
-		case strings.HasPrefix(frame.Function, "net/http.(*Transport).getConn"):
-			return true
-		case !relaysTraceEvents(frame.Function) || !more:
-			return false
+		case !relaysTraceEvents(frame.Function):
+			return frame.Function
+		case !more:
+			return ""
 		}
 	}
 }
