@@ -155,28 +155,42 @@ func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
 		g.countIdempotentSend()
 		return
 	}
-	var caller uint64
-	if !g.sequential {
-		caller = goroutineID()
-	}
 	g.mu.Lock()
 	g.sends++
-	first := g.sends == 1
+	first, writerGoroutine := g.sends == 1, g.writerGoroutine
+	g.mu.Unlock()
+	if first {
+		g.claim(info)
+		return
+	}
 	// A send on the goroutine of the send that may write comes after that
 	// one ended: a goroutine makes one send at a time. net/http's own
 	// transport makes every send of a request on the caller's goroutine.
-	retry := !first && (g.sequential || (caller != 0 && caller == g.writerGoroutine))
+	retry := g.sequential || (writerGoroutine != 0 && goroutineID() == writerGoroutine)
 	// A retry after a send that wrote nothing (an HTTP/2 connection that
 	// became unusable first) is now the send that may write, if the
 	// transport is one that reports every header it writes (net/http's).
-	takeOver := retry && !g.hopWrote.Load() && (g.sequential || fromGoTransport(gotConnCaller()))
-	if first || takeOver {
-		g.writerConn, g.writerGoroutine = info.Conn, caller
+	if retry && !g.hopWrote.Load() && (g.sequential || fromGoTransport(gotConnCaller())) {
+		g.mu.Lock()
+		g.writerConn = info.Conn
+		g.mu.Unlock()
+		return
 	}
+	g.stopCopy(info, retry)
+}
+
+// claim records the send that may write: its connection and, when a copy
+// of it could not simply be closed, its goroutine. (goroutineID walks the
+// whole stack, some tens of microseconds: net/http's own transport needs
+// no goroutine, nor does a copy on an HTTP/1 connection, which is closed.)
+func (g *sendGuard) claim(info httptrace.GotConnInfo) {
+	var goroutine uint64
+	if !g.sequential && !exclusiveConn(info.Conn) {
+		goroutine = goroutineID()
+	}
+	g.mu.Lock()
+	g.writerConn, g.writerGoroutine = info.Conn, goroutine
 	g.mu.Unlock()
-	if !first && !takeOver {
-		g.stopCopy(info, retry)
-	}
 }
 
 // countIdempotentSend stops the attempt of an idempotent request at its
@@ -331,20 +345,23 @@ func fromGoTransport(caller string) bool {
 
 // gotConnCaller returns the function that reported the GotConn event being
 // handled, seen through this package's hooks and httptrace's composition
-// of the hooks of several traces ("" when not found). It runs only for a
-// send that must be stopped, or that may take the place of the first.
+// of the hooks of several traces ("" when not found). It reads a few
+// frames and allocates nothing: it runs for the first send of each POST
+// through a RoundTripper other than net/http's own.
 func gotConnCaller() string {
-	var pcs [32]uintptr
-	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
-	for {
-		frame, more := frames.Next()
-		switch {
-		case !relaysTraceEvents(frame.Function):
-			return frame.Function
-		case !more:
+	var pcs [16]uintptr
+	for _, pc := range pcs[:runtime.Callers(2, pcs[:])] {
+		// pc is a return address: pc-1 lies in the call, in the function
+		// that made it (the innermost one, when calls were inlined).
+		fn := runtime.FuncForPC(pc - 1)
+		if fn == nil {
 			return ""
 		}
+		if name := fn.Name(); !relaysTraceEvents(name) {
+			return name
+		}
 	}
+	return ""
 }
 
 // ownFuncPrefix begins the names of this package's functions in a stack.
@@ -371,9 +388,9 @@ var stackHeads = sync.Pool{New: func() any { return new([64]byte) }}
 // its stack trace ("goroutine 42 [running]:"), or 0 when it cannot. Go has
 // no other way to tell goroutines apart, and the guard must: a transport's
 // send on the goroutine of the send that may write comes after that send
-// (a retry), one on another goroutine may run beside it (a hedge). It costs
-// a few microseconds, and runs only for POSTs through a RoundTripper other
-// than net/http's own.
+// (a retry), one on another goroutine may run beside it (a hedge). It
+// walks the whole stack, and runs only for POSTs through a RoundTripper
+// other than net/http's own, on a connection that may be shared.
 func goroutineID() uint64 {
 	const prefix = "goroutine "
 	buf := stackHeads.Get().(*[64]byte)
