@@ -21,7 +21,9 @@
 // exponential backoff with jitter, honour Retry-After, and never run past the
 // context's deadline. Every call of a client shares one retry budget
 // (WithRetryBudget), and a 429's Retry-After pauses every call of the client,
-// not only the one that got it.
+// not only the one that got it. No layer below the SDK writes a POST twice
+// either, provided a RoundTripper of yours passes the request's context on
+// (see WithHTTPClient).
 //
 // # Callbacks
 //
@@ -73,7 +75,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"os"
 	"reflect"
@@ -120,6 +121,9 @@ type Client struct {
 	// confirms are the confirmation requests of the CallbackHandlers whose
 	// Confirm is this client: they spend its key, so they are bounded here.
 	confirms *confirmations
+	// blindWarned is set once the client warned that its transport hides
+	// requests from the send guard (a pointer: Client is copied by value).
+	blindWarned *atomic.Bool
 
 	// Test hooks: how to wait, and what time it is.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -174,13 +178,14 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		creds:    newCredentials(s.keyHeader, apiKey),
-		base:     base,
-		cfg:      s.callConfig,
-		flow:     newFlow(s.retryBudget),
-		confirms: newConfirmations(),
-		sleep:    sleepContext,
-		now:      time.Now,
+		creds:       newCredentials(s.keyHeader, apiKey),
+		base:        base,
+		cfg:         s.callConfig,
+		flow:        newFlow(s.retryBudget),
+		confirms:    newConfirmations(),
+		blindWarned: new(atomic.Bool),
+		sleep:       sleepContext,
+		now:         time.Now,
 	}
 	c.httpClient = c.guardedHTTPClient(s.httpClient)
 	c.KYA = &KYAService{client: c}
@@ -501,6 +506,9 @@ type result struct {
 	err        error
 	wrote      bool // any request byte was handed to the connection
 	parentDone bool // the caller's context ended: never retry
+	// blind marks a POST the transport did not report (it dropped the
+	// request's context): it may have been sent any number of times.
+	blind bool
 	// retryAfter is the answer's Retry-After, when hasRetryAfter: read
 	// once, for the retry's wait, the client-wide pause and the APIError.
 	retryAfter    time.Duration
@@ -525,14 +533,25 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 			return result{notSent: err}
 		}
 	}
-	actx, guard, done := attemptContext(ctx, cfg.timeout, method)
+	// net/http's own transport never overlaps the sends of one request;
+	// any other RoundTripper may (a hedging one does).
+	_, sequential := c.httpClient.Transport.(*http.Transport)
+	actx, guard, done := attemptContext(ctx, cfg.timeout, method, sequential)
 	defer done()
 	req, err := c.newRequest(actx, cfg.userAgent, method, target, body)
 	if err != nil {
 		return result{err: err, parentDone: true}
 	}
 	resp, err := c.httpClient.Do(req)
+	guard.answered.Store(true)
 	res.wrote = guard.wrote.Load()
+	if guard.blind(err == nil) {
+		res.blind = guard.post
+		res.wrote = res.wrote || guard.post
+		if actx.Err() == nil { // an attempt that ended early may have sent nothing at all
+			c.warnBlindTransport(ctx, cfg)
+		}
+	}
 	if err != nil {
 		if guard.replayed.Load() {
 			err = errReplayed
@@ -557,115 +576,6 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 		guard.awaitPooled(resp)
 	}
 	return res
-}
-
-// errReplayed ends an attempt that a layer below the SDK re-sends by
-// itself: net/http's HTTP/2 transport replays a request whose stream the
-// server reset with PROTOCOL_ERROR, with no limit, and a user's retrying
-// RoundTripper re-sends a POST it has buffered.
-var errReplayed = errors.New("a layer below the SDK re-sent the request by itself; stopped it before it was written again")
-
-// maxSendsPerAttempt bounds the sends of an idempotent request below one
-// attempt and one redirect hop: the request, and one replay on a keep-alive
-// connection the server had closed. A POST gets no replay at all once a
-// byte of it was written (net/http never re-sends a POST without GetBody by
-// itself, so a second send is someone else's retry of a paid request).
-const maxSendsPerAttempt = 2
-
-// sendGuard watches one attempt through httptrace: whether any byte of the
-// request was written, how many times it was sent in the current redirect
-// hop, and when its connection went back to the pool. It holds its trace,
-// so that one allocation serves both.
-type sendGuard struct {
-	trace    httptrace.ClientTrace
-	post     bool
-	wrote    atomic.Bool // set by the transport's writer goroutine, hence atomic
-	hopWrote atomic.Bool // a byte was written in the current redirect hop
-	sends    atomic.Int32
-	replayed atomic.Bool // gotConn stopped a replay
-	pooled   atomic.Bool // the connection went back to the idle pool
-	cancel   context.CancelFunc
-}
-
-type guardKey struct{}
-
-func newSendGuard(method string, cancel context.CancelFunc) *sendGuard {
-	g := &sendGuard{post: !idempotent(method), cancel: cancel}
-	g.trace = httptrace.ClientTrace{
-		GotConn:          g.gotConn,
-		WroteHeaderField: func(string, []string) { g.markWritten() },
-		WroteHeaders: func() {
-			g.markWritten()
-			g.sends.Add(1)
-		},
-		PutIdleConn: func(err error) { g.pooled.Store(err == nil) },
-	}
-	return g
-}
-
-func (g *sendGuard) markWritten() {
-	g.wrote.Store(true)
-	g.hopWrote.Store(true)
-}
-
-// gotConn runs before a send writes anything. A replay of a POST loses its
-// connection here: closing it makes the transport's first write fail, so
-// not one byte of the replay reaches the wire, whatever the transport
-// does with the cancelled context. (On HTTP/2 this ends the other streams
-// of that connection as well; a replay happens only on a broken path.)
-func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
-	replay := g.sends.Load() >= maxSendsPerAttempt || (g.post && g.hopWrote.Load())
-	if !replay {
-		return
-	}
-	g.replayed.Store(true)
-	g.cancel()
-	if g.post && info.Conn != nil {
-		_ = info.Conn.Close()
-	}
-}
-
-// redirected starts the count of a new redirect hop: net/http follows a
-// same-origin redirect with a new request, which is no replay.
-func (g *sendGuard) redirected() {
-	g.sends.Store(0)
-	g.hopWrote.Store(false)
-}
-
-// maxPoolYields bounds how long awaitPooled waits, in scheduler yields.
-const maxPoolYields = 8
-
-// awaitPooled gives net/http's read loop a moment to put the HTTP/1
-// connection of a fully read answer back in the idle pool before the call
-// returns. The loop does that on its own goroutine just after the body's
-// end was read; a caller that sends its next request first finds no idle
-// connection and dials one more, so N busy callers would open more than N
-// connections. The wait is a few yields, none when the connection was
-// already pooled, and ends early for answers whose connection closes.
-func (g *sendGuard) awaitPooled(resp *http.Response) {
-	if resp.ProtoMajor != 1 || resp.Close {
-		return
-	}
-	for range maxPoolYields {
-		if g.pooled.Load() {
-			return
-		}
-		runtime.Gosched()
-	}
-}
-
-// attemptContext returns the context of one attempt: bounded by timeout
-// (WithTimeout), traced by a sendGuard, and ended by done.
-func attemptContext(ctx context.Context, timeout time.Duration, method string) (context.Context, *sendGuard, context.CancelFunc) {
-	var cancel context.CancelFunc
-	if timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
-	guard := newSendGuard(method, cancel)
-	ctx = context.WithValue(ctx, guardKey{}, guard) // for the redirect policy
-	return httptrace.WithClientTrace(ctx, &guard.trace), guard, cancel
 }
 
 // newRequest builds the request of one attempt. Its URL is target itself,
@@ -724,7 +634,7 @@ func idempotent(method string) bool {
 }
 
 func (r result) retryable(method string) bool {
-	if r.parentDone || permanent(r.err) {
+	if r.parentDone || r.blind || permanent(r.err) {
 		return false
 	}
 	if r.err != nil {
@@ -822,7 +732,7 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 // masked of the key and of the request's personal values.
 func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path string, res result, mask *callMask) error {
 	if res.err == nil {
-		return c.apiError(cfg.maxBody, method, path, res, mask)
+		return maybeSentIfBlind(res, c.apiError(cfg.maxBody, method, path, res, mask))
 	}
 	err := res.err
 	var urlErr *url.Error
@@ -866,12 +776,22 @@ type failedAnswer interface {
 // request id kept, key and personal values masked.
 func (c *Client) answer(cfg *callConfig, method, path string, res result, out any, mask *callMask) error {
 	if err := c.decode(cfg, method, path, res, out); err != nil {
-		return err
+		return maybeSentIfBlind(res, err)
 	}
 	if f, ok := out.(failedAnswer); ok && f.failed() {
-		return c.apiError(cfg.maxBody, method, path, res, mask)
+		return maybeSentIfBlind(res, c.apiError(cfg.maxBody, method, path, res, mask))
 	}
 	return nil
+}
+
+// maybeSentIfBlind makes err, the failure of an answered attempt, match
+// ErrMaybeSent when the transport hid the attempt from the SDK: it may have
+// sent the POST before (a retrying transport keeps the last answer).
+func maybeSentIfBlind(res result, err error) error {
+	if res.blind && !errors.Is(err, ErrMaybeSent) {
+		return &maybeSentError{err: err}
+	}
+	return err
 }
 
 // decode reads a 2xx answer into out, in one pass: the body is parsed once

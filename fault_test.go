@@ -93,6 +93,18 @@ type faultEnv struct {
 	opts  []Option
 }
 
+// transport returns the transport that reaches the server: the TLS servers
+// hand over a client that trusts them.
+func (env *faultEnv) transport(t *testing.T) http.RoundTripper {
+	base := http.DefaultTransport
+	for _, o := range env.opts {
+		var s settings
+		require.NoError(t, o(&s))
+		base = s.httpClient.Transport
+	}
+	return base
+}
+
 // faultHandler answers the n-th request (from 1) the server saw.
 type faultHandler func(w http.ResponseWriter, r *http.Request, n int32)
 
@@ -474,14 +486,8 @@ func TestUserRetryingTransportNeverReplaysAPOST(t *testing.T) {
 				t.Parallel()
 				env := &faultEnv{}
 				start(t, env)
-				base := http.DefaultTransport
-				for _, o := range env.opts { // the TLS servers hand over their trusting client
-					var s settings
-					require.NoError(t, o(&s))
-					base = s.httpClient.Transport
-				}
 				client, err := NewClient(testKey, WithBaseURL(env.url), WithRetryBackoff(time.Millisecond, 2*time.Millisecond),
-					WithHTTPClient(&http.Client{Transport: retryOnceRT{next: base}}))
+					WithHTTPClient(&http.Client{Transport: retryOnceRT{next: env.transport(t)}}))
 				require.NoError(t, err)
 				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 				defer cancel()

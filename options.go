@@ -188,6 +188,18 @@ func WithBaseURL(baseURL string) Option {
 // has no Transport, the SDK's tuned transport. hc's Timeout, if set, bounds
 // each attempt together with WithTimeout. Whatever hc's transport, a POST
 // carries no GetBody, so net/http cannot re-send it by itself.
+//
+// The SDK sees what the transport sends through the request's context
+// (net/http/httptrace), so a RoundTripper that wraps another must pass
+// req.Context() on: build each outgoing request with req.Clone(ctx) or
+// req.WithContext, never http.NewRequest. Then a POST reaches the network at
+// most once per attempt, even through a transport that retries or hedges
+// (sends copies at once): the SDK lets the first copy write and stops every
+// other before its first byte, without closing a connection other calls
+// share. A transport that drops the context hides its sends: the SDK then
+// reports every failed POST as maybe sent (ErrMaybeSent) without retrying
+// it, and logs once per client, at warn level, that the transport defeats
+// its duplicate guard.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithHTTPClient"); err != nil {
