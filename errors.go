@@ -3,6 +3,7 @@ package kryptogo
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -702,4 +703,51 @@ func prepare[R any, P request[R]](req *R, ids ...pathID) (*R, error) {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// failure turns a failed attempt into the error the caller sees, its text
+// masked of the key and of the request's personal values.
+func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path string, res result, mask *callMask) error {
+	if res.err == nil {
+		return maybeSentIfBlind(res, c.apiError(cfg.maxBody, method, path, res, mask))
+	}
+	err := res.err
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err // its message repeats the URL, query included
+	}
+	switch {
+	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("attempt timed out after %v (WithTimeout): %w", cfg.timeout, err)
+	}
+	err = mask.scrubber().wrap("kryptogo: "+method+" "+path+": ", err)
+	if !idempotent(method) && res.wrote {
+		return &maybeSentError{err: err}
+	}
+	return err
+}
+
+// apiError builds the *APIError of a non-2xx answer, without the API key
+// or the personal values of the request: a proxy or debug endpoint may
+// echo request headers back, and a 400 may quote the submitted name.
+func (c *Client) apiError(maxBody int64, method, path string, res result, mask *callMask) *APIError {
+	scrub := mask.scrubber()
+	body := scrub.keep(res.body, res.truncated, int(min(maxBody, maxErrorBody)))
+	resp := &http.Response{StatusCode: res.status, Header: res.header}
+	e := newAPIError(method, path, resp, body, res.retryAfter)
+	e.Message = scrub.text(e.Message)
+	e.RequestID = scrub.text(e.RequestID)
+	return e
+}
+
+// maybeSentIfBlind makes err, the failure of an answered attempt, match
+// ErrMaybeSent when the transport hid the attempt from the SDK: it may have
+// sent the POST before (a retrying transport keeps the last answer).
+func maybeSentIfBlind(res result, err error) error {
+	if res.blind && !errors.Is(err, ErrMaybeSent) {
+		return &maybeSentError{err: err}
+	}
+	return err
 }

@@ -109,11 +109,3 @@ func nonEmpty(values ...string) []string {
 	}
 	return out
 }
-
-// rawBody is a body given as bytes (Do with json.RawMessage or []byte),
-// with the personal values its JSON holds.
-func rawBody(b []byte) *requestBody {
-	body := bytesBody(b)
-	body.personal = personalValuesInJSON(b)
-	return body
-}

@@ -1,0 +1,143 @@
+package kryptogo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// call sends a request and decodes the answer into a new T: the last step
+// of every service method (validate, encode, send). opts are the call's
+// options, applied over the client's.
+func call[T any](ctx context.Context, c *Client, method, path string, query url.Values, body *requestBody, opts []Option) (*T, error) {
+	cfg, err := c.config(opts)
+	if err != nil {
+		return nil, err
+	}
+	var out T
+	if err := c.send(ctx, cfg, method, path, query, body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// sendJSON encodes in as the JSON body of a request, which carries the
+// personal values personal (nil for none), and decodes the answer into a
+// new T.
+func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any, personal []string, opts []Option) (*T, error) {
+	body, err := encodeBody(in, personal)
+	if err != nil {
+		return nil, err
+	}
+	return call[T](ctx, c, method, path, nil, body, opts)
+}
+
+// getByID fetches the T at pattern, a path as the API reference writes it
+// with one id parameter ("/task/{task_id}/summary"): the one body of every
+// get-by-id method. The parameter's name names the id in a validation error.
+func getByID[T any](ctx context.Context, c *Client, pattern string, id ID, opts []Option) (*T, error) {
+	start, end := strings.IndexByte(pattern, '{'), strings.IndexByte(pattern, '}')
+	if err := validateID(pattern[start+1:end], id); err != nil {
+		return nil, err
+	}
+	var buf [64]byte // the path is built in one allocation
+	path := append(strconv.AppendInt(append(buf[:0], pattern[:start]...), int64(id), 10), pattern[end+1:]...)
+	return call[T](ctx, c, http.MethodGet, string(path), nil, nil, opts)
+}
+
+// requestBody is a replayable request body: open is called once per
+// attempt. personal lists the personal values it carries (names,
+// birthdays, ID numbers), which no error or log record may echo.
+type requestBody struct {
+	open     func() io.ReadCloser
+	length   int64
+	personal []string
+	encoded  []byte // the JSON of an encoded value; nil for other bodies
+}
+
+// personalValues returns the personal values of the body, if any.
+func (b *requestBody) personalValues() []string {
+	if b == nil {
+		return nil
+	}
+	return b.personal
+}
+
+func bytesBody(b []byte) *requestBody {
+	return &requestBody{
+		open:   func() io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) },
+		length: int64(len(b)),
+	}
+}
+
+// jsonBody encodes a body given to Do, whose personal values are found by
+// its type or, for a value the SDK does not know, in its JSON.
+func jsonBody(v any) (*requestBody, error) {
+	body, err := encodeBody(v, nil)
+	if err != nil {
+		return nil, err
+	}
+	body.personal = personalValuesOf(v, body.encoded)
+	return body, nil
+}
+
+// encodeBody encodes v as a JSON request body carrying the personal values
+// personal: a service method knows them and names them, so its body is not
+// read back to find them.
+func encodeBody(v any, personal []string) (*requestBody, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("kryptogo: encode request: %w", err)
+	}
+	body := bytesBody(b)
+	body.encoded, body.personal = b, personal
+	return body, nil
+}
+
+// newRequest builds the request of one attempt. Its URL is target itself,
+// built once per call, not parsed again from text.
+func (c *Client) newRequest(ctx context.Context, userAgent, method string, target *url.URL, body *requestBody) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "", nil)
+	if err != nil {
+		return nil, fmt.Errorf("kryptogo: build request: %w", err)
+	}
+	req.URL, req.Host = target, strings.TrimSuffix(target.Host, ":")
+	values := make([]string, 4) // one allocation for the header values
+	header := func(name, value string) {
+		values[0] = value
+		req.Header[name], values = values[:1:1], values[1:]
+	}
+	if body != nil {
+		req.Body = body.open()
+		req.ContentLength = body.length
+		if body.length == 0 {
+			req.Body = http.NoBody
+		}
+		// With GetBody, net/http re-sends the body by itself: the HTTP/2
+		// transport after a reset stream, redirects on 307/308. A POST may
+		// create a paid task, so only idempotent methods get it; the SDK
+		// replays a POST itself, and only when nothing was written.
+		if idempotent(method) {
+			req.GetBody = func() (io.ReadCloser, error) { return body.open(), nil }
+		}
+		header("Content-Type", "application/json")
+	}
+	header("Accept", "application/json")
+	header("User-Agent", userAgent)
+	header(c.creds.canonical, c.creds.key())
+	return req, nil
+}
+
+// rawBody is a body given as bytes (Do with json.RawMessage or []byte),
+// with the personal values its JSON holds.
+func rawBody(b []byte) *requestBody {
+	body := bytesBody(b)
+	body.personal = personalValuesInJSON(b)
+	return body
+}
