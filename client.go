@@ -1,7 +1,6 @@
 package kryptogo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -235,90 +234,6 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any, opt
 		return err
 	}
 	return c.send(ctx, cfg, strings.ToUpper(method), pathOnly, query, rb, out)
-}
-
-// failedAnswer is an answer model whose 2xx body can still report a
-// failure, as {"code": 1003, "message": "..."} does for some endpoints.
-type failedAnswer interface {
-	failed() bool
-}
-
-// answer decodes a 2xx answer into out; when out reports the answer as a
-// failure, it is the *APIError an error status with that body would be:
-// request id kept, key and personal values masked.
-func (c *Client) answer(cfg *callConfig, method, path string, res result, out any, mask *callMask) error {
-	if err := c.decode(cfg, method, path, res, out); err != nil {
-		return maybeSentIfBlind(res, err)
-	}
-	if f, ok := out.(failedAnswer); ok && f.failed() {
-		return maybeSentIfBlind(res, c.apiError(cfg.maxBody, method, path, res, mask))
-	}
-	return nil
-}
-
-// decode reads a 2xx answer into out, in one pass: the body is parsed once
-// and a model that keeps its JSON (RawJSON) gets the body itself, with no
-// copy, since readBody allocated it for this answer alone. Its errors
-// describe the body by its shape only: a 2xx body holds names, ID numbers
-// and birthdays, and errors end up in logs.
-func (c *Client) decode(cfg *callConfig, method, path string, res result, out any) error {
-	bad := func(err error) error {
-		return &ResponseError{Method: method, Path: path, StatusCode: res.status,
-			Snippet: bodyShape(res.body, res.truncated), Err: err}
-	}
-	if res.truncated {
-		return bad(fmt.Errorf("body exceeds %d bytes (WithMaxResponseBytes)", cfg.maxBody))
-	}
-	if out == nil {
-		return nil
-	}
-	// Only JSON's own white space: a body framed by any other space (a
-	// vertical tab, a no-break space) is not JSON and must fail to decode.
-	body := bytes.Trim(res.body, " \t\r\n")
-	if len(body) == 0 {
-		return bad(errors.New("empty body"))
-	}
-	if raw, ok := out.(*json.RawMessage); ok {
-		if !json.Valid(body) {
-			return bad(errors.New("body is not JSON"))
-		}
-		*raw = body
-		return nil
-	}
-	target := out
-	if m, ok := out.(plainDecoder); ok {
-		target = m.decodeTarget() // skip the UnmarshalJSON that nested values need
-	}
-	if err := json.Unmarshal(body, target); err != nil {
-		return bad(valueFreeDecodeError(err))
-	}
-	if m, ok := out.(rawKeeper); ok {
-		m.setRaw(body)
-	}
-	return nil
-}
-
-// recordResponse fills the call's ResponseInfo (WithResponseInfo) with the
-// answer of an attempt, if one came. A header that echoes the API key or a
-// personal value of the request is masked as an error's text would be,
-// and one whose name does is dropped.
-func (c *Client) recordResponse(cfg *callConfig, res result, mask *callMask) {
-	if cfg.info == nil || res.status == 0 {
-		return
-	}
-	scrub := mask.scrubber()
-	header := make(http.Header, len(res.header))
-	for name, values := range res.header {
-		if c.nameEchoes(name, mask.personal) {
-			continue
-		}
-		masked := make([]string, len(values))
-		for i, v := range values {
-			masked[i] = scrub.text(v)
-		}
-		header[name] = masked
-	}
-	*cfg.info = ResponseInfo{StatusCode: res.status, Header: header, RequestID: requestIDFrom(header)}
 }
 
 // nameEchoes reports whether a header name holds the API key or a personal

@@ -647,52 +647,6 @@ func (m MetadataList) Get(key string) (string, bool) {
 	return "", false
 }
 
-// rawResponse keeps the JSON a top-level response was decoded from. The
-// client's decode attaches the body (setRaw); models that are also decoded
-// nested in another value (a task summary in a history page or a callback,
-// a receipt in a batch) keep it in their UnmarshalJSON.
-type rawResponse struct {
-	raw json.RawMessage
-}
-
-// RawJSON returns the JSON the value was decoded from, so a field the SDK
-// does not model yet is one json.Unmarshal away. It is nil for values built
-// in code.
-func (r rawResponse) RawJSON() json.RawMessage { return r.raw }
-
-// setRaw attaches data, which the value now owns, as its JSON.
-func (r *rawResponse) setRaw(data json.RawMessage) { r.raw = data }
-
-// rawKeeper is a response model that keeps the JSON it was decoded from:
-// every model that embeds rawResponse.
-type rawKeeper interface {
-	setRaw(data json.RawMessage)
-}
-
-// plainDecoder is a response model with an UnmarshalJSON (for where it is
-// decoded nested) that the client's decode bypasses: decodeTarget returns
-// the model as a method-less type to decode into, so the body is parsed
-// once. A model with defaults of its own (IDVTask) sets them first.
-type plainDecoder interface {
-	decodeTarget() any
-}
-
-// decodeKeepingRaw decodes data into v's decodeTarget and keeps a copy of
-// data for RawJSON: the UnmarshalJSON of the models decoded nested.
-func decodeKeepingRaw[T any, P interface {
-	*T
-	plainDecoder
-	rawKeeper
-}](data []byte, v P) error {
-	var decoded T
-	if err := json.Unmarshal(data, P(&decoded).decodeTarget()); err != nil {
-		return err
-	}
-	*v = decoded
-	P(v).setRaw(append(json.RawMessage(nil), data...))
-	return nil
-}
-
 // redactedView is how a value that holds personal data prints and logs:
 // its type and a few ids and states, never a name, a birthday, an ID
 // number, an image, a secret or the JSON it was decoded from.

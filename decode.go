@@ -1,0 +1,210 @@
+package kryptogo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// failedAnswer is an answer model whose 2xx body can still report a
+// failure, as {"code": 1003, "message": "..."} does for some endpoints.
+type failedAnswer interface {
+	failed() bool
+}
+
+// answer decodes a 2xx answer into out; when out reports the answer as a
+// failure, it is the *APIError an error status with that body would be:
+// request id kept, key and personal values masked.
+func (c *Client) answer(cfg *callConfig, method, path string, res result, out any, mask *callMask) error {
+	if err := c.decode(cfg, method, path, res, out); err != nil {
+		return maybeSentIfBlind(res, err)
+	}
+	if f, ok := out.(failedAnswer); ok && f.failed() {
+		return maybeSentIfBlind(res, c.apiError(cfg.maxBody, method, path, res, mask))
+	}
+	return nil
+}
+
+// decode reads a 2xx answer into out, in one pass: the body is parsed once
+// and a model that keeps its JSON (RawJSON) gets the body itself, with no
+// copy, since readBody allocated it for this answer alone. Its errors
+// describe the body by its shape only: a 2xx body holds names, ID numbers
+// and birthdays, and errors end up in logs.
+func (c *Client) decode(cfg *callConfig, method, path string, res result, out any) error {
+	bad := func(err error) error {
+		return &ResponseError{Method: method, Path: path, StatusCode: res.status,
+			Snippet: bodyShape(res.body, res.truncated), Err: err}
+	}
+	if res.truncated {
+		return bad(fmt.Errorf("body exceeds %d bytes (WithMaxResponseBytes)", cfg.maxBody))
+	}
+	if out == nil {
+		return nil
+	}
+	// Only JSON's own white space: a body framed by any other space (a
+	// vertical tab, a no-break space) is not JSON and must fail to decode.
+	body := bytes.Trim(res.body, " \t\r\n")
+	if len(body) == 0 {
+		return bad(errors.New("empty body"))
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		if !json.Valid(body) {
+			return bad(errors.New("body is not JSON"))
+		}
+		*raw = body
+		return nil
+	}
+	target := out
+	if m, ok := out.(plainDecoder); ok {
+		target = m.decodeTarget() // skip the UnmarshalJSON that nested values need
+	}
+	if err := json.Unmarshal(body, target); err != nil {
+		return bad(valueFreeDecodeError(err))
+	}
+	if m, ok := out.(rawKeeper); ok {
+		m.setRaw(body)
+	}
+	return nil
+}
+
+// recordResponse fills the call's ResponseInfo (WithResponseInfo) with the
+// answer of an attempt, if one came. A header that echoes the API key or a
+// personal value of the request is masked as an error's text would be,
+// and one whose name does is dropped.
+func (c *Client) recordResponse(cfg *callConfig, res result, mask *callMask) {
+	if cfg.info == nil || res.status == 0 {
+		return
+	}
+	scrub := mask.scrubber()
+	header := make(http.Header, len(res.header))
+	for name, values := range res.header {
+		if c.nameEchoes(name, mask.personal) {
+			continue
+		}
+		masked := make([]string, len(values))
+		for i, v := range values {
+			masked[i] = scrub.text(v)
+		}
+		header[name] = masked
+	}
+	*cfg.info = ResponseInfo{StatusCode: res.status, Header: header, RequestID: requestIDFrom(header)}
+}
+
+// rawResponse keeps the JSON a top-level response was decoded from. The
+// client's decode attaches the body (setRaw); models that are also decoded
+// nested in another value (a task summary in a history page or a callback,
+// a receipt in a batch) keep it in their UnmarshalJSON.
+type rawResponse struct {
+	raw json.RawMessage
+}
+
+// RawJSON returns the JSON the value was decoded from, so a field the SDK
+// does not model yet is one json.Unmarshal away. It is nil for values built
+// in code.
+func (r rawResponse) RawJSON() json.RawMessage { return r.raw }
+
+// setRaw attaches data, which the value now owns, as its JSON.
+func (r *rawResponse) setRaw(data json.RawMessage) { r.raw = data }
+
+// rawKeeper is a response model that keeps the JSON it was decoded from:
+// every model that embeds rawResponse.
+type rawKeeper interface {
+	setRaw(data json.RawMessage)
+}
+
+// plainDecoder is a response model with an UnmarshalJSON (for where it is
+// decoded nested) that the client's decode bypasses: decodeTarget returns
+// the model as a method-less type to decode into, so the body is parsed
+// once. A model with defaults of its own (IDVTask) sets them first.
+type plainDecoder interface {
+	decodeTarget() any
+}
+
+// decodeKeepingRaw decodes data into v's decodeTarget and keeps a copy of
+// data for RawJSON: the UnmarshalJSON of the models decoded nested.
+func decodeKeepingRaw[T any, P interface {
+	*T
+	plainDecoder
+	rawKeeper
+}](data []byte, v P) error {
+	var decoded T
+	if err := json.Unmarshal(data, P(&decoded).decodeTarget()); err != nil {
+		return err
+	}
+	*v = decoded
+	P(v).setRaw(append(json.RawMessage(nil), data...))
+	return nil
+}
+
+// bodyShape describes a body without any of its content: "812 bytes, a JSON
+// object". Of a body over the size cap only the head was kept: it is
+// "over the size cap, a JSON object" (the cap is in the error).
+func bodyShape(body []byte, truncated bool) string {
+	size := fmt.Sprintf("%d bytes", len(body))
+	if truncated {
+		size = "over the size cap"
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		if truncated {
+			return size
+		}
+		return "empty"
+	}
+	return size + ", " + firstTokenKind(trimmed[0])
+}
+
+func firstTokenKind(first byte) string {
+	switch {
+	case first == '{':
+		return "a JSON object"
+	case first == '[':
+		return "a JSON array"
+	case first == '"':
+		return "a JSON string"
+	case first == '-' || (first >= '0' && first <= '9'):
+		return "a JSON number"
+	case first == 't' || first == 'f':
+		return "text or a JSON boolean"
+	case first == 'n':
+		return "text or JSON null"
+	case first == '<':
+		return "markup (HTML or XML)"
+	}
+	return "text"
+}
+
+// decodeError is a JSON decoding error described without the values the
+// standard library quotes (a number's literal, the offending character).
+type decodeError struct {
+	msg   string
+	cause error
+}
+
+func (e *decodeError) Error() string { return e.msg }
+
+// Unwrap returns the error of encoding/json, for errors.As: a
+// *json.SyntaxError (its text quotes one byte at most), or a copy of the
+// *json.UnmarshalTypeError without the literal it quoted.
+func (e *decodeError) Unwrap() error { return e.cause }
+
+func valueFreeDecodeError(err error) error {
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntaxErr):
+		return &decodeError{fmt.Sprintf("invalid JSON at byte %d", syntaxErr.Offset), syntaxErr}
+	case errors.As(err, &typeErr):
+		valueFree := *typeErr
+		valueFree.Value, _, _ = strings.Cut(typeErr.Value, " ") // "number 123" holds the value
+		field := typeErr.Field
+		if field == "" {
+			field = "(top level)"
+		}
+		return &decodeError{fmt.Sprintf("cannot decode a JSON %s into %s of type %v", valueFree.Value, field, typeErr.Type), &valueFree}
+	}
+	return err // the SDK's own decoders name no values
+}
