@@ -235,19 +235,3 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any, opt
 	}
 	return c.send(ctx, cfg, strings.ToUpper(method), pathOnly, query, rb, out)
 }
-
-// nameEchoes reports whether a header name holds the API key or a personal
-// value. net/http changes the case of header names, so case is ignored; a
-// name holds no other spelling (no quotes, spaces or percent signs).
-func (c *Client) nameEchoes(name string, personal []string) bool {
-	name = strings.ToLower(name)
-	if strings.Contains(name, strings.ToLower(c.creds.key())) {
-		return true
-	}
-	for _, v := range personal {
-		if maskable(v) && strings.Contains(name, strings.ToLower(v)) {
-			return true
-		}
-	}
-	return false
-}

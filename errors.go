@@ -17,8 +17,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
 // Sentinel errors, matched with errors.Is against the errors the SDK returns.
@@ -67,92 +65,6 @@ func (e *maybeSentError) Error() string { return e.err.Error() + maybeSentHint }
 
 // Unwrap returns the failure and ErrMaybeSent, so errors.Is matches both.
 func (e *maybeSentError) Unwrap() []error { return []error{e.err, ErrMaybeSent} }
-
-// redactedError is a failure whose text went through the client's masking
-// (net/http quotes what a broken server sent, which may echo the key).
-// Unwrap returns a masked copy of the original's chain (scrubber.chain),
-// so errors.Is and errors.As still see context.DeadlineExceeded, a
-// net.Error or an x509 error, and nothing below reveals what the text
-// masks.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-
-// Unwrap returns the masked copy of the original error.
-func (e *redactedError) Unwrap() error { return e.err }
-
-// scrubber masks what must never leave the SDK in an error or a log: the
-// API key and the personal values of the request, in every spelling the
-// redactor knows (any letter case, composed or decomposed, a date in its
-// common formats, the key in hex, escaped, in base64 wrapped or not).
-// Built per use: the client keeps no masker, so printing it can never meet
-// the key.
-type scrubber struct{ m *redact.Matcher }
-
-// scrubber returns a masker of the key and of personal, the personal values
-// of the request at hand. A request without any shares the client's masker
-// of the key: building one spells the key some twenty ways.
-func (c *Client) scrubber(personal []string) scrubber {
-	var values []string
-	for _, v := range personal {
-		if maskable(v) {
-			values = append(values, v)
-		}
-	}
-	if len(values) == 0 {
-		return scrubber{c.creds.keyMask()}
-	}
-	return scrubber{redact.New(c.creds.key(), values...)}
-}
-
-// minPersonalLen is the shortest personal value masked, in bytes: masking
-// a one- or two-letter name ("Li") would shred every message.
-const minPersonalLen = 3
-
-// text masks v; text that still reveals a secret once decoded is withheld.
-func (s scrubber) text(v string) string {
-	v = string(redact.Blobs([]byte(s.m.String(v)), false))
-	if s.leaks(v) {
-		return withheld
-	}
-	return v
-}
-
-// bytes masks b, which is a cut text when truncated.
-func (s scrubber) bytes(b []byte, truncated bool) []byte {
-	return redact.Blobs(s.m.Bytes(b, truncated), truncated) // an echoed image
-}
-
-func (s scrubber) leaks(v string) bool { return s.m.Leaks(v) }
-
-// keep masks window, a text read reach bytes past n when it is longer than
-// n (truncated says it is longer still), and returns at most its first n
-// bytes. Masking runs before the cut, so a secret the cut would split is
-// still seen whole; a window that reveals a secret in a spelling the
-// masking does not know is withheld whole.
-func (s scrubber) keep(window []byte, truncated bool, n int) []byte {
-	masked := s.bytes(window, truncated)
-	if s.leaks(string(masked)) {
-		return []byte(withheld)
-	}
-	if len(masked) <= n {
-		return masked
-	}
-	return s.bytes(masked[:n], true) // drops a trailing start of a spelling
-}
-
-// wrap returns err, its text prefixed, with its text and its whole chain
-// masked.
-func (s scrubber) wrap(prefix string, err error) error {
-	return &redactedError{msg: s.text(prefix + err.Error()), err: s.chain(err)}
-}
-
-// withheld stands for text that echoed a secret in a spelling the masking
-// does not know.
-const withheld = "[withheld: it echoes the API key or a personal value]"
 
 // maxErrorBody caps APIError.Body, so a large error page is not kept whole.
 const maxErrorBody = 64 << 10

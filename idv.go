@@ -592,3 +592,18 @@ func (s *IDVService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOpt
 		setLast: func(e *WaitError, last *IDVTask) { e.LastIDV = last },
 	})
 }
+
+// personalValues returns the expected_* values compared with the document.
+func (r CreateIDVRequest) personalValues() []string {
+	return nonEmpty(r.ExpectedName, r.ExpectedBirthday, r.ExpectedIDNumber, r.ExpectedIssuingDate, r.ExpectedExpiryDate)
+}
+
+// personalValues returns the expected_* values and the Taiwan ID fields.
+func (r InitWebIDVRequest) personalValues() []string {
+	return nonEmpty(r.ExpectedName, r.ExpectedBirthday, r.ExpectedIDNumber, r.TWIDApplyDate, r.TWIDIssueSiteID)
+}
+
+// personalValues returns the expected_* values and the Taiwan ID fields.
+func (r InitMobileIDVRequest) personalValues() []string {
+	return nonEmpty(r.ExpectedName, r.ExpectedBirthday, r.ExpectedIDNumber, r.TWIDApplyDate, r.TWIDIssueSiteID)
+}

@@ -1317,3 +1317,17 @@ func (s *TaskService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOp
 		setLast: func(e *WaitError, last *TaskSummary) { e.LastTask = last },
 	})
 }
+
+// tasksPersonalValues returns the personal values of a batch of tasks.
+func tasksPersonalValues(reqs []CreateTaskRequest) []string {
+	var out []string
+	for _, r := range reqs {
+		out = append(out, r.personalValues()...)
+	}
+	return out
+}
+
+// personalValues returns the target's name and birthday.
+func (r CreateTaskRequest) personalValues() []string {
+	return nonEmpty(r.Target.Name, r.Target.Birthday)
+}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
 	"slices"
 	"sort"
@@ -646,49 +644,3 @@ func (m MetadataList) Get(key string) (string, bool) {
 	}
 	return "", false
 }
-
-// redactedView is how a value that holds personal data prints and logs:
-// its type and a few ids and states, never a name, a birthday, an ID
-// number, an image, a secret or the JSON it was decoded from.
-type redactedView struct {
-	typeName string
-	attrs    []slog.Attr
-}
-
-func view(typeName string, attrs ...slog.Attr) redactedView {
-	return redactedView{typeName: typeName, attrs: attrs}
-}
-
-func idAttr(key string, id ID) slog.Attr { return slog.Int64(key, int64(id)) }
-
-// String reads "TypeName{key: value, ...}".
-func (r redactedView) String() string {
-	var b strings.Builder
-	b.WriteString(r.typeName)
-	b.WriteByte('{')
-	for i, a := range r.attrs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(a.Key)
-		b.WriteString(": ")
-		b.WriteString(a.Value.String())
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// format writes String for every verb (quoted for %q). Being the whole of
-// a type's Format, it also covers %#v, which would otherwise print every
-// field, unexported ones included.
-func (r redactedView) format(f fmt.State, verb rune) { formatText(f, verb, r.String()) }
-
-// formatText writes s whatever the verb, quoted for %q.
-func formatText(f fmt.State, verb rune, s string) {
-	if verb == 'q' {
-		s = strconv.Quote(s)
-	}
-	_, _ = io.WriteString(f, s)
-}
-
-func (r redactedView) logValue() slog.Value { return slog.GroupValue(r.attrs...) }
