@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
 // Sentinel errors, matched with errors.Is against the errors the SDK returns.
@@ -230,7 +232,7 @@ func parseJSONError(body []byte) (int, string, bool) {
 
 // jsonInt reads a number or numeric string; anything else is 0.
 func jsonInt(raw json.RawMessage) int {
-	text, isNull, err := scalarText(raw)
+	text, isNull, err := jsonscan.ScalarText(raw)
 	if err != nil || isNull {
 		return 0
 	}

@@ -1,7 +1,6 @@
 package kryptogo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
 // TaskService creates and manages due-diligence (DD) search tasks: searches
@@ -103,7 +103,7 @@ func (t *Target) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	t.Extra = nil
-	if !hasKeyOutside(data, targetFields) {
+	if !jsonscan.HasKeyOutside(data, targetFields) {
 		return nil // the usual target: no second decode into a map
 	}
 	var all map[string]any
@@ -119,75 +119,6 @@ func (t *Target) UnmarshalJSON(data []byte) error {
 		}
 	}
 	return nil
-}
-
-// hasKeyOutside reports whether the JSON object data has a key that is not
-// in known, or one it cannot tell (an escaped key); false for anything but
-// an object. data is JSON that json.Unmarshal accepted.
-func hasKeyOutside(data []byte, known map[string]bool) bool {
-	data = bytes.TrimSpace(data)
-	if len(data) < 2 || data[0] != '{' {
-		return false
-	}
-	for i := 1; i < len(data); {
-		i = skipSpace(data, i)
-		if data[i] != '"' {
-			return false // '}': the end of the object
-		}
-		end := skipString(data, i)
-		if key := data[i+1 : end-1]; bytes.IndexByte(key, '\\') >= 0 || !known[string(key)] {
-			return true
-		}
-		i = skipValue(data, skipSpace(data, end)+1) // past the ':' and the value
-		i = skipSpace(data, i) + 1                  // past the ',' or '}'
-	}
-	return false
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the index just past the JSON value that starts at or
-// after i.
-func skipValue(data []byte, i int) int {
-	i = skipSpace(data, i)
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(data); i++ {
-			switch data[i] {
-			case '"':
-				i = skipString(data, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
-	}
-	for i < len(data) && strings.IndexByte(",}] \t\n\r", data[i]) < 0 {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the JSON string that starts at i.
-func skipString(data []byte, i int) int {
-	for i++; i < len(data) && data[i] != '"'; i++ {
-		if data[i] == '\\' {
-			i++
-		}
-	}
-	return i + 1
 }
 
 func (t *Target) validate(v *validator) {

@@ -569,37 +569,6 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// hasKeyOutside decides whether a target needs its second decode (into a
-// map, for Extra); it must agree with that decode on every object.
-func TestHasKeyOutside(t *testing.T) {
-	t.Parallel()
-	for _, doc := range []string{
-		`{}`, ` { } `, `null`, `[]`, `"x"`, `1`,
-		`{"type":1,"name":"a","birthday":"1990-06-21","citizenship":"TWN"}`,
-		`{"type": 1, "name": "a \" } ,", "citizenship": null}`,
-		`{"type":1,"name":"a","x":1}`,
-		`{"name":"a","Name":"b"}`,
-		`{"name":{"type":[1,{"x":"}"}]},"birthday":true}`,
-		`{"name":[],"type":-1.5e3,"registration":{"no":"123"}}`,
-		`{"n\u0061me":"a"}`,
-		"{\n\t\"type\" :\r 2 ,\n \"name\" : \"Co\" \n}",
-	} {
-		var all map[string]any
-		want := false
-		if json.Unmarshal([]byte(doc), &all) == nil {
-			for k := range all {
-				want = want || !targetFields[k]
-			}
-		}
-		got := hasKeyOutside([]byte(doc), targetFields)
-		if strings.Contains(doc, `\u`) {
-			assert.True(t, got, "an escaped key takes the full decode: %s", doc)
-			continue
-		}
-		assert.Equal(t, want, got, doc)
-	}
-}
-
 // TestTasksSetMetadataNonZeroCodeIsAnAPIError: a 2xx answer with a
 // non-zero code is the same *APIError a 4xx with that body would be: its
 // request id kept, its body and message masked.

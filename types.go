@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
 // ID identifies a KYA result, a DD task, an IDV task or an employee.
@@ -29,16 +29,16 @@ func (id ID) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, int64
 
 // UnmarshalJSON decodes a JSON number, a numeric string, null or "".
 func (id *ID) UnmarshalJSON(data []byte) error {
-	if n, ok := smallUint(data); ok { // the usual form, parsed without copies
+	if n, ok := jsonscan.SmallUint(data); ok { // the usual form, parsed without copies
 		*id = ID(n)
 		return nil
 	}
-	text, isNull, err := scalarText(data)
+	text, isNull, err := jsonscan.ScalarText(data)
 	if err != nil || isNull {
 		*id = 0
 		return err
 	}
-	if !isDecimalNumber(text) {
+	if !jsonscan.IsDecimalNumber(text) {
 		*id = 0
 		return errors.New("kryptogo: an id must be an integer or a numeric string")
 	}
@@ -77,19 +77,19 @@ func (t Timestamp) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes unix seconds, RFC 3339 strings, null, "" and 0.
 func (t *Timestamp) UnmarshalJSON(data []byte) error {
-	if secs, ok := smallUint(data); ok && secs <= maxUnixSeconds { // the usual form
+	if secs, ok := jsonscan.SmallUint(data); ok && secs <= maxUnixSeconds { // the usual form
 		t.Time = time.Time{}
 		if secs != 0 {
 			t.Time = time.Unix(secs, 0).UTC()
 		}
 		return nil
 	}
-	text, isNull, err := scalarText(data)
+	text, isNull, err := jsonscan.ScalarText(data)
 	if err != nil || isNull {
 		t.Time = time.Time{}
 		return err
 	}
-	if isDecimalNumber(text) {
+	if jsonscan.IsDecimalNumber(text) {
 		t.Time, err = unixTime(text)
 		return err
 	}
@@ -100,21 +100,6 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 	}
 	t.Time = parsed.UTC()
 	return nil
-}
-
-// smallUint parses a JSON number of 1 to 18 digits and nothing else.
-func smallUint(data []byte) (int64, bool) {
-	if len(data) == 0 || len(data) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range data {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // maxUnixSeconds is 9999-12-31T23:59:59Z, the last second RFC 3339 can
@@ -135,76 +120,6 @@ func unixTime(text string) (time.Time, error) {
 	whole := int64(secs)
 	nanos := int64((secs - float64(whole)) * 1e9)
 	return time.Unix(whole, nanos).UTC(), nil
-}
-
-// isDecimalNumber reports whether s is a number as JSON writes it (digits,
-// an optional minus, fraction and exponent), which excludes the NaN, Inf,
-// hex and underscore forms strconv also parses.
-func isDecimalNumber(s string) bool {
-	s, ok := cutDigits(strings.TrimPrefix(s, "-"))
-	if !ok {
-		return false
-	}
-	if rest, found := strings.CutPrefix(s, "."); found {
-		if s, ok = cutDigits(rest); !ok {
-			return false
-		}
-	}
-	if len(s) > 0 && (s[0] == 'e' || s[0] == 'E') {
-		s = s[1:]
-		if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
-			s = s[1:]
-		}
-		if s, ok = cutDigits(s); !ok {
-			return false
-		}
-	}
-	return s == ""
-}
-
-// cutDigits removes the leading digits of s; ok is false when there are none.
-func cutDigits(s string) (rest string, ok bool) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return s[i:], i > 0
-}
-
-// scalarText returns the text of a JSON number or string, with isNull set for
-// null and "". Any other JSON value is an error.
-func scalarText(data []byte) (text string, isNull bool, err error) {
-	data = bytes.TrimSpace(data)
-	switch {
-	case len(data) == 0 || string(data) == "null":
-		return "", true, nil
-	case data[0] == '"':
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return "", false, err
-		}
-		s = strings.TrimSpace(s)
-		return s, s == "", nil
-	case data[0] == '-' || (data[0] >= '0' && data[0] <= '9'):
-		return string(data), false, nil
-	default:
-		return "", false, fmt.Errorf("kryptogo: expected a number or a string, got a JSON %s", jsonKind(data[0]))
-	}
-}
-
-// jsonKind names the kind of JSON value that starts with c. Decoding errors
-// name kinds, never values: a callback body holds personal data, and its
-// decoding errors end up in logs.
-func jsonKind(c byte) string {
-	switch c {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "boolean"
-	}
-	return "value"
 }
 
 // RiskRating is the KYC risk rating that the API's 0-100 risk score maps to.
@@ -298,7 +213,7 @@ type SearchSources []SearchSource
 func (s *SearchSources) UnmarshalJSON(data []byte) error {
 	// The fast path trusts its input to be JSON, as encoding/json's is; a
 	// direct call has nobody to check that first.
-	if flat, ok := flatSources(data); ok && json.Valid(data) {
+	if flat, ok := jsonscan.SmallUints[SearchSource](data); ok && json.Valid(data) {
 		*s = flat
 		return nil
 	}
@@ -328,27 +243,6 @@ func (s *SearchSources) UnmarshalJSON(data []byte) error {
 	}
 	*s = out
 	return nil
-}
-
-// flatSources parses the usual form of a source list, a flat array of
-// small integers, without a decoder; ok is false for any other form.
-func flatSources(data []byte) (SearchSources, bool) {
-	data = bytes.TrimSpace(data)
-	if len(data) < 2 || data[0] != '[' || data[len(data)-1] != ']' {
-		return nil, false
-	}
-	inner := bytes.TrimSpace(data[1 : len(data)-1])
-	out := make(SearchSources, 0, bytes.Count(inner, []byte(","))+1)
-	for len(inner) > 0 {
-		item, rest, found := bytes.Cut(inner, []byte(","))
-		n, ok := smallUint(bytes.TrimSpace(item))
-		if !ok || n > math.MaxInt32 || (found && len(bytes.TrimSpace(rest)) == 0) {
-			return nil, false
-		}
-		out = append(out, SearchSource(n))
-		inner = rest
-	}
-	return out, true
 }
 
 // TargetType tells a KYC target (a person) from a KYB target (a company).
@@ -593,20 +487,8 @@ func (m *MetadataList) decodeObject(data []byte) error {
 // decoder; ok is false for any other object. data is valid JSON.
 func plainStringPairs(data []byte) (MetadataList, bool) {
 	var out MetadataList
-	text := string(data) // one copy that every key and value shares
-	for i := skipSpace(data, 1); i < len(data) && data[i] == '"'; {
-		keyEnd := skipString(data, i)
-		valStart := skipSpace(data, skipSpace(data, keyEnd)+1)
-		if valStart >= len(data) || data[valStart] != '"' {
-			return nil, false
-		}
-		valEnd := skipString(data, valStart)
-		key, value := data[i+1:keyEnd-1], data[valStart+1:valEnd-1]
-		if bytes.IndexByte(key, '\\') >= 0 || bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(key) || !utf8.Valid(value) {
-			return nil, false
-		}
-		out = append(out, Metadata{Key: text[i+1 : keyEnd-1], Value: text[valStart+1 : valEnd-1]})
-		i = skipSpace(data, skipSpace(data, valEnd)+1) // past the ','
+	if !jsonscan.StringPairs(data, func(key, value string) { out = append(out, Metadata{Key: key, Value: value}) }) {
+		return nil, false
 	}
 	slices.SortFunc(out, func(a, b Metadata) int { return strings.Compare(a.Key, b.Key) })
 	for j := 1; j < len(out); j++ {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -473,7 +474,7 @@ func TestDecodeFastPaths(t *testing.T) {
 		{`[-1]`, false, SearchSources{-1}},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			_, fast := flatSources([]byte(tc.in))
+			_, fast := jsonscan.SmallUints[SearchSource]([]byte(tc.in))
 			assert.Equal(t, tc.fast, fast, tc.in)
 			var got SearchSources
 			if err := json.Unmarshal([]byte(tc.in), &got); tc.want == nil {
@@ -500,7 +501,7 @@ func TestDecodeFastPaths(t *testing.T) {
 			}
 		})
 	}
-	_, ok := flatSources([]byte(`[1,]`))
+	_, ok := jsonscan.SmallUints[SearchSource]([]byte(`[1,]`))
 	assert.False(t, ok, "a trailing comma is not a list")
 	for in, want := range map[string]ID{`0`: 0, `12`: 12, `999999999999999999`: 999999999999999999} {
 		t.Run(in, func(t *testing.T) {

@@ -1,0 +1,214 @@
+// Package jsonscan reads the usual forms of a few JSON values without a
+// decoder: the fast paths of the SDK's models. Each function answers false
+// for a form it does not handle, which the caller leaves to encoding/json.
+// Those that scan objects and arrays trust their input to be JSON that
+// encoding/json accepted (or that the caller checks with json.Valid).
+package jsonscan
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+)
+
+// SmallUint parses a JSON number of 1 to 18 digits and nothing else.
+func SmallUint(data []byte) (int64, bool) {
+	if len(data) == 0 || len(data) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range data {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// IsDecimalNumber reports whether s is a number as JSON writes it (digits,
+// an optional minus, fraction and exponent), which excludes the NaN, Inf,
+// hex and underscore forms strconv also parses.
+func IsDecimalNumber(s string) bool {
+	s, ok := cutDigits(strings.TrimPrefix(s, "-"))
+	if !ok {
+		return false
+	}
+	if rest, found := strings.CutPrefix(s, "."); found {
+		if s, ok = cutDigits(rest); !ok {
+			return false
+		}
+	}
+	if len(s) > 0 && (s[0] == 'e' || s[0] == 'E') {
+		s = s[1:]
+		if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
+			s = s[1:]
+		}
+		if s, ok = cutDigits(s); !ok {
+			return false
+		}
+	}
+	return s == ""
+}
+
+// cutDigits removes the leading digits of s; ok is false when there are none.
+func cutDigits(s string) (rest string, ok bool) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[i:], i > 0
+}
+
+// ScalarText returns the text of a JSON number or string, with isNull set for
+// null and "". Any other JSON value is an error.
+func ScalarText(data []byte) (text string, isNull bool, err error) {
+	data = bytes.TrimSpace(data)
+	switch {
+	case len(data) == 0 || string(data) == "null":
+		return "", true, nil
+	case data[0] == '"':
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return "", false, err
+		}
+		s = strings.TrimSpace(s)
+		return s, s == "", nil
+	case data[0] == '-' || (data[0] >= '0' && data[0] <= '9'):
+		return string(data), false, nil
+	default:
+		return "", false, fmt.Errorf("kryptogo: expected a number or a string, got a JSON %s", kind(data[0]))
+	}
+}
+
+// kind names the kind of JSON value that starts with c. Decoding errors
+// name kinds, never values: a callback body holds personal data, and its
+// decoding errors end up in logs.
+func kind(c byte) string {
+	switch c {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	}
+	return "value"
+}
+
+// SmallUints parses the usual form of a list of small codes, a flat array
+// of integers of at most 32 bits, without a decoder; ok is false for any
+// other form.
+func SmallUints[T ~int](data []byte) ([]T, bool) {
+	data = bytes.TrimSpace(data)
+	if len(data) < 2 || data[0] != '[' || data[len(data)-1] != ']' {
+		return nil, false
+	}
+	inner := bytes.TrimSpace(data[1 : len(data)-1])
+	out := make([]T, 0, bytes.Count(inner, []byte(","))+1)
+	for len(inner) > 0 {
+		item, rest, found := bytes.Cut(inner, []byte(","))
+		n, ok := SmallUint(bytes.TrimSpace(item))
+		if !ok || n > math.MaxInt32 || (found && len(bytes.TrimSpace(rest)) == 0) {
+			return nil, false
+		}
+		out = append(out, T(n))
+		inner = rest
+	}
+	return out, true
+}
+
+// StringPairs reads an object of string values with no escapes, such as
+// {"region":"APAC"}, calling pair for each member in order; it reports
+// false, maybe after some calls, for any other object. The keys and values
+// share one copy of data. data is valid JSON that starts with '{'.
+func StringPairs(data []byte, pair func(key, value string)) bool {
+	text := string(data) // one copy that every key and value shares
+	for i := skipSpace(data, 1); i < len(data) && data[i] == '"'; {
+		keyEnd := skipString(data, i)
+		valStart := skipSpace(data, skipSpace(data, keyEnd)+1)
+		if valStart >= len(data) || data[valStart] != '"' {
+			return false
+		}
+		valEnd := skipString(data, valStart)
+		key, value := data[i+1:keyEnd-1], data[valStart+1:valEnd-1]
+		if bytes.IndexByte(key, '\\') >= 0 || bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(key) || !utf8.Valid(value) {
+			return false
+		}
+		pair(text[i+1:keyEnd-1], text[valStart+1:valEnd-1])
+		i = skipSpace(data, skipSpace(data, valEnd)+1) // past the ','
+	}
+	return true
+}
+
+// HasKeyOutside reports whether the JSON object data has a key that is not
+// in known, or one it cannot tell (an escaped key); false for anything but
+// an object. data is JSON that json.Unmarshal accepted.
+func HasKeyOutside(data []byte, known map[string]bool) bool {
+	data = bytes.TrimSpace(data)
+	if len(data) < 2 || data[0] != '{' {
+		return false
+	}
+	for i := 1; i < len(data); {
+		i = skipSpace(data, i)
+		if data[i] != '"' {
+			return false // '}': the end of the object
+		}
+		end := skipString(data, i)
+		if key := data[i+1 : end-1]; bytes.IndexByte(key, '\\') >= 0 || !known[string(key)] {
+			return true
+		}
+		i = skipValue(data, skipSpace(data, end)+1) // past the ':' and the value
+		i = skipSpace(data, i) + 1                  // past the ',' or '}'
+	}
+	return false
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value that starts at or
+// after i.
+func skipValue(data []byte, i int) int {
+	i = skipSpace(data, i)
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for i < len(data) && strings.IndexByte(",}] \t\n\r", data[i]) < 0 {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the JSON string that starts at i.
+func skipString(data []byte, i int) int {
+	for i++; i < len(data) && data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}

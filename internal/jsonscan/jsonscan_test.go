@@ -1,0 +1,199 @@
+package jsonscan
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// targetFields are the documented keys of a DD task's target, whose
+// decoding asks HasKeyOutside whether it needs a second pass for Extra.
+var targetFields = map[string]bool{"type": true, "name": true, "birthday": true, "citizenship": true}
+
+// hasKeyOutsideDocs are objects (and other values) whose keys the scan
+// must read as encoding/json does.
+var hasKeyOutsideDocs = []string{
+	`{}`, ` { } `, `null`, `[]`, `"x"`, `1`,
+	`{"type":1,"name":"a","birthday":"1990-06-21","citizenship":"TWN"}`,
+	`{"type": 1, "name": "a \" } ,", "citizenship": null}`,
+	`{"type":1,"name":"a","x":1}`,
+	`{"name":"a","Name":"b"}`,
+	`{"name":{"type":[1,{"x":"}"}]},"birthday":true}`,
+	`{"name":[],"type":-1.5e3,"registration":{"no":"123"}}`,
+	`{"n\u0061me":"a"}`,
+	"{\n\t\"type\" :\r 2 ,\n \"name\" : \"Co\" \n}",
+}
+
+// HasKeyOutside decides whether a target needs its second decode (into a
+// map, for Extra); it must agree with that decode on every object.
+func TestHasKeyOutside(t *testing.T) {
+	t.Parallel()
+	for _, doc := range hasKeyOutsideDocs {
+		checkHasKeyOutside(t, doc)
+	}
+}
+
+func FuzzHasKeyOutside(f *testing.F) {
+	for _, doc := range hasKeyOutsideDocs {
+		f.Add(doc)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		if !json.Valid([]byte(doc)) {
+			return // the scan reads what encoding/json accepted
+		}
+		checkHasKeyOutside(t, doc)
+	})
+}
+
+// checkHasKeyOutside holds the scan against encoding/json: it never misses
+// a key outside the known ones (Extra would lose it), and it reports one
+// that is not there only for an escaped key, which it cannot read (a
+// second decode too many, nothing lost).
+func checkHasKeyOutside(t *testing.T, doc string) {
+	var all map[string]any
+	want := false
+	if json.Unmarshal([]byte(doc), &all) == nil {
+		for k := range all {
+			want = want || !targetFields[k]
+		}
+	}
+	got := HasKeyOutside([]byte(doc), targetFields)
+	if want {
+		assert.True(t, got, doc)
+	} else if got {
+		assert.Contains(t, doc, `\`, "only an escaped key takes the full decode for nothing: %s", doc)
+	}
+	if strings.Contains(doc, `"n\u0061me"`) {
+		assert.True(t, got, "an escaped key takes the full decode: %s", doc)
+	}
+}
+
+// FuzzSmallUint: what the fast path parses, encoding/json parses to the
+// same number; it takes no other form. (It reads JSON that encoding/json
+// accepted: a direct UnmarshalJSON call with "007" decodes as 7 on both
+// paths.)
+func FuzzSmallUint(f *testing.F) {
+	for _, s := range []string{`0`, `12`, `999999999999999999`, `9999999999999999999`, `-1`, `1.0`, `1e3`, ` 1`, `"1"`, ``} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, ok := SmallUint([]byte(in))
+		if !ok || !json.Valid([]byte(in)) {
+			return
+		}
+		var want int64
+		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
+		assert.Equal(t, want, n, in)
+		assert.Equal(t, strings.Trim(in, "0123456789"), "", in)
+	})
+}
+
+// FuzzIsDecimalNumber: every number encoding/json accepts is decimal, and
+// every decimal number parses as a float (no NaN, Inf, hex or underscore
+// form gets through).
+func FuzzIsDecimalNumber(f *testing.F) {
+	for _, s := range []string{`0`, `-1.5e+3`, `1.`, `.5`, `NaN`, `Inf`, `0x10`, `1_000`, `01`, `1e`, `-`, ``} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got := IsDecimalNumber(in)
+		var n json.Number
+		isJSONNumber := in != "" && (in[0] == '-' || in[0] >= '0' && in[0] <= '9') &&
+			strings.TrimSpace(in) == in && json.Unmarshal([]byte(in), &n) == nil
+		if isJSONNumber {
+			assert.True(t, got, "a JSON number: %q", in)
+		}
+		if got {
+			_, err := strconv.ParseFloat(in, 64)
+			if err != nil {
+				assert.ErrorIs(t, err, strconv.ErrRange, "%q", in)
+			}
+		}
+	})
+}
+
+// FuzzScalarText: a JSON string reads as its trimmed text, a number as
+// itself, null as null; anything else is an error.
+func FuzzScalarText(f *testing.F) {
+	for _, s := range []string{`12`, `"12"`, `" 7 "`, `null`, `""`, `"  "`, `true`, `{}`, `[]`, `"\u0031"`, `-0.5`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if !json.Valid([]byte(in)) {
+			return // it reads JSON values that encoding/json accepted
+		}
+		text, isNull, err := ScalarText([]byte(in))
+		trimmed := strings.TrimSpace(in)
+		var s string
+		switch {
+		case trimmed == "" || trimmed == "null":
+			assert.True(t, isNull, in)
+			assert.NoError(t, err, in)
+		case json.Unmarshal([]byte(in), &s) == nil:
+			require.NoError(t, err, in)
+			assert.Equal(t, strings.TrimSpace(s), text, in)
+			assert.Equal(t, text == "", isNull, in)
+		case trimmed[0] == '-' || trimmed[0] >= '0' && trimmed[0] <= '9':
+			assert.NoError(t, err, in)
+			assert.Equal(t, trimmed, text, in)
+		default:
+			assert.Error(t, err, in)
+		}
+	})
+}
+
+// FuzzSmallUints: what the fast path parses, encoding/json decodes to the
+// same list.
+func FuzzSmallUints(f *testing.F) {
+	for _, s := range []string{`[]`, `[0,1,2,3,4]`, ` [ 4 , 4 ] `, `[7]`, `[[1],2]`, `[1.0]`, `[-1]`, `[1,]`, `[,1]`, `[2147483648]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, ok := SmallUints[int]([]byte(in))
+		if !ok || !json.Valid([]byte(in)) {
+			return // the caller checks json.Valid
+		}
+		var want []int
+		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
+		assert.Equal(t, want, got, in)
+	})
+}
+
+func TestSmallUints(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][]int{`[]`: {}, `[0,1,2,3,4]`: {0, 1, 2, 3, 4}, ` [ 4 , 4 ] `: {4, 4}} {
+		got, ok := SmallUints[int]([]byte(in))
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{`[[1],2]`, `[1.0]`, `[-1]`, `[1,]`, `[2147483648]`, `{}`, `[`} {
+		_, ok := SmallUints[int]([]byte(in))
+		assert.False(t, ok, in)
+	}
+}
+
+// FuzzStringPairs: the pairs the fast path reads are the object's, as
+// encoding/json decodes it into a map (the last of repeated keys wins).
+func FuzzStringPairs(f *testing.F) {
+	for _, s := range []string{`{}`, `{"region":"APAC","customer_tier":"gold"}`, ` { "a" : "b" , "A" : "c" } `,
+		`{"a":"b","a":"c"}`, `{"a":"\u00e9"}`, `{"a":1,"b":"x"}`, `{"a":null}`, "{\"a\":\"\xff\"}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		in = strings.TrimSpace(in)
+		if !json.Valid([]byte(in)) || !strings.HasPrefix(in, "{") {
+			return
+		}
+		got := map[string]string{}
+		if !StringPairs([]byte(in), func(k, v string) { got[k] = v }) {
+			return
+		}
+		var want map[string]string
+		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
+		assert.Equal(t, want, got, in)
+	})
+}
