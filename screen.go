@@ -1,0 +1,189 @@
+package kryptogo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// DefaultScreenConcurrency is how many screenings KYAService.Screen runs at
+// once unless ScreenOptions.Concurrency says otherwise: enough to screen a
+// hundred addresses in a few round trips, few enough not to trip the API's
+// rate limit on its own.
+const DefaultScreenConcurrency = 8
+
+// ScreenOptions tunes KYAService.Screen; nil means the defaults.
+type ScreenOptions struct {
+	// Concurrency is how many screenings run at once; 0 or less means
+	// DefaultScreenConcurrency.
+	Concurrency int
+	// RateLimiter, when set, is waited on once before each screening is
+	// sent, such as a limiter shared with other batches or other replicas.
+	// The client's own WithRateLimiter still paces every attempt.
+	RateLimiter RateLimiter
+	// Progress, when set, is called after each item is done (screened,
+	// failed, invalid or cancelled), with how many are done and how many
+	// there are. Calls come from Screen's goroutines, one at a time, with
+	// done counting up; keep it quick, the batch waits for it.
+	Progress func(done, total int)
+}
+
+// ScreenResult is the outcome of one item of a KYAService.Screen batch:
+// Result, or Err, which is the item's own error.
+type ScreenResult struct {
+	Request CreateKYARequest // the item as given
+	Result  *KYAResult       // nil when Err is set
+	Err     error
+}
+
+// LogValue logs the result as its KYAResult's id, or its error: never the
+// address, nor the creator's name and email the result holds.
+func (r ScreenResult) LogValue() slog.Value {
+	var attrs []slog.Attr
+	if r.Result != nil {
+		attrs = append(attrs, slog.Any("result", *r.Result))
+	}
+	if r.Err != nil {
+		attrs = append(attrs, slog.String("error", r.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// Screen analyses many addresses with bounded concurrency and returns one
+// result per request, in the order of reqs. Each item fails alone: every
+// request is validated first, and an invalid one gets its *ValidationError
+// without costing a request. Items share the client's flow control: a 429's
+// Retry-After pauses every worker, and the retry budget is the client's.
+// When ctx ends, no further item is sent, and those not sent get an error
+// matching ctx.Err(). Each screening is a Create and costs points.
+//
+// callOpts apply to every screening. WithResponseInfo is refused (the
+// screenings run concurrently, so no answer is the last): a call given it,
+// or any invalid option, fails every item with that error and sends nothing.
+//
+// API: POST /kya, once for each valid request
+func (s *KYAService) Screen(ctx context.Context, reqs []CreateKYARequest, opts *ScreenOptions, callOpts ...Option) []ScreenResult {
+	b := &screenBatch{kya: s, callOpts: callOpts, results: make([]ScreenResult, len(reqs))}
+	if opts != nil {
+		b.opts = *opts
+	}
+	for i, req := range reqs {
+		b.results[i].Request = req
+	}
+	if err := checkScreen(ctx, s.client, callOpts); err != nil {
+		for i := range reqs {
+			b.finish(i, nil, err)
+		}
+		return b.results
+	}
+	b.run(ctx, b.validate())
+	return b.results
+}
+
+// checkScreen returns why a Screen call cannot start, if anything.
+func checkScreen(ctx context.Context, c *Client, callOpts []Option) error {
+	if ctx == nil {
+		return errors.New("kryptogo: KYA.Screen: nil context")
+	}
+	cfg, err := c.config(callOpts)
+	if err != nil {
+		return err
+	}
+	if cfg.info != nil {
+		return errors.New("kryptogo: KYA.Screen: WithResponseInfo cannot be given to a batch whose requests run concurrently; give it to KYA.Create")
+	}
+	return nil
+}
+
+// screenBatch is one run of Screen. Each worker writes only the results of
+// the items it took; done and Progress are guarded by mu.
+type screenBatch struct {
+	kya      *KYAService
+	opts     ScreenOptions
+	callOpts []Option // given to each Create
+	results  []ScreenResult
+	valid    []*CreateKYARequest // per item: the request validated, with its defaults
+	mu       sync.Mutex
+	done     int
+}
+
+// validate finishes the invalid items and returns the indices of the rest.
+func (b *screenBatch) validate() []int {
+	todo := make([]int, 0, len(b.results))
+	b.valid = make([]*CreateKYARequest, len(b.results))
+	for i := range b.results {
+		valid, err := prepare(&b.results[i].Request)
+		if err != nil {
+			b.finish(i, nil, err)
+			continue
+		}
+		b.valid[i] = valid
+		todo = append(todo, i)
+	}
+	return todo
+}
+
+// run screens the items todo with at most Concurrency workers, and stops
+// handing out items when ctx ends.
+func (b *screenBatch) run(ctx context.Context, todo []int) {
+	workers := b.opts.Concurrency
+	if workers <= 0 {
+		workers = DefaultScreenConcurrency
+	}
+	items := make(chan int) // unbuffered: an item is handed out only to a free worker
+	var wg sync.WaitGroup
+	for range min(workers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range items {
+				b.screen(ctx, i)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(items)
+	for n, i := range todo {
+		if ctx.Err() == nil {
+			select {
+			case items <- i:
+				continue
+			case <-ctx.Done():
+			}
+		}
+		for _, j := range todo[n:] {
+			b.finish(j, nil, notSent(ctx.Err()))
+		}
+		return
+	}
+}
+
+// screen sends item i, unless ctx ended while it waited for a worker.
+func (b *screenBatch) screen(ctx context.Context, i int) {
+	if err := ctx.Err(); err != nil {
+		b.finish(i, nil, notSent(err))
+		return
+	}
+	if b.opts.RateLimiter != nil {
+		if err := b.opts.RateLimiter.Wait(ctx); err != nil {
+			b.finish(i, nil, notSent(fmt.Errorf("rate limiter: %w", err)))
+			return
+		}
+	}
+	res, err := b.kya.create(ctx, b.valid[i], b.callOpts)
+	b.finish(i, res, err)
+}
+
+func notSent(err error) error { return fmt.Errorf("kryptogo: POST /kya: not sent: %w", err) }
+
+func (b *screenBatch) finish(i int, res *KYAResult, err error) {
+	b.results[i].Result, b.results[i].Err = res, err
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done++
+	if b.opts.Progress != nil {
+		b.opts.Progress(b.done, len(b.results))
+	}
+}
