@@ -1,0 +1,121 @@
+package kryptogo
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/kyabc/kryptogo-go/internal/check"
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
+)
+
+// Target is the person or company a DD task searches for.
+//
+// Build one with KYCTarget or KYBTarget. The API documents the KYC fields
+// only; Extra carries any other attribute (such as undocumented KYB fields)
+// into the JSON object, and collects the undocumented fields of a decoded
+// target.
+type Target struct {
+	Type        TargetType     `json:"type"`
+	Name        string         `json:"name"`
+	Birthday    string         `json:"birthday,omitempty"`    // KYC: YYYY-MM-DD
+	Citizenship string         `json:"citizenship,omitempty"` // KYC: ISO 3166-1 alpha-3 or numeric
+	Extra       map[string]any `json:"-"`
+}
+
+func (t Target) view() redactedView {
+	return view("Target", slog.String("type", t.Type.String()))
+}
+
+// String describes the target by its type, never its name or birthday.
+func (t Target) String() string { return t.view().String() }
+
+// Format prints String for every verb, by value and by pointer, so printing
+// the target never shows personal data.
+func (t Target) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
+
+// LogValue logs the target as String describes it.
+func (t Target) LogValue() slog.Value { return t.view().logValue() }
+
+// KYCTarget returns the target of a search on a person. birthday
+// (YYYY-MM-DD) and citizenship (ISO 3166-1 alpha-3, such as "TWN") may be
+// empty.
+func KYCTarget(name, birthday, citizenship string) Target {
+	return Target{Type: TargetKYC, Name: name, Birthday: birthday, Citizenship: citizenship}
+}
+
+// KYBTarget returns the target of a search on a company.
+func KYBTarget(name string) Target {
+	return Target{Type: TargetKYB, Name: name}
+}
+
+var targetFields = map[string]bool{"type": true, "name": true, "birthday": true, "citizenship": true}
+
+// MarshalJSON encodes the documented fields and the Extra attributes.
+func (t Target) MarshalJSON() ([]byte, error) {
+	type plain Target
+	base, err := json.Marshal(plain(t))
+	if err != nil || len(t.Extra) == 0 {
+		return base, err
+	}
+	keys := make([]string, 0, len(t.Extra))
+	for k := range t.Extra {
+		if targetFields[k] {
+			return nil, fmt.Errorf("kryptogo: target extra field %q shadows a documented field", k)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := base[:len(base)-1] // drop the closing brace
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(t.Extra[k])
+		if err != nil {
+			return nil, fmt.Errorf("kryptogo: target extra field %q: %w", k, err)
+		}
+		out = append(append(append(append(out, ','), kb...), ':'), vb...)
+	}
+	return append(out, '}'), nil
+}
+
+// UnmarshalJSON decodes the documented fields and keeps the others in Extra.
+func (t *Target) UnmarshalJSON(data []byte) error {
+	type plain Target
+	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Extra = nil
+	if !jsonscan.HasKeyOutside(data, targetFields) {
+		return nil // the usual target: no second decode into a map
+	}
+	var all map[string]any
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil // null or not an object: nothing extra
+	}
+	for k, v := range all {
+		if !targetFields[k] {
+			if t.Extra == nil {
+				t.Extra = map[string]any{}
+			}
+			t.Extra[k] = v
+		}
+	}
+	return nil
+}
+
+func (t *Target) validate(v *validator) {
+	switch t.Type {
+	case TargetKYC, TargetKYB:
+	default:
+		v.addf("target.type", "must be 1 (KYC) or 2 (KYB), got %d", t.Type)
+	}
+	v.required("target.name", t.Name)
+	v.optional("target.birthday", t.Birthday, check.Date)
+	v.optional("target.citizenship", t.Citizenship, check.Country)
+	for k := range t.Extra {
+		if targetFields[k] {
+			v.addf("target."+k, "is set both as a field and in Extra")
+		}
+	}
+}
