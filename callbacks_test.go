@@ -181,11 +181,20 @@ func FuzzParseCallback(f *testing.F) {
 	})
 }
 
-// BenchmarkCallbackKindString: String runs for every logged or printed
-// callback; its names are a package-level table, not a map built per call.
-func BenchmarkCallbackKindString(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = CallbackIDV.String()
+// TestParseCallbackFraming: the record decodes the body itself, so the
+// framing json.Unmarshal checked must still be checked: white space around
+// the object is not part of RawJSON, anything else after it is an error.
+func TestParseCallbackFraming(t *testing.T) {
+	t.Parallel()
+	const task = `{"task_id": 7}`
+	event, err := ParseCallback([]byte(" \r\n\t" + task + "\n "))
+	require.NoError(t, err)
+	assert.JSONEq(t, task, string(event.RawJSON()))
+	assert.Equal(t, task, string(event.RawJSON()))
+	for _, body := range []string{task + " x", task + task, task + "\v", `{"task_id": 7`} {
+		_, err := ParseCallback([]byte(body))
+		assert.ErrorIs(t, err, ErrInvalidCallback, body)
+		_, err = ParseTaskCallback([]byte(body))
+		assert.ErrorIs(t, err, ErrInvalidCallback, body)
 	}
 }

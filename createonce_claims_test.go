@@ -10,7 +10,7 @@ import (
 )
 
 // Unit tests of the CreateOnce registry (taskClaims); the interleavings of
-// whole calls are in createonce_race_test.go.
+// whole calls are in createonce_test.go.
 
 func TestTaskClaimsReceiptsAreClaimedBeforeTheSendEnds(t *testing.T) {
 	t.Parallel()

@@ -3,19 +3,23 @@ package kryptogo_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	kryptogo "github.com/kyabc/kryptogo-go"
 	"github.com/kyabc/kryptogo-go/kryptogotest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // onceRig is a fake API and a client whose waits are recorded, not slept.
@@ -415,4 +419,732 @@ func (c *fakeClock) set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = t
+}
+
+// Regression tests of the attacks on CreateOnce and the 429 pause
+// (issue 12): a fake of POST /task and GET /tasks whose history order,
+// page size and storage a test scripts.
+
+// histTask is a task as the fake stores it.
+type histTask struct {
+	ID      int64
+	Ref     string
+	Type    int
+	Name    string
+	Created int64
+	Updated int64
+}
+
+// histAPI is a fake of POST /task and GET /tasks.
+type histAPI struct {
+	mu      sync.Mutex
+	tasks   []histTask
+	next    int64
+	posts   int
+	order   string // "newest" (default), "oldest" or "updated"
+	pageCap int    // the largest page_size honoured; 0: any
+	// post decides for the nth POST (from 1) whether to create the tasks
+	// and which status to answer.
+	post func(n int) (create bool, status int)
+	// store rewrites a task as the API stores it.
+	store func(req map[string]any, t *histTask)
+}
+
+func (a *histAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/task":
+		a.createTasks(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/tasks":
+		a.history(w, r)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+func (a *histAPI) createTasks(w http.ResponseWriter, r *http.Request) {
+	a.posts++
+	var reqs []map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&reqs)
+	create, status := true, http.StatusOK
+	if a.post != nil {
+		create, status = a.post(a.posts)
+	}
+	out := []map[string]any{}
+	now := time.Now().Unix()
+	for _, q := range reqs {
+		if !create {
+			break
+		}
+		target := q["target"].(map[string]any)
+		ref, _ := q["customer_reference"].(string)
+		a.next++
+		t := histTask{ID: 1000 + a.next, Ref: ref, Type: int(target["type"].(float64)), Name: fmt.Sprint(target["name"]), Created: now, Updated: now}
+		if a.store != nil {
+			a.store(q, &t)
+		}
+		a.tasks = append(a.tasks, t)
+		out = append(out, map[string]any{"task_id": t.ID, "timestamp": now})
+	}
+	w.WriteHeader(status)
+	if status == http.StatusOK {
+		_ = json.NewEncoder(w).Encode(out)
+		return
+	}
+	_, _ = w.Write([]byte(`{"code":0,"message":"boom"}`))
+}
+
+func (a *histAPI) history(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	size, _ := strconv.Atoi(q.Get("page_size"))
+	page, _ := strconv.Atoi(q.Get("page_number"))
+	if a.pageCap > 0 && size > a.pageCap {
+		size = a.pageCap
+	}
+	var match []histTask
+	for _, t := range a.tasks {
+		if t.Ref == q.Get("customer_reference") {
+			match = append(match, t)
+		}
+	}
+	sort.Slice(match, func(i, j int) bool {
+		switch a.order {
+		case "oldest":
+			return match[i].ID < match[j].ID
+		case "updated":
+			return match[i].Updated > match[j].Updated
+		}
+		return match[i].ID > match[j].ID
+	})
+	data := []map[string]any{}
+	for i := (page - 1) * size; i >= 0 && i < len(match) && i < page*size; i++ {
+		t := match[i]
+		data = append(data, map[string]any{"task_id": t.ID, "customer_reference": t.Ref,
+			"target":        map[string]any{"type": t.Type, "name": t.Name},
+			"creation_time": t.Created, "update_time": t.Updated, "progress": 0})
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": data, "paging": map[string]int{"page_number": page, "page_size": size, "total": len(match)}})
+}
+
+// addOld stores n tasks of the customer created age ago, updated now when
+// updatedNow is set.
+func (a *histAPI) addOld(n int, ref, name string, age time.Duration, updatedNow bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for range n {
+		a.next++
+		created := time.Now().Add(-age).Unix()
+		updated := created
+		if updatedNow {
+			updated = time.Now().Unix()
+		}
+		a.tasks = append(a.tasks, histTask{ID: 1000 + a.next, Ref: ref, Type: 1, Name: name, Created: created, Updated: updated})
+	}
+}
+
+func (a *histAPI) counts() (posts, tasks int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.posts, len(a.tasks)
+}
+
+// newHistClient serves a on loopback and returns a client of it that does
+// not sleep.
+func newHistClient(t *testing.T, a *histAPI) *kryptogo.Client {
+	t.Helper()
+	return newSleeplessClient(t, a)
+}
+
+// newSleeplessClient serves h on loopback and returns a client of it that
+// does not sleep (its waits end at once, or with ctx).
+func newSleeplessClient(t *testing.T, h http.Handler) *kryptogo.Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := kryptogo.NewClient("test-key-123456", kryptogo.WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	kryptogo.SetSleepHook(c, func(ctx context.Context, _ time.Duration) error { return ctx.Err() })
+	return c
+}
+
+// createdThen502 creates the tasks of the first POST and answers 502, so the
+// send is in doubt; later POSTs succeed.
+func createdThen502(n int) (bool, int) {
+	if n == 1 {
+		return true, http.StatusBadGateway
+	}
+	return true, http.StatusOK
+}
+
+func TestCreateOnceDoesNotAssumeTheHistoryOrder(t *testing.T) {
+	t.Parallel()
+	for _, order := range []string{"newest", "oldest", "updated"} {
+		t.Run(order, func(t *testing.T) {
+			t.Parallel()
+			a := &histAPI{order: order, post: createdThen502}
+			a.addOld(45, "cust-1", "Someone Else", 48*time.Hour, order == "updated")
+			c := newHistClient(t, a)
+			got, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+			require.NoError(t, err)
+			posts, tasks := a.counts()
+			assert.Equal(t, 1, posts, "no second POST")
+			assert.Equal(t, 46, tasks)
+			assert.Equal(t, kryptogo.ID(1046), got[0].TaskID)
+		})
+	}
+}
+
+func TestCreateOnceReadsPagesShorterThanAskedFor(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{pageCap: 10, post: createdThen502}
+	c := newHistClient(t, a)
+	var reqs []kryptogo.CreateTaskRequest
+	for i := range 12 {
+		reqs = append(reqs, kycTask("cust-1", fmt.Sprintf("Person %d", i)))
+	}
+	got, err := c.Tasks.CreateOnce(t.Context(), reqs)
+	require.NoError(t, err)
+	posts, tasks := a.counts()
+	assert.Equal(t, 1, posts)
+	assert.Equal(t, 12, tasks)
+	for i, r := range got {
+		assert.Equal(t, kryptogo.ID(1001+i), r.TaskID, "receipt %d", i)
+	}
+}
+
+func TestCreateOnceDoesNotSendAgainWhenTheHistoryIsTooLongToCheck(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{order: "oldest", post: createdThen502}
+	a.addOld(25*20, "cust-1", "Someone Else", 48*time.Hour, false) // fills every page it may read
+	c := newHistClient(t, a)
+	got, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+	require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+	assert.Contains(t, err.Error(), "too long to check")
+	assert.Nil(t, got, "no task is known")
+	posts, _ := a.counts()
+	assert.Equal(t, 1, posts, "an inconclusive lookup sends nothing again")
+}
+
+func TestCreateOnceRefusesARequestFromAnIDVTask(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{post: createdThen502, store: func(q map[string]any, t *histTask) {
+		if q["from_idv_id"] != nil { // the API copies the IDV task's reference
+			t.Ref = "idv-customer-9"
+		}
+	}}
+	c := newHistClient(t, a)
+	req := kycTask("my-ref-1", "Alice Wang")
+	req.FromIDVID = 555
+	_, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("my-ref-1", "Bob"), req})
+	var verr *kryptogo.ValidationError
+	require.ErrorAs(t, err, &verr)
+	require.Len(t, verr.Fields, 1)
+	assert.Equal(t, "[1].from_idv_id", verr.Fields[0].Field)
+	assert.Contains(t, verr.Fields[0].Message, "use Create")
+	posts, _ := a.counts()
+	assert.Zero(t, posts, "nothing sent")
+}
+
+func TestCreateOnceCallsOfOneClientNeverClaimTheSameTask(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{post: func(n int) (bool, int) {
+		if n <= 2 {
+			return true, http.StatusBadGateway
+		}
+		return true, http.StatusOK
+	}}
+	c := newHistClient(t, a)
+	var ids [2]kryptogo.ID
+	var errs [2]error
+	var wg sync.WaitGroup
+	for k := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+			errs[k] = err
+			if err == nil {
+				ids[k] = got[0].TaskID
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs[:]...))
+	posts, tasks := a.counts()
+	assert.Equal(t, 2, posts)
+	assert.Equal(t, 2, tasks)
+	assert.ElementsMatch(t, []kryptogo.ID{1001, 1002}, ids[:], "each call reports its own task")
+}
+
+func TestCreateOnceDoesNotClaimATaskAnotherCallCreated(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{post: func(n int) (bool, int) {
+		if n == 2 {
+			return false, http.StatusBadGateway // the second call's send did not create
+		}
+		return true, http.StatusOK
+	}}
+	c := newHistClient(t, a)
+	first, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+	require.NoError(t, err)
+	second, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+	require.NoError(t, err)
+	assert.NotEqual(t, first[0].TaskID, second[0].TaskID)
+	posts, tasks := a.counts()
+	assert.Equal(t, 3, posts, "the second call sent again")
+	assert.Equal(t, 2, tasks)
+}
+
+// gateLimiter holds the first call that waits on it until released.
+type gateLimiter struct {
+	first   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateLimiter) Wait(ctx context.Context) error {
+	if g.first.CompareAndSwap(false, true) {
+		close(g.entered)
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// A call that passed the pause check and then waited in a rate limiter
+// must check the pause again before it is sent.
+func TestPauseHoldsCallsThatWaitedInARateLimiter(t *testing.T) {
+	t.Parallel()
+	for _, perCall := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perCall=%v", perCall), func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var early []string
+			var n atomic.Int32
+			// The pause is over once the held call has slept it out through
+			// the client's sleep hook: a request that arrives after the 429
+			// and before that was sent during the pause. No real sleep.
+			var pauseOver atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				if n.Load() > 0 && !pauseOver.Load() {
+					early = append(early, r.URL.Path)
+				}
+				if n.Add(1) == 1 {
+					w.Header().Set("Retry-After", "3")
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				_, _ = w.Write([]byte(`{"id":1,"address":"0x0000000000000000000000000000000000000001","chain":"eth"}`))
+			}))
+			t.Cleanup(srv.Close)
+			g := &gateLimiter{entered: make(chan struct{}), release: make(chan struct{})}
+			opts := []kryptogo.Option{kryptogo.WithBaseURL(srv.URL)}
+			var callOpts []kryptogo.Option
+			if perCall {
+				callOpts = append(callOpts, kryptogo.WithRateLimiter(g))
+			} else {
+				opts = append(opts, kryptogo.WithRateLimiter(g))
+			}
+			c, err := kryptogo.NewClient("test-key-123456", opts...)
+			require.NoError(t, err)
+			var slept atomic.Int64
+			kryptogo.SetSleepHook(c, func(ctx context.Context, d time.Duration) error {
+				slept.Add(int64(d))
+				pauseOver.Store(true)
+				return ctx.Err()
+			})
+			done := make(chan error, 1)
+			go func() { // passes the pause check, then waits in the limiter
+				_, err := c.KYA.Get(t.Context(), 1, callOpts...)
+				done <- err
+			}()
+			<-g.entered
+			// This call gets the 429 and gives up at once: its deadline is
+			// shorter than the Retry-After.
+			ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+			_, errPaused := c.KYA.Get(ctx, 2)
+			cancel()
+			require.ErrorIs(t, errPaused, kryptogo.ErrRateLimited)
+			close(g.release)
+			require.NoError(t, <-done)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Empty(t, early, "sent during the pause")
+			assert.Positive(t, slept.Load(), "the held call waited the pause out")
+		})
+	}
+}
+
+// Regression tests of issue 15, row 3: two CreateOnce calls of one client
+// for the same customer and target (a double submit). B's task is created
+// and its answer is slow; A's task is created and its answer lost. A's
+// lookup found B's task in the history before B had its answer, claimed
+// it, and both calls reported B's task: A's paid task was reported by
+// nobody.
+
+// racePOST is what the fake does with a POST's answer once the tasks exist.
+type racePOST int
+
+const (
+	answerAtOnce racePOST = iota
+	answerLate            // held until the first history page was answered, then delayed
+	dropAnswer            // the connection closes without an answer
+)
+
+// raceAPI is a fake of POST /task and GET /tasks that creates each POST's
+// tasks at once and answers it as plan says (by arrival order). A history
+// request waits until every planned POST created its tasks, so a lookup
+// always sees them all.
+type raceAPI struct {
+	plan  []racePOST
+	delay time.Duration // of a late answer, after the first history page
+
+	mu         sync.Mutex
+	tasks      []histTask
+	next       int64
+	posts      int
+	created    chan int      // the number of each POST, once its tasks exist
+	allCreated chan struct{} // closed when every planned POST created its tasks
+	read       chan struct{} // closed when the first history page was answered
+	readOnce   sync.Once
+	release    chan struct{} // closed to end the test: late answers give up waiting
+	stopOnce   sync.Once
+}
+
+func newRaceAPI(delay time.Duration, plan ...racePOST) *raceAPI {
+	return &raceAPI{plan: plan, delay: delay, created: make(chan int, len(plan)),
+		allCreated: make(chan struct{}), read: make(chan struct{}), release: make(chan struct{})}
+}
+
+// stop makes late answers give up waiting, so that the server can close.
+func (a *raceAPI) stop() { a.stopOnce.Do(func() { close(a.release) }) }
+
+func (a *raceAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/task":
+		a.createTasks(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/tasks":
+		select {
+		case <-a.allCreated:
+		case <-r.Context().Done():
+			return
+		}
+		a.mu.Lock()
+		(&histAPI{tasks: a.tasks}).history(w, r)
+		a.mu.Unlock()
+		a.readOnce.Do(func() { close(a.read) })
+	default:
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+func (a *raceAPI) createTasks(w http.ResponseWriter, r *http.Request) {
+	var reqs []map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&reqs)
+	a.mu.Lock()
+	a.posts++
+	n := a.posts
+	now := time.Now().Unix()
+	out := []map[string]any{}
+	for _, q := range reqs {
+		target := q["target"].(map[string]any)
+		a.next++
+		task := histTask{ID: 1000 + a.next, Ref: q["customer_reference"].(string), Type: int(target["type"].(float64)),
+			Name: fmt.Sprint(target["name"]), Created: now, Updated: now}
+		a.tasks = append(a.tasks, task)
+		out = append(out, map[string]any{"task_id": task.ID, "timestamp": now})
+	}
+	if n == len(a.plan) {
+		close(a.allCreated)
+	}
+	a.mu.Unlock()
+	a.created <- n
+
+	switch a.plan[n-1] {
+	case dropAnswer:
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		_ = conn.Close()
+		return
+	case answerLate:
+		select {
+		case <-a.read:
+		case <-a.release:
+			return
+		}
+		select {
+		case <-time.After(a.delay):
+		case <-a.release:
+			return
+		}
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// taskIDs returns the ids of every task the fake holds.
+func (a *raceAPI) taskIDs() []kryptogo.ID {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var ids []kryptogo.ID
+	for _, t := range a.tasks {
+		ids = append(ids, kryptogo.ID(t.ID))
+	}
+	return ids
+}
+
+// raceClient is a client of a on loopback that does not sleep between
+// lookups.
+func raceClient(t *testing.T, a *raceAPI) *kryptogo.Client {
+	t.Helper()
+	c := newSleeplessClient(t, a)
+	t.Cleanup(a.stop) // runs before the server's Close, which waits for the held answers
+	return c
+}
+
+// outcome is what one CreateOnce call reported.
+type outcome struct {
+	ids []kryptogo.ID
+	err error
+}
+
+// createOnceAsync starts a CreateOnce call of the double-submitted request.
+func createOnceAsync(ctx context.Context, c *kryptogo.Client) <-chan outcome {
+	done := make(chan outcome, 1)
+	go func() {
+		got, err := c.Tasks.CreateOnce(ctx, []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+		done <- outcome{ids: taskIDs(got), err: err}
+	}()
+	return done
+}
+
+func TestCreateOnceDoubleSubmitNeverReportsOneTaskTwice(t *testing.T) {
+	t.Parallel()
+	for _, delay := range []time.Duration{3 * time.Second, 300 * time.Millisecond, 60 * time.Millisecond} {
+		for _, order := range []string{"slow B sent first", "lost A sent first"} {
+			t.Run(fmt.Sprintf("%v/%s", delay, order), func(t *testing.T) {
+				t.Parallel()
+				plan := []racePOST{answerLate, dropAnswer} // B, then A
+				if order == "lost A sent first" {
+					plan = []racePOST{dropAnswer, answerLate}
+				}
+				a := newRaceAPI(delay, plan...)
+				c := raceClient(t, a)
+				ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+				defer cancel()
+
+				first := createOnceAsync(ctx, c)
+				<-a.created // the first POST's task exists before the second is sent
+				second := createOnceAsync(ctx, c)
+				results := []outcome{<-first, <-second}
+
+				var reported []kryptogo.ID
+				for i, r := range results {
+					if r.err != nil {
+						require.ErrorIs(t, r.err, kryptogo.ErrMaybeSent, "call %d", i)
+						continue
+					}
+					require.Len(t, r.ids, 1)
+					reported = append(reported, r.ids[0])
+				}
+				assert.Len(t, reported, 2, "both calls learn their task: the lost answer's call waits for the slow one")
+				assert.ElementsMatch(t, a.taskIDs(), reported, "every task the API created is reported, each by one call")
+			})
+		}
+	}
+}
+
+// A lookup waits for the client's sends in flight for the same customer
+// only as long as its ctx lets it; then it is in doubt and claims nothing.
+func TestCreateOnceLookupWaitsForAnotherSendOnlyWhileCtxLasts(t *testing.T) {
+	t.Parallel()
+	a := newRaceAPI(time.Hour, answerLate, dropAnswer) // B's answer comes when the test ends
+	c := raceClient(t, a)
+	slow := createOnceAsync(t.Context(), c)
+	<-a.created
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	lost := <-createOnceAsync(ctx, c)
+
+	require.ErrorIs(t, lost.err, kryptogo.ErrMaybeSent)
+	assert.True(t, errors.Is(lost.err, context.DeadlineExceeded), "the ctx ended the wait: %v", lost.err)
+	assert.Empty(t, lost.ids, "the slow call's task is not claimed while its answer is on the way")
+	select {
+	case r := <-slow:
+		t.Fatalf("the slow call returned before its answer: %v %v", r.ids, r.err)
+	default:
+	}
+}
+
+// A 2xx answer with fewer receipts than tasks is a send in doubt; its
+// receipts are not claimed before this call's own lookup, which must find
+// every task it created rather than send them again.
+func TestCreateOnceShortAnswerIsLookedUpNotSentAgain(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{}
+	short := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			a.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, r)
+		var receipts []json.RawMessage
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &receipts))
+		_ = json.NewEncoder(w).Encode(receipts[:len(receipts)-1])
+	})
+	c := newSleeplessClient(t, short)
+
+	got, err := c.Tasks.CreateOnce(t.Context(), []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang"), kycTask("cust-1", "Bob Lee")})
+	require.NoError(t, err)
+	posts, tasks := a.counts()
+	assert.Equal(t, 1, posts, "nothing sent again")
+	assert.Equal(t, 2, tasks)
+	assert.Equal(t, []kryptogo.ID{1001, 1002}, taskIDs(got))
+}
+
+// Attacks on "CreateOnce calls of one client never take the same task"
+// (issue 15, What to build 2), after the claims were made atomic.
+
+// A claim outlived by a call still running: B's send is in doubt after
+// more than claimTTL (a stalled connection, a long 429 pause), and A's
+// task, claimed when A's answer came, is still in B's lookup window. B
+// must not take it.
+func TestCreateOnceClaimOutlivesTheCallsThatCanMeetIt(t *testing.T) {
+	t.Parallel()
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	a := &histAPI{post: func(n int) (bool, int) {
+		if n == 2 { // B's send: the task is created, the answer is a 502 a quarter of an hour later
+			clock.Add(int64(15 * time.Minute))
+			return true, http.StatusBadGateway
+		}
+		return true, http.StatusOK
+	}}
+	c := newHistClient(t, a)
+	kryptogo.SetNowHook(c, now)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	first, err := c.Tasks.CreateOnce(ctx, []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+	require.NoError(t, err)
+	second, err := c.Tasks.CreateOnce(ctx, []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+	require.NoError(t, err)
+
+	assert.Equal(t, []kryptogo.ID{1001}, taskIDs(first))
+	assert.Equal(t, []kryptogo.ID{1002}, taskIDs(second), "B reports its own task, not the one A received")
+}
+
+// A short answer (fewer receipts than tasks) is a send in doubt, but the
+// receipts it holds are tasks this call's POST created: another call's
+// lookup must not take one of them. Here A sends X and Y for one customer
+// and its answer, late, holds X's receipt only; B sends X too and loses
+// its answer, and its lookup reads the history while A's answer is on the
+// way.
+func TestCreateOnceShortAnswerReceiptsAreNotHandedToAnotherCall(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{}
+	aCreated, bRead, releaseA := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var posts atomic.Int32
+	var readOnce sync.Once
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			a.ServeHTTP(w, r)
+			readOnce.Do(func() { close(bRead) })
+			return
+		}
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, r)
+		if posts.Add(1) == 2 { // B: created, answer lost
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		close(aCreated)
+		select { // A: created, answer late and short
+		case <-releaseA:
+		case <-r.Context().Done():
+			return
+		}
+		var receipts []json.RawMessage
+		if err := json.Unmarshal(rec.Body.Bytes(), &receipts); err != nil || len(receipts) != 2 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(receipts[:1])
+	})
+	c := newSleeplessClient(t, api)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	aDone := make(chan outcome, 1)
+	go func() {
+		got, err := c.Tasks.CreateOnce(ctx, []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang"), kycTask("cust-1", "Bob Lee")})
+		aDone <- outcome{ids: taskIDs(got), err: err}
+	}()
+	<-aCreated // X = 1001, Y = 1002 exist; A's answer is held
+	bDone := make(chan outcome, 1)
+	go func() {
+		got, err := c.Tasks.CreateOnce(ctx, []kryptogo.CreateTaskRequest{kycTask("cust-1", "Alice Wang")})
+		bDone <- outcome{ids: taskIDs(got), err: err}
+	}()
+	select {
+	case <-bRead: // B's lookup read the history: 1001, 1002, 1003
+	case <-ctx.Done():
+		t.Fatal("B never read the history")
+	}
+	close(releaseA)
+	resA, resB := <-aDone, <-bDone
+	require.NoError(t, resA.err)
+	require.NoError(t, resB.err)
+
+	assert.Equal(t, []kryptogo.ID{1001, 1002}, resA.ids, "A keeps the task its answer named")
+	assert.Equal(t, []kryptogo.ID{1003}, resB.ids, "B takes its own task, not one A received")
+	postsSent, tasks := a.counts()
+	assert.Equal(t, 2, postsSent, "nothing sent again")
+	assert.Equal(t, 3, tasks)
+}
+
+// Three and four calls of one client double-submit one request, their
+// answers late or lost in every order: each task is reported by one call.
+func TestCreateOnceManyCallsNeverReportOneTaskTwice(t *testing.T) {
+	t.Parallel()
+	plans := [][]racePOST{
+		{answerLate, dropAnswer, dropAnswer},
+		{dropAnswer, answerLate, dropAnswer},
+		{dropAnswer, dropAnswer, answerLate},
+		{answerLate, answerLate, dropAnswer},
+		{dropAnswer, answerLate, answerLate, dropAnswer},
+		{dropAnswer, dropAnswer, dropAnswer, answerLate},
+		{answerAtOnce, dropAnswer, answerLate, dropAnswer},
+	}
+	for _, plan := range plans {
+		t.Run(fmt.Sprint(plan), func(t *testing.T) {
+			t.Parallel()
+			a := newRaceAPI(50*time.Millisecond, plan...)
+			c := raceClient(t, a)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			calls := make([]<-chan outcome, len(plan))
+			for i := range plan {
+				calls[i] = createOnceAsync(ctx, c)
+				<-a.created // POSTs reach the API in plan order
+			}
+			var reported []kryptogo.ID
+			for i, call := range calls {
+				r := <-call
+				require.NoError(t, r.err, "call %d", i)
+				require.Len(t, r.ids, 1)
+				reported = append(reported, r.ids[0])
+			}
+			assert.ElementsMatch(t, a.taskIDs(), reported, "every task the API created is reported, each by one call")
+		})
+	}
 }

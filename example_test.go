@@ -8,6 +8,8 @@ import (
 	"image"
 	"image/png"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"time"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
@@ -156,4 +158,87 @@ func ExampleValidationError() {
 	// id_type: must be PASSPORT, DRIVING_LICENSE or ID_CARD
 	// workflow_id: 3 must be 100, 101, 102, 200, 201 or 202
 	// country: is not an ISO 3166-1 alpha-3 country code (e.g. TWN, USA)
+}
+
+// A complete callback receiver: each callback URL is signed for one
+// customer, and the handler delivers only that customer's records to it.
+// In production, also set Confirm to your *kryptogo.Client so the record is
+// re-fetched from the API instead of trusted from the body.
+func ExampleCallbackHandler() {
+	secret := []byte("load-32-or-more-random-bytes-from-your-secret-store")
+	signer, err := kryptogo.NewCallbackSigner(secret)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	seen := map[string]bool{} // use your database in production
+	handler := &kryptogo.CallbackHandler{
+		Signer: signer,
+		OnTask: func(ctx context.Context, task *kryptogo.TaskSummary) error {
+			event, _ := kryptogo.CallbackFromContext(ctx)
+			if seen[event.Key()] {
+				return nil // a duplicate delivery
+			}
+			seen[event.Key()] = true
+			fmt.Printf("customer %s: task %d at %d%%, risk %s\n",
+				event.CustomerReference, task.TaskID, task.Progress, task.Report.Rating())
+			return nil
+		},
+	}
+	http.Handle("/kryptogo/callback", handler)
+
+	// The URL to pass as callback_url when creating customer-42's task
+	// (with CustomerReference "customer-42").
+	callbackURL, err := signer.SignURL("https://example.com/kryptogo/callback", "customer-42")
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// What KryptoGO sends when the task completes (twice: a retry), then a
+	// forgery: another customer's task posted to customer-42's URL.
+	for _, body := range []string{
+		`{"task_id": 123, "customer_reference": "customer-42", "progress": 100, "update_time": 1623867890, "report": {"potential_risk": 51}}`,
+		`{"task_id": 123, "customer_reference": "customer-42", "progress": 100, "update_time": 1623867890, "report": {"potential_risk": 51}}`,
+		`{"task_id": 124, "customer_reference": "customer-43", "progress": 100, "update_time": 1623867890, "report": {"potential_risk": 0}}`,
+	} {
+		req, _ := kryptogo.NewSignedCallbackRequest(nil, callbackURL, "", []byte(body))
+		rec := httptest.NewRecorder()
+		http.DefaultServeMux.ServeHTTP(rec, req)
+		fmt.Println("answered", rec.Code)
+	}
+	// Output:
+	// customer customer-42: task 123 at 100%, risk Medium
+	// answered 204
+	// answered 204
+	// answered 403
+}
+
+func ExampleWithResponseInfo() {
+	srv := kryptogotest.NewServer()
+	defer srv.Close()
+	client := srv.Client()
+	ctx := context.Background()
+
+	// The request id of a successful call, for an audit trail.
+	var info kryptogo.ResponseInfo
+	created, err := client.Tasks.CreateOne(ctx, kryptogo.CreateTaskRequest{
+		SearchSettingID:   2,
+		Target:            kryptogo.KYBTarget("Acme Trading Ltd"),
+		CustomerReference: "customer-42",
+	}, kryptogo.WithResponseInfo(&info))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("task %d created: %d, request id %s\n", created.TaskID, info.StatusCode, info.RequestID)
+
+	// The same for a failed call; other options apply to this call only.
+	_, err = client.Tasks.Summary(ctx, 999,
+		kryptogo.WithResponseInfo(&info),
+		kryptogo.WithTimeout(5*time.Second),
+		kryptogo.WithMaxRetries(0),
+	)
+	fmt.Println(errors.Is(err, kryptogo.ErrNotFound), info.StatusCode, info.RequestID)
+	// Output:
+	// task 1 created: 200, request id kryptogotest-1
+	// true 404 kryptogotest-2
 }

@@ -196,33 +196,6 @@ func TestMetadataListDecoding(t *testing.T) {
 	assert.JSONEq(t, `[{"key":"k","value":"v"}]`, string(b), "encodes as the array form")
 }
 
-func TestTargetExtraRoundTrip(t *testing.T) {
-	t.Parallel()
-	target := KYBTarget("KryptoGO Ltd.")
-	target.Extra = map[string]any{"registration_number": "12345678", "country": "TWN"}
-	b, err := json.Marshal(target)
-	require.NoError(t, err)
-	assert.Equal(t, `{"type":2,"name":"KryptoGO Ltd.","country":"TWN","registration_number":"12345678"}`, string(b))
-
-	var back Target
-	require.NoError(t, json.Unmarshal(b, &back))
-	assert.Equal(t, target, back)
-
-	plain, err := json.Marshal(KYCTarget("王又曾", "1990-06-21", "TWN"))
-	require.NoError(t, err)
-	assert.Equal(t, `{"type":1,"name":"王又曾","birthday":"1990-06-21","citizenship":"TWN"}`, string(plain))
-
-	shadow := KYBTarget("x")
-	shadow.Extra = map[string]any{"name": "y"}
-	_, err = json.Marshal(shadow)
-	assert.Error(t, err)
-
-	bad := KYBTarget("x")
-	bad.Extra = map[string]any{"f": func() {}}
-	_, err = json.Marshal(bad)
-	assert.Error(t, err)
-}
-
 // Values that are not a time in years 1970-9999 are errors, not year
 // 292277026304: NaN, infinities, overflowing and negative unix seconds,
 // and numbers in forms JSON does not have.

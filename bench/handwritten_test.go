@@ -58,7 +58,7 @@ func handDo(ctx context.Context, hc *http.Client, method, url string, body io.Re
 }
 
 // handTarget, handSearchSetting and handTaskDetail are the plain structs of
-// the hand-written client (the root package's perf_bench_test.go baseline).
+// the hand-written client (the root package's bench_test.go baseline).
 type handTarget struct {
 	Type        int    `json:"type"`
 	Name        string `json:"name"`

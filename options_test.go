@@ -411,39 +411,3 @@ func TestConcurrentCallsWithDifferentOptions(t *testing.T) {
 		assert.Equal(t, 1+i%4/2, sent[product], "attempts of %s", product)
 	}
 }
-
-// BenchmarkTaskGetCallOptions compares a call without options (the
-// client's configuration as is) with calls given per-call options, in one
-// run: "none" must allocate no more than BenchmarkTaskGet/sdk, an option
-// costs the copy of the configuration, and WithResponseInfo the masked copy
-// of the answer's headers.
-func BenchmarkTaskGetCallOptions(b *testing.B) {
-	srv := newBenchServer(b, benchFixture(b, "task_detail.json"))
-	c := benchClient(b, srv.URL)
-	ctx := b.Context()
-	b.Run("none", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.Tasks.Get(ctx, 7); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("timeout", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.Tasks.Get(ctx, 7, WithTimeout(time.Minute)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("timeout+info", func(b *testing.B) {
-		b.ReportAllocs()
-		var info ResponseInfo
-		for b.Loop() {
-			if _, err := c.Tasks.Get(ctx, 7, WithTimeout(time.Minute), WithResponseInfo(&info)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}

@@ -1,0 +1,176 @@
+package kryptogo
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// JSON allows only space, tab, CR and LF around a value. A body framed by
+// any other space (vertical tab, form feed, NEL, no-break space, Unicode
+// line separators) is not JSON, and must not decode as if it were.
+func TestBodiesFramedByNonJSONSpaceAreRefused(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"vertical tab before":   "\v{\"task_id\":7}",
+		"form feed after":       "{\"task_id\":7}\f",
+		"no-break space around": "\u00a0{\"task_id\":7}\u00a0",
+		"NEL before null":       "\u0085null",
+		"line separator after":  "{\"task_id\":7}\u2028",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			client, mux := setup(t, WithMaxRetries(0))
+			mux.HandleFunc("/task/7/summary", func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write([]byte(body))
+			})
+			_, err := client.Tasks.Summary(t.Context(), 7)
+			assert.ErrorIs(t, err, ErrInvalidResponse)
+
+			mux.HandleFunc("/raw", func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write([]byte(body))
+			})
+			var raw json.RawMessage
+			err = client.Do(t.Context(), http.MethodGet, "/raw", nil, &raw)
+			assert.ErrorIs(t, err, ErrInvalidResponse)
+			assert.Empty(t, raw)
+		})
+	}
+}
+
+// What Do hands back as raw JSON is the validated body: JSON whitespace
+// around it may go, but nothing that is not JSON stays.
+func TestRawAnswerIsValidJSON(t *testing.T) {
+	t.Parallel()
+	client, mux := setup(t)
+	mux.HandleFunc("/raw", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(" \r\n[1]\n"))
+	})
+	var raw json.RawMessage
+	require.NoError(t, client.Do(t.Context(), http.MethodGet, "/raw", nil, &raw))
+	assert.True(t, json.Valid(raw))
+	assert.Equal(t, "[1]", string(raw))
+}
+
+// The fast paths of the JSON types are reached by direct calls too, where
+// nothing validated the input first: invalid JSON is an error there, as it
+// is for encoding/json.
+func TestFastPathsRefuseInvalidJSON(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{`{"a":"b" "c":"d"}`, `{"a":"b"`, `{"a":"`, `{`, `{"a" "b"}`, `{"a":"b",}`} {
+		t.Run("metadata "+in, func(t *testing.T) {
+			var m MetadataList
+			assert.Error(t, m.UnmarshalJSON([]byte(in)))
+		})
+	}
+	for _, in := range []string{`[01]`, `[1,02]`, `[1 2]`, `[1,]`, `[`} {
+		t.Run("sources "+in, func(t *testing.T) {
+			var s SearchSources
+			assert.Error(t, s.UnmarshalJSON([]byte(in)))
+		})
+	}
+}
+
+func TestMaxResponseBytes(t *testing.T) {
+	t.Parallel()
+	client, mux := setup(t, WithMaxResponseBytes(64))
+	mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"kya_id": 1, "data": "` + strings.Repeat("x", 1<<20) + `"}`))
+	})
+	_, err := client.KYA.Get(t.Context(), 1)
+	require.ErrorIs(t, err, ErrInvalidResponse)
+	assert.Contains(t, err.Error(), "body exceeds 64 bytes")
+}
+
+func TestNonJSONSuccessIsAnError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, body, shape string
+	}{
+		{"html", "<html><body>captive portal</body></html>", "40 bytes, markup (HTML or XML)"},
+		{"empty", "", "empty"},
+		{"truncated", `{"kya_id": 12, "address": "0x`, "29 bytes, a JSON object"},
+		{"wrong type", `{"kya_id": {"nested": true}}`, "28 bytes, a JSON object"},
+		{"array", `[1,2,3]`, "7 bytes, a JSON array"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, mux := setup(t)
+			mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(tc.body)) })
+			got, err := client.KYA.Get(t.Context(), 1)
+			assert.Nil(t, got)
+			require.ErrorIs(t, err, ErrInvalidResponse)
+			var rerr *ResponseError
+			require.ErrorAs(t, err, &rerr)
+			assert.Equal(t, "GET", rerr.Method)
+			assert.Equal(t, "/kya/detail/1", rerr.Path)
+			assert.Equal(t, 200, rerr.StatusCode)
+			assert.Equal(t, tc.shape, rerr.Snippet)
+		})
+	}
+}
+
+// A 2xx body that fails to decode holds the customer's personal data: the
+// error describes its shape, never its values (CallbackHandler logs it).
+func TestUndecodableSuccessLeaksNoPersonalData(t *testing.T) {
+	t.Parallel()
+	const name, idNumber, birthday = "王又曾", "A123456789", "1964-05-17"
+	for _, tc := range []struct{ name, body string }{
+		{"wrong type", `{"idv_task_id": 1, "name": "` + name + `", "id_number": "` + idNumber + `", "birthday": "` + birthday + `", "state": "` + idNumber + `"}`},
+		{"truncated", `{"idv_task_id": 1, "name": "` + name + `", "id_number": "` + idNumber + `", "birthday": "` + birthday + `" `},
+		{"number overflow", `{"idv_task_id": 98765432101234567890, "name": "` + name + `"}`},
+		{"not JSON", `not json ` + name + ` ` + idNumber},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, mux := setup(t)
+			mux.HandleFunc("/idv/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(tc.body)) })
+			_, err := client.IDV.Get(t.Context(), 1)
+			require.ErrorIs(t, err, ErrInvalidResponse)
+			for _, printed := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+				for _, secret := range []string{name, idNumber, birthday, "98765432101234567890"} {
+					assert.NotContains(t, printed, secret)
+				}
+			}
+		})
+	}
+}
+
+// Review of issue 8, finding 3: a 2xx answer to a POST means the API acted
+// (the task exists and cost points) even when the SDK cannot decode the
+// answer; the error must tell the caller to check before re-sending.
+func TestUndecodableSuccessOfAPOSTMaybeSent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, body string }{
+		{"html", "<html>ok</html>"},
+		{"invalid JSON", `[{"task_id":7`},
+		{"wrong shape", `{"task_id":7}`},
+		{"empty", ""},
+		{"wrong count of receipts", `[]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, mux := setup(t)
+			var seen atomic.Int32
+			mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				_, _ = w.Write([]byte(tc.body))
+			})
+			_, err := client.Tasks.Create(t.Context(), []CreateTaskRequest{{SearchSettingID: 1, Target: KYBTarget("A")}})
+			assert.Equal(t, int32(1), seen.Load())
+			require.ErrorIs(t, err, ErrInvalidResponse)
+			assert.ErrorIs(t, err, ErrMaybeSent)
+			assert.Contains(t, err.Error(), "check before sending it again")
+		})
+	}
+	t.Run("GET is not", func(t *testing.T) {
+		client, mux := setup(t)
+		mux.HandleFunc("/kya/detail/1", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) })
+		_, err := client.KYA.Get(t.Context(), 1)
+		require.ErrorIs(t, err, ErrInvalidResponse)
+		assert.NotErrorIs(t, err, ErrMaybeSent)
+	})
+}
