@@ -240,11 +240,6 @@ func TestCloseIdleConnections(t *testing.T) {
 	assert.Eventually(t, func() bool { return open.Load() == 0 }, 5*time.Second, 5*time.Millisecond)
 }
 
-// roundTripperFunc lets a test stand in for http.DefaultTransport.
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 func TestDoRejectsUnusableOutBeforeSending(t *testing.T) {
 	t.Parallel()
 	offline := offlineClient(t) // a request would fail the test

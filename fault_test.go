@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -378,33 +377,6 @@ func runFault(t *testing.T, row faultRow, start func(*testing.T, *faultEnv), met
 	if row.waits != nil {
 		row.waits(t, slept.list())
 	}
-}
-
-// sleepLog records the waits a client asked for; it sleeps 1 ms at most,
-// so Retry-After rows take no real seconds.
-type sleepLog struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleepLog) list() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.waits...)
-}
-
-func recordWaits(c *Client, now time.Time) *sleepLog {
-	log := &sleepLog{}
-	if !now.IsZero() {
-		c.now = func() time.Time { return now }
-	}
-	c.sleep = func(ctx context.Context, d time.Duration) error {
-		log.mu.Lock()
-		log.waits = append(log.waits, d)
-		log.mu.Unlock()
-		return sleepContext(ctx, min(d, time.Millisecond))
-	}
-	return log
 }
 
 // retryOnceRT is a user's retry middleware in the go-retryablehttp style:

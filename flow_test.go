@@ -321,10 +321,10 @@ func TestPauseWaitsTheRemainder(t *testing.T) {
 	t.Parallel()
 	api := newStormAPI(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	slept := recordSleeps(api.client, now)
+	slept := recordWaits(api.client, now)
 	api.client.flow.gate.extend(now.Add(2 * time.Second))
 	require.NoError(t, api.client.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
-	assert.Equal(t, []time.Duration{2 * time.Second}, *slept)
+	assert.Equal(t, []time.Duration{2 * time.Second}, slept.list())
 	assert.Equal(t, int32(1), api.requests.Load())
 }
 
@@ -334,7 +334,7 @@ func TestPauseIsCapped(t *testing.T) {
 	t.Parallel()
 	client, mux := setup(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	recordSleeps(client, now)
+	recordWaits(client, now)
 	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "3600")
 		w.WriteHeader(http.StatusTooManyRequests)
@@ -374,7 +374,7 @@ func TestRateLimitedCallWaitsOutItsOwnPause(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			client, mux := setup(t, WithRetryBackoff(time.Second, 2*time.Second))
-			slept := recordSleeps(client, now)
+			slept := recordWaits(client, now)
 			var n atomic.Int32
 			mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
 				if n.Add(1) == 1 {
@@ -385,7 +385,7 @@ func TestRateLimitedCallWaitsOutItsOwnPause(t *testing.T) {
 			err := client.Do(t.Context(), http.MethodGet, "/thing", nil, nil, WithRetryBackoff(time.Millisecond, time.Millisecond))
 			require.NoError(t, err)
 			var waited time.Duration
-			for _, d := range *slept {
+			for _, d := range slept.list() {
 				waited += d
 			}
 			end := client.flow.gate.end()

@@ -1,14 +1,20 @@
 package kryptogo
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"hash/crc32"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -28,7 +34,7 @@ const basePath = "/api-v1"
 
 // setup starts a fake API and returns a client pointed at it and the mux on
 // which the test registers handlers, with paths as the API spells them.
-func setup(t *testing.T, opts ...Option) (*Client, *http.ServeMux) {
+func setup(t testing.TB, opts ...Option) (*Client, *http.ServeMux) {
 	t.Helper()
 	mux := http.NewServeMux()
 	root := http.NewServeMux()
@@ -166,3 +172,110 @@ func putUint32(b []byte, v uint32) {
 }
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// rawServer answers every connection with reply once the request headers
+// have arrived: a server (or proxy) that does not speak HTTP properly.
+func rawServer(t *testing.T, reply func(net.Conn)) string {
+	t.Helper()
+	return tcpServer(t, func(conn net.Conn) {
+		r := bufio.NewReader(conn)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		reply(conn)
+	})
+}
+
+// tcpServer serves each connection with serve, which need not close it,
+// and returns the server's base URL.
+func tcpServer(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				serve(conn)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// syncBuffer is a log sink safe for the transport's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// debugJSONLogger logs everything, as JSON, into the returned buffer.
+func debugJSONLogger() (*slog.Logger, *syncBuffer) {
+	var b syncBuffer
+	return slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})), &b
+}
+
+func debugLogger(buf *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// sleepLog records the waits a client asked for (retries, pauses, polls).
+// Each wait lasts 1 ms at most and ends with the context, so a test of a
+// Retry-After or a poll interval takes no real seconds.
+type sleepLog struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *sleepLog) list() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+// reset forgets the waits recorded so far.
+func (s *sleepLog) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits = nil
+}
+
+// recordWaits makes c record its waits in the returned log (see sleepLog),
+// and, unless now is zero, fixes c's clock at now.
+func recordWaits(c *Client, now time.Time) *sleepLog {
+	log := &sleepLog{}
+	if !now.IsZero() {
+		c.now = func() time.Time { return now }
+	}
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		log.mu.Lock()
+		log.waits = append(log.waits, d)
+		log.mu.Unlock()
+		return sleepContext(ctx, min(d, time.Millisecond))
+	}
+	return log
+}

@@ -423,7 +423,7 @@ func TestIDVWait(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(`{"idv_task_id":16,"state":1,"review_reasons":[{"code":400,"description":"face mismatch"}]}`))
 	})
-	quickPolls(client)
+	recordWaits(client, time.Time{})
 	got, err := client.IDV.Wait(t.Context(), 16, nil)
 	require.NoError(t, err)
 	assert.Equal(t, IDVReview, got.State)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -163,22 +162,18 @@ func TestPerCallTimeout(t *testing.T) {
 func TestPerCallRetryBackoff(t *testing.T) {
 	t.Parallel()
 	c, mux := setup(t, WithMaxRetries(1)) // client backoff: 1-4 ms
-	slept := recordSleeps(c, time.Now())
+	slept := recordWaits(c, time.Now())
 	countRequests(t, mux, summaryPath, http.StatusServiceUnavailable)
 
 	_, err := c.Tasks.Summary(t.Context(), 7, WithRetryBackoff(7*time.Second, 7*time.Second))
 	require.ErrorIs(t, err, ErrServerError)
-	assert.Equal(t, []time.Duration{7 * time.Second}, *slept)
+	assert.Equal(t, []time.Duration{7 * time.Second}, slept.list())
 
-	*slept = nil
+	slept.reset()
 	_, err = c.Tasks.Summary(t.Context(), 7)
 	require.ErrorIs(t, err, ErrServerError)
-	require.Len(t, *slept, 1)
-	assert.LessOrEqual(t, (*slept)[0], 4*time.Millisecond, "the client's backoff again")
-}
-
-func debugLogger(buf *bytes.Buffer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	require.Len(t, slept.list(), 1)
+	assert.LessOrEqual(t, slept.list()[0], 4*time.Millisecond, "the client's backoff again")
 }
 
 func TestPerCallLogger(t *testing.T) {

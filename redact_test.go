@@ -1,7 +1,6 @@
 package kryptogo
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -17,7 +16,6 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kyabc/kryptogo-go/internal/unorm"
@@ -520,68 +518,6 @@ func TestShortValuesAreNotMasked(t *testing.T) {
 
 // Tests that no error or log record of the request path carries the API key
 // or a personal value the request sent (issue 8, transport and echo leaks).
-
-// rawServer answers every connection with reply once the request headers
-// have arrived: a server (or proxy) that does not speak HTTP properly.
-func rawServer(t *testing.T, reply func(net.Conn)) string {
-	t.Helper()
-	return tcpServer(t, func(conn net.Conn) {
-		r := bufio.NewReader(conn)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil || line == "\r\n" {
-				break
-			}
-		}
-		reply(conn)
-	})
-}
-
-// tcpServer serves each connection with serve, which need not close it,
-// and returns the server's base URL.
-func tcpServer(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				serve(conn)
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
-}
-
-// syncBuffer is a log sink safe for the transport's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// debugJSONLogger logs everything, as JSON, into the returned buffer.
-func debugJSONLogger() (*slog.Logger, *syncBuffer) {
-	var b syncBuffer
-	return slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})), &b
-}
 
 // printed is every printing of the values a user might log.
 func printed(vs ...any) string {

@@ -35,7 +35,7 @@ type kyaAPI struct {
 	serve    func(w http.ResponseWriter, address string) bool // true: answered
 }
 
-func (api *kyaAPI) handle(t *testing.T, mux *http.ServeMux) {
+func (api *kyaAPI) handle(t testing.TB, mux *http.ServeMux) {
 	mux.HandleFunc("/kya", func(w http.ResponseWriter, r *http.Request) {
 		api.requests.Add(1)
 		n := api.inFlight.Add(1)
@@ -54,7 +54,7 @@ func (api *kyaAPI) handle(t *testing.T, mux *http.ServeMux) {
 	})
 }
 
-func screenSetup(t *testing.T, api *kyaAPI, opts ...Option) *Client {
+func screenSetup(t testing.TB, api *kyaAPI, opts ...Option) *Client {
 	client, mux := setup(t, opts...)
 	api.handle(t, mux)
 	return client

@@ -84,17 +84,6 @@ func TestRetrySucceedsAfterTransientFailure(t *testing.T) {
 	assert.Equal(t, int32(2), n.Load())
 }
 
-// recordSleeps replaces the client's sleep and clock with fakes.
-func recordSleeps(c *Client, now time.Time) *[]time.Duration {
-	var slept []time.Duration
-	c.now = func() time.Time { return now }
-	c.sleep = func(ctx context.Context, d time.Duration) error {
-		slept = append(slept, d)
-		return ctx.Err()
-	}
-	return &slept
-}
-
 func TestRetryAfterForms(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -110,7 +99,7 @@ func TestRetryAfterForms(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("Retry-After %q", tc.header), func(t *testing.T) {
 			client, mux := setup(t, WithMaxRetries(1))
-			slept := recordSleeps(client, now)
+			slept := recordWaits(client, now)
 			var n atomic.Int32
 			mux.HandleFunc("/task", func(w http.ResponseWriter, r *http.Request) {
 				if n.Add(1) == 1 {
@@ -124,7 +113,7 @@ func TestRetryAfterForms(t *testing.T) {
 				{SearchSettingID: 1, Target: KYBTarget("A")}, {SearchSettingID: 1, Target: KYBTarget("B")},
 			})
 			require.NoError(t, err, tc.header)
-			assert.Equal(t, []time.Duration{tc.want}, *slept, tc.header)
+			assert.Equal(t, []time.Duration{tc.want}, slept.list(), tc.header)
 		})
 	}
 }
@@ -139,7 +128,7 @@ func TestRetryAfterTooLongIsNotSlept(t *testing.T) {
 	} {
 		t.Run(header, func(t *testing.T) {
 			client, mux := setup(t)
-			slept := recordSleeps(client, time.Now())
+			slept := recordWaits(client, time.Now())
 			var seen atomic.Int32
 			mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
 				seen.Add(1)
@@ -150,7 +139,7 @@ func TestRetryAfterTooLongIsNotSlept(t *testing.T) {
 			var apiErr *APIError
 			require.ErrorAs(t, err, &apiErr)
 			assert.Equal(t, want, apiErr.RetryAfter, "the caller learns when to come back")
-			assert.Empty(t, *slept)
+			assert.Empty(t, slept.list())
 			assert.Equal(t, int32(1), seen.Load())
 		})
 	}
@@ -159,12 +148,12 @@ func TestRetryAfterTooLongIsNotSlept(t *testing.T) {
 func TestBackoffWithoutRetryAfterIsJittered(t *testing.T) {
 	t.Parallel()
 	client, mux := setup(t, WithRetryBackoff(100*time.Millisecond, 300*time.Millisecond), WithMaxRetries(4))
-	slept := recordSleeps(client, time.Now())
+	slept := recordWaits(client, time.Now())
 	mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	_ = client.Do(t.Context(), "GET", "/thing", nil, nil)
-	require.Len(t, *slept, 4)
+	require.Len(t, slept.list(), 4)
 	ceilings := []time.Duration{200, 300, 300, 300}
-	for i, d := range *slept {
+	for i, d := range slept.list() {
 		assert.GreaterOrEqual(t, d, 100*time.Millisecond)
 		assert.LessOrEqual(t, d, ceilings[i]*time.Millisecond)
 	}

@@ -346,12 +346,12 @@ func TestTasksWait(t *testing.T) {
 			_, _ = w.Write([]byte(`{"task_id":9,"progress":100,"report":{"potential_risk":80}}`))
 		}
 	})
-	pauses := quickPolls(client)
+	pauses := recordWaits(client, time.Time{})
 	got, err := client.Tasks.Wait(t.Context(), 9, &WaitOptions{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	assert.True(t, got.Completed())
 	assert.Equal(t, RiskHigh, got.Report.Rating())
-	assert.Equal(t, int32(2), pauses.Load())
+	assert.Len(t, pauses.list(), 2)
 }
 
 func TestTasksWaitDeadline(t *testing.T) {
@@ -414,10 +414,6 @@ func FuzzCreateTaskRequest(f *testing.F) {
 		requireValidatedOrSent(t, err, rt)
 	})
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestTasksSetMetadataNonZeroCodeIsAnAPIError: a 2xx answer with a
 // non-zero code is the same *APIError a 4xx with that body would be: its

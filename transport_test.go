@@ -192,7 +192,7 @@ func TestNewClientWhenDefaultTransportIsReplaced(t *testing.T) {
 	// Not parallel: it replaces http.DefaultTransport.
 	saved := http.DefaultTransport
 	t.Cleanup(func() { http.DefaultTransport = saved })
-	http.DefaultTransport = roundTripperFunc(func(*http.Request) (*http.Response, error) {
+	http.DefaultTransport = roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return nil, errors.New("the wrapped default transport must not be used")
 	})
 

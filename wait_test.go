@@ -12,17 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// quickPolls makes the client's pauses last at most a millisecond, so that
-// poll tests run fast with intervals above the floor, and counts them.
-func quickPolls(c *Client) *atomic.Int32 {
-	var pauses atomic.Int32
-	c.sleep = func(ctx context.Context, d time.Duration) error {
-		pauses.Add(1)
-		return sleepContext(ctx, min(d, time.Millisecond))
-	}
-	return &pauses
-}
-
 // deadlineAfterSleeps is a sleep hook that returns at once for the first n
 // waits and then reports the deadline, as a context deadline arriving
 // during a wait would: a Wait that polls a failing API ends after a retry
