@@ -108,6 +108,11 @@ func (r *CreateIDVRequest) validateFields(v *validator) {
 	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
 }
 
+// personalValues returns the expected_* values compared with the document.
+func (r CreateIDVRequest) personalValues() []string {
+	return nonEmpty(r.ExpectedName, r.ExpectedBirthday, r.ExpectedIDNumber, r.ExpectedIssuingDate, r.ExpectedExpiryDate)
+}
+
 // prepareImages checks each image given, recording broken rules in v, and
 // returns them in the order of images(), nil where there is none.
 func (r *CreateIDVRequest) prepareImages(v *validator) []*preparedImage {
@@ -421,6 +426,11 @@ func (r *InitWebIDVRequest) validate(v *validator) {
 	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(v, r.IDType == IDTypeIDCard, r.Country)
 }
 
+// personalValues returns the expected_* values and the Taiwan ID fields.
+func (r InitWebIDVRequest) personalValues() []string {
+	return nonEmpty(r.ExpectedName, r.ExpectedBirthday, r.ExpectedIDNumber, r.TWIDApplyDate, r.TWIDIssueSiteID)
+}
+
 // validateRedirect checks a URL the IDV page sends the customer's browser
 // to: within the reference's length limit, and absolute. Any scheme is
 // fine (a mobile web view returns to its app with myapp://done) except
@@ -478,7 +488,7 @@ func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts .
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, body.personalValues(), opts)
+	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, opts)
 }
 
 // InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards only).
@@ -539,6 +549,11 @@ func (r *InitMobileIDVRequest) validate(v *validator) {
 	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(v, true, r.Country)
 }
 
+// personalValues returns the expected_* values and the Taiwan ID fields.
+func (r InitMobileIDVRequest) personalValues() []string {
+	return nonEmpty(r.ExpectedName, r.ExpectedBirthday, r.ExpectedIDNumber, r.TWIDApplyDate, r.TWIDIssueSiteID)
+}
+
 // MobileIDVSession is a started mobile session: hand SDKToken to the Jumio
 // SDK in your app.
 type MobileIDVSession struct {
@@ -572,7 +587,7 @@ func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, 
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, body.personalValues(), opts)
+	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, opts)
 }
 
 // Wait polls an IDV task until its state is accept, review or reject, and
@@ -591,19 +606,4 @@ func (s *IDVService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOpt
 		done:    func(t *IDVTask) bool { return t.State.Done() },
 		setLast: func(e *WaitError, last *IDVTask) { e.LastIDV = last },
 	})
-}
-
-// personalValues returns the expected_* values compared with the document.
-func (r CreateIDVRequest) personalValues() []string {
-	return nonEmpty(r.ExpectedName, r.ExpectedBirthday, r.ExpectedIDNumber, r.ExpectedIssuingDate, r.ExpectedExpiryDate)
-}
-
-// personalValues returns the expected_* values and the Taiwan ID fields.
-func (r InitWebIDVRequest) personalValues() []string {
-	return nonEmpty(r.ExpectedName, r.ExpectedBirthday, r.ExpectedIDNumber, r.TWIDApplyDate, r.TWIDIssueSiteID)
-}
-
-// personalValues returns the expected_* values and the Taiwan ID fields.
-func (r InitMobileIDVRequest) personalValues() []string {
-	return nonEmpty(r.ExpectedName, r.ExpectedBirthday, r.ExpectedIDNumber, r.TWIDApplyDate, r.TWIDIssueSiteID)
 }

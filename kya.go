@@ -129,6 +129,9 @@ func (r *CreateKYARequest) validate(v *validator) {
 	}
 }
 
+// personalValues is empty: a blockchain address is not personal data.
+func (r CreateKYARequest) personalValues() []string { return nil }
+
 // Create analyses an address and returns the latest result with its kya_id.
 // The chain is detected from the address when not given.
 //
@@ -144,7 +147,7 @@ func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest, opts ...
 // create sends a request that was validated and given its defaults: the
 // one send of Create and Screen, which validates each request only once.
 func (s *KYAService) create(ctx context.Context, valid *CreateKYARequest, opts []Option) (*KYAResult, error) {
-	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", valid, nil, opts)
+	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", valid, opts)
 }
 
 // Get fetches a KYA result by its kya_id.

@@ -162,22 +162,10 @@ func (c *Client) nameEchoes(name string, personal []string) bool {
 // reference is the caller's own id for the customer, not personal data by
 // itself, and is not masked; nor are countries and document types.
 
-// personalData is a request that carries personal values.
+// personalData is a request body that names the personal values it
+// carries: every request type of the SDK, beside its validate.
 type personalData interface {
 	personalValues() []string
-}
-
-// personalValuesOf returns the personal values of a request body: one
-// request, or a batch of tasks; for any other value (a map or a struct
-// given to Do), those of its JSON encoding.
-func personalValuesOf(v any, encoded []byte) []string {
-	switch v := v.(type) {
-	case personalData:
-		return v.personalValues()
-	case []CreateTaskRequest:
-		return tasksPersonalValues(v)
-	}
-	return personalValuesInJSON(encoded)
 }
 
 // personalKeys are the JSON keys whose string values are personal, as the

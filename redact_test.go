@@ -674,22 +674,48 @@ func TestAPIErrorMasksThePersonalValuesSent(t *testing.T) {
 	}
 }
 
-// TestServiceBodiesWithoutPersonalValues guards the nil that KYA.Create,
-// SetAccepted and SetMetadata pass as their personal values: their bodies
-// hold none of the keys Do would find personal values under.
+// TestServiceBodiesWithoutPersonalValues guards the empty personalValues
+// of CreateKYARequest, SetAcceptedRequest and metadataPairs: their bodies
+// hold none of the keys Do would find personal values under either, so a
+// body masks the same whether a service method or Do sends it.
 func TestServiceBodiesWithoutPersonalValues(t *testing.T) {
 	t.Parallel()
-	bodies := map[string]any{
+	bodies := map[string]personalData{
 		"KYA.Create":  CreateKYARequest{Address: "0x742d35Cc6634C0532925a3b844Bc454e4438f44e", Chain: ChainETH},
 		"SetAccepted": SetAcceptedRequest{Comment: "Jane Doe checked", Accepted: true},
-		"SetMetadata": []Metadata{{Key: "name", Value: "Jane Doe"}},
+		"SetMetadata": metadataPairs{{Key: "name", Value: "Jane Doe"}},
 	}
 	for name, body := range bodies {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			assert.Empty(t, body.personalValues())
 			encoded, err := json.Marshal(body)
 			require.NoError(t, err)
 			assert.Empty(t, personalValuesInJSON(encoded))
+		})
+	}
+}
+
+// A request of the SDK given to Do names its own personal values, as it
+// does for its service method: a batch of tasks its targets' names and
+// birthdays, whatever keys its JSON holds.
+func TestDoBodiesNameTheirPersonalValues(t *testing.T) {
+	t.Parallel()
+	tasks := taskBatch{{SearchSettingID: 1, Target: KYCTarget("Jane Doe", "1990-06-21", "TWN")}, {SearchSettingID: 1, Target: KYBTarget("Acme Ltd")}}
+	for name, tc := range map[string]struct {
+		body any
+		want []string
+	}{
+		"batch of tasks":      {tasks, []string{"Jane Doe", "1990-06-21", "Acme Ltd"}},
+		"one task":            {tasks[0], []string{"Jane Doe", "1990-06-21"}},
+		"web IDV session":     {&InitWebIDVRequest{ExpectedName: "Jane Doe", TWIDIssueSiteID: "10001"}, []string{"Jane Doe", "10001"}},
+		"a map of the caller": {map[string]any{"target": map[string]any{"name": "Jane Doe"}}, []string{"Jane Doe"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			body, err := jsonBody(tc.body)
+			require.NoError(t, err)
+			assert.ElementsMatch(t, tc.want, body.personalValues())
 		})
 	}
 }

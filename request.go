@@ -27,11 +27,11 @@ func call[T any](ctx context.Context, c *Client, method, path string, query url.
 	return &out, nil
 }
 
-// sendJSON encodes in as the JSON body of a request, which carries the
-// personal values personal (nil for none), and decodes the answer into a
-// new T.
-func sendJSON[T any](ctx context.Context, c *Client, method, path string, in any, personal []string, opts []Option) (*T, error) {
-	body, err := encodeBody(in, personal)
+// sendJSON encodes in as the JSON body of a request and decodes the answer
+// into a new T. in names the personal values it carries, which the call
+// masks in its errors and logs.
+func sendJSON[T any](ctx context.Context, c *Client, method, path string, in personalData, opts []Option) (*T, error) {
+	body, err := encodeBody(in)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,6 @@ type requestBody struct {
 	open     func() io.ReadCloser
 	length   int64
 	personal []string
-	encoded  []byte // the JSON of an encoded value; nil for other bodies
 }
 
 // personalValues returns the personal values of the body, if any.
@@ -76,28 +75,39 @@ func bytesBody(b []byte) *requestBody {
 	}
 }
 
-// jsonBody encodes a body given to Do, whose personal values are found by
-// its type or, for a value the SDK does not know, in its JSON.
+// jsonBody encodes a body given to Do. A request type of the SDK names its
+// personal values; for any other value (a map, a caller's struct) they are
+// found in its JSON.
 func jsonBody(v any) (*requestBody, error) {
-	body, err := encodeBody(v, nil)
+	if in, ok := v.(personalData); ok {
+		return encodeBody(in)
+	}
+	b, err := marshalBody(v)
 	if err != nil {
 		return nil, err
 	}
-	body.personal = personalValuesOf(v, body.encoded)
+	return rawBody(b), nil
+}
+
+// encodeBody encodes in as a JSON request body carrying the personal values
+// in names: a request of the SDK knows them, so its body is not read back
+// to find them.
+func encodeBody(in personalData) (*requestBody, error) {
+	b, err := marshalBody(in)
+	if err != nil {
+		return nil, err
+	}
+	body := bytesBody(b)
+	body.personal = in.personalValues()
 	return body, nil
 }
 
-// encodeBody encodes v as a JSON request body carrying the personal values
-// personal: a service method knows them and names them, so its body is not
-// read back to find them.
-func encodeBody(v any, personal []string) (*requestBody, error) {
+func marshalBody(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("kryptogo: encode request: %w", err)
 	}
-	body := bytesBody(b)
-	body.encoded, body.personal = b, personal
-	return body, nil
+	return b, nil
 }
 
 // newRequest builds the request of one attempt. Its URL is target itself,

@@ -86,6 +86,11 @@ func (r *CreateTaskRequest) validate(v *validator) {
 	}
 }
 
+// personalValues returns the target's name and birthday.
+func (r CreateTaskRequest) personalValues() []string {
+	return nonEmpty(r.Target.Name, r.Target.Birthday)
+}
+
 // CreatedTask is the API's receipt for one created task.
 type CreatedTask struct {
 	rawResponse
@@ -137,7 +142,7 @@ func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts
 // send of Create, CreateOne and CreateOnce, which validate each in their
 // own way and only once.
 func (s *TaskService) create(ctx context.Context, tasks []CreateTaskRequest, opts []Option) ([]CreatedTask, error) {
-	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", tasks, tasksPersonalValues(tasks), opts)
+	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", taskBatch(tasks), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +171,15 @@ func (b *taskBatch) validate(v *validator) {
 	for i := range *b {
 		v.nested("["+strconv.Itoa(i)+"].", func() { (*b)[i].validate(v) })
 	}
+}
+
+// personalValues returns the personal values of every task of the batch.
+func (b taskBatch) personalValues() []string {
+	var out []string
+	for _, r := range b {
+		out = append(out, r.personalValues()...)
+	}
+	return out
 }
 
 // validateCreateTasks returns the tasks to send, with their defaults.
@@ -368,6 +382,10 @@ func (r *SetAcceptedRequest) defaults() {}
 
 func (r *SetAcceptedRequest) validate(v *validator) { v.required("comment", r.Comment) }
 
+// personalValues is empty: the comment is your reviewer's note, not the
+// target's data.
+func (r SetAcceptedRequest) personalValues() []string { return nil }
+
 // SetAcceptedResult echoes the recorded decision.
 type SetAcceptedResult struct {
 	rawResponse
@@ -400,7 +418,7 @@ func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRe
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body, nil, opts)
+	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body, opts)
 }
 
 // Accept accepts a task's target with a comment.
@@ -428,6 +446,9 @@ func (m *metadataPairs) validate(v *validator) {
 	}
 }
 
+// personalValues is empty: the pairs are your own keys and values.
+func (m metadataPairs) personalValues() []string { return nil }
+
 // metadataAnswer is the answer of PUT /task/{task_id}/metadata.
 type metadataAnswer struct {
 	Code    json.RawMessage `json:"code"`
@@ -449,7 +470,7 @@ func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadat
 	}
 	path := "/task/" + id.String() + "/metadata"
 	// A 2xx answer with a non-zero code is an *APIError (metadataAnswer.failed).
-	_, err = sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, []Metadata(*body), nil, opts)
+	_, err = sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, *body, opts)
 	return err
 }
 
@@ -469,18 +490,4 @@ func (s *TaskService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOp
 		done:    (*TaskSummary).Completed,
 		setLast: func(e *WaitError, last *TaskSummary) { e.LastTask = last },
 	})
-}
-
-// tasksPersonalValues returns the personal values of a batch of tasks.
-func tasksPersonalValues(reqs []CreateTaskRequest) []string {
-	var out []string
-	for _, r := range reqs {
-		out = append(out, r.personalValues()...)
-	}
-	return out
-}
-
-// personalValues returns the target's name and birthday.
-func (r CreateTaskRequest) personalValues() []string {
-	return nonEmpty(r.Target.Name, r.Target.Birthday)
 }
