@@ -36,20 +36,14 @@ type CallbackEvent struct {
 	Kind CallbackKind
 	Task *TaskSummary
 	IDV  *IDVTask
-	// CustomerReference is the customer the callback URL was signed for
-	// (its verified kg_ref). CallbackHandler delivers a record only when its
-	// customer_reference is this one. Empty when no signature was verified.
+	// CustomerReference is the verified kg_ref of the URL, the customer
+	// every delivered record belongs to; "" when no signature was verified.
 	CustomerReference string
-	// Params are the callback URL's query parameters, kg_ref included,
-	// without the signature. CallbackHandler sets them only when it verified
-	// the signature: they are nil otherwise, never taken from an unverified
-	// URL.
-	Params url.Values
-	// Verified reports that the URL's signature was checked.
-	Verified bool
-	// Confirmed reports that Task or IDV was fetched from the API rather
-	// than taken from the body.
-	Confirmed bool
+	// Params are the verified URL's query parameters without kg_sig; nil
+	// when no signature was verified.
+	Params    url.Values
+	Verified  bool // the URL's signature was checked
+	Confirmed bool // Task or IDV was fetched from the API, not taken from the body
 }
 
 // ID returns the id of the task or IDV task the callback is about.
@@ -63,12 +57,10 @@ func (e *CallbackEvent) ID() ID {
 	return 0
 }
 
-// Key returns a stable idempotency key for the state the callback reports:
-// the same callback delivered twice has the same key, and a later change of
-// the same task (completion, then acceptance) has another.
-//
-// A task's key is built from its id, update time, progress and accepted
-// status; an IDV task's from its id, state, audit status and audit time.
+// Key returns an idempotency key for the state the callback reports: a
+// repeated delivery has the same key, a later change of the task another
+// (from its id, update time, progress and decision; an IDV task's id,
+// state, audit status and audit time).
 func (e *CallbackEvent) Key() string {
 	switch {
 	case e.Task != nil:
@@ -96,10 +88,7 @@ func (e *CallbackEvent) RawJSON() json.RawMessage {
 	return nil
 }
 
-// LogValue logs the event as its kind, id and key: never its personal data.
-// It has a value receiver, so an event logged by value is covered too (slog
-// asks only the value it is given; a method of the pointer alone would
-// leave a value to the JSON handler, which marshals every field).
+// LogValue logs the event as its kind, id and key, never its personal data.
 func (e CallbackEvent) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("kind", e.Kind.String()), slog.Int64("id", int64(e.ID())), slog.String("key", e.Key()))
 }
@@ -108,10 +97,9 @@ func callbackError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidCallback}, args...)...)
 }
 
-// ParseCallback decodes a callback body and tells its kind by its fields: a
-// task summary carries task_id, an IDV task idv_task_id. A body that is
-// neither, or both, or that repeats a key (compared case-insensitively, as
-// encoding/json matches keys), is an error matching ErrInvalidCallback.
+// ParseCallback decodes a callback body, a task summary (task_id) or an IDV
+// task (idv_task_id). Neither, both, or a repeated key (in any letter case)
+// is an error matching ErrInvalidCallback.
 func ParseCallback(body []byte) (*CallbackEvent, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(body, &probe); err != nil || probe == nil {
@@ -153,8 +141,7 @@ func decodeCallback(body []byte, record json.Unmarshaler) error {
 	return jsonkeys.CheckUnique(body)
 }
 
-// ParseTaskCallback decodes the body of a DD task callback: a task summary,
-// the same model Tasks.Summary returns.
+// ParseTaskCallback decodes the body of a DD task callback.
 func ParseTaskCallback(body []byte) (*TaskSummary, error) {
 	var task TaskSummary
 	if err := decodeCallback(body, &task); err != nil {
@@ -166,8 +153,7 @@ func ParseTaskCallback(body []byte) (*TaskSummary, error) {
 	return &task, nil
 }
 
-// ParseIDVCallback decodes the body of an IDV callback: an IDV task, the
-// same model IDV.Get returns.
+// ParseIDVCallback decodes the body of an IDV callback.
 func ParseIDVCallback(body []byte) (*IDVTask, error) {
 	var task IDVTask
 	if err := decodeCallback(body, &task); err != nil {

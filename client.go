@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -138,17 +137,11 @@ func NewClientFromEnv(opts ...Option) (*Client, error) {
 // BaseURL returns the base URL requests are sent to.
 func (c *Client) BaseURL() string { return c.base.String() }
 
-// String describes the client without its API key.
-func (c Client) String() string {
-	return fmt.Sprintf("kryptogo.Client{BaseURL: %q, APIKey: %q}", c.base.String(), "[REDACTED]")
+// Format prints the client as its base URL, for every verb (%v, %#v, %q…),
+// so no verb can reach the API key by reflection.
+func (c Client) Format(f fmt.State, _ rune) {
+	_, _ = fmt.Fprintf(f, "kryptogo.Client{BaseURL: %q, APIKey: %q}", c.base.String(), "[REDACTED]")
 }
-
-// GoString is String, so %#v does not print the API key either.
-func (c Client) GoString() string { return c.String() }
-
-// Format prints String for every verb (%v, %+v, %#v, %s, %q, %x…), so no
-// verb can reach the API key by reflection.
-func (c Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // LogValue logs the client as its base URL only.
 func (c Client) LogValue() slog.Value {

@@ -11,70 +11,28 @@ import (
 	"time"
 )
 
-// CreateOnce creates DD search tasks as Create does, but never twice. When a
-// send fails in a way that leaves in doubt whether the API created the tasks
-// (an error matching ErrMaybeSent: the connection broke after the request
-// was written, a 5xx, an unreadable 2xx answer), it looks each task up in
-// its customer's history and sends again only those the API did not create.
-// It returns one receipt per request, in the order of reqs. A send that
-// succeeds costs one POST and no lookup.
+// CreateOnce creates DD search tasks as Create does, but never twice: when
+// a send fails in doubt (an error matching ErrMaybeSent), it looks each task
+// up in its customer's history and sends again only those the API did not
+// create, at most three sends in all. It returns one receipt per request, in
+// the order of reqs; a receipt found in the history carries the task's
+// creation time and no RawJSON. A send that succeeds costs one POST.
 //
-// Every request needs a CustomerReference, since the lookup is by customer:
-// without one, CreateOnce returns a *ValidationError and sends nothing. A
-// request with FromIDVID is refused the same way: the API gives such a task
-// the IDV task's customer reference, so a lookup under the request's could
-// miss it and create it twice. Use Create for those.
+// Every request needs a CustomerReference and must not set FromIDVID (else a
+// *ValidationError, nothing sent). A history task is a request's when it
+// belongs to the same customer, searches the same target (type and name,
+// ignoring case and spacing; birthday and citizenship where both give them;
+// compared as text, so send names in NFC) and was created at most two
+// minutes before the send; tasks of one batch for one customer and target
+// match one to one, oldest first. The lookup reads every page, at most 25 of
+// 20 tasks (a longer history sends nothing again: ErrMaybeSent), five times
+// over about ten seconds. CreateOnce calls of one client never report one
+// task twice; processes share nothing. The README's "Creating tasks exactly
+// once" says what remains possible.
 //
-// A task of the history counts as a request's when it belongs to the same
-// customer, searches the same target (type and name, ignoring case and
-// spacing, and birthday and citizenship where both the request and the
-// history give them) and was created at most two minutes before the send by
-// the local clock, since the API's clock may run behind. The history does
-// not show a task's search setting or sources, so requests of one batch for
-// the same customer and target are matched to the tasks found one to one,
-// the oldest task to the first request. A receipt found in the history
-// carries the task's creation time as its Timestamp, and no RawJSON.
-//
-// The API documents neither the order of the history nor that it honours
-// page_size, so CreateOnce assumes neither: it reads every page, up to an
-// empty one (or one that repeats the previous page), at most 25 pages of
-// 20 tasks per customer. When the customer's history is longer, the lookup
-// is inconclusive: CreateOnce sends nothing again and returns an error
-// matching ErrMaybeSent that says the history was too long to check.
-//
-// What remains possible: the history may list a new task late. CreateOnce
-// asks it five times over about ten seconds before it decides that a task
-// was not created; a task the history lists later than that is created
-// again by the re-send. Conversely, a task for the same customer and target
-// created in the two minutes before the send (by Create, by another process
-// or client, or in the web console) is taken for this call's, and no new
-// one is created. CreateOnce calls of one client never take the same task,
-// and a task the API created is reported by one call only: the client
-// remembers the tasks its CreateOnce calls received in an answer (a short
-// one included) or claimed, for ten minutes past the start of the oldest
-// CreateOnce call still running, and a lookup waits (while ctx lasts) for the client's other
-// CreateOnce sends for the same customer that were in flight when it read
-// the history, so a task another call receives in its answer is that
-// call's. Across processes nothing is shared. The wait is
-// fixed; should your history lag longer, use Create and look the tasks up
-// yourself (History with CustomerReference) before sending again. CreateOnce
-// sends at most three times; when the last send is still in doubt, its error
-// matches ErrMaybeSent.
-//
-// On an error, the receipts returned hold the tasks known to exist, with
-// TaskID 0 for the others, or are nil when none is known. An error that
-// leaves tasks in doubt (a failed lookup, an ended ctx) matches ErrMaybeSent.
-//
-// Names are compared as text, without Unicode normalisation (the standard
-// library has none): a name the API stores composed (NFC) while the request
-// spelled it decomposed (NFD), or the reverse, does not match, and the task
-// is created again. Send names in NFC. Birthdays are compared as text
-// too: a history that gives a birthday in another form than the request's
-// (1990/01/02 for 1990-01-02) does not match, and the task is created
-// again.
-//
-// opts apply to every request of the call, sends and lookups alike;
-// WithResponseInfo reports the last request's answer.
+// On an error, the receipts hold the tasks known to exist (TaskID 0 for the
+// others), or are nil when none is; an error that leaves tasks in doubt
+// matches ErrMaybeSent. opts apply to every request of the call.
 //
 // API: POST /task; after a send in doubt, GET /tasks?customer_reference=…
 func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {

@@ -101,9 +101,7 @@ type rawResponse struct {
 	raw json.RawMessage
 }
 
-// RawJSON returns the JSON the value was decoded from, so a field the SDK
-// does not model yet is one json.Unmarshal away. It is nil for values built
-// in code.
+// RawJSON returns the JSON the value was decoded from (nil if built in code).
 func (r rawResponse) RawJSON() json.RawMessage { return r.raw }
 
 // setRaw attaches data, which the value now owns, as its JSON.

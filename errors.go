@@ -23,36 +23,30 @@ import (
 
 // Sentinel errors, matched with errors.Is against the errors the SDK returns.
 var (
-	// ErrUnauthorized matches an *APIError with status 401 or 403: the API
-	// key is wrong, revoked, or lacks the permission.
+	// ErrUnauthorized matches an *APIError with status 401 or 403.
 	ErrUnauthorized = errors.New("kryptogo: unauthorized")
 	// ErrNotFound matches an *APIError with status 404.
 	ErrNotFound = errors.New("kryptogo: not found")
 	// ErrConflict matches an *APIError with status 409, such as a second
-	// accept or reject of the same DD task.
+	// decision on one DD task.
 	ErrConflict = errors.New("kryptogo: conflict")
 	// ErrRateLimited matches an *APIError with status 429.
 	ErrRateLimited = errors.New("kryptogo: rate limited")
 	// ErrServerError matches an *APIError with a 5xx status.
 	ErrServerError = errors.New("kryptogo: server error")
-	// ErrInvalidRequest matches a *ValidationError: the request broke a rule
-	// of the API reference and was not sent.
+	// ErrInvalidRequest matches a *ValidationError: nothing was sent.
 	ErrInvalidRequest = errors.New("kryptogo: invalid request")
 	// ErrInvalidResponse matches a *ResponseError: a 2xx answer that is not
 	// the JSON the endpoint documents.
 	ErrInvalidResponse = errors.New("kryptogo: invalid response")
-	// ErrMaybeSent matches the error of a POST that failed after its request
-	// may have reached the API (the connection broke after the request was
-	// written, the API answered 5xx, or its 2xx answer could not be
-	// decoded): it may have created the task and
-	// spent points. Check, for instance in Tasks.History by customer
-	// reference, before sending it again.
+	// ErrMaybeSent matches the error of a POST that may have reached the
+	// API (the connection broke after it was written, a 5xx, an unreadable
+	// 2xx): it may have created a task. Check (Tasks.History by customer)
+	// before sending it again, or use Tasks.CreateOnce.
 	ErrMaybeSent = errors.New("kryptogo: the request may have reached the API; check before sending it again")
-	// ErrRetryBudgetExhausted matches the error of a call that failed in a
-	// way worth retrying but was not retried, because the client's retry
-	// budget (WithRetryBudget) was spent by the failures of its other calls:
-	// the API is failing broadly, and more retries would only add load. The
-	// error also matches the failure itself (an *APIError, ErrServerError…).
+	// ErrRetryBudgetExhausted matches the failure of a call that was not
+	// retried because the client's retry budget (WithRetryBudget) is spent;
+	// the error matches the failure too.
 	ErrRetryBudgetExhausted = errors.New("kryptogo: retry budget exhausted")
 )
 
@@ -71,32 +65,24 @@ func (e *maybeSentError) Unwrap() []error { return []error{e.err, ErrMaybeSent} 
 // maxErrorBody caps APIError.Body, so a large error page is not kept whole.
 const maxErrorBody = 64 << 10
 
-// APIError is an answer from the API with a non-2xx status (or, for an
-// endpoint whose 2xx body can carry a failure code, such as
-// Tasks.SetMetadata, a 2xx answer with one).
-//
-// Body is the answer's body, capped at 64 KiB, with the API key and the
-// request's personal values (names, birthdays, ID numbers) masked where it
-// echoes them, in any letter case, composed or decomposed, escaped, in
-// base64, a date in its common formats (the README's "Secrets and
-// personal data" lists them), and base64 blobs (images) replaced by
-// "[base64 withheld]". A body that echoes a secret in a spelling the
-// masking does not know is replaced whole by "[withheld: it echoes the API
-// key or a personal value]".
+// APIError is an answer with a non-2xx status (or a 2xx whose body reports
+// a failure code, as Tasks.SetMetadata's can). Body and Message mask the API
+// key and the request's personal values in every spelling the README's
+// "Secrets and personal data" lists, and base64 blobs; a body that echoes a
+// secret otherwise is withheld whole.
 type APIError struct {
 	StatusCode int           // HTTP status
 	Code       int           // vendor code from the body; 0 when absent
 	Message    string        // vendor message, or a summary of a non-JSON body
-	Body       []byte        // body, capped at 64 KiB; see the note below
+	Body       []byte        // body, capped at 64 KiB, masked
 	Method     string        // request method
 	Path       string        // request path, without the query
 	RequestID  string        // from a request-id response header, when present
 	RetryAfter time.Duration // from Retry-After, when present
 }
 
-// Error reads "kryptogo: POST /task/12/accepted: 409 Conflict: <message>".
-// A POST that may have reached the API (5xx or redirect: ErrMaybeSent) adds
-// " (the request may have reached the API; check before sending it again)".
+// Error reads "kryptogo: POST /task/12/accepted: 409 Conflict: <message>",
+// with a hint to check first when it matches ErrMaybeSent.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kryptogo: %s %s: %d", e.Method, e.Path, e.StatusCode)
@@ -324,17 +310,15 @@ func oneLine(s string, n int) string {
 	return folded[:cut] + "…"
 }
 
-// ResponseError is a 2xx answer the SDK could not use: not JSON, not the
-// documented shape, or too large. It matches ErrInvalidResponse, and, for a
-// POST, ErrMaybeSent: the API answered 2xx, so it acted.
+// ResponseError is a 2xx answer the SDK could not use (not JSON, not the
+// documented shape, too large). It matches ErrInvalidResponse, and
+// ErrMaybeSent for a POST, which the API acted on.
 type ResponseError struct {
 	Method     string
 	Path       string
 	StatusCode int
-	// Snippet describes the body by its shape (size and first JSON token),
-	// never by its content: a 2xx body holds names, ID numbers and birthdays.
-	Snippet string
-	Err     error // the decoding error, without values from the body
+	Snippet    string // the body's size and first JSON token, never its content
+	Err        error  // the decoding error, without values from the body
 }
 
 // Error names the request, the status and the shape of the body.
@@ -370,8 +354,8 @@ type FieldError struct {
 // Error reads "field: message".
 func (f FieldError) Error() string { return f.Field + ": " + f.Message }
 
-// ValidationError lists every rule a request broke. It is returned before
-// any request is sent and matches ErrInvalidRequest.
+// ValidationError lists every rule a request broke; nothing was sent. It
+// matches ErrInvalidRequest.
 type ValidationError struct {
 	Fields []FieldError
 }
@@ -398,9 +382,8 @@ func (e *ValidationError) Field(name string) (FieldError, bool) {
 	return FieldError{}, false
 }
 
-// WaitError is returned by Tasks.Wait and IDV.Wait when the wait ends before
-// the task is done: the context ended, or fetching the task failed for good.
-// It carries the last state seen.
+// WaitError ends Tasks.Wait and IDV.Wait before the task is done (ctx
+// ended, or a fetch failed for good), with the last state seen.
 type WaitError struct {
 	ID       ID
 	Polls    int          // how many times the task was fetched
@@ -426,9 +409,7 @@ func (e *WaitError) Error() string {
 // Unwrap returns the cause.
 func (e *WaitError) Unwrap() error { return e.Err }
 
-// LogValue logs the error as its task, polls, last state and cause, never
-// the personal data of the last task fetched. It has a value receiver, so
-// a WaitError logged by value is covered too.
+// LogValue logs the error as its task, polls, last state and cause.
 func (e WaitError) LogValue() slog.Value {
 	attrs := []slog.Attr{slog.Int64("id", int64(e.ID)), slog.String("kind", cmp.Or(e.kind, "task")), slog.Int("polls", e.Polls)}
 	switch {

@@ -28,86 +28,56 @@ const DefaultMaxCallbackBytes = 1 << 20
 //		OnIDV:   func(ctx context.Context, t *kryptogo.IDVTask) error { … },
 //	})
 //
-// It delivers a record only if it belongs to the customer the URL was signed
-// for (SignURL): with Signer, the record's customer_reference must be the
-// URL's verified kg_ref, and a record without one is refused; with Confirm
-// as well, that check runs on the record re-fetched from the API, whose id
-// and kind must also be the body's. So with both, someone who learned a
-// signed URL can at most make the handler re-deliver that customer's own
-// current records. With Signer alone, the customer binding holds but the
-// record's content is the body's claim: whoever holds the URL can report
-// any state for any id under its customer's name. Use both.
+// With Signer, it delivers a record only if its customer_reference is the
+// verified kg_ref of the URL (SignURL); with Confirm, it delivers the record
+// re-fetched from the API by the body's id and kind instead of the body.
+// Use both: a leaked signed URL can then at most re-deliver that customer's
+// current records. With neither it refuses every callback (500, logged
+// once) unless AllowUnverified is set.
 //
-// It answers 405 to anything but POST, 401 to a bad signature, 413 to a body
-// over MaxBodyBytes, 400 to a body that is not a callback (ParseCallback:
-// one that repeats a key included), 403 to a record of another customer
-// (or, with Confirm, to an API answer about another record, or one that
-// repeats a key), 422 when the API does not know the record, 503 with a
-// Retry-After when Confirm meets a transient failure (network, 429, 5xx) or
-// the confirmations are over their rate cap or paused, 500 when a function
-// fails or the API refuses the client's key (so the sender retries), and
-// 204 otherwise. No refusal calls OnTask or OnIDV; each is logged with the
-// kind, id and reason (a callback refused by the rate cap or a pause at
-// debug, with a warn summary of them at most once a second). A callback
-// whose function is nil is acknowledged and logged. With neither Signer nor
-// Confirm it refuses every callback (500, logged once) unless
-// AllowUnverified is set.
+// It answers 204 when the function succeeds (or is nil), 500 when it fails
+// (so the sender retries), 405, 401, 413, 400 or 403 to a request that is
+// not a POST, not signed, too large, not a callback or about another
+// customer or record, 422 for a record the API does not know, and 503 with
+// a Retry-After (at most a minute) when Confirm meets a network failure, a
+// 429 or a 5xx, or the confirmations are over their cap or paused. No
+// refusal calls a function. Logs name the kind, id, customer and outcome of
+// a callback, never its body. The functions' context carries the event
+// (CallbackFromContext).
 //
 // Confirmations are requests on Confirm's key that whoever reaches the
-// handler can trigger (without Signer, anyone; with it, whoever learned a
-// signed URL), so they are bounded per client, whatever the handler values:
-// at most ConfirmBurst at once and ConfirmRate a second (by default 10,
-// then 5 a second: 1,000 forged callbacks in a second cost at most 15
-// requests), a cap every handler of Confirm with the same ConfirmRate and
-// ConfirmBurst shares (a handler built per callback included); callbacks
-// about one record that arrive while its confirmation is in flight share
-// the next request; the SDK does not retry them (the sender does, after
-// the 503); and the confirmations of one client draw on a retry budget and
-// a 429 pause of their own, so a flood neither spends the app's budget nor
-// pauses its calls, and a 429 met by one handler holds the confirmations of
-// every handler of the client. While the app's calls are paused by a 429,
-// callbacks are answered 503 without a request too. A 503's Retry-After
-// is at most a minute, the longest pause the confirmations take.
-//
-// The functions run with the request's context, which also carries the
-// event (CallbackFromContext) with its key, customer reference and, when
-// verified, the URL's parameters. Logs name the kind, id, URL customer and
-// outcome of a callback, never its body.
+// handler can trigger, so they are bounded per client: at most ConfirmBurst
+// at once and ConfirmRate a second, shared by every handler of the client
+// with the same settings; one request per record in flight; no retries (the
+// sender retries the 503); and a retry budget and 429 pause of their own,
+// never the app's. The README's "Receiving callbacks" details the
+// guarantees.
 type CallbackHandler struct {
-	// Signer verifies the signature of the callback URL and binds the
-	// callback to the customer the URL was signed for.
+	// Signer verifies the callback URL's signature and binds the callback
+	// to the customer the URL was signed for.
 	Signer *CallbackSigner
 	// PublicURL is the callback URL as the sender sees it, without the
-	// query (https://hooks.example.com/kryptogo/callback). Set it when a
-	// proxy in front of the handler rewrites the Host header or the path:
-	// signatures are then checked against PublicURL's host and path instead
-	// of the request's. Empty means the request's Host header and path.
+	// query: set it when a proxy rewrites the Host header or the path.
+	// Empty means the request's Host header and path.
 	PublicURL string
-	// Confirm, when set, fetches the record named by the body's id from the
-	// API (Tasks.Summary or IDV.Get) and passes that on instead of the body.
-	// Whoever can reach the handler (without Signer: anyone) can make it
-	// send these requests, on Confirm's key; they are bounded by
-	// ConfirmRate and ConfirmBurst, per client, and draw on a retry budget
-	// and a 429 pause of the client's confirmations, never on the app's.
+	// Confirm fetches the record named by the body from the API
+	// (Tasks.Summary or IDV.Get) and delivers that instead of the body.
 	Confirm *Client
-	// ConfirmRate caps the confirmation requests, per second; 0 (or less)
-	// means DefaultConfirmRate. A callback over the cap is answered 503 with
-	// a Retry-After, without a request. The handlers of one Confirm client
-	// with the same ConfirmRate and ConfirmBurst share one cap.
+	// ConfirmRate caps the confirmation requests per second; 0 or less
+	// means DefaultConfirmRate. Read at the first confirmation, as are
+	// Confirm and ConfirmBurst.
 	ConfirmRate float64
-	// ConfirmBurst is how many confirmation requests may go at once before
-	// ConfirmRate paces them; 0 (or less) means DefaultConfirmBurst.
-	// Confirm, ConfirmRate and ConfirmBurst are read at the first
-	// confirmation; later changes are not seen.
+	// ConfirmBurst is how many confirmations may go at once; 0 or less
+	// means DefaultConfirmBurst.
 	ConfirmBurst int
-	// AllowUnverified accepts callbacks with neither Signer nor Confirm set:
+	// AllowUnverified accepts callbacks with neither Signer nor Confirm:
 	// anyone who can reach the handler can then forge a result.
 	AllowUnverified bool
 	// OnTask receives DD task callbacks.
 	OnTask func(ctx context.Context, task *TaskSummary) error
 	// OnIDV receives IDV callbacks.
 	OnIDV func(ctx context.Context, task *IDVTask) error
-	// MaxBodyBytes caps the body; 0 means 1 MiB.
+	// MaxBodyBytes caps the body; 0 means DefaultMaxCallbackBytes (1 MiB).
 	MaxBodyBytes int64
 	// Logger receives one record per callback; nil means slog.Default().
 	Logger *slog.Logger

@@ -18,7 +18,9 @@ import (
 // where your customer takes the pictures.
 type IDVService service
 
-// CreateIDVRequest asks for the verification of uploaded document images.
+// CreateIDVRequest asks for the verification of uploaded document images. It
+// prints and logs as its document type only, never a name, an ID number or
+// an image.
 type CreateIDVRequest struct {
 	// Country issued the document: ISO 3166-1 alpha-3, such as "TWN". Required.
 	Country string `json:"country"`
@@ -58,14 +60,10 @@ func (r CreateIDVRequest) view() redactedView {
 	return view("CreateIDVRequest", slog.String("id_type", string(r.IDType)))
 }
 
-// String describes the request by its document type, never a name, an ID number or an image.
-func (r CreateIDVRequest) String() string { return r.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the request never shows personal data.
+// Format prints the redacted form for every verb.
 func (r CreateIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
 
-// LogValue logs the request as String describes it.
+// LogValue logs the redacted form.
 func (r CreateIDVRequest) LogValue() slog.Value { return r.view().logValue() }
 
 // idvImageField names an image's JSON fields.
@@ -188,7 +186,8 @@ func validateDDTask(v *validator, autoCreate bool, callbackURL string, settingID
 	}
 }
 
-// CreatedIDV is the API's receipt for a created IDV task.
+// CreatedIDV is the API's receipt for a created IDV task. It prints and logs
+// as its IDV task id only.
 type CreatedIDV struct {
 	rawResponse
 	IDVTaskID ID        `json:"idv_task_id"`
@@ -199,14 +198,10 @@ func (c CreatedIDV) view() redactedView {
 	return view("CreatedIDV", idAttr("idv_task_id", c.IDVTaskID))
 }
 
-// String describes the receipt by its IDV task id.
-func (c CreatedIDV) String() string { return c.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the receipt never shows personal data.
+// Format prints the redacted form for every verb.
 func (c CreatedIDV) Format(f fmt.State, verb rune) { c.view().format(f, verb) }
 
-// LogValue logs the receipt as String describes it.
+// LogValue logs the redacted form.
 func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
 
 // Create uploads document and face images and starts their verification.
@@ -235,8 +230,8 @@ type IDVDDTask struct {
 }
 
 // IDVTask is an IDV task: what GET /idv/{id} answers and what the API POSTs
-// to the task's callback URL. It holds personal data: log it with slog,
-// whose LogValue keeps only the id, state and audit status.
+// to the task's callback URL. It holds personal data, and prints and logs
+// as its id, state and audit status only.
 type IDVTask struct {
 	rawResponse
 	IDVTaskID              ID             `json:"idv_task_id"`
@@ -277,18 +272,13 @@ func (t IDVTask) view() redactedView {
 	return view("IDVTask", idAttr("idv_task_id", t.IDVTaskID), slog.String("state", t.State.String()), slog.String("audit_status", string(t.AuditStatus)))
 }
 
-// String describes the task by its id, state and audit status, never its personal data.
-func (t IDVTask) String() string { return t.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the task never shows personal data.
+// Format prints the redacted form for every verb.
 func (t IDVTask) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 
-// LogValue logs the task as String describes it.
+// LogValue logs the redacted form.
 func (t IDVTask) LogValue() slog.Value { return t.view().logValue() }
 
-// UnmarshalJSON decodes the task and keeps the JSON for RawJSON. A missing
-// state decodes as IDVStateMissing, not as 0 (accept).
+// UnmarshalJSON keeps the JSON for RawJSON; a missing state is IDVStateMissing.
 func (t *IDVTask) UnmarshalJSON(data []byte) error { return decodeKeepingRaw(data, t) }
 
 // decodeTarget sets the state a missing field leaves: IDVStateMissing.
@@ -365,7 +355,8 @@ func (tw taiwanIDFields) validate(v *validator, idCard bool, country string) {
 }
 
 // InitWebIDVRequest starts a web IDV session (the Jumio variant of the
-// reference; send the Sumsub variant with Client.Do).
+// reference; send the Sumsub variant with Client.Do). It prints and logs as
+// its document type and workflow only, never the expected values.
 type InitWebIDVRequest struct {
 	IDType            IDType   `json:"id_type"`               // required
 	WorkflowID        Workflow `json:"workflow_id"`           // required: 100-102 or 200-202
@@ -393,14 +384,10 @@ func (r InitWebIDVRequest) view() redactedView {
 	return view("InitWebIDVRequest", slog.String("id_type", string(r.IDType)), slog.String("workflow", r.WorkflowID.String()))
 }
 
-// String describes the request by its document type and workflow.
-func (r InitWebIDVRequest) String() string { return r.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the request never shows personal data.
+// Format prints the redacted form for every verb.
 func (r InitWebIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
 
-// LogValue logs the request as String describes it.
+// LogValue logs the redacted form.
 func (r InitWebIDVRequest) LogValue() slog.Value { return r.view().logValue() }
 
 func (r *InitWebIDVRequest) defaults() {}
@@ -456,7 +443,9 @@ func validateRedirect(v *validator, field, u string, limit int) {
 // the page that redirects.
 var scriptSchemes = map[string]bool{"javascript": true, "vbscript": true, "data": true}
 
-// WebIDVSession is a started web IDV session: send your customer to URL.
+// WebIDVSession is a started web IDV session: send your customer to URL. It
+// prints and logs as its IDV task id only, never its URL (which opens the
+// session).
 type WebIDVSession struct {
 	rawResponse
 	IDVTaskID ID        `json:"idv_task_id"`
@@ -468,14 +457,10 @@ func (w WebIDVSession) view() redactedView {
 	return view("WebIDVSession", idAttr("idv_task_id", w.IDVTaskID))
 }
 
-// String describes the session by its IDV task id, never its URL (which opens the session).
-func (w WebIDVSession) String() string { return w.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the session never shows personal data.
+// Format prints the redacted form for every verb.
 func (w WebIDVSession) Format(f fmt.State, verb rune) { w.view().format(f, verb) }
 
-// LogValue logs the session as String describes it.
+// LogValue logs the redacted form.
 func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 
 // InitWeb starts a web IDV session and returns the URL to send your
@@ -491,7 +476,8 @@ func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts .
 	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, opts)
 }
 
-// InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards only).
+// InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards
+// only). It prints and logs as its workflow only, never the expected values.
 type InitMobileIDVRequest struct {
 	// WorkflowID is 3, the only workflow the endpoint takes; 0 sends 3.
 	WorkflowID        Workflow `json:"workflow_id"`
@@ -516,14 +502,10 @@ func (r InitMobileIDVRequest) view() redactedView {
 	return view("InitMobileIDVRequest", slog.String("workflow", r.WorkflowID.String()))
 }
 
-// String describes the request by its workflow.
-func (r InitMobileIDVRequest) String() string { return r.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the request never shows personal data.
+// Format prints the redacted form for every verb.
 func (r InitMobileIDVRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
 
-// LogValue logs the request as String describes it.
+// LogValue logs the redacted form.
 func (r InitMobileIDVRequest) LogValue() slog.Value { return r.view().logValue() }
 
 // defaults sends workflow 3, the only one the endpoint takes, when none is given.
@@ -555,7 +537,8 @@ func (r InitMobileIDVRequest) personalValues() []string {
 }
 
 // MobileIDVSession is a started mobile session: hand SDKToken to the Jumio
-// SDK in your app.
+// SDK in your app. It prints and logs as its IDV task id only, never its SDK
+// token.
 type MobileIDVSession struct {
 	rawResponse
 	IDVTaskID ID        `json:"idv_task_id"`
@@ -567,14 +550,10 @@ func (m MobileIDVSession) view() redactedView {
 	return view("MobileIDVSession", idAttr("idv_task_id", m.IDVTaskID))
 }
 
-// String describes the session by its IDV task id, never its SDK token.
-func (m MobileIDVSession) String() string { return m.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the session never shows personal data.
+// Format prints the redacted form for every verb.
 func (m MobileIDVSession) Format(f fmt.State, verb rune) { m.view().format(f, verb) }
 
-// LogValue logs the session as String describes it.
+// LogValue logs the redacted form.
 func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 
 // InitMobile starts a mobile SDK IDV session and returns the token for the

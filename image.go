@@ -79,9 +79,9 @@ func (img *Image) WithMIMEType(mime string) *Image {
 	return &cp
 }
 
-// String describes the image by its source, never by its content nor its
+// describe names the image by its source, never by its content nor its
 // file's name (which often names the person).
-func (img Image) String() string {
+func (img Image) describe() string {
 	switch img.source {
 	case fromFile:
 		return "Image(file)"
@@ -92,12 +92,12 @@ func (img Image) String() string {
 	}
 }
 
-// Format prints String for every verb, by value and by pointer, so
-// printing a request never dumps image bytes.
-func (img Image) Format(f fmt.State, verb rune) { formatText(f, verb, img.String()) }
+// Format prints the image's source and size for every verb, so printing a
+// request never dumps image bytes.
+func (img Image) Format(f fmt.State, verb rune) { formatText(f, verb, img.describe()) }
 
-// LogValue logs the image as its description.
-func (img Image) LogValue() slog.Value { return slog.StringValue(img.String()) }
+// LogValue logs the image as Format prints it.
+func (img Image) LogValue() slog.Value { return slog.StringValue(img.describe()) }
 
 func (img *Image) open() (io.ReadCloser, error) {
 	switch img.source {

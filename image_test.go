@@ -68,8 +68,8 @@ func TestImageStringNeverShowsContent(t *testing.T) {
 			assert.NotContains(t, out, "/secret/dir", verb)
 		}
 	}
-	assert.Equal(t, fmt.Sprintf("Image(%d bytes)", len(secret)), imgs[0].String())
-	assert.Equal(t, "Image(file)", imgs[2].String())
+	assert.Equal(t, fmt.Sprintf("Image(%d bytes)", len(secret)), fmt.Sprint(imgs[0]))
+	assert.Equal(t, "Image(file)", fmt.Sprint(imgs[2]))
 
 	req := &CreateIDVRequest{Country: "TWN", IDType: IDTypeIDCard, ExpectedName: "王又曾", ExpectedIDNumber: "A123456789", IDImage: imgs[0]}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {

@@ -29,8 +29,9 @@ type CreateKYARequest struct {
 // KYAResult is the analysis of an address.
 //
 // The API documents no shape for data, sdnlist and txlist, and gives no risk
-// score for an address; they are kept as raw JSON. SDNCount and TxCount count
-// their entries.
+// score for an address; they are kept as raw JSON. SDNCount and TxCount
+// count their entries. It prints and logs as its id only, never the creator
+// or the customer.
 type KYAResult struct {
 	rawResponse
 	KYAID             ID              `json:"kya_id"`
@@ -49,14 +50,10 @@ func (r KYAResult) view() redactedView {
 	return view("KYAResult", idAttr("kya_id", r.KYAID))
 }
 
-// String describes the result by its id, never the creator or the customer.
-func (r KYAResult) String() string { return r.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the result never shows personal data.
+// Format prints the redacted form for every verb.
 func (r KYAResult) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
 
-// LogValue logs the result as String describes it.
+// LogValue logs the redacted form.
 func (r KYAResult) LogValue() slog.Value { return r.view().logValue() }
 
 // SDNEntries returns the entries of SDNList, or nil when it is not an array.

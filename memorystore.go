@@ -17,12 +17,9 @@ const (
 	DefaultCallbackRetention = 7 * 24 * time.Hour
 )
 
-// MemoryStore keeps idempotency keys, processed callbacks and the 429
-// pause in memory: an IdempotencyStore, a CallbackStore and a PauseStore
-// for the clients and handlers of one process. It is safe for concurrent
-// use. Records expire after the store's retention; nothing survives the
-// process, so several replicas need a shared store (see the redisstore and
-// sqlstore modules).
+// MemoryStore is an IdempotencyStore, a CallbackStore and a PauseStore in
+// memory, for the clients and handlers of one process (the redisstore and
+// sqlstore modules serve several). It is safe for concurrent use.
 type MemoryStore struct {
 	mu        sync.Mutex
 	keys      map[string]*memoryKey

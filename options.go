@@ -25,26 +25,21 @@ const (
 	MaxResponseBytesLimit = 1 << 30
 )
 
-// RateLimiter paces requests: Wait blocks until the next request may go, or
-// returns an error when ctx ends first. A *golang.org/x/time/rate.Limiter
-// satisfies it.
+// RateLimiter paces requests: Wait blocks until the next may go, or returns
+// an error when ctx ends first. A *golang.org/x/time/rate.Limiter is one.
 type RateLimiter interface {
 	Wait(ctx context.Context) error
 }
 
-// Option configures a Client, or one call. Pass options to NewClient or
-// NewClientFromEnv to set the client's defaults, or last to any service
-// method (and to Client.Do) to override them for that call only:
+// Option configures a Client (given to NewClient) or one call (given last
+// to a service method or Do):
 //
-//	client.Tasks.Get(ctx, id, kryptogo.WithTimeout(5*time.Second), kryptogo.WithMaxRetries(0))
+//	client.Tasks.Get(ctx, id, kryptogo.WithTimeout(5*time.Second))
 //
-// WithTimeout, WithUserAgent, WithMaxRetries, WithRetryBackoff, WithLogger,
-// WithRateLimiter and WithMaxResponseBytes work in both places;
-// WithResponseInfo works per call only. WithBaseURL, WithHTTPClient,
-// WithAPIKeyHeader, WithInsecureHTTP and WithRetryBudget shape the client
-// itself (its connections, its credentials, its shared budget): given to a
-// call, they make the call return an error before anything is sent. An
-// invalid option makes NewClient, or the call, return an error.
+// WithBaseURL, WithHTTPClient, WithAPIKeyHeader, WithInsecureHTTP and
+// WithRetryBudget shape the client and fail a call they are given to;
+// WithResponseInfo is per call only; the others work in both places. An
+// invalid option is an error before anything is sent.
 type Option func(*settings) error
 
 // settings are the options of a client being built (perCall false) or of
@@ -126,33 +121,17 @@ func (c *Client) config(opts []Option) (*callConfig, error) {
 	return &s.callConfig, nil
 }
 
-// ResponseInfo describes the last answer of a call, filled by
-// WithResponseInfo: its status, its headers and its request id, for an
-// audit trail or a support ticket.
+// ResponseInfo is the last answer of a call (WithResponseInfo), for an audit
+// trail or a support ticket.
 type ResponseInfo struct {
-	// StatusCode is the answer's HTTP status; 0 when no answer came (a
-	// network error, or validation stopped the call before it was sent).
-	StatusCode int
-	// Header holds the answer's headers, with the API key and the
-	// request's personal values masked in any header that echoes them.
-	Header http.Header
-	// RequestID is the first of the common request-id headers present
-	// (X-Request-Id, Request-Id, X-Amzn-Requestid, Cf-Ray…), masked the
-	// same way; "" when none is.
-	RequestID string
+	StatusCode int         // 0 when no answer came
+	Header     http.Header // secrets masked, as in errors
+	RequestID  string      // X-Request-Id, Request-Id, Cf-Ray…; "" if none
 }
 
 // WithResponseInfo makes one call fill info with its last answer, whether
-// the call succeeds or fails: a 2xx's request id is otherwise out of reach.
-// It is a per-call option (NewClient refuses it); give each call its own
-// ResponseInfo, since the call writes it without locking.
-//
-// info is reset when each request of the call is sent and filled when its
-// answer comes, so after a call that retried it describes the last answer
-// received, and it stays zero when no answer came. A method that sends
-// several requests (Tasks.Wait, Tasks.All, Tasks.CreateOnce, IDV.Wait)
-// reports the last request's answer. KYA.Screen, whose requests run
-// concurrently, refuses it.
+// the call succeeds or fails (it stays zero when none came). Give each call
+// its own ResponseInfo; NewClient and KYA.Screen refuse it.
 func WithResponseInfo(info *ResponseInfo) Option {
 	return func(s *settings) error {
 		if info == nil {
@@ -166,9 +145,8 @@ func WithResponseInfo(info *ResponseInfo) Option {
 	}
 }
 
-// WithBaseURL sets the API's base URL, for a proxy, a staging host or a fake
-// server. It may carry a path prefix. Plain http is refused unless the host
-// is loopback or WithInsecureHTTP is given.
+// WithBaseURL sets the API's base URL, which may carry a path prefix. Plain
+// http is refused unless the host is loopback or WithInsecureHTTP is given.
 func WithBaseURL(baseURL string) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithBaseURL"); err != nil {
@@ -182,24 +160,15 @@ func WithBaseURL(baseURL string) Option {
 	}
 }
 
-// WithHTTPClient sends requests through hc instead of the SDK's own client.
-// The SDK does not modify hc: it uses a copy whose redirect policy never
-// follows a redirect to another origin and sends no Referer, and, when hc
-// has no Transport, the SDK's tuned transport. hc's Timeout, if set, bounds
-// each attempt together with WithTimeout. Whatever hc's transport, a POST
-// carries no GetBody, so net/http cannot re-send it by itself.
+// WithHTTPClient sends requests through a copy of hc that follows no
+// redirect to another origin and sends no Referer (with the SDK's transport
+// when hc has none); hc's Timeout bounds each attempt with WithTimeout.
 //
-// The SDK sees what the transport sends through the request's context
-// (net/http/httptrace), so a RoundTripper that wraps another must pass
-// req.Context() on: build each outgoing request with req.Clone(ctx) or
-// req.WithContext, never http.NewRequest. Then a POST reaches the network at
-// most once per attempt, even through a transport that retries or hedges
-// (sends copies at once): the SDK lets the first copy write and stops every
-// other before its first byte, without closing a connection other calls
-// share. A transport that drops the context hides its sends: the SDK then
-// reports every failed POST as maybe sent (ErrMaybeSent) without retrying
-// it, and logs once per client, at warn level, that the transport defeats
-// its duplicate guard.
+// A POST reaches the network at most once per attempt, even through a
+// transport that retries or hedges, provided a RoundTripper that wraps
+// another passes req.Context() on (req.Clone or req.WithContext, never
+// http.NewRequest). Through one that drops it, every failed POST matches
+// ErrMaybeSent and is not retried, and the client logs a warning once.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithHTTPClient"); err != nil {
@@ -213,11 +182,8 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithTimeout bounds each attempt (sending the request and reading the whole
-// answer); 0 means no per-attempt bound. The context passed to a call bounds
-// the call as a whole, retries included. The default is 60 s. Given to
-// one call, it bounds that call's attempts only: a longer one for an
-// upload, a shorter one in a request handler.
+// WithTimeout bounds each attempt, reading the answer included (default
+// 60 s; 0 means no bound). ctx bounds the whole call, retries included.
 func WithTimeout(d time.Duration) Option {
 	return func(s *settings) error {
 		if d < 0 {
@@ -229,8 +195,7 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithUserAgent puts product (such as "my-exchange/1.4") in front of the
-// SDK's own User-Agent. Given to one call, it replaces the client's
-// product for that call.
+// SDK's User-Agent.
 func WithUserAgent(product string) Option {
 	return func(s *settings) error {
 		if !validHeaderValue(product) {
@@ -241,9 +206,8 @@ func WithUserAgent(product string) Option {
 	}
 }
 
-// WithMaxRetries sets how many times a failed request may be retried; 0
-// disables retries. The default is 2. Which failures are retried depends on
-// the method: see the package documentation.
+// WithMaxRetries sets how many times a failed request may be retried
+// (default 2; 0 disables retries).
 func WithMaxRetries(n int) Option {
 	return func(s *settings) error {
 		if n < 0 {
@@ -254,9 +218,9 @@ func WithMaxRetries(n int) Option {
 	}
 }
 
-// WithRetryBackoff sets the shortest and longest wait between retries. The
-// wait before retry n is random in [min, min(max, min·2ⁿ⁺¹)]. A Retry-After
-// header from the API takes precedence. Defaults: 500 ms and 8 s.
+// WithRetryBackoff sets the shortest and longest wait between retries
+// (default 500 ms and 8 s): retry n waits a random time in
+// [min, min(max, min·2ⁿ⁺¹)], or the answer's Retry-After.
 func WithRetryBackoff(minWait, maxWait time.Duration) Option {
 	return func(s *settings) error {
 		if minWait <= 0 || maxWait < minWait {
@@ -267,11 +231,9 @@ func WithRetryBackoff(minWait, maxWait time.Duration) Option {
 	}
 }
 
-// WithLogger logs each attempt at debug level: method, path (without the
-// query), status, attempt number and duration, and each retry's wait. It
-// never logs the API key, a request or response body, or a query string.
-// Given to one call, l logs that call instead of the client's logger; a nil
-// l then silences the call.
+// WithLogger logs each attempt and retry at debug level (method, path
+// without the query, status, attempt, duration, wait), never the key, a
+// body or a query. Per call, a nil l silences the call.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) error {
 		s.logger = l
@@ -280,8 +242,6 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithRateLimiter makes every attempt, retries included, wait for l first.
-// Given to one call, l paces that call's attempts instead of the client's
-// limiter.
 func WithRateLimiter(l RateLimiter) Option {
 	return func(s *settings) error {
 		if l == nil {
@@ -292,15 +252,11 @@ func WithRateLimiter(l RateLimiter) Option {
 	}
 }
 
-// WithRetryBudget sizes the retry budget that every call of the client
-// shares, in tokens; 0 disables the budget (each call then retries up to
-// WithMaxRetries whatever its neighbours meet). A retry costs 5 tokens, 10
-// after a timeout; a call that succeeds at once earns 1 back, and a retry
-// that succeeds returns its cost. When the budget is spent, a failure worth
-// retrying is returned at once, matching ErrRetryBudgetExhausted: when most
-// calls fail, retrying them all would only triple the load on a struggling
-// API. The default, DefaultRetryBudget (500, the AWS SDK's figure), allows
-// 100 retries in a row of failures, and is refilled by successes.
+// WithRetryBudget sizes the retry budget every call of the client shares,
+// in tokens (default DefaultRetryBudget; 0 disables it): a retry costs 5
+// tokens, 10 after a timeout; a call that succeeds at once earns 1 back.
+// Once it is spent, a failure worth retrying is returned at once, matching
+// ErrRetryBudgetExhausted.
 func WithRetryBudget(tokens int) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithRetryBudget"); err != nil {
@@ -329,11 +285,9 @@ func WithAPIKeyHeader(name string) Option {
 	}
 }
 
-// WithMaxResponseBytes caps how much of an answer is read, so a broken
-// server cannot exhaust memory. A larger 2xx answer is an error matching
-// ErrInvalidResponse; of an error answer, at most 64 KiB is kept. The
-// default is 32 MiB; the cap itself is at most 1 GiB (MaxResponseBytesLimit),
-// far above any answer of the API.
+// WithMaxResponseBytes caps how much of an answer is read (default 32 MiB,
+// at most MaxResponseBytesLimit). A larger 2xx answer is an error matching
+// ErrInvalidResponse; of an error answer, 64 KiB is kept.
 func WithMaxResponseBytes(n int64) Option {
 	return func(s *settings) error {
 		if n <= 0 {
@@ -348,8 +302,7 @@ func WithMaxResponseBytes(n int64) Option {
 }
 
 // WithInsecureHTTP allows a plain http:// base URL on a host other than
-// loopback. The API key then crosses the network in clear text: use it only
-// inside a trusted network, such as a sidecar proxy.
+// loopback: the API key then crosses the network in clear text.
 func WithInsecureHTTP() Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithInsecureHTTP"); err != nil {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,16 +17,14 @@ import (
 )
 
 // ErrInvalidSignature is returned by CallbackSigner.Verify for a missing,
-// malformed or wrong signature, and for a signed URL without a customer
-// reference.
+// malformed or wrong signature, or a signed URL without a kg_ref.
 var ErrInvalidSignature = errors.New("kryptogo: invalid callback signature")
 
-// SignatureParam is the query parameter that carries a callback URL's
-// signature.
+// SignatureParam is the query parameter of a callback URL's signature.
 const SignatureParam = "kg_sig"
 
-// ReferenceParam is the query parameter that carries the customer reference
-// a callback URL was signed for. It is reserved: SignURL adds it.
+// ReferenceParam is the query parameter of the customer reference a callback
+// URL was signed for; SignURL adds it.
 const ReferenceParam = "kg_ref"
 
 // MinSecretBytes is the shortest callback signing secret accepted.
@@ -38,22 +35,16 @@ const MinSecretBytes = 32
 const signatureDomain = "kryptogo-callback-v2"
 
 // CallbackSigner signs callback URLs and verifies the requests made to them,
-// with HMAC-SHA256 over the URL's host, path and query parameters. It is
-// safe for concurrent use.
-//
-// The signature covers what identifies the receiving endpoint and the
-// customer, in a canonical form that survives what a proxy may legitimately
-// re-encode: the host's case, a default port (80 or 443), the escaping of
-// the path and the query, and the order of query keys. The scheme is not
-// covered, since a TLS-terminating proxy hides it from the handler.
+// with HMAC-SHA256 over the URL's host, path and query in a canonical form a
+// proxy cannot upset (host case, default port, escaping, key order; not the
+// scheme, which TLS termination hides). It is safe for concurrent use.
 type CallbackSigner struct {
 	secrets [][]byte // the current secret first, then the previous ones
 }
 
 // NewCallbackSigner returns a signer that signs with secret and verifies
-// with secret or any of previous, so secrets can be rotated: sign with the
-// new secret while URLs signed with the old one are still out. Every secret
-// must be at least 32 bytes (generate them with crypto/rand).
+// with it or any of previous (to rotate secrets). Every secret must be at
+// least MinSecretBytes long (generate them with crypto/rand).
 func NewCallbackSigner(secret []byte, previous ...[]byte) (*CallbackSigner, error) {
 	s := &CallbackSigner{}
 	for i, sec := range append([][]byte{secret}, previous...) {
@@ -65,29 +56,18 @@ func NewCallbackSigner(secret []byte, previous ...[]byte) (*CallbackSigner, erro
 	return s, nil
 }
 
-// String describes the signer without its secrets. String and Format have
-// value receivers, so a signer printed by value, or inside a struct that
-// holds one by value, shows no secret either.
-func (s CallbackSigner) String() string {
-	return fmt.Sprintf("kryptogo.CallbackSigner{secrets: %d}", len(s.secrets))
+// Format prints the number of secrets for every verb, never a secret.
+func (s CallbackSigner) Format(f fmt.State, _ rune) {
+	_, _ = fmt.Fprintf(f, "kryptogo.CallbackSigner{secrets: %d}", len(s.secrets))
 }
 
-// Format prints String for every verb, so no verb can reach a secret.
-func (s CallbackSigner) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
-
-// SignURL returns callbackURL bound to one customer: it adds
-// customerReference as the parameter kg_ref (ReferenceParam) and a signature
-// kg_sig (SignatureParam) over the URL's host, path and query. Pass the
-// result as the callback_url of a task or IDV request whose
-// customer_reference is customerReference: CallbackHandler delivers only
-// records of that customer to it.
-//
-// Your own parameters may stay in the query
-// (https://example.com/kryptogo?plan=gold); Verify then proves they are the
-// ones you signed. An empty customerReference is an error, and so is a URL
-// that already holds kg_ref or kg_sig, whose query does not parse (a bad
-// %-escape or a ';'), or whose host is not ASCII: sign the host the sender
-// puts on the wire, an internationalized one in punycode.
+// SignURL returns callbackURL bound to one customer: with kg_ref set to
+// customerReference and kg_sig signing the host, path and query (your own
+// parameters included). Pass it as the callback_url of a request whose
+// customer_reference is customerReference. An empty customerReference is an
+// error, and so is a URL that holds kg_ref or kg_sig already, whose query
+// does not parse (a bad %-escape or a ';'), or whose host is not ASCII
+// (sign the punycode the sender puts on the wire).
 func (s *CallbackSigner) SignURL(callbackURL, customerReference string) (string, error) {
 	if customerReference == "" {
 		return "", errors.New("kryptogo: SignURL: the customer reference is empty; a callback URL belongs to one customer")
@@ -129,15 +109,10 @@ func appendParam(rawQuery, key, value string) string {
 	return rawQuery + url.QueryEscape(key) + "=" + url.QueryEscape(value)
 }
 
-// Verify checks the signature of a request to a signed callback URL, in
-// constant time, against every secret of the signer. The request's host is
-// r.Host (the Host header), its path and query r.URL's. A missing, malformed
-// or wrong signature, one spelled otherwise than SignURL wrote it, one
-// without a kg_ref, or a query that does not parse is ErrInvalidSignature. On
-// success, the kg_ref parameter is the customer the URL was signed for.
-//
-// Behind a proxy that rewrites the Host header or the path, verify the URL
-// the sender used instead: VerifyURL, or CallbackHandler.PublicURL.
+// Verify checks, in constant time, the signature of a request to a signed
+// callback URL (host from r.Host, path and query from r.URL); anything but
+// the signature SignURL wrote, with a kg_ref, is ErrInvalidSignature. Behind
+// a proxy that rewrites the host or path, use VerifyURL.
 func (s *CallbackSigner) Verify(r *http.Request) error {
 	if r == nil || r.URL == nil {
 		return ErrInvalidSignature
@@ -320,13 +295,9 @@ func checkCallbackReference(v *validator, field, callbackURL, customerReference 
 }
 
 // NewSignedCallbackRequest builds the request KryptoGO would send to a
-// callback URL signed for customerReference, for users' tests: pass it to a
-// handler's ServeHTTP, or send it to a running server with an http.Client.
-// payload becomes the body (a []byte or json.RawMessage as is, a model with
-// RawJSON its original JSON, anything else encoded as JSON).
-//
-// A nil signer leaves the URL unsigned, with customerReference, when not
-// empty, added as an unsigned kg_ref: a handler with a Signer refuses it.
+// callback URL signed for customerReference, for tests. payload becomes the
+// body: bytes as they are, a model its RawJSON, anything else its JSON. A
+// nil signer leaves the URL unsigned (a handler with a Signer refuses it).
 func NewSignedCallbackRequest(signer *CallbackSigner, callbackURL, customerReference string, payload any) (*http.Request, error) {
 	target, err := callbackTarget(signer, callbackURL, customerReference)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // Build one with KYCTarget or KYBTarget. The API documents the KYC fields
 // only; Extra carries any other attribute (such as undocumented KYB fields)
 // into the JSON object, and collects the undocumented fields of a decoded
-// target.
+// target. It prints and logs as its type only, never its name or birthday.
 type Target struct {
 	Type        TargetType     `json:"type"`
 	Name        string         `json:"name"`
@@ -28,14 +28,10 @@ func (t Target) view() redactedView {
 	return view("Target", slog.String("type", t.Type.String()))
 }
 
-// String describes the target by its type, never its name or birthday.
-func (t Target) String() string { return t.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the target never shows personal data.
+// Format prints the redacted form for every verb.
 func (t Target) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 
-// LogValue logs the target as String describes it.
+// LogValue logs the redacted form.
 func (t Target) LogValue() slog.Value { return t.view().logValue() }
 
 // KYCTarget returns the target of a search on a person. birthday

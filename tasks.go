@@ -29,7 +29,8 @@ type SearchSetting struct {
 	NumberOfPages int        `json:"number_of_pages"`
 }
 
-// CreateTaskRequest is one DD search task to create.
+// CreateTaskRequest is one DD search task to create. It prints and logs as
+// its search setting and target type only, never the target.
 type CreateTaskRequest struct {
 	// SearchSettingID is the search setting to use: the number at the end
 	// of its page URL in the web console. Required.
@@ -52,14 +53,10 @@ func (r CreateTaskRequest) view() redactedView {
 	return view("CreateTaskRequest", idAttr("search_setting_id", r.SearchSettingID), slog.String("target_type", r.Target.Type.String()), idAttr("from_idv_id", r.FromIDVID))
 }
 
-// String describes the request by its setting and target type.
-func (r CreateTaskRequest) String() string { return r.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the request never shows personal data.
+// Format prints the redacted form for every verb.
 func (r CreateTaskRequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
 
-// LogValue logs the request as String describes it.
+// LogValue logs the redacted form.
 func (r CreateTaskRequest) LogValue() slog.Value { return r.view().logValue() }
 
 // defaults searches every source when none is listed.
@@ -91,7 +88,8 @@ func (r CreateTaskRequest) personalValues() []string {
 	return nonEmpty(r.Target.Name, r.Target.Birthday)
 }
 
-// CreatedTask is the API's receipt for one created task.
+// CreatedTask is the API's receipt for one created task. It prints and logs
+// as its task id only.
 type CreatedTask struct {
 	rawResponse
 	TaskID    ID        `json:"task_id"`
@@ -102,18 +100,13 @@ func (t CreatedTask) view() redactedView {
 	return view("CreatedTask", idAttr("task_id", t.TaskID))
 }
 
-// String describes the receipt by its task id.
-func (t CreatedTask) String() string { return t.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the receipt never shows personal data.
+// Format prints the redacted form for every verb.
 func (t CreatedTask) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 
-// LogValue logs the receipt as String describes it.
+// LogValue logs the redacted form.
 func (t CreatedTask) LogValue() slog.Value { return t.view().logValue() }
 
-// UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON: the
-// receipts arrive as an array, so the client's decode cannot attach it.
+// UnmarshalJSON decodes the receipt and keeps the JSON for RawJSON.
 func (t *CreatedTask) UnmarshalJSON(data []byte) error { return decodeKeepingRaw(data, t) }
 
 func (t *CreatedTask) decodeTarget() any {
@@ -210,8 +203,9 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 	return &out[0], nil
 }
 
-// TaskReport is the outcome of a DD task in its summary. It is nil until
-// the task has one.
+// TaskReport is the outcome of a DD task in its summary. It is nil until the
+// task has one. It prints and logs as its decision only, never its comment
+// or link.
 type TaskReport struct {
 	SanctionMatched bool   `json:"sanction_matched"`
 	PotentialRisk   int    `json:"potential_risk"` // 0-100 risk score
@@ -224,14 +218,10 @@ func (r TaskReport) view() redactedView {
 	return view("TaskReport", slog.String("accepted", acceptedText(r.Accepted)))
 }
 
-// String describes the report by its decision, never its comment or link.
-func (r TaskReport) String() string { return r.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the report never shows personal data.
+// Format prints the redacted form for every verb.
 func (r TaskReport) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
 
-// LogValue logs the report as String describes it.
+// LogValue logs the redacted form.
 func (r TaskReport) LogValue() slog.Value { return r.view().logValue() }
 
 // acceptedText names a decision that may not have been made yet.
@@ -250,7 +240,8 @@ func acceptedText(accepted *bool) string {
 func (r *TaskReport) Rating() RiskRating { return RatingForScore(r.PotentialRisk) }
 
 // TaskSummary is the summary of a DD task: what GET /task/{id}/summary
-// answers and what the API POSTs to the task's callback URL.
+// answers and what the API POSTs to the task's callback URL. It prints and
+// logs as its id, target type and progress only, never its target.
 type TaskSummary struct {
 	rawResponse
 	TaskID            ID            `json:"task_id"`
@@ -270,18 +261,13 @@ func (t TaskSummary) view() redactedView {
 	return view("TaskSummary", idAttr("task_id", t.TaskID), slog.String("target_type", t.Target.Type.String()), slog.Int("progress", t.Progress))
 }
 
-// String describes the summary by its id and progress, never its target.
-func (t TaskSummary) String() string { return t.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the summary never shows personal data.
+// Format prints the redacted form for every verb.
 func (t TaskSummary) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 
-// LogValue logs the summary as String describes it.
+// LogValue logs the redacted form.
 func (t TaskSummary) LogValue() slog.Value { return t.view().logValue() }
 
-// UnmarshalJSON decodes the summary and keeps the JSON for RawJSON, for the
-// summaries of a history page and of callbacks.
+// UnmarshalJSON decodes the summary and keeps the JSON for RawJSON.
 func (t *TaskSummary) UnmarshalJSON(data []byte) error { return decodeKeepingRaw(data, t) }
 
 func (t *TaskSummary) decodeTarget() any {
@@ -307,6 +293,8 @@ func (s *TaskService) Summary(ctx context.Context, id ID, opts ...Option) (*Task
 // TaskDetail is everything the API holds on a DD task.
 //
 // The API documents no shape for result and comment_logs; they are raw JSON.
+// It prints and logs as its id, target type and audit status only, never its
+// target.
 type TaskDetail struct {
 	rawResponse
 	TaskID                 ID              `json:"task_id"`
@@ -346,14 +334,10 @@ func (t TaskDetail) view() redactedView {
 	return view("TaskDetail", idAttr("task_id", t.TaskID), slog.String("target_type", t.Target.Type.String()), slog.String("audit_status", t.AuditStatus.String()))
 }
 
-// String describes the detail by its id and audit status, never its target.
-func (t TaskDetail) String() string { return t.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the detail never shows personal data.
+// Format prints the redacted form for every verb.
 func (t TaskDetail) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 
-// LogValue logs the detail as String describes it.
+// LogValue logs the redacted form.
 func (t TaskDetail) LogValue() slog.Value { return t.view().logValue() }
 
 // Rating maps the task's risk score to a RiskRating.
@@ -386,7 +370,8 @@ func (r *SetAcceptedRequest) validate(v *validator) { v.required("comment", r.Co
 // target's data.
 func (r SetAcceptedRequest) personalValues() []string { return nil }
 
-// SetAcceptedResult echoes the recorded decision.
+// SetAcceptedResult echoes the recorded decision. It prints and logs as its
+// task id and decision only, never its comment.
 type SetAcceptedResult struct {
 	rawResponse
 	TaskID   ID     `json:"task_id"`
@@ -398,14 +383,10 @@ func (r SetAcceptedResult) view() redactedView {
 	return view("SetAcceptedResult", idAttr("task_id", r.TaskID), slog.Bool("accepted", r.Accepted))
 }
 
-// String describes the result by its task id and decision, never its comment.
-func (r SetAcceptedResult) String() string { return r.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the result never shows personal data.
+// Format prints the redacted form for every verb.
 func (r SetAcceptedResult) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
 
-// LogValue logs the result as String describes it.
+// LogValue logs the redacted form.
 func (r SetAcceptedResult) LogValue() slog.Value { return r.view().logValue() }
 
 // SetAccepted accepts or rejects a task's target. A decision is final: a

@@ -60,7 +60,7 @@ func prepareHistory(opts *HistoryOptions) (*HistoryOptions, error) {
 }
 
 // TaskPage is one page of task history. The API documents no shape for
-// paging; it is raw JSON.
+// paging; it is raw JSON. It prints and logs as its number of tasks only.
 type TaskPage struct {
 	rawResponse
 	Data   []TaskSummary   `json:"data"`
@@ -71,14 +71,10 @@ func (p TaskPage) view() redactedView {
 	return view("TaskPage", slog.Int("tasks", len(p.Data)))
 }
 
-// String describes the page by its number of tasks.
-func (p TaskPage) String() string { return p.view().String() }
-
-// Format prints String for every verb, by value and by pointer, so printing
-// the page never shows personal data.
+// Format prints the redacted form for every verb.
 func (p TaskPage) Format(f fmt.State, verb rune) { p.view().format(f, verb) }
 
-// LogValue logs the page as String describes it.
+// LogValue logs the redacted form.
 func (p TaskPage) LogValue() slog.Value { return p.view().logValue() }
 
 // History fetches one page of task history, newest first as the API orders
