@@ -276,13 +276,18 @@ func faultRows() []faultRow {
 			w.Header().Set("Content-Length", "100")
 			_, _ = w.Write([]byte(`{}`))
 		}, idem: [2]int32{3, 3}, post: 1, check: is(postOnly)},
+		// Each attempt's request must reach the server before its timeout,
+		// a new dial included (a timed-out attempt's connection is closed):
+		// a second is generous on a loaded machine, 100 ms was not.
 		{name: "headers never come", serve: func(_ http.ResponseWriter, r *http.Request, _ int32) { <-r.Context().Done() },
-			opts: []Option{WithTimeout(100 * time.Millisecond)}, idem: [2]int32{3, 3}, post: 1, check: is(postOnly, context.DeadlineExceeded)},
+			opts: []Option{WithTimeout(time.Second)}, idem: [2]int32{3, 3}, post: 1, check: is(postOnly, context.DeadlineExceeded), maxTime: 10 * time.Second},
 		{name: "http2 RST_STREAM PROTOCOL_ERROR after the body", start: rawH2(h2ResetProtocol), opts: []Option{WithTimeout(2 * time.Second)},
 			idem: [2]int32{3, 6}, post: 1, check: is(postOnly)},
 		{name: "http2 GOAWAY after the body", start: rawH2(h2GoAwayClose), idem: [2]int32{3, 3}, post: 1, check: is(postOnly)},
-		{name: "deadline shorter than the backoff", serve: status(http.StatusServiceUnavailable), opts: []Option{WithRetryBackoff(time.Second, 2*time.Second)},
-			deadline: 200 * time.Millisecond, idem: [2]int32{1, 1}, post: 1, check: is(postOnly, ErrServerError), maxTime: time.Second},
+		// The deadline leaves the first attempt seconds to answer on a loaded
+		// machine, and the backoff is longer still.
+		{name: "deadline shorter than the backoff", serve: status(http.StatusServiceUnavailable), opts: []Option{WithRetryBackoff(10*time.Second, 20*time.Second)},
+			deadline: 5 * time.Second, idem: [2]int32{1, 1}, post: 1, check: is(postOnly, ErrServerError), maxTime: 5 * time.Second},
 		{name: "429 Retry-After seconds", serve: status(http.StatusTooManyRequests, "Retry-After", "1"),
 			idem: [2]int32{3, 3}, post: 3, check: is(never, ErrRateLimited), waits: waits(time.Second, time.Second)},
 		{name: "429 Retry-After HTTP date", serve: status(http.StatusTooManyRequests, "Retry-After", faultNow.Add(2*time.Second).Format(http.TimeFormat)),

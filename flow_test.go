@@ -86,78 +86,62 @@ func TestRetryBudgetCapsAStorm(t *testing.T) {
 	assert.Greater(t, countMatching(errs, ErrRetryBudgetExhausted), 800, "the calls not retried say the budget is spent")
 }
 
-// arrivals records when a fake API received each request.
-type arrivals struct {
-	mu    sync.Mutex
-	times []time.Time
+// limitedAPI answers its nth request with 429 and Retry-After: 1, and
+// every other with 200, and counts them.
+type limitedAPI struct {
+	requests atomic.Int32
+	limited  chan struct{} // closed once the 429 is answered
 }
 
-func (a *arrivals) add(at time.Time) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.times = append(a.times, at)
-	return len(a.times)
-}
-
-// between counts the requests that arrived in (from, to).
-func (a *arrivals) between(from, to time.Time) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
-	for _, at := range a.times {
-		if at.After(from) && at.Before(to) {
-			n++
-		}
-	}
-	return n
-}
-
-// rateLimitedAPI answers its nth request with 429 and Retry-After: 1, and
-// every other with 200; limitedAt receives the moment of the 429.
-func rateLimitedAPI(mux *http.ServeMux, path string, nth int, seen *arrivals) <-chan time.Time {
-	limitedAt := make(chan time.Time, 1)
+func rateLimitedAPI(mux *http.ServeMux, path string, nth int32) *limitedAPI {
+	api := &limitedAPI{limited: make(chan struct{})}
 	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		if seen.add(now) == nth {
-			limitedAt <- now
+		if api.requests.Add(1) == nth {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
+			close(api.limited)
 			return
 		}
 		_, _ = w.Write([]byte(`{"kya_id": 1}`))
 	})
-	return limitedAt
+	return api
 }
 
-// assertPausedAfter waits until requests resume after the 429's
-// Retry-After second and checks that none arrived during it (bar a generous
-// quarter second for requests already in flight).
-func assertPausedAfter(t *testing.T, limitedAt <-chan time.Time, seen *arrivals) {
+// assertCallersPaused checks that the 429 pauses every one of callers:
+// each ends up waiting out the whole Retry-After second (the client's clock
+// is frozen and its waits are held, so no real second has to pass and no
+// caller can be late), and requests resume once the waits end. Once the
+// first caller waits, the pause is in force: no request reaches the API
+// after that but those already in flight (one per other caller at most).
+func assertCallersPaused(t *testing.T, api *limitedAPI, waits *sleepLog, callers int) {
 	t.Helper()
-	var at time.Time
 	select {
-	case at = <-limitedAt:
-	case <-time.After(10 * time.Second):
+	case <-api.limited:
+	case <-time.After(30 * time.Second):
 		t.Fatal("the API never answered 429")
 	}
-	// On a loaded machine the callers may wake late: wait for the first
-	// request after the pause rather than expect it within a fixed window.
-	resumed := func() bool { return seen.between(at.Add(time.Second), time.Now().Add(time.Hour)) > 0 }
-	assert.Eventually(t, resumed, 10*time.Second, 10*time.Millisecond, "requests resume after the pause")
-	// A handler that read the clock inside the quiet window may record its
-	// arrival a little later: give it a tenth of a second past the pause.
-	time.Sleep(time.Until(at.Add(1100 * time.Millisecond)))
-	assert.Zero(t, seen.between(at.Add(250*time.Millisecond), at.Add(950*time.Millisecond)),
-		"requests sent during the Retry-After second")
+	waiting := func(n int) func() bool { return func() bool { return len(waits.list()) >= n } }
+	require.Eventually(t, waiting(1), 30*time.Second, time.Millisecond, "a caller waits out the pause")
+	paused := api.requests.Load()
+	require.Eventually(t, waiting(callers), 30*time.Second, time.Millisecond, "every caller waits out the pause")
+	held := api.requests.Load()
+	assert.LessOrEqual(t, held-paused, int32(callers-1), "requests sent during the pause: only those in flight")
+	assert.Len(t, waits.list(), callers, "one wait each")
+	for _, d := range waits.list() {
+		assert.Equal(t, time.Second, d, "each caller waits the whole Retry-After")
+	}
+	waits.release()
+	resumed := func() bool { return api.requests.Load() > held }
+	require.Eventually(t, resumed, 30*time.Second, time.Millisecond, "requests resume after the pause")
 }
 
 // TestRateLimitPausesEveryCaller: while one call waits out a 429's
 // Retry-After, the 15 other callers of the same client send nothing.
 func TestRateLimitPausesEveryCaller(t *testing.T) {
-	t.Parallel() // waits out a real Retry-After or latency: overlap it with the others
+	t.Parallel()
 	client, mux := setup(t, stormBackoff)
-	var seen arrivals
-	limitedAt := rateLimitedAPI(mux, "/thing", 40, &seen)
+	api := rateLimitedAPI(mux, "/thing", 40)
+	waits := holdWaits(client, time.Now())
 	stop := make(chan struct{})
 	errs := make(chan error, 16)
 	var wg sync.WaitGroup
@@ -178,7 +162,7 @@ func TestRateLimitPausesEveryCaller(t *testing.T) {
 			}
 		}()
 	}
-	assertPausedAfter(t, limitedAt, &seen)
+	assertCallersPaused(t, api, waits, 16)
 	close(stop)
 	wg.Wait()
 	close(errs)
@@ -289,20 +273,21 @@ func TestWithRetryBudgetRejectsNegative(t *testing.T) {
 func TestPauseOutlastingTheDeadline(t *testing.T) {
 	t.Parallel()
 	client, mux := setup(t, WithMaxRetries(0))
-	var seen arrivals
-	limitedAt := rateLimitedAPI(mux, "/thing", 1, &seen)
+	// The client's clock stands still an hour ahead, so the pause always
+	// outlasts the 200 ms deadline, however slow the machine.
+	slept := recordWaits(client, time.Now().Add(time.Hour))
+	api := rateLimitedAPI(mux, "/thing", 1)
 	require.ErrorIs(t, client.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
-	<-limitedAt
+	<-api.limited
 
-	slept := recordWaits(client, time.Time{})
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	ctx, cancel := context.WithDeadline(t.Context(), client.now().Add(200*time.Millisecond))
 	defer cancel()
 	err := client.Do(ctx, http.MethodGet, "/thing", nil, nil)
 	assert.Empty(t, slept.list(), "returns at once instead of waiting into the deadline")
 	require.ErrorIs(t, err, ErrRateLimited)
 	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the context has not ended")
 	assert.Regexp(t, `^kryptogo: GET /thing: not sent: the API asked this client to pause \(429 Retry-After\) for \S+ more, past the context's deadline$`, err.Error())
-	assert.Equal(t, 1, seen.between(time.Time{}, time.Now().Add(time.Hour)), "nothing sent after the 429")
+	assert.Equal(t, int32(1), api.requests.Load(), "nothing sent after the 429")
 
 	ctx, cancel = context.WithCancel(t.Context())
 	client.sleep = func(ctx context.Context, d time.Duration) error {
@@ -312,7 +297,7 @@ func TestPauseOutlastingTheDeadline(t *testing.T) {
 	err = client.Do(ctx, http.MethodGet, "/thing", nil, nil)
 	assert.ErrorIs(t, err, ErrRateLimited)
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, 1, seen.between(time.Time{}, time.Now().Add(time.Hour)), "nothing sent after the 429")
+	assert.Equal(t, int32(1), api.requests.Load(), "nothing sent after the 429")
 }
 
 // TestPauseWaitsTheRemainder: a call that meets another call's pause sleeps

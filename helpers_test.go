@@ -249,12 +249,40 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 type sleepLog struct {
 	mu    sync.Mutex
 	waits []time.Duration
+	hold  chan struct{} // holdWaits: each wait lasts until release closes it
 }
 
 func (s *sleepLog) list() []time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Duration(nil), s.waits...)
+}
+
+func (s *sleepLog) add(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits = append(s.waits, d)
+}
+
+// release ends the waits holdWaits holds, and lets later ones pass.
+func (s *sleepLog) release() { close(s.hold) }
+
+// holdWaits is recordWaits whose waits last until release (or the end of
+// their context): a test sees who waits, and for how long, before anyone
+// moves on, without a real second passing.
+func holdWaits(c *Client, now time.Time) *sleepLog {
+	log := recordWaits(c, now)
+	log.hold = make(chan struct{})
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		log.add(d)
+		select {
+		case <-log.hold:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return log
 }
 
 // reset forgets the waits recorded so far.
@@ -272,9 +300,7 @@ func recordWaits(c *Client, now time.Time) *sleepLog {
 		c.now = func() time.Time { return now }
 	}
 	c.sleep = func(ctx context.Context, d time.Duration) error {
-		log.mu.Lock()
-		log.waits = append(log.waits, d)
-		log.mu.Unlock()
+		log.add(d)
 		return sleepContext(ctx, min(d, time.Millisecond))
 	}
 	return log

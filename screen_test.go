@@ -142,7 +142,7 @@ func TestScreenPerItemErrors(t *testing.T) {
 // TestScreenConcurrencyLimit measures at the server how many screenings
 // are in flight at once: never more than the limit, and the limit reached.
 func TestScreenConcurrencyLimit(t *testing.T) {
-	t.Parallel() // waits out a real Retry-After or latency: overlap it with the others
+	t.Parallel()
 	for _, tc := range []struct {
 		concurrency, want int
 	}{{1, 1}, {4, 4}, {0, DefaultScreenConcurrency}, {-3, DefaultScreenConcurrency}, {64, 24}} {
@@ -150,10 +150,11 @@ func TestScreenConcurrencyLimit(t *testing.T) {
 			t.Parallel()
 			api := &kyaAPI{}
 			api.serve = func(http.ResponseWriter, string) bool {
-				// Hold each answer until the limit has been reached once (or
-				// a while), so the count does not depend on scheduling; once
-				// it has, holding more answers shows nothing new.
-				for deadline := time.Now().Add(100 * time.Millisecond); api.maxIn.Load() < int32(tc.want) && time.Now().Before(deadline); {
+				// Hold each answer until the limit has been reached, however
+				// late the workers start on a loaded machine: the count then
+				// depends on the limit alone. The deadline only ends a run
+				// whose limit is too low, which the assertion then reports.
+				for deadline := time.Now().Add(30 * time.Second); api.maxIn.Load() < int32(tc.want) && time.Now().Before(deadline); {
 					time.Sleep(time.Millisecond)
 				}
 				return false
@@ -237,15 +238,15 @@ func TestScreenRateLimiter(t *testing.T) {
 // TestScreenRespectsThePause: a 429 with Retry-After: 1 in the middle of a
 // batch stops every worker for that second, and the batch then completes.
 func TestScreenRespectsThePause(t *testing.T) {
-	t.Parallel() // waits out a real Retry-After or latency: overlap it with the others
+	t.Parallel()
 	client, mux := setup(t, stormBackoff)
-	var seen arrivals
-	limitedAt := rateLimitedAPI(mux, "/kya", 30, &seen)
+	api := rateLimitedAPI(mux, "/kya", 30)
+	waits := holdWaits(client, time.Now())
 	done := make(chan []ScreenResult)
 	go func() {
 		done <- client.KYA.Screen(t.Context(), ethAddresses(400), &ScreenOptions{Concurrency: 16})
 	}()
-	assertPausedAfter(t, limitedAt, &seen)
+	assertCallersPaused(t, api, waits, 16)
 	for i, r := range <-done {
 		require.NoError(t, r.Err, "item %d", i)
 	}

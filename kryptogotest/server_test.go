@@ -293,12 +293,27 @@ func TestHistoryPagingAndFilter(t *testing.T) {
 
 func TestDelayedCompletionAndWait(t *testing.T) {
 	t.Parallel()
-	srv := NewTestServer(t, WithCompletionDelay(50*time.Millisecond))
+	const delay = time.Second
+	srv := NewTestServer(t, WithCompletionDelay(delay))
 	client := srv.Client()
-	created, err := client.Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})
-	require.NoError(t, err)
-	sum, err := client.Tasks.Summary(ctx(t), created[0].TaskID)
-	require.NoError(t, err)
+	// A task is pending until delay after it was created: a summary fetched
+	// less than delay after the create began must show it pending. A loaded
+	// machine may take longer between the two; that task proves nothing,
+	// and another one is tried.
+	var created []kryptogo.CreatedTask
+	var sum *kryptogo.TaskSummary
+	for try := 1; ; try++ {
+		start := time.Now()
+		var err error
+		created, err = client.Tasks.Create(ctx(t), []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("A")}})
+		require.NoError(t, err)
+		sum, err = client.Tasks.Summary(ctx(t), created[0].TaskID)
+		require.NoError(t, err)
+		if time.Since(start) < delay {
+			break
+		}
+		require.Less(t, try, 10, "every summary took longer than %v to fetch", delay)
+	}
 	assert.Equal(t, 0, sum.Progress)
 	require.NotNil(t, sum.Report, "the report is an object before completion, as in the reference")
 	assert.Equal(t, kryptogo.TaskReport{URL: sum.ConsoleURL()}, *sum.Report, "zero risk, undecided")
