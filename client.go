@@ -80,13 +80,9 @@ type service struct {
 	client *Client
 }
 
-// NewClient returns a client that authenticates with apiKey.
-//
-// The key is masked in every error and log record the client produces, in
-// every spelling the SDK knows (raw, JSON, HTML, URL and base64 encoded).
-// For a very short key (a few characters) the masking is best-effort: it
-// still masks each occurrence, but a key that short also occurs by chance
-// in ordinary text, and such a key is guessable anyway.
+// NewClient returns a client that authenticates with apiKey, which it masks
+// in every error and log record in every spelling the SDK knows (for a key
+// of a few characters, best-effort: such a key also occurs by chance).
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	apiKey = strings.TrimSpace(apiKey)
 	if apiKey == "" {
@@ -184,15 +180,11 @@ func userAgent(product string) string {
 // transport, for a short-lived Client; calls in flight are not affected.
 func (c *Client) CloseIdleConnections() { c.httpClient.CloseIdleConnections() }
 
-// Do sends a request to any endpoint, with the client's auth, retries and
-// error handling: the escape hatch for what the typed methods lack, such as
-// the Sumsub variant of POST /idv/init.
-//
-// path is relative to the base URL and may carry a query ("/tasks?page_size=10").
-// body is nil for none, json.RawMessage or []byte to send as is, or any value
-// to encode as JSON. out is nil to discard the answer, *json.RawMessage to
-// keep it raw, or a pointer to decode the JSON answer into. opts override
-// the client's options for this call (see Option).
+// Do sends a request to any endpoint with the client's auth, retries and
+// error handling: for what the typed methods lack. path may carry a query.
+// body is nil, bytes (json.RawMessage or []byte) sent as they are, or a
+// value encoded as JSON; out is nil, a *json.RawMessage, or a pointer to
+// decode the answer into.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any, opts ...Option) error {
 	if !strings.HasPrefix(path, "/") {
 		return invalid("path", "must start with /")

@@ -16,12 +16,8 @@ import (
 // and one pause gate, so that many goroutines on one client do not multiply
 // the load on an API that is failing or asking them to slow down.
 
-// DefaultRetryBudget is the size of a new client's retry budget in tokens:
-// the retry quota of the AWS SDK for Go v2's standard retryer. A retry costs
-// 5 tokens (10 after a timeout), so a client that meets nothing but failures
-// sends at most 100 retries (50 after timeouts) before its calls stop
-// retrying; each call that succeeds at once earns back 1 token, and a retry
-// that succeeds returns its cost.
+// DefaultRetryBudget is a new client's retry budget in tokens (the AWS SDK
+// for Go v2's): 100 retries in a row of failures (see WithRetryBudget).
 const DefaultRetryBudget = 500
 
 // The costs and refunds of the retry budget, in tokens (AWS SDK for Go v2).

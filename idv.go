@@ -22,22 +22,15 @@ type IDVService service
 // prints and logs as its document type only, never a name, an ID number or
 // an image.
 type CreateIDVRequest struct {
-	// Country issued the document: ISO 3166-1 alpha-3, such as "TWN". Required.
-	Country string `json:"country"`
-	// IDType is the document type. Required.
-	IDType IDType `json:"id_type"`
+	Country        string `json:"country"` // required: the issuer, ISO 3166-1 alpha-3 ("TWN")
+	IDType         IDType `json:"id_type"` // required
+	IDImage        *Image `json:"-"`       // required: the document's front
+	IDBackImage    *Image `json:"-"`       // its back: required for ID_CARD
+	FaceImage      *Image `json:"-"`       // a selfie: this or IDAndFaceImage is required
+	IDAndFaceImage *Image `json:"-"`       // the person holding the document
 
-	// IDImage is the front of the document. Required.
-	IDImage *Image `json:"-"`
-	// IDBackImage is the back of the document. Required for ID_CARD.
-	IDBackImage *Image `json:"-"`
-	// FaceImage is a selfie. FaceImage or IDAndFaceImage is required.
-	FaceImage *Image `json:"-"`
-	// IDAndFaceImage shows the person holding the document.
-	IDAndFaceImage *Image `json:"-"`
-
-	// The Expected fields are compared with what is read from the document;
-	// a mismatch makes the result state review.
+	// The Expected fields are compared with the document: a mismatch makes
+	// the state review.
 	ExpectedName        string `json:"expected_name,omitempty"`
 	ExpectedBirthday    string `json:"expected_birthday,omitempty"` // YYYY-MM-DD
 	ExpectedIDNumber    string `json:"expected_id_number,omitempty"`
@@ -45,15 +38,11 @@ type CreateIDVRequest struct {
 	ExpectedExpiryDate  string `json:"expected_expiry_date,omitempty"`  // YYYY-MM-DD
 	ExpectedGender      Gender `json:"expected_gender,omitempty"`       // M, F or X
 
-	// CallbackURL is POSTed the IDV task when it completes.
-	CallbackURL       string `json:"callback_url,omitempty"`
-	CustomerReference string `json:"customer_reference,omitempty"`
-	// AutoCreateDDTask creates a DD task when the state is accept.
-	AutoCreateDDTask bool `json:"auto_create_dd_task,omitempty"`
-	// DDTaskCallbackURL is the callback URL of that DD task.
-	DDTaskCallbackURL string `json:"dd_task_callback_url,omitempty"`
-	// DDTaskSearchSettingID is required with AutoCreateDDTask.
-	DDTaskSearchSettingID ID `json:"dd_task_search_setting_id,omitempty"`
+	CallbackURL           string `json:"callback_url,omitempty"` // gets the IDV task on completion
+	CustomerReference     string `json:"customer_reference,omitempty"`
+	AutoCreateDDTask      bool   `json:"auto_create_dd_task,omitempty"`       // a DD task when the state is accept
+	DDTaskCallbackURL     string `json:"dd_task_callback_url,omitempty"`      // that DD task's callback URL
+	DDTaskSearchSettingID ID     `json:"dd_task_search_setting_id,omitempty"` // required with AutoCreateDDTask
 }
 
 func (r CreateIDVRequest) view() redactedView {
@@ -358,23 +347,22 @@ func (tw taiwanIDFields) validate(v *validator, idCard bool, country string) {
 // reference; send the Sumsub variant with Client.Do). It prints and logs as
 // its document type and workflow only, never the expected values.
 type InitWebIDVRequest struct {
-	IDType            IDType   `json:"id_type"`               // required
-	WorkflowID        Workflow `json:"workflow_id"`           // required: 100-102 or 200-202
-	Country           string   `json:"country"`               // required: ISO 3166-1 alpha-3
-	CustomerReference string   `json:"customer_reference"`    // required, at most 100 characters
-	Locale            string   `json:"locale,omitempty"`      // page language; "en" when empty
-	SuccessURL        string   `json:"success_url,omitempty"` // at most 2047 characters
-	ErrorURL          string   `json:"error_url,omitempty"`   // at most 255 characters
-	ExpectedName      string   `json:"expected_name,omitempty"`
-	ExpectedBirthday  string   `json:"expected_birthday,omitempty"` // YYYY-MM-DD
-	ExpectedIDNumber  string   `json:"expected_id_number,omitempty"`
-	CallbackURL       string   `json:"callback_url,omitempty"`
-	AutoCreateDDTask  bool     `json:"auto_create_dd_task,omitempty"`
-	DDTaskCallbackURL string   `json:"dd_task_callback_url,omitempty"`
-	// DDTaskSearchSettingID is required with AutoCreateDDTask.
-	DDTaskSearchSettingID ID `json:"dd_task_search_setting_id,omitempty"`
-	// The Taiwan ID add-on (ID_CARD and TWN only), all three or none.
-	// TWIDApplyCode is a pointer because 0 (not issued) is a value.
+	IDType                IDType   `json:"id_type"`               // required
+	WorkflowID            Workflow `json:"workflow_id"`           // required: 100-102 or 200-202
+	Country               string   `json:"country"`               // required: ISO 3166-1 alpha-3
+	CustomerReference     string   `json:"customer_reference"`    // required, at most 100 characters
+	Locale                string   `json:"locale,omitempty"`      // page language; "en" when empty
+	SuccessURL            string   `json:"success_url,omitempty"` // at most 2047 characters
+	ErrorURL              string   `json:"error_url,omitempty"`   // at most 255 characters
+	ExpectedName          string   `json:"expected_name,omitempty"`
+	ExpectedBirthday      string   `json:"expected_birthday,omitempty"` // YYYY-MM-DD
+	ExpectedIDNumber      string   `json:"expected_id_number,omitempty"`
+	CallbackURL           string   `json:"callback_url,omitempty"`
+	AutoCreateDDTask      bool     `json:"auto_create_dd_task,omitempty"`
+	DDTaskCallbackURL     string   `json:"dd_task_callback_url,omitempty"`
+	DDTaskSearchSettingID ID       `json:"dd_task_search_setting_id,omitempty"` // required with AutoCreateDDTask
+	// The Taiwan ID add-on (ID_CARD and TWN only): all three or none; 0 is
+	// a code (TWIDApplyCodeOf).
 	TWIDApplyCode   *int   `json:"tw_id_apply_code,omitempty"`
 	TWIDApplyDate   string `json:"tw_id_apply_date,omitempty"`    // 7-digit ROC date, 1070102
 	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"` // 5-digit site code
@@ -464,8 +452,7 @@ func (w WebIDVSession) Format(f fmt.State, verb rune) { w.view().format(f, verb)
 func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 
 // InitWeb starts a web IDV session and returns the URL to send your
-// customer to. The account needs more than 500 points; they are deducted
-// when the customer uploads.
+// customer to (the account needs over 500 points, spent at upload).
 //
 // API: POST /idv/init
 func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts ...Option) (*WebIDVSession, error) {
@@ -479,20 +466,18 @@ func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts .
 // InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards
 // only). It prints and logs as its workflow only, never the expected values.
 type InitMobileIDVRequest struct {
-	// WorkflowID is 3, the only workflow the endpoint takes; 0 sends 3.
-	WorkflowID        Workflow `json:"workflow_id"`
-	Country           string   `json:"country"` // required: ISO 3166-1 alpha-3
-	ExpectedName      string   `json:"expected_name,omitempty"`
-	ExpectedBirthday  string   `json:"expected_birthday,omitempty"` // YYYY-MM-DD
-	ExpectedIDNumber  string   `json:"expected_id_number,omitempty"`
-	CallbackURL       string   `json:"callback_url,omitempty"`
-	CustomerReference string   `json:"customer_reference,omitempty"` // at most 100 characters
-	AutoCreateDDTask  bool     `json:"auto_create_dd_task,omitempty"`
-	DDTaskCallbackURL string   `json:"dd_task_callback_url,omitempty"`
-	// DDTaskSearchSettingID is required with AutoCreateDDTask.
-	DDTaskSearchSettingID ID `json:"dd_task_search_setting_id,omitempty"`
-	// The Taiwan ID add-on (country TWN only), all three or none.
-	// TWIDApplyCode is a pointer because 0 (not issued) is a value.
+	WorkflowID            Workflow `json:"workflow_id"` // 3, the only one the endpoint takes; 0 sends 3
+	Country               string   `json:"country"`     // required: ISO 3166-1 alpha-3
+	ExpectedName          string   `json:"expected_name,omitempty"`
+	ExpectedBirthday      string   `json:"expected_birthday,omitempty"` // YYYY-MM-DD
+	ExpectedIDNumber      string   `json:"expected_id_number,omitempty"`
+	CallbackURL           string   `json:"callback_url,omitempty"`
+	CustomerReference     string   `json:"customer_reference,omitempty"` // at most 100 characters
+	AutoCreateDDTask      bool     `json:"auto_create_dd_task,omitempty"`
+	DDTaskCallbackURL     string   `json:"dd_task_callback_url,omitempty"`
+	DDTaskSearchSettingID ID       `json:"dd_task_search_setting_id,omitempty"` // required with AutoCreateDDTask
+	// The Taiwan ID add-on (TWN only): all three or none; 0 is a code
+	// (TWIDApplyCodeOf).
 	TWIDApplyCode   *int   `json:"tw_id_apply_code,omitempty"`
 	TWIDApplyDate   string `json:"tw_id_apply_date,omitempty"`
 	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"`
@@ -557,8 +542,7 @@ func (m MobileIDVSession) Format(f fmt.State, verb rune) { m.view().format(f, ve
 func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 
 // InitMobile starts a mobile SDK IDV session and returns the token for the
-// Jumio SDK. The account needs more than 500 points; they are deducted when
-// the customer uploads.
+// Jumio SDK (the account needs over 500 points, spent at upload).
 //
 // API: POST /idv/account
 func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, opts ...Option) (*MobileIDVSession, error) {
@@ -569,12 +553,9 @@ func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, 
 	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, opts)
 }
 
-// Wait polls an IDV task until its state is accept, review or reject, and
-// returns it. It ends early with a *WaitError, which holds the last task
-// fetched, when ctx ends or a poll fails with an error that waiting cannot
-// fix. Give ctx a deadline: a web session waits for your customer.
-// callOpts apply to every poll; WithResponseInfo reports the last poll's
-// answer.
+// Wait polls an IDV task until its state is accept, review or reject and
+// returns it, or ends early as Tasks.Wait does. A web session waits for your
+// customer: give ctx a deadline.
 //
 // API: GET /idv/{idv_id}, repeatedly
 func (s *IDVService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOpts ...Option) (*IDVTask, error) {

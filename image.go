@@ -31,14 +31,10 @@ const (
 	fromBase64
 )
 
-// Image is an identity document or face image to upload. Build one with
-// ImageFromBytes, ImageFromFile or ImageFromBase64. An Image is immutable and
-// may be reused across requests and goroutines.
-//
-// The SDK sniffs the type (JPEG or PNG) when WithMIMEType was not used,
-// checks the size and pixel limits from the image header before sending,
-// and streams the base64 text into the request body, so no encoded copy of
-// the image is held in memory.
+// Image is a document or face image to upload, from ImageFromBytes,
+// ImageFromFile or ImageFromBase64; immutable and safe to share. Its type
+// (JPEG or PNG), size and pixels are checked before sending, and it is
+// streamed into the body as base64, never held encoded in memory.
 type Image struct {
 	source imageSource
 	data   []byte // fromBytes

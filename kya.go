@@ -17,21 +17,15 @@ type KYAService service
 
 // CreateKYARequest asks for the analysis of one address.
 type CreateKYARequest struct {
-	// Address is the blockchain address to analyse. Required.
-	Address string `json:"address"`
-	// Chain is the address's chain. Left empty, the SDK detects it from the
-	// address (0x and 40 hex digits: eth; 1…, 3… or bc1…: btc) and sends it.
-	// A chain other than eth and btc is sent unchecked, since the API may add
-	// chains before the SDK knows them.
+	Address string `json:"address"` // required
+	// Chain is the address's chain; empty sends the one DetectChain finds.
+	// A chain other than eth and btc is sent unchecked.
 	Chain Chain `json:"chain,omitempty"`
 }
 
-// KYAResult is the analysis of an address.
-//
-// The API documents no shape for data, sdnlist and txlist, and gives no risk
-// score for an address; they are kept as raw JSON. SDNCount and TxCount
-// count their entries. It prints and logs as its id only, never the creator
-// or the customer.
+// KYAResult is the analysis of an address; data, sdnlist and txlist, whose
+// shape the API does not document, are raw JSON. It prints and logs as its
+// id only, never the creator or the customer.
 type KYAResult struct {
 	rawResponse
 	KYAID             ID              `json:"kya_id"`

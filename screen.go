@@ -9,24 +9,16 @@ import (
 )
 
 // DefaultScreenConcurrency is how many screenings KYAService.Screen runs at
-// once unless ScreenOptions.Concurrency says otherwise: enough to screen a
-// hundred addresses in a few round trips, few enough not to trip the API's
-// rate limit on its own.
+// once by default: a hundred addresses in a few round trips, below the
+// API's rate limit.
 const DefaultScreenConcurrency = 8
 
 // ScreenOptions tunes KYAService.Screen; nil means the defaults.
 type ScreenOptions struct {
-	// Concurrency is how many screenings run at once; 0 or less means
-	// DefaultScreenConcurrency.
-	Concurrency int
-	// RateLimiter, when set, is waited on once before each screening is
-	// sent, such as a limiter shared with other batches or other replicas.
-	// The client's own WithRateLimiter still paces every attempt.
-	RateLimiter RateLimiter
-	// Progress, when set, is called after each item is done (screened,
-	// failed, invalid or cancelled), with how many are done and how many
-	// there are. Calls come from Screen's goroutines, one at a time, with
-	// done counting up; keep it quick, the batch waits for it.
+	Concurrency int         // screenings at once; 0 or less: DefaultScreenConcurrency
+	RateLimiter RateLimiter // waited on before each screening, besides the client's
+	// Progress is called after each item is done (screened, failed, invalid
+	// or cancelled), one call at a time, done counting up; keep it quick.
 	Progress func(done, total int)
 }
 
@@ -38,8 +30,7 @@ type ScreenResult struct {
 	Err     error
 }
 
-// LogValue logs the result as its KYAResult's id, or its error: never the
-// address, nor the creator's name and email the result holds.
+// LogValue logs the result's id, or its error, never the address.
 func (r ScreenResult) LogValue() slog.Value {
 	var attrs []slog.Attr
 	if r.Result != nil {
@@ -52,16 +43,11 @@ func (r ScreenResult) LogValue() slog.Value {
 }
 
 // Screen analyses many addresses with bounded concurrency and returns one
-// result per request, in the order of reqs. Each item fails alone: every
-// request is validated first, and an invalid one gets its *ValidationError
-// without costing a request. Items share the client's flow control: a 429's
-// Retry-After pauses every worker, and the retry budget is the client's.
-// When ctx ends, no further item is sent, and those not sent get an error
-// matching ctx.Err(). Each screening is a Create and costs points.
-//
-// callOpts apply to every screening. WithResponseInfo is refused (the
-// screenings run concurrently, so no answer is the last): a call given it,
-// or any invalid option, fails every item with that error and sends nothing.
+// result per request, in the order of reqs. Each item fails alone: an
+// invalid request gets its *ValidationError and costs nothing, and once ctx
+// ends the items not sent get ctx's error. The workers share the client's
+// 429 pause and retry budget. callOpts apply to every screening;
+// WithResponseInfo, or an invalid option, fails every item unsent.
 //
 // API: POST /kya, once for each valid request
 func (s *KYAService) Screen(ctx context.Context, reqs []CreateKYARequest, opts *ScreenOptions, callOpts ...Option) []ScreenResult {

@@ -10,12 +10,9 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
-// Target is the person or company a DD task searches for.
-//
-// Build one with KYCTarget or KYBTarget. The API documents the KYC fields
-// only; Extra carries any other attribute (such as undocumented KYB fields)
-// into the JSON object, and collects the undocumented fields of a decoded
-// target. It prints and logs as its type only, never its name or birthday.
+// Target is the person or company a DD task searches for (KYCTarget,
+// KYBTarget). Extra carries attributes the API does not document, both ways.
+// It prints and logs as its type only, never its name or birthday.
 type Target struct {
 	Type        TargetType     `json:"type"`
 	Name        string         `json:"name"`

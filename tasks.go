@@ -32,21 +32,12 @@ type SearchSetting struct {
 // CreateTaskRequest is one DD search task to create. It prints and logs as
 // its search setting and target type only, never the target.
 type CreateTaskRequest struct {
-	// SearchSettingID is the search setting to use: the number at the end
-	// of its page URL in the web console. Required.
-	SearchSettingID ID `json:"search_setting_id"`
-	// Target is the person or company to search for. Required.
-	Target Target `json:"target"`
-	// SearchSource lists the databases to search; empty searches all five.
-	SearchSource SearchSources `json:"search_source"`
-	// CallbackURL is POSTed the task summary when the task completes and
-	// whenever its accepted status changes. Sign it with a CallbackSigner.
-	CallbackURL string `json:"callback_url,omitempty"`
-	// CustomerReference is your system's reference for the customer.
-	CustomerReference string `json:"customer_reference,omitempty"`
-	// FromIDVID links the task to an IDV task; the API then copies the
-	// birthday, citizenship, customer reference and callback URL from it.
-	FromIDVID ID `json:"from_idv_id,omitempty"`
+	SearchSettingID   ID            `json:"search_setting_id"`            // required: the number ending its page URL in the console
+	Target            Target        `json:"target"`                       // required
+	SearchSource      SearchSources `json:"search_source"`                // empty: all five
+	CallbackURL       string        `json:"callback_url,omitempty"`       // gets the summary on completion and on each decision; sign it
+	CustomerReference string        `json:"customer_reference,omitempty"` // your reference for the customer
+	FromIDVID         ID            `json:"from_idv_id,omitempty"`        // an IDV task, whose birthday, citizenship, reference and callback URL the API copies
 }
 
 func (r CreateTaskRequest) view() redactedView {
@@ -114,13 +105,10 @@ func (t *CreatedTask) decodeTarget() any {
 	return (*plain)(t)
 }
 
-// Create creates DD search tasks in one batch and returns one receipt per
-// task, in the order of reqs. Each task costs points.
-//
-// An empty SearchSource searches all five sources. Should the API answer a
-// different number of receipts than tasks sent, Create returns the receipts
-// it got together with an error matching ErrInvalidResponse, since the tasks
-// may exist and cost points.
+// Create creates DD search tasks in one batch (each costs points) and
+// returns one receipt per task, in the order of reqs. An empty SearchSource
+// searches all five sources. A receipt count that differs from the tasks
+// sent returns the receipts with an error matching ErrInvalidResponse.
 //
 // API: POST /task
 func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
@@ -185,10 +173,8 @@ func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) 
 	return *body, nil
 }
 
-// CreateOne creates one DD search task and returns its receipt: Create for
-// the common case of a single task, whose validation errors name the fields
-// without an index ("target.name", not "[0].target.name"). The task costs
-// points.
+// CreateOne creates one DD search task, as Create does, and returns its
+// receipt; its validation errors name fields without an index.
 //
 // API: POST /task
 func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts ...Option) (*CreatedTask, error) {
@@ -290,11 +276,9 @@ func (s *TaskService) Summary(ctx context.Context, id ID, opts ...Option) (*Task
 	return getByID[TaskSummary](ctx, s.client, "/task/{task_id}/summary", id, opts)
 }
 
-// TaskDetail is everything the API holds on a DD task.
-//
-// The API documents no shape for result and comment_logs; they are raw JSON.
-// It prints and logs as its id, target type and audit status only, never its
-// target.
+// TaskDetail is everything the API holds on a DD task; result and
+// comment_logs are raw JSON. It prints and logs as its id, target type and
+// audit status only, never its target.
 type TaskDetail struct {
 	rawResponse
 	TaskID                 ID              `json:"task_id"`
@@ -346,8 +330,8 @@ func (t *TaskDetail) Rating() RiskRating { return RatingForScore(t.PotentialRisk
 // ConsoleURL returns the task's page in the KryptoGO web console.
 func (t *TaskDetail) ConsoleURL() string { return taskConsoleURL(t.TaskID) }
 
-// Get fetches everything the API holds on a DD task. The reference hides
-// this path; the SDK uses the one public integrations use.
+// Get fetches everything the API holds on a DD task (a path the reference
+// hides and public integrations use).
 //
 // API: GET /task/{task_id}
 func (s *TaskService) Get(ctx context.Context, id ID, opts ...Option) (*TaskDetail, error) {
@@ -356,10 +340,8 @@ func (s *TaskService) Get(ctx context.Context, id ID, opts ...Option) (*TaskDeta
 
 // SetAcceptedRequest records the decision on a task's target.
 type SetAcceptedRequest struct {
-	// Comment is the reason for the decision. Required.
-	Comment string `json:"comment"`
-	// Accepted accepts (true) or rejects (false) the target. Always sent.
-	Accepted bool `json:"accepted"`
+	Comment  string `json:"comment"`  // required: the reason
+	Accepted bool   `json:"accepted"` // accept (true) or reject (false); always sent
 }
 
 func (r *SetAcceptedRequest) defaults() {}
@@ -389,9 +371,8 @@ func (r SetAcceptedResult) Format(f fmt.State, verb rune) { r.view().format(f, v
 // LogValue logs the redacted form.
 func (r SetAcceptedResult) LogValue() slog.Value { return r.view().logValue() }
 
-// SetAccepted accepts or rejects a task's target. A decision is final: a
-// second one is an *APIError matching ErrConflict. The API then POSTs the
-// task summary to the task's callback URL.
+// SetAccepted accepts or rejects a task's target, for good (a second
+// decision matches ErrConflict); the API then calls the task's callback URL.
 //
 // API: POST /task/{task_id}/accepted
 func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRequest, opts ...Option) (*SetAcceptedResult, error) {
@@ -455,12 +436,10 @@ func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadat
 	return err
 }
 
-// Wait polls a task's summary until its progress reaches 100, and returns
-// that summary. It ends early with a *WaitError, which holds the last
-// summary fetched, when ctx ends or a poll fails with an error that waiting
-// cannot fix (such as ErrNotFound or ErrUnauthorized). Give ctx a deadline.
-// callOpts apply to every poll; WithResponseInfo reports the last poll's
-// answer.
+// Wait polls a task's summary until its progress reaches 100 and returns
+// it. It ends early with a *WaitError holding the last summary when ctx ends
+// (give it a deadline) or a poll fails for good (ErrNotFound,
+// ErrUnauthorized). callOpts apply to every poll.
 //
 // API: GET /task/{task_id}/summary, repeatedly
 func (s *TaskService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOpts ...Option) (*TaskSummary, error) {

@@ -59,8 +59,8 @@ func prepareHistory(opts *HistoryOptions) (*HistoryOptions, error) {
 	return prepare(opts)
 }
 
-// TaskPage is one page of task history. The API documents no shape for
-// paging; it is raw JSON. It prints and logs as its number of tasks only.
+// TaskPage is one page of task history (paging as raw JSON). It prints and
+// logs as its number of tasks only.
 type TaskPage struct {
 	rawResponse
 	Data   []TaskSummary   `json:"data"`
@@ -90,12 +90,9 @@ func (s *TaskService) History(ctx context.Context, opts *HistoryOptions, callOpt
 }
 
 // All iterates over every task of the history, page by page from
-// opts.PageNumber. It stops after an empty or short page, after yielding an
-// error (once), or when the loop breaks. A page that starts with the same
-// task as the page before is an error (a *ResponseError, ErrInvalidResponse):
-// whatever answered ignores page_number, and All would never end. callOpts
-// apply to every page's request; WithResponseInfo reports the last page's
-// answer.
+// opts.PageNumber, up to an empty or short page, a yielded error, or a break.
+// A page that starts as the one before did is an error (ErrInvalidResponse):
+// the server ignores page_number. callOpts apply to every page.
 //
 //	for task, err := range client.Tasks.All(ctx, nil) { … }
 //

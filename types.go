@@ -14,11 +14,9 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
-// ID identifies a KYA result, a DD task, an IDV task or an employee.
-//
-// The API sends ids as JSON numbers, but one public integration typed
-// idv_task_id as a string, so ID also decodes numeric strings. null and ""
-// decode as 0. It always encodes as a JSON number.
+// ID identifies a KYA result, a DD task, an IDV task or an employee. It
+// decodes a number or a numeric string (null and "" as 0), and encodes as a
+// number.
 type ID int64
 
 // String returns the id in decimal, as it appears in API paths.
@@ -55,14 +53,10 @@ func (id *ID) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Timestamp is a point in time as the API sends it.
-//
-// The API mostly sends unix seconds, but POST /idv/init answers an RFC 3339
-// string. Timestamp decodes unix seconds (a number or a numeric string), RFC
-// 3339 strings, and null, "" or 0 as the zero time. Decoded times are in UTC.
-// Unix seconds outside 0..253402300799 (years 1970-9999), NaN and infinities
-// are errors.
-// It encodes as unix seconds, and the zero time as 0.
+// Timestamp is a point in time as the API sends it: unix seconds (a number
+// or a numeric string) or RFC 3339, in UTC; null, "" and 0 are the zero
+// time, and seconds outside years 1970-9999 are errors. It encodes as unix
+// seconds (the zero time as 0).
 type Timestamp struct {
 	time.Time
 }
@@ -204,9 +198,8 @@ func (s SearchSource) String() string { return enumName(searchSourceNames, s, "S
 
 func (s SearchSource) known() bool { _, ok := searchSourceNames[s]; return ok }
 
-// SearchSources is a list of search sources. The reference calls the field
-// an "array of arrays" while every example sends a flat array, so it decodes
-// both and flattens nested arrays.
+// SearchSources is a list of search sources; it also decodes the nested
+// arrays the reference's "array of arrays" allows, flattened.
 type SearchSources []SearchSource
 
 // UnmarshalJSON decodes a flat or nested array of sources, or null.
@@ -436,9 +429,8 @@ type Metadata struct {
 	Value string `json:"value"`
 }
 
-// MetadataList is the metadata of a DD task. The summary sends it as an
-// array of {key, value}; the detail as an object; it decodes both (an object
-// in key order) and encodes as the array.
+// MetadataList is a DD task's metadata: it decodes the summary's array of
+// pairs and the detail's object (in key order), and encodes as the array.
 type MetadataList []Metadata
 
 // UnmarshalJSON decodes an array of pairs, an object, or null.

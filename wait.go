@@ -8,17 +8,11 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/backoff"
 )
 
-// WaitOptions tunes Tasks.Wait and IDV.Wait. The zero value (or nil) polls
-// every 2 s at first, backing off to every 30 s.
+// WaitOptions tunes Tasks.Wait and IDV.Wait (nil: the defaults). Both
+// intervals must be at least 100 ms, and MaxInterval not below Interval.
 type WaitOptions struct {
-	// Interval is the shortest pause between polls; 0 means 2 s, and it must
-	// be at least 100 ms. Pauses double each poll, with jitter, up to
-	// MaxInterval.
-	Interval time.Duration
-	// MaxInterval caps the pause between polls; 0 means 30 s (or Interval,
-	// when that is longer). It must be at least 100 ms and not below
-	// Interval.
-	MaxInterval time.Duration
+	Interval    time.Duration // the first pause, doubled (with jitter) each poll; 0: 2 s
+	MaxInterval time.Duration // the longest pause; 0: 30 s, or Interval if longer
 }
 
 const (
