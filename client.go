@@ -109,7 +109,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		sleep:       sleepContext,
 		now:         time.Now,
 	}
-	c.httpClient = c.guardedHTTPClient(s.httpClient)
+	c.httpClient = guardedHTTPClient(s.httpClient, base)
 	c.KYA = &KYAService{client: c}
 	c.Tasks = &TaskService{client: c}
 	c.IDV = &IDVService{client: c}

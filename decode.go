@@ -18,12 +18,12 @@ type failedAnswer interface {
 // answer decodes a 2xx answer into out; when out reports the answer as a
 // failure, it is the *APIError an error status with that body would be:
 // request id kept, key and personal values masked.
-func (c *Client) answer(cfg *callConfig, method, path string, res result, out any, mask *callMask) error {
-	if err := c.decode(cfg, method, path, res, out); err != nil {
+func answer(cfg *callConfig, method, path string, res result, out any, mask *callMask) error {
+	if err := decode(cfg, method, path, res, out); err != nil {
 		return maybeSentIfBlind(res, err)
 	}
 	if f, ok := out.(failedAnswer); ok && f.failed() {
-		return maybeSentIfBlind(res, c.apiError(cfg.maxBody, method, path, res, mask))
+		return maybeSentIfBlind(res, apiError(cfg.maxBody, method, path, res, mask))
 	}
 	return nil
 }
@@ -33,7 +33,7 @@ func (c *Client) answer(cfg *callConfig, method, path string, res result, out an
 // copy, since readBody allocated it for this answer alone. Its errors
 // describe the body by its shape only: a 2xx body holds names, ID numbers
 // and birthdays, and errors end up in logs.
-func (c *Client) decode(cfg *callConfig, method, path string, res result, out any) error {
+func decode(cfg *callConfig, method, path string, res result, out any) error {
 	bad := func(err error) error {
 		return &ResponseError{Method: method, Path: path, StatusCode: res.status,
 			Snippet: bodyShape(res.body, res.truncated), Err: err}
@@ -74,14 +74,14 @@ func (c *Client) decode(cfg *callConfig, method, path string, res result, out an
 // answer of an attempt, if one came. A header that echoes the API key or a
 // personal value of the request is masked as an error's text would be,
 // and one whose name does is dropped.
-func (c *Client) recordResponse(cfg *callConfig, res result, mask *callMask) {
+func recordResponse(cfg *callConfig, res result, mask *callMask) {
 	if cfg.info == nil || res.status == 0 {
 		return
 	}
 	scrub := mask.scrubber()
 	header := make(http.Header, len(res.header))
 	for name, values := range res.header {
-		if c.nameEchoes(name, mask.personal) {
+		if mask.nameEchoes(name) {
 			continue
 		}
 		masked := make([]string, len(values))
@@ -94,7 +94,7 @@ func (c *Client) recordResponse(cfg *callConfig, res result, mask *callMask) {
 }
 
 // rawResponse keeps the JSON a top-level response was decoded from. The
-// client's decode attaches the body (setRaw); models that are also decoded
+// one decode route (decode) attaches the body (setRaw); models that are also decoded
 // nested in another value (a task summary in a history page or a callback,
 // a receipt in a batch) keep it in their UnmarshalJSON.
 type rawResponse struct {
@@ -114,7 +114,7 @@ type rawKeeper interface {
 }
 
 // plainDecoder is a response model with an UnmarshalJSON (for where it is
-// decoded nested) that the client's decode bypasses: decodeTarget returns
+// decoded nested) that decode bypasses: decodeTarget returns
 // the model as a method-less type to decode into, so the body is parsed
 // once. A model with defaults of its own (IDVTask) sets them first.
 type plainDecoder interface {

@@ -424,11 +424,11 @@ func (e WaitError) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// failure turns a failed attempt into the error the caller sees, its text
+// attemptError turns a failed attempt into the error the caller sees, its text
 // masked of the key and of the request's personal values.
-func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path string, res result, mask *callMask) error {
+func attemptError(ctx context.Context, cfg *callConfig, method, path string, res result, mask *callMask) error {
 	if res.err == nil {
-		return maybeSentIfBlind(res, c.apiError(cfg.maxBody, method, path, res, mask))
+		return maybeSentIfBlind(res, apiError(cfg.maxBody, method, path, res, mask))
 	}
 	err := res.err
 	var urlErr *url.Error
@@ -451,7 +451,7 @@ func (c *Client) failure(ctx context.Context, cfg *callConfig, method, path stri
 // apiError builds the *APIError of a non-2xx answer, without the API key
 // or the personal values of the request: a proxy or debug endpoint may
 // echo request headers back, and a 400 may quote the submitted name.
-func (c *Client) apiError(maxBody int64, method, path string, res result, mask *callMask) *APIError {
+func apiError(maxBody int64, method, path string, res result, mask *callMask) *APIError {
 	scrub := mask.scrubber()
 	body := scrub.keep(res.body, res.truncated, int(min(maxBody, maxErrorBody)))
 	resp := &http.Response{StatusCode: res.status, Header: res.header}

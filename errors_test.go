@@ -233,7 +233,7 @@ func FuzzParseAPIError(f *testing.F) {
 	f.Add(400, []byte(`{"message":"target `+fuzzName+` is listed"}`), "application/json", "", false)
 	f.Fuzz(func(t *testing.T, status int, body []byte, contentType, requestID string, truncated bool) {
 		header := http.Header{"Content-Type": {contentType}, "X-Request-Id": {requestID}, "Location": {requestID}}
-		e := client.apiError(client.cfg.maxBody, "GET", "/thing", result{status: status, header: header, body: body, truncated: truncated}, &callMask{c: client, personal: []string{fuzzName}})
+		e := apiError(client.cfg.maxBody, "GET", "/thing", result{status: status, header: header, body: body, truncated: truncated}, &callMask{c: client, personal: []string{fuzzName}})
 		for _, out := range []string{e.Error(), string(e.Body), e.Message, e.RequestID} {
 			if secret.Leaks(out) || name.Leaks(out) {
 				t.Fatalf("the key or the name leaks: %q", out)

@@ -143,12 +143,12 @@ func (m *callMask) reach() int {
 // nameEchoes reports whether a header name holds the API key or a personal
 // value. net/http changes the case of header names, so case is ignored; a
 // name holds no other spelling (no quotes, spaces or percent signs).
-func (c *Client) nameEchoes(name string, personal []string) bool {
+func (m *callMask) nameEchoes(name string) bool {
 	name = strings.ToLower(name)
-	if strings.Contains(name, strings.ToLower(c.creds.key())) {
+	if strings.Contains(name, strings.ToLower(m.c.creds.key())) {
 		return true
 	}
-	for _, v := range personal {
+	for _, v := range m.personal {
 		if maskable(v) && strings.Contains(name, strings.ToLower(v)) {
 			return true
 		}

@@ -46,12 +46,12 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 			return res.notSent
 		}
 		call.observe(res)
-		c.recordResponse(cfg, res, mask)
+		recordResponse(cfg, res, mask)
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
 			call.succeeded()
-			return c.answer(cfg, method, path, res, out, mask)
+			return answer(cfg, method, path, res, out, mask)
 		}
-		failure := c.failure(ctx, cfg, method, path, res, mask)
+		failure := attemptError(ctx, cfg, method, path, res, mask)
 		if !res.retryable(method) || attempt > cfg.maxRetries {
 			return failure
 		}
@@ -106,7 +106,7 @@ type result struct {
 func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, mask *callMask, attempt int, ready func() error) (res result) {
 	if cfg.logger != nil {
 		start := time.Now()
-		defer func() { c.logAttempt(ctx, cfg, method, path, attempt, start, res, mask) }()
+		defer func() { logAttempt(ctx, cfg, method, path, attempt, start, res, mask) }()
 	}
 	if cfg.limiter != nil {
 		if err := cfg.limiter.Wait(ctx); err != nil {
@@ -277,7 +277,7 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (c *Client) logAttempt(ctx context.Context, cfg *callConfig, method, path string, attempt int, start time.Time, res result, mask *callMask) {
+func logAttempt(ctx context.Context, cfg *callConfig, method, path string, attempt int, start time.Time, res result, mask *callMask) {
 	if res.notSent != nil {
 		return // no request: the pause's error is the call's
 	}

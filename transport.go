@@ -49,11 +49,11 @@ func baseTransport() *http.Transport {
 }
 
 // guardedHTTPClient returns a copy of hc (or a new client) whose redirect
-// policy never follows a redirect to another origin: net/http would forward
+// policy never follows a redirect to another origin than base's: net/http would forward
 // the body (images, names) there, and custom headers too. No redirect sends
 // a Referer, which would leak the query (a customer reference). A client
 // without a transport gets the SDK's tuned one rather than net/http's default.
-func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
+func guardedHTTPClient(hc *http.Client, base *url.URL) *http.Client {
 	var guarded http.Client
 	if hc != nil {
 		guarded = *hc
@@ -70,7 +70,7 @@ func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
 		// The 3xx becomes an *APIError. Another origin would receive the body
 		// (images, names); a POST's redirect would be re-sent as a GET whose
 		// answer the SDK would read as the receipt of a paid task.
-		if !sameOrigin(req.URL, c.base) || via[0].Method == http.MethodPost {
+		if !sameOrigin(req.URL, base) || via[0].Method == http.MethodPost {
 			return http.ErrUseLastResponse
 		}
 		if next != nil {
