@@ -329,7 +329,8 @@ func (b *tokenBucket) take(now time.Time) (time.Duration, bool) {
 		return 0, true
 	}
 	// A tiny rate must not overflow the Duration: no sender waits an hour.
-	return time.Duration(min((1-b.tokens)/b.rate, time.Hour.Seconds()) * float64(time.Second)), false
+	// Rounded up: a bucket a hair under a token still asks for a wait.
+	return time.Duration(math.Ceil(min((1-b.tokens)/b.rate, time.Hour.Seconds()) * float64(time.Second))), false
 }
 
 // refusalLog counts refused callbacks between two warn summaries.

@@ -668,3 +668,28 @@ func TestConfirmTokenBucket(t *testing.T) {
 		}
 	})
 }
+
+// A bucket a hair under one token asked the sender to wait less than a
+// nanosecond: the refusal's wait was 0, and the handler answered 503
+// without a Retry-After (seen once in the forged-callback flood, where 32
+// senders move the clock). A refused callback is always told when to come
+// back: at least a second.
+func TestRefusalWithATinyWaitCarriesRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	b := tokenBucket{rate: DefaultConfirmRate, burst: DefaultConfirmBurst, tokens: 1 - 1e-12, last: now}
+	wait, ok := b.take(now)
+	require.False(t, ok)
+	assert.Positive(t, wait, "a refusal's wait")
+
+	client := offlineClient(t) // the refusal sends nothing
+	client.now = func() time.Time { return now }
+	h := &CallbackHandler{Confirm: client}
+	confirms := h.confirmer()
+	confirms.mu.Lock()
+	confirms.bucket = tokenBucket{rate: DefaultConfirmRate, burst: DefaultConfirmBurst, tokens: 1 - 1e-12, last: now}
+	confirms.mu.Unlock()
+	resp := serveTaskCallback(t, h, 7)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+}
