@@ -1,6 +1,10 @@
 package kryptogo
 
 import (
+	"cmp"
+	"maps"
+	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/kyabc/kryptogo-go/internal/redact"
@@ -47,3 +51,30 @@ func (m *callMask) reach() int {
 // maskable reports whether a personal value is long enough to be masked
 // (minPersonalLen).
 func maskable(v string) bool { return len(strings.TrimSpace(v)) >= minPersonalLen }
+
+// maxMaskedHeaders bounds the header text ResponseInfo masks per answer,
+// as maxErrorBody bounds the body an APIError keeps. Each value costs its
+// length and headerCost, so that many short values are bounded too.
+const (
+	maxMaskedHeaders = 64 << 10
+	headerCost       = 64
+)
+
+// withheldHeader stands for a header value past maxMaskedHeaders.
+const withheldHeader = "[withheld: the answer's headers exceed 64 KiB]"
+
+// shortestHeadersFirst returns the names of h, the shortest values first
+// (then by name): the headers a caller reads (Retry-After, a request id)
+// are short, and are masked before the budget runs out.
+func shortestHeadersFirst(h http.Header) []string {
+	size := func(name string) int {
+		n := 0
+		for _, v := range h[name] {
+			n += len(v) + headerCost
+		}
+		return n
+	}
+	names := slices.Collect(maps.Keys(h))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(size(a), size(b)), strings.Compare(a, b)) })
+	return names
+}
