@@ -42,7 +42,7 @@ func (m *callMask) reach() int {
 	longest := len(m.c.creds.key())
 	for _, v := range m.personal {
 		if maskable(v) {
-			longest = max(longest, len(v))
+			longest = max(longest, len(strings.TrimSpace(v))) // the matcher masks values trimmed
 		}
 	}
 	return redact.Reach(longest)

@@ -129,6 +129,15 @@ var lookalikes = []string{
 // %+v, APIError.Body and Message, ResponseInfo.Header, the log record.
 func spellingOutputs(t *testing.T, echo string) map[string]string {
 	t.Helper()
+	return spellingOutputsFor(t, echoPerson{spellName, spellBirthday, spellIDNumber}, echo)
+}
+
+// echoPerson is the personal values an IDV request sends.
+type echoPerson struct{ name, birthday, idNumber string }
+
+// spellingOutputsFor is spellingOutputs for a request that sends p.
+func spellingOutputsFor(t *testing.T, p echoPerson, echo string) map[string]string {
+	t.Helper()
 	c, mux := setup(t, WithMaxRetries(0))
 	logger, logs := debugJSONLogger()
 	c.cfg.logger = logger
@@ -142,7 +151,7 @@ func spellingOutputs(t *testing.T, echo string) map[string]string {
 	})
 	var info ResponseInfo
 	_, err := c.IDV.InitWeb(t.Context(), &InitWebIDVRequest{Country: "TWN", IDType: IDTypePassport, WorkflowID: WorkflowIDOnly,
-		CustomerReference: "c-1", ExpectedName: spellName, ExpectedBirthday: spellBirthday, ExpectedIDNumber: spellIDNumber},
+		CustomerReference: "c-1", ExpectedName: p.name, ExpectedBirthday: p.birthday, ExpectedIDNumber: p.idNumber},
 		WithResponseInfo(&info))
 	var apiErr *APIError
 	require.ErrorAs(t, err, &apiErr)
