@@ -702,17 +702,23 @@ func (c *Client) newRequest(ctx context.Context, userAgent, method string, targe
 	return req, nil
 }
 
-// bodyLimit is how much of an answer is read. An error body needs no more
-// than APIError keeps, plus the reach of the masking: a spelling of the key
-// or of a personal value that straddles the cut is read whole, so that it
-// is masked rather than cut into a fragment that still reveals most of it.
-// maxBody is the call's cap (WithMaxResponseBytes).
-func bodyLimit(maxBody int64, status int, mask *callMask) int64 {
+// bodyLimit is how much of an answer is read, and kept of one over it. An
+// error body needs no more than APIError keeps, plus the reach of the
+// masking: a spelling of the key or of a personal value that straddles the
+// cut is read whole, so that it is masked rather than cut into a fragment
+// that still reveals most of it. Of a 2xx over the cap only its shape is
+// told (bodyShape), from its first bytes. maxBody is the call's cap
+// (WithMaxResponseBytes).
+func bodyLimit(maxBody int64, status int, mask *callMask) bodyCap {
 	if status >= 200 && status <= 299 {
-		return maxBody
+		return bodyCap{limit: maxBody, keep: overCapHead}
 	}
-	return min(maxBody, maxErrorBody) + int64(mask.reach())
+	return wholeCap(min(maxBody, maxErrorBody) + int64(mask.reach()))
 }
+
+// overCapHead is what is kept of a 2xx answer over the cap: enough of its
+// head to tell its shape.
+const overCapHead = 512
 
 // idempotent methods can be sent twice with the effect of once.
 func idempotent(method string) bool {
