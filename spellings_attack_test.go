@@ -13,7 +13,9 @@ package kryptogo
 //   - white space: a name echoed with its spaces doubled, as no-break
 //     spaces or tabs, or trimmed of the spaces the request sent;
 //   - full-width forms (Ｊｏｈｎ, Ａ１２３), which East Asian systems write
-//     for Latin letters and digits.
+//     for Latin letters and digits;
+//   - dates as a Taiwanese service writes them: the ROC calendar the API
+//     itself uses for tw_id_apply_date (1100101), and CJK dates.
 //
 // Each must be masked wherever the caller can see it, like the spellings
 // of TestEchoSpellingsMasked; the lookalikes must be left whole.
@@ -43,10 +45,11 @@ func TestEchoSpellingsAttackMasked(t *testing.T) {
 	img := base64.StdEncoding.EncodeToString(spellImage())
 	keyB64 := base64.StdEncoding.EncodeToString([]byte("GOFACT-API-TOKEN: " + testKey))
 	keyRun := keyB64[(len("GOFACT-API-TOKEN: ")+2)/3*4 : len("GOFACT-API-TOKEN: "+testKey)/3*4]
-	renee := echoPerson{spellName, spellBirthday, spellIDNumber}
-	strauss := echoPerson{"Johann Straußberger", spellBirthday, spellIDNumber}
-	yilmaz := echoPerson{"İlker Yılmaz", spellBirthday, spellIDNumber}
-	padded := echoPerson{"  Renée Zoë Lindqvist ", spellBirthday, " A123456789 "}
+	renee := echoPerson{spellName, spellBirthday, spellIDNumber, ""}
+	strauss := echoPerson{"Johann Straußberger", spellBirthday, spellIDNumber, ""}
+	yilmaz := echoPerson{"İlker Yılmaz", spellBirthday, spellIDNumber, ""}
+	padded := echoPerson{"  Renée Zoë Lindqvist ", spellBirthday, " A123456789 ", ""}
+	taiwan := echoPerson{"Chen Mei-Ling", "1990-05-17", "A223456789", "1100101"}
 	for _, tc := range []struct {
 		name    string
 		person  echoPerson
@@ -76,6 +79,17 @@ func TestEchoSpellingsAttackMasked(t *testing.T) {
 		{name: "ID number sent with spaces around, echoed trimmed", person: padded, echo: "[A123456789]", hidden: "A123456789"},
 		{name: "name in full-width letters", person: renee, echo: fullWidth("RENÉE ZOË LINDQVIST"), hidden: fullWidth("LINDQVIST")},
 		{name: "ID number in full-width", person: renee, echo: fullWidth(spellIDNumber), hidden: fullWidth("123456789")},
+		// Dates as a Taiwanese service writes them: the API's own ROC form
+		// (tw_id_apply_date 1100101 is 2021-01-01), with separators or as
+		// the Gregorian date, and CJK dates.
+		{name: "ROC apply date as the Gregorian date", person: taiwan, echo: "issued 2021-01-01", hidden: "2021-01-01"},
+		{name: "ROC apply date with slashes", person: taiwan, echo: "issued 110/01/01", hidden: "110/01/01"},
+		{name: "ROC apply date in CJK", person: taiwan, echo: "民國110年1月1日", hidden: "110年1月1日"},
+		{name: "birthday in CJK", person: renee, echo: "1985年01月31日", hidden: "1985年01月31日"},
+		{name: "birthday in CJK, not padded", person: renee, echo: "1985年1月31日", hidden: "1985年1月31日"},
+		{name: "birthday as an ROC date", person: renee, echo: "民國74年1月31日", hidden: "74年1月31日"},
+		{name: "birthday as an ROC date with slashes", person: renee, echo: "074/01/31", hidden: "074/01/31"},
+		{name: "birthday as a 7-digit ROC date", person: renee, echo: "0740131", hidden: "0740131"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -115,7 +129,7 @@ func TestEchoAttackLookalikesKept(t *testing.T) {
 	for i, text := range attackLookalikes {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			t.Parallel()
-			outs := spellingOutputsFor(t, echoPerson{spellName, spellBirthday, spellIDNumber}, text)
+			outs := spellingOutputsFor(t, echoPerson{spellName, spellBirthday, spellIDNumber, ""}, text)
 			assert.Contains(t, outs["APIError.Message"], strings.Join(strings.Fields(text), " "), "the message keeps an ordinary text")
 			assert.NotContains(t, outs["APIError.Body"], "[", "nothing masked or withheld in the body")
 		})

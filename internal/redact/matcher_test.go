@@ -132,7 +132,14 @@ func TestDateSpellings(t *testing.T) {
 		assert.Contains(t, got, want)
 	}
 	assert.Contains(t, dateSpellings("19850131"), "1985-01-31")
-	for _, notDate := range []string{"1985-02-30", "A123456789", "Renée", "1985", "31/01/1985"} {
+	for _, want := range []string{"1985年1月31日", "1985年01月31日", "74/01/31", "074/01/31", "0740131", "74年1月31日"} {
+		assert.Contains(t, got, want, "CJK and ROC")
+	}
+	roc := dateSpellings("1100101") // tw_id_apply_date: 2021-01-01 in the ROC calendar
+	for _, want := range []string{"2021-01-01", "2021/1/1", "110/01/01", "110-1-1", "2021年1月1日", "110年1月1日"} {
+		assert.Contains(t, roc, want)
+	}
+	for _, notDate := range []string{"1985-02-30", "A123456789", "Renée", "1985", "31/01/1985", "0000101", "1101332", "110010"} {
 		assert.Nil(t, dateSpellings(notDate), notDate)
 	}
 }
