@@ -24,8 +24,21 @@ type callMask struct {
 	built    scrubber
 }
 
-func (c *Client) maskFor(body *requestBody) *callMask {
-	return &callMask{c: c, personal: body.personalValues()}
+// maskFor returns the mask of a call that sends body with the
+// configuration cfg.
+func (c *Client) maskFor(body *requestBody, cfg *callConfig) *callMask {
+	return &callMask{c: c, personal: slices.Concat(body.personalValues(), cfg.personal)}
+}
+
+// withPersonal makes a call mask values as personal values of its request:
+// a call the SDK makes on its own as part of another (CreateOnce's lookup
+// in the history) carries none itself, but its answer comes from the
+// server that was just sent them, and its errors are the other call's.
+func withPersonal(values []string) Option {
+	return func(s *settings) error {
+		s.personal = slices.Concat(s.personal, values)
+		return nil
+	}
 }
 
 // scrubber returns the call's scrubber, building it on first use.

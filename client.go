@@ -444,7 +444,7 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 	}
 	target := c.endpoint(path, query)
 	call := c.startCall(cfg) // flow.go: the client-wide retry budget and 429 pause
-	mask := c.maskFor(body)
+	mask := c.maskFor(body, cfg)
 	var last error
 	for attempt := 1; ; attempt++ {
 		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
