@@ -24,8 +24,9 @@ const maxJoiner = 64
 // length: it may be the start of an image.
 func Blobs(b []byte, truncated bool) []byte {
 	// A JSON string literal is read decoded too: its escapes may join the
-	// pieces (\u000a, \u0026#10;) in a way the raw text does not show.
-	b = rewriteLiterals(b, false, func(text []byte) ([]byte, bool) { return blobsOf(text, false) })
+	// pieces (\u000a, \u0026#10;) in a way the raw text does not show. A
+	// literal shorter than a blob cannot hold one.
+	b = rewriteLiterals(b, false, MinBlob, func(text []byte) ([]byte, bool) { return blobsOf(text, false) })
 	out, _ := blobsOf(b, truncated)
 	return out
 }

@@ -167,7 +167,7 @@ func (m *Matcher) Bytes(b []byte, truncated bool) []byte {
 	if m.empty() {
 		return b
 	}
-	b = rewriteLiterals(b, truncated, m.maskText)
+	b = rewriteLiterals(b, truncated, 0, m.maskText)
 	masked, tv, bv, changed := m.maskSpellings(b)
 	if !truncated {
 		return masked
@@ -208,9 +208,10 @@ func replaceSpans(b []byte, spans []span, with string) []byte {
 }
 
 // rewriteLiterals decodes every JSON string literal of b that holds an
-// escape and re-encodes those whose text rewrite changes. truncated says
-// b is cut: an unterminated literal at its end is cut off.
-func rewriteLiterals(b []byte, truncated bool, rewrite func(text []byte) ([]byte, bool)) []byte {
+// escape and is at least minLen bytes long, and re-encodes those whose
+// text rewrite changes. truncated says b is cut: an unterminated literal
+// at its end is cut off.
+func rewriteLiterals(b []byte, truncated bool, minLen int, rewrite func(text []byte) ([]byte, bool)) []byte {
 	var out []byte // nil until something changes
 	last := 0      // b[:last] is settled (copied to out when out != nil)
 	for i := 0; i < len(b); i++ {
@@ -225,7 +226,7 @@ func rewriteLiterals(b []byte, truncated bool, rewrite func(text []byte) ([]byte
 			}
 			break
 		}
-		if escaped {
+		if escaped && end+1-i >= minLen {
 			if masked, ok := rewriteLiteral(b[i:end+1], rewrite); ok {
 				out = append(settle(out, b, last, i), masked...)
 				last = end + 1

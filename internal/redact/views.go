@@ -110,7 +110,7 @@ func textView(b []byte, track bool) view {
 			continue
 		}
 		scratch = appendFolded(scratch[:0], r)
-		if i > unitStart && unorm.CombiningClass(scratch[0]) == 0 { // a starter begins a unit
+		if i > unitStart && (unorm.CombiningClass(scratch[0]) == 0 || len(unit) >= maxUnit) { // a starter begins a unit
 			flush(i)
 			unitStart = i
 		}
@@ -120,6 +120,12 @@ func textView(b []byte, track bool) view {
 	flush(len(b))
 	return vb.view(len(b))
 }
+
+// maxUnit bounds the runes of a unit, as Unicode's stream-safe text
+// format bounds the combining marks of a character (30): a letter under
+// thousands of marks would make ordering them cost more than linear time,
+// and no name has more than a few.
+const maxUnit = 32
 
 // plainByte reports an ASCII byte that is not the start of an escape.
 func plainByte(c byte) bool { return c < utf8.RuneSelf && c != '\\' && c != '&' }
