@@ -46,11 +46,15 @@ func wholeCap(limit int64) bodyCap { return bodyCap{limit: limit, keep: limit} }
 // readBody reads at most c.limit bytes of an answer of the given length
 // (-1 when unknown); truncated reports a longer answer, of which body is
 // the head, at most c.keep bytes. A declared length over the limit is not
-// read at all.
+// read at all, unless its reader keeps the whole limit (an error's
+// window: a maintenance page longer than it still has its title read);
+// then the limit is read, as of an answer of unknown length.
 func readBody(r io.Reader, length int64, c bodyCap) (body []byte, truncated bool, err error) {
 	switch {
-	case length > c.limit:
+	case length > c.limit && c.keep < c.limit:
 		return nil, true, nil
+	case length > c.limit:
+		length = -1
 	case length >= 0 && length <= directRead:
 		return readDeclared(r, make([]byte, length), 0, c)
 	case length > directRead:

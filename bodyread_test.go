@@ -39,10 +39,10 @@ func TestReadBody(t *testing.T) {
 		{"empty, unknown length", hiddenLength{strings.NewReader("")}, -1, 10, "", false, nil},
 		{"exactly the limit", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)), text, false, nil},
 		{"one byte over", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)) - 1, text[:len(text)-1], true, nil},
-		{"declared over the limit: not read", strings.NewReader(text), int64(len(text)), 10, "", true, nil},
+		{"declared over the limit: the window read", strings.NewReader(text), int64(len(text)), 10, text[:10], true, nil},
 		{"shorter than declared", strings.NewReader("{}"), 100, 1 << 20, "{}", false, io.ErrUnexpectedEOF},
 		{"declared 2^60 under an absurd limit", strings.NewReader("{}"), 1 << 60, 1 << 62, "{}", false, io.ErrUnexpectedEOF},
-		{"declared length a lie, over the limit", strings.NewReader(text), 100, 10, "", true, nil},
+		{"declared length a lie, over the limit", strings.NewReader(text), 100, 10, text[:10], true, nil},
 		{"broken mid-way", hiddenLength{io.MultiReader(strings.NewReader(text[:50_000]), iotest.ErrReader(io.ErrClosedPipe))}, -1, 1 << 20,
 			text[:50_000], false, io.ErrClosedPipe},
 		{"small, declared", strings.NewReader(small), int64(len(small)), 1 << 30, small, false, nil},
@@ -102,6 +102,14 @@ func TestReadBodyKeepsTheHeadAsked(t *testing.T) {
 			assert.Equal(t, long[:512], string(body))
 		})
 	}
+	t.Run("declared over the limit: not read", func(t *testing.T) {
+		r := strings.NewReader(long)
+		body, truncated, err := readBody(r, int64(len(long)), bodyCap{limit: 256 << 10, keep: 512})
+		require.NoError(t, err)
+		assert.True(t, truncated)
+		assert.Empty(t, body)
+		assert.Equal(t, len(long), r.Len(), "nothing was read")
+	})
 }
 
 func TestBlockPoolKeepsOneAnswer(t *testing.T) {

@@ -13,6 +13,7 @@ package kryptogo
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -111,4 +112,35 @@ func TestResponseInfoHeadersCostBounded(t *testing.T) {
 	assert.GreaterOrEqual(t, len(info.Header), 2000+2, "every header is named")
 	assert.Positive(t, withheldPads, "the headers past the bound say so")
 	assertAbsent(t, all.String(), testKey, chainName)
+}
+
+// TestAPIErrorReadsTheHeadOfALongDeclaredBody: an error page longer than
+// the error window, with a Content-Length (a load balancer's static
+// maintenance page), is read up to the window, as one of unknown length
+// is: its message and the first 64 KiB of its body are kept. It was not
+// read at all.
+func TestAPIErrorReadsTheHeadOfALongDeclaredBody(t *testing.T) {
+	t.Parallel()
+	page := "<html><head><title>Maintenance until 12:00 UTC</title></head><body>" +
+		strings.Repeat("<p>We are upgrading.</p>", 100<<10/24) + "</body></html>"
+	for _, declared := range []bool{true, false} {
+		t.Run(fmt.Sprint("declared=", declared), func(t *testing.T) {
+			t.Parallel()
+			c, mux := setup(t, WithMaxRetries(0))
+			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+				if declared {
+					w.Header().Set("Content-Length", fmt.Sprint(len(page)))
+				}
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, page)
+			})
+			_, err := c.Tasks.Summary(t.Context(), 1)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, "HTML page: Maintenance until 12:00 UTC", apiErr.Message)
+			assert.Len(t, apiErr.Body, maxErrorBody)
+			assert.Equal(t, page[:maxErrorBody], string(apiErr.Body))
+		})
+	}
 }
