@@ -1,6 +1,10 @@
 package kryptogo
 
 import (
+	"cmp"
+	"maps"
+	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/kyabc/kryptogo-go/internal/redact"
@@ -20,8 +24,21 @@ type callMask struct {
 	built    scrubber
 }
 
-func (c *Client) maskFor(body *requestBody) *callMask {
-	return &callMask{c: c, personal: body.personalValues()}
+// maskFor returns the mask of a call that sends body with the
+// configuration cfg.
+func (c *Client) maskFor(body *requestBody, cfg *callConfig) *callMask {
+	return &callMask{c: c, personal: slices.Concat(body.personalValues(), cfg.personal)}
+}
+
+// withPersonal makes a call mask values as personal values of its request:
+// a call the SDK makes on its own as part of another (CreateOnce's lookup
+// in the history) carries none itself, but its answer comes from the
+// server that was just sent them, and its errors are the other call's.
+func withPersonal(values []string) Option {
+	return func(s *settings) error {
+		s.personal = slices.Concat(s.personal, values)
+		return nil
+	}
 }
 
 // scrubber returns the call's scrubber, building it on first use.
@@ -38,7 +55,7 @@ func (m *callMask) reach() int {
 	longest := len(m.c.creds.key())
 	for _, v := range m.personal {
 		if maskable(v) {
-			longest = max(longest, len(v))
+			longest = max(longest, len(strings.TrimSpace(v))) // the matcher masks values trimmed
 		}
 	}
 	return redact.Reach(longest)
@@ -47,3 +64,30 @@ func (m *callMask) reach() int {
 // maskable reports whether a personal value is long enough to be masked
 // (minPersonalLen).
 func maskable(v string) bool { return len(strings.TrimSpace(v)) >= minPersonalLen }
+
+// maxMaskedHeaders bounds the header text ResponseInfo masks per answer,
+// as maxErrorBody bounds the body an APIError keeps. Each value costs its
+// length and headerCost, so that many short values are bounded too.
+const (
+	maxMaskedHeaders = 64 << 10
+	headerCost       = 64
+)
+
+// withheldHeader stands for a header value past maxMaskedHeaders.
+const withheldHeader = "[withheld: the answer's headers exceed 64 KiB]"
+
+// shortestHeadersFirst returns the names of h, the shortest values first
+// (then by name): the headers a caller reads (Retry-After, a request id)
+// are short, and are masked before the budget runs out.
+func shortestHeadersFirst(h http.Header) []string {
+	size := func(name string) int {
+		n := 0
+		for _, v := range h[name] {
+			n += len(v) + headerCost
+		}
+		return n
+	}
+	names := slices.Collect(maps.Keys(h))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(size(a), size(b)), strings.Compare(a, b)) })
+	return names
+}

@@ -449,7 +449,7 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 	}
 	target := c.endpoint(path, query)
 	call := c.startCall(cfg) // flow.go: the client-wide retry budget and 429 pause
-	mask := c.maskFor(body)
+	mask := c.maskFor(body, cfg)
 	var last error
 	for attempt := 1; ; attempt++ {
 		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
@@ -612,17 +612,23 @@ func (c *Client) newRequest(ctx context.Context, userAgent, method string, targe
 	return req, nil
 }
 
-// bodyLimit is how much of an answer is read. An error body needs no more
-// than APIError keeps, plus the reach of the masking: a spelling of the key
-// or of a personal value that straddles the cut is read whole, so that it
-// is masked rather than cut into a fragment that still reveals most of it.
-// maxBody is the call's cap (WithMaxResponseBytes).
-func bodyLimit(maxBody int64, status int, mask *callMask) int64 {
+// bodyLimit is how much of an answer is read, and kept of one over it. An
+// error body needs no more than APIError keeps, plus the reach of the
+// masking: a spelling of the key or of a personal value that straddles the
+// cut is read whole, so that it is masked rather than cut into a fragment
+// that still reveals most of it. Of a 2xx over the cap only its shape is
+// told (bodyShape), from its first bytes. maxBody is the call's cap
+// (WithMaxResponseBytes).
+func bodyLimit(maxBody int64, status int, mask *callMask) bodyCap {
 	if status >= 200 && status <= 299 {
-		return maxBody
+		return bodyCap{limit: maxBody, keep: overCapHead}
 	}
-	return min(maxBody, maxErrorBody) + int64(mask.reach())
+	return wholeCap(min(maxBody, maxErrorBody) + int64(mask.reach()))
 }
+
+// overCapHead is what is kept of a 2xx answer over the cap: enough of its
+// head to tell its shape.
+const overCapHead = 512
 
 // idempotent methods can be sent twice with the effect of once.
 func idempotent(method string) bool {
@@ -874,19 +880,29 @@ func (cfg *callConfig) log(ctx context.Context, msg string, attrs ...slog.Attr) 
 // recordResponse fills the call's ResponseInfo (WithResponseInfo) with the
 // answer of an attempt, if one came. A header that echoes the API key or a
 // personal value of the request is masked as an error's text would be,
-// and one whose name does is dropped.
+// and one whose name does is dropped. Masking is bounded per answer
+// (maxMaskedHeaders): net/http accepts 10 MiB of headers, which a server
+// could fill to make each call cost seconds of CPU. The shortest headers
+// are masked first; the values past the bound are replaced by
+// withheldHeader.
 func (c *Client) recordResponse(cfg *callConfig, res result, mask *callMask) {
 	if cfg.info == nil || res.status == 0 {
 		return
 	}
 	scrub := mask.scrubber()
 	header := make(http.Header, len(res.header))
-	for name, values := range res.header {
+	budget := maxMaskedHeaders
+	for _, name := range shortestHeadersFirst(res.header) {
 		if c.nameEchoes(name, mask.personal) {
 			continue
 		}
+		values := res.header[name]
 		masked := make([]string, len(values))
 		for i, v := range values {
+			if budget -= len(v) + headerCost; budget < 0 {
+				masked[i] = withheldHeader
+				continue
+			}
 			masked[i] = scrub.text(v)
 		}
 		header[name] = masked

@@ -862,7 +862,7 @@ func TestReadBodyAllocatesWhatArrived(t *testing.T) {
 			slow := io.MultiReader(strings.NewReader("{"), iotest.ErrReader(io.ErrUnexpectedEOF))
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			body, _, err := readBody(slow, length, 1<<62)
+			body, _, err := readBody(slow, length, wholeCap(1<<62))
 			runtime.ReadMemStats(&after)
 			assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 			assert.Equal(t, "{", string(body))

@@ -79,6 +79,11 @@ var coldCases = map[string]coldCase{
 	"12 MiB with Content-Length":            {sizedTransport{http.StatusOK, 12 << 20, true}, DefaultMaxResponseBytes, 12 << 20},
 	"12 MiB chunked":                        {sizedTransport{http.StatusOK, 12 << 20, false}, DefaultMaxResponseBytes, 12 << 20},
 	"300 KiB with Content-Length":           {sizedTransport{http.StatusOK, 300 << 10, true}, DefaultMaxResponseBytes, 300 << 10},
+	// A smaller cap (WithMaxResponseBytes) is a cap all the same: an
+	// answer over it was copied whole for an error that reads its first
+	// byte.
+	"over cap, 4 MiB chunked, 1 MiB cap":   {sizedTransport{http.StatusOK, 4 << 20, false}, 1 << 20, 1 << 20},
+	"over cap, 4 MiB chunked, 256 KiB cap": {sizedTransport{http.StatusOK, 4 << 20, false}, 256 << 10, 256 << 10},
 }
 
 // TestColdAllocationChild is the child's side: it makes the case's call
@@ -144,6 +149,8 @@ func TestColdAllocation(t *testing.T) {
 		"12 MiB with Content-Length":            {1.1, 1.1},
 		"12 MiB chunked":                        {2.01, 1.1}, // its blocks and one copy, plus 0.2% of bookkeeping
 		"300 KiB with Content-Length":           {1.1, 1.1},
+		"over cap, 4 MiB chunked, 1 MiB cap":    {1.1, 1.1},
+		"over cap, 4 MiB chunked, 256 KiB cap":  {1.1, 1.1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -111,8 +111,18 @@ func (c *Client) scrubber(personal []string) scrubber {
 // a one- or two-letter name ("Li") would shred every message.
 const minPersonalLen = 3
 
-// text masks v; text that still reveals a secret once decoded is withheld.
+// maxText bounds a text masked for an error, a log record or a header:
+// net/http quotes a malformed header line whole in its error (it accepts
+// 10 MiB of headers), and masking reads a text in several decoded layers.
+// A longer text keeps its first maxText bytes, masked, and ends in "…".
+const maxText = 8 << 10
+
+// text masks v, cut to maxText bytes; text that still reveals a secret
+// once decoded is withheld.
 func (s scrubber) text(v string) string {
+	if len(v) > maxText { // masked over the reach past the cut, then cut
+		return string(s.keep([]byte(s.head(v)), true, maxText)) + "…"
+	}
 	v = string(redact.Blobs([]byte(s.m.String(v)), false))
 	if s.leaks(v) {
 		return withheld
@@ -146,8 +156,12 @@ func (s scrubber) keep(window []byte, truncated bool, n int) []byte {
 // wrap returns err, its text prefixed, with its text and its whole chain
 // masked.
 func (s scrubber) wrap(prefix string, err error) error {
-	return &redactedError{msg: s.text(prefix + err.Error()), err: s.chain(err)}
+	return &redactedError{msg: s.text(prefix + s.head(err.Error())), err: s.chain(err)}
 }
+
+// head returns as much of v as text reads: a text of megabytes is not
+// copied again only to be cut.
+func (s scrubber) head(v string) string { return v[:min(len(v), maxText+s.m.Reach())] }
 
 // withheld stands for text that echoed a secret in a spelling the masking
 // does not know.

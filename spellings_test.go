@@ -129,6 +129,16 @@ var lookalikes = []string{
 // %+v, APIError.Body and Message, ResponseInfo.Header, the log record.
 func spellingOutputs(t *testing.T, echo string) map[string]string {
 	t.Helper()
+	return spellingOutputsFor(t, echoPerson{spellName, spellBirthday, spellIDNumber, ""}, echo)
+}
+
+// echoPerson is the personal values an IDV request sends; with
+// twApplyDate, a Taiwanese ID card's (the Taiwan ID add-on).
+type echoPerson struct{ name, birthday, idNumber, twApplyDate string }
+
+// spellingOutputsFor is spellingOutputs for a request that sends p.
+func spellingOutputsFor(t *testing.T, p echoPerson, echo string) map[string]string {
+	t.Helper()
 	c, mux := setup(t, WithMaxRetries(0))
 	logger, logs := debugJSONLogger()
 	c.cfg.logger = logger
@@ -141,9 +151,12 @@ func spellingOutputs(t *testing.T, echo string) map[string]string {
 		_, _ = io.WriteString(w, `{"code":4001,"message":`+jsonString("rejected: "+echo)+`}`)
 	})
 	var info ResponseInfo
-	_, err := c.IDV.InitWeb(t.Context(), &InitWebIDVRequest{Country: "TWN", IDType: IDTypePassport, WorkflowID: WorkflowIDOnly,
-		CustomerReference: "c-1", ExpectedName: spellName, ExpectedBirthday: spellBirthday, ExpectedIDNumber: spellIDNumber},
-		WithResponseInfo(&info))
+	req := &InitWebIDVRequest{Country: "TWN", IDType: IDTypePassport, WorkflowID: WorkflowIDOnly,
+		CustomerReference: "c-1", ExpectedName: p.name, ExpectedBirthday: p.birthday, ExpectedIDNumber: p.idNumber}
+	if p.twApplyDate != "" {
+		req.IDType, req.TWIDApplyCode, req.TWIDApplyDate, req.TWIDIssueSiteID = IDTypeIDCard, TWIDApplyCodeOf(TWIDReissue), p.twApplyDate, "10001"
+	}
+	_, err := c.IDV.InitWeb(t.Context(), req, WithResponseInfo(&info))
 	var apiErr *APIError
 	require.ErrorAs(t, err, &apiErr)
 	return map[string]string{
