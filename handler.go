@@ -133,7 +133,8 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case v.status == http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", http.MethodPost)
-	case v.retryAfter > 0:
+	case v.retryAfter > 0 || v.status == http.StatusServiceUnavailable:
+		// Every 503 says when to come back (at least a second).
 		w.Header().Set("Retry-After", retryAfterHeader(v.retryAfter))
 	}
 	if v.status == http.StatusNoContent {
