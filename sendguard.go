@@ -345,23 +345,29 @@ func fromGoTransport(caller string) bool {
 
 // gotConnCaller returns the function that reported the GotConn event being
 // handled, seen through this package's hooks and httptrace's composition
-// of the hooks of several traces ("" when not found). It reads a few
-// frames and allocates nothing: it runs for the first send of each POST
-// through a RoundTripper other than net/http's own.
+// of the hooks of several traces ("" when not found). It reads the stack
+// a few frames at a time, as far as the relays go (each trace composed on
+// the SDK's adds some), and allocates nothing: it runs for the first send
+// of each POST through a RoundTripper other than net/http's own.
 func gotConnCaller() string {
 	var pcs [16]uintptr
-	for _, pc := range pcs[:runtime.Callers(2, pcs[:])] {
-		// pc is a return address: pc-1 lies in the call, in the function
-		// that made it (the innermost one, when calls were inlined).
-		fn := runtime.FuncForPC(pc - 1)
-		if fn == nil {
+	for skip := 2; ; skip += len(pcs) {
+		n := runtime.Callers(skip, pcs[:])
+		for _, pc := range pcs[:n] {
+			// pc is a return address: pc-1 lies in the call, in the function
+			// that made it (the innermost one, when calls were inlined).
+			fn := runtime.FuncForPC(pc - 1)
+			if fn == nil {
+				return ""
+			}
+			if name := fn.Name(); !relaysTraceEvents(name) {
+				return name
+			}
+		}
+		if n < len(pcs) {
 			return ""
 		}
-		if name := fn.Name(); !relaysTraceEvents(name) {
-			return name
-		}
 	}
-	return ""
 }
 
 // ownFuncPrefix begins the names of this package's functions in a stack.

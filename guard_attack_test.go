@@ -1,0 +1,197 @@
+package kryptogo
+
+// Attacks on the send guard (issue 15, item 1): transports and servers that
+// the first pass did not try. Each test that tries one failed before its
+// fix; the Bounds tests keep a fix from lifting a bound net/http had.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// copiesRT sends copies of each request at once, each from a goroutine of
+// its own, and returns the first answer (or the last error). Unlike
+// hedgingRT it makes any number of copies, can give each a context of its
+// own and stack traces of its own on it, and can return as soon as the
+// request's context ends, as hedgedhttp does, leaving its copies running.
+type copiesRT struct {
+	next   http.RoundTripper
+	copies int
+	// detach gives each copy a context derived from the request's that the
+	// request's cancellation does not reach (context.WithoutCancel): it
+	// keeps the SDK's trace, as a "derived" context must.
+	detach bool
+	traces int // traces of its own composed on each copy's context
+	// rebuild builds each copy anew with http.NewRequestWithContext (on the
+	// copy's context) rather than req.Clone.
+	rebuild bool
+	// leaveOnDone returns the context's error as soon as it ends, without
+	// waiting for the copies (hedgedhttp's waitResult does so).
+	leaveOnDone bool
+	running     *sync.WaitGroup // tracks the copies, when set
+}
+
+func (h copiesRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := bufferRequestBody(req)
+	if err != nil {
+		return nil, err
+	}
+	outcomes := make(chan hedgeOutcome, h.copies)
+	for range h.copies {
+		if h.running != nil {
+			h.running.Add(1)
+		}
+		go func() {
+			if h.running != nil {
+				defer h.running.Done()
+			}
+			resp, err := h.next.RoundTrip(h.copy(req, body))
+			outcomes <- hedgeOutcome{resp: resp, err: err}
+		}()
+	}
+	var lastErr error
+	for received := 0; received < h.copies; received++ {
+		var o hedgeOutcome
+		select {
+		case o = <-outcomes:
+		case <-h.done(req.Context()):
+			go discard(outcomes, h.copies-received)
+			return nil, req.Context().Err()
+		}
+		if o.err == nil {
+			go discard(outcomes, h.copies-received-1)
+			return o.resp, nil
+		}
+		lastErr = o.err
+	}
+	return nil, lastErr
+}
+
+// done is the request context's Done channel when the transport leaves on
+// it, else nil (never ready).
+func (h copiesRT) done(ctx context.Context) <-chan struct{} {
+	if h.leaveOnDone {
+		return ctx.Done()
+	}
+	return nil
+}
+
+// copy returns one copy of req, with its buffered body.
+func (h copiesRT) copy(req *http.Request, body []byte) *http.Request {
+	ctx := req.Context()
+	if h.detach {
+		ctx = context.WithoutCancel(ctx)
+	}
+	for range h.traces {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {}})
+	}
+	c := req.Clone(ctx)
+	if h.rebuild {
+		c, _ = http.NewRequestWithContext(ctx, req.Method, req.URL.String(), nil)
+		c.Header, c.Host = req.Header.Clone(), req.Host
+	}
+	setBufferedBody(c, body)
+	return c
+}
+
+// bufferRequestBody reads req's body, if it has one, and closes it: a
+// transport that sends a request more than once must keep its body.
+func bufferRequestBody(req *http.Request) ([]byte, error) {
+	if req.Body == nil {
+		return nil, nil
+	}
+	defer req.Body.Close()
+	return io.ReadAll(req.Body)
+}
+
+// setBufferedBody gives c, a copy of a request, a body of its own over
+// body (none when nil) and a GetBody that rewinds it, as a hedging
+// transport must for net/http to resend a copy by itself.
+func setBufferedBody(c *http.Request, body []byte) {
+	if body == nil {
+		return
+	}
+	c.Body = io.NopCloser(bytes.NewReader(body))
+	c.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	c.ContentLength = int64(len(body))
+}
+
+// countingHTTP1 starts a postCounter's server over HTTP/1.1 and returns it
+// with a transport of its own; both are closed when the test ends.
+func countingHTTP1(t *testing.T) (*postCounter, *httptest.Server, *http.Transport) {
+	counter := &postCounter{seen: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(counter.handle))
+	t.Cleanup(srv.Close)
+	transport := baseTransport()
+	t.Cleanup(transport.CloseIdleConnections)
+	return counter, srv, transport
+}
+
+// createConcurrently makes calls KYA.Create calls at once, each for its own
+// address, and returns how many succeeded and the first error of the others.
+func createConcurrently(ctx context.Context, client *Client, calls int) (int, error) {
+	errs := make(chan error, calls)
+	for i := range calls {
+		go func() {
+			_, err := client.KYA.Create(ctx, &CreateKYARequest{Address: fmt.Sprintf("0x%040x", i+1)})
+			errs <- err
+		}()
+	}
+	succeeded, first := 0, error(nil)
+	for range calls {
+		if err := <-errs; err == nil {
+			succeeded++
+		} else if first == nil {
+			first = err
+		}
+	}
+	return succeeded, first
+}
+
+// assertEachPOSTOnce makes 20 KYA.Create calls at once through hc, whose
+// copiesRT tracks its copies in running, against the server that counter
+// serves at url: none may reach it twice, and nearly all succeed.
+func assertEachPOSTOnce(t *testing.T, url string, hc *http.Client, running *sync.WaitGroup, counter *postCounter) {
+	t.Helper()
+	const calls = 20
+	client, err := NewClient(testKey, WithBaseURL(url), WithHTTPClient(hc))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	succeeded, failure := createConcurrently(ctx, client, calls)
+	running.Wait() // every copy is over: a late one would be counted
+	assert.Zero(t, counter.duplicates(), "POSTs the server received twice")
+	assert.GreaterOrEqual(t, succeeded, calls*9/10, "calls that succeeded; a failure: %v", failure)
+}
+
+// A hedging transport that stacks a few traces of its own on each copy (one
+// for metrics, one for logs, one for a tracer...) pushed the transport's
+// frame out of the 16 frames the guard read to tell an HTTP/1 connection,
+// from 5 traces on: the copy on its own HTTP/1 connection was held instead
+// of closed, and net/http writes an HTTP/1 request without looking at the
+// context, so once let go (here, on a context detached from the request's)
+// it wrote: 20 of 20 calls reached the API twice. It is closed before it
+// writes, however many traces there are.
+func TestHedgingTransportWithManyTracesSendsEachPOSTOnceOverHTTP1(t *testing.T) {
+	t.Parallel()
+	for _, traces := range []int{6, 40} {
+		t.Run(fmt.Sprint(traces, " traces"), func(t *testing.T) {
+			t.Parallel()
+			counter, srv, transport := countingHTTP1(t)
+			var running sync.WaitGroup
+			assertEachPOSTOnce(t, srv.URL, &http.Client{
+				Transport: copiesRT{next: transport, copies: 2, traces: traces, detach: true, running: &running}}, &running, counter)
+		})
+	}
+}
