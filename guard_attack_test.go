@@ -127,6 +127,14 @@ func setBufferedBody(c *http.Request, body []byte) {
 	c.ContentLength = int64(len(body))
 }
 
+// passThroughRT is a wrapping transport that keeps the request's context,
+// as otelhttp's does: every POST through it is fully guarded.
+type passThroughRT struct{ next http.RoundTripper }
+
+func (p passThroughRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	return p.next.RoundTrip(req.Clone(req.Context()))
+}
+
 // countingHTTP1 starts a postCounter's server over HTTP/1.1 and returns it
 // with a transport of its own; both are closed when the test ends.
 func countingHTTP1(t *testing.T) (*postCounter, *httptest.Server, *http.Transport) {
@@ -194,4 +202,53 @@ func TestHedgingTransportWithManyTracesSendsEachPOSTOnceOverHTTP1(t *testing.T) 
 				Transport: copiesRT{next: transport, copies: 2, traces: traces, detach: true, running: &running}}, &running, counter)
 		})
 	}
+}
+
+// A server (or a CDN in front of it) may send 103 Early Hints before the
+// answer. The guard read the hint's first byte as the first copy's answer
+// arriving, and 250 ms later, the hedging transport having returned nothing
+// yet, ended the attempt: it cancelled the copy that wrote, and 20 of 20
+// calls failed as maybe sent although the API answered each.
+func TestHedgingTransportOverHTTP2KeepsTheCopyThatWritesPastEarlyHints(t *testing.T) {
+	t.Parallel()
+	const calls = 20
+	counter := &postCounter{seen: map[string]int{}}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		time.Sleep(3 * holdGrace)
+		counter.handle(w, r)
+	}))
+	transport := startHTTP2(t, srv)
+	client, err := NewClient(testKey, WithBaseURL(srv.URL), WithHTTPClient(&http.Client{Transport: hedgingRT{next: transport}}))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	succeeded, failure := createConcurrently(ctx, client, calls)
+	srv.Close()
+	assert.GreaterOrEqual(t, succeeded, calls*9/10, "calls that succeeded; a failure: %v", failure)
+	assert.Zero(t, counter.duplicates(), "POSTs the server received twice")
+}
+
+// The hook that tells 103 Early Hints from the first copy's answer takes
+// over net/http's bound on informational answers (a transport that
+// reports them to a trace leaves bounding them to it): through a wrapping
+// transport, a server that sends them without end holds the call no
+// longer than a few of them, not to the attempt's timeout.
+func TestWrappedTransportBoundsInformationalAnswers(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		for r.Context().Err() == nil {
+			w.WriteHeader(http.StatusEarlyHints)
+		}
+	}))
+	transport := startHTTP2(t, srv)
+	client, err := NewClient(testKey, WithBaseURL(srv.URL), WithTimeout(3*time.Second),
+		WithHTTPClient(&http.Client{Transport: passThroughRT{next: transport}}))
+	require.NoError(t, err)
+	_, err = client.KYA.Create(t.Context(), &CreateKYARequest{Address: "0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrMaybeSent)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the informational answers ran until the attempt's timeout")
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"reflect"
 	"runtime"
 	"strings"
@@ -48,6 +50,13 @@ import (
 // server reset with PROTOCOL_ERROR, with no limit, and a user's retrying or
 // hedging RoundTripper sends a POST it has buffered again.
 var errReplayed = errors.New("a layer below the SDK re-sent the request by itself; stopped it before it was written again")
+
+// maxInformational bounds the informational (1xx) answers an attempt takes
+// before its real answer: a 100 Continue and a 103 Early Hints or two are
+// all a server has reason to send.
+const maxInformational = 8
+
+var errTooManyInformational = fmt.Errorf("the server sent more than %d informational (1xx) answers before its answer", maxInformational)
 
 // maxSendsPerAttempt bounds the sends of an idempotent request below one
 // attempt and one redirect hop: the request, and one replay on a keep-alive
@@ -96,6 +105,8 @@ type sendGuard struct {
 	answered atomic.Bool // the transport returned to the SDK
 	replayed atomic.Bool // a send was stopped
 	pooled   atomic.Bool // the connection went back to the idle pool
+
+	informational atomic.Int32 // informational (1xx) answers received
 }
 
 type guardKey struct{}
@@ -118,6 +129,18 @@ func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *se
 	g.trace.WroteHeaderField = func(string, []string) { g.markWritten() }
 	if !sequential { // what a held send needs to know
 		g.trace.GotFirstResponseByte = func() { g.over.Store(true) }
+		// The first byte may begin an informational answer (103 Early
+		// Hints): the send goes on to its real answer, which reports no
+		// first byte again. Its end is then known when the transport
+		// answers the SDK. net/http leaves bounding informational answers
+		// to a trace that reads them.
+		g.trace.Got1xxResponse = func(int, textproto.MIMEHeader) error {
+			g.over.Store(false)
+			if g.informational.Add(1) > maxInformational {
+				return errTooManyInformational
+			}
+			return nil
+		}
 		g.trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
 			if info.Err != nil {
 				g.over.Store(true)
@@ -242,10 +265,11 @@ func (g *sendGuard) firstConn() net.Conn {
 // then fails, as maybe sent; no send is written twice.
 //
 // Over means what the SDK can see: the first send's answer began to
-// arrive, its write failed, its stream ended (gotConn) or its connection
-// was closed. A first send that failed otherwise (a stream reset while
-// other calls keep its connection open) holds the call to the attempt's
-// end (WithTimeout).
+// arrive (an informational one, such as 103 Early Hints, does not count),
+// its write failed, its stream ended (gotConn) or its connection was
+// closed. A first send that failed otherwise (a stream reset while other
+// calls keep its connection open) holds the call to the attempt's end
+// (WithTimeout).
 func (g *sendGuard) hold() {
 	var limit, overAt time.Time
 	if _, ok := g.ctx.Deadline(); !ok {
@@ -261,7 +285,10 @@ func (g *sendGuard) hold() {
 			if g.answered.Load() {
 				continue // the SDK has an answer and ends the context when done with it
 			}
-			if overAt.IsZero() && (g.over.Load() || connClosed(g.firstConn())) {
+			switch {
+			case !g.over.Load() && !connClosed(g.firstConn()):
+				overAt = time.Time{} // not over, or not any more (an informational answer)
+			case overAt.IsZero():
 				overAt = now
 			}
 			if (!overAt.IsZero() && now.Sub(overAt) >= holdGrace) || (!limit.IsZero() && now.After(limit)) {
