@@ -135,6 +135,21 @@ func (p passThroughRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	return p.next.RoundTrip(req.Clone(req.Context()))
 }
 
+// startH2C starts h over unencrypted HTTP/2 (prior knowledge) and returns a
+// net/http transport that speaks it; both are closed when the test ends.
+func startH2C(t *testing.T, h http.Handler) (*httptest.Server, *http.Transport) {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	transport := baseTransport()
+	transport.Protocols = new(http.Protocols)
+	transport.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(transport.CloseIdleConnections)
+	return srv, transport
+}
+
 // countingHTTP1 starts a postCounter's server over HTTP/1.1 and returns it
 // with a transport of its own; both are closed when the test ends.
 func countingHTTP1(t *testing.T) (*postCounter, *httptest.Server, *http.Transport) {
@@ -251,4 +266,41 @@ func TestWrappedTransportBoundsInformationalAnswers(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrMaybeSent)
 	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the informational answers ran until the attempt's timeout")
+}
+
+// A hedging transport may give each copy a context derived from the
+// request's that the request's end does not cancel (context.WithoutCancel):
+// it keeps the SDK's trace, as the README asks of a wrapping transport.
+// Over HTTP/2 the held copy, let go when the call had its answer, no longer
+// saw a cancelled context and wrote the POST a second time: 20 of 20 calls
+// were sent twice, over plain-text HTTP/2 (h2c) too. With a Timeout on the
+// user's http.Client, which replaces the request's Cancel channel with one
+// it stops watching once the answer was read, too.
+func TestHedgedCopyWithADetachedContextIsNotSent(t *testing.T) {
+	t.Parallel()
+	http2 := func(t *testing.T, h http.Handler) (string, http.RoundTripper) {
+		srv := httptest.NewUnstartedServer(h)
+		return srv.URL, startHTTP2(t, srv)
+	}
+	for _, tc := range []struct {
+		name          string
+		start         func(*testing.T, http.Handler) (string, http.RoundTripper)
+		clientTimeout time.Duration // of the user's http.Client
+	}{
+		{"http2", http2, 0},
+		{"http2, http.Client with a Timeout", http2, time.Minute},
+		{"h2c", func(t *testing.T, h http.Handler) (string, http.RoundTripper) {
+			srv, transport := startH2C(t, h)
+			return srv.URL, transport
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			counter := &postCounter{seen: map[string]int{}}
+			url, transport := tc.start(t, http.HandlerFunc(counter.handle))
+			var running sync.WaitGroup
+			assertEachPOSTOnce(t, url, &http.Client{Timeout: tc.clientTimeout,
+				Transport: copiesRT{next: transport, copies: 2, detach: true, running: &running}}, &running, counter)
+		})
+	}
 }

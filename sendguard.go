@@ -37,7 +37,9 @@ import (
 //     replay by ending the attempt's context: HTTP/2 checks the context
 //     right before it writes a request's headers, and so writes nothing.
 //   - A copy there by holding it in its GotConn hook until the SDK, having
-//     read the first send's answer, ends the attempt's context.
+//     read the first send's answer, ends the attempt's context and closes
+//     the request's Cancel channel (HTTP/2 checks both), which a copy on a
+//     context detached from the attempt's still carries.
 //
 // Trace hooks do not say which send they belong to. A send on the
 // goroutine of the first comes after it (a goroutine makes one send at a
@@ -87,6 +89,15 @@ type sendGuard struct {
 	trace  httptrace.ClientTrace
 	ctx    context.Context // the attempt's: a held send waits for its end
 	cancel context.CancelFunc
+	// stopped is the request's Cancel channel, closed when the attempt's
+	// context ends, for a POST through a RoundTripper other than
+	// net/http's own (nil otherwise). A transport may give a copy a
+	// context that keeps the SDK's trace but not its cancellation
+	// (context.WithoutCancel); a held copy let go would then write. A
+	// copy made with req.Clone or req.WithContext keeps the channel, and
+	// HTTP/2 looks at it, as at the context, before it writes.
+	stopped     chan struct{}
+	stoppedOnce sync.Once
 	// post is set for a method that is not idempotent: one send may write.
 	post bool
 	// sequential is set for net/http's own transport, whose sends of one
@@ -128,6 +139,7 @@ func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *se
 	// (HTTP/2): the earliest moment bytes may reach the network.
 	g.trace.WroteHeaderField = func(string, []string) { g.markWritten() }
 	if !sequential { // what a held send needs to know
+		g.stopped = make(chan struct{})
 		g.trace.GotFirstResponseByte = func() { g.over.Store(true) }
 		// The first byte may begin an informational answer (103 Early
 		// Hints): the send goes on to its real answer, which reports no
@@ -151,9 +163,10 @@ func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *se
 }
 
 // attemptContext returns the context of one attempt: bounded by timeout
-// (WithTimeout), traced by a sendGuard, and ended by done. sequential says
-// that the transport is net/http's own (see sendGuard.sequential).
-func attemptContext(ctx context.Context, timeout time.Duration, method string, sequential bool) (context.Context, *sendGuard, context.CancelFunc) {
+// (WithTimeout), traced by a sendGuard, and ended by the guard's end.
+// sequential says that the transport is net/http's own (see
+// sendGuard.sequential).
+func attemptContext(ctx context.Context, timeout time.Duration, method string, sequential bool) (context.Context, *sendGuard) {
 	var cancel context.CancelFunc
 	if timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -163,7 +176,22 @@ func attemptContext(ctx context.Context, timeout time.Duration, method string, s
 	guard := newSendGuard(method, sequential, cancel)
 	guard.ctx = ctx
 	ctx = context.WithValue(ctx, guardKey{}, guard) // for the redirect policy
-	return httptrace.WithClientTrace(ctx, &guard.trace), guard, cancel
+	return httptrace.WithClientTrace(ctx, &guard.trace), guard
+}
+
+// end ends the attempt: its context, and the request's Cancel channel.
+func (g *sendGuard) end() {
+	g.cancel()
+	g.closeStopped()
+}
+
+// closeStopped closes the request's Cancel channel, if it has one: every
+// send let go from here on stops before its first byte, whatever its
+// context.
+func (g *sendGuard) closeStopped() {
+	if g.stopped != nil {
+		g.stoppedOnce.Do(func() { close(g.stopped) })
+	}
 }
 
 func (g *sendGuard) markWritten() {
@@ -280,6 +308,7 @@ func (g *sendGuard) hold() {
 	for {
 		select {
 		case <-g.ctx.Done():
+			g.closeStopped() // before the send goes on (see sendGuard.stopped)
 			return
 		case now := <-tick.C:
 			if g.answered.Load() {
@@ -306,7 +335,7 @@ func (g *sendGuard) stop() {
 	if g.post {
 		g.wrote.Store(true)
 	}
-	g.cancel()
+	g.end()
 }
 
 // redirected starts the count of a new redirect hop: net/http follows a
@@ -460,6 +489,33 @@ func connClosed(conn net.Conn) bool {
 // of == on a connection type that is not comparable.
 func sameConn(a, b net.Conn) bool {
 	return a != nil && b != nil && reflect.ValueOf(a).Comparable() && reflect.ValueOf(b).Comparable() && a == b
+}
+
+// cancelRelay hands a POST's Cancel channel (sendGuard.stopped) on to a
+// RoundTripper other than net/http's own. An http.Client with a Timeout
+// puts a channel of its own in its place, and stops relaying to it once
+// the answer's body was read: a copy held until then, on a context a
+// hedging transport detached from the request's, would then write. The
+// client's deadline stays in the request's context, where it sets it too.
+type cancelRelay struct{ next http.RoundTripper }
+
+func (r cancelRelay) RoundTrip(req *http.Request) (*http.Response, error) {
+	guard, ok := req.Context().Value(guardKey{}).(*sendGuard)
+	//lint:ignore SA1019 see sendGuard.stopped
+	if !ok || guard.stopped == nil || req.Cancel == guard.stopped {
+		return r.next.RoundTrip(req)
+	}
+	relayed := req.WithContext(req.Context()) // a RoundTripper must not modify req
+	//lint:ignore SA1019 see sendGuard.stopped
+	relayed.Cancel = guard.stopped
+	return r.next.RoundTrip(relayed)
+}
+
+// CloseIdleConnections closes the next RoundTripper's idle connections.
+func (r cancelRelay) CloseIdleConnections() {
+	if closer, ok := r.next.(interface{ CloseIdleConnections() }); ok {
+		closer.CloseIdleConnections()
+	}
 }
 
 // blindTransportWarning is logged once per client whose transport does not
