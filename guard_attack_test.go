@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,4 +304,56 @@ func TestHedgedCopyWithADetachedContextIsNotSent(t *testing.T) {
 				Transport: copiesRT{next: transport, copies: 2, detach: true, running: &running}}, &running, counter)
 		})
 	}
+}
+
+// hedgedhttp's default use sends up to 3 copies of every request. The
+// guard stopped an idempotent request at its third send in an attempt (a
+// bound meant for net/http's own replays, which run on one goroutine), so
+// every GET through such a transport failed, retries included: 10 of 10.
+func TestHedgedGETsWithThreeCopiesSucceed(t *testing.T) {
+	t.Parallel()
+	for _, proto := range []string{"http1", "http2"} {
+		for _, copies := range []int{3, 5} {
+			t.Run(fmt.Sprintf("%s/%d copies", proto, copies), func(t *testing.T) {
+				t.Parallel()
+				h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					_, _ = w.Write([]byte(`{"kya_id": 12, "address": "0x1", "data": {}, "sdnlist": [], "risk_score": 0}`))
+				})
+				var url string
+				var transport http.RoundTripper
+				if proto == "http1" {
+					srv := httptest.NewServer(h)
+					t.Cleanup(srv.Close)
+					url, transport = srv.URL, baseTransport()
+				} else {
+					srv := httptest.NewUnstartedServer(h)
+					transport = startHTTP2(t, srv)
+					url = srv.URL
+				}
+				client, err := NewClient(testKey, WithBaseURL(url), WithRetryBackoff(time.Millisecond, 2*time.Millisecond),
+					WithHTTPClient(&http.Client{Transport: copiesRT{next: transport, copies: copies}}))
+				require.NoError(t, err)
+				for range 10 {
+					_, err := client.KYA.Get(t.Context(), 12)
+					require.NoError(t, err)
+				}
+			})
+		}
+	}
+}
+
+// net/http's HTTP/2 transport replays a request whose stream the server
+// resets with PROTOCOL_ERROR, with no limit. Through a wrapping transport
+// too, the guard still bounds those replays of an idempotent request.
+func TestWrappedTransportBoundsHTTP2ReplaysOfAGET(t *testing.T) {
+	t.Parallel()
+	var seen atomic.Int32
+	srv := newRawH2Server(t, h2ResetProtocol, &seen)
+	client, err := NewClient(testKey, WithBaseURL(srv.URL), WithRetryBackoff(time.Millisecond, 2*time.Millisecond), WithMaxRetries(1),
+		WithTimeout(5*time.Second), WithHTTPClient(&http.Client{Transport: copiesRT{next: srv.Client().Transport, copies: 1}}))
+	require.NoError(t, err)
+	err = client.Do(t.Context(), http.MethodGet, "/thing", nil, nil)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "replays ran until the attempt's timeout")
+	assert.LessOrEqual(t, seen.Load(), int32(2*(maxSendsPerAttempt+1)), "requests the server read in 2 attempts")
 }

@@ -108,6 +108,9 @@ type sendGuard struct {
 	sends           int      // sends that got a connection in this redirect hop
 	writerConn      net.Conn // the connection of the send that may write
 	writerGoroutine uint64   // the goroutine that made it (0: unknown)
+	// replays counts, per goroutine, the sends of an idempotent request
+	// after its first, through a RoundTripper other than net/http's own.
+	replays []goroutineSends
 
 	observed atomic.Bool // a trace event fired: the transport kept the request's context
 	wrote    atomic.Bool // a byte of the request may have been written
@@ -121,6 +124,12 @@ type sendGuard struct {
 }
 
 type guardKey struct{}
+
+// goroutineSends is how many sends one goroutine made.
+type goroutineSends struct {
+	goroutine uint64
+	sends     int
+}
 
 // newSendGuard returns the guard of one attempt. Its trace has only the
 // hooks the method needs: each one costs an allocation per attempt.
@@ -245,16 +254,46 @@ func (g *sendGuard) claim(info httptrace.GotConnInfo) {
 }
 
 // countIdempotentSend stops the attempt of an idempotent request at its
-// (maxSendsPerAttempt+1)th send in a redirect hop.
+// (maxSendsPerAttempt+1)th send in a redirect hop. The replays it bounds
+// are net/http's, made one after the other on the goroutine of the
+// request; through another RoundTripper, sends on other goroutines may be
+// copies (a hedging transport sends up to 3 or more at once), so each
+// goroutine is bounded alone.
 func (g *sendGuard) countIdempotentSend() {
 	g.mu.Lock()
 	g.sends++
 	n := g.sends
 	g.mu.Unlock()
-	if n > maxSendsPerAttempt {
+	if g.tooManySends(n) {
 		g.replayed.Store(true)
 		g.cancel()
 	}
+}
+
+// tooManySends reports whether the n-th send of an idempotent request in
+// a redirect hop, made by the calling goroutine, is one too many.
+func (g *sendGuard) tooManySends(n int) bool {
+	if g.sequential {
+		return n > maxSendsPerAttempt
+	}
+	return n > 1 && g.replaysOn(goroutineID()) > maxSendsPerAttempt
+}
+
+// replaysOn counts a send after the first on goroutine and returns how
+// many such sends it made. (The first send's goroutine is not read, so
+// that a request sent once costs no stack walk: its goroutine makes up to
+// one send more than maxSendsPerAttempt, and a replay loop is still bounded.)
+func (g *sendGuard) replaysOn(goroutine uint64) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range g.replays {
+		if g.replays[i].goroutine == goroutine {
+			g.replays[i].sends++
+			return g.replays[i].sends
+		}
+	}
+	g.replays = append(g.replays, goroutineSends{goroutine: goroutine, sends: 1})
+	return 1
 }
 
 // stopCopy keeps a send that must not write from writing, without harming
@@ -342,7 +381,7 @@ func (g *sendGuard) stop() {
 // same-origin redirect with a new request, which is no replay.
 func (g *sendGuard) redirected() {
 	g.mu.Lock()
-	g.sends, g.writerConn, g.writerGoroutine = 0, nil, 0
+	g.sends, g.writerConn, g.writerGoroutine, g.replays = 0, nil, 0, g.replays[:0]
 	g.mu.Unlock()
 	g.hopWrote.Store(false)
 }
