@@ -548,7 +548,7 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	//lint:ignore SA1019 Cancel reaches copies whose context a transport detached from the attempt's (see sendGuard.stopped).
 	req.Cancel = guard.stopped
 	resp, err := c.httpClient.Do(req)
-	guard.answered.Store(true)
+	guard.answered.Store(true) // before wrote is read (see sendGuard.mayWrite)
 	res.wrote = guard.wrote.Load()
 	if guard.blind(err == nil) {
 		res.blind = guard.post

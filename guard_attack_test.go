@@ -7,8 +7,10 @@ package kryptogo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -356,4 +358,58 @@ func TestWrappedTransportBoundsHTTP2ReplaysOfAGET(t *testing.T) {
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, context.DeadlineExceeded, "replays ran until the attempt's timeout")
 	assert.LessOrEqual(t, seen.Load(), int32(2*(maxSendsPerAttempt+1)), "requests the server read in 2 attempts")
+}
+
+// hedgedhttp returns the context's error as soon as the attempt's deadline
+// passes, while its copies still run. A copy that had its connection but
+// had not yet written its first byte when the SDK looked (a goroutine
+// descheduled on a busy machine; here, a trace of the caller's that is
+// slow in GotConn) then wrote the POST, and the call had already failed
+// with a plain timeout: not ErrMaybeSent, so a caller following the docs
+// sends it again.
+func TestHedgerLeavingOnItsDeadlineReportsACopyWithAConnectionAsMaybeSent(t *testing.T) {
+	t.Parallel()
+	counter, srv, transport := countingHTTP1(t)
+	var running sync.WaitGroup
+	client, err := NewClient(testKey, WithBaseURL(srv.URL), WithTimeout(300*time.Millisecond), WithHTTPClient(&http.Client{
+		Transport: copiesRT{next: transport, copies: 1, detach: true, leaveOnDone: true, running: &running}}))
+	require.NoError(t, err)
+	// The caller's own trace runs after the SDK's hooks: once the SDK let
+	// the copy write, it holds the copy until the call is over.
+	slow := make(chan struct{})
+	ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { <-slow }})
+	_, err = client.KYA.Create(ctx, &CreateKYARequest{Address: "0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"})
+	close(slow)
+	running.Wait()
+	srv.Close()
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrMaybeSent, "the server received %d POSTs", counter.count("0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"))
+}
+
+// The same transport, with a copy that gets its connection only after the
+// attempt's deadline (a dialer that does not look at the context, and a
+// copy rebuilt on a context detached from the attempt's): the SDK had
+// already returned a plain timeout, and the copy then claimed the right to
+// write and wrote the POST. A send that comes after its transport answered
+// the SDK is stopped.
+func TestHedgerLeavingOnItsDeadlineStopsACopyThatConnectsLate(t *testing.T) {
+	t.Parallel()
+	counter, srv, transport := countingHTTP1(t)
+	dialed := make(chan struct{})
+	transport.DialContext = func(_ context.Context, network, addr string) (net.Conn, error) {
+		<-dialed // until the call returned, whatever the context
+		return net.Dial(network, addr)
+	}
+	var running sync.WaitGroup
+	client, err := NewClient(testKey, WithBaseURL(srv.URL), WithTimeout(200*time.Millisecond), WithHTTPClient(&http.Client{
+		Transport: copiesRT{next: transport, copies: 1, detach: true, rebuild: true, leaveOnDone: true, running: &running}}))
+	require.NoError(t, err)
+	_, err = client.KYA.Create(t.Context(), &CreateKYARequest{Address: "0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"})
+	close(dialed)
+	running.Wait()
+	srv.Close()
+	require.Error(t, err)
+	if !errors.Is(err, ErrMaybeSent) {
+		assert.Zero(t, counter.count("0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"), "POSTs the server received after the call failed with %v", err)
+	}
 }

@@ -220,7 +220,11 @@ func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
 	first, writerGoroutine := g.sends == 1, g.writerGoroutine
 	g.mu.Unlock()
 	if first {
-		g.claim(info)
+		if g.mayWrite() {
+			g.claim(info)
+		} else {
+			g.stopCopy(info, false)
+		}
 		return
 	}
 	// A send on the goroutine of the send that may write comes after that
@@ -230,13 +234,29 @@ func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
 	// A retry after a send that wrote nothing (an HTTP/2 connection that
 	// became unusable first) is now the send that may write, if the
 	// transport is one that reports every header it writes (net/http's).
-	if retry && !g.hopWrote.Load() && (g.sequential || fromGoTransport(gotConnCaller())) {
+	if retry && !g.hopWrote.Load() && (g.sequential || fromGoTransport(gotConnCaller())) && g.mayWrite() {
 		g.mu.Lock()
 		g.writerConn = info.Conn
 		g.mu.Unlock()
 		return
 	}
 	g.stopCopy(info, retry)
+}
+
+// mayWrite lets the calling send write, unless its transport already
+// answered the SDK. net/http's own transport returns once its send can
+// write no more; another may leave a send running (a hedging transport
+// that gives up at the deadline leaves its copies), which could write
+// after the SDK read whether anything was written. So such a send counts
+// as written from here, and one that comes after the answer is stopped.
+// (attempt sets answered before it reads wrote: one of the two sees the
+// other.)
+func (g *sendGuard) mayWrite() bool {
+	if g.sequential {
+		return true
+	}
+	g.wrote.Store(true)
+	return !g.answered.Load()
 }
 
 // claim records the send that may write: its connection and, when a copy
