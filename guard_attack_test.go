@@ -413,3 +413,38 @@ func TestHedgerLeavingOnItsDeadlineStopsACopyThatConnectsLate(t *testing.T) {
 		assert.Zero(t, counter.count("0x72a5843cc08275C8171E582972Aa4fDa8C397B2A"), "POSTs the server received after the call failed with %v", err)
 	}
 }
+
+// BenchmarkKYACreateWrapped is KYA.Create through a pass-through wrapping
+// transport over HTTP/1.1 and HTTP/2, against the SDK's own transport in
+// the same run: the cost of guarding a POST whose sends may overlap.
+//
+//	go test -run '^$' -bench 'KYACreateWrapped' -benchmem -count 3 .
+func BenchmarkKYACreateWrapped(b *testing.B) {
+	body := benchFixture(b, "kya_result.json")
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+	for _, proto := range []string{"http1", "http2"} {
+		srv := httptest.NewUnstartedServer(handler)
+		srv.EnableHTTP2 = proto == "http2"
+		srv.StartTLS()
+		b.Cleanup(srv.Close)
+		transport := srv.Client().Transport.(*http.Transport)
+		b.Cleanup(transport.CloseIdleConnections)
+		for name, rt := range map[string]http.RoundTripper{"sdk transport": transport, "wrapped": passThroughRT{next: transport}} {
+			b.Run(proto+"/"+name, func(b *testing.B) {
+				client, err := NewClient(testKey, WithBaseURL(srv.URL), WithHTTPClient(&http.Client{Transport: rt}))
+				require.NoError(b, err)
+				req := &CreateKYARequest{Address: "0x742d35Cc6634C0532925a3b844Bc454e4438f44e"}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := client.KYA.Create(b.Context(), req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
