@@ -100,7 +100,6 @@ type faultEnv struct {
 // warmPath is answered 204 by the counted servers, and not counted.
 const warmPath = "/warm-up"
 
-
 // transport returns the transport that reaches the server: the TLS servers
 // hand over a client that trusts them.
 func (env *faultEnv) transport(t *testing.T) http.RoundTripper {
