@@ -312,6 +312,9 @@ func (c *Client) guardedHTTPClient(hc *http.Client) *http.Client {
 	if guarded.Transport == nil {
 		guarded.Transport = defaultTransport()
 	}
+	if _, sequential := guarded.Transport.(*http.Transport); !sequential && guarded.Timeout > 0 {
+		guarded.Transport = cancelRelay{next: guarded.Transport}
+	}
 	next := guarded.CheckRedirect
 	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		req.Header.Del("Referer")
@@ -536,14 +539,16 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	// net/http's own transport never overlaps the sends of one request;
 	// any other RoundTripper may (a hedging one does).
 	_, sequential := c.httpClient.Transport.(*http.Transport)
-	actx, guard, done := attemptContext(ctx, cfg.timeout, method, sequential)
-	defer done()
+	actx, guard := attemptContext(ctx, cfg.timeout, method, sequential)
+	defer guard.end()
 	req, err := c.newRequest(actx, cfg.userAgent, method, target, body)
 	if err != nil {
 		return result{err: err, parentDone: true}
 	}
+	//lint:ignore SA1019 Cancel reaches copies whose context a transport detached from the attempt's (see sendGuard.stopped).
+	req.Cancel = guard.stopped
 	resp, err := c.httpClient.Do(req)
-	guard.answered.Store(true)
+	guard.answered.Store(true) // before wrote is read (see sendGuard.mayWrite)
 	res.wrote = guard.wrote.Load()
 	if guard.blind(err == nil) {
 		res.blind = guard.post

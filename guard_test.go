@@ -1,7 +1,6 @@
 package kryptogo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,13 +48,9 @@ type hedgeOutcome struct {
 }
 
 func (h hedgingRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		var err error
-		if body, err = io.ReadAll(req.Body); err != nil {
-			return nil, err
-		}
-		_ = req.Body.Close()
+	body, err := bufferRequestBody(req)
+	if err != nil {
+		return nil, err
 	}
 	outcomes := make(chan hedgeOutcome, 2)
 	var mu sync.Mutex
@@ -82,11 +77,7 @@ func (h hedgingRT) RoundTrip(req *http.Request) (*http.Response, error) {
 				GotConn: func(httptrace.GotConnInfo) {}, WroteHeaderField: func(string, []string) {}})
 		}
 		copyReq := req.Clone(ctx)
-		if body != nil {
-			copyReq.Body = io.NopCloser(bytes.NewReader(body))
-			copyReq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-			copyReq.ContentLength = int64(len(body))
-		}
+		setBufferedBody(copyReq, body)
 		resp, err := h.next.RoundTrip(copyReq)
 		if err != nil && h.failed != nil {
 			h.failed <- err
