@@ -118,7 +118,7 @@ func BenchmarkReadOverCap(b *testing.B) {
 	const limit = DefaultMaxResponseBytes
 	b.Run("sdk", func(b *testing.B) {
 		allocRatio(b, limit, func() {
-			if _, truncated, err := readBody(&wordsBody{left: 48 << 20}, -1, limit); !truncated || err != nil {
+			if _, truncated, err := readBody(&wordsBody{left: 48 << 20}, -1, bodyCap{limit: limit, keep: overCapHead}); !truncated || err != nil {
 				b.Fatal(truncated, err)
 			}
 		})
@@ -148,7 +148,7 @@ func BenchmarkReadBody(b *testing.B) {
 			name := fmt.Sprintf("%dKiB/length_known=%t", size>>10, known)
 			b.Run(name+"/sdk", func(b *testing.B) {
 				allocRatio(b, size, func() {
-					if body, _, err := readBody(&wordsBody{left: size}, length, DefaultMaxResponseBytes); err != nil || int64(len(body)) != size {
+					if body, _, err := readBody(&wordsBody{left: size}, length, wholeCap(DefaultMaxResponseBytes)); err != nil || int64(len(body)) != size {
 						b.Fatal(len(body), err)
 					}
 				})

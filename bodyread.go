@@ -19,8 +19,11 @@ import (
 //     then the exact buffer is allocated and the rest read into it;
 //   - an answer of unknown length is read into pooled blocks and copied
 //     out once, at its end;
-//   - an answer over the limit keeps only its head (truncatedKeep): an
-//     error's window, or the shape of a 2xx, is all anyone reads of it.
+//   - an answer over the limit keeps only the head its reader asked for
+//     (bodyCap.keep): an error's window, or the first bytes of a 2xx, whose
+//     shape is all anyone reads of it; and its limit is read into blocks
+//     of its size, without one more block for the byte that tells the
+//     answer goes on.
 
 // bodyBlock is the unit in which answers are read into pooled blocks.
 const bodyBlock = 32 << 10
@@ -33,34 +36,40 @@ const directRead = 64 << 10
 // fraction of it has arrived (1/32: 3% more than the body, at most).
 const stageFraction = 32
 
-// truncatedKeep bounds what is kept of an answer over its limit when the
-// limit is larger: an error answer's window (64 KiB and the masking's
-// reach) fits in it; a 2xx over the cap is described by its first bytes.
-const truncatedKeep = 1 << 20
+// bodyCap is how much of an answer is read (limit), and how much of the
+// head of an answer over it is kept (keep).
+type bodyCap struct{ limit, keep int64 }
 
-// readBody reads at most limit bytes of an answer of the given length (-1
-// when unknown); truncated reports a longer answer, of which body is the
-// head (see truncatedKeep). A declared length over the limit is not read
-// at all.
-func readBody(r io.Reader, length, limit int64) (body []byte, truncated bool, err error) {
+// wholeCap reads limit bytes and keeps them all of an answer over it.
+func wholeCap(limit int64) bodyCap { return bodyCap{limit: limit, keep: limit} }
+
+// readBody reads at most c.limit bytes of an answer of the given length
+// (-1 when unknown); truncated reports a longer answer, of which body is
+// the head, at most c.keep bytes. A declared length over the limit is not
+// read at all, unless its reader keeps the whole limit (an error's
+// window: a maintenance page longer than it still has its title read);
+// then the limit is read, as of an answer of unknown length.
+func readBody(r io.Reader, length int64, c bodyCap) (body []byte, truncated bool, err error) {
 	switch {
-	case length > limit:
+	case length > c.limit && c.keep < c.limit:
 		return nil, true, nil
+	case length > c.limit:
+		length = -1
 	case length >= 0 && length <= directRead:
-		return readDeclared(r, make([]byte, length), 0, limit)
+		return readDeclared(r, make([]byte, length), 0, c)
 	case length > directRead:
-		return readStaged(r, length, limit)
+		return readStaged(r, length, c)
 	}
 	var bs blocks
-	defer bs.release(limit)
-	return bs.readAll(r, limit)
+	defer bs.release(c.limit)
+	return bs.readAll(r, c)
 }
 
 // readStaged reads an answer of a large declared length: its first
 // 1/stageFraction as it arrives, then the rest into a buffer of the
 // declared size. The first part goes into one buffer of its size when it
 // is smaller than a block, else into pooled blocks.
-func readStaged(r io.Reader, length, limit int64) ([]byte, bool, error) {
+func readStaged(r io.Reader, length int64, c bodyCap) ([]byte, bool, error) {
 	stage := length / stageFraction
 	if stage < bodyBlock {
 		head := make([]byte, stage)
@@ -69,17 +78,17 @@ func readStaged(r io.Reader, length, limit int64) ([]byte, bool, error) {
 			return head[:n], false, declaredEnd(err)
 		}
 		body := make([]byte, length)
-		return readDeclared(r, body, copy(body, head), limit)
+		return readDeclared(r, body, copy(body, head), c)
 	}
 	var bs blocks
-	defer bs.release(limit)
+	defer bs.release(c.limit)
 	if err := bs.fill(r, stage); err != nil && (err != io.EOF || bs.total < stage) {
 		return bs.join(bs.total), false, declaredEnd(err)
 	} // an io.EOF with the stage's last bytes comes again, below
 	body := make([]byte, length)
 	staged := bs.copyTo(body)
-	bs.release(limit)
-	return readDeclared(r, body, staged, limit)
+	bs.release(c.limit)
+	return readDeclared(r, body, staged, c)
 }
 
 // readFull is io.ReadFull, except that a reader that returns nothing, and
@@ -120,7 +129,7 @@ func declaredEnd(err error) error {
 // readDeclared reads the rest of an answer of len(body) declared bytes
 // into body, whose first have bytes are already there, and makes sure the
 // answer ends there.
-func readDeclared(r io.Reader, body []byte, have int, limit int64) ([]byte, bool, error) {
+func readDeclared(r io.Reader, body []byte, have int, c bodyCap) ([]byte, bool, error) {
 	n, err := readFull(r, body[have:])
 	if err != nil {
 		return body[:have+n], false, declaredEnd(err)
@@ -135,9 +144,13 @@ func readDeclared(r io.Reader, body []byte, have int, limit int64) ([]byte, bool
 		return body, false, err
 	}
 	var more blocks
-	defer more.release(limit)
-	rest, truncated, err := more.readAll(io.MultiReader(bytes.NewReader(probe), r), limit-int64(len(body)))
-	return append(body, rest...), truncated, err
+	defer more.release(c.limit)
+	got := int64(len(body))
+	rest, truncated, err := more.readAll(io.MultiReader(bytes.NewReader(probe), r), bodyCap{limit: c.limit - got, keep: max(0, c.keep-got)})
+	if truncated {
+		return append(body, rest...)[:min(got+int64(len(rest)), c.keep)], true, err
+	}
+	return append(body, rest...), false, err
 }
 
 // block is the unit in which answers are read into pooled memory.
@@ -202,17 +215,22 @@ func (bs *blocks) readSpare(r io.Reader) (int, error) {
 	return r.Read(bs.spare)
 }
 
-// readAll reads the answer to its end, or to one byte past limit: then it
-// is truncated, and only its head is copied out.
-func (bs *blocks) readAll(r io.Reader, limit int64) ([]byte, bool, error) {
-	err := bs.fill(r, limit+1)
-	switch {
-	case bs.total > limit:
-		keep := limit
-		if limit > truncatedKeep {
-			keep = bodyBlock // a 2xx over its cap: its shape is all that is read
+// readAll reads the answer to its end, or past c.limit: then it is
+// truncated, and only its head (c.keep) is copied out. The byte that tells
+// an answer of exactly the limit from a longer one is read on its own:
+// with the limit a multiple of the block, it would take a block more.
+func (bs *blocks) readAll(r io.Reader, c bodyCap) ([]byte, bool, error) {
+	err := bs.fill(r, c.limit)
+	if err == nil && bs.total == c.limit {
+		var probe [1]byte
+		var k int
+		if k, err = readFull(r, probe[:]); k > 0 {
+			return bs.join(min(bs.total, c.keep)), true, nil
 		}
-		return bs.join(min(bs.total, keep)), true, nil
+	}
+	switch {
+	case bs.total > c.limit:
+		return bs.join(min(bs.total, c.keep)), true, nil
 	case err == io.EOF:
 		return bs.join(bs.total), false, nil
 	}

@@ -46,10 +46,10 @@ func TestReadBody(t *testing.T) {
 		{"empty, unknown length", hiddenLength{strings.NewReader("")}, -1, 10, "", false, nil},
 		{"exactly the limit", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)), text, false, nil},
 		{"one byte over", hiddenLength{strings.NewReader(text)}, -1, int64(len(text)) - 1, text[:len(text)-1], true, nil},
-		{"declared over the limit: not read", strings.NewReader(text), int64(len(text)), 10, "", true, nil},
+		{"declared over the limit: the window read", strings.NewReader(text), int64(len(text)), 10, text[:10], true, nil},
 		{"shorter than declared", strings.NewReader("{}"), 100, 1 << 20, "{}", false, io.ErrUnexpectedEOF},
 		{"declared 2^60 under an absurd limit", strings.NewReader("{}"), 1 << 60, 1 << 62, "{}", false, io.ErrUnexpectedEOF},
-		{"declared length a lie, over the limit", strings.NewReader(text), 100, 10, "", true, nil},
+		{"declared length a lie, over the limit", strings.NewReader(text), 100, 10, text[:10], true, nil},
 		{"broken mid-way", hiddenLength{io.MultiReader(strings.NewReader(text[:50_000]), iotest.ErrReader(io.ErrClosedPipe))}, -1, 1 << 20,
 			text[:50_000], false, io.ErrClosedPipe},
 		{"small, declared", strings.NewReader(small), int64(len(small)), 1 << 30, small, false, nil},
@@ -66,13 +66,15 @@ func TestReadBody(t *testing.T) {
 		{"longer than declared", strings.NewReader(mid), 100, 1 << 30, mid, false, nil},
 		{"longer than declared, over the limit", strings.NewReader(mid), 100, 200, mid[:200], true, nil},
 		{"unknown length, on a block's boundary", hiddenLength{strings.NewReader(long[:64<<10])}, -1, 1 << 30, long[:64<<10], false, nil},
-		{"over a large limit: its head only", hiddenLength{strings.NewReader(long)}, -1, 2 << 20, long[:bodyBlock], true, nil},
+		{"over a large limit: the whole window", hiddenLength{strings.NewReader(long)}, -1, 2 << 20, long[:2<<20], true, nil},
 		{"over a small limit: the whole window", hiddenLength{strings.NewReader(long)}, -1, 100 << 10, long[:100<<10], true, nil},
+		{"over a limit of whole blocks", hiddenLength{strings.NewReader(long)}, -1, 4 * bodyBlock, long[:4*bodyBlock], true, nil},
+		{"exactly a limit of whole blocks", hiddenLength{strings.NewReader(long[:4*bodyBlock])}, -1, 4 * bodyBlock, long[:4*bodyBlock], false, nil},
 		{"a reader that makes no progress", stalling{}, -1, 1 << 20, "", false, io.ErrNoProgress},
 		{"declared, no progress", stalling{}, int64(len(mid)), 1 << 30, "", false, io.ErrNoProgress},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body, truncated, err := readBody(tc.r, tc.length, tc.limit)
+			body, truncated, err := readBody(tc.r, tc.length, wholeCap(tc.limit))
 			assert.ErrorIs(t, err, tc.err)
 			assert.Equal(t, tc.truncated, truncated)
 			assert.Equal(t, len(tc.want), len(body))
@@ -84,6 +86,39 @@ func TestReadBody(t *testing.T) {
 // TestBlockPoolKeepsOneAnswer: the pool keeps at most the limit of the
 // read that gives its blocks back (four concurrent over-cap answers give
 // back four caps' worth), and empties after two collections without use.
+// TestReadBodyKeepsTheHeadAsked: of an answer over its limit, only the
+// head its reader keeps is copied out (a 2xx over the cap is told by its
+// shape), whether its length was declared or not.
+func TestReadBodyKeepsTheHeadAsked(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	for name, r := range map[string]io.Reader{
+		"unknown length":        hiddenLength{strings.NewReader(long)},
+		"longer than declared":  strings.NewReader(long),
+		"one byte at a time":    hiddenLength{iotest.OneByteReader(strings.NewReader(long[:300<<10]))},
+		"the end with the last": hiddenLength{iotest.DataErrReader(strings.NewReader(long))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			length := int64(-1)
+			if name == "longer than declared" {
+				length = 100
+			}
+			body, truncated, err := readBody(r, length, bodyCap{limit: 256 << 10, keep: 512})
+			require.NoError(t, err)
+			assert.True(t, truncated)
+			assert.Equal(t, long[:512], string(body))
+		})
+	}
+	t.Run("declared over the limit: not read", func(t *testing.T) {
+		r := strings.NewReader(long)
+		body, truncated, err := readBody(r, int64(len(long)), bodyCap{limit: 256 << 10, keep: 512})
+		require.NoError(t, err)
+		assert.True(t, truncated)
+		assert.Empty(t, body)
+		assert.Equal(t, len(long), r.Len(), "nothing was read")
+	})
+}
+
 func TestBlockPoolKeepsOneAnswer(t *testing.T) {
 	t.Parallel()
 	const limit = 16 << 20
@@ -182,6 +217,11 @@ var coldCases = map[string]coldCase{
 	"12 MiB with Content-Length":            {sizedTransport{http.StatusOK, 12 << 20, true}, DefaultMaxResponseBytes, 12 << 20},
 	"12 MiB chunked":                        {sizedTransport{http.StatusOK, 12 << 20, false}, DefaultMaxResponseBytes, 12 << 20},
 	"300 KiB with Content-Length":           {sizedTransport{http.StatusOK, 300 << 10, true}, DefaultMaxResponseBytes, 300 << 10},
+	// A smaller cap (WithMaxResponseBytes) is a cap all the same: an
+	// answer over it was copied whole for an error that reads its first
+	// byte.
+	"over cap, 4 MiB chunked, 1 MiB cap":   {sizedTransport{http.StatusOK, 4 << 20, false}, 1 << 20, 1 << 20},
+	"over cap, 4 MiB chunked, 256 KiB cap": {sizedTransport{http.StatusOK, 4 << 20, false}, 256 << 10, 256 << 10},
 }
 
 // TestColdAllocationChild is the child's side: it makes the case's call
@@ -247,6 +287,8 @@ func TestColdAllocation(t *testing.T) {
 		"12 MiB with Content-Length":            {1.1, 1.1},
 		"12 MiB chunked":                        {2.01, 1.1}, // its blocks and one copy, plus 0.2% of bookkeeping
 		"300 KiB with Content-Length":           {1.1, 1.1},
+		"over cap, 4 MiB chunked, 1 MiB cap":    {1.1, 1.1},
+		"over cap, 4 MiB chunked, 256 KiB cap":  {1.1, 1.1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -273,7 +315,7 @@ func TestReadBodyAllocatesWhatArrived(t *testing.T) {
 			slow := io.MultiReader(strings.NewReader("{"), iotest.ErrReader(io.ErrUnexpectedEOF))
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			body, _, err := readBody(slow, length, 1<<62)
+			body, _, err := readBody(slow, length, wholeCap(1<<62))
 			runtime.ReadMemStats(&after)
 			assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 			assert.Equal(t, "{", string(body))

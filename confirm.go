@@ -329,8 +329,10 @@ func (b *tokenBucket) take(now time.Time) (time.Duration, bool) {
 		return 0, true
 	}
 	// A tiny rate must not overflow the Duration: no sender waits an hour.
-	// Rounded up: a bucket a hair under a token still asks for a wait.
-	return time.Duration(math.Ceil(min((1-b.tokens)/b.rate, time.Hour.Seconds()) * float64(time.Second))), false
+	// A token a rounding error short still asks for a wait: a zero one
+	// would answer a 503 that says nothing of when to come back.
+	wait := time.Duration(min((1-b.tokens)/b.rate, time.Hour.Seconds()) * float64(time.Second))
+	return max(wait, time.Millisecond), false
 }
 
 // refusalLog counts refused callbacks between two warn summaries.

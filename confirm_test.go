@@ -654,6 +654,15 @@ func TestConfirmTokenBucket(t *testing.T) {
 		_, ok = b.take(start.Add(999 * time.Millisecond))
 		assert.False(t, ok, "time is measured from the latest reading")
 	})
+	t.Run("a token almost due still asks for a wait", func(t *testing.T) {
+		// Refills in steps of the client's clock leave fractions: a bucket
+		// one ten-billionth of a token short must not answer a zero wait,
+		// which would send a 503 without Retry-After.
+		b := tokenBucket{rate: 5, burst: 1, tokens: 1 - 1e-12, last: start}
+		wait, ok := b.take(start)
+		assert.False(t, ok)
+		assert.Positive(t, wait)
+	})
 	t.Run("a tiny rate asks for an hour at most", func(t *testing.T) {
 		b := tokenBucket{rate: 1e-300, burst: 1}
 		_, _ = b.take(start)

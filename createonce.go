@@ -45,6 +45,8 @@ func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest, 
 		return nil, err
 	}
 	o := &createOnce{tasks: s, opts: opts, cfg: cfg, reqs: tasks, out: make([]CreatedTask, len(reqs)), claimed: map[ID]bool{}}
+	// The lookups' errors are this call's: masked of what its POST sent.
+	o.lookupOpts = append(opts[:len(opts):len(opts)], withPersonal(taskBatch(tasks).personalValues()))
 	return o.run(ctx)
 }
 
@@ -93,12 +95,13 @@ func validateCreateOnce(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) {
 
 // createOnce is one call of CreateOnce.
 type createOnce struct {
-	tasks   *TaskService
-	opts    []Option            // the call's options, given to each request
-	cfg     *callConfig         // the call's configuration, for its logger
-	reqs    []CreateTaskRequest // validated, with their defaults
-	out     []CreatedTask       // receipts in input order; TaskID 0 while unknown
-	claimed map[ID]bool         // tasks of the history already matched to a request
+	tasks      *TaskService
+	opts       []Option            // the call's options, given to each request
+	lookupOpts []Option            // and to each lookup, with the personal values of reqs
+	cfg        *callConfig         // the call's configuration, for its logger
+	reqs       []CreateTaskRequest // validated, with their defaults
+	out        []CreatedTask       // receipts in input order; TaskID 0 while unknown
+	claimed    map[ID]bool         // tasks of the history already matched to a request
 }
 
 func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
@@ -256,7 +259,7 @@ func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Tim
 		if page > maxLookupPages {
 			return nil, errHistoryTooLong
 		}
-		res, err := o.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref}, o.opts...)
+		res, err := o.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref}, o.lookupOpts...)
 		if err != nil {
 			return nil, err
 		}

@@ -73,19 +73,29 @@ func decode(cfg *callConfig, method, path string, res result, out any) error {
 // recordResponse fills the call's ResponseInfo (WithResponseInfo) with the
 // answer of an attempt, if one came. A header that echoes the API key or a
 // personal value of the request is masked as an error's text would be,
-// and one whose name does is dropped.
+// and one whose name does is dropped. Masking is bounded per answer
+// (maxMaskedHeaders): net/http accepts 10 MiB of headers, which a server
+// could fill to make each call cost seconds of CPU. The shortest headers
+// are masked first; the values past the bound are replaced by
+// withheldHeader.
 func recordResponse(cfg *callConfig, res result, mask *callMask) {
 	if cfg.info == nil || res.status == 0 {
 		return
 	}
 	scrub := mask.scrubber()
 	header := make(http.Header, len(res.header))
-	for name, values := range res.header {
+	budget := maxMaskedHeaders
+	for _, name := range shortestHeadersFirst(res.header) {
 		if mask.nameEchoes(name) {
 			continue
 		}
+		values := res.header[name]
 		masked := make([]string, len(values))
 		for i, v := range values {
+			if budget -= len(v) + headerCost; budget < 0 {
+				masked[i] = withheldHeader
+				continue
+			}
 			masked[i] = scrub.text(v)
 		}
 		header[name] = masked

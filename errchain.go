@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
 	"io/fs"
 	"net"
@@ -49,16 +50,13 @@ func (s scrubber) chain(err error) error {
 		return err
 	}
 	switch e := err.(type) {
-	case syscall.Errno, tls.AlertError, x509.UnknownAuthorityError, x509.HostnameError,
-		x509.CertificateInvalidError, x509.ConstraintViolationError, x509.UnhandledCriticalExtension,
+	case syscall.Errno, tls.AlertError, x509.ConstraintViolationError, x509.UnhandledCriticalExtension,
 		x509.InsecureAlgorithmError, tls.RecordHeaderError:
-		// Numbers, and what the server sent in its TLS handshake: it came
-		// before the request, so it cannot echo it.
-		return err
+		return err // numbers and fixed texts
+	case x509.HostnameError, x509.UnknownAuthorityError, x509.CertificateInvalidError, *tls.CertificateVerificationError:
+		return s.certificateError(err)
 	case x509.SystemRootsError:
 		return x509.SystemRootsError{Err: s.chain(e.Err)}
-	case *tls.CertificateVerificationError:
-		return &tls.CertificateVerificationError{UnverifiedCertificates: e.UnverifiedCertificates, Err: s.chain(e.Err)}
 	case *net.OpError:
 		c := *e // Op, Net and the addresses name the connection, not the request
 		c.Err = s.chain(e.Err)
@@ -242,3 +240,96 @@ type (
 		netClass
 	}
 )
+
+// A certificate failure holds what the server presented in its handshake:
+// the certificates, whose names x509.HostnameError's text lists. A server
+// that was sent the key once (the API's host, a proxy that ends TLS) can
+// present, on a later connection, a certificate whose names or subject
+// echo it. A failure whose certificates and text reveal no secret is kept
+// as it came, DER included; any other is rebuilt around masked copies of
+// its certificates (masked names, validity and usages, no DER), so that
+// errors.As still finds it and the SDK still sees a certificate failure.
+
+// certificateError returns err, an x509 or TLS certificate failure, or
+// its masked copy when it reveals a secret.
+func (s scrubber) certificateError(err error) error {
+	switch e := err.(type) {
+	case x509.HostnameError:
+		if s.certRevealing(e.Certificate) || s.reveals(e.Host) {
+			return x509.HostnameError{Certificate: s.certificate(e.Certificate), Host: s.text(e.Host)}
+		}
+	case x509.UnknownAuthorityError:
+		// Its hint (a candidate authority, whose certificate a text that
+		// differs from the plain one names) is unexported and cannot be
+		// checked whole: a copy drops it; the error's text above keeps it.
+		if s.certRevealing(e.Cert) || e.Error() != (x509.UnknownAuthorityError{}).Error() {
+			return x509.UnknownAuthorityError{Cert: s.certificate(e.Cert)}
+		}
+	case x509.CertificateInvalidError:
+		if s.certRevealing(e.Cert) || s.reveals(e.Detail) {
+			return x509.CertificateInvalidError{Cert: s.certificate(e.Cert), Reason: e.Reason, Detail: s.text(e.Detail)}
+		}
+	case *tls.CertificateVerificationError:
+		certs := e.UnverifiedCertificates
+		if slices.ContainsFunc(certs, s.certRevealing) {
+			certs = make([]*x509.Certificate, len(e.UnverifiedCertificates))
+			for i, c := range e.UnverifiedCertificates {
+				certs[i] = s.certificate(c)
+			}
+		}
+		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: s.chain(e.Err)}
+	}
+	return err
+}
+
+// reveals reports whether v holds a secret in a spelling the scrubber
+// masks or once decoded.
+func (s scrubber) reveals(v string) bool { return s.m.String(v) != v || s.leaks(v) }
+
+// certRevealing reports whether c's DER (which holds its subject, issuer
+// and names as they were sent) reveals a secret.
+func (s scrubber) certRevealing(c *x509.Certificate) bool {
+	return c != nil && s.reveals(string(c.Raw))
+}
+
+// certificate returns a copy of c for an error: its names masked, its
+// validity, serial and usages, the ids of its extensions (not their
+// values), and no DER, key or signature. nil for nil.
+func (s scrubber) certificate(c *x509.Certificate) *x509.Certificate {
+	if c == nil {
+		return nil
+	}
+	out := &x509.Certificate{
+		SerialNumber: c.SerialNumber, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		Subject: s.pkixName(c.Subject), Issuer: s.pkixName(c.Issuer),
+		DNSNames: s.texts(c.DNSNames), EmailAddresses: s.texts(c.EmailAddresses), IPAddresses: c.IPAddresses,
+		KeyUsage: c.KeyUsage, ExtKeyUsage: c.ExtKeyUsage, IsCA: c.IsCA, BasicConstraintsValid: c.BasicConstraintsValid,
+		SignatureAlgorithm: c.SignatureAlgorithm, PublicKeyAlgorithm: c.PublicKeyAlgorithm, Version: c.Version,
+	}
+	for _, ext := range c.Extensions { // HostnameError's text asks whether a SAN extension is present
+		out.Extensions = append(out.Extensions, pkix.Extension{Id: ext.Id, Critical: ext.Critical})
+	}
+	return out
+}
+
+// pkixName returns the masked string fields of a certificate's name; its
+// raw attributes are dropped.
+func (s scrubber) pkixName(n pkix.Name) pkix.Name {
+	return pkix.Name{
+		CommonName: s.text(n.CommonName), SerialNumber: s.text(n.SerialNumber),
+		Country: s.texts(n.Country), Organization: s.texts(n.Organization), OrganizationalUnit: s.texts(n.OrganizationalUnit),
+		Locality: s.texts(n.Locality), Province: s.texts(n.Province), StreetAddress: s.texts(n.StreetAddress), PostalCode: s.texts(n.PostalCode),
+	}
+}
+
+// texts masks each of vs; nil for none.
+func (s scrubber) texts(vs []string) []string {
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = s.text(v)
+	}
+	return out
+}

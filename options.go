@@ -67,6 +67,7 @@ type callConfig struct {
 	maxBody    int64
 	info       *ResponseInfo // per call only
 	flow       *flow         // the flow control the call draws on; nil: its client's (withFlow)
+	personal   []string      // masked as the request's own personal values (withPersonal)
 }
 
 func defaultSettings() settings {

@@ -2,10 +2,14 @@ package kryptogo
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,8 +48,45 @@ const minPersonalLen = 3
 // (minPersonalLen).
 func maskable(v string) bool { return len(strings.TrimSpace(v)) >= minPersonalLen }
 
-// text masks v; text that still reveals a secret once decoded is withheld.
+// maxMaskedHeaders bounds the header text ResponseInfo masks per answer,
+// as maxErrorBody bounds the body an APIError keeps. Each value costs its
+// length and headerCost, so that many short values are bounded too.
+const (
+	maxMaskedHeaders = 64 << 10
+	headerCost       = 64
+)
+
+// withheldHeader stands for a header value past maxMaskedHeaders.
+const withheldHeader = "[withheld: the answer's headers exceed 64 KiB]"
+
+// shortestHeadersFirst returns the names of h, the shortest values first
+// (then by name): the headers a caller reads (Retry-After, a request id)
+// are short, and are masked before the budget runs out.
+func shortestHeadersFirst(h http.Header) []string {
+	size := func(name string) int {
+		n := 0
+		for _, v := range h[name] {
+			n += len(v) + headerCost
+		}
+		return n
+	}
+	names := slices.Collect(maps.Keys(h))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(size(a), size(b)), strings.Compare(a, b)) })
+	return names
+}
+
+// maxText bounds a text masked for an error, a log record or a header:
+// net/http quotes a malformed header line whole in its error (it accepts
+// 10 MiB of headers), and masking reads a text in several decoded layers.
+// A longer text keeps its first maxText bytes, masked, and ends in "…".
+const maxText = 8 << 10
+
+// text masks v, cut to maxText bytes; text that still reveals a secret
+// once decoded is withheld.
 func (s scrubber) text(v string) string {
+	if len(v) > maxText { // masked over the reach past the cut, then cut
+		return string(s.keep([]byte(s.head(v)), true, maxText)) + "…"
+	}
 	v = string(redact.Blobs([]byte(s.m.String(v)), false))
 	if s.leaks(v) {
 		return withheld
@@ -79,8 +120,12 @@ func (s scrubber) keep(window []byte, truncated bool, n int) []byte {
 // wrap returns err, its text prefixed, with its text and its whole chain
 // masked.
 func (s scrubber) wrap(prefix string, err error) error {
-	return &redactedError{msg: s.text(prefix + err.Error()), err: s.chain(err)}
+	return &redactedError{msg: s.text(prefix + s.head(err.Error())), err: s.chain(err)}
 }
+
+// head returns as much of v as text reads: a text of megabytes is not
+// copied again only to be cut.
+func (s scrubber) head(v string) string { return v[:min(len(v), maxText+s.m.Reach())] }
 
 // withheld stands for text that echoed a secret in a spelling the masking
 // does not know.
@@ -116,8 +161,21 @@ type callMask struct {
 	built    scrubber
 }
 
-func (c *Client) maskFor(body *requestBody) *callMask {
-	return &callMask{c: c, personal: body.personalValues()}
+// maskFor returns the mask of a call that sends body with the
+// configuration cfg.
+func (c *Client) maskFor(body *requestBody, cfg *callConfig) *callMask {
+	return &callMask{c: c, personal: slices.Concat(body.personalValues(), cfg.personal)}
+}
+
+// withPersonal makes a call mask values as personal values of its request:
+// a call the SDK makes on its own as part of another (CreateOnce's lookup
+// in the history) carries none itself, but its answer comes from the
+// server that was just sent them, and its errors are the other call's.
+func withPersonal(values []string) Option {
+	return func(s *settings) error {
+		s.personal = slices.Concat(s.personal, values)
+		return nil
+	}
 }
 
 // scrubber returns the call's scrubber, building it on first use.
@@ -134,7 +192,7 @@ func (m *callMask) reach() int {
 	longest := len(m.c.creds.key())
 	for _, v := range m.personal {
 		if maskable(v) {
-			longest = max(longest, len(v))
+			longest = max(longest, len(strings.TrimSpace(v))) // the matcher masks values trimmed
 		}
 	}
 	return redact.Reach(longest)

@@ -15,9 +15,11 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/kyabc/kryptogo-go/internal/redact"
 	"github.com/kyabc/kryptogo-go/internal/unorm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -425,6 +427,16 @@ var lookalikes = []string{
 // %+v, APIError.Body and Message, ResponseInfo.Header, the log record.
 func spellingOutputs(t *testing.T, echo string) map[string]string {
 	t.Helper()
+	return spellingOutputsFor(t, echoPerson{spellName, spellBirthday, spellIDNumber, ""}, echo)
+}
+
+// echoPerson is the personal values an IDV request sends; with
+// twApplyDate, a Taiwanese ID card's (the Taiwan ID add-on).
+type echoPerson struct{ name, birthday, idNumber, twApplyDate string }
+
+// spellingOutputsFor is spellingOutputs for a request that sends p.
+func spellingOutputsFor(t *testing.T, p echoPerson, echo string) map[string]string {
+	t.Helper()
 	c, mux := setup(t, WithMaxRetries(0))
 	logger, logs := debugJSONLogger()
 	c.cfg.logger = logger
@@ -437,9 +449,12 @@ func spellingOutputs(t *testing.T, echo string) map[string]string {
 		_, _ = io.WriteString(w, `{"code":4001,"message":`+jsonString("rejected: "+echo)+`}`)
 	})
 	var info ResponseInfo
-	_, err := c.IDV.InitWeb(t.Context(), &InitWebIDVRequest{Country: "TWN", IDType: IDTypePassport, WorkflowID: WorkflowIDOnly,
-		CustomerReference: "c-1", ExpectedName: spellName, ExpectedBirthday: spellBirthday, ExpectedIDNumber: spellIDNumber},
-		WithResponseInfo(&info))
+	req := &InitWebIDVRequest{Country: "TWN", IDType: IDTypePassport, WorkflowID: WorkflowIDOnly,
+		CustomerReference: "c-1", ExpectedName: p.name, ExpectedBirthday: p.birthday, ExpectedIDNumber: p.idNumber}
+	if p.twApplyDate != "" {
+		req.IDType, req.TWIDApplyCode, req.TWIDApplyDate, req.TWIDIssueSiteID = IDTypeIDCard, TWIDApplyCodeOf(TWIDReissue), p.twApplyDate, "10001"
+	}
+	_, err := c.IDV.InitWeb(t.Context(), req, WithResponseInfo(&info))
 	var apiErr *APIError
 	require.ErrorAs(t, err, &apiErr)
 	return map[string]string{
@@ -746,6 +761,262 @@ func TestCallMaskReach(t *testing.T) {
 			mask := &callMask{c: c, personal: personal}
 			assert.Equal(t, want, mask.reach())
 			assert.Nil(t, mask.built.m, "reach must not build the scrubber")
+		})
+	}
+}
+
+// Attack on issue 15's echo masking: its cost. net/http quotes a malformed
+// header line whole in its error (it accepts up to 10 MiB of headers), and
+// ResponseInfo masks every header value of an answer. The SDK masked all
+// of it, node by node of the error's chain, each text in a dozen decoded
+// layers: one answer of 9 MiB cost about 2 s of CPU and 270-690 MiB of
+// allocation, and the error kept a 9 MiB text. What a malicious server
+// sends must cost the SDK about what it costs net/http itself.
+//
+// These tests compare allocation (bytes, counted by the runtime), not
+// time: they are not parallel, so that nothing else allocates meanwhile.
+
+// allocatedBy returns the bytes the process allocated while f ran.
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// bombServer answers every request with answer, built once.
+func bombServer(t *testing.T, answer []byte) string {
+	t.Helper()
+	return rawServer(t, func(c net.Conn) { _, _ = c.Write(answer) })
+}
+
+// TestMalformedAnswerCostsWhatNetHTTPCosts: a malformed header line of
+// 8 MiB, echoing the key at its start and full of escapes, costs the SDK
+// at most a few MiB more than it costs a plain net/http client, and the
+// error's text stays short and masked.
+func TestMalformedAnswerCostsWhatNetHTTPCosts(t *testing.T) {
+	line := testKey + " " + chainName + " " + strings.Repeat(`&amp;amp;#x5c;\\u0026%2525`, 8<<20/26)
+	base := bombServer(t, []byte("HTTP/1.1 200 OK\r\n"+line+"\r\n\r\n"))
+	plain := &http.Client{Transport: defaultTransport()}
+	t.Cleanup(plain.CloseIdleConnections)
+	byNetHTTP := allocatedBy(func() {
+		resp, err := plain.Get(base + "/task/1/summary")
+		if err == nil {
+			resp.Body.Close()
+		}
+		require.Error(t, err)
+	})
+
+	c, err := NewClient(testKey, WithBaseURL(base), WithMaxRetries(0))
+	require.NoError(t, err)
+	var sdkErr error
+	bySDK := allocatedBy(func() { _, sdkErr = c.Tasks.Create(t.Context(), chainTarget()) })
+	require.Error(t, sdkErr)
+
+	t.Logf("net/http %d MiB, SDK %d MiB, error text %d bytes: %.300s", byNetHTTP>>20, bySDK>>20, len(sdkErr.Error()), sdkErr)
+	assert.LessOrEqual(t, bySDK, byNetHTTP+8<<20, "the SDK's masking costs a few MiB at most")
+	assert.LessOrEqual(t, len(sdkErr.Error()), 16<<10, "an error's text is bounded")
+	for _, node := range chainNodes(sdkErr) {
+		assert.LessOrEqual(t, len(node.Error()), 16<<10, "%T", node)
+	}
+	assert.Contains(t, sdkErr.Error(), "malformed", "the text still says what went wrong")
+	assertAbsent(t, chainExposure(sdkErr), testKey, chainName)
+}
+
+// TestResponseInfoHeadersCostBounded: an answer with 8 MiB of headers
+// costs the SDK about as much with WithResponseInfo as without; the
+// short headers are kept (masked), the ones past the bound are marked.
+func TestResponseInfoHeadersCostBounded(t *testing.T) {
+	var answer strings.Builder
+	answer.WriteString("HTTP/1.1 400 Bad Request\r\nX-Request-Id: req-" + testKey + "\r\nRetry-After: 7\r\n")
+	for i := range 2000 {
+		fmt.Fprintf(&answer, "X-Pad-%d: %s %s\r\n", i, chainName, strings.Repeat("&amp;", 4<<10/5))
+	}
+	answer.WriteString("Connection: close\r\nContent-Length: 2\r\n\r\n{}")
+	base := bombServer(t, []byte(answer.String()))
+
+	c, err := NewClient(testKey, WithBaseURL(base), WithMaxRetries(0))
+	require.NoError(t, err)
+	call := func(opts ...Option) {
+		_, err := c.Tasks.Create(t.Context(), chainTarget(), opts...)
+		var apiErr *APIError
+		require.ErrorAs(t, err, &apiErr)
+	}
+	var info ResponseInfo
+	without := allocatedBy(func() { call() })
+	with := allocatedBy(func() { call(WithResponseInfo(&info)) })
+
+	t.Logf("without ResponseInfo %d MiB, with %d MiB", without>>20, with>>20)
+	assert.LessOrEqual(t, with, without+4<<20, "masking the headers costs a few MiB at most")
+	assert.Equal(t, "7", info.Header.Get("Retry-After"), "short headers are kept")
+	assert.Equal(t, "req-"+redact.Mask, info.RequestID)
+	var all strings.Builder
+	withheldPads := 0
+	for name, values := range info.Header {
+		all.WriteString(name + ": " + strings.Join(values, ", ") + "\n")
+		if strings.HasPrefix(name, "X-Pad-") && strings.Contains(values[0], "withheld") {
+			withheldPads++
+		}
+	}
+	assert.GreaterOrEqual(t, len(info.Header), 2000+2, "every header is named")
+	assert.Positive(t, withheldPads, "the headers past the bound say so")
+	assertAbsent(t, all.String(), testKey, chainName)
+}
+
+// TestAPIErrorReadsTheHeadOfALongDeclaredBody: an error page longer than
+// the error window, with a Content-Length (a load balancer's static
+// maintenance page), is read up to the window, as one of unknown length
+// is: its message and the first 64 KiB of its body are kept. It was not
+// read at all.
+func TestAPIErrorReadsTheHeadOfALongDeclaredBody(t *testing.T) {
+	t.Parallel()
+	page := "<html><head><title>Maintenance until 12:00 UTC</title></head><body>" +
+		strings.Repeat("<p>We are upgrading.</p>", 100<<10/24) + "</body></html>"
+	for _, declared := range []bool{true, false} {
+		t.Run(fmt.Sprint("declared=", declared), func(t *testing.T) {
+			t.Parallel()
+			c, mux := setup(t, WithMaxRetries(0))
+			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+				if declared {
+					w.Header().Set("Content-Length", fmt.Sprint(len(page)))
+				}
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, page)
+			})
+			_, err := c.Tasks.Summary(t.Context(), 1)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, "HTML page: Maintenance until 12:00 UTC", apiErr.Message)
+			assert.Len(t, apiErr.Body, maxErrorBody)
+			assert.Equal(t, page[:maxErrorBody], string(apiErr.Body))
+		})
+	}
+}
+
+// Attack on issue 15's echo masking by meaning: spellings a server
+// produces from the promised ones that got through.
+//
+//   - base64 wrapped and then escaped: URL-escaped line breaks (%0D%0A, as
+//     url.QueryEscape writes a wrapped text), HTML line breaks (&#10;),
+//     indented lines (a line break and more than four spaces), JSON's
+//     \u000a, a JSON text quoted in another (\\r\\n);
+//   - letter case the way servers change it: Python, JavaScript and Java
+//     upper-case "ß" as "SS"; Go, Python and Java upper-case the Turkish
+//     dotless "ı" as "I", and Go lower-cases "İ" as a plain "i";
+//   - white space: a name echoed with its spaces doubled, as no-break
+//     spaces or tabs, or trimmed of the spaces the request sent;
+//   - full-width forms (Ｊｏｈｎ, Ａ１２３), which East Asian systems write
+//     for Latin letters and digits;
+//   - dates as a Taiwanese service writes them: the ROC calendar the API
+//     itself uses for tw_id_apply_date (1100101), and CJK dates.
+//
+// Each must be masked wherever the caller can see it, like the spellings
+// of TestEchoSpellingsMasked; the lookalikes must be left whole.
+
+// fullWidth spells s's ASCII letters and digits in their full-width forms.
+func fullWidth(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r > ' ' && r < 0x7F {
+			return r + 0xFEE0
+		}
+		return r
+	}, s)
+}
+
+func TestEchoSpellingsAttackMasked(t *testing.T) {
+	t.Parallel()
+	img := base64.StdEncoding.EncodeToString(spellImage())
+	keyB64 := base64.StdEncoding.EncodeToString([]byte("GOFACT-API-TOKEN: " + testKey))
+	keyRun := keyB64[(len("GOFACT-API-TOKEN: ")+2)/3*4 : len("GOFACT-API-TOKEN: "+testKey)/3*4]
+	renee := echoPerson{spellName, spellBirthday, spellIDNumber, ""}
+	strauss := echoPerson{"Johann Straußberger", spellBirthday, spellIDNumber, ""}
+	yilmaz := echoPerson{"İlker Yılmaz", spellBirthday, spellIDNumber, ""}
+	padded := echoPerson{"  Renée Zoë Lindqvist ", spellBirthday, " A123456789 ", ""}
+	taiwan := echoPerson{"Chen Mei-Ling", "1990-05-17", "A223456789", "1100101"}
+	for _, tc := range []struct {
+		name    string
+		person  echoPerson
+		echo    string
+		hidden  string // what must not survive (echo when empty)
+		encoded bool   // no 16 characters of hidden may survive either
+	}{
+		{name: "image in MIME base64, URL-escaped", person: renee, echo: url.QueryEscape(wrap(img, 76, "\r\n")), hidden: img, encoded: true},
+		{name: "image in PEM base64, indented", person: renee, echo: wrap(img, 64, "\n        "), hidden: img, encoded: true},
+		{name: "image in base64 wrapped with JSON \\u000a", person: renee, echo: wrap(img, 76, `\u000a`), hidden: img, encoded: true},
+		{name: "image in base64 quoted twice in JSON", person: renee, echo: wrap(img, 76, `\\r\\n`), hidden: img, encoded: true},
+		{name: "image in base64 with HTML line breaks", person: renee, echo: wrap(img, 76, "&#13;&#10;"), hidden: img, encoded: true},
+		{name: "key header in base64, URL-escaped", person: renee, echo: url.QueryEscape(wrap(keyB64, 16, "\n")), hidden: keyRun, encoded: true},
+		{name: "key header in base64 with HTML line breaks", person: renee, echo: wrap(keyB64, 16, "&#10;"), hidden: keyRun, encoded: true},
+		{name: "key header in base64, indented", person: renee, echo: wrap(keyB64, 12, "\r\n          "), hidden: keyRun, encoded: true},
+		{name: "ß upper-cased as SS", person: strauss, echo: "JOHANN STRAUSSBERGER", hidden: "STRAUSSBERGER"},
+		{name: "ß in another case", person: strauss, echo: "johann straussberger", hidden: "straussberger"},
+		{name: "ß as capital ẞ", person: strauss, echo: "JOHANN STRAUẞBERGER", hidden: "STRAUẞBERGER"},
+		{name: "dotless ı upper-cased", person: yilmaz, echo: "İLKER YILMAZ", hidden: "YILMAZ"},
+		{name: "İ lower-cased by Go", person: yilmaz, echo: strings.ToLower("İlker Yılmaz"), hidden: "lker y"},
+		{name: "İ and ı ASCII-folded", person: yilmaz, echo: "ILKER YILMAZ", hidden: "LKER YILMAZ"},
+		{name: "name with doubled spaces", person: renee, echo: "Renée  Zoë   Lindqvist", hidden: "Zoë   Lindqvist"},
+		{name: "name with no-break spaces", person: renee, echo: "Renée\u00a0Zoë\u00a0Lindqvist", hidden: "Zoë\u00a0Lindqvist"},
+		{name: "name with tabs", person: renee, echo: "Renée\tZoë\tLindqvist", hidden: "Zoë\tLindqvist"},
+		{name: "name with HTML no-break spaces", person: renee, echo: "Renée&nbsp;Zoë&nbsp;Lindqvist", hidden: "Zo"},
+		{name: "name sent with spaces around, echoed trimmed", person: padded, echo: "Renée Zoë Lindqvist", hidden: "Zoë Lindqvist"},
+		{name: "ID number sent with spaces around, echoed trimmed", person: padded, echo: "[A123456789]", hidden: "A123456789"},
+		{name: "name in full-width letters", person: renee, echo: fullWidth("RENÉE ZOË LINDQVIST"), hidden: fullWidth("LINDQVIST")},
+		{name: "ID number in full-width", person: renee, echo: fullWidth(spellIDNumber), hidden: fullWidth("123456789")},
+		// Dates as a Taiwanese service writes them: the API's own ROC form
+		// (tw_id_apply_date 1100101 is 2021-01-01), with separators or as
+		// the Gregorian date, and CJK dates.
+		{name: "ROC apply date as the Gregorian date", person: taiwan, echo: "issued 2021-01-01", hidden: "2021-01-01"},
+		{name: "ROC apply date with slashes", person: taiwan, echo: "issued 110/01/01", hidden: "110/01/01"},
+		{name: "ROC apply date in CJK", person: taiwan, echo: "民國110年1月1日", hidden: "110年1月1日"},
+		{name: "birthday in CJK", person: renee, echo: "1985年01月31日", hidden: "1985年01月31日"},
+		{name: "birthday in CJK, not padded", person: renee, echo: "1985年1月31日", hidden: "1985年1月31日"},
+		{name: "birthday as an ROC date", person: renee, echo: "民國74年1月31日", hidden: "74年1月31日"},
+		{name: "birthday as an ROC date with slashes", person: renee, echo: "074/01/31", hidden: "074/01/31"},
+		{name: "birthday as a 7-digit ROC date", person: renee, echo: "0740131", hidden: "0740131"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hidden := tc.hidden
+			if hidden == "" {
+				hidden = tc.echo
+			}
+			for where, out := range spellingOutputsFor(t, tc.person, tc.echo) {
+				assert.NotContains(t, out, hidden, where)
+				if tc.encoded {
+					flat := normalised(strings.NewReplacer("%0D", "", "%0A", "", "&#13;", "", "&#10;", "", `\u000a`, "", `\\r\\n`, "", `\`, "").Replace(out))
+					for i := 0; i+16 <= len(hidden); i += 4 {
+						if strings.Contains(flat, hidden[i:i+16]) {
+							t.Errorf("%s: %q of the encoded value survives: %.200s", where, hidden[i:i+16], out)
+							break
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// attackLookalikes resemble the new spellings without spelling a secret:
+// identifiers listed on indented lines, a form-encoded text, names that
+// share a part with the customer's, ordinary words.
+var attackLookalikes = []string{
+	"request ids:\n        3f2b8c1e-9a4d-4e7b-8c2f-1a5d6e7f8a9b\n        4a3c9d2f-0b5e-4f8c-9d3a-2b6e7f8a9b0c\n" +
+		"        5b4d0e3a-1c6f-4a9d-8e4b-3c7f8a9b0c1d\n        6c5e1f4b-2d7a-4b0e-9f5c-4d8a9b0c1d2e",
+	strings.Repeat("field=target.name%0Areason=mismatch%0Aexpected=a+different+spelling%0Aseen=another+customer+entirely%0A", 3),
+	"Renée Lindqvist and Zoë Lind are other customers; Strauss and Yilmaz too",
+	"STRASSE 12, ISTANBUL; Ａｃｃｏｕｎｔ ｓｕｓｐｅｎｄｅｄ",
+}
+
+func TestEchoAttackLookalikesKept(t *testing.T) {
+	t.Parallel()
+	for i, text := range attackLookalikes {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			outs := spellingOutputsFor(t, echoPerson{spellName, spellBirthday, spellIDNumber, ""}, text)
+			assert.Contains(t, outs["APIError.Message"], strings.Join(strings.Fields(text), " "), "the message keeps an ordinary text")
+			assert.NotContains(t, outs["APIError.Body"], "[", "nothing masked or withheld in the body")
 		})
 	}
 }

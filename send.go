@@ -32,7 +32,7 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 	}
 	target := c.endpoint(path, query)
 	call := c.startCall(cfg) // flow.go: the client-wide retry budget and 429 pause
-	mask := c.maskFor(body)
+	mask := c.maskFor(body, cfg)
 	var last error
 	for attempt := 1; ; attempt++ {
 		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
@@ -119,14 +119,16 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	// net/http's own transport never overlaps the sends of one request;
 	// any other RoundTripper may (a hedging one does).
 	_, sequential := c.httpClient.Transport.(*http.Transport)
-	actx, guard, done := attemptContext(ctx, cfg.timeout, method, sequential)
-	defer done()
+	actx, guard := attemptContext(ctx, cfg.timeout, method, sequential)
+	defer guard.end()
 	req, err := c.newRequest(actx, cfg.userAgent, method, target, body)
 	if err != nil {
 		return result{err: err, parentDone: true}
 	}
+	//lint:ignore SA1019 Cancel reaches copies whose context a transport detached from the attempt's (see sendGuard.stopped).
+	req.Cancel = guard.stopped
 	resp, err := c.httpClient.Do(req)
-	guard.answered.Store(true)
+	guard.answered.Store(true) // before wrote is read (see sendGuard.mayWrite)
 	res.wrote = guard.wrote.Load()
 	if guard.blind(err == nil) {
 		res.blind = guard.post
@@ -161,17 +163,23 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 	return res
 }
 
-// bodyLimit is how much of an answer is read. An error body needs no more
-// than APIError keeps, plus the reach of the masking: a spelling of the key
-// or of a personal value that straddles the cut is read whole, so that it
-// is masked rather than cut into a fragment that still reveals most of it.
-// maxBody is the call's cap (WithMaxResponseBytes).
-func bodyLimit(maxBody int64, status int, mask *callMask) int64 {
+// bodyLimit is how much of an answer is read, and kept of one over it. An
+// error body needs no more than APIError keeps, plus the reach of the
+// masking: a spelling of the key or of a personal value that straddles the
+// cut is read whole, so that it is masked rather than cut into a fragment
+// that still reveals most of it. Of a 2xx over the cap only its shape is
+// told (bodyShape), from its first bytes. maxBody is the call's cap
+// (WithMaxResponseBytes).
+func bodyLimit(maxBody int64, status int, mask *callMask) bodyCap {
 	if status >= 200 && status <= 299 {
-		return maxBody
+		return bodyCap{limit: maxBody, keep: overCapHead}
 	}
-	return min(maxBody, maxErrorBody) + int64(mask.reach())
+	return wholeCap(min(maxBody, maxErrorBody) + int64(mask.reach()))
 }
+
+// overCapHead is what is kept of a 2xx answer over the cap: enough of its
+// head to tell its shape.
+const overCapHead = 512
 
 // idempotent methods can be sent twice with the effect of once.
 func idempotent(method string) bool {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"reflect"
 	"runtime"
 	"strings"
@@ -35,7 +37,9 @@ import (
 //     replay by ending the attempt's context: HTTP/2 checks the context
 //     right before it writes a request's headers, and so writes nothing.
 //   - A copy there by holding it in its GotConn hook until the SDK, having
-//     read the first send's answer, ends the attempt's context.
+//     read the first send's answer, ends the attempt's context and closes
+//     the request's Cancel channel (HTTP/2 checks both), which a copy on a
+//     context detached from the attempt's still carries.
 //
 // Trace hooks do not say which send they belong to. A send on the
 // goroutine of the first comes after it (a goroutine makes one send at a
@@ -48,6 +52,13 @@ import (
 // server reset with PROTOCOL_ERROR, with no limit, and a user's retrying or
 // hedging RoundTripper sends a POST it has buffered again.
 var errReplayed = errors.New("a layer below the SDK re-sent the request by itself; stopped it before it was written again")
+
+// maxInformational bounds the informational (1xx) answers an attempt takes
+// before its real answer: a 100 Continue and a 103 Early Hints or two are
+// all a server has reason to send.
+const maxInformational = 8
+
+var errTooManyInformational = fmt.Errorf("the server sent more than %d informational (1xx) answers before its answer", maxInformational)
 
 // maxSendsPerAttempt bounds the sends of an idempotent request below one
 // attempt and one redirect hop: the request, and one replay on a keep-alive
@@ -78,6 +89,15 @@ type sendGuard struct {
 	trace  httptrace.ClientTrace
 	ctx    context.Context // the attempt's: a held send waits for its end
 	cancel context.CancelFunc
+	// stopped is the request's Cancel channel, closed when the attempt's
+	// context ends, for a POST through a RoundTripper other than
+	// net/http's own (nil otherwise). A transport may give a copy a
+	// context that keeps the SDK's trace but not its cancellation
+	// (context.WithoutCancel); a held copy let go would then write. A
+	// copy made with req.Clone or req.WithContext keeps the channel, and
+	// HTTP/2 looks at it, as at the context, before it writes.
+	stopped     chan struct{}
+	stoppedOnce sync.Once
 	// post is set for a method that is not idempotent: one send may write.
 	post bool
 	// sequential is set for net/http's own transport, whose sends of one
@@ -88,6 +108,9 @@ type sendGuard struct {
 	sends           int      // sends that got a connection in this redirect hop
 	writerConn      net.Conn // the connection of the send that may write
 	writerGoroutine uint64   // the goroutine that made it (0: unknown)
+	// replays counts, per goroutine, the sends of an idempotent request
+	// after its first, through a RoundTripper other than net/http's own.
+	replays []goroutineSends
 
 	observed atomic.Bool // a trace event fired: the transport kept the request's context
 	wrote    atomic.Bool // a byte of the request may have been written
@@ -96,9 +119,17 @@ type sendGuard struct {
 	answered atomic.Bool // the transport returned to the SDK
 	replayed atomic.Bool // a send was stopped
 	pooled   atomic.Bool // the connection went back to the idle pool
+
+	informational atomic.Int32 // informational (1xx) answers received
 }
 
 type guardKey struct{}
+
+// goroutineSends is how many sends one goroutine made.
+type goroutineSends struct {
+	goroutine uint64
+	sends     int
+}
 
 // newSendGuard returns the guard of one attempt. Its trace has only the
 // hooks the method needs: each one costs an allocation per attempt.
@@ -117,7 +148,20 @@ func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *se
 	// (HTTP/2): the earliest moment bytes may reach the network.
 	g.trace.WroteHeaderField = func(string, []string) { g.markWritten() }
 	if !sequential { // what a held send needs to know
+		g.stopped = make(chan struct{})
 		g.trace.GotFirstResponseByte = func() { g.over.Store(true) }
+		// The first byte may begin an informational answer (103 Early
+		// Hints): the send goes on to its real answer, which reports no
+		// first byte again. Its end is then known when the transport
+		// answers the SDK. net/http leaves bounding informational answers
+		// to a trace that reads them.
+		g.trace.Got1xxResponse = func(int, textproto.MIMEHeader) error {
+			g.over.Store(false)
+			if g.informational.Add(1) > maxInformational {
+				return errTooManyInformational
+			}
+			return nil
+		}
 		g.trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
 			if info.Err != nil {
 				g.over.Store(true)
@@ -128,9 +172,10 @@ func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *se
 }
 
 // attemptContext returns the context of one attempt: bounded by timeout
-// (WithTimeout), traced by a sendGuard, and ended by done. sequential says
-// that the transport is net/http's own (see sendGuard.sequential).
-func attemptContext(ctx context.Context, timeout time.Duration, method string, sequential bool) (context.Context, *sendGuard, context.CancelFunc) {
+// (WithTimeout), traced by a sendGuard, and ended by the guard's end.
+// sequential says that the transport is net/http's own (see
+// sendGuard.sequential).
+func attemptContext(ctx context.Context, timeout time.Duration, method string, sequential bool) (context.Context, *sendGuard) {
 	var cancel context.CancelFunc
 	if timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -140,7 +185,22 @@ func attemptContext(ctx context.Context, timeout time.Duration, method string, s
 	guard := newSendGuard(method, sequential, cancel)
 	guard.ctx = ctx
 	ctx = context.WithValue(ctx, guardKey{}, guard) // for the redirect policy
-	return httptrace.WithClientTrace(ctx, &guard.trace), guard, cancel
+	return httptrace.WithClientTrace(ctx, &guard.trace), guard
+}
+
+// end ends the attempt: its context, and the request's Cancel channel.
+func (g *sendGuard) end() {
+	g.cancel()
+	g.closeStopped()
+}
+
+// closeStopped closes the request's Cancel channel, if it has one: every
+// send let go from here on stops before its first byte, whatever its
+// context.
+func (g *sendGuard) closeStopped() {
+	if g.stopped != nil {
+		g.stoppedOnce.Do(func() { close(g.stopped) })
+	}
 }
 
 func (g *sendGuard) markWritten() {
@@ -160,7 +220,11 @@ func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
 	first, writerGoroutine := g.sends == 1, g.writerGoroutine
 	g.mu.Unlock()
 	if first {
-		g.claim(info)
+		if g.mayWrite() {
+			g.claim(info)
+		} else {
+			g.stopCopy(info, false)
+		}
 		return
 	}
 	// A send on the goroutine of the send that may write comes after that
@@ -170,13 +234,29 @@ func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
 	// A retry after a send that wrote nothing (an HTTP/2 connection that
 	// became unusable first) is now the send that may write, if the
 	// transport is one that reports every header it writes (net/http's).
-	if retry && !g.hopWrote.Load() && (g.sequential || fromGoTransport(gotConnCaller())) {
+	if retry && !g.hopWrote.Load() && (g.sequential || fromGoTransport(gotConnCaller())) && g.mayWrite() {
 		g.mu.Lock()
 		g.writerConn = info.Conn
 		g.mu.Unlock()
 		return
 	}
 	g.stopCopy(info, retry)
+}
+
+// mayWrite lets the calling send write, unless its transport already
+// answered the SDK. net/http's own transport returns once its send can
+// write no more; another may leave a send running (a hedging transport
+// that gives up at the deadline leaves its copies), which could write
+// after the SDK read whether anything was written. So such a send counts
+// as written from here, and one that comes after the answer is stopped.
+// (attempt sets answered before it reads wrote: one of the two sees the
+// other.)
+func (g *sendGuard) mayWrite() bool {
+	if g.sequential {
+		return true
+	}
+	g.wrote.Store(true)
+	return !g.answered.Load()
 }
 
 // claim records the send that may write: its connection and, when a copy
@@ -194,16 +274,46 @@ func (g *sendGuard) claim(info httptrace.GotConnInfo) {
 }
 
 // countIdempotentSend stops the attempt of an idempotent request at its
-// (maxSendsPerAttempt+1)th send in a redirect hop.
+// (maxSendsPerAttempt+1)th send in a redirect hop. The replays it bounds
+// are net/http's, made one after the other on the goroutine of the
+// request; through another RoundTripper, sends on other goroutines may be
+// copies (a hedging transport sends up to 3 or more at once), so each
+// goroutine is bounded alone.
 func (g *sendGuard) countIdempotentSend() {
 	g.mu.Lock()
 	g.sends++
 	n := g.sends
 	g.mu.Unlock()
-	if n > maxSendsPerAttempt {
+	if g.tooManySends(n) {
 		g.replayed.Store(true)
 		g.cancel()
 	}
+}
+
+// tooManySends reports whether the n-th send of an idempotent request in
+// a redirect hop, made by the calling goroutine, is one too many.
+func (g *sendGuard) tooManySends(n int) bool {
+	if g.sequential {
+		return n > maxSendsPerAttempt
+	}
+	return n > 1 && g.replaysOn(goroutineID()) > maxSendsPerAttempt
+}
+
+// replaysOn counts a send after the first on goroutine and returns how
+// many such sends it made. (The first send's goroutine is not read, so
+// that a request sent once costs no stack walk: its goroutine makes up to
+// one send more than maxSendsPerAttempt, and a replay loop is still bounded.)
+func (g *sendGuard) replaysOn(goroutine uint64) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range g.replays {
+		if g.replays[i].goroutine == goroutine {
+			g.replays[i].sends++
+			return g.replays[i].sends
+		}
+	}
+	g.replays = append(g.replays, goroutineSends{goroutine: goroutine, sends: 1})
+	return 1
 }
 
 // stopCopy keeps a send that must not write from writing, without harming
@@ -242,10 +352,11 @@ func (g *sendGuard) firstConn() net.Conn {
 // then fails, as maybe sent; no send is written twice.
 //
 // Over means what the SDK can see: the first send's answer began to
-// arrive, its write failed, its stream ended (gotConn) or its connection
-// was closed. A first send that failed otherwise (a stream reset while
-// other calls keep its connection open) holds the call to the attempt's
-// end (WithTimeout).
+// arrive (an informational one, such as 103 Early Hints, does not count),
+// its write failed, its stream ended (gotConn) or its connection was
+// closed. A first send that failed otherwise (a stream reset while other
+// calls keep its connection open) holds the call to the attempt's end
+// (WithTimeout).
 func (g *sendGuard) hold() {
 	var limit, overAt time.Time
 	if _, ok := g.ctx.Deadline(); !ok {
@@ -256,12 +367,16 @@ func (g *sendGuard) hold() {
 	for {
 		select {
 		case <-g.ctx.Done():
+			g.closeStopped() // before the send goes on (see sendGuard.stopped)
 			return
 		case now := <-tick.C:
 			if g.answered.Load() {
 				continue // the SDK has an answer and ends the context when done with it
 			}
-			if overAt.IsZero() && (g.over.Load() || connClosed(g.firstConn())) {
+			switch {
+			case !g.over.Load() && !connClosed(g.firstConn()):
+				overAt = time.Time{} // not over, or not any more (an informational answer)
+			case overAt.IsZero():
 				overAt = now
 			}
 			if (!overAt.IsZero() && now.Sub(overAt) >= holdGrace) || (!limit.IsZero() && now.After(limit)) {
@@ -279,14 +394,14 @@ func (g *sendGuard) stop() {
 	if g.post {
 		g.wrote.Store(true)
 	}
-	g.cancel()
+	g.end()
 }
 
 // redirected starts the count of a new redirect hop: net/http follows a
 // same-origin redirect with a new request, which is no replay.
 func (g *sendGuard) redirected() {
 	g.mu.Lock()
-	g.sends, g.writerConn, g.writerGoroutine = 0, nil, 0
+	g.sends, g.writerConn, g.writerGoroutine, g.replays = 0, nil, 0, g.replays[:0]
 	g.mu.Unlock()
 	g.hopWrote.Store(false)
 }
@@ -345,23 +460,29 @@ func fromGoTransport(caller string) bool {
 
 // gotConnCaller returns the function that reported the GotConn event being
 // handled, seen through this package's hooks and httptrace's composition
-// of the hooks of several traces ("" when not found). It reads a few
-// frames and allocates nothing: it runs for the first send of each POST
-// through a RoundTripper other than net/http's own.
+// of the hooks of several traces ("" when not found). It reads the stack
+// a few frames at a time, as far as the relays go (each trace composed on
+// the SDK's adds some), and allocates nothing: it runs for the first send
+// of each POST through a RoundTripper other than net/http's own.
 func gotConnCaller() string {
 	var pcs [16]uintptr
-	for _, pc := range pcs[:runtime.Callers(2, pcs[:])] {
-		// pc is a return address: pc-1 lies in the call, in the function
-		// that made it (the innermost one, when calls were inlined).
-		fn := runtime.FuncForPC(pc - 1)
-		if fn == nil {
+	for skip := 2; ; skip += len(pcs) {
+		n := runtime.Callers(skip, pcs[:])
+		for _, pc := range pcs[:n] {
+			// pc is a return address: pc-1 lies in the call, in the function
+			// that made it (the innermost one, when calls were inlined).
+			fn := runtime.FuncForPC(pc - 1)
+			if fn == nil {
+				return ""
+			}
+			if name := fn.Name(); !relaysTraceEvents(name) {
+				return name
+			}
+		}
+		if n < len(pcs) {
 			return ""
 		}
-		if name := fn.Name(); !relaysTraceEvents(name) {
-			return name
-		}
 	}
-	return ""
 }
 
 // ownFuncPrefix begins the names of this package's functions in a stack.
@@ -427,6 +548,33 @@ func connClosed(conn net.Conn) bool {
 // of == on a connection type that is not comparable.
 func sameConn(a, b net.Conn) bool {
 	return a != nil && b != nil && reflect.ValueOf(a).Comparable() && reflect.ValueOf(b).Comparable() && a == b
+}
+
+// cancelRelay hands a POST's Cancel channel (sendGuard.stopped) on to a
+// RoundTripper other than net/http's own. An http.Client with a Timeout
+// puts a channel of its own in its place, and stops relaying to it once
+// the answer's body was read: a copy held until then, on a context a
+// hedging transport detached from the request's, would then write. The
+// client's deadline stays in the request's context, where it sets it too.
+type cancelRelay struct{ next http.RoundTripper }
+
+func (r cancelRelay) RoundTrip(req *http.Request) (*http.Response, error) {
+	guard, ok := req.Context().Value(guardKey{}).(*sendGuard)
+	//lint:ignore SA1019 see sendGuard.stopped
+	if !ok || guard.stopped == nil || req.Cancel == guard.stopped {
+		return r.next.RoundTrip(req)
+	}
+	relayed := req.WithContext(req.Context()) // a RoundTripper must not modify req
+	//lint:ignore SA1019 see sendGuard.stopped
+	relayed.Cancel = guard.stopped
+	return r.next.RoundTrip(relayed)
+}
+
+// CloseIdleConnections closes the next RoundTripper's idle connections.
+func (r cancelRelay) CloseIdleConnections() {
+	if closer, ok := r.next.(interface{ CloseIdleConnections() }); ok {
+		closer.CloseIdleConnections()
+	}
 }
 
 // blindTransportWarning is logged once per client whose transport does not

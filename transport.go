@@ -61,6 +61,9 @@ func guardedHTTPClient(hc *http.Client, base *url.URL) *http.Client {
 	if guarded.Transport == nil {
 		guarded.Transport = defaultTransport()
 	}
+	if _, sequential := guarded.Transport.(*http.Transport); !sequential && guarded.Timeout > 0 {
+		guarded.Transport = cancelRelay{next: guarded.Transport}
+	}
 	next := guarded.CheckRedirect
 	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		req.Header.Del("Referer")

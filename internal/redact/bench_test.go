@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -23,5 +24,42 @@ func BenchmarkMatcher(b *testing.B) {
 				_ = m.Leaks(string(Blobs(out, true)))
 			}
 		})
+	}
+}
+
+// BenchmarkMatcherAdversarial masks bodies built to be slow to mask: every
+// byte an escape or a reference, layers of escapes for Leaks to peel, one
+// letter under thousands of combining marks, JSON literals of one escape
+// each, and the prefix all date spellings share. Each size doubles the
+// one before: the time per byte stays about the same (linear), a few tens
+// of milliseconds for the 64 KiB an error body is cut to.
+//
+//	go test -bench MatcherAdversarial -benchmem ./internal/redact
+func BenchmarkMatcherAdversarial(b *testing.B) {
+	bodies := map[string]string{
+		"layered escapes": `&amp;amp;#x5c;\\u0026%2525`,
+		"references":      "&#x41;",
+		"u-escapes":       `\u00e9`,
+		"combining marks": "\u0301\u0327",
+		"literals":        `"\n"`,
+		"date prefix":     "1985-01-3",
+		"spaces":          " \t\u00a0",
+	}
+	m := New(secret, fuzzName, fuzzBirthday)
+	for name, unit := range bodies {
+		for _, size := range []int{16 << 10, 32 << 10, 64 << 10} {
+			body := []byte(strings.Repeat(unit, size/len(unit)))
+			if name == "combining marks" {
+				body = append([]byte("a"), body...)
+			}
+			b.Run(fmt.Sprintf("%s/%dKiB", name, size>>10), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body)))
+				for b.Loop() {
+					out := m.Bytes(body, true)
+					_ = m.Leaks(string(Blobs(out, true)))
+				}
+			})
+		}
 	}
 }

@@ -9,8 +9,9 @@ const MinBlob = 128
 const Blob = "[base64 withheld]"
 
 // maxJoiner is the longest gap that still joins two pieces of one base64
-// text: a CRLF, or its JSON escape \r\n.
-const maxJoiner = 4
+// text: a line break and the indentation of the next line, escaped or not
+// (%0D%0A, &#13;&#10;, \\r\\n).
+const maxJoiner = 64
 
 // Blobs replaces every base64 text of at least MinBlob characters with
 // Blob: a server that echoes a request echoes its images, which no error
@@ -22,6 +23,17 @@ const maxJoiner = 4
 // is cut (truncated), a text at its end is replaced from a quarter of that
 // length: it may be the start of an image.
 func Blobs(b []byte, truncated bool) []byte {
+	// A JSON string literal is read decoded too: its escapes may join the
+	// pieces (\u000a, \u0026#10;) in a way the raw text does not show. A
+	// literal shorter than a blob cannot hold one.
+	b = rewriteLiterals(b, false, MinBlob, func(text []byte) ([]byte, bool) { return blobsOf(text, false) })
+	out, _ := blobsOf(b, truncated)
+	return out
+}
+
+// blobsOf replaces the base64 texts of b, read as it is, and reports
+// whether there was any.
+func blobsOf(b []byte, truncated bool) ([]byte, bool) {
 	var spans []span
 	for i := 0; i < len(b); {
 		start, end, next := nextBlob(b, i, truncated)
@@ -31,9 +43,9 @@ func Blobs(b []byte, truncated bool) []byte {
 		i = next
 	}
 	if len(spans) == 0 {
-		return b
+		return b, false
 	}
-	return replaceSpans(b, spans, Blob)
+	return replaceSpans(b, spans, Blob), true
 }
 
 // piece is one run of base64 characters.
@@ -115,41 +127,67 @@ func (c *chainTally) add(p piece) {
 // readPiece reads the run of base64 characters at b[i].
 func readPiece(b []byte, i int) piece {
 	p := piece{start: i}
-	var digits, plusSlash, pad, upperAfterLower, nonHex bool
-	lower := false
+	var look pieceLook
 	j := i
 	for j < len(b) {
-		n := base64CharLen(b, j)
+		c, n := base64Char(b, j)
 		if n == 0 {
 			break
 		}
-		c := b[j]
-		if n > 1 { // an escaped / or a URL escape of + / =
-			plusSlash = true
-		}
-		switch {
-		case '0' <= c && c <= '9':
-			digits = true
-		case 'a' <= c && c <= 'z':
-			lower = true
-			nonHex = nonHex || c > 'f'
-		case 'A' <= c && c <= 'Z':
-			upperAfterLower = upperAfterLower || lower
-			nonHex = nonHex || c > 'F'
-		case c == '+' || c == '/':
-			plusSlash = true
-		case c == '=':
-			pad = true
-		default:
-			nonHex = true
-		}
+		look.add(b[j], n > 1)
 		p.chars++
 		j += n
+		if next, k := base64Char(b, j); c == '=' && k > 0 && next != '=' {
+			break // "key=value": padding only ends an encoded text, and a value may be one
+		}
 	}
 	p.end = j
-	hexNumber := !nonHex || p.chars > 2 && (b[i] == '0' && (b[i+1] == 'x' || b[i+1] == 'X')) && isHex(b[i+2:j])
-	p.encoded = p.chars >= 4 && !hexNumber && (digits || plusSlash || pad || upperAfterLower)
+	hexPrefixed := p.chars > 2 && b[i] == '0' && (b[i+1] == 'x' || b[i+1] == 'X') && isHex(b[i+2:j])
+	p.encoded = p.chars >= 4 && look.encoded(p.chars, hexPrefixed)
 	return p
+}
+
+// pieceLook tallies what a run of base64 characters looks like.
+type pieceLook struct {
+	digits, signs, pad, lower, upperAfterLower, nonHex bool
+	pluses                                             int // raw +, which a form writes for each space
+}
+
+// add tallies c, the first byte of a base64 character; escaped says it
+// was an escape (an escaped /, a URL escape of + / =).
+func (l *pieceLook) add(c byte, escaped bool) {
+	l.signs = l.signs || escaped
+	switch {
+	case '0' <= c && c <= '9':
+		l.digits = true
+	case 'a' <= c && c <= 'z':
+		l.lower = true
+		l.nonHex = l.nonHex || c > 'f'
+	case 'A' <= c && c <= 'Z':
+		l.upperAfterLower = l.upperAfterLower || l.lower
+		l.nonHex = l.nonHex || c > 'F'
+	case c == '+' || c == '/':
+		l.signs = true
+		if c == '+' {
+			l.pluses++
+		}
+	case c == '=':
+		l.pad = true
+	case c == '-': // hex digits and dashes are an identifier (a UUID), not an encoding
+	default:
+		l.nonHex = true
+	}
+}
+
+// encoded reports a run of chars characters that looks encoded: digits,
+// signs, padding or mixed case, and not a hex number, a UUID or words
+// joined by + as a form writes them (base64 has a + in 64 characters).
+func (l *pieceLook) encoded(chars int, hexPrefixed bool) bool {
+	switch {
+	case !l.nonHex || hexPrefixed, l.pluses*8 > chars:
+		return false
+	}
+	return l.digits || l.signs || l.pad || l.upperAfterLower
 }
 
 func isHex(b []byte) bool {
@@ -162,22 +200,29 @@ func isHex(b []byte) bool {
 }
 
 // base64CharLen returns how many bytes the base64 character at b[i] takes
-// (2 for JSON's \/, 3 for %2B, %2F or %3D), or 0 when there is none.
+// (more than one for an escaped /, + or =: JSON's \/, %2B, &#43;), or 0
+// when there is none.
 func base64CharLen(b []byte, i int) int {
-	c := b[i]
-	switch {
-	case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-		return 1
-	case c == '+' || c == '/' || c == '=' || c == '-' || c == '_':
-		return 1
-	case c == '\\' && i+1 < len(b) && b[i+1] == '/':
-		return 2
-	case c == '%':
-		if _, ok := escapedBase64Char(b, i); ok {
-			return 3
-		}
+	_, n := base64Char(b, i)
+	return n
+}
+
+// base64Char returns the base64 character at b[i], decoded, and how many
+// bytes it takes; 0 bytes when there is none.
+func base64Char(b []byte, i int) (byte, int) {
+	if i >= len(b) {
+		return 0, 0
 	}
-	return 0
+	skip, c, n := base64Wrapping(b, i)
+	switch {
+	case skip:
+		return 0, 0
+	case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		return c, n
+	case c == '+' || c == '/' || c == '=' || c == '-' || c == '_':
+		return c, n
+	}
+	return 0, 0
 }
 
 // joinerLen returns the length of the line break or white space at b[i]

@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -66,6 +67,16 @@ func TestMatcherSpellings(t *testing.T) {
 		{"key header base64 wrapped at 8", wrapLines(header, 8, "\r\n")},
 		{"key header base64 JSON-escaped breaks", wrapLines(header, 16, `\r\n`)},
 		{"key header base64 URL-escaped", strings.NewReplacer("+", "%2b", "/", "%2F", "=", "%3D").Replace(header)},
+		{"key header base64, URL-escaped breaks", strings.ReplaceAll(url.QueryEscape(wrapLines(header, 16, "\r\n")), "%2B", "%2b")},
+		{"key header base64, HTML breaks", wrapLines(header, 16, "&#13;&#xA;")},
+		{"key header base64, JSON \\u000a", wrapLines(header, 16, `\u000d\u000a`)},
+		{"key header base64, quoted twice", wrapLines(header, 16, `\\r\\n`)},
+		{"key header base64, indented", wrapLines(header, 16, "\n            ")},
+		{"name doubled spaces", "Renée  Zoë   Lindqvist"},
+		{"name no-break spaces", "Renée\u00a0Zoë\u202fLindqvist"},
+		{"name line breaks and tabs, escaped", `Renée\n\tZoë\u00a0Lindqvist`},
+		{"name HTML no-break space", "Renée&nbsp;Zoë&#160;Lindqvist"},
+		{"name full-width", "ＲＥＮÉＥ　ＺＯË　ＬＩＮＤＱＶＩＳＴ"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := string(m.Bytes([]byte("<< "+tc.echo+" >>"), false))
@@ -121,7 +132,14 @@ func TestDateSpellings(t *testing.T) {
 		assert.Contains(t, got, want)
 	}
 	assert.Contains(t, dateSpellings("19850131"), "1985-01-31")
-	for _, notDate := range []string{"1985-02-30", "A123456789", "Renée", "1985", "31/01/1985"} {
+	for _, want := range []string{"1985年1月31日", "1985年01月31日", "74/01/31", "074/01/31", "0740131", "74年1月31日"} {
+		assert.Contains(t, got, want, "CJK and ROC")
+	}
+	roc := dateSpellings("1100101") // tw_id_apply_date: 2021-01-01 in the ROC calendar
+	for _, want := range []string{"2021-01-01", "2021/1/1", "110/01/01", "110-1-1", "2021年1月1日", "110年1月1日"} {
+		assert.Contains(t, roc, want)
+	}
+	for _, notDate := range []string{"1985-02-30", "A123456789", "Renée", "1985", "31/01/1985", "0000101", "1101332", "110010"} {
 		assert.Nil(t, dateSpellings(notDate), notDate)
 	}
 }
@@ -146,6 +164,13 @@ func TestBlobs(t *testing.T) {
 		{"JSON-escaped breaks", `{"m":"` + wrapLines(b64, 76, `\r\n`) + `"}`, `{"m":"` + Blob + `"}`, false},
 		{"spaced every 4", "image " + wrapLines(b64, 4, " ") + ".", "image " + Blob + ".", false},
 		{"URL-escaped", "image: " + strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(b64), "image: " + Blob, false},
+		{"MIME, URL-escaped", "image=" + url.QueryEscape(wrapLines(b64, 76, "\r\n")) + "&x=1", "image=" + Blob + "&x=1", false},
+		{"PEM, indented", "<img>\n        " + wrapLines(b64, 64, "\n        ") + "\n</img>", "<img>\n        " + Blob + "\n</img>", false},
+		{"HTML breaks", "<p>" + wrapLines(b64, 76, "&#13;&#10;") + "</p>", "<p>" + Blob + "</p>", false},
+		{"JSON \\u000a breaks", `{"m":"` + wrapLines(b64, 76, `\u000a`) + `"}`, `{"m":"` + Blob + `"}`, false},
+		{"JSON quoted twice", `{"m":"{\"i\":\"` + wrapLines(b64, 76, `\\r\\n`) + `\"}"}`, `{"m":"{\"i\":\"` + Blob + `\"}"}`, false},
+		{"UUIDs on indented lines", "ids:\n    " + strings.Repeat("3f2b8c1e-9a4d-4e7b-8c2f-1a5d6e7f8a9b\n    ", 6), "ids:\n    " + strings.Repeat("3f2b8c1e-9a4d-4e7b-8c2f-1a5d6e7f8a9b\n    ", 6), false},
+		{"form on lines", strings.Repeat("reason=no+match+found+in+the+lists%0Anext=review+the+report%0A", 3), strings.Repeat("reason=no+match+found+in+the+lists%0Anext=review+the+report%0A", 3), false},
 		{"prose", prose, prose, false},
 		{"prose, wrapped", wrapLines(prose, 40, "\r\n"), wrapLines(prose, 40, "\r\n"), false},
 		{"hashes", hash + " " + hash + "\n" + hash, hash + " " + hash + "\n" + hash, false},

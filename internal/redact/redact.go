@@ -37,8 +37,9 @@ type Matcher struct {
 }
 
 // New returns a matcher of key (also masked in hex) and of the personal
-// values (a date also in its other common formats). Empty values are
-// ignored; the caller decides which values are long enough to mask.
+// values (a date also in its other common formats), each without the white
+// space around it. Empty values are ignored; the caller decides which
+// values are long enough to mask.
 func New(key string, personal ...string) *Matcher {
 	m := &Matcher{}
 	seen := map[string]bool{}
@@ -55,6 +56,7 @@ func New(key string, personal ...string) *Matcher {
 		}
 	}
 	add := func(v string, extra []string) {
+		v = strings.TrimSpace(v) // a server trims what it echoes
 		if v == "" {
 			return
 		}
@@ -165,7 +167,7 @@ func (m *Matcher) Bytes(b []byte, truncated bool) []byte {
 	if m.empty() {
 		return b
 	}
-	b = m.maskLiterals(b, truncated)
+	b = rewriteLiterals(b, truncated, 0, m.maskText)
 	masked, tv, bv, changed := m.maskSpellings(b)
 	if !truncated {
 		return masked
@@ -205,9 +207,11 @@ func replaceSpans(b []byte, spans []span, with string) []byte {
 	return append(out, b[last:]...)
 }
 
-// maskLiterals decodes every JSON string literal that holds an escape and
-// re-encodes, masked, those whose text spells a secret.
-func (m *Matcher) maskLiterals(b []byte, truncated bool) []byte {
+// rewriteLiterals decodes every JSON string literal of b that holds an
+// escape and is at least minLen bytes long, and re-encodes those whose
+// text rewrite changes. truncated says b is cut: an unterminated literal
+// at its end is cut off.
+func rewriteLiterals(b []byte, truncated bool, minLen int, rewrite func(text []byte) ([]byte, bool)) []byte {
 	var out []byte // nil until something changes
 	last := 0      // b[:last] is settled (copied to out when out != nil)
 	for i := 0; i < len(b); i++ {
@@ -222,8 +226,8 @@ func (m *Matcher) maskLiterals(b []byte, truncated bool) []byte {
 			}
 			break
 		}
-		if escaped {
-			if masked, ok := m.maskLiteral(b[i : end+1]); ok {
+		if escaped && end+1-i >= minLen {
+			if masked, ok := rewriteLiteral(b[i:end+1], rewrite); ok {
 				out = append(settle(out, b, last, i), masked...)
 				last = end + 1
 			}
@@ -260,17 +264,25 @@ func literalEnd(b []byte, start int) (int, bool) {
 	return -1, escaped
 }
 
-func (m *Matcher) maskLiteral(lit []byte) ([]byte, bool) {
+// rewriteLiteral decodes the JSON string literal lit and, when rewrite
+// changes its text, returns the literal of the new text.
+func rewriteLiteral(lit []byte, rewrite func(text []byte) ([]byte, bool)) ([]byte, bool) {
 	var text string
 	if json.Unmarshal(lit, &text) != nil {
 		return nil, false
 	}
-	masked, _, _, changed := m.maskSpellings([]byte(text))
+	rewritten, changed := rewrite([]byte(text))
 	if !changed {
 		return nil, false
 	}
-	out, err := json.Marshal(string(masked))
+	out, err := json.Marshal(string(rewritten))
 	return out, err == nil
+}
+
+// maskText masks the spellings in text, and reports whether any was.
+func (m *Matcher) maskText(text []byte) ([]byte, bool) {
+	masked, _, _, changed := m.maskSpellings(text)
+	return masked, changed
 }
 
 // decodeDepth is how many layers of encoding Leaks peels off.

@@ -75,25 +75,38 @@ func CombiningClass(r rune) uint8 {
 }
 
 // Order puts the combining marks of runes in canonical order: each run of
-// non-starters is sorted, stably, by combining class.
+// non-starters is sorted, stably, by combining class. Each rune's class is
+// looked up once (a lookup is a binary search).
 func Order(runes []rune) {
 	if len(runes) < 2 {
 		return
 	}
+	var buf [32]classed
 	for i := 0; i < len(runes); {
 		if CombiningClass(runes[i]) == 0 {
 			i++
 			continue
 		}
-		j := i
-		for j < len(runes) && CombiningClass(runes[j]) != 0 {
-			j++
+		run := buf[:0]
+		for _, r := range runes[i:] {
+			c := CombiningClass(r)
+			if c == 0 {
+				break
+			}
+			run = append(run, classed{r, c})
 		}
-		slices.SortStableFunc(runes[i:j], func(a, b rune) int {
-			return int(CombiningClass(a)) - int(CombiningClass(b))
-		})
-		i = j
+		slices.SortStableFunc(run, func(a, b classed) int { return int(a.ccc) - int(b.ccc) })
+		for k, m := range run {
+			runes[i+k] = m.r
+		}
+		i += len(run)
 	}
+}
+
+// classed is a rune and its combining class.
+type classed struct {
+	r   rune
+	ccc uint8
 }
 
 // NFD returns s in Normalization Form D: decomposed and canonically
