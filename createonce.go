@@ -1,7 +1,9 @@
 package kryptogo
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
 // CreateOnce creates DD search tasks as Create does, but never twice: when
@@ -21,14 +25,16 @@ import (
 // Every request needs a CustomerReference and must not set FromIDVID (else a
 // *ValidationError, nothing sent). A history task is a request's when it
 // belongs to the same customer, searches the same target (type and name,
-// ignoring case and spacing; birthday and citizenship where both give them;
-// compared as text, so send names in NFC) and was created at most two
-// minutes before the send; tasks of one batch for one customer and target
-// match one to one, oldest first. The lookup reads every page, at most 25 of
-// 20 tasks (a longer history sends nothing again: ErrMaybeSent), five times
-// over about ten seconds. CreateOnce calls of one client never report one
-// task twice; processes share nothing. The README's "Creating tasks exactly
-// once" says what remains possible.
+// compared by meaning: Unicode canonical equivalence, case, runs of white
+// space; birthday and citizenship where both give them) and was created at
+// most two minutes before the send; tasks of one batch for one customer and
+// target match one to one, oldest first. The lookup reads every page, at
+// most 25 of 20 tasks, five times over about ten seconds, and takes an
+// answer it cannot read with certainty (no data array, a task without
+// creation time or target, a page that repeats, a longer history) as
+// unknown: nothing is sent again (ErrMaybeSent). CreateOnce calls of one
+// client never report one task twice; processes share nothing. The
+// README's "Creating tasks exactly once" says what remains possible.
 //
 // On an error, the receipts hold the tasks known to exist (TaskID 0 for the
 // others), or are nil when none is; an error that leaves tasks in doubt
@@ -247,10 +253,12 @@ func byCustomer(reqs []CreateTaskRequest, idx []int) [][]int {
 
 // recentTasks returns the customer's tasks created since since, oldest
 // first. The API documents neither the order of the history nor that it
-// honours page_size, so every page is read, up to an empty page or one
-// that repeats the previous page's first task (a server ignoring
-// page_number). A history longer than maxLookupPages pages is not read to
-// its end: the lookup is inconclusive (errHistoryTooLong).
+// honours page_size, so every page is read, up to an empty page. An answer
+// that cannot be read with certainty is an error (errUnreadableHistory):
+// a page without a data array, or repeating the previous page's first task
+// (a server ignoring page_number), a task without creation time, or in the
+// window without a target. A history longer than maxLookupPages pages is
+// not read to its end (errHistoryTooLong).
 func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Time) ([]TaskSummary, error) {
 	seen := map[ID]bool{}
 	var recent []TaskSummary
@@ -263,13 +271,21 @@ func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Tim
 		if err != nil {
 			return nil, err
 		}
-		if len(res.Data) == 0 || res.Data[0].TaskID == first {
+		if err := readablePage(res, page, first); err != nil {
+			return nil, err
+		}
+		if len(res.Data) == 0 {
 			break
 		}
 		first = res.Data[0].TaskID
 		for _, t := range res.Data {
-			if seen[t.TaskID] || t.CreationTime.Before(since) {
+			switch {
+			case t.CreationTime.IsZero():
+				return nil, unreadable("task %d of page %d has no creation_time", t.TaskID, page)
+			case seen[t.TaskID] || t.CreationTime.Before(since):
 				continue
+			case t.Target.Type == 0 && t.Target.Name == "":
+				return nil, unreadable("task %d of page %d has no target", t.TaskID, page)
 			}
 			seen[t.TaskID] = true
 			// Trust the filter when the summary leaves the customer out.
@@ -283,6 +299,30 @@ func (o *createOnce) recentTasks(ctx context.Context, ref string, since time.Tim
 		return ta.Before(tb) || ta.Equal(tb) && recent[a].TaskID < recent[b].TaskID
 	})
 	return recent, nil
+}
+
+// readablePage returns an error for a page of history the lookup cannot
+// read with certainty: no data array (`{}`, `{"data":null}`), or the first
+// task of the page before again.
+func readablePage(res *TaskPage, page int, previousFirst ID) error {
+	var probe struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(res.RawJSON(), &probe); err != nil || !bytes.HasPrefix(probe.Data, []byte("[")) {
+		return unreadable("page %d has no data array", page)
+	}
+	if len(res.Data) > 0 && previousFirst != 0 && res.Data[0].TaskID == previousFirst {
+		return unreadable("page %d starts with the task that started page %d: the server ignores page_number", page, page-1)
+	}
+	return nil
+}
+
+// errUnreadableHistory matches a lookup that read an answer it cannot be
+// sure of: the task in doubt may be where it could not read.
+var errUnreadableHistory = errors.New("the history cannot be read with certainty")
+
+func unreadable(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUnreadableHistory}, args...)...)
 }
 
 // errHistoryTooLong ends a lookup that could not read the whole history:
@@ -315,9 +355,11 @@ func sameTarget(req *CreateTaskRequest, got *Target) bool {
 	return sameIfBoth(want.Birthday, got.Birthday) && sameCountry(want.Citizenship, got.Citizenship)
 }
 
-// sameText compares ignoring case and runs of white space.
+// sameText compares by meaning: canonically equivalent Unicode (composed
+// or decomposed), any case, runs of white space as one space, and the ends
+// trimmed.
 func sameText(a, b string) bool {
-	return strings.EqualFold(strings.Join(strings.Fields(a), " "), strings.Join(strings.Fields(b), " "))
+	return a == b || redact.Fold(a) == redact.Fold(b)
 }
 
 func sameIfBoth(a, b string) bool { return a == "" || b == "" || sameText(a, b) }
