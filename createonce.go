@@ -29,12 +29,13 @@ import (
 // space; birthday and citizenship where both give them) and was created at
 // most two minutes before the send; tasks of one batch for one customer and
 // target match one to one, oldest first. The lookup reads every page, at
-// most 25 of 20 tasks, five times over about ten seconds, and takes an
-// answer it cannot read with certainty (no data array, a task without
-// creation time or target, a page that repeats, a longer history) as
-// unknown: nothing is sent again (ErrMaybeSent). CreateOnce calls of one
-// client never report one task twice; processes share nothing. The
-// README's "Creating tasks exactly once" says what remains possible.
+// most 25 of 20 tasks, five times over WithReconcileWait (10 s by
+// default), and takes an answer it cannot read with certainty (no data
+// array, a task without creation time or target, a page that repeats, a
+// longer history) as unknown: nothing is sent again (ErrMaybeSent).
+// CreateOnce calls of one client never report one task twice; processes
+// share nothing. The README's "Creating tasks exactly once" says what
+// remains possible.
 //
 // On an error, the receipts hold the tasks known to exist (TaskID 0 for the
 // others), or are nil when none is; an error that leaves tasks in doubt
@@ -70,9 +71,15 @@ const (
 	maxLookupPages = 25
 )
 
-// createOnceWaits are the pauses between lookups of the history, ten
-// seconds in all: the history may list a new task a few seconds late.
-var createOnceWaits = []time.Duration{1 * time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}
+// reconcileWaits are the pauses between the looks of a lookup: a tenth,
+// two, three and four tenths of total, so the last look comes total after
+// the first. The history may list a new task late.
+func reconcileWaits(total time.Duration) []time.Duration {
+	if total <= 0 {
+		return nil
+	}
+	return []time.Duration{total / 10, total * 2 / 10, total * 3 / 10, total - total/10 - total*2/10 - total*3/10}
+}
 
 // validateCreateOnce returns the tasks to send, with their defaults, or
 // every rule they break, a missing CustomerReference or a FromIDVID
@@ -189,16 +196,17 @@ func (o *createOnce) known() []CreatedTask {
 }
 
 // lookUp finds the pending requests in the history, asking again after
-// each of createOnceWaits while some are missing, and returns those never
+// each of reconcileWaits while some are missing, and returns those never
 // found.
 func (o *createOnce) lookUp(ctx context.Context, pending []int, sentAt time.Time) ([]int, error) {
 	since := sentAt.Add(-createOnceSkew)
+	waits := reconcileWaits(o.cfg.reconcileWait)
 	for attempt := 0; ; attempt++ {
 		left, err := o.match(ctx, pending, since)
-		if err != nil || len(left) == 0 || attempt == len(createOnceWaits) {
+		if err != nil || len(left) == 0 || attempt == len(waits) {
 			return left, err
 		}
-		if err := o.tasks.client.sleep(ctx, createOnceWaits[attempt]); err != nil {
+		if err := o.tasks.client.sleep(ctx, waits[attempt]); err != nil {
 			return left, err
 		}
 		pending = left

@@ -21,6 +21,9 @@ const (
 	DefaultMinBackoff       = 500 * time.Millisecond
 	DefaultMaxBackoff       = 8 * time.Second
 	DefaultMaxResponseBytes = 32 << 20
+	// DefaultReconcileWait is how long the lookup of a task create in
+	// doubt keeps looking in the history (WithReconcileWait).
+	DefaultReconcileWait = 10 * time.Second
 	// MaxResponseBytesLimit is the largest cap WithMaxResponseBytes takes.
 	MaxResponseBytesLimit = 1 << 30
 )
@@ -68,6 +71,13 @@ type callConfig struct {
 	info       *ResponseInfo // per call only
 	flow       *flow         // the flow control the call draws on; nil: its client's (withFlow)
 	personal   []string      // masked as the request's own personal values (withPersonal)
+	// reconcileWait is how long a lookup of a create in doubt keeps
+	// looking (WithReconcileWait).
+	reconcileWait time.Duration
+	// poll is the pause between polls when a wait sets none: Tasks.Wait
+	// and IDV.Wait, and a create waiting for another caller's key
+	// (WithPollInterval); zero: each wait's own default.
+	poll backoff.Policy
 }
 
 func defaultSettings() settings {
@@ -78,6 +88,8 @@ func defaultSettings() settings {
 			maxRetries: DefaultMaxRetries,
 			backoff:    backoff.Policy{Min: DefaultMinBackoff, Max: DefaultMaxBackoff},
 			maxBody:    DefaultMaxResponseBytes,
+
+			reconcileWait: DefaultReconcileWait,
 		},
 		baseURL:     DefaultBaseURL,
 		keyHeader:   DefaultAPIKeyHeader,
@@ -310,6 +322,40 @@ func WithInsecureHTTP() Option {
 			return err
 		}
 		s.insecureHTTP = true
+		return nil
+	}
+}
+
+// WithReconcileWait sets how long the lookup of a task create in doubt
+// keeps looking in the customer's history before it takes the task as not
+// created (default DefaultReconcileWait): five looks, at the start and
+// after a tenth, three tenths, six tenths and all of total. The history may
+// list a new task late; set total above the longest lag you see. 0 looks
+// once. It applies to Tasks.CreateOnce.
+func WithReconcileWait(total time.Duration) Option {
+	return func(s *settings) error {
+		if total < 0 {
+			return fmt.Errorf("kryptogo: WithReconcileWait: negative duration %v", total)
+		}
+		s.reconcileWait = total
+		return nil
+	}
+}
+
+// WithPollInterval sets the pause between polls of the waits that are not
+// given one: Tasks.Wait and IDV.Wait with no WaitOptions interval (default
+// 2 s, doubling with jitter up to 30 s), and a create that waits for
+// another caller holding its idempotency key (default 50 ms up to 1 s).
+// The first pause is interval, doubling (with jitter) up to maxInterval.
+// It is meant for fakes (kryptogotest sets it): unlike WaitOptions, whose
+// intervals must be at least 100 ms, it takes any positive pause, and one
+// that short would poll the real API many times a second.
+func WithPollInterval(interval, maxInterval time.Duration) Option {
+	return func(s *settings) error {
+		if interval <= 0 || maxInterval < interval {
+			return fmt.Errorf("kryptogo: WithPollInterval: need 0 < interval <= max, got %v and %v", interval, maxInterval)
+		}
+		s.poll = backoff.Policy{Min: interval, Max: maxInterval}
 		return nil
 	}
 }
