@@ -39,10 +39,11 @@ type RateLimiter interface {
 //
 //	client.Tasks.Get(ctx, id, kryptogo.WithTimeout(5*time.Second))
 //
-// WithBaseURL, WithHTTPClient, WithAPIKeyHeader, WithInsecureHTTP and
-// WithRetryBudget shape the client and fail a call they are given to;
-// WithResponseInfo is per call only; the others work in both places. An
-// invalid option is an error before anything is sent.
+// WithBaseURL, WithHTTPClient, WithAPIKeyHeader, WithInsecureHTTP,
+// WithRetryBudget and WithIdempotencyStore shape the client and fail a
+// call they are given to; WithResponseInfo is per call only; the others
+// work in both places. An invalid option is an error before anything is
+// sent.
 type Option func(*settings) error
 
 // settings are the options of a client being built (perCall false) or of
@@ -54,6 +55,7 @@ type settings struct {
 	keyHeader    string
 	insecureHTTP bool
 	retryBudget  int
+	keys         IdempotencyStore // WithIdempotencyStore; nil: a store of the client's own
 	perCall      bool
 }
 
@@ -326,12 +328,32 @@ func WithInsecureHTTP() Option {
 	}
 }
 
+// WithIdempotencyStore makes the client keep its idempotency keys
+// (the IdempotencyKey of create requests) in store instead of a
+// MemoryStore of its own: give the clients of every process that may
+// create with the same keys one shared store (redisstore, sqlstore), so a
+// key is sent at most once across them. A store serves one API account:
+// clients of different API keys need different stores (or prefixes).
+func WithIdempotencyStore(store IdempotencyStore) Option {
+	return func(s *settings) error {
+		if err := s.clientOnly("WithIdempotencyStore"); err != nil {
+			return err
+		}
+		if store == nil {
+			return errors.New("kryptogo: WithIdempotencyStore: nil store")
+		}
+		s.keys = store
+		return nil
+	}
+}
+
 // WithReconcileWait sets how long the lookup of a task create in doubt
 // keeps looking in the customer's history before it takes the task as not
 // created (default DefaultReconcileWait): five looks, at the start and
 // after a tenth, three tenths, six tenths and all of total. The history may
 // list a new task late; set total above the longest lag you see. 0 looks
-// once. It applies to Tasks.CreateOnce.
+// once. It applies to Tasks.CreateOnce and to task creates with an
+// IdempotencyKey.
 func WithReconcileWait(total time.Duration) Option {
 	return func(s *settings) error {
 		if total < 0 {
@@ -345,7 +367,7 @@ func WithReconcileWait(total time.Duration) Option {
 // WithPollInterval sets the pause between polls of the waits that are not
 // given one: Tasks.Wait and IDV.Wait with no WaitOptions interval (default
 // 2 s, doubling with jitter up to 30 s), and a create that waits for
-// another caller holding its idempotency key (default 50 ms up to 1 s).
+// another caller holding its IdempotencyKey (default 50 ms up to 1 s).
 // The first pause is interval, doubling (with jitter) up to maxInterval.
 // It is meant for fakes (kryptogotest sets it): unlike WaitOptions, whose
 // intervals must be at least 100 ms, it takes any positive pause, and one
