@@ -268,14 +268,24 @@ func (o *createOnce) runKeyed(ctx context.Context) ([]CreatedTask, error) {
 		fresh = append(fresh, absent...)
 		sort.Ints(fresh)
 	}
-	var sendErr error
 	if len(fresh) > 0 {
-		sendErr = o.sendAll(ctx, fresh)
+		if err := o.sendAll(ctx, fresh); err != nil {
+			return o.known(), bothErrors(err, unresolved)
+		}
 	}
-	if err := errors.Join(unresolved, sendErr); err != nil {
-		return o.known(), err
+	if unresolved != nil {
+		return o.known(), unresolved
 	}
 	return o.out, nil
+}
+
+// bothErrors returns err, and also other when there is one: errors.Is and
+// errors.As match either, and the text reads on one line.
+func bothErrors(err, other error) error {
+	if other == nil {
+		return err
+	}
+	return fmt.Errorf("%w; and %w", err, other)
 }
 
 // resolveEarlier looks up the tasks whose keys an earlier call left in
