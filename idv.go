@@ -254,7 +254,9 @@ func (c CreatedIDV) Format(f fmt.State, verb rune) { c.view().format(f, verb) }
 func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
 
 // Create uploads document and face images and starts their verification.
-// Each image is checked (type, size, pixels) before anything is sent.
+// Each image is checked (type, size, pixels) before anything is sent. With
+// an IdempotencyKey, it creates at most once per key (see the field); the
+// images are then read once more, to fingerprint the request.
 //
 // API: POST /idv
 func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest, opts ...Option) (*CreatedIDV, error) {
@@ -543,7 +545,8 @@ func (w WebIDVSession) Format(f fmt.State, verb rune) { w.view().format(f, verb)
 func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 
 // InitWeb starts a web IDV session and returns the URL to send your
-// customer to (the account needs over 500 points, spent at upload).
+// customer to (the account needs over 500 points, spent at upload). With
+// an IdempotencyKey, it starts at most one session per key (see the field).
 //
 // API: POST /idv/init
 func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts ...Option) (*WebIDVSession, error) {
@@ -666,7 +669,8 @@ func (m MobileIDVSession) Format(f fmt.State, verb rune) { m.view().format(f, ve
 func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 
 // InitMobile starts a mobile SDK IDV session and returns the token for the
-// Jumio SDK (the account needs over 500 points, spent at upload).
+// Jumio SDK (the account needs over 500 points, spent at upload). With an
+// IdempotencyKey, it starts at most one session per key (see the field).
 //
 // API: POST /idv/account
 func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, opts ...Option) (*MobileIDVSession, error) {
