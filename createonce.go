@@ -446,9 +446,9 @@ func (o *createOnce) answerFound(ctx context.Context, i int, t *TaskSummary) {
 
 // recordTask records task id, whose receipt is raw, as the outcome of
 // request i's key and the key as the task's owner, and answers what the
-// store recorded (another call's outcome, when one was recorded first).
-// When the store fails, the task is answered all the same (it exists) and
-// the failure logged.
+// store recorded, as any later call with the key will (another call's
+// outcome, when one was recorded first). When the store fails, the task
+// is answered all the same (it exists) and the failure logged.
 func (o *createOnce) recordTask(ctx context.Context, i int, id ID, raw []byte) {
 	h := o.keys.keys[i]
 	recorded, err := o.keys.complete(ctx, h, raw)
@@ -457,8 +457,7 @@ func (o *createOnce) recordTask(ctx context.Context, i int, id ID, raw []byte) {
 			slog.String("error", err.Error()))
 		return
 	}
-	if !bytes.Equal(recorded, raw) {
-		_ = o.answerRecorded(i, recorded)
+	if o.answerRecorded(i, recorded) != nil || !bytes.Equal(recorded, raw) {
 		return
 	}
 	if mine, err := o.own(ctx, i, id); err == nil && !mine {

@@ -474,6 +474,11 @@ func TestKeyCreateOnceResolvesItsOwnDoubt(t *testing.T) {
 	rec, _, err := r.store.Get(testCtx(t), "order-1")
 	require.NoError(t, err)
 	assert.True(t, rec.Done, "recorded")
+	again, err := r.clients[0].Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{req})
+	require.NoError(t, err)
+	assert.Equal(t, got[0].TaskID, again[0].TaskID)
+	assert.Equal(t, got[0].Timestamp, again[0].Timestamp)
+	assert.JSONEq(t, string(again[0].RawJSON()), string(got[0].RawJSON()), "the first call answers as later ones do")
 }
 
 // flakyStore is a MemoryStore whose methods fail on demand, and which
