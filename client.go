@@ -50,6 +50,11 @@ type Client struct {
 	// blindWarned is set once the client warned that its transport hides
 	// requests from the send guard (a pointer: Client is copied by value).
 	blindWarned *atomic.Bool
+	// keys holds the idempotency keys of its creates: a MemoryStore of
+	// its own unless WithIdempotencyStore shares one.
+	keys IdempotencyStore
+	// keyLease is how long a create holds its key between renewals.
+	keyLease time.Duration
 
 	// Test hooks: how to wait, and what time it is.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -106,8 +111,13 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		flow:        newFlow(s.retryBudget),
 		confirms:    newConfirmations(),
 		blindWarned: new(atomic.Bool),
+		keys:        s.keys,
+		keyLease:    defaultKeyLease,
 		sleep:       sleepContext,
 		now:         time.Now,
+	}
+	if c.keys == nil {
+		c.keys = NewMemoryStore()
 	}
 	c.httpClient = guardedHTTPClient(s.httpClient, base)
 	c.KYA = &KYAService{client: c}

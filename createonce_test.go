@@ -33,7 +33,8 @@ type onceRig struct {
 
 func newOnceRig(t *testing.T, opts ...kryptogotest.Option) *onceRig {
 	r := &onceRig{srv: kryptogotest.NewTestServer(t, opts...)}
-	r.client = r.srv.Client()
+	// The default lookup, not the fake's short one: its waits are recorded.
+	r.client = r.srv.Client(kryptogo.WithReconcileWait(kryptogo.DefaultReconcileWait))
 	kryptogo.SetSleepHook(r.client, func(ctx context.Context, d time.Duration) error {
 		r.mu.Lock()
 		r.sleeps = append(r.sleeps, d)
@@ -148,13 +149,33 @@ func TestCreateOnceDroppedBeforeCreateSendsExactlyOnceMore(t *testing.T) {
 	assert.Equal(t, []kryptogo.ID{1}, r.customerTasks(t, "c1"), "one task exists")
 	assert.Equal(t, []kryptogo.ID{1}, taskIDs(created))
 
-	var waited time.Duration
-	for _, d := range r.sleeps {
-		waited += d
+	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}, r.sleeps,
+		"the history is asked again over ten seconds before the task counts as not created")
+}
+
+func TestReconcileWaitSpacesTheLooks(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		total time.Duration
+		want  []time.Duration
+	}{
+		{"a second", time.Second, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond}},
+		{"uneven", 25 * time.Millisecond, []time.Duration{2500 * time.Microsecond, 5 * time.Millisecond, 7500 * time.Microsecond, 10 * time.Millisecond}},
+		{"none: one look", 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newOnceRig(t)
+			r.srv.DropNextRequest(http.MethodPost, "/task", 1)
+			_, err := r.client.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kycTask("c1", "Jane Roe")}, kryptogo.WithReconcileWait(tc.total))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, r.sleeps, "per call, over the client's")
+			assert.Len(t, r.requests(http.MethodGet, "/tasks"), len(tc.want)+1)
+		})
 	}
-	assert.NotEmpty(t, r.sleeps, "the history is asked again before the task counts as not created")
-	assert.GreaterOrEqual(t, waited, 5*time.Second, "a history a few seconds behind still prevents a duplicate")
-	assert.LessOrEqual(t, waited, 15*time.Second)
+	_, err := kryptogo.NewClient("k", kryptogo.WithReconcileWait(-time.Second))
+	assert.ErrorContains(t, err, "negative")
 }
 
 func TestCreateOnceWaitsForAHistoryThatLags(t *testing.T) {

@@ -11,3 +11,15 @@ func SetSleepHook(c *Client, sleep func(ctx context.Context, d time.Duration) er
 
 // SetNowHook replaces c's clock, for the tests of package kryptogo_test.
 func SetNowHook(c *Client, now func() time.Time) { c.now = now }
+
+// SetKeyLease sets how long c's creates hold an idempotency key between
+// renewals (every third of it), for the tests of package kryptogo_test.
+func SetKeyLease(c *Client, d time.Duration) { c.keyLease = d }
+
+// SetMemoryStoreClock replaces s's clock, for the tests of package
+// kryptogo_test: a lease runs out when the test says.
+func SetMemoryStoreClock(s *MemoryStore, now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}

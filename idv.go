@@ -2,8 +2,11 @@ package kryptogo
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,6 +46,16 @@ type CreateIDVRequest struct {
 	AutoCreateDDTask      bool   `json:"auto_create_dd_task,omitempty"`       // a DD task when the state is accept
 	DDTaskCallbackURL     string `json:"dd_task_callback_url,omitempty"`      // that DD task's callback URL
 	DDTaskSearchSettingID ID     `json:"dd_task_search_setting_id,omitempty"` // required with AutoCreateDDTask
+
+	// IdempotencyKey, when set, creates at most once per key, across calls
+	// and the clients that share the IdempotencyStore, within its retention
+	// (24 h by default): a key done returns the recorded result without a
+	// request, a key another call holds waits for its result, and a key
+	// whose earlier request may have reached the API returns ErrMaybeSent
+	// without a request (the API cannot list IDV tasks to find out).
+	// 1 to 255 printable ASCII characters (space to ~), no space at either
+	// end; never sent, printed or logged.
+	IdempotencyKey string `json:"-"`
 }
 
 func (r CreateIDVRequest) view() redactedView {
@@ -93,6 +106,7 @@ func (r *CreateIDVRequest) validateFields(v *validator) {
 	v.optional("callback_url", r.CallbackURL, check.HTTPURL)
 	validateDDTask(v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
 	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
+	validateIdempotencyKey(v, r.IdempotencyKey)
 }
 
 // personalValues returns the expected_* values compared with the document.
@@ -114,12 +128,12 @@ func (r *CreateIDVRequest) prepareImages(v *validator) []*preparedImage {
 	return prepared
 }
 
-// body validates the request and builds its streamed body. Each image is
-// checked (type, size, pixels) once, as it is sized: checking a base64
-// image decodes all of it, and a file checked twice may change between
-// the checks. The rules the fields and the images break are reported
+// prepare validates the request and its images. Each image is checked
+// (type, size, pixels) once, as it is sized: checking a base64 image
+// decodes all of it, and a file checked twice may change between the
+// checks. The rules the fields and the images break are reported
 // together.
-func (r *CreateIDVRequest) body() (*requestBody, error) {
+func (r *CreateIDVRequest) prepare() ([]*preparedImage, error) {
 	var v validator
 	if r == nil {
 		v.add("request", "is required")
@@ -130,7 +144,53 @@ func (r *CreateIDVRequest) body() (*requestBody, error) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	return prepared, nil
+}
+
+// body validates the request and builds its streamed body.
+func (r *CreateIDVRequest) body() (*requestBody, error) {
+	prepared, err := r.prepare()
+	if err != nil {
+		return nil, err
+	}
 	return r.stream(prepared)
+}
+
+// fingerprint is the fingerprint of the request under its key: the JSON
+// of its plain fields and each image's type and bytes, read as the body
+// streams them (an image is hashed, never held).
+func (r *CreateIDVRequest) fingerprint(c *Client, op string, prepared []*preparedImage) (string, error) {
+	type plain CreateIDVRequest
+	head, err := marshalBody((*plain)(r))
+	if err != nil {
+		return "", err
+	}
+	return c.fingerprint(op, func(h hash.Hash) error {
+		writePart(h, head)
+		for i, f := range r.images() {
+			if p := prepared[i]; p != nil {
+				writePart(h, []byte(f.name+"\x00"+p.mime))
+				if err := hashImage(h, p); err != nil {
+					return fmt.Errorf("kryptogo: %s: %s: %w", op, f.name, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// hashImage writes the image's bytes to h, prefixed with their count.
+func hashImage(h hash.Hash, p *preparedImage) error {
+	rc, err := p.img.open()
+	if err != nil {
+		return fmt.Errorf("cannot read image: %w", err)
+	}
+	defer rc.Close()
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(p.size)))
+	if _, err := io.Copy(h, rc); err != nil {
+		return fmt.Errorf("cannot read image: %w", err)
+	}
+	return nil
 }
 
 // stream lays out the body: the JSON of the plain fields, then each image
@@ -194,15 +254,37 @@ func (c CreatedIDV) Format(f fmt.State, verb rune) { c.view().format(f, verb) }
 func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
 
 // Create uploads document and face images and starts their verification.
-// Each image is checked (type, size, pixels) before anything is sent.
+// Each image is checked (type, size, pixels) before anything is sent. With
+// an IdempotencyKey, it creates at most once per key (see the field); the
+// images are then read once more, to fingerprint the request.
 //
 // API: POST /idv
 func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest, opts ...Option) (*CreatedIDV, error) {
-	body, err := req.body()
+	prepared, err := req.prepare()
 	if err != nil {
 		return nil, err
 	}
-	return call[CreatedIDV](ctx, s.client, http.MethodPost, "/idv", nil, body, opts)
+	body, err := req.stream(prepared)
+	if err != nil {
+		return nil, err
+	}
+	if req.IdempotencyKey == "" {
+		return call[CreatedIDV](ctx, s.client, http.MethodPost, "/idv", nil, body, opts)
+	}
+	const op = "POST /idv"
+	cfg, err := s.client.config(opts)
+	if err != nil {
+		return nil, err
+	}
+	fingerprint, err := req.fingerprint(s.client, op, prepared)
+	if err != nil {
+		return nil, err
+	}
+	opts = withKeyMasked(opts, req.IdempotencyKey)
+	key := keyedRequest{key: req.IdempotencyKey, fingerprint: fingerprint, field: "idempotency_key"}
+	return createKeyed(ctx, s.client, cfg, op, resolveIDV, key, func(ctx context.Context) (*CreatedIDV, error) {
+		return call[CreatedIDV](ctx, s.client, http.MethodPost, "/idv", nil, body, opts)
+	})
 }
 
 // Reason explains a review or reject state; see the API notes for the codes.
@@ -366,6 +448,16 @@ type InitWebIDVRequest struct {
 	TWIDApplyCode   *int   `json:"tw_id_apply_code,omitempty"`
 	TWIDApplyDate   string `json:"tw_id_apply_date,omitempty"`    // 7-digit ROC date, 1070102
 	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"` // 5-digit site code
+
+	// IdempotencyKey, when set, creates at most once per key, across calls
+	// and the clients that share the IdempotencyStore, within its retention
+	// (24 h by default): a key done returns the recorded result without a
+	// request, a key another call holds waits for its result, and a key
+	// whose earlier request may have reached the API returns ErrMaybeSent
+	// without a request (the API cannot list IDV tasks to find out).
+	// 1 to 255 printable ASCII characters (space to ~), no space at either
+	// end; never sent, printed or logged.
+	IdempotencyKey string `json:"-"`
 }
 
 func (r InitWebIDVRequest) view() redactedView {
@@ -399,6 +491,7 @@ func (r *InitWebIDVRequest) validate(v *validator) {
 	validateDDTask(v, r.AutoCreateDDTask, r.DDTaskCallbackURL, r.DDTaskSearchSettingID)
 	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
 	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(v, r.IDType == IDTypeIDCard, r.Country)
+	validateIdempotencyKey(v, r.IdempotencyKey)
 }
 
 // personalValues returns the expected_* values and the Taiwan ID fields.
@@ -452,7 +545,8 @@ func (w WebIDVSession) Format(f fmt.State, verb rune) { w.view().format(f, verb)
 func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 
 // InitWeb starts a web IDV session and returns the URL to send your
-// customer to (the account needs over 500 points, spent at upload).
+// customer to (the account needs over 500 points, spent at upload). With
+// an IdempotencyKey, it starts at most one session per key (see the field).
 //
 // API: POST /idv/init
 func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts ...Option) (*WebIDVSession, error) {
@@ -460,7 +554,29 @@ func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts .
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, opts)
+	return sendIDVSession[WebIDVSession](ctx, s.client, "/idv/init", body, body.IdempotencyKey, opts)
+}
+
+// sendIDVSession starts a web or mobile session: under its idempotency key
+// when it has one. body is validated.
+func sendIDVSession[T any](ctx context.Context, c *Client, path string, body personalData, idempotencyKey string, opts []Option) (*T, error) {
+	if idempotencyKey == "" {
+		return sendJSON[T](ctx, c, http.MethodPost, path, body, opts)
+	}
+	op := http.MethodPost + " " + path
+	cfg, err := c.config(opts)
+	if err != nil {
+		return nil, err
+	}
+	fingerprint, err := c.jsonFingerprint(op, body)
+	if err != nil {
+		return nil, err
+	}
+	opts = withKeyMasked(opts, idempotencyKey)
+	key := keyedRequest{key: idempotencyKey, fingerprint: fingerprint, field: "idempotency_key"}
+	return createKeyed(ctx, c, cfg, op, resolveIDV, key, func(ctx context.Context) (*T, error) {
+		return sendJSON[T](ctx, c, http.MethodPost, path, body, opts)
+	})
 }
 
 // InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards
@@ -481,6 +597,16 @@ type InitMobileIDVRequest struct {
 	TWIDApplyCode   *int   `json:"tw_id_apply_code,omitempty"`
 	TWIDApplyDate   string `json:"tw_id_apply_date,omitempty"`
 	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"`
+
+	// IdempotencyKey, when set, creates at most once per key, across calls
+	// and the clients that share the IdempotencyStore, within its retention
+	// (24 h by default): a key done returns the recorded result without a
+	// request, a key another call holds waits for its result, and a key
+	// whose earlier request may have reached the API returns ErrMaybeSent
+	// without a request (the API cannot list IDV tasks to find out).
+	// 1 to 255 printable ASCII characters (space to ~), no space at either
+	// end; never sent, printed or logged.
+	IdempotencyKey string `json:"-"`
 }
 
 func (r InitMobileIDVRequest) view() redactedView {
@@ -514,6 +640,7 @@ func (r *InitMobileIDVRequest) validate(v *validator) {
 	validateCallbackReferences(v, r.CustomerReference, r.CallbackURL, r.DDTaskCallbackURL)
 	// Mobile sessions verify ID cards only.
 	taiwanIDFields{r.TWIDApplyCode, r.TWIDApplyDate, r.TWIDIssueSiteID}.validate(v, true, r.Country)
+	validateIdempotencyKey(v, r.IdempotencyKey)
 }
 
 // personalValues returns the expected_* values and the Taiwan ID fields.
@@ -542,7 +669,8 @@ func (m MobileIDVSession) Format(f fmt.State, verb rune) { m.view().format(f, ve
 func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 
 // InitMobile starts a mobile SDK IDV session and returns the token for the
-// Jumio SDK (the account needs over 500 points, spent at upload).
+// Jumio SDK (the account needs over 500 points, spent at upload). With an
+// IdempotencyKey, it starts at most one session per key (see the field).
 //
 // API: POST /idv/account
 func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, opts ...Option) (*MobileIDVSession, error) {
@@ -550,7 +678,7 @@ func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, 
 	if err != nil {
 		return nil, err
 	}
-	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, opts)
+	return sendIDVSession[MobileIDVSession](ctx, s.client, "/idv/account", body, body.IdempotencyKey, opts)
 }
 
 // Wait polls an IDV task until its state is accept, review or reject and

@@ -21,7 +21,27 @@ type CreateKYARequest struct {
 	// Chain is the address's chain; empty sends the one DetectChain finds.
 	// A chain other than eth and btc is sent unchecked.
 	Chain Chain `json:"chain,omitempty"`
+	// IdempotencyKey, when set, screens the address at most once per key
+	// (Create and Screen), across calls and the clients that share the
+	// IdempotencyStore, within its retention (24 h by default): a key done
+	// returns the recorded result without a request, a key another call
+	// holds waits for its result, and a key whose earlier request may have
+	// reached the API returns ErrMaybeSent without a request (the API cannot
+	// list KYA screenings to find out). 1 to 255 printable ASCII characters
+	// (space to ~), no space at either end; never sent, printed or logged.
+	IdempotencyKey string `json:"-"`
 }
+
+func (r CreateKYARequest) view() redactedView {
+	return view("CreateKYARequest", slog.String("address", r.Address), slog.String("chain", string(r.Chain)))
+}
+
+// Format prints the address and chain for every verb, never the
+// idempotency key.
+func (r CreateKYARequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
+
+// LogValue logs the address and chain, never the idempotency key.
+func (r CreateKYARequest) LogValue() slog.Value { return r.view().logValue() }
 
 // KYAResult is the analysis of an address; data, sdnlist and txlist, whose
 // shape the API does not document, are raw JSON. It prints and logs as its
@@ -99,6 +119,7 @@ func (r *CreateKYARequest) defaults() {
 // validate checks the address, and that it belongs to the chain when the
 // chain is one the SDK knows.
 func (r *CreateKYARequest) validate(v *validator) {
+	validateIdempotencyKey(v, r.IdempotencyKey)
 	if !v.required("address", r.Address) {
 		return
 	}
@@ -124,7 +145,8 @@ func (r *CreateKYARequest) validate(v *validator) {
 func (r CreateKYARequest) personalValues() []string { return nil }
 
 // Create analyses an address and returns the latest result with its kya_id.
-// The chain is detected from the address when not given.
+// The chain is detected from the address when not given. With an
+// IdempotencyKey, it screens at most once per key (see the field).
 //
 // API: POST /kya
 func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest, opts ...Option) (*KYAResult, error) {
@@ -137,8 +159,25 @@ func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest, opts ...
 
 // create sends a request that was validated and given its defaults: the
 // one send of Create and Screen, which validates each request only once.
+// A request with an idempotency key goes through its key (createKeyed).
 func (s *KYAService) create(ctx context.Context, valid *CreateKYARequest, opts []Option) (*KYAResult, error) {
-	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", valid, opts)
+	if valid.IdempotencyKey == "" {
+		return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", valid, opts)
+	}
+	const op = "POST /kya"
+	cfg, err := s.client.config(opts)
+	if err != nil {
+		return nil, err
+	}
+	fingerprint, err := s.client.jsonFingerprint(op, valid)
+	if err != nil {
+		return nil, err
+	}
+	opts = withKeyMasked(opts, valid.IdempotencyKey)
+	key := keyedRequest{key: valid.IdempotencyKey, fingerprint: fingerprint, field: "idempotency_key"}
+	return createKeyed(ctx, s.client, cfg, op, resolveKYA, key, func(ctx context.Context) (*KYAResult, error) {
+		return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", valid, opts)
+	})
 }
 
 // Get fetches a KYA result by its kya_id.

@@ -21,6 +21,9 @@ const (
 	DefaultMinBackoff       = 500 * time.Millisecond
 	DefaultMaxBackoff       = 8 * time.Second
 	DefaultMaxResponseBytes = 32 << 20
+	// DefaultReconcileWait is how long the lookup of a task create in
+	// doubt keeps looking in the history (WithReconcileWait).
+	DefaultReconcileWait = 10 * time.Second
 	// MaxResponseBytesLimit is the largest cap WithMaxResponseBytes takes.
 	MaxResponseBytesLimit = 1 << 30
 )
@@ -36,10 +39,11 @@ type RateLimiter interface {
 //
 //	client.Tasks.Get(ctx, id, kryptogo.WithTimeout(5*time.Second))
 //
-// WithBaseURL, WithHTTPClient, WithAPIKeyHeader, WithInsecureHTTP and
-// WithRetryBudget shape the client and fail a call they are given to;
-// WithResponseInfo is per call only; the others work in both places. An
-// invalid option is an error before anything is sent.
+// WithBaseURL, WithHTTPClient, WithAPIKeyHeader, WithInsecureHTTP,
+// WithRetryBudget and WithIdempotencyStore shape the client and fail a
+// call they are given to; WithResponseInfo is per call only; the others
+// work in both places. An invalid option is an error before anything is
+// sent.
 type Option func(*settings) error
 
 // settings are the options of a client being built (perCall false) or of
@@ -51,6 +55,7 @@ type settings struct {
 	keyHeader    string
 	insecureHTTP bool
 	retryBudget  int
+	keys         IdempotencyStore // WithIdempotencyStore; nil: a store of the client's own
 	perCall      bool
 }
 
@@ -68,6 +73,13 @@ type callConfig struct {
 	info       *ResponseInfo // per call only
 	flow       *flow         // the flow control the call draws on; nil: its client's (withFlow)
 	personal   []string      // masked as the request's own personal values (withPersonal)
+	// reconcileWait is how long a lookup of a create in doubt keeps
+	// looking (WithReconcileWait).
+	reconcileWait time.Duration
+	// poll is the pause between polls when a wait sets none: Tasks.Wait
+	// and IDV.Wait, and a create waiting for another caller's key
+	// (WithPollInterval); zero: each wait's own default.
+	poll backoff.Policy
 }
 
 func defaultSettings() settings {
@@ -78,6 +90,8 @@ func defaultSettings() settings {
 			maxRetries: DefaultMaxRetries,
 			backoff:    backoff.Policy{Min: DefaultMinBackoff, Max: DefaultMaxBackoff},
 			maxBody:    DefaultMaxResponseBytes,
+
+			reconcileWait: DefaultReconcileWait,
 		},
 		baseURL:     DefaultBaseURL,
 		keyHeader:   DefaultAPIKeyHeader,
@@ -310,6 +324,60 @@ func WithInsecureHTTP() Option {
 			return err
 		}
 		s.insecureHTTP = true
+		return nil
+	}
+}
+
+// WithIdempotencyStore makes the client keep its idempotency keys
+// (the IdempotencyKey of create requests) in store instead of a
+// MemoryStore of its own: give the clients of every process that may
+// create with the same keys one shared store (redisstore, sqlstore), so a
+// key is sent at most once across them. A store serves one API account:
+// clients of different API keys need different stores (or prefixes).
+func WithIdempotencyStore(store IdempotencyStore) Option {
+	return func(s *settings) error {
+		if err := s.clientOnly("WithIdempotencyStore"); err != nil {
+			return err
+		}
+		if store == nil {
+			return errors.New("kryptogo: WithIdempotencyStore: nil store")
+		}
+		s.keys = store
+		return nil
+	}
+}
+
+// WithReconcileWait sets how long the lookup of a task create in doubt
+// keeps looking in the customer's history before it takes the task as not
+// created (default DefaultReconcileWait): five looks, at the start and
+// after a tenth, three tenths, six tenths and all of total. The history may
+// list a new task late; set total above the longest lag you see. 0 looks
+// once. It applies to Tasks.CreateOnce and to task creates with an
+// IdempotencyKey.
+func WithReconcileWait(total time.Duration) Option {
+	return func(s *settings) error {
+		if total < 0 {
+			return fmt.Errorf("kryptogo: WithReconcileWait: negative duration %v", total)
+		}
+		s.reconcileWait = total
+		return nil
+	}
+}
+
+// WithPollInterval sets the pause between polls of the waits that are not
+// given one: Tasks.Wait and IDV.Wait with no WaitOptions interval (default
+// 2 s, doubling with jitter up to 30 s), and a create that waits for
+// another caller holding its IdempotencyKey (default 50 ms up to 1 s).
+// The first pause is interval, doubling (with jitter) up to maxInterval.
+// It is meant for fakes (kryptogotest sets it): unlike WaitOptions, whose
+// intervals must be at least 100 ms, it takes any positive pause, and one
+// that short would poll the real API many times a second.
+func WithPollInterval(interval, maxInterval time.Duration) Option {
+	return func(s *settings) error {
+		if interval <= 0 || maxInterval < interval {
+			return fmt.Errorf("kryptogo: WithPollInterval: need 0 < interval <= max, got %v and %v", interval, maxInterval)
+		}
+		s.poll = backoff.Policy{Min: interval, Max: maxInterval}
 		return nil
 	}
 }

@@ -38,6 +38,27 @@ type CreateTaskRequest struct {
 	CallbackURL       string        `json:"callback_url,omitempty"`       // gets the summary on completion and on each decision; sign it
 	CustomerReference string        `json:"customer_reference,omitempty"` // your reference for the customer
 	FromIDVID         ID            `json:"from_idv_id,omitempty"`        // an IDV task, whose birthday, citizenship, reference and callback URL the API copies
+
+	// IdempotencyKey, when set, creates the task at most once per key
+	// (Create, CreateOne, CreateOnce), across calls and the clients that
+	// share the IdempotencyStore, within its retention (24 h by default): a
+	// key done returns the recorded receipt without a request, a key
+	// another call holds waits for its result, and a key whose earlier
+	// send may have reached the API is looked up in the customer's history
+	// before anything is sent again (found: returned; not there after
+	// WithReconcileWait: sent; the history cannot tell: ErrMaybeSent,
+	// nothing sent). A keyed task needs a CustomerReference and no
+	// FromIDVID; in a batch, every task has its own key or none has one.
+	//
+	// The lookup is exact when CallbackURL carries the key's digest
+	// (IdempotencyParam): the SDK adds it to an unsigned CallbackURL, and
+	// IdempotencyCallbackURL adds it to a URL before you sign it. A URL
+	// signed without it, or no CallbackURL, is matched by customer, target
+	// and creation time (see FindCreated).
+	//
+	// 1 to 255 printable ASCII characters (space to ~), no space at either
+	// end; never sent to the API, printed or logged.
+	IdempotencyKey string `json:"-"`
 }
 
 func (r CreateTaskRequest) view() redactedView {
@@ -72,6 +93,8 @@ func (r *CreateTaskRequest) validate(v *validator) {
 	if r.FromIDVID < 0 {
 		v.add("from_idv_id", "must not be negative")
 	}
+	validateIdempotencyKey(v, r.IdempotencyKey)
+	checkIdempotencyParam(v, "callback_url", r.CallbackURL, r.IdempotencyKey)
 }
 
 // personalValues returns the target's name and birthday.
@@ -110,13 +133,19 @@ func (t *CreatedTask) decodeTarget() any {
 // searches all five sources. A receipt count that differs from the tasks
 // sent returns the receipts with an error matching ErrInvalidResponse.
 //
+// With IdempotencyKey set on every request, each task is created at most
+// once per key (see the field): the keys done are answered from the store
+// and the others sent in one POST. A send in doubt returns ErrMaybeSent
+// and leaves its keys in doubt: the next call with them looks the tasks up
+// before sending anything again (CreateOnce looks them up at once).
+//
 // API: POST /task
 func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
-	tasks, err := validateCreateTasks(reqs)
+	tasks, err := validateTaskBatch(reqs, false)
 	if err != nil {
 		return nil, err
 	}
-	return s.create(ctx, tasks, opts)
+	return s.createChecked(ctx, tasks, false, opts)
 }
 
 // create sends tasks that were validated and given their defaults: the one
@@ -173,16 +202,17 @@ func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) 
 	return *body, nil
 }
 
-// CreateOne creates one DD search task, as Create does, and returns its
-// receipt; its validation errors name fields without an index.
+// CreateOne creates one DD search task, as Create does (with its
+// IdempotencyKey too), and returns its receipt; its validation errors name
+// fields without an index.
 //
 // API: POST /task
 func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts ...Option) (*CreatedTask, error) {
-	valid, err := prepare(&req)
+	valid, err := validateOneTask(&req)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.create(ctx, []CreateTaskRequest{*valid}, opts)
+	out, err := s.createChecked(ctx, []CreateTaskRequest{*valid}, false, opts)
 	if err != nil {
 		return nil, err
 	}

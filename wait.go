@@ -23,8 +23,9 @@ const (
 	minPollInterval = 100 * time.Millisecond
 )
 
-// policy validates the options and returns the pause between polls.
-func (o *WaitOptions) policy() (backoff.Policy, error) {
+// policy validates the options and returns the pause between polls;
+// def, when set (WithPollInterval), replaces the defaults.
+func (o *WaitOptions) policy(def backoff.Policy) (backoff.Policy, error) {
 	var opts WaitOptions
 	if o != nil {
 		opts = *o
@@ -39,6 +40,9 @@ func (o *WaitOptions) policy() (backoff.Policy, error) {
 		return backoff.Policy{}, err
 	}
 	p := backoff.Policy{Min: defaultPollInterval, Max: defaultMaxPollInterval}
+	if def.Min > 0 {
+		p = def
+	}
 	if opts.Interval > 0 {
 		p.Min = opts.Interval
 	}
@@ -86,11 +90,12 @@ func waitFor[T any](ctx context.Context, c *Client, id ID, opts *WaitOptions, ca
 	if err := validateID(target.idField, id); err != nil {
 		return nil, err
 	}
-	pace, err := opts.policy()
+	cfg, err := c.config(callOpts)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.config(callOpts); err != nil {
+	pace, err := opts.policy(cfg.poll)
+	if err != nil {
 		return nil, err
 	}
 	var last *T

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kyabc/kryptogo-go/internal/backoff"
 )
 
 // deadlineAfterSleeps is a sleep hook that returns at once for the first n
@@ -75,7 +77,7 @@ func TestWaitOptionsPolicy(t *testing.T) {
 		{"both", &WaitOptions{Interval: time.Second, MaxInterval: 4 * time.Second}, time.Second, 4 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := tc.opts.policy()
+			p, err := tc.opts.policy(backoff.Policy{})
 			require.NoError(t, err)
 			assert.Equal(t, tc.min, p.Min)
 			assert.Equal(t, tc.max, p.Max)

@@ -12,7 +12,8 @@
 // unknown ids and 409 for a second accept or reject, pages /tasks, appends
 // metadata, completes tasks (at once, after a delay, or when the test says)
 // and POSTs real callbacks to the callback URLs it was given. Knobs let a
-// test inject failures, latency and a rate limit, and read back every
+// test inject failures (one by one, or per request with SetFaultFunc),
+// latency, a rate limit and a history that lags, and read back every
 // request.
 //
 // # What it refuses

@@ -4,26 +4,39 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
-// failure is an injected answer waiting for the requests it matches: a
-// status, or a connection dropped before or after handling.
+// Fault is what the fake does to one request instead of answering it as the
+// API would: FailNext and the other knobs inject faults, SetFaultFunc
+// decides one per request. The zero Fault answers the request as usual.
+type Fault struct {
+	// Status answers the request with this status, and a body
+	// {"code", "message": "injected failure"}; a 429 or 503 carries
+	// Retry-After: 0.
+	Status int
+	// Drop closes the connection without a byte of answer.
+	Drop bool
+	// AfterHandling acts on the request first (a POST /task creates its
+	// tasks), then answers Status or drops the connection, as when a
+	// server fails after the API acted. Without it, the request is not
+	// handled at all.
+	AfterHandling bool
+	// Delay waits this long before anything else, besides the latency.
+	Delay time.Duration
+}
+
+// answers reports whether the fault replaces the answer (a status or a
+// dropped connection), not only delays it.
+func (f Fault) answers() bool { return f.Status != 0 || f.Drop }
+
+// failure is an injected fault waiting for the requests it matches.
 type failure struct {
 	method string // "" for any method
 	path   string // "" for any path; a trailing * matches a prefix
 	left   int
-	status int
-	drop   dropPoint
+	fault  Fault
 }
-
-// dropPoint is when an injected failure closes the connection.
-type dropPoint int
-
-const (
-	noDrop       dropPoint = iota
-	dropRequest            // before handling: the request is lost
-	dropResponse           // after handling: the answer is lost
-)
 
 func (f failure) matches(r *http.Request) bool {
 	if f.method != "" && !strings.EqualFold(f.method, r.Method) {

@@ -28,6 +28,9 @@ type Request struct {
 	// RateLimited is true when the request was answered 429 because it
 	// went beyond WithRateLimit.
 	RateLimited bool
+	// Fault is the fault injected into the request (FailNext and the other
+	// knobs, or SetFaultFunc); the zero Fault when none was.
+	Fault Fault
 }
 
 // front records the request, names the answer, refuses what goes beyond
@@ -38,31 +41,48 @@ func (s *Server) front(next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		a := s.admit(r, body)
 		w.Header().Set(RequestIDHeader, a.requestID)
-		if a.latency > 0 {
-			select {
-			case <-time.After(a.latency):
-			case <-r.Context().Done():
-				return
-			}
+		if !pause(r, a.latency+a.fault.Delay) {
+			return
 		}
+		f := a.fault
 		switch {
 		case a.retryAfter > 0:
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
 			writeError(w, http.StatusTooManyRequests, "rate limit exceeded")
-		case a.fault.drop == dropRequest:
-			dropConnection(w)
-		case a.fault.drop == dropResponse:
-			next.ServeHTTP(httptest.NewRecorder(), r) // the fake acts; its answer never leaves
-			dropConnection(w)
-		case a.fault.status != 0:
-			if a.fault.status == http.StatusTooManyRequests || a.fault.status == http.StatusServiceUnavailable {
-				w.Header().Set("Retry-After", "0")
-			}
-			writeError(w, a.fault.status, "injected failure")
-		default:
+		case !f.answers():
 			next.ServeHTTP(w, r)
+		case f.AfterHandling:
+			next.ServeHTTP(httptest.NewRecorder(), r) // the fake acts; its answer never leaves
+			injectFailure(w, f)
+		default:
+			injectFailure(w, f)
 		}
 	})
+}
+
+// pause waits d, and reports false when the request ended first.
+func pause(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	select {
+	case <-time.After(d):
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// injectFailure answers the fault's status, or drops the connection.
+func injectFailure(w http.ResponseWriter, f Fault) {
+	if f.Drop {
+		dropConnection(w)
+		return
+	}
+	if f.Status == http.StatusTooManyRequests || f.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "0")
+	}
+	writeError(w, f.Status, "injected failure")
 }
 
 // dropConnection closes the connection without a byte of answer. Should the
@@ -81,7 +101,7 @@ type admission struct {
 	requestID  string
 	latency    time.Duration
 	retryAfter time.Duration // > 0: beyond the rate limit, answer 429
-	fault      failure       // the injected failure it uses; zero for none
+	fault      Fault         // the injected fault it uses; zero for none
 }
 
 // admit logs the request and decides its answer: refused by the rate
@@ -93,13 +113,19 @@ func (s *Server) admit(r *http.Request, body []byte) admission {
 	now := s.cfg.now()
 	s.requestNo++
 	a := admission{requestID: "kryptogotest-" + strconv.Itoa(s.requestNo), latency: s.latency, retryAfter: s.rate.admit(now)}
-	if a.retryAfter == 0 {
-		a.fault, _ = s.failures.take(r)
-	}
 	header := r.Header.Clone()
 	header.Del(kryptogo.DefaultAPIKeyHeader)
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Header: header, Body: body, Time: now, RateLimited: a.retryAfter > 0})
+	logged := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		Header: header, Body: body, Time: now, RateLimited: a.retryAfter > 0}
+	if a.retryAfter == 0 {
+		if f, ok := s.failures.take(r); ok {
+			a.fault = f.fault
+		} else if s.decideFault != nil {
+			a.fault = s.decideFault(logged)
+		}
+	}
+	logged.Fault = a.fault
+	s.requests = append(s.requests, logged)
 	return a
 }
 

@@ -83,6 +83,12 @@ func (s *Server) createTasks(r *http.Request) (any, error) {
 		if err != nil {
 			return nil, effects{}, err
 		}
+		if s.historyLag > 0 { // guarded by s.mu, which change holds
+			listed := s.cfg.now().Add(s.historyLag)
+			for _, id := range ids {
+				st.tasks[id].listedFrom = listed
+			}
+		}
 		receipts := make([]taskReceipt, len(ids))
 		for i, id := range ids {
 			receipts[i] = taskReceipt{TaskID: id, Timestamp: now}
@@ -154,7 +160,7 @@ func (s *Server) history(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return s.view(func(st *store) (any, error) {
-		data, total := st.history(q.Get("customer_reference"), page, size)
+		data, total := st.history(q.Get("customer_reference"), page, size, s.cfg.now())
 		return map[string]any{
 			"data":   data,
 			"paging": map[string]any{"page_number": page, "page_size": size, "total": total, InventedKey: true},

@@ -48,7 +48,8 @@ func (s *Server) ResetRequests() {
 // FailNext makes the next n requests, on any path, answer status.
 //
 // The faults injected by FailNext, FailNextOn, FailNextOnRequest,
-// DropNextRequest and DropNextResponse wait in one queue. A request uses
+// FailNextAfterHandling, DropNextRequest and DropNextResponse wait in one
+// queue. A request uses
 // the first injected of those that name its path (exactly, or by a prefix
 // ending in *) and its method (or any method), else the first injected of
 // those on any path; each fault serves its n requests, then is gone. An n
@@ -71,7 +72,35 @@ func (s *Server) FailNextOn(path string, n, status int) { s.FailNextOnRequest(""
 // carries Retry-After: 0, and every answer a request id, as the API's do.
 // The order of overlapping faults and n of 0 are as FailNext says.
 func (s *Server) FailNextOnRequest(method, path string, n, status int) {
-	s.addFailure(failure{method: method, path: path, left: n, status: status})
+	s.addFailure(failure{method: method, path: path, left: n, fault: Fault{Status: status}})
+}
+
+// FailNextAfterHandling makes the next n requests with the given method
+// and path act (FailNextAfterHandling("POST", "/task", 1, 500) creates the
+// tasks) and then answer status instead of their answer, as a server that
+// fails after the API acted: the SDK sees a 5xx to a POST as maybe sent
+// (kryptogo.ErrMaybeSent). Method and path match as in FailNextOnRequest.
+func (s *Server) FailNextAfterHandling(method, path string, n, status int) {
+	s.addFailure(failure{method: method, path: path, left: n, fault: Fault{Status: status, AfterHandling: true}})
+}
+
+// SetFaultFunc makes the fake ask decide what to do with each request that
+// neither the rate limit nor an injected fault (FailNext and the other
+// knobs) took: the Fault it returns is injected (the zero Fault answers as
+// usual), and shows in the request's Request.Fault. decide runs under the
+// fake's lock, one request at a time: it must not call the Server. A nil
+// decide removes it.
+//
+//	srv.SetFaultFunc(func(r kryptogotest.Request) kryptogotest.Fault {
+//		if r.Method == "POST" && rng.IntN(5) == 0 {
+//			return kryptogotest.Fault{Status: 500, AfterHandling: true}
+//		}
+//		return kryptogotest.Fault{}
+//	})
+func (s *Server) SetFaultFunc(decide func(Request) Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.decideFault = decide
 }
 
 // DropNextRequest makes the next n requests with the given method and path
@@ -80,7 +109,7 @@ func (s *Server) FailNextOnRequest(method, path string, n, status int) {
 // Method and path match as in FailNextOnRequest. The SDK sees a POST dropped
 // this way as maybe sent (kryptogo.ErrMaybeSent), as it would a real one.
 func (s *Server) DropNextRequest(method, path string, n int) {
-	s.addFailure(failure{method: method, path: path, left: n, drop: dropRequest})
+	s.addFailure(failure{method: method, path: path, left: n, fault: Fault{Drop: true}})
 }
 
 // DropNextResponse makes the next n requests with the given method and path
@@ -89,7 +118,7 @@ func (s *Server) DropNextRequest(method, path string, n int) {
 // answering, as when a network fails after the API acted. Method and path
 // match as in FailNextOnRequest.
 func (s *Server) DropNextResponse(method, path string, n int) {
-	s.addFailure(failure{method: method, path: path, left: n, drop: dropResponse})
+	s.addFailure(failure{method: method, path: path, left: n, fault: Fault{Drop: true, AfterHandling: true}})
 }
 
 func (s *Server) addFailure(f failure) {
@@ -119,6 +148,15 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latency = d
+}
+
+// SetHistoryLag makes a task created from now on show in GET /tasks only d
+// after its creation, as WithHistoryLag does. Clients made by Client before
+// the call keep the reconciliation wait they were made with.
+func (s *Server) SetHistoryLag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.historyLag = d
 }
 
 // SetRFC3339InitTimestamp switches the timestamp form of POST /idv/init.
@@ -166,6 +204,14 @@ func (s *Server) Tasks() []kryptogo.TaskDetail {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return oldestFirst(s.state.tasks, (*task).shown)
+}
+
+// KYAResults returns a copy of every KYA result created so far, oldest
+// first: one per screening the fake received.
+func (s *Server) KYAResults() []kryptogo.KYAResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return oldestFirst(s.state.kyaResults, func(r *kryptogo.KYAResult) kryptogo.KYAResult { return *r })
 }
 
 // IDVTasks returns a copy of every IDV task created so far, oldest first,

@@ -31,6 +31,7 @@ type config struct {
 	delay           time.Duration
 	sanctioned      []string
 	latency         time.Duration
+	historyLag      time.Duration
 	rateN           int
 	ratePer         time.Duration
 	rfc3339Init     bool
@@ -105,6 +106,13 @@ func WithSanctionedAddresses(addresses ...string) Option {
 
 // WithLatency delays every answer by d; SetLatency changes it later.
 func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
+
+// WithHistoryLag makes a new task show in GET /tasks only d after its
+// creation, as a search index that lags behind the API does (the task's
+// summary and detail are there at once). It tests code that looks tasks up
+// after a create in doubt: Client sets the SDK's reconciliation wait above
+// d. SetHistoryLag changes it later.
+func WithHistoryLag(d time.Duration) Option { return func(c *config) { c.historyLag = d } }
 
 // WithRateLimit makes the fake answer 429 Too Many Requests, with
 // Retry-After in whole seconds, to a request beyond n in any span of per (a

@@ -26,16 +26,19 @@ type Server struct {
 
 	// mu guards everything below: the store and the knobs. Callbacks are
 	// sent and completions run after it is released.
-	mu        sync.Mutex
-	state     *store
-	failures  faults
-	rate      rateWindow
-	latency   time.Duration
-	requests  []Request
-	requestNo int
-	rfc3339   bool
-	closed    bool
-	timers    []*time.Timer
+	mu       sync.Mutex
+	state    *store
+	failures faults
+	rate     rateWindow
+	latency  time.Duration
+	// historyLag delays a new task's listing in GET /tasks (WithHistoryLag).
+	historyLag  time.Duration
+	decideFault func(Request) Fault // SetFaultFunc
+	requests    []Request
+	requestNo   int
+	rfc3339     bool
+	closed      bool
+	timers      []*time.Timer
 }
 
 // NewServer starts a fake on a loopback port. Close it when done. With
@@ -58,7 +61,7 @@ func Listen(addr string, opts ...Option) (*Server, error) {
 }
 
 func newServer(cfg config) (*Server, error) {
-	s := &Server{APIKey: cfg.apiKey, cfg: cfg, latency: cfg.latency, rfc3339: cfg.rfc3339Init, state: newStore(),
+	s := &Server{APIKey: cfg.apiKey, cfg: cfg, latency: cfg.latency, historyLag: cfg.historyLag, rfc3339: cfg.rfc3339Init, state: newStore(),
 		rate: rateWindow{n: cfg.rateN, per: cfg.ratePer}}
 	s.state.addSanctioned(cfg.sanctioned)
 	s.httpServer = httptest.NewUnstartedServer(s.handler())
@@ -90,28 +93,34 @@ func NewTestServer(t Cleaner, opts ...Option) *Server {
 	return s
 }
 
-// Client returns a kryptogo client for the fake, with every SDK wait that
-// a client option reaches shortened, so that failure injection does not
-// slow tests down: retries wait 1 to 10 ms instead of 500 ms to 8 s (a 429
-// pause too, as the fake's injected 429s carry Retry-After: 0). opts are
-// applied after the fake's own and may override them.
-//
-// Waits that no client option reaches are not shortened: Tasks.Wait and
-// IDV.Wait poll at the pace of their WaitOptions (pass Interval: 100 ms),
-// CreateOnce's history lookups after a send in doubt wait about 10 s in all,
-// and a rate limit (WithRateLimit) pauses the client for its Retry-After.
+// Client returns a kryptogo client for the fake, with every SDK wait
+// shortened, so that failure injection does not slow tests down: retries
+// wait 1 to 10 ms instead of 500 ms to 8 s (a 429 pause too, as the fake's
+// injected 429s carry Retry-After: 0); Tasks.Wait, IDV.Wait (without
+// WaitOptions intervals) and a create waiting for another caller's
+// idempotency key poll every 1 to 10 ms; and the history lookup of a task
+// create in doubt (CreateOnce, idempotency keys) looks for 20 ms in all, or
+// 50 ms more than the history lag (WithHistoryLag) when there is one. opts
+// are applied after the fake's own and may override them. Only a rate
+// limit (WithRateLimit) still pauses the client for its Retry-After.
 //
 // opts are client options, as NewClient takes. Client panics when
 // NewClient refuses one, since a test helper has no better way to report a
 // broken test setup: a bad value, or an option that only a single call
 // takes (kryptogo.WithResponseInfo; pass it to the call instead).
 func (s *Server) Client(opts ...kryptogo.Option) *kryptogo.Client {
+	s.mu.Lock()
+	lag := s.historyLag
+	s.mu.Unlock()
+	reconcile := 20 * time.Millisecond
+	if lag > 0 {
+		reconcile = lag + 50*time.Millisecond // the last look comes after the lag
+	}
 	base := []kryptogo.Option{
 		kryptogo.WithBaseURL(s.URL),
 		kryptogo.WithRetryBackoff(time.Millisecond, 10*time.Millisecond),
-		// RECONCILE-WAIT: when the SDK gains an option for CreateOnce's
-		// reconciliation waits (WithReconcileWait, planned), shorten them
-		// here too, and drop CreateOnce from the list above.
+		kryptogo.WithPollInterval(time.Millisecond, 10*time.Millisecond),
+		kryptogo.WithReconcileWait(reconcile),
 	}
 	c, err := kryptogo.NewClient(s.APIKey, append(base, opts...)...)
 	if err != nil {

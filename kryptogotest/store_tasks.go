@@ -3,6 +3,7 @@ package kryptogotest
 import (
 	"sort"
 	"strconv"
+	"time"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
 )
@@ -12,6 +13,7 @@ type task struct {
 	detail      kryptogo.TaskDetail // CommentLogs is filled from commentLogs when shown
 	progress    int
 	commentLogs []commentLog
+	listedFrom  time.Time // when GET /tasks starts listing it (WithHistoryLag); zero: at once
 }
 
 func (t *task) completed() bool { return t.progress >= 100 }
@@ -176,12 +178,12 @@ func (st *store) appendMetadata(id kryptogo.ID, pairs []kryptogo.Metadata, now k
 	return nil
 }
 
-// history returns a page of the tasks of a customer (all with ref ""),
-// newest first, and how many tasks the customer has.
-func (st *store) history(ref string, page, size int) ([]*kryptogo.TaskSummary, int) {
+// history returns a page of the tasks of a customer (all with ref "")
+// listed at now, newest first, and how many tasks the customer has.
+func (st *store) history(ref string, page, size int, now time.Time) ([]*kryptogo.TaskSummary, int) {
 	var matched []*task
 	for _, t := range st.tasks {
-		if ref == "" || t.detail.CustomerReference == ref {
+		if (ref == "" || t.detail.CustomerReference == ref) && !now.Before(t.listedFrom) {
 			matched = append(matched, t)
 		}
 	}

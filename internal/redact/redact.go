@@ -385,3 +385,9 @@ func decodeEscape(s string) (rune, int) {
 	}
 	return rune(v), 5
 }
+
+// Fold returns s as the matcher reads it, trimmed: decomposed (NFD),
+// case-folded, full-width forms as ASCII, JSON escapes and HTML character
+// references read, each run of white space one space. Two texts that fold
+// alike mean the same (a name composed or decomposed, in any case).
+func Fold(s string) string { return strings.TrimSpace(fold(s)) }

@@ -136,6 +136,16 @@ func TestFlagLatency(t *testing.T) {
 	assert.ErrorContains(t, err, "attempt timed out", "every answer waits 2 s")
 }
 
+func TestFlagHistoryLag(t *testing.T) {
+	t.Parallel()
+	srv := fakeFrom(t, "-history-lag", "1h")
+	status, _, _ := call(t, srv.URL, srv.APIKey, http.MethodPost, "/task", `[{"search_setting_id":1,"target":{"type":2,"name":"Acme"},"search_source":[]}]`)
+	require.Equal(t, http.StatusOK, status)
+	status, _, body := call(t, srv.URL, srv.APIKey, http.MethodGet, "/tasks?page_size=10&page_number=1", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, `"data":[]`, "the task is listed only an hour after its creation")
+}
+
 func TestFlagRFC3339Init(t *testing.T) {
 	t.Parallel()
 	const body = `{"country":"TWN","id_type":"PASSPORT","workflow_id":100,"customer_reference":"c"}`

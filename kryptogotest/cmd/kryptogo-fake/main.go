@@ -18,6 +18,7 @@
 //	-risk 'Jane Roe=51'           the outcome of a target's tasks, repeatable; '=90,sanctioned' adds a match (SetTargetRisk)
 //	-idv-outcome accept|review|reject  how IDV tasks finish (WithIDVOutcome)
 //	-latency 200ms                delay every answer (WithLatency)
+//	-history-lag 2s               list a new task in GET /tasks only after this (WithHistoryLag)
 //	-rate-limit 10/1s             answer 429 beyond n requests per span (WithRateLimit)
 //	-rfc3339-init=false           POST /idv/init timestamp in unix seconds (WithUnixInitTimestamp)
 //	-callback-retries 3 -callback-backoff 50ms  callback attempts (WithCallbackRetries)
@@ -96,6 +97,7 @@ func parse(out io.Writer, args []string) (*settings, error) {
 	flags.Func("risk", "`name=risk[,sanctioned]`: the outcome of the tasks on a target (repeatable)", s.addRisk)
 	flags.String("idv-outcome", "accept", "how IDV tasks finish on their own: accept, review or reject")
 	flags.Duration("latency", 0, "delay of every answer")
+	flags.Duration("history-lag", 0, "how long after its creation a task shows in GET /tasks")
 	flags.String("rate-limit", "", "`n/span` (10/1s): answer 429 beyond n requests in any span")
 	flags.Bool("rfc3339-init", true, "answer POST /idv/init's timestamp in RFC 3339, like the real API (false: unix seconds)")
 	flags.Int("callback-retries", 3, "attempts per callback")
@@ -133,6 +135,8 @@ func (s *settings) apply(flags *flag.FlagSet, f *flag.Flag, delay time.Duration)
 		opt, err = idvOutcomeOption(value)
 	case "latency":
 		opt = kryptogotest.WithLatency(f.Value.(flag.Getter).Get().(time.Duration))
+	case "history-lag":
+		opt = kryptogotest.WithHistoryLag(f.Value.(flag.Getter).Get().(time.Duration))
 	case "rate-limit":
 		opt, err = rateLimitOption(value)
 	case "rfc3339-init":

@@ -1,0 +1,127 @@
+package kryptogo_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	kryptogo "github.com/kyabc/kryptogo-go"
+)
+
+// scriptedHistory is an API whose POST /task creates nothing and answers
+// 502 (a send in doubt, which a lookup must settle), and whose GET /tasks
+// answers page n with pages(n).
+type scriptedHistory struct {
+	mu    sync.Mutex
+	posts int
+	pages func(n int) string
+}
+
+func (a *scriptedHistory) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/task":
+		a.posts++
+		w.WriteHeader(http.StatusBadGateway)
+	case r.Method == http.MethodGet && r.URL.Path == "/tasks":
+		n, _ := strconv.Atoi(r.URL.Query().Get("page_number"))
+		_, _ = w.Write([]byte(a.pages(n)))
+	default:
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+func (a *scriptedHistory) postCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.posts
+}
+
+// An answer of the history the lookup cannot read with certainty leaves the
+// send in doubt: nothing is sent again (it was taken as "not created", and
+// the task sent again after ten seconds: a second paid task when the first
+// existed).
+func TestLookupTakesAnAnswerItCannotReadAsUnknown(t *testing.T) {
+	t.Parallel()
+	now := time.Now().Unix()
+	task := func(id int, fields string) string {
+		return fmt.Sprintf(`{"task_id":%d,"customer_reference":"c1","progress":0%s}`, id, fields)
+	}
+	recent := fmt.Sprintf(`,"creation_time":%d`, now)
+	other := `,"target":{"type":2,"name":"Other Ltd."}`
+	for name, pages := range map[string]func(n int) string{
+		"no data":                   func(int) string { return `{}` },
+		"null data":                 func(int) string { return `{"data":null}` },
+		"data not an array":         func(int) string { return `{"data":{}}` },
+		"a task without a creation": func(int) string { return `{"data":[` + task(5, `,"target":{"type":1,"name":"Jane Roe"}`) + `]}` },
+		"a recent task without a target": func(n int) string {
+			if n > 1 {
+				return `{"data":[]}`
+			}
+			return `{"data":[` + task(5, recent) + `]}`
+		},
+		"a page that repeats": func(int) string { return `{"data":[` + task(5, recent+other) + `]}` },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := &scriptedHistory{pages: pages}
+			c := newSleeplessClient(t, a)
+			_, err := c.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kycTask("c1", "Jane Roe")})
+			require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+			assert.Equal(t, 1, a.postCount(), "nothing sent again")
+		})
+	}
+}
+
+// A name is matched by meaning: the API may store it decomposed (NFD) or
+// change its case, and the task it created is still found, not paid for
+// twice.
+func TestLookupMatchesNamesByMeaning(t *testing.T) {
+	t.Parallel()
+	for name, stored := range map[string]string{
+		"decomposed":        "Jose\u0301 Roe",
+		"upper case, NFD":   "JOSE\u0301 ROE",
+		"doubled spaces":    "José  Roe",
+		"no-break space":    "José\u00a0Roe",
+		"composed, folded":  "JOSÉ ROE",
+		"full-width letter": "José Ｒoe",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := &histAPI{post: createdThen502, store: func(_ map[string]any, t *histTask) { t.Name = stored }}
+			c := newHistClient(t, a)
+			got, err := c.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kycTask("c1", "José Roe")})
+			require.NoError(t, err)
+			posts, tasks := a.counts()
+			assert.Equal(t, 1, posts, "found: no second POST")
+			assert.Equal(t, 1, tasks)
+			assert.Equal(t, kryptogo.ID(1001), got[0].TaskID)
+		})
+	}
+}
+
+// Other names still do not match.
+func TestLookupTellsOtherNamesApart(t *testing.T) {
+	t.Parallel()
+	a := &histAPI{post: func(n int) (bool, int) {
+		if n == 1 {
+			return false, http.StatusBadGateway // nothing created: the lookup must not take another name's task
+		}
+		return true, http.StatusOK
+	}}
+	a.addOld(1, "c1", "Jose Roe", 0, false) // no accent: another name
+	c := newHistClient(t, a)
+	got, err := c.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kycTask("c1", "José Roe")})
+	require.NoError(t, err)
+	posts, tasks := a.counts()
+	assert.Equal(t, 2, posts, "not found: sent again")
+	assert.Equal(t, 2, tasks)
+	assert.Equal(t, kryptogo.ID(1002), got[0].TaskID)
+}
