@@ -38,11 +38,11 @@ import (
 func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
 	tasks, err := validateCreateOnce(reqs)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opTasksOnce, opts, err)
 	}
 	cfg, err := s.client.config(opts)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opTasksOnce, nil, err)
 	}
 	o := &createOnce{tasks: s, opts: opts, cfg: cfg, reqs: tasks, out: make([]CreatedTask, len(reqs)), claimed: map[ID]bool{}}
 	// The lookups' errors are this call's: masked of what its POST sent.
@@ -124,7 +124,9 @@ func (o *createOnce) run(ctx context.Context) ([]CreatedTask, error) {
 		if !errors.Is(err, ErrMaybeSent) {
 			return o.known(), err // nothing of this send was created
 		}
+		lookupStart := time.Now()
 		left, lookupErr := o.lookUp(ctx, pending, sentAt)
+		o.cfg.observeReconcile(ctx, &opTasksOnce, len(pending), o.found(pending), lookupErr, lookupStart)
 		switch {
 		case lookupErr != nil:
 			return o.known(), fmt.Errorf("kryptogo: CreateOnce: a send is in doubt and looking it up in the history failed (%w); the send: %w", lookupErr, err)
@@ -161,7 +163,7 @@ func (o *createOnce) send(ctx context.Context, pending []int) (receipts []Create
 		}
 		o.tasks.claims.finish(inFlight, o, ids, o.tasks.client.now())
 	}()
-	return o.tasks.create(ctx, o.subset(pending), o.opts)
+	return o.tasks.create(ctx, &opTasksOnce, o.subset(pending), o.opts)
 }
 
 func (o *createOnce) subset(idx []int) []CreateTaskRequest {
@@ -170,6 +172,17 @@ func (o *createOnce) subset(idx []int) []CreateTaskRequest {
 		reqs[k] = o.reqs[i]
 	}
 	return reqs
+}
+
+// found counts the requests of idx whose task is known.
+func (o *createOnce) found(idx []int) int {
+	n := 0
+	for _, i := range idx {
+		if o.out[i].TaskID != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // known returns the receipts when at least one task is known to exist.

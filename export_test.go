@@ -11,3 +11,7 @@ func SetSleepHook(c *Client, sleep func(ctx context.Context, d time.Duration) er
 
 // SetNowHook replaces c's clock, for the tests of package kryptogo_test.
 func SetNowHook(c *Client, now func() time.Time) { c.now = now }
+
+// ObsLog records the hooks of an Observer, for the tests of package
+// kryptogo_test (observe_test.go).
+type ObsLog = obsLog

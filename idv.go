@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -200,9 +199,9 @@ func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
 func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest, opts ...Option) (*CreatedIDV, error) {
 	body, err := req.body()
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opIDVCreate, opts, err)
 	}
-	return call[CreatedIDV](ctx, s.client, http.MethodPost, "/idv", nil, body, opts)
+	return call[CreatedIDV](ctx, s.client, &opIDVCreate, "/idv", nil, body, opts)
 }
 
 // Reason explains a review or reject state; see the API notes for the codes.
@@ -286,7 +285,7 @@ func (t *IDVTask) ConsoleURL() string {
 //
 // API: GET /idv/{idv_id}
 func (s *IDVService) Get(ctx context.Context, id ID, opts ...Option) (*IDVTask, error) {
-	return getByID[IDVTask](ctx, s.client, "/idv/{idv_id}", id, opts)
+	return getByID[IDVTask](ctx, s.client, &opIDVGet, id, opts)
 }
 
 // The codes of TWIDApplyCode, as the API reference names them: how the
@@ -458,9 +457,9 @@ func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts ...Option) (*WebIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opIDVWeb, opts, err)
 	}
-	return sendJSON[WebIDVSession](ctx, s.client, http.MethodPost, "/idv/init", body, opts)
+	return sendJSON[WebIDVSession](ctx, s.client, &opIDVWeb, "/idv/init", body, opts)
 }
 
 // InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards
@@ -548,9 +547,9 @@ func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, opts ...Option) (*MobileIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opIDVMobile, opts, err)
 	}
-	return sendJSON[MobileIDVSession](ctx, s.client, http.MethodPost, "/idv/account", body, opts)
+	return sendJSON[MobileIDVSession](ctx, s.client, &opIDVMobile, "/idv/account", body, opts)
 }
 
 // Wait polls an IDV task until its state is accept, review or reject and

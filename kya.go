@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
@@ -130,20 +129,21 @@ func (r CreateKYARequest) personalValues() []string { return nil }
 func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest, opts ...Option) (*KYAResult, error) {
 	valid, err := prepare(req)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opKYACreate, opts, err)
 	}
-	return s.create(ctx, valid, opts)
+	return s.create(ctx, &opKYACreate, valid, opts)
 }
 
 // create sends a request that was validated and given its defaults: the
-// one send of Create and Screen, which validates each request only once.
-func (s *KYAService) create(ctx context.Context, valid *CreateKYARequest, opts []Option) (*KYAResult, error) {
-	return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", valid, opts)
+// one send of Create and Screen (op), which validate each request only
+// once.
+func (s *KYAService) create(ctx context.Context, op *Operation, valid *CreateKYARequest, opts []Option) (*KYAResult, error) {
+	return sendJSON[KYAResult](ctx, s.client, op, "/kya", valid, opts)
 }
 
 // Get fetches a KYA result by its kya_id.
 //
 // API: GET /kya/detail/{kya_id}
 func (s *KYAService) Get(ctx context.Context, id ID, opts ...Option) (*KYAResult, error) {
-	return getByID[KYAResult](ctx, s.client, "/kya/detail/{kya_id}", id, opts)
+	return getByID[KYAResult](ctx, s.client, &opKYAGet, id, opts)
 }

@@ -68,6 +68,8 @@ type callConfig struct {
 	info       *ResponseInfo // per call only
 	flow       *flow         // the flow control the call draws on; nil: its client's (withFlow)
 	personal   []string      // masked as the request's own personal values (withPersonal)
+	observer   *Observer     // WithObserver: nil when there is none
+	middleware []Middleware  // WithMiddleware, the first outermost
 }
 
 func defaultSettings() settings {
