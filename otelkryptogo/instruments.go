@@ -246,41 +246,62 @@ func spanOf(ctx context.Context, key any) trace.Span {
 	return noSpan
 }
 
+// A span's attributes are set once, when it ends, in one call: the SDK
+// grows the span's list on each call, and a span is exported only once it
+// ended. The list is built in a pooled buffer (the SDK copies it).
+var attributeBuffers = sync.Pool{New: func() any { return new([]attributeKV) }}
+
+// setAttributes sets the attributes build appends on span.
+func setAttributes(span trace.Span, build func([]attributeKV) []attributeKV) {
+	buf := attributeBuffers.Get().(*[]attributeKV)
+	*buf = build((*buf)[:0])
+	span.SetAttributes(*buf...)
+	clear(*buf) // drop the strings for the collector
+	attributeBuffers.Put(buf)
+}
+
 func (ins *instruments) callStart(ctx context.Context, info kryptogo.CallStartInfo) context.Context {
-	op := info.Operation
-	attrs := make([]attributeKV, 0, 7)
-	attrs = appendMethod(attrs, op.Method)
-	if op.Route != "" {
-		attrs = append(attrs, semconv.URLTemplateKey.String(op.Route))
-	}
-	attrs = append(attrs, semconv.ServerAddressKey.String(info.ServerAddress), semconv.ServerPortKey.Int(info.ServerPort),
-		keyOperation.String(op.Name))
-	ctx, span := ins.tracer.Start(ctx, op.Name, clientSpan...)
-	span.SetAttributes(attrs...)
+	ctx, span := ins.tracer.Start(ctx, info.Operation.Name, clientSpan...)
 	return &callState{Context: ctx, span: span, address: info.ServerAddress, port: info.ServerPort}
 }
 
 func (ins *instruments) callDone(ctx context.Context, info kryptogo.CallDoneInfo) {
-	span := callOf(ctx).span
-	if span.IsRecording() {
-		attrs := make([]attributeKV, 0, 4)
-		attrs = append(attrs, keyAttempts.Int(info.Attempts))
-		if info.StatusCode != 0 {
-			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(info.StatusCode))
-		}
-		if info.RequestID != "" {
-			attrs = append(attrs, keyRequestID.String(info.RequestID))
-		}
+	call := callOf(ctx)
+	if span := call.span; span.IsRecording() {
 		if info.ErrorClass != "" {
-			attrs = append(attrs, semconv.ErrorTypeKey.String(string(info.ErrorClass)))
 			span.SetStatus(codes.Error, string(info.ErrorClass))
 		}
-		span.SetAttributes(attrs...)
+		setAttributes(span, func(attrs []attributeKV) []attributeKV {
+			attrs = appendMethod(attrs, info.Operation.Method)
+			if info.Operation.Route != "" {
+				attrs = append(attrs, semconv.URLTemplateKey.String(info.Operation.Route))
+			}
+			attrs = append(attrs, semconv.ServerAddressKey.String(call.address), semconv.ServerPortKey.Int(call.port),
+				keyOperation.String(info.Operation.Name), keyAttempts.Int(info.Attempts))
+			return appendOutcome(attrs, info.StatusCode, info.RequestID, info.ErrorClass)
+		})
 	}
-	span.End()
+	call.span.End()
 	set := ins.callSets.get(callMeasure{info.Operation.Name, info.ErrorClass}, callAttributes)
-	ins.calls.Add(ctx, 1, set.add...)
+	// Exemplars, which link a measurement to its trace, go with the
+	// durations: a counter's are of little use and cost a clock read each.
+	ins.calls.Add(context.Background(), 1, set.add...)
 	ins.callDuration.Record(ctx, info.Duration.Seconds(), set.record...)
+}
+
+// appendOutcome appends the attributes of an answer: its status, request
+// id and error class, those that are set.
+func appendOutcome(attrs []attributeKV, status int, requestID string, class kryptogo.ErrorClass) []attributeKV {
+	if status != 0 {
+		attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
+	}
+	if requestID != "" {
+		attrs = append(attrs, keyRequestID.String(requestID))
+	}
+	if class != "" {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(string(class)))
+	}
+	return attrs
 }
 
 // callAttributes are the attributes of the call metrics.
@@ -298,13 +319,6 @@ func outcome(class kryptogo.ErrorClass) string {
 
 func (ins *instruments) attemptStart(ctx context.Context, info kryptogo.AttemptStartInfo) context.Context {
 	ctx, span := ins.tracer.Start(ctx, ins.attemptName(info.Operation), internalSpan...)
-	if span.IsRecording() {
-		if info.Attempt > 1 {
-			span.SetAttributes(keyAttempt.Int(info.Attempt), semconv.HTTPRequestResendCountKey.Int(info.Attempt-1))
-		} else {
-			span.SetAttributes(keyAttempt.Int(info.Attempt))
-		}
-	}
 	return &spanState{Context: ctx, key: attemptKey{}, span: span}
 }
 
@@ -335,25 +349,23 @@ func (ins *instruments) attemptDone(ctx context.Context, info kryptogo.AttemptDo
 	call := callOf(ctx)
 	key := attemptMeasure{op: info.Operation, status: info.StatusCode, class: info.ErrorClass, address: call.address, port: call.port}
 	if span.IsRecording() {
-		attrs := make([]attributeKV, 0, 4)
-		if info.StatusCode != 0 {
-			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(info.StatusCode))
-		}
 		if info.ErrorClass != "" {
-			attrs = append(attrs, semconv.ErrorTypeKey.String(string(info.ErrorClass)))
 			span.SetStatus(codes.Error, string(info.ErrorClass))
 		}
-		if info.RequestID != "" {
-			attrs = append(attrs, keyRequestID.String(info.RequestID))
-		}
-		span.SetAttributes(attrs...)
+		setAttributes(span, func(attrs []attributeKV) []attributeKV {
+			attrs = append(attrs, keyAttempt.Int(info.Attempt))
+			if info.Attempt > 1 {
+				attrs = append(attrs, semconv.HTTPRequestResendCountKey.Int(info.Attempt-1))
+			}
+			return appendOutcome(attrs, info.StatusCode, info.RequestID, info.ErrorClass)
+		})
 		if info.Pause > 0 {
 			span.AddEvent(eventClientPaused, trace.WithAttributes(keyPause.Float64(info.Pause.Seconds())))
 		}
 	}
 	span.End()
 	ins.requestDuration.Record(ctx, info.Duration.Seconds(), ins.requestSets.get(key, requestAttributes).record...)
-	ins.attempts.Add(ctx, 1, ins.attemptSets.get(key, attemptAttributes).add...)
+	ins.attempts.Add(context.Background(), 1, ins.attemptSets.get(key, attemptAttributes).add...)
 }
 
 // requestAttributes are the attributes of http.client.request.duration,
