@@ -722,3 +722,16 @@ func TestObserverGetsRequestIDsMaskedAsErrorsMaskThem(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, apiErr.RequestID, done.RequestID, "as the error masks it")
 }
+
+func TestAllRefusedBeforeSendingIsObserved(t *testing.T) {
+	t.Parallel()
+	log := &obsLog{}
+	c := offlineClient(t)
+	for _, err := range c.Tasks.All(t.Context(), &HistoryOptions{PageSize: -1}, WithObserver(log.Observer())) {
+		require.ErrorIs(t, err, ErrInvalidRequest)
+	}
+	listing := Operation{Name: "Tasks.History", Route: "/tasks", Method: http.MethodGet}
+	assertObserved(t, []observed{
+		{"CallDone", CallDoneInfo{Operation: listing, ErrorClass: ErrorClassInvalidRequest}},
+	}, filterHooks(log.Events(), "CallDone"))
+}

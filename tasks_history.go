@@ -104,7 +104,7 @@ func (s *TaskService) All(ctx context.Context, opts *HistoryOptions, callOpts ..
 			_, err = s.client.config(callOpts)
 		}
 		if err != nil {
-			yield(nil, err)
+			yield(nil, s.client.refuse(ctx, &opTasksList, callOpts, err))
 			return
 		}
 		var previous *TaskPage
