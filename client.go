@@ -41,6 +41,8 @@ type Client struct {
 
 	creds      *credentials
 	base       *url.URL
+	serverAddr string // base's host and port, for observers
+	serverPort int
 	httpClient *http.Client
 	cfg        callConfig // what a call uses unless it is given options
 	flow       *flow      // retry budget and 429 pause, shared by every call
@@ -119,6 +121,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	if c.keys == nil {
 		c.keys = NewMemoryStore()
 	}
+	c.serverAddr, c.serverPort = serverOf(base.Host, base.Scheme)
 	c.httpClient = guardedHTTPClient(s.httpClient, base)
 	c.KYA = &KYAService{client: c}
 	c.Tasks = &TaskService{client: c}
@@ -196,21 +199,36 @@ func (c *Client) CloseIdleConnections() { c.httpClient.CloseIdleConnections() }
 // value encoded as JSON; out is nil, a *json.RawMessage, or a pointer to
 // decode the answer into.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any, opts ...Option) error {
+	op := doOperation(strings.ToUpper(method))
+	pathOnly, query, rb, err := doRequest(method, path, body, out)
+	if err != nil {
+		return c.refuse(ctx, op, opts, err)
+	}
+	cfg, err := c.config(opts)
+	if err != nil {
+		return c.refuse(ctx, op, nil, err)
+	}
+	return c.send(ctx, cfg, op, pathOnly, query, rb, out)
+}
+
+// doRequest checks the arguments of Do and returns its path, query and
+// body.
+func doRequest(method, path string, body, out any) (string, url.Values, *requestBody, error) {
 	if !strings.HasPrefix(path, "/") {
-		return invalid("path", "must start with /")
+		return "", nil, nil, invalid("path", "must start with /")
 	}
 	if !validHeaderName(method) {
-		return invalid("method", "is not an HTTP method token")
+		return "", nil, nil, invalid("method", "is not an HTTP method token")
 	}
 	// A typed nil pointer passes a Kind check but cannot be decoded into:
 	// refuse it before a (maybe paid) request is sent.
 	if v := reflect.ValueOf(out); out != nil && (v.Kind() != reflect.Pointer || v.IsNil()) {
-		return invalid("out", "must be nil or a non-nil pointer, got %T", out)
+		return "", nil, nil, invalid("out", "must be nil or a non-nil pointer, got %T", out)
 	}
 	pathOnly, rawQuery, _ := strings.Cut(path, "?")
 	query, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return invalid("path", "has a query that does not parse")
+		return "", nil, nil, invalid("path", "has a query that does not parse")
 	}
 	var rb *requestBody
 	switch b := body.(type) {
@@ -221,12 +239,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any, opt
 		rb = rawBody(b)
 	default:
 		if rb, err = jsonBody(body); err != nil {
-			return err
+			return "", nil, nil, err
 		}
 	}
-	cfg, err := c.config(opts)
-	if err != nil {
-		return err
-	}
-	return c.send(ctx, cfg, strings.ToUpper(method), pathOnly, query, rb, out)
+	return pathOnly, query, rb, nil
 }

@@ -52,24 +52,24 @@ import (
 func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
 	tasks, err := validateTaskBatch(reqs, true)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opTasksOnce, opts, err)
 	}
-	return s.createChecked(ctx, tasks, true, opts)
+	return s.createChecked(ctx, &opTasksOnce, tasks, true, opts)
 }
 
 // createChecked runs the create of validated tasks: with their keys when
 // they have some (every one does then), else CreateOnce's lookup (once) or
 // Create's single send.
-func (s *TaskService) createChecked(ctx context.Context, tasks []CreateTaskRequest, once bool, opts []Option) ([]CreatedTask, error) {
+func (s *TaskService) createChecked(ctx context.Context, op *Operation, tasks []CreateTaskRequest, once bool, opts []Option) ([]CreatedTask, error) {
 	keyed := tasks[0].IdempotencyKey != ""
 	if !keyed && !once {
-		return s.create(ctx, tasks, opts)
+		return s.create(ctx, op, tasks, opts)
 	}
 	cfg, err := s.client.config(opts)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, op, nil, err)
 	}
-	o := &createOnce{tasks: s, cfg: cfg, reqs: tasks, resolve: once,
+	o := &createOnce{tasks: s, op: op, cfg: cfg, reqs: tasks, resolve: once,
 		out: make([]CreatedTask, len(tasks)), claimed: map[ID]bool{}, exact: make([]bool, len(tasks))}
 	var keys []string
 	if keyed {
@@ -192,6 +192,7 @@ func lookupRules(v *validator, r *CreateTaskRequest) {
 // CreateOnce, and Create or CreateOne with keys.
 type createOnce struct {
 	tasks   *TaskService
+	op      *Operation          // the method called, for an Observer
 	opts    []Option            // the call's options, given to each request
 	lookup  historyLookup       // the call's reads of the history
 	cfg     *callConfig         // the call's configuration
@@ -405,7 +406,7 @@ func (o *createOnce) send(ctx context.Context, pending []int) (receipts []Create
 		}
 		o.tasks.claims.finish(inFlight, o, ids, o.tasks.client.now())
 	}()
-	return o.tasks.create(ctx, o.subset(pending), o.opts)
+	return o.tasks.create(ctx, o.op, o.subset(pending), o.opts)
 }
 
 func (o *createOnce) subset(idx []int) []CreateTaskRequest {
@@ -493,6 +494,17 @@ func (o *createOnce) own(ctx context.Context, i int, id ID) (bool, error) {
 	return bytes.Equal(rec.Result, digest), nil
 }
 
+// found counts the requests of idx whose task is known.
+func (o *createOnce) found(idx []int) int {
+	n := 0
+	for _, i := range idx {
+		if o.out[i].TaskID != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // known returns the receipts when at least one task is known to exist.
 func (o *createOnce) known() []CreatedTask {
 	for _, c := range o.out {
@@ -507,7 +519,9 @@ func (o *createOnce) known() []CreatedTask {
 // customers' history, asking again after each of reconcileWaits while some
 // are missing; it records the tasks found and returns the requests never
 // found, which the API did not create. Every reconciliation runs here.
-func (o *createOnce) reconcile(ctx context.Context, pending []int, sentAt time.Time) ([]int, error) {
+func (o *createOnce) reconcile(ctx context.Context, pending []int, sentAt time.Time) (left []int, err error) {
+	start := time.Now()
+	defer func() { o.cfg.observeReconcile(ctx, o.op, len(pending), o.found(pending), err, start) }()
 	since := sentAt.Add(-createOnceSkew)
 	waits := reconcileWaits(o.cfg.reconcileWait)
 	for attempt := 0; ; attempt++ {

@@ -23,3 +23,7 @@ func SetMemoryStoreClock(s *MemoryStore, now func() time.Time) {
 	defer s.mu.Unlock()
 	s.now = now
 }
+
+// ObsLog records the hooks of an Observer, for the tests of package
+// kryptogo_test (observe_test.go).
+type ObsLog = obsLog

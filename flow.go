@@ -42,28 +42,31 @@ func newRetryBudget(capacity int) *retryBudget {
 	return &retryBudget{tokens: capacity, capacity: capacity}
 }
 
-// take spends cost tokens, or reports false when fewer are left.
-func (b *retryBudget) take(cost int) bool {
+// take spends cost tokens, or reports false when fewer are left; the
+// change tells an observer what it did.
+func (b *retryBudget) take(cost int) (budgetChange, bool) {
 	if b == nil {
-		return true
+		return budgetChange{}, true
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.tokens < cost {
-		return false
+		return budgetChange{exhausted: true, available: b.tokens, capacity: b.capacity}, false
 	}
 	b.tokens -= cost
-	return true
+	return budgetChange{spent: cost, available: b.tokens, capacity: b.capacity}, true
 }
 
 // refund puts n tokens back, up to the capacity.
-func (b *retryBudget) refund(n int) {
+func (b *retryBudget) refund(n int) budgetChange {
 	if b == nil {
-		return
+		return budgetChange{}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.tokens = min(b.tokens+n, b.capacity)
+	refunded := min(n, b.capacity-b.tokens)
+	b.tokens += refunded
+	return budgetChange{refunded: refunded, available: b.tokens, capacity: b.capacity}
 }
 
 // pauseGate holds the end of the pause a 429's Retry-After asked of the
@@ -125,6 +128,7 @@ type callFlow struct {
 	// client's clock is compared with a pause's end only once per pause, so
 	// that a frozen test clock does not make a call wait forever.
 	waited time.Time
+	obs    *callObservation // the call's observer, told of its pauses; nil: none
 }
 
 func (c *Client) startCall(cfg *callConfig) *callFlow {
@@ -145,57 +149,65 @@ func (f *callFlow) beforeAttempt(ctx context.Context, method, path string, last 
 		if !end.After(f.waited) || left <= 0 {
 			return nil
 		}
+		f.obs.pauseStart(left)
 		if deadline, ok := ctx.Deadline(); ok && f.c.now().Add(left).After(deadline) {
+			f.obs.pauseDone(0, context.DeadlineExceeded)
 			return &pauseError{method: method, path: path, left: left, last: last}
 		}
 		f.cfg.log(ctx, "kryptogo paused", slog.String("method", method), slog.String("path", path), slog.Duration("wait", left))
+		start := time.Now()
 		if err := f.c.sleep(ctx, left); err != nil {
+			f.obs.pauseDone(time.Since(start), err)
 			return &pauseError{method: method, path: path, left: left, ctxErr: err, last: last}
 		}
+		f.obs.pauseDone(left, nil)
 		f.waited = end
 	}
 }
 
 // observe starts a client-wide pause when the API answered 429 with a
-// Retry-After. The pause lasts at most maxRetryAfter: after a longer
-// Retry-After, one call finds out whether the API is back.
-func (f *callFlow) observe(res result) {
+// Retry-After, and returns how long it lasts (0: no pause). The pause lasts
+// at most maxRetryAfter: after a longer Retry-After, one call finds out
+// whether the API is back.
+func (f *callFlow) observe(res result) time.Duration {
 	if res.status != http.StatusTooManyRequests {
-		return
+		return 0
 	}
 	if !res.hasRetryAfter {
-		return
+		return 0
 	}
 	after := res.retryAfter
 	// The pause holds every call, so its floor is the client's, not the
 	// call's; the call that got the 429 sleeps at least this long itself
 	// (retryWait uses the same floor).
-	end := f.c.now().Add(min(max(after, f.c.cfg.backoff.Min), maxRetryAfter))
+	pause := min(max(after, f.c.cfg.backoff.Min), maxRetryAfter)
+	end := f.c.now().Add(pause)
 	f.flow.gate.extend(end)
 	if end.After(f.waited) {
 		f.waited = end
 	}
+	return pause
 }
 
 // takeRetry spends the budget's tokens for a retry after res, or reports
 // false when the budget is spent. The retry's tokens are returned if it
 // succeeds; those of a failed retry stay spent.
-func (f *callFlow) takeRetry(res result) bool {
+func (f *callFlow) takeRetry(res result) (budgetChange, bool) {
 	cost := retryCost
 	if isTimeout(res.err) {
 		cost = timeoutRetryCost
 	}
-	if !f.flow.budget.take(cost) {
-		return false
+	change, ok := f.flow.budget.take(cost)
+	if ok {
+		f.held = cost
 	}
-	f.held = cost
-	return true
+	return change, ok
 }
 
 // succeeded refills the budget after a 2xx answer: the held retry's cost,
 // or one token for a call that needed no retry.
-func (f *callFlow) succeeded() {
-	f.flow.budget.refund(max(f.held, noRetryRefund))
+func (f *callFlow) succeeded() budgetChange {
+	return f.flow.budget.refund(max(f.held, noRetryRefund))
 }
 
 func isTimeout(err error) bool {

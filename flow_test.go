@@ -248,10 +248,13 @@ func TestRetryCosts(t *testing.T) {
 			c, err := NewClient(testKey, WithRetryBudget(12))
 			require.NoError(t, err)
 			call := c.startCall(&c.cfg)
-			require.True(t, call.takeRetry(tc.res))
+			spent, ok := call.takeRetry(tc.res)
+			require.True(t, ok)
 			assert.Equal(t, 12-tc.cost, c.flow.budget.tokens)
-			call.succeeded()
+			assert.Equal(t, budgetChange{spent: tc.cost, available: 12 - tc.cost, capacity: 12}, spent, "what an observer is told")
+			refund := call.succeeded()
 			assert.Equal(t, 12, c.flow.budget.tokens, "a retry that succeeds returns its cost")
+			assert.Equal(t, budgetChange{refunded: tc.cost, available: 12, capacity: 12}, refund)
 		})
 	}
 }

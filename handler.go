@@ -81,6 +81,10 @@ type CallbackHandler struct {
 	MaxBodyBytes int64
 	// Logger receives one record per callback; nil means slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, sees each callback: its CallbackStart and
+	// CallbackDone funcs (the outcome, never the body nor the customer).
+	// otelkryptogo.InstrumentHandler sets it. Set it before serving.
+	Observer *Observer
 
 	misconfigured sync.Once
 	confirmInit   sync.Once
@@ -98,7 +102,9 @@ func CallbackFromContext(ctx context.Context) (*CallbackEvent, bool) {
 
 // ServeHTTP receives one callback.
 func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, obs := h.observeCallback(r) // observe.go
 	v := h.receive(w, r)
+	defer obs.done(v)
 	h.log(r.Context(), v)
 	switch {
 	case v.status == http.StatusMethodNotAllowed:
@@ -124,6 +130,9 @@ type verdict struct {
 	// refused marks a callback refused without a request, over the rate
 	// cap or during a pause: logged at debug, and summarised at warn.
 	refused bool
+	// outcome is what an Observer is told, when status alone does not say
+	// it (verdict.callbackOutcome).
+	outcome CallbackOutcome
 }
 
 // receive runs the checks in order and returns the answer.
@@ -285,10 +294,11 @@ func (h *CallbackHandler) dispatch(ctx context.Context, e *CallbackEvent) verdic
 	case e.Kind == CallbackIDV && h.OnIDV != nil:
 		err = h.OnIDV(ctx, e.IDV)
 	default:
-		return verdict{status: http.StatusNoContent, event: e, reason: "no function for " + e.Kind.String() + " callbacks; acknowledged"}
+		return verdict{status: http.StatusNoContent, event: e, reason: "no function for " + e.Kind.String() + " callbacks; acknowledged",
+			outcome: CallbackAcknowledged}
 	}
 	if err != nil {
-		return verdict{status: http.StatusInternalServerError, event: e, reason: "handler failed: " + err.Error()}
+		return verdict{status: http.StatusInternalServerError, event: e, reason: "handler failed: " + err.Error(), outcome: CallbackFailed}
 	}
 	return verdict{status: http.StatusNoContent, event: e}
 }

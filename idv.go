@@ -8,7 +8,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -262,28 +261,28 @@ func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
 func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest, opts ...Option) (*CreatedIDV, error) {
 	prepared, err := req.prepare()
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opIDVCreate, opts, err)
 	}
 	body, err := req.stream(prepared)
 	if err != nil {
 		return nil, err
 	}
 	if req.IdempotencyKey == "" {
-		return call[CreatedIDV](ctx, s.client, http.MethodPost, "/idv", nil, body, opts)
+		return call[CreatedIDV](ctx, s.client, &opIDVCreate, "/idv", nil, body, opts)
 	}
-	const op = "POST /idv"
+	const name = "POST /idv"
 	cfg, err := s.client.config(opts)
 	if err != nil {
 		return nil, err
 	}
-	fingerprint, err := req.fingerprint(s.client, op, prepared)
+	fingerprint, err := req.fingerprint(s.client, name, prepared)
 	if err != nil {
 		return nil, err
 	}
 	opts = withKeyMasked(opts, req.IdempotencyKey)
 	key := keyedRequest{key: req.IdempotencyKey, fingerprint: fingerprint, field: "idempotency_key"}
-	return createKeyed(ctx, s.client, cfg, op, resolveIDV, key, func(ctx context.Context) (*CreatedIDV, error) {
-		return call[CreatedIDV](ctx, s.client, http.MethodPost, "/idv", nil, body, opts)
+	return createKeyed(ctx, s.client, cfg, name, resolveIDV, key, func(ctx context.Context) (*CreatedIDV, error) {
+		return call[CreatedIDV](ctx, s.client, &opIDVCreate, "/idv", nil, body, opts)
 	})
 }
 
@@ -368,7 +367,7 @@ func (t *IDVTask) ConsoleURL() string {
 //
 // API: GET /idv/{idv_id}
 func (s *IDVService) Get(ctx context.Context, id ID, opts ...Option) (*IDVTask, error) {
-	return getByID[IDVTask](ctx, s.client, "/idv/{idv_id}", id, opts)
+	return getByID[IDVTask](ctx, s.client, &opIDVGet, id, opts)
 }
 
 // The codes of TWIDApplyCode, as the API reference names them: how the
@@ -552,30 +551,30 @@ func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts ...Option) (*WebIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opIDVWeb, opts, err)
 	}
-	return sendIDVSession[WebIDVSession](ctx, s.client, "/idv/init", body, body.IdempotencyKey, opts)
+	return sendIDVSession[WebIDVSession](ctx, s.client, &opIDVWeb, "/idv/init", body, body.IdempotencyKey, opts)
 }
 
 // sendIDVSession starts a web or mobile session: under its idempotency key
 // when it has one. body is validated.
-func sendIDVSession[T any](ctx context.Context, c *Client, path string, body personalData, idempotencyKey string, opts []Option) (*T, error) {
+func sendIDVSession[T any](ctx context.Context, c *Client, op *Operation, path string, body personalData, idempotencyKey string, opts []Option) (*T, error) {
 	if idempotencyKey == "" {
-		return sendJSON[T](ctx, c, http.MethodPost, path, body, opts)
+		return sendJSON[T](ctx, c, op, path, body, opts)
 	}
-	op := http.MethodPost + " " + path
+	name := op.Method + " " + path
 	cfg, err := c.config(opts)
 	if err != nil {
 		return nil, err
 	}
-	fingerprint, err := c.jsonFingerprint(op, body)
+	fingerprint, err := c.jsonFingerprint(name, body)
 	if err != nil {
 		return nil, err
 	}
 	opts = withKeyMasked(opts, idempotencyKey)
 	key := keyedRequest{key: idempotencyKey, fingerprint: fingerprint, field: "idempotency_key"}
-	return createKeyed(ctx, c, cfg, op, resolveIDV, key, func(ctx context.Context) (*T, error) {
-		return sendJSON[T](ctx, c, http.MethodPost, path, body, opts)
+	return createKeyed(ctx, c, cfg, name, resolveIDV, key, func(ctx context.Context) (*T, error) {
+		return sendJSON[T](ctx, c, op, path, body, opts)
 	})
 }
 
@@ -676,9 +675,9 @@ func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, opts ...Option) (*MobileIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opIDVMobile, opts, err)
 	}
-	return sendIDVSession[MobileIDVSession](ctx, s.client, "/idv/account", body, body.IdempotencyKey, opts)
+	return sendIDVSession[MobileIDVSession](ctx, s.client, &opIDVMobile, "/idv/account", body, body.IdempotencyKey, opts)
 }
 
 // Wait polls an IDV task until its state is accept, review or reject and

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
@@ -152,31 +151,32 @@ func (r CreateKYARequest) personalValues() []string { return nil }
 func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest, opts ...Option) (*KYAResult, error) {
 	valid, err := prepare(req)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opKYACreate, opts, err)
 	}
-	return s.create(ctx, valid, opts)
+	return s.create(ctx, &opKYACreate, valid, opts)
 }
 
 // create sends a request that was validated and given its defaults: the
-// one send of Create and Screen, which validates each request only once.
-// A request with an idempotency key goes through its key (createKeyed).
-func (s *KYAService) create(ctx context.Context, valid *CreateKYARequest, opts []Option) (*KYAResult, error) {
+// one send of Create and Screen (op), which validate each request only
+// once. A request with an idempotency key goes through its key
+// (createKeyed).
+func (s *KYAService) create(ctx context.Context, op *Operation, valid *CreateKYARequest, opts []Option) (*KYAResult, error) {
 	if valid.IdempotencyKey == "" {
-		return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", valid, opts)
+		return sendJSON[KYAResult](ctx, s.client, op, "/kya", valid, opts)
 	}
-	const op = "POST /kya"
+	const name = "POST /kya"
 	cfg, err := s.client.config(opts)
 	if err != nil {
 		return nil, err
 	}
-	fingerprint, err := s.client.jsonFingerprint(op, valid)
+	fingerprint, err := s.client.jsonFingerprint(name, valid)
 	if err != nil {
 		return nil, err
 	}
 	opts = withKeyMasked(opts, valid.IdempotencyKey)
 	key := keyedRequest{key: valid.IdempotencyKey, fingerprint: fingerprint, field: "idempotency_key"}
-	return createKeyed(ctx, s.client, cfg, op, resolveKYA, key, func(ctx context.Context) (*KYAResult, error) {
-		return sendJSON[KYAResult](ctx, s.client, http.MethodPost, "/kya", valid, opts)
+	return createKeyed(ctx, s.client, cfg, name, resolveKYA, key, func(ctx context.Context) (*KYAResult, error) {
+		return sendJSON[KYAResult](ctx, s.client, op, "/kya", valid, opts)
 	})
 }
 
@@ -184,5 +184,5 @@ func (s *KYAService) create(ctx context.Context, valid *CreateKYARequest, opts [
 //
 // API: GET /kya/detail/{kya_id}
 func (s *KYAService) Get(ctx context.Context, id ID, opts ...Option) (*KYAResult, error) {
-	return getByID[KYAResult](ctx, s.client, "/kya/detail/{kya_id}", id, opts)
+	return getByID[KYAResult](ctx, s.client, &opKYAGet, id, opts)
 }

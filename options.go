@@ -79,7 +79,9 @@ type callConfig struct {
 	// poll is the pause between polls when a wait sets none: Tasks.Wait
 	// and IDV.Wait, and a create waiting for another caller's key
 	// (WithPollInterval); zero: each wait's own default.
-	poll backoff.Policy
+	poll       backoff.Policy
+	observer   *Observer    // WithObserver: nil when there is none
+	middleware []Middleware // WithMiddleware, the first outermost
 }
 
 func defaultSettings() settings {

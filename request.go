@@ -15,40 +15,42 @@ import (
 // call sends a request and decodes the answer into a new T: the last step
 // of every service method (validate, encode, send). opts are the call's
 // options, applied over the client's.
-func call[T any](ctx context.Context, c *Client, method, path string, query url.Values, body *requestBody, opts []Option) (*T, error) {
+func call[T any](ctx context.Context, c *Client, op *Operation, path string, query url.Values, body *requestBody, opts []Option) (*T, error) {
 	cfg, err := c.config(opts)
 	if err != nil {
-		return nil, err
+		return nil, c.refuse(ctx, op, nil, err)
 	}
 	var out T
-	if err := c.send(ctx, cfg, method, path, query, body, &out); err != nil {
+	if err := c.send(ctx, cfg, op, path, query, body, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
-// sendJSON encodes in as the JSON body of a request and decodes the answer
-// into a new T. in names the personal values it carries, which the call
-// masks in its errors and logs.
-func sendJSON[T any](ctx context.Context, c *Client, method, path string, in personalData, opts []Option) (*T, error) {
+// sendJSON encodes in as the JSON body of a request of op and decodes the
+// answer into a new T. in names the personal values it carries, which the
+// call masks in its errors and logs. path is op's route with its ids.
+func sendJSON[T any](ctx context.Context, c *Client, op *Operation, path string, in personalData, opts []Option) (*T, error) {
 	body, err := encodeBody(in)
 	if err != nil {
-		return nil, err
+		return nil, c.refuse(ctx, op, opts, err)
 	}
-	return call[T](ctx, c, method, path, nil, body, opts)
+	return call[T](ctx, c, op, path, nil, body, opts)
 }
 
-// getByID fetches the T at pattern, a path as the API reference writes it
-// with one id parameter ("/task/{task_id}/summary"): the one body of every
-// get-by-id method. The parameter's name names the id in a validation error.
-func getByID[T any](ctx context.Context, c *Client, pattern string, id ID, opts []Option) (*T, error) {
+// getByID fetches the T at op's route, a path as the API reference writes
+// it with one id parameter ("/task/{task_id}/summary"): the one body of
+// every get-by-id method. The parameter's name names the id in a
+// validation error.
+func getByID[T any](ctx context.Context, c *Client, op *Operation, id ID, opts []Option) (*T, error) {
+	pattern := op.Route
 	start, end := strings.IndexByte(pattern, '{'), strings.IndexByte(pattern, '}')
 	if err := validateID(pattern[start+1:end], id); err != nil {
-		return nil, err
+		return nil, c.refuse(ctx, op, opts, err)
 	}
 	var buf [64]byte // the path is built in one allocation
 	path := append(strconv.AppendInt(append(buf[:0], pattern[:start]...), int64(id), 10), pattern[end+1:]...)
-	return call[T](ctx, c, http.MethodGet, string(path), nil, nil, opts)
+	return call[T](ctx, c, op, string(path), nil, nil, opts)
 }
 
 // requestBody is a replayable request body: open is called once per

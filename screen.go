@@ -28,6 +28,10 @@ type ScreenResult struct {
 	Request CreateKYARequest // the item as given
 	Result  *KYAResult       // nil when Err is set
 	Err     error
+	// Info is the item's last answer, as WithResponseInfo gives it for
+	// one call: its status and request id, success or not; zero when no
+	// answer came (an invalid item, one never sent).
+	Info ResponseInfo
 }
 
 // LogValue logs the result's id, or its error, never the address.
@@ -46,8 +50,10 @@ func (r ScreenResult) LogValue() slog.Value {
 // result per request, in the order of reqs. Each item fails alone: an
 // invalid request gets its *ValidationError and costs nothing, and once ctx
 // ends the items not sent get ctx's error. The workers share the client's
-// 429 pause and retry budget. callOpts apply to every screening;
-// WithResponseInfo, or an invalid option, fails every item unsent.
+// 429 pause and retry budget. callOpts apply to every screening; an
+// invalid option fails every item unsent. Each item's last answer is in
+// its Info (so WithResponseInfo is refused here), and each item is a call
+// of its own to an Observer (operation KYA.Screen), sent or not.
 //
 // API: POST /kya, once for each valid request
 func (s *KYAService) Screen(ctx context.Context, reqs []CreateKYARequest, opts *ScreenOptions, callOpts ...Option) []ScreenResult {
@@ -58,29 +64,32 @@ func (s *KYAService) Screen(ctx context.Context, reqs []CreateKYARequest, opts *
 	for i, req := range reqs {
 		b.results[i].Request = req
 	}
-	if err := checkScreen(ctx, s.client, callOpts); err != nil {
+	cfg, err := checkScreen(ctx, s.client, callOpts)
+	if err != nil {
 		for i := range reqs {
-			b.finish(i, nil, err)
+			b.finish(i, nil, s.client.refuse(ctx, &opKYAScreen, nil, err))
 		}
 		return b.results
 	}
-	b.run(ctx, b.validate())
+	b.cfg = cfg
+	b.run(ctx, b.validate(ctx))
 	return b.results
 }
 
-// checkScreen returns why a Screen call cannot start, if anything.
-func checkScreen(ctx context.Context, c *Client, callOpts []Option) error {
+// checkScreen returns the configuration of a Screen call's items, or why
+// the call cannot start.
+func checkScreen(ctx context.Context, c *Client, callOpts []Option) (*callConfig, error) {
 	if ctx == nil {
-		return errors.New("kryptogo: KYA.Screen: nil context")
+		return nil, errors.New("kryptogo: KYA.Screen: nil context")
 	}
 	cfg, err := c.config(callOpts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.info != nil {
-		return errors.New("kryptogo: KYA.Screen: WithResponseInfo cannot be given to a batch whose requests run concurrently; give it to KYA.Create")
+		return nil, errors.New("kryptogo: KYA.Screen: WithResponseInfo cannot be given to a batch: each ScreenResult has its own Info")
 	}
-	return nil
+	return cfg, nil
 }
 
 // screenBatch is one run of Screen. Each worker writes only the results of
@@ -88,7 +97,8 @@ func checkScreen(ctx context.Context, c *Client, callOpts []Option) error {
 type screenBatch struct {
 	kya      *KYAService
 	opts     ScreenOptions
-	callOpts []Option // given to each Create
+	callOpts []Option    // given to each Create
+	cfg      *callConfig // callOpts over the client's, for the items never sent
 	results  []ScreenResult
 	valid    []*CreateKYARequest // per item: the request validated, with its defaults
 	mu       sync.Mutex
@@ -96,13 +106,13 @@ type screenBatch struct {
 }
 
 // validate finishes the invalid items and returns the indices of the rest.
-func (b *screenBatch) validate() []int {
+func (b *screenBatch) validate(ctx context.Context) []int {
 	todo := make([]int, 0, len(b.results))
 	b.valid = make([]*CreateKYARequest, len(b.results))
 	for i := range b.results {
 		valid, err := prepare(&b.results[i].Request)
 		if err != nil {
-			b.finish(i, nil, err)
+			b.finish(i, nil, b.unsent(ctx, err))
 			continue
 		}
 		b.valid[i] = valid
@@ -140,7 +150,7 @@ func (b *screenBatch) run(ctx context.Context, todo []int) {
 			}
 		}
 		for _, j := range todo[n:] {
-			b.finish(j, nil, notSent(ctx.Err()))
+			b.finish(j, nil, b.unsent(ctx, notSent(ctx.Err())))
 		}
 		return
 	}
@@ -149,17 +159,24 @@ func (b *screenBatch) run(ctx context.Context, todo []int) {
 // screen sends item i, unless ctx ended while it waited for a worker.
 func (b *screenBatch) screen(ctx context.Context, i int) {
 	if err := ctx.Err(); err != nil {
-		b.finish(i, nil, notSent(err))
+		b.finish(i, nil, b.unsent(ctx, notSent(err)))
 		return
 	}
 	if b.opts.RateLimiter != nil {
 		if err := b.opts.RateLimiter.Wait(ctx); err != nil {
-			b.finish(i, nil, notSent(fmt.Errorf("rate limiter: %w", err)))
+			b.finish(i, nil, b.unsent(ctx, notSent(fmt.Errorf("rate limiter: %w", err))))
 			return
 		}
 	}
-	res, err := b.kya.create(ctx, b.valid[i], b.callOpts)
+	opts := append(b.callOpts[:len(b.callOpts):len(b.callOpts)], WithResponseInfo(&b.results[i].Info))
+	res, err := b.kya.create(ctx, &opKYAScreen, b.valid[i], opts)
 	b.finish(i, res, err)
+}
+
+// unsent returns err, the failure of an item never sent, and reports it
+// to the batch's observers as a call of its own.
+func (b *screenBatch) unsent(ctx context.Context, err error) error {
+	return b.kya.client.refuseWith(ctx, b.cfg, &opKYAScreen, err)
 }
 
 func notSent(err error) error { return fmt.Errorf("kryptogo: POST /kya: not sent: %w", err) }

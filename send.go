@@ -20,18 +20,33 @@ import (
 // when to come back.
 const maxRetryAfter = time.Minute
 
-// send is the one request path of the SDK: every call goes through it,
-// with the configuration cfg of the call (the client's, or a copy with the
-// call's options applied).
-func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string, query url.Values, body *requestBody, out any) error {
+// send is the one request path of the SDK: every call of op goes through
+// it, with the configuration cfg of the call (the client's, or a copy with
+// the call's options applied). A call with an Observer is observed
+// (observe.go); one without does no work for it.
+func (c *Client) send(ctx context.Context, cfg *callConfig, op *Operation, path string, query url.Values, body *requestBody, out any) error {
 	if ctx == nil {
 		return errors.New("kryptogo: nil context")
 	}
+	if cfg.observer == nil {
+		return c.sendAttempts(ctx, cfg, op, path, query, body, out, nil)
+	}
+	obs := c.startObservation(ctx, cfg.observer, op)
+	err := c.sendAttempts(obs.ctx, cfg, op, path, query, body, out, &obs)
+	obs.callDone(err)
+	return err
+}
+
+// sendAttempts sends the call's attempts until one succeeds, fails for
+// good, or may not be retried; obs, when not nil, is told each step.
+func (c *Client) sendAttempts(ctx context.Context, cfg *callConfig, op *Operation, path string, query url.Values, body *requestBody, out any, obs *callObservation) error {
+	method := op.Method
 	if cfg.info != nil {
 		*cfg.info = ResponseInfo{} // no stale answer of an earlier call
 	}
 	target := c.endpoint(path, query)
 	call := c.startCall(cfg) // flow.go: the client-wide retry budget and 429 pause
+	call.obs = obs
 	mask := c.maskFor(body, cfg)
 	var last error
 	for attempt := 1; ; attempt++ {
@@ -41,17 +56,20 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 		// A rate limiter may hold the attempt past the start of a pause;
 		// the pause is checked again after its wait.
 		ready := func() error { return call.beforeAttempt(ctx, method, path, last) }
-		res := c.attempt(ctx, cfg, method, path, target, body, mask, attempt, ready)
+		res := c.attempt(ctx, cfg, op, path, target, body, mask, attempt, ready, obs)
 		if res.notSent != nil {
 			return res.notSent
 		}
-		call.observe(res)
+		pause := call.observe(res)
 		recordResponse(cfg, res, mask)
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
-			call.succeeded()
+			refund := call.succeeded()
+			obs.attemptDone(res, nil, pause, mask)
+			obs.budget(refund)
 			return answer(cfg, method, path, res, out, mask)
 		}
 		failure := attemptError(ctx, cfg, method, path, res, mask)
+		obs.attemptDone(res, failure, pause, mask)
 		if !res.retryable(method) || attempt > cfg.maxRetries {
 			return failure
 		}
@@ -59,10 +77,13 @@ func (c *Client) send(ctx context.Context, cfg *callConfig, method, path string,
 		if !ok {
 			return failure
 		}
-		if !call.takeRetry(res) {
+		spent, ok := call.takeRetry(res)
+		obs.budget(spent)
+		if !ok {
 			return &budgetError{err: failure}
 		}
 		last = failure
+		obs.retryWait(attempt, wait, res, failure)
 		cfg.log(ctx, "kryptogo retry", slog.String("method", method), slog.String("path", path),
 			slog.Int("attempt", attempt), slog.Duration("wait", wait))
 		if err := c.sleep(ctx, wait); err != nil {
@@ -103,7 +124,8 @@ type result struct {
 
 // attempt sends the request once. ready checks the client's pause again
 // after a rate limiter's wait, right before the request is sent.
-func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path string, target *url.URL, body *requestBody, mask *callMask, attempt int, ready func() error) (res result) {
+func (c *Client) attempt(ctx context.Context, cfg *callConfig, op *Operation, path string, target *url.URL, body *requestBody, mask *callMask, attempt int, ready func() error, obs *callObservation) (res result) {
+	method := op.Method
 	if cfg.logger != nil {
 		start := time.Now()
 		defer func() { logAttempt(ctx, cfg, method, path, attempt, start, res, mask) }()
@@ -116,18 +138,23 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, method, path stri
 			return result{notSent: err}
 		}
 	}
+	if obs != nil {
+		ctx = obs.attemptStart(ctx)
+	}
 	// net/http's own transport never overlaps the sends of one request;
-	// any other RoundTripper may (a hedging one does).
+	// any other RoundTripper may (a hedging one does), and so may a
+	// middleware.
 	_, sequential := c.httpClient.Transport.(*http.Transport)
-	actx, guard := attemptContext(ctx, cfg.timeout, method, sequential)
+	actx, guard := attemptContext(ctx, cfg.timeout, method, sequential && len(cfg.middleware) == 0)
 	defer guard.end()
+	guard.op = op // for OperationFromContext
 	req, err := c.newRequest(actx, cfg.userAgent, method, target, body)
 	if err != nil {
 		return result{err: err, parentDone: true}
 	}
 	//lint:ignore SA1019 Cancel reaches copies whose context a transport detached from the attempt's (see sendGuard.stopped).
 	req.Cancel = guard.stopped
-	resp, err := c.httpClient.Do(req)
+	resp, err := c.roundTrip(cfg.middleware, req)
 	guard.answered.Store(true) // before wrote is read (see sendGuard.mayWrite)
 	res.wrote = guard.wrote.Load()
 	if guard.blind(err == nil) {

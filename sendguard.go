@@ -98,6 +98,8 @@ type sendGuard struct {
 	// HTTP/2 looks at it, as at the context, before it writes.
 	stopped     chan struct{}
 	stoppedOnce sync.Once
+	// op is the call's operation (OperationFromContext).
+	op *Operation
 	// post is set for a method that is not idempotent: one send may write.
 	post bool
 	// sequential is set for net/http's own transport, whose sends of one

@@ -143,16 +143,16 @@ func (t *CreatedTask) decodeTarget() any {
 func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
 	tasks, err := validateTaskBatch(reqs, false)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opTasksCreate, opts, err)
 	}
-	return s.createChecked(ctx, tasks, false, opts)
+	return s.createChecked(ctx, &opTasksCreate, tasks, false, opts)
 }
 
 // create sends tasks that were validated and given their defaults: the one
-// send of Create, CreateOne and CreateOnce, which validate each in their
-// own way and only once.
-func (s *TaskService) create(ctx context.Context, tasks []CreateTaskRequest, opts []Option) ([]CreatedTask, error) {
-	got, err := sendJSON[[]CreatedTask](ctx, s.client, http.MethodPost, "/task", taskBatch(tasks), opts)
+// send of Create, CreateOne and CreateOnce (op), which validate each in
+// their own way and only once.
+func (s *TaskService) create(ctx context.Context, op *Operation, tasks []CreateTaskRequest, opts []Option) ([]CreatedTask, error) {
+	got, err := sendJSON[[]CreatedTask](ctx, s.client, op, "/task", taskBatch(tasks), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +210,9 @@ func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) 
 func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts ...Option) (*CreatedTask, error) {
 	valid, err := validateOneTask(&req)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opTasksOne, opts, err)
 	}
-	out, err := s.createChecked(ctx, []CreateTaskRequest{*valid}, false, opts)
+	out, err := s.createChecked(ctx, &opTasksOne, []CreateTaskRequest{*valid}, false, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +303,7 @@ func taskConsoleURL(id ID) string { return "https://app.kryptogo.com/compliance/
 //
 // API: GET /task/{task_id}/summary
 func (s *TaskService) Summary(ctx context.Context, id ID, opts ...Option) (*TaskSummary, error) {
-	return getByID[TaskSummary](ctx, s.client, "/task/{task_id}/summary", id, opts)
+	return getByID[TaskSummary](ctx, s.client, &opTasksSum, id, opts)
 }
 
 // TaskDetail is everything the API holds on a DD task; result and
@@ -365,7 +365,7 @@ func (t *TaskDetail) ConsoleURL() string { return taskConsoleURL(t.TaskID) }
 //
 // API: GET /task/{task_id}
 func (s *TaskService) Get(ctx context.Context, id ID, opts ...Option) (*TaskDetail, error) {
-	return getByID[TaskDetail](ctx, s.client, "/task/{task_id}", id, opts)
+	return getByID[TaskDetail](ctx, s.client, &opTasksGet, id, opts)
 }
 
 // SetAcceptedRequest records the decision on a task's target.
@@ -408,9 +408,9 @@ func (r SetAcceptedResult) LogValue() slog.Value { return r.view().logValue() }
 func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRequest, opts ...Option) (*SetAcceptedResult, error) {
 	body, err := prepare(req, pathID{"task_id", id})
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opTasksAccept, opts, err)
 	}
-	return sendJSON[SetAcceptedResult](ctx, s.client, http.MethodPost, "/task/"+id.String()+"/accepted", body, opts)
+	return sendJSON[SetAcceptedResult](ctx, s.client, &opTasksAccept, "/task/"+id.String()+"/accepted", body, opts)
 }
 
 // Accept accepts a task's target with a comment.
@@ -458,11 +458,11 @@ func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadat
 	pairs := metadataPairs(metadata)
 	body, err := prepare(&pairs, pathID{"task_id", id})
 	if err != nil {
-		return err
+		return s.client.refuse(ctx, &opTasksMeta, opts, err)
 	}
 	path := "/task/" + id.String() + "/metadata"
 	// A 2xx answer with a non-zero code is an *APIError (metadataAnswer.failed).
-	_, err = sendJSON[metadataAnswer](ctx, s.client, http.MethodPut, path, *body, opts)
+	_, err = sendJSON[metadataAnswer](ctx, s.client, &opTasksMeta, path, *body, opts)
 	return err
 }
 

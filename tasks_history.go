@@ -84,9 +84,9 @@ func (p TaskPage) LogValue() slog.Value { return p.view().logValue() }
 func (s *TaskService) History(ctx context.Context, opts *HistoryOptions, callOpts ...Option) (*TaskPage, error) {
 	page, err := prepareHistory(opts)
 	if err != nil {
-		return nil, err
+		return nil, s.client.refuse(ctx, &opTasksList, callOpts, err)
 	}
-	return call[TaskPage](ctx, s.client, http.MethodGet, "/tasks", page.query(), nil, callOpts)
+	return call[TaskPage](ctx, s.client, &opTasksList, "/tasks", page.query(), nil, callOpts)
 }
 
 // All iterates over every task of the history, page by page from
@@ -104,7 +104,7 @@ func (s *TaskService) All(ctx context.Context, opts *HistoryOptions, callOpts ..
 			_, err = s.client.config(callOpts)
 		}
 		if err != nil {
-			yield(nil, err)
+			yield(nil, s.client.refuse(ctx, &opTasksList, callOpts, err))
 			return
 		}
 		var previous *TaskPage

@@ -1,0 +1,705 @@
+package kryptogo
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Observability: an Observer sees what the SDK does for each call (its
+// attempts, retry waits, the retry budget, the client-wide pause), each
+// reconciliation of a create in doubt, and each callback a CallbackHandler
+// handles. It is a struct of optional funcs, as net/http/httptrace's
+// ClientTrace is: a hook left nil costs nothing, a client without an
+// Observer does no work and no allocation for it, and a hook added in a
+// later version breaks no one (a method added to an interface would break
+// every implementation). Hooks see operation names, route templates,
+// statuses, request ids (masked as errors mask them), error classes,
+// counts and durations: never the API key, a path with an id in it, a body
+// or a personal value.
+
+// Operation names what a call was made for: the SDK method and the
+// endpoint, as labels with a bounded set of values.
+type Operation struct {
+	// Name is the service method, such as "Tasks.Get"; "Do" for Client.Do.
+	Name string
+	// Route is the path as the API reference writes it, such as
+	// "/task/{task_id}": never an id, so it can label a metric. Client.Do
+	// leaves it "": the SDK cannot tell which parts of a raw path are ids.
+	Route string
+	// Method is the HTTP method.
+	Method string
+}
+
+// The operations of the service methods: one name per method a caller
+// can call, with the endpoint it sends to.
+var (
+	opKYACreate   = Operation{"KYA.Create", "/kya", http.MethodPost}
+	opKYAScreen   = Operation{"KYA.Screen", "/kya", http.MethodPost}
+	opKYAGet      = Operation{"KYA.Get", "/kya/detail/{kya_id}", http.MethodGet}
+	opTasksCreate = Operation{"Tasks.Create", "/task", http.MethodPost}
+	opTasksOne    = Operation{"Tasks.CreateOne", "/task", http.MethodPost}
+	opTasksOnce   = Operation{"Tasks.CreateOnce", "/task", http.MethodPost}
+	opTasksSum    = Operation{"Tasks.Summary", "/task/{task_id}/summary", http.MethodGet}
+	opTasksGet    = Operation{"Tasks.Get", "/task/{task_id}", http.MethodGet}
+	opTasksAccept = Operation{"Tasks.SetAccepted", "/task/{task_id}/accepted", http.MethodPost}
+	opTasksMeta   = Operation{"Tasks.SetMetadata", "/task/{task_id}/metadata", http.MethodPut}
+	opTasksList   = Operation{"Tasks.History", "/tasks", http.MethodGet}
+	opIDVCreate   = Operation{"IDV.Create", "/idv", http.MethodPost}
+	opIDVGet      = Operation{"IDV.Get", "/idv/{idv_id}", http.MethodGet}
+	opIDVWeb      = Operation{"IDV.InitWeb", "/idv/init", http.MethodPost}
+	opIDVMobile   = Operation{"IDV.InitMobile", "/idv/account", http.MethodPost}
+)
+
+// doOperations are the operations of Client.Do for the common methods,
+// so that they cost no allocation.
+var doOperations = func() map[string]*Operation {
+	ops := map[string]*Operation{}
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		ops[m] = &Operation{Name: "Do", Method: m}
+	}
+	return ops
+}()
+
+// doOperation returns the operation of a Client.Do call with method.
+func doOperation(method string) *Operation {
+	if op, ok := doOperations[method]; ok {
+		return op
+	}
+	return &Operation{Name: "Do", Method: method}
+}
+
+// OperationFromContext returns the operation of the attempt whose request
+// carries ctx: a Middleware, or a RoundTripper below the SDK
+// (WithHTTPClient), reads it from req.Context() to name its span or label
+// its metric by Operation.Route rather than by a path holding ids.
+func OperationFromContext(ctx context.Context) (Operation, bool) {
+	if g, ok := ctx.Value(guardKey{}).(*sendGuard); ok && g.op != nil {
+		return *g.op, true
+	}
+	return Operation{}, false
+}
+
+// ErrorClass is why a call or an attempt failed, from a small closed set
+// fit for a metric label; "" means it succeeded.
+type ErrorClass string
+
+// The error classes, in the order ErrorClassOf tries them.
+const (
+	// ErrorClassInvalidRequest: refused before sending (ErrInvalidRequest).
+	ErrorClassInvalidRequest ErrorClass = "invalid_request"
+	// ErrorClassPaused: ended by the client-wide 429 pause, unsent.
+	ErrorClassPaused ErrorClass = "paused"
+	// ErrorClassBudgetExhausted: not retried, the retry budget is spent.
+	ErrorClassBudgetExhausted ErrorClass = "budget_exhausted"
+	// ErrorClassMaybeSent: a POST that may have reached the API (ErrMaybeSent).
+	ErrorClassMaybeSent ErrorClass = "maybe_sent"
+	// ErrorClassCanceled: the caller's context was cancelled.
+	ErrorClassCanceled ErrorClass = "canceled"
+	// ErrorClassTimeout: a deadline passed (the context's, or WithTimeout's).
+	ErrorClassTimeout ErrorClass = "timeout"
+	// ErrorClassRateLimited: the API answered 429.
+	ErrorClassRateLimited ErrorClass = "rate_limited"
+	// ErrorClassServerError: the API answered 5xx.
+	ErrorClassServerError ErrorClass = "server_error"
+	// ErrorClassClientError: the API answered another non-2xx status.
+	ErrorClassClientError ErrorClass = "client_error"
+	// ErrorClassInvalidResponse: a 2xx answer that is not the documented JSON.
+	ErrorClassInvalidResponse ErrorClass = "invalid_response"
+	// ErrorClassNetwork: the connection failed (DNS, refused, reset, TLS).
+	ErrorClassNetwork ErrorClass = "network"
+	// ErrorClassOther: anything else, such as a RateLimiter's own error.
+	ErrorClassOther ErrorClass = "other"
+)
+
+// ErrorClassOf classifies an error the SDK returned; "" for nil. A POST
+// that may have been sent is maybe_sent whatever else it is (a 5xx, a
+// timeout after writing): that is what its caller must act on.
+func ErrorClassOf(err error) ErrorClass {
+	if err == nil {
+		return ""
+	}
+	return errorClassOf(err)
+}
+
+// errorClassOf is ErrorClassOf for an error.
+func errorClassOf(err error) ErrorClass {
+	var (
+		pause    *pauseError
+		apiErr   *APIError
+		redacted *redactedError
+	)
+	switch {
+	case errors.Is(err, ErrInvalidRequest):
+		return ErrorClassInvalidRequest
+	case errors.As(err, &pause):
+		return ErrorClassPaused
+	case errors.Is(err, ErrRetryBudgetExhausted):
+		return ErrorClassBudgetExhausted
+	case errors.Is(err, ErrMaybeSent):
+		return ErrorClassMaybeSent
+	case errors.Is(err, context.Canceled):
+		return ErrorClassCanceled
+	case isTimeout(err): // before APIError: a deadline that ended a retry wait
+		return ErrorClassTimeout
+	case errors.As(err, &apiErr):
+		switch {
+		case apiErr.StatusCode == http.StatusTooManyRequests:
+			return ErrorClassRateLimited
+		case apiErr.StatusCode >= 500:
+			return ErrorClassServerError
+		}
+		return ErrorClassClientError
+	case errors.Is(err, ErrInvalidResponse):
+		return ErrorClassInvalidResponse
+	case errors.As(err, &redacted): // a transport failure (attemptError)
+		return ErrorClassNetwork
+	}
+	return ErrorClassOther
+}
+
+// Observer receives what the SDK does, through whichever of its funcs are
+// set. Give it to a client or to one call with WithObserver, and to a
+// CallbackHandler as its Observer field. Its funcs may be called from many
+// goroutines at once and must return quickly; a ...Start func returns the
+// context of what it started, which must be ctx or derived from it (it is
+// the parent of the requests sent: a context not derived from ctx loses
+// the caller's cancellation), and that context is the one the matching
+// ...Done func gets.
+type Observer struct {
+	// CallStart is called when a call starts: once per service method or
+	// Do, and once per item of KYA.Screen. Every call started is done.
+	CallStart func(ctx context.Context, info CallStartInfo) context.Context
+	// CallDone is called when the call returns, with its outcome.
+	CallDone func(ctx context.Context, info CallDoneInfo)
+	// AttemptStart is called before each request is sent (after the
+	// client's RateLimiter), with the call's context.
+	AttemptStart func(ctx context.Context, info AttemptStartInfo) context.Context
+	// AttemptDone is called once the attempt's answer was read, or failed.
+	AttemptDone func(ctx context.Context, info AttemptDoneInfo)
+	// RetryWait is called before the call waits to retry, with the
+	// call's context.
+	RetryWait func(ctx context.Context, info RetryWaitInfo)
+	// RetryBudget is called when the call spends tokens of the client's
+	// retry budget, earns some back, or finds it spent.
+	RetryBudget func(ctx context.Context, info RetryBudgetInfo)
+	// PauseStart is called when the call meets the client-wide pause a 429
+	// started (its own attempt's or another call's) and begins to wait.
+	PauseStart func(ctx context.Context, info PauseStartInfo)
+	// PauseDone is called when the call stops waiting for the pause.
+	PauseDone func(ctx context.Context, info PauseDoneInfo)
+	// Reconcile is called when Tasks.CreateOnce has looked a send in doubt
+	// up in the history.
+	Reconcile func(ctx context.Context, info ReconcileInfo)
+	// CallbackStart is called when a CallbackHandler receives a request.
+	CallbackStart func(ctx context.Context, info CallbackStartInfo) context.Context
+	// CallbackDone is called when the handler has answered it.
+	CallbackDone func(ctx context.Context, info CallbackDoneInfo)
+	// Middleware, when set, wraps each attempt's round trip inside those
+	// of WithMiddleware (see Middleware): for an instrumentation that must
+	// touch the request, such as one sending trace context headers.
+	Middleware Middleware
+}
+
+// CallStartInfo describes a call that starts.
+type CallStartInfo struct {
+	Operation Operation
+	// ServerAddress and ServerPort are the host and port of the client's
+	// base URL.
+	ServerAddress string
+	ServerPort    int
+}
+
+// CallDoneInfo is the outcome of a call.
+type CallDoneInfo struct {
+	Operation Operation
+	// Attempts is how many requests were sent; 0 when the call ended
+	// before sending one (ErrorClassInvalidRequest, a pause, a context
+	// that ended).
+	Attempts int
+	// StatusCode is the last answer's status; 0 when none came.
+	StatusCode int
+	// RequestID is the last answer's request id, masked as in APIError;
+	// "" when none came.
+	RequestID string
+	// ErrorClass is why the call failed; "" when it succeeded.
+	ErrorClass ErrorClass
+	// Duration runs from the start of the call to its return.
+	Duration time.Duration
+}
+
+// AttemptStartInfo describes a request about to be sent.
+type AttemptStartInfo struct {
+	Operation Operation
+	Attempt   int // from 1
+}
+
+// AttemptDoneInfo is the outcome of one request.
+type AttemptDoneInfo struct {
+	Operation  Operation
+	Attempt    int
+	StatusCode int        // 0 when no answer came
+	RequestID  string     // masked as in APIError; "" if none
+	ErrorClass ErrorClass // "" for a 2xx answer
+	// Pause is how long the answer (a 429 with a Retry-After) paused every
+	// call of the client; 0 when it paused nothing.
+	Pause    time.Duration
+	Duration time.Duration
+}
+
+// RetryWaitInfo describes the wait before a retry.
+type RetryWaitInfo struct {
+	Operation  Operation
+	Attempt    int           // the attempt that failed; the retry is Attempt+1
+	StatusCode int           // the failed attempt's status; 0 if no answer came
+	ErrorClass ErrorClass    // why it failed
+	Wait       time.Duration // how long the call waits before the retry
+}
+
+// RetryBudgetInfo is a change of the client's retry budget (WithRetryBudget)
+// made by a call.
+type RetryBudgetInfo struct {
+	Operation Operation
+	Spent     int  // tokens a retry took
+	Refunded  int  // tokens a success put back
+	Exhausted bool // a retry was refused: the budget held too few tokens
+	Available int  // tokens left after the change
+	Capacity  int  // the budget's size
+}
+
+// PauseStartInfo describes a call that starts waiting for the client-wide
+// pause.
+type PauseStartInfo struct {
+	Operation Operation
+	Wait      time.Duration // what remains of the pause
+}
+
+// PauseDoneInfo describes the end of a call's wait for the pause.
+type PauseDoneInfo struct {
+	Operation Operation
+	// Waited is how long the call waited.
+	Waited time.Duration
+	// GaveUp is set when the call ended instead of sending: the pause
+	// outlasts its deadline, or its context ended during the wait.
+	GaveUp bool
+}
+
+// ReconcileOutcome is what looking a create in doubt up found.
+type ReconcileOutcome string
+
+// The outcomes of a reconciliation.
+const (
+	// ReconcileFound: every task in doubt was found: none is sent again.
+	ReconcileFound ReconcileOutcome = "found"
+	// ReconcileAbsent: some were provably not created: those are sent again.
+	ReconcileAbsent ReconcileOutcome = "absent"
+	// ReconcileUnknown: the lookup failed; nothing is sent again and the
+	// call ends with ErrMaybeSent.
+	ReconcileUnknown ReconcileOutcome = "unknown"
+)
+
+// ReconcileInfo describes one reconciliation: after a send in doubt, a
+// look at the history for the tasks it may have created.
+type ReconcileInfo struct {
+	Operation Operation
+	Requests  int // tasks in doubt
+	Found     int // of them found in the history
+	Outcome   ReconcileOutcome
+	Duration  time.Duration
+}
+
+// CallbackOutcome is what a CallbackHandler did with a callback.
+type CallbackOutcome string
+
+// The outcomes of a callback. The first three answer 204.
+const (
+	CallbackDelivered     CallbackOutcome = "delivered"      // OnTask or OnIDV ran and succeeded
+	CallbackAcknowledged  CallbackOutcome = "acknowledged"   // no function for its kind
+	CallbackDuplicate     CallbackOutcome = "duplicate"      // processed before (CallbackStore)
+	CallbackBadMethod     CallbackOutcome = "bad_method"     // 405: not a POST
+	CallbackUnauthorized  CallbackOutcome = "unauthorized"   // 401: no valid signature
+	CallbackMalformed     CallbackOutcome = "malformed"      // 400: not a callback
+	CallbackTooLarge      CallbackOutcome = "too_large"      // 413: over MaxBodyBytes
+	CallbackForbidden     CallbackOutcome = "forbidden"      // 403: another customer's or record's
+	CallbackUnknownRecord CallbackOutcome = "unknown_record" // 422: the API does not know the record
+	CallbackUnavailable   CallbackOutcome = "unavailable"    // 503: come back later (Retry-After)
+	CallbackFailed        CallbackOutcome = "failed"         // 500: OnTask or OnIDV failed
+	CallbackError         CallbackOutcome = "error"          // 500: misconfigured, or Confirm refused
+)
+
+// CallbackStartInfo describes a request a CallbackHandler received.
+type CallbackStartInfo struct {
+	Method string
+}
+
+// CallbackDoneInfo is how a CallbackHandler answered a callback.
+type CallbackDoneInfo struct {
+	Kind       CallbackKind // 0 when the body was not decoded
+	RecordID   ID           // the task or IDV task id; 0 when not decoded
+	Outcome    CallbackOutcome
+	StatusCode int
+	Verified   bool // the URL's signature was checked
+	Confirmed  bool // the record was re-fetched from the API
+	Duration   time.Duration
+}
+
+// WithObserver makes o see every call of the client (given to NewClient)
+// or one call. Observers add up: one given to a call sees it beside the
+// client's, which is called first. A nil o is an error.
+func WithObserver(o *Observer) Option {
+	return func(s *settings) error {
+		if o == nil {
+			return errors.New("kryptogo: WithObserver: nil *Observer")
+		}
+		s.observer = joinObservers(s.observer, o)
+		if o.Middleware != nil {
+			s.middleware = append(s.middleware[:len(s.middleware):len(s.middleware)], o.Middleware)
+		}
+		return nil
+	}
+}
+
+// MiddlewareNext sends the request on: to the next Middleware, or to the
+// client's http.Client.
+type MiddlewareNext func(req *http.Request) (*http.Response, error)
+
+// Middleware wraps the round trip of each attempt: below the SDK's retries
+// (it sees each attempt, not each call) and above the client's
+// http.Client. req.Context() carries the attempt's Operation
+// (OperationFromContext). It may read and add headers, or fail the
+// attempt; it must pass on req or a request whose context is derived from
+// req.Context() (req.Clone, req.WithContext): that context carries what
+// the SDK's send guard watches the request through. With another context,
+// the SDK cannot tell whether a POST was sent: every failure of that POST
+// matches ErrMaybeSent and is not retried, and the client logs a warning.
+// A middleware must not send a request twice; if it does, the send guard
+// stops the POST's second copy before it writes a byte.
+type Middleware func(req *http.Request, next MiddlewareNext) (*http.Response, error)
+
+// WithMiddleware wraps each attempt's round trip in mw, the first
+// outermost. Given to a call, mw wrap it inside the client's middlewares.
+func WithMiddleware(mw ...Middleware) Option {
+	return func(s *settings) error {
+		for _, m := range mw {
+			if m == nil {
+				return errors.New("kryptogo: WithMiddleware: nil Middleware")
+			}
+		}
+		s.middleware = append(s.middleware[:len(s.middleware):len(s.middleware)], mw...)
+		return nil
+	}
+}
+
+// roundTrip sends req through the middlewares mw and the client's
+// http.Client. A middleware's answer without a body gets an empty one,
+// and one with neither answer nor error is an error, not a panic.
+func (c *Client) roundTrip(mw []Middleware, req *http.Request) (*http.Response, error) {
+	if len(mw) == 0 {
+		return c.httpClient.Do(req)
+	}
+	resp, err := mw[0](req, func(r *http.Request) (*http.Response, error) { return c.roundTrip(mw[1:], r) })
+	switch {
+	case err != nil:
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, err
+	case resp == nil:
+		return nil, errNoResponse
+	case resp.Body == nil:
+		resp.Body = http.NoBody
+	}
+	return resp, nil
+}
+
+var errNoResponse = errors.New("a Middleware returned neither a response nor an error")
+
+// joinObservers returns an Observer that calls a's funcs, then b's.
+func joinObservers(a, b *Observer) *Observer {
+	if a == nil {
+		return b
+	}
+	return &Observer{
+		CallStart:     joinStart(a.CallStart, b.CallStart),
+		CallDone:      joinHook(a.CallDone, b.CallDone),
+		AttemptStart:  joinStart(a.AttemptStart, b.AttemptStart),
+		AttemptDone:   joinHook(a.AttemptDone, b.AttemptDone),
+		RetryWait:     joinHook(a.RetryWait, b.RetryWait),
+		RetryBudget:   joinHook(a.RetryBudget, b.RetryBudget),
+		PauseStart:    joinHook(a.PauseStart, b.PauseStart),
+		PauseDone:     joinHook(a.PauseDone, b.PauseDone),
+		Reconcile:     joinHook(a.Reconcile, b.Reconcile),
+		CallbackStart: joinStart(a.CallbackStart, b.CallbackStart),
+		CallbackDone:  joinHook(a.CallbackDone, b.CallbackDone),
+		// The middlewares were installed one by one (WithObserver).
+	}
+}
+
+func joinHook[T any](a, b func(context.Context, T)) func(context.Context, T) {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func(ctx context.Context, info T) {
+		a(ctx, info)
+		b(ctx, info)
+	}
+}
+
+func joinStart[T any](a, b func(context.Context, T) context.Context) func(context.Context, T) context.Context {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func(ctx context.Context, info T) context.Context {
+		return startHook(b, startHook(a, ctx, info), info)
+	}
+}
+
+// startHook calls a ...Start hook, if set, and returns its context (ctx if
+// it returned none).
+func startHook[T any](hook func(context.Context, T) context.Context, ctx context.Context, info T) context.Context {
+	if hook == nil {
+		return ctx
+	}
+	if out := hook(ctx, info); out != nil {
+		return out
+	}
+	return ctx
+}
+
+// serverOf returns the host and port a base URL names, for CallStartInfo.
+func serverOf(host, scheme string) (string, int) {
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		name, port = host, ""
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		return name, n
+	}
+	if scheme == "http" {
+		return name, 80
+	}
+	return name, 443
+}
+
+// callObservation is one observed call: what its hooks are told, gathered
+// as it goes. Calls without an Observer have none (a nil pointer, whose
+// methods do nothing).
+type callObservation struct {
+	o         *Observer
+	op        *Operation
+	ctx       context.Context // the call's, from CallStart
+	start     time.Time
+	attempts  int
+	status    int
+	requestID string
+	// The attempt under way: its context (from AttemptStart) and start.
+	attemptCtx context.Context
+	attemptAt  time.Time
+}
+
+// startObservation starts observing a call of op.
+func (c *Client) startObservation(ctx context.Context, o *Observer, op *Operation) callObservation {
+	obs := callObservation{o: o, op: op, start: time.Now()}
+	obs.ctx = startHook(o.CallStart, ctx, CallStartInfo{Operation: *op, ServerAddress: c.serverAddr, ServerPort: c.serverPort})
+	return obs
+}
+
+// callDone reports the end of the call, with err its outcome.
+func (obs *callObservation) callDone(err error) {
+	if obs.o.CallDone == nil {
+		return
+	}
+	obs.o.CallDone(obs.ctx, CallDoneInfo{Operation: *obs.op, Attempts: obs.attempts, StatusCode: obs.status,
+		RequestID: obs.requestID, ErrorClass: ErrorClassOf(err), Duration: time.Since(obs.start)})
+}
+
+// attemptStart reports an attempt about to be sent and returns its context.
+func (obs *callObservation) attemptStart(ctx context.Context) context.Context {
+	obs.attempts++
+	obs.attemptAt = time.Now()
+	obs.attemptCtx = startHook(obs.o.AttemptStart, ctx, AttemptStartInfo{Operation: *obs.op, Attempt: obs.attempts})
+	return obs.attemptCtx
+}
+
+// attemptDone reports the end of the attempt under way: res, whose failure
+// (nil for a 2xx) is failure, and which paused the client for pause.
+func (obs *callObservation) attemptDone(res result, failure error, pause time.Duration, mask *callMask) {
+	if obs == nil || obs.attemptCtx == nil {
+		return // no request went out (a RateLimiter failed)
+	}
+	ctx := obs.attemptCtx
+	obs.attemptCtx = nil
+	if res.status != 0 {
+		obs.status = res.status
+		obs.requestID = ""
+		if id := requestIDFrom(res.header); id != "" {
+			obs.requestID = mask.scrubber().text(id)
+		}
+	}
+	if obs.o.AttemptDone == nil {
+		return
+	}
+	obs.o.AttemptDone(ctx, AttemptDoneInfo{Operation: *obs.op, Attempt: obs.attempts, StatusCode: res.status,
+		RequestID: obs.requestIDOf(res), ErrorClass: ErrorClassOf(failure), Pause: pause, Duration: time.Since(obs.attemptAt)})
+}
+
+// requestIDOf is the masked request id of res: the call's last, when res
+// came with an answer.
+func (obs *callObservation) requestIDOf(res result) string {
+	if res.status == 0 {
+		return ""
+	}
+	return obs.requestID
+}
+
+// retryWait reports the wait before retrying after attempt failed.
+func (obs *callObservation) retryWait(attempt int, wait time.Duration, res result, failure error) {
+	if obs == nil || obs.o.RetryWait == nil {
+		return
+	}
+	obs.o.RetryWait(obs.ctx, RetryWaitInfo{Operation: *obs.op, Attempt: attempt, StatusCode: res.status,
+		ErrorClass: ErrorClassOf(failure), Wait: wait})
+}
+
+// budgetChange is what a call did to its client's retry budget: what
+// callFlow.takeRetry and succeeded tell the observer.
+type budgetChange struct {
+	spent, refunded int
+	exhausted       bool
+	available       int
+	capacity        int // 0: no budget (WithRetryBudget(0)), nothing to report
+}
+
+// budget reports a change of the retry budget, if there was one.
+func (obs *callObservation) budget(ch budgetChange) {
+	if obs == nil || obs.o.RetryBudget == nil || ch.capacity == 0 || ch.spent == 0 && ch.refunded == 0 && !ch.exhausted {
+		return
+	}
+	obs.o.RetryBudget(obs.ctx, RetryBudgetInfo{Operation: *obs.op, Spent: ch.spent, Refunded: ch.refunded,
+		Exhausted: ch.exhausted, Available: ch.available, Capacity: ch.capacity})
+}
+
+// pauseStart reports that the call waits for the client's pause, for wait.
+func (obs *callObservation) pauseStart(wait time.Duration) {
+	if obs == nil || obs.o.PauseStart == nil {
+		return
+	}
+	obs.o.PauseStart(obs.ctx, PauseStartInfo{Operation: *obs.op, Wait: wait})
+}
+
+// pauseDone reports the end of the wait: waited out when err is nil.
+func (obs *callObservation) pauseDone(waited time.Duration, err error) {
+	if obs == nil || obs.o.PauseDone == nil {
+		return
+	}
+	obs.o.PauseDone(obs.ctx, PauseDoneInfo{Operation: *obs.op, Waited: waited, GaveUp: err != nil})
+}
+
+// refuse returns err, the failure of a call that ended before anything was
+// sent (a request that breaks a rule, an invalid option), and reports it
+// to the call's observers as a call with no attempt.
+func (c *Client) refuse(ctx context.Context, op *Operation, opts []Option, err error) error {
+	cfg, cfgErr := c.config(opts)
+	if cfgErr != nil {
+		cfg = &c.cfg // an invalid option: the client's observers see the call
+	}
+	return c.refuseWith(ctx, cfg, op, err)
+}
+
+// refuseWith is refuse for a call whose configuration is known.
+func (c *Client) refuseWith(ctx context.Context, cfg *callConfig, op *Operation, err error) error {
+	if cfg.observer == nil || ctx == nil {
+		return err
+	}
+	obs := c.startObservation(ctx, cfg.observer, op)
+	obs.callDone(err)
+	return err
+}
+
+// observeReconcile reports a reconciliation of op that looked requests
+// tasks up, found found of them, and failed with err (nil: the lookup
+// finished), since start.
+func (cfg *callConfig) observeReconcile(ctx context.Context, op *Operation, requests, found int, err error, start time.Time) {
+	if cfg.observer == nil || cfg.observer.Reconcile == nil {
+		return
+	}
+	outcome := ReconcileAbsent
+	switch {
+	case err != nil:
+		outcome = ReconcileUnknown
+	case found == requests:
+		outcome = ReconcileFound
+	}
+	cfg.observer.Reconcile(ctx, ReconcileInfo{Operation: *op, Requests: requests, Found: found, Outcome: outcome, Duration: time.Since(start)})
+}
+
+// callbackObservation is one observed callback; without an Observer, the
+// zero value, whose done does nothing.
+type callbackObservation struct {
+	o     *Observer
+	ctx   context.Context
+	start time.Time
+}
+
+// observeCallback starts observing a callback, when the handler has an
+// Observer: the request it returns carries CallbackStart's context.
+func (h *CallbackHandler) observeCallback(r *http.Request) (*http.Request, callbackObservation) {
+	o := h.Observer
+	if o == nil {
+		return r, callbackObservation{}
+	}
+	obs := callbackObservation{o: o, start: time.Now()}
+	obs.ctx = startHook(o.CallbackStart, r.Context(), CallbackStartInfo{Method: r.Method})
+	if obs.ctx != r.Context() {
+		r = r.WithContext(obs.ctx)
+	}
+	return r, obs
+}
+
+// done reports the handler's answer v.
+func (obs callbackObservation) done(v verdict) {
+	if obs.o == nil || obs.o.CallbackDone == nil {
+		return
+	}
+	info := CallbackDoneInfo{Outcome: v.callbackOutcome(), StatusCode: v.status, Duration: time.Since(obs.start)}
+	if e := v.event; e != nil {
+		info.Kind, info.RecordID, info.Verified, info.Confirmed = e.Kind, e.ID(), e.Verified, e.Confirmed
+	}
+	obs.o.CallbackDone(obs.ctx, info)
+}
+
+// callbackOutcome is the outcome of the verdict: the one it names, else
+// the one its status tells.
+func (v verdict) callbackOutcome() CallbackOutcome {
+	if v.outcome != "" {
+		return v.outcome
+	}
+	switch v.status {
+	case http.StatusNoContent:
+		return CallbackDelivered
+	case http.StatusMethodNotAllowed:
+		return CallbackBadMethod
+	case http.StatusUnauthorized:
+		return CallbackUnauthorized
+	case http.StatusBadRequest:
+		return CallbackMalformed
+	case http.StatusRequestEntityTooLarge:
+		return CallbackTooLarge
+	case http.StatusForbidden:
+		return CallbackForbidden
+	case http.StatusUnprocessableEntity:
+		return CallbackUnknownRecord
+	case http.StatusServiceUnavailable:
+		return CallbackUnavailable
+	}
+	return CallbackError
+}
