@@ -208,7 +208,7 @@ func (h *CallbackHandler) readEvent(w http.ResponseWriter, r *http.Request) (*Ca
 		}
 		return nil, http.StatusBadRequest, "reading body: " + err.Error()
 	}
-	event, err := ParseCallback(body)
+	event, err := parseCallback(callbackInput{data: body, owned: true}) // body is this callback's alone
 	if err != nil {
 		return nil, http.StatusBadRequest, err.Error()
 	}
