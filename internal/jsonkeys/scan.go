@@ -50,7 +50,7 @@ func Scan(data []byte, names ...string) (Result, error) {
 // scanners are reused: a scan then allocates nothing for a body of plain
 // keys and little nesting.
 var scanners = sync.Pool{New: func() any {
-	return &scanner{stack: make([]scanFrame, 0, 16), keys: make([]key, 0, 64)}
+	return &scanner{stack: make([]scanFrame, 0, 16), keys: make([]key, 0, 64), pending: -1}
 }}
 
 // release returns s to scanners, without its input, and without stacks
@@ -60,7 +60,7 @@ func (s *scanner) release() {
 		return
 	}
 	clear(s.stack[:cap(s.stack)]) // the maps of the objects left open
-	*s = scanner{stack: s.stack[:0], keys: s.keys[:0]}
+	*s = scanner{stack: s.stack[:0], keys: s.keys[:0], pending: -1}
 	scanners.Put(s)
 }
 
@@ -76,6 +76,14 @@ type scanner struct {
 	// first.
 	stack []scanFrame
 	keys  []key
+
+	// Members' mode: no repeated-key check; spans[n] is where the value of
+	// names[n] lies, pending the name whose value is being scanned (-1
+	// for none), unsure a top-level key Members cannot vouch for.
+	members bool
+	spans   []Span
+	pending int
+	unsure  bool
 }
 
 type scanFrame struct {
@@ -152,6 +160,10 @@ func (s *scanner) value(i int) int {
 func (s *scanner) after(i int) int {
 	data := s.data
 	for len(s.stack) > 0 {
+		if s.pending >= 0 && len(s.stack) == 1 {
+			s.spans[s.pending].End = i // a top-level member's value ends
+			s.pending = -1
+		}
 		i = s.space(i)
 		if s.bad || i >= len(data) {
 			s.bad = true
@@ -233,8 +245,11 @@ func (s *scanner) addKey(start, end int) {
 	}
 	if len(s.stack) == 1 && len(s.names) > 0 {
 		s.noteName(raw, decoded, plain)
+		if s.members {
+			s.noteMember(raw, plain, end)
+		}
 	}
-	if s.res.Duplicate {
+	if s.res.Duplicate || s.members {
 		return // one is enough; keep validating
 	}
 	top := &s.stack[len(s.stack)-1]
@@ -274,6 +289,29 @@ func decodeKey(quoted []byte) (string, bool) {
 	var key string
 	err := json.Unmarshal(quoted, &key)
 	return key, err == nil
+}
+
+// noteMember notes where the value of a top-level key that is one of
+// names starts, or that a key could be taken for one of them by
+// encoding/json, which matches keys without case: a repeat, another case,
+// an escaped or non-ASCII key (which may fold to ASCII, as the Kelvin sign
+// does to k).
+func (s *scanner) noteMember(raw []byte, plain bool, end int) {
+	if !plain {
+		s.unsure = true
+		return
+	}
+	for n, name := range s.names {
+		if !equalFoldASCII(raw, []byte(name)) {
+			continue
+		}
+		if string(raw) != name || s.spans[n] != (Span{}) {
+			s.unsure = true
+			return
+		}
+		s.pending = n
+		s.spans[n].Start = s.space(s.space(end+1) + 1) // past the quote, the ':' and space
+	}
 }
 
 // noteName sets the bit of each name the top-level key is.
@@ -410,4 +448,37 @@ func digits(data []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// Span is where a value lies in the data it was found in: data[Start:End].
+// The zero Span means no value.
+type Span struct{ Start, End int }
+
+// Members reads data once, byte by byte, checking that it is one JSON value
+// as json.Valid does, and sets spans[n] (len(spans) == len(names)) to where
+// the value of the top-level member names[n] lies, or to the zero Span.
+// ok is false when data is not an object, or when encoding/json could read
+// a key of data's object as one of names other than the one found (the
+// name in another case, repeated, escaped or not ASCII): the caller then
+// decodes data as a whole. Names are plain ASCII. Invalid input is an
+// error that does not quote it.
+//
+// It lets a decoder leave big values it keeps as they are (raw JSON) out
+// of the decode: they are then read once, here, instead of being
+// validated, skipped and copied by encoding/json.
+func Members(data []byte, names []string, spans []Span) (ok bool, err error) {
+	clear(spans)
+	s := scanners.Get().(*scanner)
+	defer s.release()
+	s.data, s.names, s.members, s.spans = data, names, true, spans
+	i := s.value(s.space(0))
+	if s.bad || s.space(i) != len(data) {
+		clear(spans)
+		return false, errNotJSON
+	}
+	if !s.res.Object || s.unsure {
+		clear(spans)
+		return false, nil
+	}
+	return true, nil
 }
