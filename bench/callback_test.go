@@ -96,6 +96,7 @@ func runCallbacks(b *testing.B, h http.Handler, target string, body []byte) {
 	req.Header.Set("Content-Type", "application/json")
 	rd := &replayBody{}
 	req.Body = rd
+	req.ContentLength = int64(len(body)) // as a server sees a sender's Content-Length
 	w := &sinkWriter{h: http.Header{}}
 	serve := func() {
 		rd.Reset(body)
