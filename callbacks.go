@@ -97,27 +97,51 @@ func callbackError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidCallback}, args...)...)
 }
 
+// callbackKeys are the top-level keys that tell the kinds of callback
+// apart, in the order of the bits of jsonkeys.Result.Has.
+var callbackKeys = []string{"task_id", "idv_task_id"}
+
 // ParseCallback decodes a callback body, a task summary (task_id) or an IDV
 // task (idv_task_id). Neither, both, or a repeated key (in any letter case)
 // is an error matching ErrInvalidCallback.
 func ParseCallback(body []byte) (*CallbackEvent, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil || probe == nil {
+	return parseCallback(callbackInput{data: body})
+}
+
+// callbackInput is a body to decode, and what is known of it.
+type callbackInput struct {
+	data []byte
+	// owned: data is the callback's alone (the handler read it), so the
+	// record keeps it as its RawJSON without a copy.
+	owned bool
+	// scanned: data was read by jsonkeys.Scan, which found a repeated key
+	// if duplicate; otherwise the decoded body is checked for one.
+	scanned, duplicate bool
+}
+
+// parseCallback reads the body once to validate it, find its kind and
+// look for repeated keys (jsonkeys.Scan), then decodes it once into the
+// record of its kind. The refusals come in the order the checks did when
+// each was a pass of its own: not an object, not one kind, not a record,
+// a repeated key.
+func parseCallback(body callbackInput) (*CallbackEvent, error) {
+	scan, err := jsonkeys.Scan(body.data, callbackKeys...)
+	if err != nil || !scan.Object {
 		return nil, callbackError("the body is not a JSON object")
 	}
-	_, isTask := probe["task_id"]
-	_, isIDV := probe["idv_task_id"]
+	body.scanned, body.duplicate = true, scan.Duplicate
+	isTask, isIDV := scan.Has&1 != 0, scan.Has&2 != 0
 	switch {
 	case isTask && isIDV:
 		return nil, callbackError("the body has both task_id and idv_task_id")
 	case isTask:
-		task, err := ParseTaskCallback(body)
+		task, err := parseTask(body)
 		if err != nil {
 			return nil, err
 		}
 		return &CallbackEvent{Kind: CallbackTask, Task: task}, nil
 	case isIDV:
-		idv, err := ParseIDVCallback(body)
+		idv, err := parseIDV(body)
 		if err != nil {
 			return nil, err
 		}
@@ -126,23 +150,44 @@ func ParseCallback(body []byte) (*CallbackEvent, error) {
 	return nil, callbackError("the body is neither a DD task (task_id) nor an IDV task (idv_task_id)")
 }
 
+// callbackRecord is the record a callback body decodes into.
+type callbackRecord interface {
+	plainDecoder
+	rawKeeper
+}
+
 // decodeCallback decodes a callback body into record, and refuses a body
 // that repeats a key (compared case-insensitively, as encoding/json matches
 // them): the decoded record would hold the last of them while a
 // case-sensitive or first-wins reader of RawJSON sees another, so the
 // customer_reference the handler checks would not be the one handed on.
 //
-// The record decodes itself (and keeps a copy of its JSON): json.Unmarshal
-// would scan the whole body once more only to hand it on.
-func decodeCallback(body []byte, record json.Unmarshaler) error {
-	if err := record.UnmarshalJSON(bytes.Trim(body, " \t\r\n")); err != nil {
+// The record is decoded without its UnmarshalJSON, which would scan the
+// body once more only to hand it on.
+func decodeCallback(body callbackInput, record callbackRecord) error {
+	data := bytes.Trim(body.data, " \t\r\n")
+	if err := json.Unmarshal(data, record.decodeTarget()); err != nil {
 		return valueFreeDecodeError(err) // a callback error is logged: quote no values
 	}
-	return jsonkeys.CheckUnique(body)
+	if !body.owned {
+		data = bytes.Clone(data)
+	}
+	record.setRaw(data)
+	switch {
+	case !body.scanned:
+		return jsonkeys.CheckUnique(body.data)
+	case body.duplicate:
+		return jsonkeys.ErrDuplicate
+	}
+	return nil
 }
 
 // ParseTaskCallback decodes the body of a DD task callback.
 func ParseTaskCallback(body []byte) (*TaskSummary, error) {
+	return parseTask(callbackInput{data: body})
+}
+
+func parseTask(body callbackInput) (*TaskSummary, error) {
 	var task TaskSummary
 	if err := decodeCallback(body, &task); err != nil {
 		return nil, callbackError("task summary: %v", err)
@@ -155,6 +200,10 @@ func ParseTaskCallback(body []byte) (*TaskSummary, error) {
 
 // ParseIDVCallback decodes the body of an IDV callback.
 func ParseIDVCallback(body []byte) (*IDVTask, error) {
+	return parseIDV(callbackInput{data: body})
+}
+
+func parseIDV(body callbackInput) (*IDVTask, error) {
 	var task IDVTask
 	if err := decodeCallback(body, &task); err != nil {
 		return nil, callbackError("IDV task: %v", err)

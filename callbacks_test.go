@@ -1,12 +1,14 @@
 package kryptogo
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -197,4 +199,81 @@ func TestParseCallbackFraming(t *testing.T) {
 		_, err = ParseTaskCallback([]byte(body))
 		assert.ErrorIs(t, err, ErrInvalidCallback, body)
 	}
+}
+
+// oracleParseCallback is ParseCallback as it was before jsonkeys.Scan: a
+// probe decode into a map for the kind, the record's UnmarshalJSON, then
+// the check for repeated keys. FuzzParseCallbackMatchesOracle compares the
+// two.
+func oracleParseCallback(body []byte) (*CallbackEvent, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(body, &probe); err != nil || probe == nil {
+		return nil, callbackError("the body is not a JSON object")
+	}
+	_, isTask := probe["task_id"]
+	_, isIDV := probe["idv_task_id"]
+	decode := func(record json.Unmarshaler) error {
+		if err := record.UnmarshalJSON(bytes.Trim(body, " \t\r\n")); err != nil {
+			return valueFreeDecodeError(err)
+		}
+		return jsonkeys.CheckUnique(body)
+	}
+	switch {
+	case isTask && isIDV:
+		return nil, callbackError("the body has both task_id and idv_task_id")
+	case isTask:
+		var task TaskSummary
+		if err := decode(&task); err != nil {
+			return nil, callbackError("task summary: %v", err)
+		}
+		if task.TaskID <= 0 {
+			return nil, callbackError("task summary without a task_id")
+		}
+		return &CallbackEvent{Kind: CallbackTask, Task: &task}, nil
+	case isIDV:
+		var idv IDVTask
+		if err := decode(&idv); err != nil {
+			return nil, callbackError("IDV task: %v", err)
+		}
+		if idv.IDVTaskID <= 0 {
+			return nil, callbackError("IDV task without an idv_task_id")
+		}
+		return &CallbackEvent{Kind: CallbackIDV, IDV: &idv}, nil
+	}
+	return nil, callbackError("the body is neither a DD task (task_id) nor an IDV task (idv_task_id)")
+}
+
+// FuzzParseCallbackMatchesOracle: ParseCallback and the handler's parse of
+// a body it owns give the same event, or the same error text, as the
+// passes they replaced.
+func FuzzParseCallbackMatchesOracle(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "callback_*.json"))
+	require.NoError(f, err)
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	for _, doc := range []string{`{"task_id": 5, "TASK_ID": 6}`, `{"task_id": 1, "idv_task_id": 2}`, `{"task\u005fid": 3}`,
+		`{"Task_ID": 4}`, `{"task_id": 5, "progress": "done", "a": 1, "A": 2}`, ` {"idv_task_id": 7} `, `{"task_id": 7} x`} {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, wantErr := oracleParseCallback(body)
+		for name, parse := range map[string]func([]byte) (*CallbackEvent, error){
+			"ParseCallback": ParseCallback,
+			"owned body": func(b []byte) (*CallbackEvent, error) {
+				return parseCallback(callbackInput{data: bytes.Clone(b), owned: true})
+			},
+		} {
+			got, err := parse(body)
+			if wantErr != nil {
+				require.Error(t, err, name)
+				assert.Equal(t, wantErr.Error(), err.Error(), name)
+				continue
+			}
+			require.NoError(t, err, name)
+			assert.Equal(t, want, got, name)
+		}
+	})
 }

@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
+
+	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 )
 
 // failedAnswer is an answer model whose 2xx body can still report a
@@ -61,13 +65,85 @@ func decode(cfg *callConfig, method, path string, res result, out any) error {
 	if m, ok := out.(plainDecoder); ok {
 		target = m.decodeTarget() // skip the UnmarshalJSON that nested values need
 	}
-	if err := json.Unmarshal(body, target); err != nil {
-		return bad(valueFreeDecodeError(err))
+	if len(body) < cutAbove || !decodeCut(body, target, out) {
+		if err := json.Unmarshal(body, target); err != nil {
+			return bad(valueFreeDecodeError(err))
+		}
 	}
 	if m, ok := out.(rawKeeper); ok {
 		m.setRaw(body)
 	}
 	return nil
+}
+
+// rawMembers is a response model with top-level members kept as raw JSON
+// (json.RawMessage) whose size the API does not bound: a task's result, a
+// KYA's transactions. Such a model sets no defaults before a decode (it is
+// no plainDecoder that does): decodeCut may start it again from zero.
+type rawMembers interface {
+	rawMemberNames() []string // at most maxRawMembers, plain ASCII
+	setRawMember(n int, raw json.RawMessage)
+}
+
+const (
+	// cutAbove is the body size from which decodeCut reads a model's raw
+	// members itself: below it, the extra pass costs more than it saves.
+	cutAbove = 16 << 10
+	// maxRawMembers bounds rawMemberNames.
+	maxRawMembers = 4
+)
+
+// decodeCut decodes a big body into target without its raw members, and
+// reports whether it did; when it did not, the body is decoded as a whole.
+// encoding/json would scan a raw member three times (validating the body,
+// finding the member's end, copying it): here one pass over the body
+// (jsonkeys.Members) validates it and finds the members, the rest of the
+// body, each member replaced by null, is decoded, and each member is a
+// slice of the body, which the model owns (decode). Whatever the pass
+// cannot vouch for (invalid JSON, a member's name in another case or
+// repeated) and any decoding error go to the whole decode, so that
+// values and errors stay exactly as they were.
+func decodeCut(body []byte, target, out any) bool {
+	m, ok := out.(rawMembers)
+	if !ok {
+		return false
+	}
+	names := m.rawMemberNames()
+	var buf [maxRawMembers]jsonkeys.Span
+	spans := buf[:len(names)]
+	if ok, err := jsonkeys.Members(body, names, spans); !ok || err != nil {
+		return false
+	}
+	order := buf // the members found, in the order of the body
+	found := order[:0]
+	for _, sp := range spans {
+		if sp != (jsonkeys.Span{}) {
+			found = append(found, sp)
+		}
+	}
+	slices.SortFunc(found, func(a, b jsonkeys.Span) int { return a.Start - b.Start })
+	size := len(body)
+	for _, sp := range found {
+		size -= sp.End - sp.Start - len("null")
+	}
+	rest, from := make([]byte, 0, size), 0
+	for _, sp := range found {
+		rest = append(append(rest, body[from:sp.Start]...), "null"...)
+		from = sp.End
+	}
+	rest = append(rest, body[from:]...)
+	if json.Unmarshal(rest, target) != nil {
+		// Start again from the zero value: the whole decode reports the
+		// error, with its offsets in the body.
+		reflect.ValueOf(target).Elem().SetZero()
+		return false
+	}
+	for n, sp := range spans {
+		if sp != (jsonkeys.Span{}) {
+			m.setRawMember(n, body[sp.Start:sp.End:sp.End])
+		}
+	}
+	return true
 }
 
 // recordResponse fills the call's ResponseInfo (WithResponseInfo) with the

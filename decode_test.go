@@ -1,9 +1,13 @@
 package kryptogo
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -173,4 +177,90 @@ func TestUndecodableSuccessOfAPOSTMaybeSent(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalidResponse)
 		assert.NotErrorIs(t, err, ErrMaybeSent)
 	})
+}
+
+// bigDetail is testdata/task_detail.json with a result of about n bytes
+// and the comment logs given.
+func bigDetail(t testing.TB, n int, commentLogs string) []byte {
+	small, err := os.ReadFile(filepath.Join("testdata", "task_detail.json"))
+	require.NoError(t, err)
+	const placeholder = `"result": {"undocumented": {"hits": 3}}`
+	require.Contains(t, string(small), placeholder)
+	result := []byte(`{"hits": [0`)
+	for len(result) < n {
+		result = append(result, `, {"title": "\"quoted\" \u00e9 王", "score": 0.5e-3, "tags": [true, false, null], "nested": {"a": {}}}`...)
+	}
+	result = append(result, "]}"...)
+	body := bytes.Replace(small, []byte(placeholder), append([]byte(`"result": `), result...), 1)
+	return bytes.Replace(body, []byte(`"metadata"`), []byte(`"comment_logs": `+commentLogs+`, "metadata"`), 1)
+}
+
+// TestDecodeCutMatchesWholeDecode: a big answer decodes, raw members kept
+// out of the decode, to what decoding it as a whole gives; what the cut
+// cannot vouch for is decoded as a whole.
+func TestDecodeCutMatchesWholeDecode(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string][]byte{
+		"big result":                bigDetail(t, 64<<10, `[{"text": "ok"}]`),
+		"null comment logs":         bigDetail(t, 64<<10, `null`),
+		"result in capitals too":    bytes.Replace(bigDetail(t, 64<<10, `[]`), []byte(`"metadata"`), []byte(`"RESULT": 1, "metadata"`), 1),
+		"a bad field after":         bytes.Replace(bigDetail(t, 64<<10, `[]`), []byte(`"metadata"`), []byte(`"potential_risk": "high", "metadata"`), 1),
+		"invalid after the result":  append(bigDetail(t, 64<<10, `[]`), ',', '}'),
+		"small answer, not the cut": fixture(t, "task_detail.json"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var want TaskDetail
+			wantErr := json.Unmarshal(body, &want)
+			got, err := decodeTaskDetail(body)
+			if wantErr != nil {
+				require.Error(t, err)
+				assert.Equal(t, valueFreeDecodeError(wantErr).Error(), errors.Unwrap(err).Error())
+				return
+			}
+			require.NoError(t, err)
+			want.setRaw(bytes.Trim(body, " \t\r\n")) // decode keeps the body without its framing space
+			assert.Equal(t, string(want.Result), string(got.Result))
+			assert.Equal(t, string(want.CommentLogs), string(got.CommentLogs))
+			assert.Equal(t, want, *got)
+		})
+	}
+}
+
+// decodeTaskDetail decodes a 200 answer as Tasks.Get does.
+func decodeTaskDetail(body []byte) (*TaskDetail, error) {
+	var out TaskDetail
+	err := decode(&callConfig{maxBody: 1 << 30}, "GET", "/task/1", result{status: 200, body: body}, &out)
+	return &out, err
+}
+
+// FuzzDecodeCut compares decodeCut with encoding/json decoding the body as
+// a whole, for both models with raw members: the same values, the same
+// raw members, and a cut only where the whole decode succeeds.
+func FuzzDecodeCut(f *testing.F) {
+	for _, name := range []string{"task_detail.json", "task_detail_nested_sources.json", "kya_result.json", "kya_result_matches.json"} {
+		body, err := os.ReadFile(filepath.Join("testdata", name))
+		require.NoError(f, err)
+		f.Add(body)
+	}
+	f.Add(bigDetail(f, 4<<10, `[1]`))
+	f.Add([]byte(`{"result": 1, "Comment_Logs": 2, "txlist": [], "data": {"x": 1}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzCut[TaskDetail](t, body)
+		fuzzCut[KYAResult](t, body)
+	})
+}
+
+func fuzzCut[T any, P interface {
+	*T
+	rawMembers
+}](t *testing.T, body []byte) {
+	var whole, cut T
+	wholeErr := json.Unmarshal(body, &whole)
+	if !decodeCut(body, P(&cut), P(&cut)) {
+		assert.Equal(t, *new(T), cut, "a refused cut leaves the zero value")
+		return
+	}
+	require.NoError(t, wholeErr, "cut what encoding/json refuses")
+	assert.Equal(t, whole, cut)
 }

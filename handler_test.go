@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -433,4 +434,38 @@ func TestCallbackHandlerPublicURL(t *testing.T) {
 		"PublicURL names one endpoint: a URL signed for another is refused")
 	assert.Equal(t, http.StatusInternalServerError, serve(newHandler("/kryptogo/callback"), behindProxy()), "misconfigured")
 	assert.Equal(t, int32(1), called.Load())
+}
+
+func TestReadCallbackBody(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 10<<10)
+	for name, tc := range map[string]struct {
+		body     string
+		declared int64
+		max      int64
+		tooLarge bool
+	}{
+		"declared length":         {body: `{"task_id": 1}`, declared: 14, max: 1 << 20},
+		"unknown length":          {body: `{"task_id": 1}`, declared: -1, max: 1 << 20},
+		"bigger than the buffer":  {body: big, declared: -1, max: 1 << 20},
+		"declared more than sent": {body: `{}`, declared: 1 << 20, max: 1 << 20},
+		"declared less than sent": {body: big, declared: 10, max: 1 << 20},
+		"over the cap":            {body: big, declared: -1, max: 1 << 10, tooLarge: true},
+		"exactly the cap":         {body: big[:1<<10], declared: 1 << 10, max: 1 << 10},
+		"declared over the cap":   {body: big, declared: int64(len(big)), max: 1 << 10, tooLarge: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rec := httptest.NewRecorder()
+			r := http.MaxBytesReader(rec, io.NopCloser(strings.NewReader(tc.body)), tc.max)
+			got, err := readCallbackBody(r, tc.declared, tc.max)
+			if tc.tooLarge {
+				var tooLarge *http.MaxBytesError
+				require.ErrorAs(t, err, &tooLarge)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.body, string(got))
+		})
+	}
 }

@@ -59,6 +59,23 @@ type KYAResult struct {
 	CustomerReference string          `json:"customer_reference"` // null decodes as ""
 }
 
+// kyaResultRaw are the members of a KYA result kept as raw JSON, in the
+// order of setRawMember (decodeCut).
+var kyaResultRaw = []string{"data", "sdnlist", "txlist"}
+
+func (r *KYAResult) rawMemberNames() []string { return kyaResultRaw }
+
+func (r *KYAResult) setRawMember(n int, raw json.RawMessage) {
+	switch n {
+	case 0:
+		r.Data = raw
+	case 1:
+		r.SDNList = raw
+	case 2:
+		r.TxList = raw
+	}
+}
+
 func (r KYAResult) view() redactedView {
 	return view("KYAResult", idAttr("kya_id", r.KYAID))
 }

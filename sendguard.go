@@ -89,6 +89,7 @@ type sendGuard struct {
 	trace  httptrace.ClientTrace
 	ctx    context.Context // the attempt's: a held send waits for its end
 	cancel context.CancelFunc
+	actx   attemptCtx // the context the request carries (attemptctx.go)
 	// stopped is the request's Cancel channel, closed when the attempt's
 	// context ends, for a POST through a RoundTripper other than
 	// net/http's own (nil otherwise). A transport may give a copy a
@@ -171,23 +172,6 @@ func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *se
 		}
 	}
 	return g
-}
-
-// attemptContext returns the context of one attempt: bounded by timeout
-// (WithTimeout), traced by a sendGuard, and ended by the guard's end.
-// sequential says that the transport is net/http's own (see
-// sendGuard.sequential).
-func attemptContext(ctx context.Context, timeout time.Duration, method string, sequential bool) (context.Context, *sendGuard) {
-	var cancel context.CancelFunc
-	if timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
-	guard := newSendGuard(method, sequential, cancel)
-	guard.ctx = ctx
-	ctx = context.WithValue(ctx, guardKey{}, guard) // for the redirect policy
-	return httptrace.WithClientTrace(ctx, &guard.trace), guard
 }
 
 // end ends the attempt: its context, and the request's Cancel channel.

@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -40,6 +42,9 @@ const signatureDomain = "kryptogo-callback-v2"
 // scheme, which TLS termination hides). It is safe for concurrent use.
 type CallbackSigner struct {
 	secrets [][]byte // the current secret first, then the previous ones
+	// macs holds, per secret, HMAC-SHA256 states keyed with it, reused by
+	// verify: hmac.New costs five allocations and two hashed blocks.
+	macs []*sync.Pool
 }
 
 // NewCallbackSigner returns a signer that signs with secret and verifies
@@ -51,7 +56,9 @@ func NewCallbackSigner(secret []byte, previous ...[]byte) (*CallbackSigner, erro
 		if len(sec) < MinSecretBytes {
 			return nil, fmt.Errorf("kryptogo: callback secret %d is %d bytes; use at least %d random bytes", i, len(sec), MinSecretBytes)
 		}
-		s.secrets = append(s.secrets, bytes.Clone(sec))
+		key := bytes.Clone(sec)
+		s.secrets = append(s.secrets, key)
+		s.macs = append(s.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }})
 	}
 	return s, nil
 }
@@ -153,8 +160,8 @@ func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidSignature, err)
 	}
-	for _, secret := range s.secrets {
-		if hmac.Equal(got, mac(secret, input)) {
+	for i := range s.secrets {
+		if hmac.Equal(got, s.verifyMAC(i, input)) {
 			return query, nil
 		}
 	}
@@ -191,6 +198,18 @@ func parseCallbackQuery(rawQuery string) (url.Values, error) {
 }
 
 // mac is the HMAC-SHA256 of the canonical input under secret.
+// verifyMAC is mac with secret i, on a state of the pool.
+func (s *CallbackSigner) verifyMAC(i int, input []byte) []byte {
+	if i >= len(s.macs) {
+		return mac(s.secrets[i], input)
+	}
+	m := s.macs[i].Get().(hash.Hash)
+	defer s.macs[i].Put(m)
+	m.Reset()
+	m.Write(input)
+	return m.Sum(nil)
+}
+
 func mac(secret, input []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write(input)
@@ -209,8 +228,13 @@ func canonicalInput(host, escapedPath string, query url.Values) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	var b []byte
-	for _, part := range []string{signatureDomain, host, path, query.Encode()} {
+	parts := [...]string{signatureDomain, host, path, query.Encode()}
+	size := 0
+	for _, part := range parts {
+		size += 8 + len(part)
+	}
+	b := make([]byte, 0, size) // one allocation
+	for _, part := range parts {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
 		b = append(b, part...)
 	}

@@ -354,6 +354,21 @@ func (t TaskDetail) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the redacted form.
 func (t TaskDetail) LogValue() slog.Value { return t.view().logValue() }
 
+// taskDetailRaw are the members of a task detail kept as raw JSON, in the
+// order of setRawMember (decodeCut).
+var taskDetailRaw = []string{"result", "comment_logs"}
+
+func (t *TaskDetail) rawMemberNames() []string { return taskDetailRaw }
+
+func (t *TaskDetail) setRawMember(n int, raw json.RawMessage) {
+	switch n {
+	case 0:
+		t.Result = raw
+	case 1:
+		t.CommentLogs = raw
+	}
+}
+
 // Rating maps the task's risk score to a RiskRating.
 func (t *TaskDetail) Rating() RiskRating { return RatingForScore(t.PotentialRisk) }
 

@@ -3,10 +3,7 @@
 package jsonkeys
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 	"unicode"
 )
@@ -16,13 +13,6 @@ var ErrDuplicate = errors.New("an object repeats a key (keys are compared case-i
 
 // errNotJSON reports input the scan cannot read; its text never quotes it.
 var errNotJSON = errors.New("not JSON")
-
-// frame is one open object or array.
-type frame struct {
-	object  bool
-	wantKey bool                // an object's next token is a key or '}'
-	keys    map[string]struct{} // an object's folded keys, made at its first key
-}
 
 // CheckUnique returns ErrDuplicate when an object anywhere in data repeats
 // a key, compared as encoding/json matches keys to struct fields: with
@@ -34,51 +24,14 @@ type frame struct {
 // data should be JSON that json.Unmarshal accepted, which bounds its
 // nesting; for other input it returns an error. No error quotes data.
 func CheckUnique(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // numbers are skipped: no float parsing
-	var stack []frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF && len(stack) == 0 {
-			return nil
-		}
-		if err != nil {
-			return errNotJSON
-		}
-		if top := len(stack) - 1; top >= 0 && stack[top].object {
-			if stack[top].wantKey {
-				if key, isKey := tok.(string); isKey {
-					if !stack[top].add(key) {
-						return ErrDuplicate
-					}
-					continue
-				}
-			}
-			stack[top].wantKey = true // tok is a value, or the closing '}'
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{object: true, wantKey: true})
-		case json.Delim('['):
-			stack = append(stack, frame{})
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
+	res, err := Scan(data)
+	switch {
+	case err != nil:
+		return err
+	case res.Duplicate:
+		return ErrDuplicate
 	}
-}
-
-// add records key in the object and reports whether it is new.
-func (f *frame) add(key string) bool {
-	f.wantKey = false
-	folded := fold(key)
-	if _, seen := f.keys[folded]; seen {
-		return false
-	}
-	if f.keys == nil {
-		f.keys = make(map[string]struct{})
-	}
-	f.keys[folded] = struct{}{}
-	return true
+	return nil
 }
 
 // fold maps key to the form encoding/json compares keys in: every rune

@@ -1,0 +1,5 @@
+//go:build !race
+
+package jsonkeys
+
+const raceEnabled = false
