@@ -23,13 +23,21 @@ func attemptContext(ctx context.Context, timeout time.Duration, method string, s
 	guard := newSendGuard(method, sequential, cancel)
 	guard.ctx = ctx
 	guard.actx = attemptCtx{Context: ctx, guard: guard}
-	if clientTraceKey == nil || httptrace.ContextClientTrace(ctx) != nil {
-		// A trace of the caller's (or an unknown httptrace): composed
-		// with the guard's by httptrace itself.
+	if clientTraceKey == nil || hasNetHooks(&guard.trace) || httptrace.ContextClientTrace(ctx) != nil {
+		// A trace of the caller's (or an unknown httptrace), or hooks
+		// that httptrace must also hand to the dialer: composed and
+		// installed by httptrace itself.
 		return httptrace.WithClientTrace(&guard.actx, &guard.trace), guard
 	}
 	guard.actx.tracing = true
 	return &guard.actx, guard
+}
+
+// hasNetHooks reports whether t has hooks of the dialer and resolver,
+// which httptrace.WithClientTrace installs under a second key of its own:
+// the shortcut of attemptContext adds only the trace, so it would lose them.
+func hasNetHooks(t *httptrace.ClientTrace) bool {
+	return t.DNSStart != nil || t.DNSDone != nil || t.ConnectStart != nil || t.ConnectDone != nil
 }
 
 // attemptCtx is the context of an attempt: its deadline and cancellation

@@ -3,6 +3,7 @@ package kryptogo
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"testing"
 	"time"
@@ -56,4 +57,30 @@ func TestAttemptContextCanceledWithTheCaller(t *testing.T) {
 	cancel()
 	<-ctx.Done()
 	assert.ErrorIs(t, ctx.Err(), context.Canceled)
+}
+
+// The shortcut of attemptContext holds only while the guard's traces have
+// no dialer hooks; one that gains them takes httptrace's own route.
+func TestAttemptContextKeepsDialerHooks(t *testing.T) {
+	t.Parallel()
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		for _, sequential := range []bool{true, false} {
+			g := newSendGuard(method, sequential, func() {})
+			assert.False(t, hasNetHooks(&g.trace), "%s sequential=%v", method, sequential)
+		}
+	}
+	var dialed bool
+	trace := &httptrace.ClientTrace{ConnectStart: func(string, string) { dialed = true }}
+	assert.True(t, hasNetHooks(trace))
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	ctx := httptrace.WithClientTrace(context.Background(), trace)
+	actx, guard := attemptContext(ctx, time.Minute, http.MethodGet, true)
+	defer guard.end()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	res, err := (&http.Transport{}).RoundTrip(req)
+	require.NoError(t, err)
+	require.NoError(t, res.Body.Close())
+	assert.True(t, dialed, "the caller's dialer hook still runs under the attempt's context")
 }
