@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -82,9 +83,8 @@ type instruments struct {
 	attemptNames map[kryptogo.Operation]string
 	// The attribute sets of the metrics, built once each: a set is sorted
 	// and hashed when built, which costs more than the measurement.
-	callSets    setCache[callMeasure]
-	attemptSets setCache[attemptMeasure]
-	requestSets setCache[attemptMeasure]
+	callSets    setCache[callMeasure, measureOptions]
+	attemptSets setCache[attemptMeasure, attemptOptions]
 }
 
 // The keys of the cached attribute sets.
@@ -110,30 +110,41 @@ type measureOptions struct {
 	record []metric.RecordOption
 }
 
+// newMeasureOptions returns the options of the set of attrs.
+func newMeasureOptions(attrs []attributeKV) measureOptions {
+	set := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	return measureOptions{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+}
+
+// attemptOptions are the sets of an attempt's two measurements, found by
+// one lookup: http.client.request.duration's and kryptogo.client.attempts'.
+type attemptOptions struct {
+	request, attempt measureOptions
+}
+
 // setCache caches the attribute sets of a metric by what they are built
 // from, up to maxAttributeSets: their number is the metric's cardinality,
 // which the caller's own Do methods could grow.
-type setCache[K comparable] struct {
+type setCache[K comparable, V any] struct {
 	mu   sync.RWMutex
-	sets map[K]measureOptions
+	sets map[K]V
 }
 
 const maxAttributeSets = 4096
 
 // get returns the options of key's set, built by build when new.
-func (c *setCache[K]) get(key K, build func(K) []attributeKV) measureOptions {
+func (c *setCache[K, V]) get(key K, build func(K) V) V {
 	c.mu.RLock()
 	opts, ok := c.sets[key]
 	c.mu.RUnlock()
 	if ok {
 		return opts
 	}
-	set := metric.WithAttributeSet(attribute.NewSet(build(key)...))
-	opts = measureOptions{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+	opts = build(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sets == nil {
-		c.sets = map[K]measureOptions{}
+		c.sets = map[K]V{}
 	}
 	if len(c.sets) < maxAttributeSets {
 		c.sets[key] = opts
@@ -196,6 +207,22 @@ type callState struct {
 	span            trace.Span
 	address         string
 	port            int
+	// lastAttempt is the span of the attempt that answered 2xx, ended at
+	// lastAttemptEnd: it is handed to the span processors with the call's
+	// span (endLastAttempt), the two in a row. The batch processor then
+	// wakes its goroutine once per call rather than once per span, which on
+	// a loaded machine is most of what the spans cost.
+	lastAttempt    trace.Span
+	lastAttemptEnd time.Time
+}
+
+// endLastAttempt ends the span of the call's last attempt, if it waits.
+func (s *callState) endLastAttempt() {
+	if s.lastAttempt == nil {
+		return
+	}
+	s.lastAttempt.End(trace.WithTimestamp(s.lastAttemptEnd))
+	s.lastAttempt = nil
 }
 
 type callKey struct{}
@@ -215,6 +242,9 @@ func callOf(ctx context.Context) *callState {
 	}
 	return &callState{Context: ctx, span: noSpan}
 }
+
+// ours reports whether s is the state of a call this package started.
+func (s *callState) ours() bool { return s.span != noSpan }
 
 // spanState is the context of an attempt or a callback, as callState is
 // of a call: the span this package started, found by key.
@@ -281,8 +311,9 @@ func (ins *instruments) callDone(ctx context.Context, info kryptogo.CallDoneInfo
 			return appendOutcome(attrs, info.StatusCode, info.RequestID, info.ErrorClass)
 		})
 	}
+	call.endLastAttempt()
 	call.span.End()
-	set := ins.callSets.get(callMeasure{info.Operation.Name, info.ErrorClass}, callAttributes)
+	set := ins.callSets.get(callMeasure{info.Operation.Name, info.ErrorClass}, callSet)
 	// Exemplars, which link a measurement to its trace, go with the
 	// durations: a counter's are of little use and cost a clock read each.
 	ins.calls.Add(context.Background(), 1, set.add...)
@@ -304,9 +335,9 @@ func appendOutcome(attrs []attributeKV, status int, requestID string, class kryp
 	return attrs
 }
 
-// callAttributes are the attributes of the call metrics.
-func callAttributes(k callMeasure) []attributeKV {
-	return []attributeKV{keyOperation.String(k.operation), keyOutcome.String(outcome(k.class))}
+// callSet is the set of the call metrics.
+func callSet(k callMeasure) measureOptions {
+	return newMeasureOptions([]attributeKV{keyOperation.String(k.operation), keyOutcome.String(outcome(k.class))})
 }
 
 // outcome is the kryptogo.outcome of an error class.
@@ -363,9 +394,22 @@ func (ins *instruments) attemptDone(ctx context.Context, info kryptogo.AttemptDo
 			span.AddEvent(eventClientPaused, trace.WithAttributes(keyPause.Float64(info.Pause.Seconds())))
 		}
 	}
-	span.End()
-	ins.requestDuration.Record(ctx, info.Duration.Seconds(), ins.requestSets.get(key, requestAttributes).record...)
-	ins.attempts.Add(context.Background(), 1, ins.attemptSets.get(key, attemptAttributes).add...)
+	if info.ErrorClass == "" && span.IsRecording() && call.ours() {
+		// The call ends right after: its span and this one go to the
+		// span processors together (callState.lastAttempt).
+		call.endLastAttempt()
+		call.lastAttempt, call.lastAttemptEnd = span, time.Now()
+	} else {
+		span.End()
+	}
+	sets := ins.attemptSets.get(key, attemptSets)
+	ins.requestDuration.Record(ctx, info.Duration.Seconds(), sets.request.record...)
+	ins.attempts.Add(context.Background(), 1, sets.attempt.add...)
+}
+
+// attemptSets are the sets of an attempt's measurements.
+func attemptSets(k attemptMeasure) attemptOptions {
+	return attemptOptions{request: newMeasureOptions(requestAttributes(k)), attempt: newMeasureOptions(attemptAttributes(k))}
 }
 
 // requestAttributes are the attributes of http.client.request.duration,
