@@ -195,6 +195,34 @@ func TestOneClientSpanPerCallWithTheHTTPConventionsAttributes(t *testing.T) {
 		attribute.Int("http.response.status_code", 200), attribute.String("http.request.method", "GET")))
 }
 
+// TestAnAttemptSpanEndsWhenItsAnswerCame: the span of the attempt that
+// answered reaches the span processors with its call's span, yet ends when
+// its answer was read, not when the call returned (here 50 ms later: an
+// Observer of the call sleeps in AttemptDone).
+func TestAnAttemptSpanEndsWhenItsAnswerCame(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := testCtx(t)
+	created, err := r.client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme")}})
+	require.NoError(t, err)
+	r.spans.Reset()
+	const gap = 50 * time.Millisecond
+	slow := kryptogo.WithObserver(&kryptogo.Observer{AttemptDone: func(context.Context, kryptogo.AttemptDoneInfo) { time.Sleep(gap) }})
+	_, err = r.client.Tasks.Get(ctx, created[0].TaskID, slow)
+	require.NoError(t, err)
+
+	calls := r.named("Tasks.Get")
+	require.Len(t, calls, 1)
+	attempts := r.children(calls[0])
+	require.Len(t, attempts, 1, "the attempt's span ended")
+	attempt := attempts[0]
+	assert.False(t, attempt.EndTime().Before(attempt.StartTime()))
+	assert.GreaterOrEqual(t, calls[0].EndTime().Sub(attempt.EndTime()), gap, "the attempt ended before the observer slept")
+	ended := r.spans.Ended()
+	require.Len(t, ended, 2)
+	assert.Equal(t, attempt.SpanContext().SpanID(), ended[0].SpanContext().SpanID(), "the child is handed over first")
+}
+
 func TestARetryGivesTwoAttemptSpansAndARetryEvent(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
