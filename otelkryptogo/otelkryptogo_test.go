@@ -223,6 +223,25 @@ func TestAnAttemptSpanEndsWhenItsAnswerCame(t *testing.T) {
 	assert.Equal(t, attempt.SpanContext().SpanID(), ended[0].SpanContext().SpanID(), "the child is handed over first")
 }
 
+// TestAttemptHooksAloneEndTheirSpans: an Observer made of NewObserver's
+// attempt hooks only (no call span) still ends each attempt's span.
+func TestAttemptHooksAloneEndTheirSpans(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	o := otelkryptogo.NewObserver(r.opts...)
+	client := r.srv.Client(kryptogo.WithObserver(&kryptogo.Observer{AttemptStart: o.AttemptStart, AttemptDone: o.AttemptDone}))
+	ctx := testCtx(t)
+	created, err := client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme")}})
+	require.NoError(t, err)
+	r.spans.Reset()
+	_, err = client.Tasks.Get(ctx, created[0].TaskID)
+	require.NoError(t, err)
+	attempts := r.named("GET /task/{task_id}")
+	require.Len(t, attempts, 1)
+	assert.Equal(t, int64(200), attrs(attempts[0].Attributes())["http.response.status_code"].AsInt64())
+	assert.Empty(t, r.named("Tasks.Get"))
+}
+
 func TestARetryGivesTwoAttemptSpansAndARetryEvent(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
