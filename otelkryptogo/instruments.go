@@ -214,6 +214,7 @@ type callState struct {
 	// a loaded machine is most of what the spans cost.
 	lastAttempt    trace.Span
 	lastAttemptEnd time.Time
+	endOptions     [1]trace.SpanEndOption // lastAttempt's, kept here: no slice to allocate
 	// attempt is the span of the attempt under way: the attempts of a
 	// call follow one another, so the call's state holds it rather than a
 	// context of its own (one allocation less, one layer less for every
@@ -226,8 +227,9 @@ func (s *callState) endLastAttempt() {
 	if s.lastAttempt == nil {
 		return
 	}
-	s.lastAttempt.End(trace.WithTimestamp(s.lastAttemptEnd))
-	s.lastAttempt = nil
+	s.endOptions[0] = trace.WithTimestamp(s.lastAttemptEnd)
+	s.lastAttempt.End(s.endOptions[:]...)
+	s.lastAttempt, s.endOptions[0] = nil, nil
 }
 
 type callKey struct{}
