@@ -76,6 +76,16 @@ func (r *rig) children(parent sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySpan {
 	return out
 }
 
+// createdTask creates a task through client and forgets the spans that
+// made: the id of a task to get.
+func (r *rig) createdTask(ctx context.Context, t *testing.T, client *kryptogo.Client) kryptogo.ID {
+	t.Helper()
+	created, err := client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme")}})
+	require.NoError(t, err)
+	r.spans.Reset()
+	return created[0].TaskID
+}
+
 func attrs(kvs []attribute.KeyValue) map[attribute.Key]attribute.Value {
 	m := map[attribute.Key]attribute.Value{}
 	for _, kv := range kvs {
@@ -155,10 +165,8 @@ func TestOneClientSpanPerCallWithTheHTTPConventionsAttributes(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	ctx := testCtx(t)
-	created, err := r.client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme")}})
-	require.NoError(t, err)
-	r.spans.Reset()
-	_, err = r.client.Tasks.Get(ctx, created[0].TaskID)
+	id := r.createdTask(ctx, t, r.client)
+	_, err := r.client.Tasks.Get(ctx, id)
 	require.NoError(t, err)
 
 	calls := r.named("Tasks.Get")
@@ -203,12 +211,10 @@ func TestAnAttemptSpanEndsWhenItsAnswerCame(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	ctx := testCtx(t)
-	created, err := r.client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme")}})
-	require.NoError(t, err)
-	r.spans.Reset()
+	id := r.createdTask(ctx, t, r.client)
 	const gap = 50 * time.Millisecond
 	slow := kryptogo.WithObserver(&kryptogo.Observer{AttemptDone: func(context.Context, kryptogo.AttemptDoneInfo) { time.Sleep(gap) }})
-	_, err = r.client.Tasks.Get(ctx, created[0].TaskID, slow)
+	_, err := r.client.Tasks.Get(ctx, id, slow)
 	require.NoError(t, err)
 
 	calls := r.named("Tasks.Get")
@@ -231,10 +237,8 @@ func TestAttemptHooksAloneEndTheirSpans(t *testing.T) {
 	o := otelkryptogo.NewObserver(r.opts...)
 	client := r.srv.Client(kryptogo.WithObserver(&kryptogo.Observer{AttemptStart: o.AttemptStart, AttemptDone: o.AttemptDone}))
 	ctx := testCtx(t)
-	created, err := client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme")}})
-	require.NoError(t, err)
-	r.spans.Reset()
-	_, err = client.Tasks.Get(ctx, created[0].TaskID)
+	id := r.createdTask(ctx, t, client)
+	_, err := client.Tasks.Get(ctx, id)
 	require.NoError(t, err)
 	attempts := r.named("GET /task/{task_id}")
 	require.Len(t, attempts, 1)
