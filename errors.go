@@ -280,6 +280,9 @@ func htmlSummary(body []byte) string {
 // reads no more of s than the n bytes it keeps need: an error body may be
 // 64 KiB of short words.
 func oneLine(s string, n int) string {
+	if len(s) <= n && plainToken(s) {
+		return s // what the loop below would build, without building it
+	}
 	var b strings.Builder
 	space := false
 	for i := 0; i < len(s); {
@@ -308,6 +311,17 @@ func oneLine(s string, n int) string {
 		cut--
 	}
 	return folded[:cut] + "…"
+}
+
+// plainToken reports whether s is printable ASCII without white space, as
+// request ids are: oneLine keeps such a text as it is.
+func plainToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // ResponseError is a 2xx answer the SDK could not use (not JSON, not the

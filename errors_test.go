@@ -378,3 +378,27 @@ func TestAPIErrorMaybeSentSaysToCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestOneLine: a request id, which is most often a plain token, is kept as
+// it is without being rebuilt; any other text is folded and cut as before.
+func TestOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		n        int
+		want     string
+	}{
+		{"plain token", "5f0c6a2e-8a4b-4d0e-9b1f-2c3d4e5f6a7b", 200, "5f0c6a2e-8a4b-4d0e-9b1f-2c3d4e5f6a7b"},
+		{"token of exactly n bytes", "abcdef", 6, "abcdef"},
+		{"token over n bytes is cut", "abcdefgh", 6, "abcdef…"},
+		{"empty", "", 200, ""},
+		{"spaces folded", "  a \t b\r\nc  ", 200, "a b c"},
+		{"control byte is white space", "a\x0bb", 200, "a b"},
+		{"non-ASCII kept", "réq-1", 200, "réq-1"},
+		{"cut on a rune boundary", "ééé", 3, "é…"},
+		{"DEL kept", "a\x7fb", 200, "a\x7fb"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, oneLine(tc.in, tc.n))
+		})
+	}
+}

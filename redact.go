@@ -87,7 +87,13 @@ func (s scrubber) text(v string) string {
 	if len(v) > maxText { // masked over the reach past the cut, then cut
 		return string(s.keep([]byte(s.head(v)), true, maxText)) + "…"
 	}
-	v = string(redact.Blobs([]byte(s.m.String(v)), false))
+	if s.m.Plain(v) { // a request id, most often: nothing to mask or decode
+		return v
+	}
+	v = s.m.String(v)
+	if len(v) >= redact.MinBlob { // a shorter text holds no blob: no copies
+		v = string(redact.Blobs([]byte(v), false))
+	}
 	if s.leaks(v) {
 		return withheld
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -82,9 +83,8 @@ type instruments struct {
 	attemptNames map[kryptogo.Operation]string
 	// The attribute sets of the metrics, built once each: a set is sorted
 	// and hashed when built, which costs more than the measurement.
-	callSets    setCache[callMeasure]
-	attemptSets setCache[attemptMeasure]
-	requestSets setCache[attemptMeasure]
+	callSets    setCache[callMeasure, measureOptions]
+	attemptSets setCache[attemptMeasure, attemptOptions]
 }
 
 // The keys of the cached attribute sets.
@@ -110,30 +110,41 @@ type measureOptions struct {
 	record []metric.RecordOption
 }
 
+// newMeasureOptions returns the options of the set of attrs.
+func newMeasureOptions(attrs []attributeKV) measureOptions {
+	set := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	return measureOptions{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+}
+
+// attemptOptions are the sets of an attempt's two measurements, found by
+// one lookup: http.client.request.duration's and kryptogo.client.attempts'.
+type attemptOptions struct {
+	request, attempt measureOptions
+}
+
 // setCache caches the attribute sets of a metric by what they are built
 // from, up to maxAttributeSets: their number is the metric's cardinality,
 // which the caller's own Do methods could grow.
-type setCache[K comparable] struct {
+type setCache[K comparable, V any] struct {
 	mu   sync.RWMutex
-	sets map[K]measureOptions
+	sets map[K]V
 }
 
 const maxAttributeSets = 4096
 
 // get returns the options of key's set, built by build when new.
-func (c *setCache[K]) get(key K, build func(K) []attributeKV) measureOptions {
+func (c *setCache[K, V]) get(key K, build func(K) V) V {
 	c.mu.RLock()
 	opts, ok := c.sets[key]
 	c.mu.RUnlock()
 	if ok {
 		return opts
 	}
-	set := metric.WithAttributeSet(attribute.NewSet(build(key)...))
-	opts = measureOptions{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+	opts = build(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sets == nil {
-		c.sets = map[K]measureOptions{}
+		c.sets = map[K]V{}
 	}
 	if len(c.sets) < maxAttributeSets {
 		c.sets[key] = opts
@@ -196,6 +207,29 @@ type callState struct {
 	span            trace.Span
 	address         string
 	port            int
+	// lastAttempt is the span of the attempt that answered 2xx, ended at
+	// lastAttemptEnd: it is handed to the span processors with the call's
+	// span (endLastAttempt), the two in a row. The batch processor then
+	// wakes its goroutine once per call rather than once per span, which on
+	// a loaded machine is most of what the spans cost.
+	lastAttempt    trace.Span
+	lastAttemptEnd time.Time
+	endOptions     [1]trace.SpanEndOption // lastAttempt's, kept here: no slice to allocate
+	// attempt is the span of the attempt under way: the attempts of a
+	// call follow one another, so the call's state holds it rather than a
+	// context of its own (one allocation less, one layer less for every
+	// lookup net/http makes in the request's context).
+	attempt trace.Span
+}
+
+// endLastAttempt ends the span of the call's last attempt, if it waits.
+func (s *callState) endLastAttempt() {
+	if s.lastAttempt == nil {
+		return
+	}
+	s.endOptions[0] = trace.WithTimestamp(s.lastAttemptEnd)
+	s.lastAttempt.End(s.endOptions[:]...)
+	s.lastAttempt, s.endOptions[0] = nil, nil
 }
 
 type callKey struct{}
@@ -210,11 +244,21 @@ func (s *callState) Value(key any) any {
 // callOf returns the state of the call ctx belongs to; one with a span
 // that records nothing when there is none.
 func callOf(ctx context.Context) *callState {
-	if s, ok := ctx.Value(callKey{}).(*callState); ok {
+	if s := ourCall(ctx); s != nil {
 		return s
 	}
 	return &callState{Context: ctx, span: noSpan}
 }
+
+// ourCall returns the state of the call ctx belongs to, nil when this
+// package did not start it (an Observer built of some of its hooks only).
+func ourCall(ctx context.Context) *callState {
+	s, _ := ctx.Value(callKey{}).(*callState)
+	return s
+}
+
+// ours reports whether s is the state of a call this package started.
+func (s *callState) ours() bool { return s.span != noSpan }
 
 // spanState is the context of an attempt or a callback, as callState is
 // of a call: the span this package started, found by key.
@@ -281,8 +325,9 @@ func (ins *instruments) callDone(ctx context.Context, info kryptogo.CallDoneInfo
 			return appendOutcome(attrs, info.StatusCode, info.RequestID, info.ErrorClass)
 		})
 	}
+	call.endLastAttempt()
 	call.span.End()
-	set := ins.callSets.get(callMeasure{info.Operation.Name, info.ErrorClass}, callAttributes)
+	set := ins.callSets.get(callMeasure{info.Operation.Name, info.ErrorClass}, callSet)
 	// Exemplars, which link a measurement to its trace, go with the
 	// durations: a counter's are of little use and cost a clock read each.
 	ins.calls.Add(context.Background(), 1, set.add...)
@@ -304,9 +349,9 @@ func appendOutcome(attrs []attributeKV, status int, requestID string, class kryp
 	return attrs
 }
 
-// callAttributes are the attributes of the call metrics.
-func callAttributes(k callMeasure) []attributeKV {
-	return []attributeKV{keyOperation.String(k.operation), keyOutcome.String(outcome(k.class))}
+// callSet is the set of the call metrics.
+func callSet(k callMeasure) measureOptions {
+	return newMeasureOptions([]attributeKV{keyOperation.String(k.operation), keyOutcome.String(outcome(k.class))})
 }
 
 // outcome is the kryptogo.outcome of an error class.
@@ -318,7 +363,12 @@ func outcome(class kryptogo.ErrorClass) string {
 }
 
 func (ins *instruments) attemptStart(ctx context.Context, info kryptogo.AttemptStartInfo) context.Context {
+	call := ourCall(ctx)
 	ctx, span := ins.tracer.Start(ctx, ins.attemptName(info.Operation), internalSpan...)
+	if call != nil {
+		call.attempt = span
+		return ctx
+	}
 	return &spanState{Context: ctx, key: attemptKey{}, span: span}
 }
 
@@ -345,10 +395,15 @@ func (ins *instruments) attemptName(op kryptogo.Operation) string {
 }
 
 func (ins *instruments) attemptDone(ctx context.Context, info kryptogo.AttemptDoneInfo) {
-	span := spanOf(ctx, attemptKey{})
 	call := callOf(ctx)
+	span := call.attempt
+	call.attempt = nil
+	if span == nil {
+		span = spanOf(ctx, attemptKey{})
+	}
 	key := attemptMeasure{op: info.Operation, status: info.StatusCode, class: info.ErrorClass, address: call.address, port: call.port}
-	if span.IsRecording() {
+	recording := span.IsRecording()
+	if recording {
 		if info.ErrorClass != "" {
 			span.SetStatus(codes.Error, string(info.ErrorClass))
 		}
@@ -363,9 +418,22 @@ func (ins *instruments) attemptDone(ctx context.Context, info kryptogo.AttemptDo
 			span.AddEvent(eventClientPaused, trace.WithAttributes(keyPause.Float64(info.Pause.Seconds())))
 		}
 	}
-	span.End()
-	ins.requestDuration.Record(ctx, info.Duration.Seconds(), ins.requestSets.get(key, requestAttributes).record...)
-	ins.attempts.Add(context.Background(), 1, ins.attemptSets.get(key, attemptAttributes).add...)
+	if info.ErrorClass == "" && recording && call.ours() {
+		// The call ends right after: its span and this one go to the
+		// span processors together (callState.lastAttempt).
+		call.endLastAttempt()
+		call.lastAttempt, call.lastAttemptEnd = span, time.Now()
+	} else {
+		span.End()
+	}
+	sets := ins.attemptSets.get(key, attemptSets)
+	ins.requestDuration.Record(ctx, info.Duration.Seconds(), sets.request.record...)
+	ins.attempts.Add(context.Background(), 1, sets.attempt.add...)
+}
+
+// attemptSets are the sets of an attempt's measurements.
+func attemptSets(k attemptMeasure) attemptOptions {
+	return attemptOptions{request: newMeasureOptions(requestAttributes(k)), attempt: newMeasureOptions(attemptAttributes(k))}
 }
 
 // requestAttributes are the attributes of http.client.request.duration,

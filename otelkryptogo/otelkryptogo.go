@@ -111,7 +111,9 @@ func Instrument(opts ...Option) kryptogo.Option {
 }
 
 // NewObserver returns the kryptogo.Observer that Instrument and
-// InstrumentHandler install, for a caller who installs it by hand.
+// InstrumentHandler install, for a caller who installs it by hand. Install
+// its call hooks together: the span of a call's last attempt is ended with
+// the call's (CallDone), so that they reach the span processors together.
 func NewObserver(opts ...Option) *kryptogo.Observer {
 	cfg := newConfig(opts)
 	ins := newInstruments(cfg)

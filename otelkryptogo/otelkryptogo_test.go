@@ -76,6 +76,16 @@ func (r *rig) children(parent sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySpan {
 	return out
 }
 
+// createdTask creates a task through client and forgets the spans that
+// made: the id of a task to get.
+func (r *rig) createdTask(ctx context.Context, t *testing.T, client *kryptogo.Client) kryptogo.ID {
+	t.Helper()
+	created, err := client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme")}})
+	require.NoError(t, err)
+	r.spans.Reset()
+	return created[0].TaskID
+}
+
 func attrs(kvs []attribute.KeyValue) map[attribute.Key]attribute.Value {
 	m := map[attribute.Key]attribute.Value{}
 	for _, kv := range kvs {
@@ -155,10 +165,8 @@ func TestOneClientSpanPerCallWithTheHTTPConventionsAttributes(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	ctx := testCtx(t)
-	created, err := r.client.Tasks.Create(ctx, []kryptogo.CreateTaskRequest{{SearchSettingID: 1, Target: kryptogo.KYBTarget("Acme")}})
-	require.NoError(t, err)
-	r.spans.Reset()
-	_, err = r.client.Tasks.Get(ctx, created[0].TaskID)
+	id := r.createdTask(ctx, t, r.client)
+	_, err := r.client.Tasks.Get(ctx, id)
 	require.NoError(t, err)
 
 	calls := r.named("Tasks.Get")
@@ -193,6 +201,49 @@ func TestOneClientSpanPerCallWithTheHTTPConventionsAttributes(t *testing.T) {
 	assert.Equal(t, uint64(1), histogramCount(t, rm, "http.client.request.duration",
 		attribute.String("url.template", "/task/{task_id}"), attribute.String("server.address", "127.0.0.1"),
 		attribute.Int("http.response.status_code", 200), attribute.String("http.request.method", "GET")))
+}
+
+// TestAnAttemptSpanEndsWhenItsAnswerCame: the span of the attempt that
+// answered reaches the span processors with its call's span, yet ends when
+// its answer was read, not when the call returned (here 50 ms later: an
+// Observer of the call sleeps in AttemptDone).
+func TestAnAttemptSpanEndsWhenItsAnswerCame(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := testCtx(t)
+	id := r.createdTask(ctx, t, r.client)
+	const gap = 50 * time.Millisecond
+	slow := kryptogo.WithObserver(&kryptogo.Observer{AttemptDone: func(context.Context, kryptogo.AttemptDoneInfo) { time.Sleep(gap) }})
+	_, err := r.client.Tasks.Get(ctx, id, slow)
+	require.NoError(t, err)
+
+	calls := r.named("Tasks.Get")
+	require.Len(t, calls, 1)
+	attempts := r.children(calls[0])
+	require.Len(t, attempts, 1, "the attempt's span ended")
+	attempt := attempts[0]
+	assert.False(t, attempt.EndTime().Before(attempt.StartTime()))
+	assert.GreaterOrEqual(t, calls[0].EndTime().Sub(attempt.EndTime()), gap, "the attempt ended before the observer slept")
+	ended := r.spans.Ended()
+	require.Len(t, ended, 2)
+	assert.Equal(t, attempt.SpanContext().SpanID(), ended[0].SpanContext().SpanID(), "the child is handed over first")
+}
+
+// TestAttemptHooksAloneEndTheirSpans: an Observer made of NewObserver's
+// attempt hooks only (no call span) still ends each attempt's span.
+func TestAttemptHooksAloneEndTheirSpans(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	o := otelkryptogo.NewObserver(r.opts...)
+	client := r.srv.Client(kryptogo.WithObserver(&kryptogo.Observer{AttemptStart: o.AttemptStart, AttemptDone: o.AttemptDone}))
+	ctx := testCtx(t)
+	id := r.createdTask(ctx, t, client)
+	_, err := client.Tasks.Get(ctx, id)
+	require.NoError(t, err)
+	attempts := r.named("GET /task/{task_id}")
+	require.Len(t, attempts, 1)
+	assert.Equal(t, int64(200), attrs(attempts[0].Attributes())["http.response.status_code"].AsInt64())
+	assert.Empty(t, r.named("Tasks.Get"))
 }
 
 func TestARetryGivesTwoAttemptSpansAndARetryEvent(t *testing.T) {

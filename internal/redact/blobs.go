@@ -23,6 +23,12 @@ const maxJoiner = 64
 // is cut (truncated), a text at its end is replaced from a quarter of that
 // length: it may be the start of an image.
 func Blobs(b []byte, truncated bool) []byte {
+	if !truncated && len(b) < MinBlob {
+		// A base64 character takes a byte or more, and decoding a literal
+		// never makes it longer: a shorter text holds no blob. Request ids
+		// are masked on every observed call.
+		return b
+	}
 	// A JSON string literal is read decoded too: its escapes may join the
 	// pieces (\u000a, \u0026#10;) in a way the raw text does not show. A
 	// literal shorter than a blob cannot hold one.

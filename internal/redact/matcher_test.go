@@ -159,6 +159,9 @@ func TestBlobs(t *testing.T) {
 	}{
 		{"one run", "image " + b64 + " end", "image " + Blob + " end", false},
 		{"a short run", "token " + b64[:100] + " end", "token " + b64[:100] + " end", false},
+		{"a run of MinBlob characters alone", b64[:MinBlob], Blob, false},
+		{"a run one short of MinBlob alone", b64[:MinBlob-1], b64[:MinBlob-1], false},
+		{"a JSON literal of MinBlob characters", `"` + b64[:MinBlob] + `"`, `"` + Blob + `"`, false},
 		{"MIME, CRLF", "image " + wrapLines(b64, 76, "\r\n") + "\r\nend", "image " + Blob + "\r\nend", false},
 		{"PEM, LF", "image:\n" + wrapLines(b64, 64, "\n") + "\n", "image:\n" + Blob + "\n", false},
 		{"JSON-escaped breaks", `{"m":"` + wrapLines(b64, 76, `\r\n`) + `"}`, `{"m":"` + Blob + `"}`, false},

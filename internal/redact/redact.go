@@ -285,6 +285,36 @@ func (m *Matcher) maskText(text []byte) ([]byte, bool) {
 	return masked, changed
 }
 
+// Plain reports whether text is a short plain token that holds no secret:
+// printable ASCII shorter than MinBlob, without the characters that open
+// a JSON literal or an escape (" \ & % +), in whose views no spelling of a
+// secret occurs. Such a text is what String returns for it, Blobs leaves
+// it whole, and Leaks finds nothing in it (no escape to decode, and every
+// folded value Leaks seeks is a spelling String seeks): a caller keeps it
+// as it is, without the copies masking makes. A request id is one.
+func (m *Matcher) Plain(text string) bool {
+	if len(text) >= MinBlob {
+		return false
+	}
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c <= ' ' || c > '~' || strings.IndexByte(`"\&%+`, c) >= 0 {
+			return false
+		}
+	}
+	if m.empty() {
+		return true
+	}
+	for _, raw := range m.raws {
+		if len(raw) == 0 { // Leaks finds an empty value in any text
+			return false
+		}
+	}
+	b := []byte(text)
+	tv, bv := textView(b, false), base64View(b, false)
+	none := func(int, []byte) bool { return false }
+	return !m.text.each(&tv, none) && !m.b64.each(&bv, none)
+}
+
 // decodeDepth is how many layers of encoding Leaks peels off.
 const decodeDepth = 5
 

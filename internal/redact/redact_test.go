@@ -3,10 +3,12 @@ package redact
 import (
 	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const secret = "sk/live&7f3a<9c>1e"
@@ -115,6 +117,66 @@ func FuzzBytes(f *testing.F) {
 			}
 			if run >= MinBlob {
 				t.Fatalf("a run of %d base64 characters survives Blobs in %q", run, blobbed)
+			}
+		}
+	})
+}
+
+// TestPlain: a text Plain accepts is one masking leaves as it is (String,
+// Blobs) and Leaks finds nothing in; any spelling of a secret, escape,
+// literal, white space or long text is left to them.
+func TestPlain(t *testing.T) {
+	t.Parallel()
+	const key = "kg_live_0123456789abcdefABCDEF"
+	m := New(key, "Renée Dupont", "1985-01-31", "A123456789")
+	b64 := base64.StdEncoding.EncodeToString([]byte(key))
+	for _, tc := range []struct {
+		name, text string
+		plain      bool
+	}{
+		{"UUID", "5f0c6a2e-8a4b-4d0e-9b1f-2c3d4e5f6a7b", true},
+		{"the fake's id", "kryptogotest-12", true},
+		{"Cf-Ray", "8a1b2c3d4e5f6a7b-TPE", true},
+		{"empty", "", true},
+		{"the key", "req-" + key, false},
+		{"the key upper-cased", strings.ToUpper(key), false},
+		{"the key in base64", b64, false},
+		{"the key in hex", fmt.Sprintf("%x", key), false},
+		{"an ID number", "id-a123456789", false},
+		{"a date spelling", "1985/01/31", false},
+		{"a URL escape", "a%2Fb", false},
+		{"a plus", "a+b", false},
+		{"an entity", "a&amp;b", false},
+		{"a backslash", `a\u0041`, false},
+		{"a quote", `a"b`, false},
+		{"a space", "a b", false},
+		{"non-ASCII", "réq", false},
+		{"MinBlob long", strings.Repeat("a", MinBlob), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.plain, m.Plain(tc.text))
+			if m.Plain(tc.text) {
+				assert.Equal(t, tc.text, m.String(tc.text))
+				assert.Equal(t, tc.text, string(Blobs([]byte(tc.text), false)))
+				assert.False(t, m.Leaks(tc.text))
+			}
+		})
+	}
+	t.Run("an empty value withholds everything", func(t *testing.T) {
+		assert.False(t, (&Matcher{raws: [][]byte{{}}}).Plain("abc"))
+	})
+	t.Run("mixed pieces", func(t *testing.T) {
+		pieces := []string{key[:6], key[6:], strings.ToUpper(key[:10]), b64[:12], b64[12:], "-", "_", ".", ":", "req", "0", "Zz", "1985", "01", "31", "a1234", "56789"}
+		rng := rand.New(rand.NewPCG(1, 2))
+		for range 3000 {
+			var sb strings.Builder
+			for range 1 + rng.IntN(6) {
+				sb.WriteString(pieces[rng.IntN(len(pieces))])
+			}
+			text := sb.String()
+			if m.Plain(text) {
+				require.Equal(t, text, m.String(text), text)
+				require.False(t, m.Leaks(text), text)
 			}
 		}
 	})
