@@ -381,7 +381,7 @@ func (o *createOnce) recordTask(ctx context.Context, i int, id ID, raw []byte) {
 	recorded, err := o.keys.complete(ctx, h, raw)
 	if err != nil {
 		o.keys.warn(ctx, "kryptogo: a task was created but recording it under its idempotency key failed; a call with the key will look it up in the history",
-			slog.String("error", err.Error()))
+			o.keys.errorAttr(err))
 		return
 	}
 	if o.answerRecorded(i, recorded) != nil || !bytes.Equal(recorded, raw) {
@@ -536,7 +536,7 @@ func (o *createOnce) claim(ctx context.Context, recent []TaskSummary, i int) (*T
 		if o.keys != nil {
 			mine, err := o.own(ctx, i, t.TaskID)
 			if err != nil {
-				return nil, fmt.Errorf("the idempotency store failed recording the task's key: %w", err)
+				return nil, o.keys.masked("the idempotency store failed recording the task's key: ", err)
 			}
 			if !mine {
 				continue

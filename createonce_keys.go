@@ -287,7 +287,7 @@ func (s *keySet) renewKey(h *heldKey, timeout time.Duration) {
 	rec, ok, err := s.c.keys.Claim(ctx, h.key, s.token, h.fingerprint, s.c.keyLease)
 	switch {
 	case err != nil:
-		s.warn(ctx, "kryptogo: renewing an idempotency key's lease failed; it is tried again", slog.String("error", err.Error()))
+		s.warn(ctx, "kryptogo: renewing an idempotency key's lease failed; it is tried again", s.errorAttr(err))
 	case !ok && !rec.Done:
 		s.warn(ctx, "kryptogo: another caller took over an idempotency key this call held (its lease ran out)")
 	}
@@ -345,7 +345,7 @@ func (s *keySet) finish() {
 		}
 		if err := s.c.keys.Release(ctx, h.key, s.token, h.inDoubt); err != nil {
 			s.warn(ctx, "kryptogo: releasing an idempotency key failed; another caller can take it once its lease runs out",
-				slog.Bool("in_doubt", h.inDoubt), slog.String("error", err.Error()))
+				slog.Bool("in_doubt", h.inDoubt), s.errorAttr(err))
 		}
 	}
 }
@@ -369,7 +369,24 @@ func (s *keySet) warn(ctx context.Context, msg string, attrs ...slog.Attr) {
 // storeFailed is the error of a store call that failed before the send:
 // nothing is sent (fail closed).
 func (s *keySet) storeFailed(step string, err error) error {
-	return fmt.Errorf("kryptogo: %s: the idempotency store failed %s, so nothing was sent: %w", s.op, step, err)
+	return s.masked(fmt.Sprintf("kryptogo: %s: the idempotency store failed %s, so nothing was sent: ", s.op, step), err)
+}
+
+// masked returns a store's err, its text prefixed, masked of the call's
+// keys (a Redis or SQL driver quotes the command it ran): storeError.
+func (s *keySet) masked(prefix string, err error) error { return s.scrubber().wrapStore(prefix, err) }
+
+// errorAttr is a store's err for a log record, masked of the call's keys.
+func (s *keySet) errorAttr(err error) slog.Attr {
+	return slog.String("error", s.scrubber().text(err.Error()))
+}
+
+func (s *keySet) scrubber() scrubber {
+	keys := make([]string, len(s.keys))
+	for i, h := range s.keys {
+		keys[i] = h.key
+	}
+	return s.c.scrubber(keys)
 }
 
 // keyReused is the error of a key that was used for another request.
@@ -443,7 +460,7 @@ func recordResult[T any](ctx context.Context, keys *keySet, h *heldKey, res *T) 
 	switch {
 	case err != nil:
 		keys.warn(ctx, "kryptogo: the request succeeded but recording its result under the idempotency key failed; a call with the key will find it in doubt",
-			slog.String("error", err.Error()))
+			keys.errorAttr(err))
 		return res, nil
 	case bytes.Equal(recorded, raw):
 		return res, nil

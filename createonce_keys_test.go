@@ -695,3 +695,49 @@ func TestKeyIDVFingerprintCoversTheImages(t *testing.T) {
 	require.ErrorIs(t, err, kryptogo.ErrInvalidRequest)
 	assert.Equal(t, 1, r.posts("/idv"))
 }
+
+// A store whose errors name the key (a Redis or SQL driver quotes the
+// command it ran) must not carry it into the call's error, any node of its
+// chain, or the log: the SDK masks the keys of the call in what the store
+// said, as it masks personal values.
+func TestKeyStoreErrorsAreMaskedOfTheKey(t *testing.T) {
+	t.Parallel()
+	const key = "order-secret-4242"
+	quoting := func(step string) error {
+		return fmt.Errorf("redis: %s %q: %w", step, key, context.DeadlineExceeded)
+	}
+	for _, kind := range keyedKinds() {
+		for _, method := range []string{"Claim", "MarkInDoubt", "Get", "Complete", "Release"} {
+			t.Run(kind.name+"/"+method, func(t *testing.T) {
+				t.Parallel()
+				srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion())
+				store := newFlakyStore()
+				var logs syncLog
+				logger := slog.New(slog.NewJSONHandler(&logs, nil))
+				c := srv.Client(kryptogo.WithIdempotencyStore(store), kryptogo.WithLogger(logger),
+					kryptogo.WithPollInterval(time.Millisecond, time.Millisecond))
+				switch method {
+				case "Get": // another caller holds the key: the call reads it while it waits
+					_, _, err := store.MemoryStore.Claim(testCtx(t), key, "another-caller", "", time.Hour)
+					require.NoError(t, err)
+				case "Release": // a send that fails before the API releases the key
+					srv.FailNextOnRequest(http.MethodPost, kind.path, 1, http.StatusBadRequest)
+				}
+				store.failOn(method, quoting(method))
+				_, _, err := kind.create(testCtx(t), c, key, 0)
+				if method == "Get" || method == "Claim" || method == "MarkInDoubt" || method == "Release" {
+					require.Error(t, err)
+				}
+				for e := err; e != nil; e = errors.Unwrap(e) {
+					for _, verb := range []string{"%v", "%+v", "%#v"} {
+						assert.NotContains(t, fmt.Sprintf(verb, e), key, "%T %s", e, verb)
+					}
+				}
+				if err != nil && method != "Release" {
+					assert.ErrorIs(t, err, context.DeadlineExceeded, "the store's failure is still classified")
+				}
+				assert.NotContains(t, logs.String(), key)
+			})
+		}
+	}
+}
