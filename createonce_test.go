@@ -1169,3 +1169,28 @@ func TestCreateOnceManyCallsNeverReportOneTaskTwice(t *testing.T) {
 		})
 	}
 }
+
+// Two API accounts (production and staging, two teams) whose clients share
+// one IdempotencyStore each number their tasks from 1: the record that task
+// 1 of one account is key a-1's must not make the lookup of another
+// account's key pass over its own task 1, find nothing, and create it again.
+func TestKeyTaskOwnersOfTwoAccountsSharingAStore(t *testing.T) {
+	t.Parallel()
+	store := kryptogo.NewMemoryStore()
+	srvA := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(), kryptogotest.WithAPIKey("account-a-key-1"))
+	srvB := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(), kryptogotest.WithAPIKey("account-b-key-2"))
+	a := srvA.Client(kryptogo.WithIdempotencyStore(store))
+	b := srvB.Client(kryptogo.WithIdempotencyStore(store))
+	first, err := a.Tasks.CreateOne(testCtx(t), keyedTask("a-1", ""))
+	require.NoError(t, err)
+	srvB.FailNextAfterHandling(http.MethodPost, "/task", 1, http.StatusInternalServerError)
+	_, err = b.Tasks.CreateOne(testCtx(t), keyedTask("b-1", ""))
+	require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+	require.Len(t, srvB.Tasks(), 1, "the API created it")
+	require.Equal(t, first.TaskID, srvB.Tasks()[0].TaskID, "both accounts number from one")
+
+	got, err := b.Tasks.CreateOne(testCtx(t), keyedTask("b-1", ""))
+	require.NoError(t, err)
+	assert.Equal(t, srvB.Tasks()[0].TaskID, got.TaskID, "B's task, found")
+	assert.Len(t, srvB.Tasks(), 1, "no second task")
+}
