@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
+	"github.com/kyabc/kryptogo-go/kryptogotest"
 )
 
 // scriptedHistory is an API whose POST /task creates nothing and answers
@@ -124,4 +125,36 @@ func TestLookupTellsOtherNamesApart(t *testing.T) {
 	assert.Equal(t, 2, posts, "not found: sent again")
 	assert.Equal(t, 2, tasks)
 	assert.Equal(t, kryptogo.ID(1002), got[0].TaskID)
+}
+
+// An API whose clock runs behind the client's dates its tasks before the
+// send by the client's clock, beyond the two minutes the window allows: a
+// send in doubt was not found, and sent again. The lookup reads the API's
+// clock from its Date header and opens the window that much earlier.
+func TestLookupFindsATaskOfAnAPIWhoseClockRunsBehind(t *testing.T) {
+	t.Parallel()
+	for _, skew := range []time.Duration{-time.Hour, -10 * time.Minute, -3 * time.Minute, time.Minute, 10 * time.Minute} {
+		for mode, callbackURL := range map[string]string{"exact": "https://example.com/cb", "by target": ""} {
+			t.Run(fmt.Sprintf("%v/%s", skew, mode), func(t *testing.T) {
+				t.Parallel()
+				srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(),
+					kryptogotest.WithClock(func() time.Time { return time.Now().Add(skew) }))
+				c := srv.Client()
+				srv.FailNextAfterHandling(http.MethodPost, "/task", 1, http.StatusInternalServerError)
+				_, err := c.Tasks.CreateOne(testCtx(t), keyedTask("order-1", callbackURL))
+				require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+				got, err := c.Tasks.CreateOne(testCtx(t), keyedTask("order-1", callbackURL))
+				require.NoError(t, err)
+				require.Len(t, srv.Tasks(), 1, "found, not sent again")
+				assert.Equal(t, srv.Tasks()[0].TaskID, got.TaskID)
+
+				// CreateOnce looks its own send up in the same call.
+				srv.FailNextAfterHandling(http.MethodPost, "/task", 1, http.StatusInternalServerError)
+				once, err := c.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kycTask("c2", "John Doe")})
+				require.NoError(t, err)
+				require.Len(t, srv.Tasks(), 2, "found, not sent again")
+				assert.Equal(t, srv.Tasks()[1].TaskID, once[0].TaskID)
+			})
+		}
+	}
 }

@@ -103,6 +103,17 @@ func recordResponse(cfg *callConfig, res result, mask *callMask) {
 	*cfg.info = ResponseInfo{StatusCode: res.status, Header: header, RequestID: requestIDFrom(header)}
 }
 
+// recordDate gives a call made withServerDate the Date header of an
+// answer, when it has one that parses.
+func recordDate(cfg *callConfig, res result) {
+	if cfg.date == nil || res.status == 0 {
+		return
+	}
+	if date, err := http.ParseTime(res.header.Get("Date")); err == nil {
+		*cfg.date = date
+	}
+}
+
 // rawResponse keeps the JSON a top-level response was decoded from. The
 // one decode route (decode) attaches the body (setRaw); models that are also decoded
 // nested in another value (a task summary in a history page or a callback,
