@@ -335,6 +335,8 @@ func (o *createOnce) send(ctx context.Context, pending []int) (receipts []Create
 		}
 		o.tasks.claims.finish(inFlight, o, ids, o.tasks.client.now())
 	}()
+	ctx, stop := o.keys.fenced(ctx)
+	defer stop()
 	return o.tasks.create(ctx, o.op, o.subset(pending), o.opts)
 }
 

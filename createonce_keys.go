@@ -137,6 +137,10 @@ type heldKey struct {
 	sentAt  time.Time // the earliest such request, by the sender's clock
 	done    bool      // an outcome is recorded
 	result  []byte    // the outcome, when done
+	// confirmed is when the claim that last confirmed the lease was asked
+	// for: the lease lasts at least until confirmed + lease. Set by
+	// acquire, then by the renewal alone.
+	confirmed time.Time
 }
 
 // keySet is the keys of one call, held with one token. acquire takes them,
@@ -151,6 +155,9 @@ type keySet struct {
 	// calls that must run once the call ends.
 	base        context.Context
 	stopRenewal func() // ends the renewal and waits for it; nil when none runs
+	// lost is closed when the lease of a held key may have run out (no
+	// renewal confirmed it in time): the call's send is cut (fenced).
+	lost chan struct{}
 }
 
 func newKeySet(ctx context.Context, c *Client, cfg *callConfig, op string, reqs []keyedRequest) *keySet {
@@ -182,6 +189,7 @@ func (s *keySet) acquire(ctx context.Context) error {
 func (s *keySet) acquireKey(ctx context.Context, h *heldKey) error {
 	store := s.c.keys
 	for {
+		asked := time.Now()
 		rec, ok, err := store.Claim(ctx, h.key, s.token, h.fingerprint, s.c.keyLease)
 		if err != nil {
 			return s.storeFailed("claiming the key", err)
@@ -196,7 +204,7 @@ func (s *keySet) acquireKey(ctx context.Context, h *heldKey) error {
 		}
 		switch {
 		case ok:
-			h.held, h.inDoubt, h.sentAt = true, rec.InDoubt, rec.SentAt
+			h.held, h.inDoubt, h.sentAt, h.confirmed = true, rec.InDoubt, rec.SentAt, asked
 			return nil
 		case rec.Done:
 			h.done, h.result = true, rec.Result
@@ -241,55 +249,6 @@ func (s *keySet) awaitHolder(ctx context.Context, h *heldKey) error {
 		case !found || rec.Holder == "" || !time.Now().Before(rec.LeaseUntil):
 			return nil
 		}
-	}
-}
-
-// renew keeps the leases of the keys held until finish: a call that takes
-// longer than a lease (a slow send, a reconciliation's waits) never loses
-// its key to another caller. A renewal that finds the key taken over
-// (the store was unreachable for a whole lease) is logged; the call then
-// cannot mark the key in doubt, and sends nothing.
-func (s *keySet) renew() {
-	var held []*heldKey
-	for _, h := range s.keys {
-		if h.held {
-			held = append(held, h)
-		}
-	}
-	if len(held) == 0 || s.stopRenewal != nil {
-		return
-	}
-	every := s.c.keyLease / 3
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		ticker := time.NewTicker(every)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ticker.C:
-			}
-			for _, h := range held {
-				s.renewKey(h, every)
-			}
-		}
-	}()
-	s.stopRenewal = func() { close(stop); <-stopped }
-}
-
-// renewKey claims a held key again with the call's token. A key completed
-// meanwhile is left as it is: a done key cannot be claimed.
-func (s *keySet) renewKey(h *heldKey, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(s.base, timeout)
-	defer cancel()
-	rec, ok, err := s.c.keys.Claim(ctx, h.key, s.token, h.fingerprint, s.c.keyLease)
-	switch {
-	case err != nil:
-		s.warn(ctx, "kryptogo: renewing an idempotency key's lease failed; it is tried again", s.errorAttr(err))
-	case !ok && !rec.Done:
-		s.warn(ctx, "kryptogo: another caller took over an idempotency key this call held (its lease ran out)")
 	}
 }
 
@@ -436,7 +395,9 @@ func createKeyed[T any](ctx context.Context, c *Client, cfg *callConfig, op, res
 	if err := keys.markSent(ctx, keys.keys); err != nil {
 		return nil, err
 	}
-	res, err := send(ctx)
+	sendCtx, stop := keys.fenced(ctx)
+	res, err := send(sendCtx)
+	stop()
 	switch {
 	case errors.Is(err, ErrMaybeSent):
 		return nil, stillInDoubt(err, resolve)
