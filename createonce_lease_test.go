@@ -47,19 +47,7 @@ func TestKeySendIsCutWhenItsLeaseRunsOut(t *testing.T) {
 			t.Parallel()
 			srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion())
 			shared := kryptogo.NewMemoryStore()
-			arrived := make(chan struct{})
-			var once sync.Once
-			srv.SetFaultFunc(func(r kryptogotest.Request) kryptogotest.Fault {
-				if r.Method != http.MethodPost {
-					return kryptogotest.Fault{}
-				}
-				first := false
-				once.Do(func() { first = true; close(arrived) })
-				if first {
-					return kryptogotest.Fault{Delay: time.Second} // the holder's POST, slow
-				}
-				return kryptogotest.Fault{}
-			})
+			arrived := slowFirstPOST(srv, time.Second) // the holder's POST
 			holder := srv.Client(kryptogo.WithIdempotencyStore(&lostRenewals{MemoryStore: shared, seen: map[string]bool{}}))
 			kryptogo.SetKeyLease(holder, 150*time.Millisecond)
 			other := srv.Client(kryptogo.WithIdempotencyStore(shared), kryptogo.WithReconcileWait(50*time.Millisecond),
@@ -87,4 +75,24 @@ func TestKeySendIsCutWhenItsLeaseRunsOut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowFirstPOST makes the fake's first POST wait delay before it is
+// handled (the fake creates nothing for a request whose client left), and
+// returns a channel closed when that POST arrives.
+func slowFirstPOST(srv *kryptogotest.Server, delay time.Duration) <-chan struct{} {
+	arrived := make(chan struct{})
+	var once sync.Once
+	srv.SetFaultFunc(func(r kryptogotest.Request) kryptogotest.Fault {
+		if r.Method != http.MethodPost {
+			return kryptogotest.Fault{}
+		}
+		first := false
+		once.Do(func() { first = true; close(arrived) })
+		if first {
+			return kryptogotest.Fault{Delay: delay}
+		}
+		return kryptogotest.Fault{}
+	})
+	return arrived
 }

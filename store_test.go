@@ -1,8 +1,6 @@
 package kryptogo_test
 
 import (
-	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,19 +40,7 @@ func TestForgetLeavesALiveLease(t *testing.T) {
 			t.Parallel()
 			srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion())
 			store := kryptogo.NewMemoryStore()
-			arrived := make(chan struct{})
-			var once sync.Once
-			srv.SetFaultFunc(func(r kryptogotest.Request) kryptogotest.Fault {
-				if r.Method != http.MethodPost {
-					return kryptogotest.Fault{}
-				}
-				first := false
-				once.Do(func() { first = true; close(arrived) })
-				if first {
-					return kryptogotest.Fault{Delay: 200 * time.Millisecond} // the holder's POST, slow
-				}
-				return kryptogotest.Fault{}
-			})
+			arrived := slowFirstPOST(srv, 200*time.Millisecond) // the holder's POST
 			holder := srv.Client(kryptogo.WithIdempotencyStore(store))
 			other := srv.Client(kryptogo.WithIdempotencyStore(store), kryptogo.WithPollInterval(time.Millisecond, 5*time.Millisecond))
 			held := make(chan kryptogo.ID, 1)
