@@ -3,6 +3,8 @@ package kryptogo_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"testing"
@@ -95,4 +97,89 @@ func slowFirstPOST(srv *kryptogotest.Server, delay time.Duration) <-chan struct{
 		return kryptogotest.Fault{}
 	})
 	return arrived
+}
+
+// flakyRenewals is a store that fails half the renewals of a lease (the
+// claims of a token for a key it claimed before), at random.
+type flakyRenewals struct {
+	*kryptogo.MemoryStore
+	mu   sync.Mutex
+	seen map[string]bool
+	rng  *rand.Rand
+}
+
+func (s *flakyRenewals) Claim(ctx context.Context, key, token, fp string, lease time.Duration) (kryptogo.KeyRecord, bool, error) {
+	s.mu.Lock()
+	renewal := s.seen[token+key]
+	s.seen[token+key] = true
+	fail := renewal && s.rng.Float64() < 0.5
+	s.mu.Unlock()
+	if fail {
+		return kryptogo.KeyRecord{}, false, errors.New("blip")
+	}
+	return s.MemoryStore.Claim(ctx, key, token, fp, lease)
+}
+
+// Leases running out under chaos: 100 keys, two callers per key on four
+// clients sharing a store, leases of 90 ms whose renewals fail half the
+// time, and half the POSTs slowed by up to 400 ms, longer than a lease:
+// callers take keys over from holders still sending, again and again.
+// Every key gets one task, and its callers the same id. (Without the send
+// cut at the end of the lease: 9 duplicates of 100.)
+func TestChaosLeasesRunningOut(t *testing.T) {
+	t.Parallel()
+	const keys = 100
+	srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(), kryptogotest.WithHistoryLag(100*time.Millisecond))
+	rng := rand.New(rand.NewPCG(3, 3))
+	srv.SetFaultFunc(func(r kryptogotest.Request) kryptogotest.Fault {
+		if r.Method == http.MethodPost && rng.Float64() < 0.5 {
+			return kryptogotest.Fault{Delay: time.Duration(rng.IntN(400)) * time.Millisecond}
+		}
+		return kryptogotest.Fault{}
+	})
+	store := &flakyRenewals{MemoryStore: kryptogo.NewMemoryStore(), seen: map[string]bool{}, rng: rand.New(rand.NewPCG(5, 5))}
+	var clients []*kryptogo.Client
+	for range 4 {
+		c := srv.Client(kryptogo.WithIdempotencyStore(store), kryptogo.WithReconcileWait(150*time.Millisecond),
+			kryptogo.WithPollInterval(5*time.Millisecond, 20*time.Millisecond))
+		kryptogo.SetKeyLease(c, 90*time.Millisecond)
+		clients = append(clients, c)
+	}
+	var wg sync.WaitGroup
+	ids := make([]map[kryptogo.ID]bool, keys)
+	var mu sync.Mutex
+	for k := range keys {
+		ids[k] = map[kryptogo.ID]bool{}
+		for caller := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := clients[(k+caller)%4]
+				for range 20 {
+					req := kycTask(fmt.Sprintf("cust-%d", k), fmt.Sprintf("Person %d", k))
+					req.IdempotencyKey = fmt.Sprintf("key-%d", k)
+					got, err := c.Tasks.CreateOne(testCtx(t), req)
+					if err == nil {
+						mu.Lock()
+						ids[k][got.TaskID] = true
+						mu.Unlock()
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	time.Sleep(500 * time.Millisecond) // past the slowest POST
+	perCust := map[string]int{}
+	for _, task := range srv.Tasks() {
+		perCust[task.CustomerReference]++
+	}
+	for cust, n := range perCust {
+		assert.Equal(t, 1, n, "%s: one task", cust)
+	}
+	for k, m := range ids {
+		assert.Len(t, m, 1, "key %d: every successful call returns one id", k)
+	}
+	assert.Len(t, srv.Tasks(), keys)
 }
