@@ -134,7 +134,7 @@ type heldKey struct {
 	keyedRequest
 	held    bool      // this call holds the key's lease
 	inDoubt bool      // a request under the key may have reached the API
-	sentAt  time.Time // the earliest such request, by the sender's clock
+	sentAt  time.Time // the earliest such request, by the API's clock as its sender knew it (apiNow)
 	done    bool      // an outcome is recorded
 	result  []byte    // the outcome, when done
 	// confirmed is when the claim that last confirmed the lease was asked
@@ -256,7 +256,7 @@ func (s *keySet) awaitHolder(ctx context.Context, h *heldKey) error {
 // key another caller took over, or a store failure, stops the send: the
 // keys stay as they were (in doubt or not), since nothing more was sent.
 func (s *keySet) markSent(ctx context.Context, keys []*heldKey) error {
-	now := s.c.now()
+	now := s.c.apiNow()
 	for _, h := range keys {
 		err := s.c.keys.MarkInDoubt(ctx, h.key, s.token, now)
 		if err == nil {

@@ -158,3 +158,35 @@ func TestLookupFindsATaskOfAnAPIWhoseClockRunsBehind(t *testing.T) {
 		}
 	}
 }
+
+// A key left in doubt by a process whose clock runs ahead of the API's is
+// looked up by another whose clock agrees with the API: the send time the
+// store holds is by the first's clock, so the second's window, opened from
+// it, began after the task and missed it. A client records a send time by
+// the API's clock as far as it knows it (the Date of its answers).
+func TestLookupOfAKeyInDoubtSentByAClockAhead(t *testing.T) {
+	t.Parallel()
+	const ahead = 10 * time.Minute
+	apiClock := func() time.Time { return time.Now().Add(-ahead) }
+	srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(), kryptogotest.WithClock(apiClock))
+	store := kryptogo.NewMemoryStore()
+	sender := srv.Client(kryptogo.WithIdempotencyStore(store)) // by the real clock: ahead of the API's
+	looker := srv.Client(kryptogo.WithIdempotencyStore(store))
+	kryptogo.SetNowHook(looker, apiClock)
+	_, err := sender.Tasks.CreateOne(testCtx(t), keyedTask("order-0", "")) // the sender has heard from the API
+	require.NoError(t, err)
+
+	srv.FailNextAfterHandling(http.MethodPost, "/task", 1, http.StatusInternalServerError)
+	_, err = sender.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c2", "order-1"))
+	require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+	got, err := looker.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c2", "order-1"))
+	require.NoError(t, err)
+	require.Len(t, srv.Tasks(), 2, "found, not sent again")
+	assert.Equal(t, srv.Tasks()[1].TaskID, got.TaskID)
+}
+
+func kycTaskKeyed(ref, key string) kryptogo.CreateTaskRequest {
+	req := kycTask(ref, "John Doe")
+	req.IdempotencyKey = key
+	return req
+}
