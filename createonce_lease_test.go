@@ -17,21 +17,27 @@ import (
 	"github.com/kyabc/kryptogo-go/kryptogotest"
 )
 
-// lostRenewals is a store that fails every claim of a token after its
-// first: the holder's renewals fail (the store unreachable from its
-// process), so its lease runs out while it still runs.
-type lostRenewals struct {
+// failingRenewals is a store whose renewals fail when fail says so: the
+// claims of a token for a key it claimed before (the store unreachable
+// from the holder's process), so a lease runs out while its call runs.
+type failingRenewals struct {
 	*kryptogo.MemoryStore
 	mu   sync.Mutex
 	seen map[string]bool
+	fail func() bool // called under mu
 }
 
-func (s *lostRenewals) Claim(ctx context.Context, key, token, fp string, lease time.Duration) (kryptogo.KeyRecord, bool, error) {
+func newFailingRenewals(fail func() bool) *failingRenewals {
+	return &failingRenewals{MemoryStore: kryptogo.NewMemoryStore(), seen: map[string]bool{}, fail: fail}
+}
+
+func (s *failingRenewals) Claim(ctx context.Context, key, token, fp string, lease time.Duration) (kryptogo.KeyRecord, bool, error) {
 	s.mu.Lock()
-	renewal := s.seen[token]
-	s.seen[token] = true
+	renewal := s.seen[token+"\x00"+key]
+	s.seen[token+"\x00"+key] = true
+	fail := renewal && s.fail()
 	s.mu.Unlock()
-	if renewal {
+	if fail {
 		return kryptogo.KeyRecord{}, false, errors.New("store unreachable")
 	}
 	return s.MemoryStore.Claim(ctx, key, token, fp, lease)
@@ -48,9 +54,10 @@ func TestKeySendIsCutWhenItsLeaseRunsOut(t *testing.T) {
 		t.Run(kind.name, func(t *testing.T) {
 			t.Parallel()
 			srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion())
-			shared := kryptogo.NewMemoryStore()
+			lost := newFailingRenewals(func() bool { return true }) // the holder's store
+			shared := lost.MemoryStore
 			arrived := slowFirstPOST(srv, time.Second) // the holder's POST
-			holder := srv.Client(kryptogo.WithIdempotencyStore(&lostRenewals{MemoryStore: shared, seen: map[string]bool{}}))
+			holder := srv.Client(kryptogo.WithIdempotencyStore(lost))
 			kryptogo.SetKeyLease(holder, 150*time.Millisecond)
 			other := srv.Client(kryptogo.WithIdempotencyStore(shared), kryptogo.WithReconcileWait(50*time.Millisecond),
 				kryptogo.WithPollInterval(5*time.Millisecond, 10*time.Millisecond))
@@ -109,27 +116,6 @@ func slowFirstPOST(srv *kryptogotest.Server, delay time.Duration) <-chan struct{
 	return arrived
 }
 
-// flakyRenewals is a store that fails half the renewals of a lease (the
-// claims of a token for a key it claimed before), at random.
-type flakyRenewals struct {
-	*kryptogo.MemoryStore
-	mu   sync.Mutex
-	seen map[string]bool
-	rng  *rand.Rand
-}
-
-func (s *flakyRenewals) Claim(ctx context.Context, key, token, fp string, lease time.Duration) (kryptogo.KeyRecord, bool, error) {
-	s.mu.Lock()
-	renewal := s.seen[token+key]
-	s.seen[token+key] = true
-	fail := renewal && s.rng.Float64() < 0.5
-	s.mu.Unlock()
-	if fail {
-		return kryptogo.KeyRecord{}, false, errors.New("blip")
-	}
-	return s.MemoryStore.Claim(ctx, key, token, fp, lease)
-}
-
 // Leases running out under chaos: 60 keys, two callers per key on four
 // clients sharing a store, leases of 90 ms whose renewals fail half the
 // time, and half the POSTs slowed by up to 400 ms, longer than a lease:
@@ -147,7 +133,8 @@ func TestChaosLeasesRunningOut(t *testing.T) {
 		}
 		return kryptogotest.Fault{}
 	})
-	store := &flakyRenewals{MemoryStore: kryptogo.NewMemoryStore(), seen: map[string]bool{}, rng: rand.New(rand.NewPCG(5, 5))}
+	renewals := rand.New(rand.NewPCG(5, 5))
+	store := newFailingRenewals(func() bool { return renewals.Float64() < 0.5 })
 	var clients []*kryptogo.Client
 	for range 4 {
 		c := srv.Client(kryptogo.WithIdempotencyStore(store), kryptogo.WithReconcileWait(150*time.Millisecond),
