@@ -51,11 +51,12 @@ func (a *scriptedHistory) postCount() int {
 // existed).
 func TestLookupTakesAnAnswerItCannotReadAsUnknown(t *testing.T) {
 	t.Parallel()
-	now := time.Now().Unix()
 	task := func(id int, fields string) string {
 		return fmt.Sprintf(`{"task_id":%d,"customer_reference":"c1","progress":0%s}`, id, fields)
 	}
-	recent := fmt.Sprintf(`,"creation_time":%d`, now)
+	// Recent when the page is read: a parallel subtest may wait minutes
+	// for its turn on a loaded machine.
+	recent := func() string { return fmt.Sprintf(`,"creation_time":%d`, time.Now().Unix()) }
 	other := `,"target":{"type":2,"name":"Other Ltd."}`
 	for name, pages := range map[string]func(n int) string{
 		"no data":                   func(int) string { return `{}` },
@@ -66,9 +67,9 @@ func TestLookupTakesAnAnswerItCannotReadAsUnknown(t *testing.T) {
 			if n > 1 {
 				return `{"data":[]}`
 			}
-			return `{"data":[` + task(5, recent) + `]}`
+			return `{"data":[` + task(5, recent()) + `]}`
 		},
-		"a page that repeats": func(int) string { return `{"data":[` + task(5, recent+other) + `]}` },
+		"a page that repeats": func(int) string { return `{"data":[` + task(5, recent()+other) + `]}` },
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
