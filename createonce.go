@@ -3,6 +3,9 @@ package kryptogo
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -332,6 +335,8 @@ func (o *createOnce) send(ctx context.Context, pending []int) (receipts []Create
 		}
 		o.tasks.claims.finish(inFlight, o, ids, o.tasks.client.now())
 	}()
+	ctx, stop := o.keys.fenced(ctx)
+	defer stop()
 	return o.tasks.create(ctx, o.op, o.subset(pending), o.opts)
 }
 
@@ -381,7 +386,7 @@ func (o *createOnce) recordTask(ctx context.Context, i int, id ID, raw []byte) {
 	recorded, err := o.keys.complete(ctx, h, raw)
 	if err != nil {
 		o.keys.warn(ctx, "kryptogo: a task was created but recording it under its idempotency key failed; a call with the key will look it up in the history",
-			slog.String("error", err.Error()))
+			o.keys.errorAttr(err))
 		return
 	}
 	if o.answerRecorded(i, recorded) != nil || !bytes.Equal(recorded, raw) {
@@ -405,15 +410,21 @@ func (o *createOnce) answerRecorded(i int, recorded []byte) error {
 
 // taskOwnerKey names a task's owner record in the IdempotencyStore: the
 // digest of the key whose task it is. A tab cannot be in a user's key, so
-// the name is never one.
-func taskOwnerKey(id ID) string { return "kryptogo\ttask-owner\t" + id.String() }
+// the name is never one. The name holds the account (a digest of the API
+// key, as a fingerprint is keyed with it): two accounts sharing a store
+// (production and staging) may each have a task of one id.
+func (c *Client) taskOwnerKey(id ID) string {
+	mac := hmac.New(sha256.New, []byte(c.creds.key()))
+	mac.Write([]byte("kryptogo-task-owner-account-v1"))
+	return "kryptogo\ttask-owner\t" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:12]) + "\t" + id.String()
+}
 
 // own records request i's key as the owner of task id, unless another key
 // is recorded first, and reports whether the task is i's: a lookup of
 // another key, in any process sharing the store, then leaves it alone.
 func (o *createOnce) own(ctx context.Context, i int, id ID) (bool, error) {
 	digest := []byte(keyDigest(o.reqs[i].IdempotencyKey))
-	rec, err := o.tasks.client.keys.Complete(ctx, taskOwnerKey(id), o.keys.token, digest)
+	rec, err := o.tasks.client.keys.Complete(ctx, o.tasks.client.taskOwnerKey(id), o.keys.token, digest)
 	if err != nil {
 		return false, err
 	}
@@ -536,7 +547,7 @@ func (o *createOnce) claim(ctx context.Context, recent []TaskSummary, i int) (*T
 		if o.keys != nil {
 			mine, err := o.own(ctx, i, t.TaskID)
 			if err != nil {
-				return nil, fmt.Errorf("the idempotency store failed recording the task's key: %w", err)
+				return nil, o.keys.masked("the idempotency store failed recording the task's key: ", err)
 			}
 			if !mine {
 				continue

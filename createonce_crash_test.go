@@ -170,7 +170,9 @@ func TestKeyLeaseIsRenewedWhileTheCallRuns(t *testing.T) {
 		c, err := kryptogo.NewClient("test-key-123456", kryptogo.WithBaseURL(srv.URL), kryptogo.WithIdempotencyStore(store),
 			kryptogo.WithReconcileWait(0), kryptogo.WithPollInterval(time.Millisecond, 5*time.Millisecond))
 		require.NoError(t, err)
-		kryptogo.SetKeyLease(c, 30*time.Millisecond) // renewed every 10 ms
+		// Renewed every 100 ms; a send is cut when no renewal confirmed
+		// the lease for 270 ms of real time (a loaded machine stalls less).
+		kryptogo.SetKeyLease(c, 300*time.Millisecond)
 		return c
 	}
 	owner, other := newClient(), newClient()
@@ -185,7 +187,7 @@ func TestKeyLeaseIsRenewedWhileTheCallRuns(t *testing.T) {
 	// Past the first lease four times over, each step after a renewal.
 	for range 4 {
 		renewals := store.totalClaims()
-		clock.set(clock.Now().Add(20 * time.Millisecond))
+		clock.set(clock.Now().Add(200 * time.Millisecond))
 		require.Eventually(t, func() bool { return store.totalClaims() > renewals }, 10*time.Second, time.Millisecond, "renewed")
 	}
 	waiting := make(chan *kryptogo.CreatedTask, 1)

@@ -134,9 +134,13 @@ type heldKey struct {
 	keyedRequest
 	held    bool      // this call holds the key's lease
 	inDoubt bool      // a request under the key may have reached the API
-	sentAt  time.Time // the earliest such request, by the sender's clock
+	sentAt  time.Time // the earliest such request, by the API's clock as its sender knew it (apiNow)
 	done    bool      // an outcome is recorded
 	result  []byte    // the outcome, when done
+	// confirmed is when the claim that last confirmed the lease was asked
+	// for: the lease lasts at least until confirmed + lease. Set by
+	// acquire, then by the renewal alone.
+	confirmed time.Time
 }
 
 // keySet is the keys of one call, held with one token. acquire takes them,
@@ -151,6 +155,9 @@ type keySet struct {
 	// calls that must run once the call ends.
 	base        context.Context
 	stopRenewal func() // ends the renewal and waits for it; nil when none runs
+	// lost is closed when the lease of a held key may have run out (no
+	// renewal confirmed it in time): the call's send is cut (fenced).
+	lost chan struct{}
 }
 
 func newKeySet(ctx context.Context, c *Client, cfg *callConfig, op string, reqs []keyedRequest) *keySet {
@@ -182,6 +189,7 @@ func (s *keySet) acquire(ctx context.Context) error {
 func (s *keySet) acquireKey(ctx context.Context, h *heldKey) error {
 	store := s.c.keys
 	for {
+		asked := time.Now()
 		rec, ok, err := store.Claim(ctx, h.key, s.token, h.fingerprint, s.c.keyLease)
 		if err != nil {
 			return s.storeFailed("claiming the key", err)
@@ -196,7 +204,7 @@ func (s *keySet) acquireKey(ctx context.Context, h *heldKey) error {
 		}
 		switch {
 		case ok:
-			h.held, h.inDoubt, h.sentAt = true, rec.InDoubt, rec.SentAt
+			h.held, h.inDoubt, h.sentAt, h.confirmed = true, rec.InDoubt, rec.SentAt, asked
 			return nil
 		case rec.Done:
 			h.done, h.result = true, rec.Result
@@ -244,60 +252,11 @@ func (s *keySet) awaitHolder(ctx context.Context, h *heldKey) error {
 	}
 }
 
-// renew keeps the leases of the keys held until finish: a call that takes
-// longer than a lease (a slow send, a reconciliation's waits) never loses
-// its key to another caller. A renewal that finds the key taken over
-// (the store was unreachable for a whole lease) is logged; the call then
-// cannot mark the key in doubt, and sends nothing.
-func (s *keySet) renew() {
-	var held []*heldKey
-	for _, h := range s.keys {
-		if h.held {
-			held = append(held, h)
-		}
-	}
-	if len(held) == 0 || s.stopRenewal != nil {
-		return
-	}
-	every := s.c.keyLease / 3
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		ticker := time.NewTicker(every)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ticker.C:
-			}
-			for _, h := range held {
-				s.renewKey(h, every)
-			}
-		}
-	}()
-	s.stopRenewal = func() { close(stop); <-stopped }
-}
-
-// renewKey claims a held key again with the call's token. A key completed
-// meanwhile is left as it is: a done key cannot be claimed.
-func (s *keySet) renewKey(h *heldKey, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(s.base, timeout)
-	defer cancel()
-	rec, ok, err := s.c.keys.Claim(ctx, h.key, s.token, h.fingerprint, s.c.keyLease)
-	switch {
-	case err != nil:
-		s.warn(ctx, "kryptogo: renewing an idempotency key's lease failed; it is tried again", slog.String("error", err.Error()))
-	case !ok && !rec.Done:
-		s.warn(ctx, "kryptogo: another caller took over an idempotency key this call held (its lease ran out)")
-	}
-}
-
 // markSent marks the keys in doubt right before their request is sent. A
 // key another caller took over, or a store failure, stops the send: the
 // keys stay as they were (in doubt or not), since nothing more was sent.
 func (s *keySet) markSent(ctx context.Context, keys []*heldKey) error {
-	now := s.c.now()
+	now := s.c.apiNow()
 	for _, h := range keys {
 		err := s.c.keys.MarkInDoubt(ctx, h.key, s.token, now)
 		if err == nil {
@@ -345,7 +304,7 @@ func (s *keySet) finish() {
 		}
 		if err := s.c.keys.Release(ctx, h.key, s.token, h.inDoubt); err != nil {
 			s.warn(ctx, "kryptogo: releasing an idempotency key failed; another caller can take it once its lease runs out",
-				slog.Bool("in_doubt", h.inDoubt), slog.String("error", err.Error()))
+				slog.Bool("in_doubt", h.inDoubt), s.errorAttr(err))
 		}
 	}
 }
@@ -369,7 +328,24 @@ func (s *keySet) warn(ctx context.Context, msg string, attrs ...slog.Attr) {
 // storeFailed is the error of a store call that failed before the send:
 // nothing is sent (fail closed).
 func (s *keySet) storeFailed(step string, err error) error {
-	return fmt.Errorf("kryptogo: %s: the idempotency store failed %s, so nothing was sent: %w", s.op, step, err)
+	return s.masked(fmt.Sprintf("kryptogo: %s: the idempotency store failed %s, so nothing was sent: ", s.op, step), err)
+}
+
+// masked returns a store's err, its text prefixed, masked of the call's
+// keys (a Redis or SQL driver quotes the command it ran): storeError.
+func (s *keySet) masked(prefix string, err error) error { return s.scrubber().wrapStore(prefix, err) }
+
+// errorAttr is a store's err for a log record, masked of the call's keys.
+func (s *keySet) errorAttr(err error) slog.Attr {
+	return slog.String("error", s.scrubber().text(err.Error()))
+}
+
+func (s *keySet) scrubber() scrubber {
+	keys := make([]string, len(s.keys))
+	for i, h := range s.keys {
+		keys[i] = h.key
+	}
+	return s.c.scrubber(keys)
 }
 
 // keyReused is the error of a key that was used for another request.
@@ -419,7 +395,9 @@ func createKeyed[T any](ctx context.Context, c *Client, cfg *callConfig, op, res
 	if err := keys.markSent(ctx, keys.keys); err != nil {
 		return nil, err
 	}
-	res, err := send(ctx)
+	sendCtx, stop := keys.fenced(ctx)
+	res, err := send(sendCtx)
+	stop()
 	switch {
 	case errors.Is(err, ErrMaybeSent):
 		return nil, stillInDoubt(err, resolve)
@@ -443,7 +421,7 @@ func recordResult[T any](ctx context.Context, keys *keySet, h *heldKey, res *T) 
 	switch {
 	case err != nil:
 		keys.warn(ctx, "kryptogo: the request succeeded but recording its result under the idempotency key failed; a call with the key will find it in doubt",
-			slog.String("error", err.Error()))
+			keys.errorAttr(err))
 		return res, nil
 	case bytes.Equal(recorded, raw):
 		return res, nil

@@ -695,3 +695,194 @@ func TestKeyIDVFingerprintCoversTheImages(t *testing.T) {
 	require.ErrorIs(t, err, kryptogo.ErrInvalidRequest)
 	assert.Equal(t, 1, r.posts("/idv"))
 }
+
+// A store whose errors name the key (a Redis or SQL driver quotes the
+// command it ran) must not carry it into the call's error, any node of its
+// chain, or the log: the SDK masks the keys of the call in what the store
+// said, as it masks personal values.
+func TestKeyStoreErrorsAreMaskedOfTheKey(t *testing.T) {
+	t.Parallel()
+	const key = "order-secret-4242"
+	quoting := func(step string) error {
+		return fmt.Errorf("redis: %s %q: %w", step, key, context.DeadlineExceeded)
+	}
+	for _, kind := range keyedKinds() {
+		for _, method := range []string{"Claim", "MarkInDoubt", "Get", "Complete", "Release"} {
+			t.Run(kind.name+"/"+method, func(t *testing.T) {
+				t.Parallel()
+				srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion())
+				store := newFlakyStore()
+				var logs syncLog
+				logger := slog.New(slog.NewJSONHandler(&logs, nil))
+				c := srv.Client(kryptogo.WithIdempotencyStore(store), kryptogo.WithLogger(logger),
+					kryptogo.WithPollInterval(time.Millisecond, time.Millisecond))
+				switch method {
+				case "Get": // another caller holds the key: the call reads it while it waits
+					_, _, err := store.MemoryStore.Claim(testCtx(t), key, "another-caller", "", time.Hour)
+					require.NoError(t, err)
+				case "Release": // a send that fails before the API releases the key
+					srv.FailNextOnRequest(http.MethodPost, kind.path, 1, http.StatusBadRequest)
+				}
+				store.failOn(method, quoting(method))
+				_, _, err := kind.create(testCtx(t), c, key, 0)
+				if method == "Get" || method == "Claim" || method == "MarkInDoubt" || method == "Release" {
+					require.Error(t, err)
+				}
+				for e := err; e != nil; e = errors.Unwrap(e) {
+					for _, verb := range []string{"%v", "%+v", "%#v"} {
+						assert.NotContains(t, fmt.Sprintf(verb, e), key, "%T %s", e, verb)
+					}
+				}
+				if err != nil && method != "Release" {
+					assert.ErrorIs(t, err, context.DeadlineExceeded, "the store's failure is still classified")
+				}
+				assert.NotContains(t, logs.String(), key)
+			})
+		}
+	}
+}
+
+// stepStore acts at its at-th call (any method): cancels the caller before
+// or after the call, or fails it (the call made or not).
+type stepStore struct {
+	kryptogo.IdempotencyStore
+	mu     sync.Mutex
+	n, at  int
+	action string
+	cancel context.CancelFunc
+}
+
+func (s *stepStore) step() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	return s.action, s.n == s.at
+}
+
+func (s *stepStore) around(call func() error) error {
+	action, now := s.step()
+	if !now {
+		return call()
+	}
+	switch action {
+	case "cancel-before":
+		s.cancel()
+		return call()
+	case "cancel-after":
+		err := call()
+		s.cancel()
+		return err
+	case "fail":
+		return errors.New("store blip")
+	case "fail-after":
+		_ = call()
+		return errors.New("store blip after")
+	}
+	return call()
+}
+
+func (s *stepStore) Claim(ctx context.Context, key, token, fp string, lease time.Duration) (rec kryptogo.KeyRecord, ok bool, err error) {
+	err = s.around(func() (e error) {
+		rec, ok, e = s.IdempotencyStore.Claim(ctx, key, token, fp, lease)
+		return e
+	})
+	return rec, ok, err
+}
+
+func (s *stepStore) MarkInDoubt(ctx context.Context, key, token string, at time.Time) error {
+	return s.around(func() error { return s.IdempotencyStore.MarkInDoubt(ctx, key, token, at) })
+}
+
+func (s *stepStore) Complete(ctx context.Context, key, token string, result []byte) (rec kryptogo.KeyRecord, err error) {
+	err = s.around(func() (e error) {
+		rec, e = s.IdempotencyStore.Complete(ctx, key, token, result)
+		return e
+	})
+	return rec, err
+}
+
+func (s *stepStore) Release(ctx context.Context, key, token string, inDoubt bool) error {
+	return s.around(func() error { return s.IdempotencyStore.Release(ctx, key, token, inDoubt) })
+}
+
+func (s *stepStore) Get(ctx context.Context, key string) (rec kryptogo.KeyRecord, ok bool, err error) {
+	err = s.around(func() (e error) {
+		rec, ok, e = s.IdempotencyStore.Get(ctx, key)
+		return e
+	})
+	return rec, ok, err
+}
+
+// The protocol swept: a caller is cancelled, or the store fails, at each of
+// its first four store calls (claim, mark in doubt, complete or release,
+// the task's owner record), while the API answers, answers 500 after
+// creating, drops its answer, or sees the caller cancelled at its POST;
+// then another client retries the key six times. For every create, every
+// step and every fault (320 runs): at most one create, and every call that
+// succeeds returns its id.
+func TestKeyProtocolSwept(t *testing.T) {
+	t.Parallel()
+	for _, kind := range keyedKinds() {
+		for _, action := range []string{"cancel-before", "cancel-after", "fail", "fail-after"} {
+			for _, httpFault := range []string{"none", "500-after", "drop-answer", "cancel-at-post"} {
+				for at := 1; at <= 4; at++ {
+					name := fmt.Sprintf("%s/%s/%s/%d", kind.name, action, httpFault, at)
+					t.Run(name, func(t *testing.T) {
+						t.Parallel()
+						srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion())
+						shared := kryptogo.NewMemoryStore()
+						ctx, cancel := context.WithCancel(testCtx(t))
+						defer cancel()
+						ss := &stepStore{IdempotencyStore: shared, at: at, action: action, cancel: cancel}
+						posted := false
+						var pmu sync.Mutex
+						srv.SetFaultFunc(func(r kryptogotest.Request) kryptogotest.Fault {
+							if r.Method != http.MethodPost {
+								return kryptogotest.Fault{}
+							}
+							pmu.Lock()
+							defer pmu.Unlock()
+							if posted {
+								return kryptogotest.Fault{}
+							}
+							posted = true
+							switch httpFault {
+							case "500-after":
+								return kryptogotest.Fault{Status: 500, AfterHandling: true}
+							case "drop-answer":
+								return kryptogotest.Fault{Drop: true, AfterHandling: true}
+							case "cancel-at-post":
+								cancel()
+								return kryptogotest.Fault{Drop: true, AfterHandling: true}
+							}
+							return kryptogotest.Fault{}
+						})
+						a := srv.Client(kryptogo.WithIdempotencyStore(ss), kryptogo.WithReconcileWait(30*time.Millisecond))
+						kryptogo.SetKeyLease(a, 300*time.Millisecond)
+						b := srv.Client(kryptogo.WithIdempotencyStore(shared), kryptogo.WithReconcileWait(30*time.Millisecond),
+							kryptogo.WithPollInterval(time.Millisecond, 5*time.Millisecond))
+						var ids []kryptogo.ID
+						id, _, err := kind.create(ctx, a, "k-1", 0)
+						if err == nil {
+							ids = append(ids, id)
+						}
+						time.Sleep(20 * time.Millisecond) // the fake may still be creating after a cancel
+						for try := 0; try < 6; try++ {
+							bctx, bc := context.WithTimeout(testCtx(t), time.Second)
+							id, _, err := kind.create(bctx, b, "k-1", 0)
+							bc()
+							if err == nil {
+								ids = append(ids, id)
+							}
+						}
+						created := len(srv.Tasks()) + len(srv.KYAResults()) + len(srv.IDVTasks())
+						assert.LessOrEqual(t, created, 1, "at most one create")
+						for _, id := range ids {
+							assert.Equal(t, ids[0], id, "one id for the key")
+						}
+					})
+				}
+			}
+		}
+	}
+}

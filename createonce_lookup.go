@@ -17,9 +17,10 @@ import (
 )
 
 // FindCreated looks in the history of req's customer for the tasks req
-// created since since (give the time of the send in doubt, less a margin
-// for the API's clock, which may run behind yours), oldest first: nil when
-// there is none. It is the lookup CreateOnce and keyed creates make, for
+// created since since (give the time of the send in doubt, less a margin:
+// the SDK's lookups take two minutes), oldest first: nil when there is
+// none. since is by your clock; when the API's (its Date header) runs
+// behind, the window opens that much earlier. It is the lookup CreateOnce and keyed creates make, for
 // callers who keep their own state of a send in doubt. Look again a few
 // seconds later before taking an empty answer as "not created": the
 // history may list a new task late.
@@ -157,7 +158,8 @@ type historyLookup struct {
 }
 
 // recentTasks returns the customer's tasks created since since, oldest
-// first. The API documents neither the order of the history nor that it
+// first: since by the client's clock, opened earlier by as much as the
+// API's clock runs behind it (apiClockLag). The API documents neither the order of the history nor that it
 // honours page_size, so every page is read, up to an empty page. An answer
 // that cannot be read with certainty is an error (errUnreadableHistory):
 // a page without a data array, or repeating the previous page's first task
@@ -172,9 +174,14 @@ func (l *historyLookup) recentTasks(ctx context.Context, ref string, since time.
 		if page > maxLookupPages {
 			return nil, errHistoryTooLong
 		}
-		res, err := l.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref}, l.opts...)
+		var date time.Time
+		res, err := l.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref},
+			append(l.opts[:len(l.opts):len(l.opts)], withServerDate(&date))...)
 		if err != nil {
 			return nil, err
+		}
+		if page == 1 {
+			since = since.Add(-l.apiClockLag(date))
 		}
 		if err := readablePage(res, page, first); err != nil {
 			return nil, err
@@ -204,6 +211,27 @@ func (l *historyLookup) recentTasks(ctx context.Context, ref string, since time.
 		return ta.Before(tb) || ta.Equal(tb) && recent[a].TaskID < recent[b].TaskID
 	})
 	return recent, nil
+}
+
+// apiClockLag returns how far the API's clock runs behind the client's, by
+// date, the Date header of an answer that just came (whole seconds); 0
+// when it runs ahead or the answer had none. The API dates its tasks by
+// its clock, and a window opened by the client's would miss a task the
+// send created.
+func (l *historyLookup) apiClockLag(date time.Time) time.Duration {
+	if date.IsZero() {
+		return 0
+	}
+	return max(l.tasks.client.now().Sub(date), 0)
+}
+
+// withServerDate makes a call set *date to the Date header of its last
+// answer (left as it was when the answer has none).
+func withServerDate(date *time.Time) Option {
+	return func(s *settings) error {
+		s.date = date
+		return nil
+	}
 }
 
 // readablePage returns an error for a page of history the lookup cannot

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kryptogo "github.com/kyabc/kryptogo-go"
+	"github.com/kyabc/kryptogo-go/kryptogotest"
 )
 
 // scriptedHistory is an API whose POST /task creates nothing and answers
@@ -50,11 +51,12 @@ func (a *scriptedHistory) postCount() int {
 // existed).
 func TestLookupTakesAnAnswerItCannotReadAsUnknown(t *testing.T) {
 	t.Parallel()
-	now := time.Now().Unix()
 	task := func(id int, fields string) string {
 		return fmt.Sprintf(`{"task_id":%d,"customer_reference":"c1","progress":0%s}`, id, fields)
 	}
-	recent := fmt.Sprintf(`,"creation_time":%d`, now)
+	// Recent when the page is read: a parallel subtest may wait minutes
+	// for its turn on a loaded machine.
+	recent := func() string { return fmt.Sprintf(`,"creation_time":%d`, time.Now().Unix()) }
 	other := `,"target":{"type":2,"name":"Other Ltd."}`
 	for name, pages := range map[string]func(n int) string{
 		"no data":                   func(int) string { return `{}` },
@@ -65,9 +67,9 @@ func TestLookupTakesAnAnswerItCannotReadAsUnknown(t *testing.T) {
 			if n > 1 {
 				return `{"data":[]}`
 			}
-			return `{"data":[` + task(5, recent) + `]}`
+			return `{"data":[` + task(5, recent()) + `]}`
 		},
-		"a page that repeats": func(int) string { return `{"data":[` + task(5, recent+other) + `]}` },
+		"a page that repeats": func(int) string { return `{"data":[` + task(5, recent()+other) + `]}` },
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -124,4 +126,68 @@ func TestLookupTellsOtherNamesApart(t *testing.T) {
 	assert.Equal(t, 2, posts, "not found: sent again")
 	assert.Equal(t, 2, tasks)
 	assert.Equal(t, kryptogo.ID(1002), got[0].TaskID)
+}
+
+// An API whose clock runs behind the client's dates its tasks before the
+// send by the client's clock, beyond the two minutes the window allows: a
+// send in doubt was not found, and sent again. The lookup reads the API's
+// clock from its Date header and opens the window that much earlier.
+func TestLookupFindsATaskOfAnAPIWhoseClockRunsBehind(t *testing.T) {
+	t.Parallel()
+	for _, skew := range []time.Duration{-time.Hour, -10 * time.Minute, -3 * time.Minute, time.Minute, 10 * time.Minute} {
+		for mode, callbackURL := range map[string]string{"exact": "https://example.com/cb", "by target": ""} {
+			t.Run(fmt.Sprintf("%v/%s", skew, mode), func(t *testing.T) {
+				t.Parallel()
+				srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(),
+					kryptogotest.WithClock(func() time.Time { return time.Now().Add(skew) }))
+				c := srv.Client()
+				srv.FailNextAfterHandling(http.MethodPost, "/task", 1, http.StatusInternalServerError)
+				_, err := c.Tasks.CreateOne(testCtx(t), keyedTask("order-1", callbackURL))
+				require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+				got, err := c.Tasks.CreateOne(testCtx(t), keyedTask("order-1", callbackURL))
+				require.NoError(t, err)
+				require.Len(t, srv.Tasks(), 1, "found, not sent again")
+				assert.Equal(t, srv.Tasks()[0].TaskID, got.TaskID)
+
+				// CreateOnce looks its own send up in the same call.
+				srv.FailNextAfterHandling(http.MethodPost, "/task", 1, http.StatusInternalServerError)
+				once, err := c.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kycTask("c2", "John Doe")})
+				require.NoError(t, err)
+				require.Len(t, srv.Tasks(), 2, "found, not sent again")
+				assert.Equal(t, srv.Tasks()[1].TaskID, once[0].TaskID)
+			})
+		}
+	}
+}
+
+// A key left in doubt by a process whose clock runs ahead of the API's is
+// looked up by another whose clock agrees with the API: the send time the
+// store holds is by the first's clock, so the second's window, opened from
+// it, began after the task and missed it. A client records a send time by
+// the API's clock as far as it knows it (the Date of its answers).
+func TestLookupOfAKeyInDoubtSentByAClockAhead(t *testing.T) {
+	t.Parallel()
+	const ahead = 10 * time.Minute
+	apiClock := func() time.Time { return time.Now().Add(-ahead) }
+	srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(), kryptogotest.WithClock(apiClock))
+	store := kryptogo.NewMemoryStore()
+	sender := srv.Client(kryptogo.WithIdempotencyStore(store)) // by the real clock: ahead of the API's
+	looker := srv.Client(kryptogo.WithIdempotencyStore(store))
+	kryptogo.SetNowHook(looker, apiClock)
+	_, err := sender.Tasks.CreateOne(testCtx(t), keyedTask("order-0", "")) // the sender has heard from the API
+	require.NoError(t, err)
+
+	srv.FailNextAfterHandling(http.MethodPost, "/task", 1, http.StatusInternalServerError)
+	_, err = sender.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c2", "order-1"))
+	require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+	got, err := looker.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c2", "order-1"))
+	require.NoError(t, err)
+	require.Len(t, srv.Tasks(), 2, "found, not sent again")
+	assert.Equal(t, srv.Tasks()[1].TaskID, got.TaskID)
+}
+
+func kycTaskKeyed(ref, key string) kryptogo.CreateTaskRequest {
+	req := kycTask(ref, "John Doe")
+	req.IdempotencyKey = key
+	return req
 }

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 )
@@ -177,6 +178,31 @@ func recordResponse(cfg *callConfig, res result, mask *callMask) {
 		header[name] = masked
 	}
 	*cfg.info = ResponseInfo{StatusCode: res.status, Header: header, RequestID: requestIDFrom(header)}
+}
+
+// recordDate notes the Date header of an answer, when it has one that
+// parses: the client keeps how far the API's clock runs behind its own
+// (apiLag), and a call made withServerDate gets the date.
+func (c *Client) recordDate(cfg *callConfig, res result) {
+	if res.status == 0 {
+		return
+	}
+	date, err := http.ParseTime(res.header.Get("Date"))
+	if err != nil {
+		return
+	}
+	c.apiLag.Store(int64(max(c.now().Sub(date), 0)))
+	if cfg.date != nil {
+		*cfg.date = date
+	}
+}
+
+// apiNow is the time by the API's clock as far as the client knows it: its
+// own, less how far the API's ran behind by the latest answer. A create's
+// send time is recorded by it, since the API dates its tasks by its clock
+// and another process may look the create up.
+func (c *Client) apiNow() time.Time {
+	return c.now().Add(-time.Duration(c.apiLag.Load()))
 }
 
 // rawResponse keeps the JSON a top-level response was decoded from. The

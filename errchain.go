@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -80,7 +81,7 @@ func (s scrubber) chain(err error) error {
 		return &textproto.Error{Code: e.Code, Msg: s.text(e.Msg)}
 	case *limiterError:
 		return err // the caller's own limiter: it never sees the request
-	case *redactedError, *maybeSentError, *budgetError, *pauseError, *APIError, *ResponseError, *ValidationError,
+	case *redactedError, *storeError, *maybeSentError, *budgetError, *pauseError, *APIError, *ResponseError, *ValidationError,
 		*maskedError, *maskedWrapper, *maskedJoin, *maskedNetError, *maskedNetWrapper, *maskedNetJoin:
 		return err // the SDK's own, built from masked parts
 	}
@@ -191,6 +192,26 @@ func netClassOf(err error) (netClass, bool) {
 		class.temporary = tmp.Temporary()
 	}
 	return class, true
+}
+
+// storeError is a failure of the client's IdempotencyStore, its text and
+// chain masked of the call's idempotency keys (a driver quotes the command
+// it ran, key included). Is asks the original chain, so a caller still
+// matches its store's own sentinel errors: errors.Is tells yes or no, never
+// a text. The original is held in a closure, which neither printing nor
+// reflection (an error reporter recording fields) can open.
+type storeError struct {
+	redactedError
+	matches func(target error) bool
+}
+
+// Is reports whether the store's original error matches target.
+func (e *storeError) Is(target error) bool { return e.matches(target) }
+
+// wrapStore is wrap for a store's err: a storeError.
+func (s scrubber) wrapStore(prefix string, err error) error {
+	return &storeError{redactedError: redactedError{msg: s.text(prefix + s.head(err.Error())), err: s.chain(err)},
+		matches: func(target error) bool { return errors.Is(err, target) }}
 }
 
 // maskedError stands in for an error node of a foreign type: its text,

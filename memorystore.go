@@ -227,8 +227,11 @@ func (s *MemoryStore) Get(_ context.Context, key string) (KeyRecord, bool, error
 
 // Forget implements IdempotencyStore.
 func (s *MemoryStore) Forget(_ context.Context, key string) error {
-	s.lock()
+	now := s.lock()
 	defer s.mu.Unlock()
+	if r := s.key(key, now); r != nil && !r.Done && r.held(now) {
+		return ErrNotHolder
+	}
 	delete(s.keys, key)
 	return nil
 }

@@ -62,6 +62,7 @@ func (c *Client) sendAttempts(ctx context.Context, cfg *callConfig, op *Operatio
 		}
 		pause := call.observe(res)
 		recordResponse(cfg, res, mask)
+		c.recordDate(cfg, res)
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
 			refund := call.succeeded()
 			obs.attemptDone(res, nil, pause, mask)

@@ -18,7 +18,8 @@ import (
 // must pass.
 
 // ErrNotHolder is returned by IdempotencyStore.MarkInDoubt when the token no
-// longer holds the key's lease: the caller must not send.
+// longer holds the key's lease: the caller must not send; and by Forget when
+// a live lease holds the key.
 var ErrNotHolder = errors.New("kryptogo: the idempotency key's lease is held by another caller")
 
 // errEmptyToken is a store's answer to a claim without a token, which
@@ -58,8 +59,10 @@ type IdempotencyStore interface {
 	Release(ctx context.Context, key, token string, inDoubt bool) error
 	// Get returns the key's record and whether there is one.
 	Get(ctx context.Context, key string) (KeyRecord, bool, error)
-	// Forget deletes the key's record whatever its state (an operator's
-	// decision that a key in doubt created nothing).
+	// Forget deletes the key's record (an operator's decision that a key
+	// in doubt created nothing), except under a live lease: its holder may
+	// be sending, and a caller claiming the key afresh would send again.
+	// Then it changes nothing and returns ErrNotHolder.
 	Forget(ctx context.Context, key string) error
 }
 

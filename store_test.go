@@ -4,7 +4,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	kryptogo "github.com/kyabc/kryptogo-go"
+	"github.com/kyabc/kryptogo-go/kryptogotest"
 	"github.com/kyabc/kryptogo-go/storetest"
 )
 
@@ -23,4 +27,34 @@ func TestMemoryStoreConformance(t *testing.T) {
 	t.Run("Pause", func(t *testing.T) {
 		storetest.PauseStore(t, func(*testing.T) kryptogo.PauseStore { return kryptogo.NewMemoryStore() })
 	})
+}
+
+// Forget while a call holds the key (an operator clearing a key they took
+// for stuck, while its holder is still sending) must not let another
+// caller claim it afresh and send again: ErrNotHolder, the key kept, and
+// the other caller waits for the holder's outcome.
+func TestForgetLeavesALiveLease(t *testing.T) {
+	t.Parallel()
+	for _, kind := range keyedKinds() {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion())
+			store := kryptogo.NewMemoryStore()
+			arrived := slowFirstPOST(srv, 200*time.Millisecond) // the holder's POST
+			holder := srv.Client(kryptogo.WithIdempotencyStore(store))
+			other := srv.Client(kryptogo.WithIdempotencyStore(store), kryptogo.WithPollInterval(time.Millisecond, 5*time.Millisecond))
+			held := make(chan kryptogo.ID, 1)
+			go func() {
+				id, _, err := kind.create(testCtx(t), holder, "order-1", 0)
+				assert.NoError(t, err)
+				held <- id
+			}()
+			<-arrived
+			require.ErrorIs(t, store.Forget(testCtx(t), "order-1"), kryptogo.ErrNotHolder)
+			id, _, err := kind.create(testCtx(t), other, "order-1", 0)
+			require.NoError(t, err)
+			assert.Equal(t, <-held, id, "the holder's result")
+			assert.Equal(t, 1, len(srv.Tasks())+len(srv.KYAResults())+len(srv.IDVTasks()), "one create")
+		})
+	}
 }

@@ -44,6 +44,8 @@ func (s *Server) front(next http.Handler) http.Handler {
 		if !pause(r, a.latency+a.fault.Delay) {
 			return
 		}
+		// The API's clock, as a real server's Date is its own (WithClock).
+		w.Header().Set("Date", s.cfg.now().UTC().Format(http.TimeFormat))
 		f := a.fault
 		switch {
 		case a.retryAfter > 0:

@@ -98,6 +98,16 @@ redis.call('PEXPIRE', k, ARGV[3])
 return 1
 `)
 
+// forgetScript: KEYS[1] the key. Deletes it unless a live lease holds it
+// (its holder may be sending); returns 0 then.
+var forgetScript = redis.NewScript(luaPrelude + `
+local k = KEYS[1]
+local cur = redis.call('HMGET', k, 'h', 'l', 'x')
+if cur[1] and cur[2] and cur[3] ~= '1' and now_ms() < tonumber(cur[2]) then return 0 end
+redis.call('DEL', k)
+return 1
+`)
+
 var errEmptyToken = errors.New("the token is empty")
 
 // Claim implements kryptogo.IdempotencyStore: one script, the lease on
@@ -185,10 +195,15 @@ func (s *Store) Get(ctx context.Context, key string) (kryptogo.KeyRecord, bool, 
 	return rec, true, nil
 }
 
-// Forget implements kryptogo.IdempotencyStore: one DEL.
+// Forget implements kryptogo.IdempotencyStore: one script, the lease on
+// the server's clock; kryptogo.ErrNotHolder under a live lease.
 func (s *Store) Forget(ctx context.Context, key string) error {
-	if err := s.rdb.Del(ctx, s.redisKey(idempotencyKind, key)).Err(); err != nil {
+	deleted, err := forgetScript.Run(ctx, s.rdb, []string{s.redisKey(idempotencyKind, key)}).Int()
+	if err != nil {
 		return wrap("Forget", err)
+	}
+	if deleted == 0 {
+		return kryptogo.ErrNotHolder
 	}
 	return nil
 }

@@ -104,11 +104,26 @@ func (s *Store) Get(ctx context.Context, key string) (kryptogo.KeyRecord, bool, 
 	return rec, true, nil
 }
 
-// Forget implements kryptogo.IdempotencyStore.
+// Forget implements kryptogo.IdempotencyStore: kryptogo.ErrNotHolder when
+// a live lease holds the key, which is then kept.
 func (s *Store) Forget(ctx context.Context, key string) error {
 	if err := s.check(checkText("idempotency key", key)); err != nil {
 		return err
 	}
-	_, err := s.exec(ctx, s.q.forget, s.args(key))
-	return wrap("forget idempotency key", err)
+	res, err := s.exec(ctx, s.q.forget, s.args(key))
+	if err != nil {
+		return wrap("forget idempotency key", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n > 0 {
+		return nil
+	}
+	var held int
+	err = s.queryRow(ctx, s.q.heldLive, s.args(key), func(row *sql.Row) error { return row.Scan(&held) })
+	switch {
+	case err != nil:
+		return wrap("forget idempotency key", err)
+	case held > 0:
+		return kryptogo.ErrNotHolder
+	}
+	return nil
 }

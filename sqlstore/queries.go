@@ -5,10 +5,10 @@ import "strconv"
 // queries holds the store's statements, expanded for its dialect and
 // tables once, in New.
 type queries struct {
-	claim, markInDoubt, complete, releaseFree, releaseInDoubt, get, forget string
-	claimCallback, completeCallback, releaseCallback                       string
-	extendPause, pausedUntil                                               string
-	prune                                                                  []string
+	claim, markInDoubt, complete, releaseFree, releaseInDoubt, get, forget, heldLive string
+	claimCallback, completeCallback, releaseCallback                                 string
+	extendPause, pausedUntil                                                         string
+	prune                                                                            []string
 }
 
 // pruneBatch is how many expired rows of a table one prune statement
@@ -82,7 +82,9 @@ var (
 	releaseFreeSQL    = `DELETE FROM {keys} WHERE ` + heldBy
 	releaseInDoubtSQL = `UPDATE {keys} SET holder = '', lease_until = NULL, in_doubt = TRUE, expires_at = {later $3} WHERE ` + heldBy
 	getSQL            = `SELECT ` + keyColumns + ` FROM {keys} WHERE key = $1 AND expires_at > {now}`
-	forgetSQL         = `DELETE FROM {keys} WHERE key = $1`
+	// Forget leaves a key under a live lease: its holder may be sending.
+	forgetSQL   = `DELETE FROM {keys} WHERE key = $1 AND (expires_at <= {now} OR done OR holder = '' OR lease_until IS NULL OR lease_until <= {now})`
+	heldLiveSQL = `SELECT COUNT(*) FROM {keys} WHERE key = $1 AND expires_at > {now} AND NOT done AND holder <> '' AND lease_until > {now}`
 )
 
 // ClaimCallback, like Claim, always returns the row; an unfinished claim
@@ -136,6 +138,7 @@ func buildQueries(f *flavor, t tables) queries {
 		releaseInDoubt:   x(releaseInDoubtSQL),
 		get:              x(getSQL),
 		forget:           x(forgetSQL),
+		heldLive:         x(heldLiveSQL),
 		claimCallback:    x(claimCallbackSQL),
 		completeCallback: x(completeCallbackSQL),
 		releaseCallback:  x(releaseCallbackSQL),

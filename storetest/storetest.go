@@ -103,6 +103,7 @@ func IdempotencyStore(t *testing.T, newStore NewIdempotencyStore) {
 		{"EmptyTokenRefused", emptyTokenRefused},
 		{"CompleteAbsentKey", completeAbsentKey},
 		{"LapsedHolderStillHolds", lapsedHolderStillHolds},
+		{"ForgetLapsedLease", forgetLapsedLease},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -163,6 +164,24 @@ func lapsedHolderStillHolds(t *testing.T, s kryptogo.IdempotencyStore) {
 		t.Fatal("Release(inDoubt=true) by the lapsed holder deleted the key")
 	}
 	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp", InDoubt: true, SentAt: sentAt})
+}
+
+// forgetLapsedLease: a key whose lease ran out is forgotten (its holder
+// crashed; the operator checked by hand).
+func forgetLapsedLease(t *testing.T, s kryptogo.IdempotencyStore) {
+	ctx, key := t.Context(), uniqueKey(t)
+	_, _, err := s.Claim(ctx, key, "a", "fp", shortLease)
+	check(t, err)
+	check(t, s.MarkInDoubt(ctx, key, "a", time.Now()))
+	eventually(t, "the lease runs out", func() bool {
+		rec, _, err := s.Get(ctx, key)
+		check(t, err)
+		return time.Now().After(rec.LeaseUntil.Add(tolerance))
+	})
+	check(t, s.Forget(ctx, key))
+	if _, ok, err := s.Get(ctx, key); err != nil || ok {
+		t.Fatalf("lapsed key after Forget: Get = %v, %v; want absent", ok, err)
+	}
 }
 
 // heldKeyOutlivesRetention: a record is kept while a live lease holds
@@ -383,7 +402,18 @@ func releaseByAnotherChangesNothing(t *testing.T, s kryptogo.IdempotencyStore) {
 
 func forget(t *testing.T, s kryptogo.IdempotencyStore) {
 	ctx := t.Context()
-	for _, state := range []string{"held", "inDoubt", "done"} {
+	// A live lease is not forgotten: its holder may be sending, and a
+	// caller claiming the key afresh would send again.
+	held := uniqueKey(t) + "held"
+	_, _, err := s.Claim(ctx, held, "a", "fp-1", longLease)
+	check(t, err)
+	if err := s.Forget(ctx, held); !errors.Is(err, kryptogo.ErrNotHolder) {
+		t.Fatalf("Forget of a key under a live lease = %v; want ErrNotHolder", err)
+	}
+	if rec, ok, err := s.Get(ctx, held); err != nil || !ok || rec.Holder != "a" {
+		t.Fatalf("Forget of a key under a live lease changed it: Get = %+v, %v, %v", rec, ok, err)
+	}
+	for _, state := range []string{"inDoubt", "done"} {
 		key := uniqueKey(t) + state
 		_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 		check(t, err)
