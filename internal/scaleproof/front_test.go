@@ -1,6 +1,8 @@
 package scaleproof
 
 import (
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -48,6 +50,8 @@ func newFront(t *testing.T, fakeURL string) *front {
 	}
 	f := &front{}
 	proxy := httputil.NewSingleHostReverseProxy(u)
+	// A fault that drops the connection is a 502 to the worker, not news.
+	proxy.ErrorLog = log.New(io.Discard, "", 0)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := hit{worker: workerOf(r.UserAgent()), method: r.Method, path: r.URL.Path, at: time.Now()}
 		if f.spring(h) {

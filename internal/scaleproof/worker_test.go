@@ -31,6 +31,7 @@ const (
 	envAPIKey   = "SCALEPROOF_API_KEY"
 	envStore    = "SCALEPROOF_STORE"  // redis or postgres
 	envPrefix   = "SCALEPROOF_PREFIX" // the store's key or table prefix
+	envFrom     = "SCALEPROOF_FROM"   // unix nanoseconds: when limit starts
 	envUntil    = "SCALEPROOF_UNTIL"  // unix nanoseconds: when limit and pause stop
 	envTask     = "SCALEPROOF_TASK"   // the task the GETs read
 	envKeys     = "SCALEPROOF_KEYS"   // keys: the key numbers, comma-separated
@@ -86,6 +87,7 @@ type worker struct {
 	redis  *redisstore.Store // when the store is redis
 	sql    *sqlstore.Store   // when it is postgres
 	db     *sql.DB
+	from   time.Time
 	until  time.Time
 	taskID kryptogo.ID
 }
@@ -96,12 +98,14 @@ func newWorker(ctx context.Context) (*worker, error) {
 	if w.index, err = strconv.Atoi(os.Getenv(envIndex)); err != nil {
 		return nil, fmt.Errorf("%s: %w", envIndex, err)
 	}
-	if s := os.Getenv(envUntil); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, err
+	for env, t := range map[string]*time.Time{envFrom: &w.from, envUntil: &w.until} {
+		if s := os.Getenv(env); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", env, err)
+			}
+			*t = time.Unix(0, n)
 		}
-		w.until = time.Unix(0, n)
 	}
 	if s := os.Getenv(envTask); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -145,7 +149,7 @@ func (w *worker) pauseStore() kryptogo.PauseStore {
 }
 
 // limit reads a task from 4 goroutines as fast as the shared limiter of 20
-// requests a second lets them, until the end time.
+// requests a second lets them, from the start time until the end time.
 func (w *worker) limit(ctx context.Context) error {
 	if w.redis == nil {
 		return errors.New("limit needs the redis store")
@@ -157,6 +161,7 @@ func (w *worker) limit(ctx context.Context) error {
 	ctx, cancel := context.WithDeadline(ctx, w.until)
 	defer cancel()
 	say("READY")
+	time.Sleep(time.Until(w.from))
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)
