@@ -126,6 +126,12 @@ var (
 		SaveOnce(key, customer string, task *kryptogo.TaskSummary) error
 		SaveIDV(task *kryptogo.IDVTask) error
 	}
+	// shared is the replicas' store: a redisstore or sqlstore Store.
+	shared interface {
+		kryptogo.IdempotencyStore
+		kryptogo.CallbackStore
+		kryptogo.PauseStore
+	}
 )
 
 // Customer is one of your application's customers.
