@@ -185,16 +185,18 @@ func TestCallbackHandlerStoreRenewsTheClaim(t *testing.T) {
 	t.Parallel()
 	store := NewMemoryStore()
 	var calls atomic.Int32
-	h := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), Store: store, lease: 60 * time.Millisecond,
+	// A renewal every 100 ms keeps a 300 ms lease, with 200 ms of slack
+	// for a busy machine's late ticks.
+	h := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), Store: store, lease: 300 * time.Millisecond,
 		OnTask: func(context.Context, *TaskSummary) error {
 			calls.Add(1)
-			time.Sleep(300 * time.Millisecond) // five leases
+			time.Sleep(1500 * time.Millisecond) // five leases
 			return nil
 		}}
 	first := make(chan int, 1)
 	go func() { first <- serve(h, inboxRequest(t)) }()
 	require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, time.Millisecond)
-	time.Sleep(200 * time.Millisecond) // past three leases: only the renewal holds the key
+	time.Sleep(time.Second) // past three leases: only the renewal holds the key
 	assert.Equal(t, http.StatusServiceUnavailable, serve(h, inboxRequest(t)))
 	assert.Equal(t, http.StatusNoContent, <-first)
 	assert.Equal(t, int32(1), calls.Load())
