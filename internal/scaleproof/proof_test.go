@@ -136,11 +136,14 @@ func startAll(t *testing.T, env map[string]string, ready string, onLine func(*pr
 
 // testSharedLimit: 4 processes read as fast as one Redis limiter of 20
 // requests a second lets them, for 10 s, against a fake whose limit (the
-// API's) is 21 requests in any sliding second: the shared limiter keeps
-// one request of headroom for the scheduling jitter between a slot and
-// its request's arrival (2 cores, 4 workers, Redis and the fake).
+// API's) is 22 requests in any sliding second. The limiter spaces the
+// slots 50 ms apart on Redis's clock, but a request reaches the API some
+// milliseconds after its slot, more on a busy machine (2 cores shared by
+// the workers, Redis, PostgreSQL, the fake and other jobs): a late request
+// and an early one can land 21 or 22 in one second. Hence the README's
+// advice, a shared limit 10% under the API's, and this fake's.
 func testSharedLimit(t *testing.T) {
-	srv, f := fake(t, kryptogotest.WithRateLimit(21, time.Second))
+	srv, f := fake(t, kryptogotest.WithRateLimit(22, time.Second))
 	env := baseEnv("limit", "redis", f, srv)
 	env[envTask] = strconv.FormatInt(int64(oneTask(t, srv)), 10)
 	start := time.Now().Add(3 * time.Second) // after the processes start
@@ -172,7 +175,7 @@ func testSharedLimit(t *testing.T) {
 	perSecond := seconds(times, times[0])
 	maxWindow := maxInWindow(times, time.Second)
 	mean := float64(len(times)) / span.Seconds()
-	report(t, "limiter 20/s shared through Redis, fake limit 21 in any 1 s: %d requests from %d processes %v over %.1f s: %.1f/s on average; per second %v; most in any 1 s window: %d; 429s: %d (%.2f%%)",
+	report(t, "limiter 20/s shared through Redis, fake limit 22 in any 1 s: %d requests from %d processes %v over %.1f s: %.1f/s on average; per second %v; most in any 1 s window: %d; 429s: %d (%.2f%%)",
 		len(times), workers, perWorker, span.Seconds(), mean, perSecond, maxWindow, limited, 100*float64(limited)/float64(len(times)))
 	assert.LessOrEqual(t, mean, 21.0, "aggregate rate")
 	for i, n := range perSecond {
