@@ -98,14 +98,47 @@ func (g *pauseGate) end() time.Time {
 type flow struct {
 	budget *retryBudget
 	gate   pauseGate
+	shared *sharedPause // WithPauseStore's; nil: the pause stays in this process
 }
 
 func newFlow(budget int) *flow { return &flow{budget: newRetryBudget(budget)} }
 
-// pausedFor returns what remains at now of the pause a 429 started; 0 when
-// there is none.
+// share makes fl's pause the one store keeps under scope, shared with
+// every process using the store; a nil store changes nothing.
+func (fl *flow) share(store PauseStore, scope string) *flow {
+	if store != nil {
+		fl.shared = &sharedPause{store: store, scope: scope}
+	}
+	return fl
+}
+
+// pausedFor returns what remains at now of the pause a 429 started, as
+// this process last saw it; 0 when there is none.
 func (fl *flow) pausedFor(now time.Time) time.Duration {
 	return max(fl.gate.end().Sub(now), 0)
+}
+
+// pauseEnd returns the end of the pause in force: the shared one read from
+// the store (kept in the local gate too), or the local one alone when
+// there is no store or it fails (fail open, pause_store.go).
+func (fl *flow) pauseEnd(ctx context.Context, cfg *callConfig) time.Time {
+	if fl.shared != nil {
+		if until, ok := fl.shared.read(ctx, cfg); ok {
+			fl.gate.extend(until)
+		}
+	}
+	return fl.gate.end()
+}
+
+// startPause makes the pause last at least until end, here and in the
+// store when there is one.
+func (fl *flow) startPause(ctx context.Context, cfg *callConfig, end time.Time) {
+	fl.gate.extend(end)
+	if fl.shared != nil {
+		if until, ok := fl.shared.extend(ctx, cfg, end); ok {
+			fl.gate.extend(until)
+		}
+	}
 }
 
 // withFlow makes a call draw on fl instead of its client's flow control:
@@ -144,7 +177,7 @@ func (c *Client) startCall(cfg *callConfig) *callFlow {
 // context's deadline; last is the previous attempt's failure, if any.
 func (f *callFlow) beforeAttempt(ctx context.Context, method, path string, last error) error {
 	for {
-		end := f.flow.gate.end()
+		end := f.flow.pauseEnd(ctx, f.cfg)
 		left := end.Sub(f.c.now())
 		if !end.After(f.waited) || left <= 0 {
 			return nil
@@ -169,7 +202,7 @@ func (f *callFlow) beforeAttempt(ctx context.Context, method, path string, last 
 // Retry-After, and returns how long it lasts (0: no pause). The pause lasts
 // at most maxRetryAfter: after a longer Retry-After, one call finds out
 // whether the API is back.
-func (f *callFlow) observe(res result) time.Duration {
+func (f *callFlow) observe(ctx context.Context, res result) time.Duration {
 	if res.status != http.StatusTooManyRequests {
 		return 0
 	}
@@ -182,7 +215,7 @@ func (f *callFlow) observe(res result) time.Duration {
 	// (retryWait uses the same floor).
 	pause := min(max(after, f.c.cfg.backoff.Min), maxRetryAfter)
 	end := f.c.now().Add(pause)
-	f.flow.gate.extend(end)
+	f.flow.startPause(ctx, f.cfg, end)
 	if end.After(f.waited) {
 		f.waited = end
 	}

@@ -81,11 +81,23 @@ type CallbackHandler struct {
 	MaxBodyBytes int64
 	// Logger receives one record per callback; nil means slog.Default().
 	Logger *slog.Logger
+	// Store, when set, makes each callback run OnTask or OnIDV at most once
+	// across every handler and process sharing it: the function runs only
+	// under a claim of CallbackEvent.Key() (a lease, renewed while it runs);
+	// a callback processed before is answered 204 without a call, one
+	// another delivery is processing now 503 with a Retry-After; a failed
+	// function releases the key (500: the sender's retry runs it again).
+	// When the store fails the callback is refused with a 503 (fail
+	// closed): the function never runs without a claim. Use a
+	// redisstore or sqlstore Store for several processes (sqlstore can
+	// commit the function's effect with the completion: CompleteCallbackTx).
+	Store CallbackStore
 	// Observer, when set, sees each callback: its CallbackStart and
 	// CallbackDone funcs (the outcome, never the body nor the customer).
 	// otelkryptogo.InstrumentHandler sets it. Set it before serving.
 	Observer *Observer
 
+	lease         time.Duration // of the Store's claims; 0: callbackLease (a test hook)
 	misconfigured sync.Once
 	confirmInit   sync.Once
 	confirms      *confirmer // Confirm's, for ConfirmRate and ConfirmBurst, taken at the first confirmation
@@ -164,6 +176,9 @@ func (h *CallbackHandler) receive(w http.ResponseWriter, r *http.Request) verdic
 	}
 	if reason := bindingMismatch(event); reason != "" {
 		return verdict{status: http.StatusForbidden, event: event, reason: reason}
+	}
+	if h.Store != nil {
+		return h.deliverOnce(r.Context(), event) // handler_inbox.go
 	}
 	return h.dispatch(r.Context(), event)
 }

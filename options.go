@@ -56,6 +56,7 @@ type settings struct {
 	insecureHTTP bool
 	retryBudget  int
 	keys         IdempotencyStore // WithIdempotencyStore; nil: a store of the client's own
+	pauses       PauseStore       // WithPauseStore; nil: the pause stays in the process
 	perCall      bool
 }
 

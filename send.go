@@ -60,7 +60,7 @@ func (c *Client) sendAttempts(ctx context.Context, cfg *callConfig, op *Operatio
 		if res.notSent != nil {
 			return res.notSent
 		}
-		pause := call.observe(res)
+		pause := call.observe(ctx, res)
 		recordResponse(cfg, res, mask)
 		c.recordDate(cfg, res)
 		if res.err == nil && res.status >= 200 && res.status <= 299 {

@@ -27,6 +27,10 @@ import (
 //	<!-- go:statements -->  statements of a function body; the names it
 //	                         declares at its top level need no further use
 //	<!-- go:file -->        declarations (functions, types) of a file
+//	<!-- go:in PATH -->     lines of PATH (from the repository's root), a
+//	                         file of another module (redisstore, sqlstore)
+//	                         that its own tests compile: the block's lines,
+//	                         indentation aside, appear there in a row
 //
 // A block with neither fails the test, so that one added later declares
 // itself.
@@ -34,12 +38,13 @@ import (
 // readmeBlock is a ```go block of README.md.
 type readmeBlock struct {
 	line int    // of the first line of code
-	kind string // "statements", "file", or "" when undeclared
+	kind string // "statements", "file", "in", or "" when undeclared
+	in   string // the file of a go:in block
 	code string
 }
 
 // readmeKind reads a block's declaration.
-var readmeKind = regexp.MustCompile(`^<!--\s*go:(\w+)\s*-->$`)
+var readmeKind = regexp.MustCompile(`^<!--\s*go:(\w+)(?:\s+(\S+))?\s*-->$`)
 
 func readmeBlocks(t *testing.T, path string) []readmeBlock {
 	t.Helper()
@@ -56,7 +61,7 @@ func readmeBlocks(t *testing.T, path string) []readmeBlock {
 		case current == nil && line == "```go":
 			current = &readmeBlock{line: n + 1}
 			if m := readmeKind.FindStringSubmatch(strings.TrimSpace(previous)); m != nil {
-				current.kind = m[1]
+				current.kind, current.in = m[1], m[2]
 			}
 		case current != nil && line == "```":
 			blocks = append(blocks, *current)
@@ -120,6 +125,12 @@ var (
 	store     interface {
 		SaveOnce(key, customer string, task *kryptogo.TaskSummary) error
 		SaveIDV(task *kryptogo.IDVTask) error
+	}
+	// shared is the replicas' store: a redisstore or sqlstore Store.
+	shared interface {
+		kryptogo.IdempotencyStore
+		kryptogo.CallbackStore
+		kryptogo.PauseStore
 	}
 )
 
@@ -214,6 +225,10 @@ func TestREADMEGoBlocksCompile(t *testing.T) {
 	overlay := map[string]string{}
 	var packages []string
 	for _, b := range blocks {
+		if b.kind == "in" {
+			assert.NoError(t, linesIn(root, b))
+			continue
+		}
 		pkg := fmt.Sprintf("readme%d", b.line)
 		src, err := b.source(pkg)
 		if !assert.NoError(t, err, "README.md:%d", b.line) {
@@ -237,4 +252,36 @@ func TestREADMEGoBlocksCompile(t *testing.T) {
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	assert.NoError(t, err, "go build of the README's ```go blocks (positions are README.md's):\n%s", out)
+}
+
+// linesIn checks that a go:in block's lines, indentation aside, appear in
+// a row in its file, which its module's tests compile.
+func linesIn(root string, b readmeBlock) error {
+	src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(b.in)))
+	if err != nil {
+		return fmt.Errorf("README.md:%d: go:in: %w", b.line, err)
+	}
+	trim := func(text string) string {
+		var lines []string
+		for _, l := range strings.Split(text, "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				lines = append(lines, l)
+			}
+		}
+		return "\n" + strings.Join(lines, "\n") + "\n"
+	}
+	if !strings.Contains(trim(string(src)), trim(b.code)) {
+		return fmt.Errorf("README.md:%d: the block's lines are not in a row in %s", b.line, b.in)
+	}
+	return nil
+}
+
+// TestLinesIn pins the go:in check: lines in a row, indentation aside.
+func TestLinesIn(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "x.go"), []byte("func f() {\n\ta := 1\n\tb := 2\n}\n"), 0o644))
+	assert.NoError(t, linesIn(dir, readmeBlock{line: 1, kind: "in", in: "x.go", code: "a := 1\nb := 2\n"}))
+	assert.Error(t, linesIn(dir, readmeBlock{line: 1, kind: "in", in: "x.go", code: "b := 2\na := 1\n"}), "out of order")
+	assert.Error(t, linesIn(dir, readmeBlock{line: 1, kind: "in", in: "y.go", code: "a := 1\n"}), "no such file")
 }

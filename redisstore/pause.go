@@ -23,9 +23,14 @@ return want
 `)
 
 // ExtendPause implements kryptogo.PauseStore: one script, the end kept
-// with millisecond precision.
+// with millisecond precision, rounded up so the pause never ends before
+// until.
 func (s *Store) ExtendPause(ctx context.Context, scope string, until time.Time) (time.Time, error) {
-	ms, err := extendPauseScript.Run(ctx, s.rdb, []string{s.redisKey(pauseKind, scope)}, until.UnixMilli(), millis(pauseKeep)).Int64()
+	ms := until.UnixMilli()
+	if time.UnixMilli(ms).Before(until) {
+		ms++
+	}
+	ms, err := extendPauseScript.Run(ctx, s.rdb, []string{s.redisKey(pauseKind, scope)}, ms, millis(pauseKeep)).Int64()
 	if err != nil {
 		return time.Time{}, wrap("ExtendPause", err)
 	}

@@ -696,6 +696,25 @@ func PauseStore(t *testing.T, newStore NewPauseStore) {
 			t.Fatalf("another scope is paused until %v", other)
 		}
 	})
+	t.Run("NeverEndsEarly", func(t *testing.T) {
+		t.Parallel()
+		s, ctx, scope := newStore(t), t.Context(), uniqueKey(t)
+		// An end between two ticks of the store's clock (a millisecond,
+		// a microsecond) is kept at the later tick: a pause that ended
+		// before the Retry-After would let a request through early.
+		until := time.Now().Add(30 * time.Second).Truncate(time.Millisecond).Add(time.Nanosecond)
+		got, err := s.ExtendPause(ctx, scope, until)
+		check(t, err)
+		if got.Before(until) {
+			t.Fatalf("ExtendPause(%v) = %v: the pause ends early", until, got)
+		}
+		got, err = s.PausedUntil(ctx, scope)
+		check(t, err)
+		if got.Before(until) {
+			t.Fatalf("PausedUntil after ExtendPause(%v) = %v: the pause ends early", until, got)
+		}
+		assertTime(t, "PausedUntil", got, until)
+	})
 	t.Run("ConcurrentExtends", func(t *testing.T) {
 		t.Parallel()
 		s, scope := newStore(t), uniqueKey(t)

@@ -1,6 +1,7 @@
 // Command webhook is a production-shaped receiver of KryptoGO callbacks:
 // callback URLs signed for one customer each, confirmation of every callback
-// with the API, and idempotent processing keyed by CallbackEvent.Key.
+// with the API, and processing once per CallbackEvent.Key through the
+// handler's inbox (CallbackHandler.Store).
 //
 // Someone who learns a signed URL (from a proxy log, say) can at most make
 // the receiver re-deliver that customer's own current records: the handler
@@ -48,12 +49,11 @@ func main() {
 	}
 }
 
-// Store records processed callbacks. Use your database in production: the
-// key must survive restarts, and the check-and-record must be atomic (a
-// unique index on the key).
+// Store is the application's state: one decision per task of each
+// customer. Which callbacks were processed is the CallbackHandler's inbox
+// (its Store), not this.
 type Store struct {
-	mu        sync.Mutex
-	processed map[string]bool
+	mu sync.Mutex
 	// decisions holds each customer's decision per task: a callback can
 	// only rewrite the state of the task it is about, never a newer task's.
 	decisions map[string]map[kryptogo.ID]string
@@ -61,12 +61,13 @@ type Store struct {
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{processed: map[string]bool{}, decisions: map[string]map[kryptogo.ID]string{}}
+	return &Store{decisions: map[string]map[kryptogo.ID]string{}}
 }
 
-// record sets the decision on one task of a customer; the caller holds mu
-// (through Once).
-func (s *Store) record(customer string, task kryptogo.ID, decision string) {
+// Record sets the decision on one task of a customer.
+func (s *Store) Record(customer string, task kryptogo.ID, decision string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.decisions[customer] == nil {
 		s.decisions[customer] = map[kryptogo.ID]string{}
 	}
@@ -84,45 +85,28 @@ func (s *Store) Decisions(customer string) map[kryptogo.ID]string {
 	return out
 }
 
-// Once runs fn unless key was processed before, and records key if fn succeeds.
-func (s *Store) Once(key string, fn func() error) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.processed[key] {
-		return false, nil
-	}
-	if err := fn(); err != nil {
-		return false, err // not recorded: the sender's retry will try again
-	}
-	s.processed[key] = true
-	return true, nil
-}
-
-// handler builds the callback receiver.
-func handler(signer *kryptogo.CallbackSigner, client *kryptogo.Client, store *Store, logger *slog.Logger, out io.Writer) http.Handler {
+// handler builds the callback receiver. inbox records which callbacks were
+// processed: the handler runs OnTask and OnIDV once per CallbackEvent.Key
+// and acknowledges repeats without a call. Give every replica the same
+// inbox (a redisstore or sqlstore Store; sqlstore's CallbackTx commits
+// your effect with the completion); a MemoryStore serves one process.
+func handler(signer *kryptogo.CallbackSigner, client *kryptogo.Client, inbox kryptogo.CallbackStore, store *Store, logger *slog.Logger, out io.Writer) http.Handler {
 	return &kryptogo.CallbackHandler{
 		Signer:  signer, // 401 for URLs we did not sign, 403 for another customer's record
 		Confirm: client, // re-fetch the record: the body is only a notice
+		Store:   inbox,  // once per CallbackEvent.Key: a repeat is a 204 without a call
 		Logger:  logger, // kind, id, key and status; never the body
 		OnTask: func(ctx context.Context, task *kryptogo.TaskSummary) error {
 			event, _ := kryptogo.CallbackFromContext(ctx)
 			customer := event.CustomerReference // the record is this customer's: checked by the handler
-			fresh, err := store.Once(event.Key(), func() error {
-				store.record(customer, task.TaskID, decision(task))
-				return nil
-			})
-			if err == nil && fresh {
-				fmt.Fprintf(out, "customer %s: task %d %s\n", customer, task.TaskID, decision(task))
-			}
-			return err
+			store.Record(customer, task.TaskID, decision(task))
+			fmt.Fprintf(out, "customer %s: task %d %s\n", customer, task.TaskID, decision(task))
+			return nil
 		},
 		OnIDV: func(ctx context.Context, task *kryptogo.IDVTask) error {
 			event, _ := kryptogo.CallbackFromContext(ctx)
-			_, err := store.Once(event.Key(), func() error {
-				fmt.Fprintf(out, "customer %s: IDV task %d %s\n", event.CustomerReference, task.IDVTaskID, task.State)
-				return nil
-			})
-			return err
+			fmt.Fprintf(out, "customer %s: IDV task %d %s\n", event.CustomerReference, task.IDVTaskID, task.State)
+			return nil
 		},
 	}
 }
@@ -161,7 +145,8 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	store := NewStore()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	mux := http.NewServeMux()
-	mux.Handle("POST /kryptogo/callback", handler(signer, env.Client, store, logger, out))
+	inbox := kryptogo.NewMemoryStore() // one process; replicas share a redisstore or sqlstore Store
+	mux.Handle("POST /kryptogo/callback", handler(signer, env.Client, inbox, store, logger, out))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

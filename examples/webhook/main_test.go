@@ -46,7 +46,7 @@ func TestWebhookHandlerIsIdempotentAndRefusesForgeries(t *testing.T) {
 	require.NoError(t, err)
 	store := NewStore()
 	var out bytes.Buffer
-	h := handler(signer, client, store, nil, &out)
+	h := handler(signer, client, kryptogo.NewMemoryStore(), store, nil, &out)
 	send := func(signer *kryptogo.CallbackSigner, customer string, body map[string]any) int {
 		raw, _ := json.Marshal(body)
 		req, err := kryptogo.NewSignedCallbackRequest(signer, "https://hooks.example.com/cb", customer, raw)

@@ -1,0 +1,125 @@
+package kryptogo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// The callback inbox: with CallbackHandler.Store, a callback runs OnTask or
+// OnIDV only under a claim of its key (CallbackEvent.Key) in the store, so
+// that a callback delivered twice, to this process or another, runs the
+// function once, and never twice at the same time.
+
+// callbackLease is how long a claim holds a callback's key before another
+// process may take it over. The claim is renewed every callbackRenewEvery
+// while the function runs, so a long function keeps it; a process that
+// dies loses it a lease later, and the sender's retry runs the callback
+// again.
+const callbackLease = 30 * time.Second
+
+// claimLease is the lease of the handler's claims: callbackLease, or a
+// test's.
+func (h *CallbackHandler) claimLease() time.Duration {
+	if h.lease > 0 {
+		return h.lease
+	}
+	return callbackLease
+}
+
+// callbackStoreTimeout bounds each round trip to the store that is not
+// under the request's own context (completion, release, renewal).
+const callbackStoreTimeout = 5 * time.Second
+
+// deliverOnce runs the function under a claim of the event's key: a
+// processed callback is acknowledged without a call (204), one another
+// caller holds is refused with a Retry-After (503), and a store that fails
+// refuses the callback (503: fail closed, the function never runs without
+// a claim). After the function, the key is completed (204) or, when it
+// failed, released so that the sender's retry runs it again (500).
+func (h *CallbackHandler) deliverOnce(ctx context.Context, e *CallbackEvent) verdict {
+	if !h.hasFunction(e) {
+		return h.dispatch(ctx, e) // acknowledged: nothing to run, nothing to record
+	}
+	key, token := e.Key(), newCallbackToken()
+	claim, err := h.Store.ClaimCallback(ctx, key, token, h.claimLease())
+	if err != nil {
+		return verdict{status: http.StatusServiceUnavailable, event: e, reason: "callback store: claim: " + err.Error(), retryAfter: time.Second}
+	}
+	switch claim.State {
+	case CallbackDone:
+		return verdict{status: http.StatusNoContent, event: e, reason: "processed before: a duplicate", outcome: CallbackDuplicate}
+	case CallbackBusy:
+		return verdict{status: http.StatusServiceUnavailable, event: e, reason: "another delivery of this callback is being processed",
+			retryAfter: max(claim.RetryAfter, time.Second)}
+	case CallbackClaimed:
+	default:
+		return verdict{status: http.StatusServiceUnavailable, event: e, reason: "callback store: claim: unknown state " + claim.State.String(), retryAfter: time.Second}
+	}
+	stop := h.renewClaim(ctx, key, token)
+	v := h.dispatch(ctx, e)
+	stop()
+	// The completion or release must happen even when the sender hung up.
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callbackStoreTimeout)
+	defer cancel()
+	if v.status != http.StatusNoContent {
+		if err := h.Store.ReleaseCallback(storeCtx, key, token); err != nil {
+			// The claim then runs out with its lease, and a retry after it runs again.
+			v.reason += "; callback store: release: " + err.Error()
+		}
+		return v
+	}
+	if err := h.Store.CompleteCallback(storeCtx, key, token); err != nil {
+		// The function ran, but its completion is not recorded: a 500 makes
+		// the sender retry, which runs it again once the lease is over.
+		return verdict{status: http.StatusInternalServerError, event: e, reason: "callback store: complete: " + err.Error(), outcome: CallbackError}
+	}
+	return v
+}
+
+// hasFunction reports whether the handler has a function for the event.
+func (h *CallbackHandler) hasFunction(e *CallbackEvent) bool {
+	return e.Kind == CallbackTask && h.OnTask != nil || e.Kind == CallbackIDV && h.OnIDV != nil
+}
+
+// renewClaim renews the claim every third of the lease until the returned
+// stop is called, so that a function that runs longer than the lease keeps
+// it. A renewal that fails or finds the claim lost is logged: the function
+// is not stopped, but another delivery may then run at the same time.
+func (h *CallbackHandler) renewClaim(ctx context.Context, key, token string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(h.claimLease() / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callbackStoreTimeout)
+			claim, err := h.Store.ClaimCallback(rctx, key, token, h.claimLease())
+			cancel()
+			if err != nil || claim.State != CallbackClaimed {
+				h.logger().LogAttrs(ctx, slog.LevelWarn, "kryptogo callback: renewing the claim failed; another delivery may run it",
+					slog.String("key", key), slog.Any("error", err), slog.String("state", claim.State.String()))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// newCallbackToken returns a token naming one delivery's claim.
+func newCallbackToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,91 @@
+package kryptogo
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// The scopes of the pauses a PauseStore holds: the client's calls, and the
+// confirmations of its CallbackHandlers (a pause of their own, see
+// confirm.go).
+const (
+	pauseScopeClient  = "client"
+	pauseScopeConfirm = "confirm"
+)
+
+// pauseStoreTimeout bounds one round trip to a PauseStore: a store that
+// hangs delays an attempt by this much at most, then the call goes on with
+// the pause this process knows of (fail open).
+const pauseStoreTimeout = time.Second
+
+// WithPauseStore shares the client's 429 pause through store: a 429 with a
+// Retry-After that one client gets pauses every client of every process
+// using the store (redisstore, sqlstore), and each attempt reads the store
+// before it is sent. The confirmations of the client's CallbackHandlers
+// share theirs too, under a scope of their own.
+//
+// When the store fails, the client fails open: it logs the loss (once, at
+// warn, through WithLogger's logger) and goes on with the pauses it saw
+// itself, as without a store, until the store answers again. A pause is a
+// courtesy to the API, which answers 429 again if it must; blocking every
+// call while the store is down would turn its outage into the app's.
+// A store serves one API key: clients of different keys need different
+// stores (or prefixes).
+func WithPauseStore(store PauseStore) Option {
+	return func(s *settings) error {
+		if err := s.clientOnly("WithPauseStore"); err != nil {
+			return err
+		}
+		if store == nil {
+			return errors.New("kryptogo: WithPauseStore: nil store")
+		}
+		s.pauses = store
+		return nil
+	}
+}
+
+// sharedPause is a flow's pause kept in a PauseStore under scope.
+type sharedPause struct {
+	store PauseStore
+	scope string
+	down  atomic.Bool // the last round trip failed, and the loss was logged
+}
+
+// read returns the end of the shared pause; ok is false when the store
+// failed.
+func (p *sharedPause) read(ctx context.Context, cfg *callConfig) (time.Time, bool) {
+	ctx, cancel := context.WithTimeout(ctx, pauseStoreTimeout)
+	defer cancel()
+	until, err := p.store.PausedUntil(ctx, p.scope)
+	return until, p.report(ctx, cfg, "PausedUntil", err)
+}
+
+// extend makes the shared pause last at least until end, and returns the
+// end in force; ok is false when the store failed. The write outlives the
+// call's context: the other processes must learn of the 429 even when the
+// call that got it was cancelled.
+func (p *sharedPause) extend(ctx context.Context, cfg *callConfig, end time.Time) (time.Time, bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pauseStoreTimeout)
+	defer cancel()
+	until, err := p.store.ExtendPause(ctx, p.scope, end)
+	return until, p.report(ctx, cfg, "ExtendPause", err)
+}
+
+// report logs the store's loss and its return once each, and reports
+// whether the round trip succeeded.
+func (p *sharedPause) report(ctx context.Context, cfg *callConfig, method string, err error) bool {
+	if err == nil {
+		if p.down.CompareAndSwap(true, false) && cfg.logger != nil {
+			cfg.logger.LogAttrs(ctx, slog.LevelInfo, "kryptogo pause store answers again", slog.String("scope", p.scope))
+		}
+		return true
+	}
+	if !p.down.Swap(true) && cfg.logger != nil {
+		cfg.logger.LogAttrs(ctx, slog.LevelWarn, "kryptogo pause store failed: the pause is this process's alone until it answers",
+			slog.String("scope", p.scope), slog.String("method", method), slog.String("error", err.Error()))
+	}
+	return false
+}

@@ -1,0 +1,199 @@
+package kryptogo
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// pauseAPI answers its first request 429 with Retry-After: 1, and every
+// other 200.
+type pauseAPI struct {
+	url      string
+	requests atomic.Int32
+}
+
+func newPauseAPI(t *testing.T) *pauseAPI {
+	api := &pauseAPI{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if api.requests.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(srv.Close)
+	api.url = srv.URL
+	return api
+}
+
+// client returns a client of the API, without retries, on a clock frozen
+// at now.
+func (api *pauseAPI) client(t *testing.T, now time.Time, opts ...Option) *Client {
+	t.Helper()
+	c, err := NewClient(testKey, append([]Option{WithBaseURL(api.url), WithMaxRetries(0)}, opts...)...)
+	require.NoError(t, err)
+	c.now = func() time.Time { return now }
+	return c
+}
+
+// failingPauseStore answers every call with an error, and counts them.
+type failingPauseStore struct{ calls atomic.Int32 }
+
+func (s *failingPauseStore) ExtendPause(context.Context, string, time.Time) (time.Time, error) {
+	s.calls.Add(1)
+	return time.Time{}, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+}
+
+func (s *failingPauseStore) PausedUntil(context.Context, string) (time.Time, error) {
+	s.calls.Add(1)
+	return time.Time{}, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+}
+
+// A 429 one client gets pauses another client on the same PauseStore (as
+// another process would be): it sends nothing until the pause ends, and
+// its Observer sees the wait.
+func TestPauseStoreSharesThePause(t *testing.T) {
+	t.Parallel()
+	api := newPauseAPI(t)
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	store := NewMemoryStore()
+	var starts []PauseStartInfo
+	var dones []PauseDoneInfo
+	a := api.client(t, now, WithPauseStore(store))
+	b := api.client(t, now, WithPauseStore(store), WithObserver(&Observer{
+		PauseStart: func(_ context.Context, info PauseStartInfo) { starts = append(starts, info) },
+		PauseDone:  func(_ context.Context, info PauseDoneInfo) { dones = append(dones, info) },
+	}))
+	waits := holdWaits(b, now)
+
+	require.ErrorIs(t, a.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
+	until, err := store.PausedUntil(t.Context(), pauseScopeClient)
+	require.NoError(t, err)
+	assert.Equal(t, now.Add(time.Second), until, "the 429's pause is in the store")
+
+	done := make(chan error, 1)
+	go func() { done <- b.Do(t.Context(), http.MethodGet, "/thing", nil, nil) }()
+	require.Eventually(t, func() bool { return len(waits.list()) == 1 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, int32(1), api.requests.Load(), "b sends nothing during a's pause")
+	waits.release()
+	require.NoError(t, <-done)
+	assert.Equal(t, []time.Duration{time.Second}, waits.list())
+	assert.Equal(t, int32(2), api.requests.Load())
+	require.Len(t, starts, 1)
+	assert.Equal(t, time.Second, starts[0].Wait)
+	require.Len(t, dones, 1)
+	assert.False(t, dones[0].GaveUp)
+}
+
+// Without a PauseStore each client keeps its pause to itself, as before.
+func TestPauseWithoutStoreStaysInTheClient(t *testing.T) {
+	t.Parallel()
+	api := newPauseAPI(t)
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	a, b := api.client(t, now), api.client(t, now)
+	waits := recordWaits(b, now)
+	require.ErrorIs(t, a.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
+	require.NoError(t, b.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+	assert.Empty(t, waits.list())
+	assert.Equal(t, int32(2), api.requests.Load())
+}
+
+// A PauseStore that fails leaves each client with the pauses it saw itself
+// (fail open): the client that got the 429 still waits it out, another
+// sends, and the store's loss is logged once at warn.
+func TestPauseStoreFailsOpen(t *testing.T) {
+	t.Parallel()
+	api := newPauseAPI(t)
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	store := &failingPauseStore{}
+	logger, logs := debugJSONLogger()
+	a := api.client(t, now, WithPauseStore(store), WithLogger(logger))
+	b := api.client(t, now, WithPauseStore(store))
+	aWaits, bWaits := recordWaits(a, now), recordWaits(b, now)
+
+	require.ErrorIs(t, a.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
+	require.NoError(t, b.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+	assert.Empty(t, bWaits.list(), "b knows of no pause: it sends")
+	require.NoError(t, a.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+	assert.Equal(t, []time.Duration{time.Second}, aWaits.list(), "a waits out its own 429's pause")
+	assert.Equal(t, int32(3), api.requests.Load())
+	assert.Positive(t, store.calls.Load())
+	assert.Equal(t, 1, strings.Count(logs.String(), "kryptogo pause store failed"), logs.String())
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.NotContains(t, logs.String(), testKey)
+}
+
+// The store's loss is logged once, and its return once.
+func TestPauseStoreReportsLossAndReturn(t *testing.T) {
+	t.Parallel()
+	logger, logs := debugJSONLogger()
+	cfg := &callConfig{logger: logger}
+	p := &sharedPause{scope: pauseScopeClient}
+	boom := errors.New("down")
+	for _, err := range []error{nil, boom, boom, nil, nil, boom} {
+		p.report(t.Context(), cfg, "PausedUntil", err)
+	}
+	assert.Equal(t, 2, strings.Count(logs.String(), "kryptogo pause store failed"))
+	assert.Equal(t, 1, strings.Count(logs.String(), "kryptogo pause store answers again"))
+}
+
+// A client's calls and its handlers' confirmations share their pauses
+// under scopes of their own.
+func TestPauseStoreScopes(t *testing.T) {
+	t.Parallel()
+	store := NewMemoryStore()
+	c, err := NewClient(testKey, WithPauseStore(store))
+	require.NoError(t, err)
+	require.NotNil(t, c.flow.shared)
+	assert.Equal(t, pauseScopeClient, c.flow.shared.scope)
+	require.NotNil(t, c.confirms.flow.shared)
+	assert.Equal(t, pauseScopeConfirm, c.confirms.flow.shared.scope)
+
+	plain, err := NewClient(testKey)
+	require.NoError(t, err)
+	assert.Nil(t, plain.flow.shared)
+	assert.Nil(t, plain.confirms.flow.shared)
+}
+
+func TestWithPauseStoreRefusals(t *testing.T) {
+	t.Parallel()
+	_, err := NewClient(testKey, WithPauseStore(nil))
+	require.EqualError(t, err, "kryptogo: WithPauseStore: nil store")
+	c, err := NewClient(testKey)
+	require.NoError(t, err)
+	err = c.Do(t.Context(), http.MethodGet, "/thing", nil, nil, WithPauseStore(NewMemoryStore()))
+	require.ErrorContains(t, err, "WithPauseStore is a client option")
+}
+
+// Many calls of many clients on one store, under the race detector.
+func TestPauseStoreConcurrentClients(t *testing.T) {
+	t.Parallel()
+	api := newPauseAPI(t)
+	store := NewMemoryStore()
+	var wg sync.WaitGroup
+	for range 4 {
+		c, err := NewClient(testKey, WithBaseURL(api.url), WithPauseStore(store), WithRetryBackoff(time.Millisecond, 2*time.Millisecond))
+		require.NoError(t, err)
+		recordWaits(c, time.Time{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				assert.NoError(t, c.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(41), api.requests.Load(), "one 429, retried")
+}
