@@ -59,9 +59,7 @@ func (h *CallbackHandler) deliverOnce(ctx context.Context, e *CallbackEvent) ver
 	default:
 		return verdict{status: http.StatusServiceUnavailable, event: e, reason: "callback store: claim: unknown state " + claim.State.String(), retryAfter: time.Second}
 	}
-	stop := h.renewClaim(ctx, key, token)
-	v := h.dispatch(ctx, e)
-	stop()
+	v := h.dispatchClaimed(ctx, e, key, token)
 	// The completion or release must happen even when the sender hung up.
 	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callbackStoreTimeout)
 	defer cancel()
@@ -77,6 +75,27 @@ func (h *CallbackHandler) deliverOnce(ctx context.Context, e *CallbackEvent) ver
 		// the sender retry, which runs it again once the lease is over.
 		return verdict{status: http.StatusInternalServerError, event: e, reason: "callback store: complete: " + err.Error(), outcome: CallbackError}
 	}
+	return v
+}
+
+// dispatchClaimed runs the function while renewing the claim of key. A
+// function that panics stops the renewal and releases the key before the
+// panic goes on (net/http recovers it and drops the connection): the
+// sender's retry then runs the callback again, instead of meeting a key
+// renewed for ever by a renewal nobody stops.
+func (h *CallbackHandler) dispatchClaimed(ctx context.Context, e *CallbackEvent, key, token string) verdict {
+	stop := h.renewClaim(ctx, key, token)
+	panicked := true
+	defer func() {
+		stop()
+		if panicked {
+			storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callbackStoreTimeout)
+			defer cancel()
+			_ = h.Store.ReleaseCallback(storeCtx, key, token) // when it fails, the lease runs out
+		}
+	}()
+	v := h.dispatch(ctx, e)
+	panicked = false
 	return v
 }
 

@@ -199,3 +199,25 @@ func TestCallbackHandlerStoreRenewsTheClaim(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, <-first)
 	assert.Equal(t, int32(1), calls.Load())
 }
+
+// A function that panics must not keep its key: the claim is released
+// (no renewal goes on) and the panic goes on up to net/http, so the
+// sender's retry runs the callback again instead of meeting a 503 forever.
+func TestCallbackHandlerStorePanicReleasesTheKey(t *testing.T) {
+	t.Parallel()
+	store := NewMemoryStore()
+	var calls atomic.Int32
+	h := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), Store: store, lease: 60 * time.Millisecond,
+		OnTask: func(context.Context, *TaskSummary) error {
+			if calls.Add(1) == 1 {
+				panic("nil map in the app")
+			}
+			return nil
+		}}
+	assert.PanicsWithValue(t, "nil map in the app", func() { h.ServeHTTP(httptest.NewRecorder(), inboxRequest(t)) })
+	time.Sleep(200 * time.Millisecond) // three leases: a renewal left running would still hold the key
+	assert.Equal(t, http.StatusNoContent, serve(h, inboxRequest(t)), "the retry runs it")
+	assert.Equal(t, int32(2), calls.Load())
+	assert.Equal(t, http.StatusNoContent, serve(h, inboxRequest(t)), "then a duplicate")
+	assert.Equal(t, int32(2), calls.Load())
+}
