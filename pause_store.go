@@ -34,6 +34,12 @@ const pauseStoreTimeout = time.Second
 // call while the store is down would turn its outage into the app's.
 // A store serves one API key: clients of different keys need different
 // stores (or prefixes).
+//
+// The store holds the end of a pause by the clock of the process that got
+// the 429: keep the processes' clocks in sync (NTP). A pause read from the
+// store counts once and for at most a minute (the longest the SDK pauses
+// for a 429 of its own), so a clock that runs ahead cannot hold the other
+// processes longer; one that runs behind shortens their pause.
 func WithPauseStore(store PauseStore) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithPauseStore"); err != nil {

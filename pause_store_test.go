@@ -197,3 +197,46 @@ func TestPauseStoreConcurrentClients(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, int32(41), api.requests.Load(), "one 429, retried")
 }
+
+// The store holds the end of a pause by the clock of the process that got
+// the 429. A process whose clock runs ahead (or a bogus record) must not
+// pause the others for longer than a pause the SDK would start itself
+// (maxRetryAfter): a skew of an hour paused every replica for an hour.
+func TestPauseStoreCapsASkewedEnd(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		skew time.Duration // of the writer's clock, ahead of the reader's
+		want time.Duration // the reader's wait
+	}{
+		{"same clocks", 0, time.Second},
+		{"writer a second ahead", time.Second, 2 * time.Second},
+		{"writer an hour ahead", time.Hour, maxRetryAfter},
+		{"writer a year ahead", 365 * 24 * time.Hour, maxRetryAfter},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newPauseAPI(t)
+			now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+			store := NewMemoryStore()
+			a := api.client(t, now.Add(tt.skew), WithPauseStore(store))
+			b := api.client(t, now, WithPauseStore(store))
+			waits := &sleepLog{}
+			var mu sync.Mutex
+			clock := now // b's clock, advanced by each of its waits
+			b.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			b.sleep = func(_ context.Context, d time.Duration) error {
+				waits.add(d)
+				mu.Lock()
+				defer mu.Unlock()
+				clock = clock.Add(d)
+				return nil
+			}
+			require.ErrorIs(t, a.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
+			require.NoError(t, b.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+			require.NoError(t, b.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+			assert.Equal(t, []time.Duration{tt.want}, waits.list(), "one wait, however far ahead the end")
+		})
+	}
+}
