@@ -221,3 +221,66 @@ func TestCallbackHandlerStorePanicReleasesTheKey(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, serve(h, inboxRequest(t)), "then a duplicate")
 	assert.Equal(t, int32(2), calls.Load())
 }
+
+// renewalFails passes the first claim of each key to the MemoryStore and
+// fails every later one: the renewals of a process cut off from the store.
+type renewalFails struct {
+	*MemoryStore
+	mu      sync.Mutex
+	claimed map[string]bool
+}
+
+func (s *renewalFails) ClaimCallback(ctx context.Context, key, token string, lease time.Duration) (CallbackClaim, error) {
+	s.mu.Lock()
+	again := s.claimed[key]
+	s.claimed[key] = true
+	s.mu.Unlock()
+	if again {
+		return CallbackClaim{}, errors.New("i/o timeout")
+	}
+	return s.MemoryStore.ClaimCallback(ctx, key, token, lease)
+}
+
+// A function whose claim cannot be renewed has its context cancelled
+// before the lease runs out, so that another delivery, which may take the
+// key once it has, does not run the callback at the same time as this one.
+func TestCallbackHandlerStoreLostClaimCancelsTheFunction(t *testing.T) {
+	t.Parallel()
+	store := NewMemoryStore()
+	var running atomic.Int32
+	var overlapped atomic.Bool
+	var cause atomic.Value
+	onTask := func(ctx context.Context, _ *TaskSummary) error {
+		if running.Add(1) > 1 {
+			overlapped.Store(true)
+		}
+		defer running.Add(-1)
+		select {
+		case <-ctx.Done():
+			cause.Store(context.Cause(ctx))
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+			return nil
+		}
+	}
+	lease := 150 * time.Millisecond
+	cut := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), lease: lease, OnTask: onTask,
+		Store: &renewalFails{MemoryStore: store, claimed: map[string]bool{}}}
+	other := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), lease: lease, OnTask: onTask, Store: store}
+	first := make(chan int, 1)
+	go func() { first <- serve(cut, inboxRequest(t)) }()
+	require.Eventually(t, func() bool { return running.Load() == 1 }, 5*time.Second, time.Millisecond)
+	var status int
+	for range 100 { // the sender's retries, to another replica
+		if status = serve(other, inboxRequest(t)); status != http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.Equal(t, http.StatusNoContent, status, "another replica runs it once the claim is gone")
+	assert.Equal(t, http.StatusInternalServerError, <-first, "the cut-off run was cancelled: a failure")
+	assert.False(t, overlapped.Load(), "two runs at the same time")
+	if c, ok := cause.Load().(error); assert.True(t, ok) {
+		assert.ErrorIs(t, c, errCallbackClaimLost)
+	}
+}
