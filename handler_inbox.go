@@ -59,7 +59,7 @@ func (h *CallbackHandler) deliverOnce(ctx context.Context, e *CallbackEvent) ver
 		return verdict{status: http.StatusNoContent, event: e, reason: "processed before: a duplicate", outcome: CallbackDuplicate}
 	case CallbackBusy:
 		return verdict{status: http.StatusServiceUnavailable, event: e, reason: "another delivery of this callback is being processed",
-			retryAfter: max(claim.RetryAfter, time.Second)}
+			retryAfter: min(max(claim.RetryAfter, time.Second), maxRetryAfter)} // a minute at most, as every 503 of the handler
 	case CallbackClaimed:
 	default:
 		return verdict{status: http.StatusServiceUnavailable, event: e, reason: "callback store: claim: unknown state " + claim.State.String(), retryAfter: time.Second}
@@ -129,17 +129,23 @@ func (h *CallbackHandler) renewClaim(ctx context.Context, key, token string, cla
 		defer tick.Stop()
 		deadline := time.NewTimer(time.Until(claimed.Add(lease - lease/3)))
 		defer deadline.Stop()
+		lost := func(msg string, attrs ...slog.Attr) {
+			if context.Cause(fnCtx) == nil { // once
+				h.logger().LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, slog.String("key", key))...)
+			}
+			cancel(errCallbackClaimLost)
+		}
 		for {
 			select {
 			case <-done:
 				return
 			case <-deadline.C:
-				h.logger().LogAttrs(ctx, slog.LevelWarn, "kryptogo callback: the claim could not be renewed; the function's context is cancelled",
-					slog.String("key", key))
-				cancel(errCallbackClaimLost)
-				return
+				lost("kryptogo callback: the claim could not be renewed; the function's context is cancelled")
+				continue
 			case <-tick.C:
 			}
+			// Renewals go on after a cancellation: a function that does
+			// not heed its context still holds the key while it can.
 			start := time.Now()
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), min(callbackStoreTimeout, lease/4))
 			claim, err := h.Store.ClaimCallback(rctx, key, token, lease)
@@ -148,10 +154,7 @@ func (h *CallbackHandler) renewClaim(ctx context.Context, key, token string, cla
 			case err == nil && claim.State == CallbackClaimed:
 				deadline.Reset(time.Until(start.Add(lease - lease/3)))
 			case err == nil:
-				h.logger().LogAttrs(ctx, slog.LevelWarn, "kryptogo callback: the claim was taken over; the function's context is cancelled",
-					slog.String("key", key), slog.String("state", claim.State.String()))
-				cancel(errCallbackClaimLost)
-				return
+				lost("kryptogo callback: the claim was taken over; the function's context is cancelled", slog.String("state", claim.State.String()))
 			default:
 				h.logger().LogAttrs(ctx, slog.LevelWarn, "kryptogo callback: renewing the claim failed",
 					slog.String("key", key), slog.String("error", err.Error()))

@@ -38,6 +38,15 @@ func (s failingCallbackStore) ClaimCallback(context.Context, string, string, tim
 func (s failingCallbackStore) CompleteCallback(context.Context, string, string) error { return s.err }
 func (s failingCallbackStore) ReleaseCallback(context.Context, string, string) error  { return s.err }
 
+// busyStore answers every claim busy for left.
+type busyStore struct{ left time.Duration }
+
+func (s busyStore) ClaimCallback(context.Context, string, string, time.Duration) (CallbackClaim, error) {
+	return CallbackClaim{State: CallbackBusy, RetryAfter: s.left}, nil
+}
+func (busyStore) CompleteCallback(context.Context, string, string) error { return nil }
+func (busyStore) ReleaseCallback(context.Context, string, string) error  { return nil }
+
 func TestCallbackHandlerStore(t *testing.T) {
 	t.Parallel()
 	type step struct {
@@ -62,11 +71,11 @@ func TestCallbackHandlerStore(t *testing.T) {
 			name: "a callback another delivery holds is refused with a Retry-After",
 			store: func(t *testing.T) CallbackStore {
 				s := NewMemoryStore()
-				_, err := s.ClaimCallback(context.Background(), inboxKey(t), "another-replica", 90*time.Second)
+				_, err := s.ClaimCallback(context.Background(), inboxKey(t), "another-replica", 45*time.Second)
 				require.NoError(t, err)
 				return s
 			},
-			steps: []step{{http.StatusServiceUnavailable, "90", CallbackUnavailable}},
+			steps: []step{{http.StatusServiceUnavailable, "45", CallbackUnavailable}},
 			calls: 0,
 		},
 		{
@@ -75,6 +84,12 @@ func TestCallbackHandlerStore(t *testing.T) {
 			fail:  []bool{true, false},
 			steps: []step{{http.StatusInternalServerError, "", CallbackFailed}, {http.StatusNoContent, "", CallbackDelivered}, {http.StatusNoContent, "", CallbackDuplicate}},
 			calls: 2,
+		},
+		{
+			name:  "a Retry-After is at most a minute, whatever lease the store reports",
+			store: func(*testing.T) CallbackStore { return busyStore{10 * time.Hour} },
+			steps: []step{{http.StatusServiceUnavailable, "60", CallbackUnavailable}},
+			calls: 0,
 		},
 		{
 			name:  "a store that fails refuses the callback without a call (fail closed)",
