@@ -2,6 +2,8 @@ package kryptogo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -15,6 +17,15 @@ const (
 	pauseScopeClient  = "client"
 	pauseScopeConfirm = "confirm"
 )
+
+// keyedScope names scope's pause for the API key apiKey: the API limits
+// each key, so clients of different keys sharing one store keep their
+// pauses apart. The key is named by a digest, never itself: the store's
+// keys are visible to whoever reads Redis or the database.
+func keyedScope(scope, apiKey string) string {
+	sum := sha256.Sum256([]byte("kryptogo-go pause scope\x00" + apiKey))
+	return scope + ":" + hex.EncodeToString(sum[:8])
+}
 
 // pauseStoreTimeout bounds one round trip to a PauseStore: a store that
 // hangs delays an attempt by this much at most, then the call goes on with
@@ -32,8 +43,9 @@ const pauseStoreTimeout = time.Second
 // itself, as without a store, until the store answers again. A pause is a
 // courtesy to the API, which answers 429 again if it must; blocking every
 // call while the store is down would turn its outage into the app's.
-// A store serves one API key: clients of different keys need different
-// stores (or prefixes).
+// Pauses are kept per API key (under a digest of it, never the key), so
+// clients of different keys may share one store without pausing each
+// other.
 //
 // The store holds the end of a pause by the clock of the process that got
 // the 429: keep the processes' clocks in sync (NTP). A pause read from the

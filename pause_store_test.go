@@ -78,7 +78,7 @@ func TestPauseStoreSharesThePause(t *testing.T) {
 	waits := holdWaits(b, now)
 
 	require.ErrorIs(t, a.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
-	until, err := store.PausedUntil(t.Context(), pauseScopeClient)
+	until, err := store.PausedUntil(t.Context(), keyedScope(pauseScopeClient, testKey))
 	require.NoError(t, err)
 	assert.Equal(t, now.Add(time.Second), until, "the 429's pause is in the store")
 
@@ -156,9 +156,10 @@ func TestPauseStoreScopes(t *testing.T) {
 	c, err := NewClient(testKey, WithPauseStore(store))
 	require.NoError(t, err)
 	require.NotNil(t, c.flow.shared)
-	assert.Equal(t, pauseScopeClient, c.flow.shared.scope)
+	assert.Equal(t, keyedScope(pauseScopeClient, testKey), c.flow.shared.scope)
+	assert.Regexp(t, `^client:[0-9a-f]{16}$`, c.flow.shared.scope, "a digest of the key, never the key")
 	require.NotNil(t, c.confirms.flow.shared)
-	assert.Equal(t, pauseScopeConfirm, c.confirms.flow.shared.scope)
+	assert.Equal(t, keyedScope(pauseScopeConfirm, testKey), c.confirms.flow.shared.scope)
 
 	plain, err := NewClient(testKey)
 	require.NoError(t, err)
@@ -239,4 +240,24 @@ func TestPauseStoreCapsASkewedEnd(t *testing.T) {
 			assert.Equal(t, []time.Duration{tt.want}, waits.list(), "one wait, however far ahead the end")
 		})
 	}
+}
+
+// Clients of different API keys on one PauseStore keep their pauses apart:
+// the API limits each key, so one key's 429 must not hold another key's
+// calls (a store shared by two services of one company, say).
+func TestPauseStoreKeepsKeysApart(t *testing.T) {
+	t.Parallel()
+	api := newPauseAPI(t)
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	store := NewMemoryStore()
+	a := api.client(t, now, WithPauseStore(store))
+	other, err := NewClient("sk-test-another-service-key", WithBaseURL(api.url), WithMaxRetries(0), WithPauseStore(store))
+	require.NoError(t, err)
+	same := api.client(t, now, WithPauseStore(store))
+	otherWaits, sameWaits := recordWaits(other, now), recordWaits(same, now)
+	require.ErrorIs(t, a.Do(t.Context(), http.MethodGet, "/thing", nil, nil), ErrRateLimited)
+	require.NoError(t, other.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+	require.NoError(t, same.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+	assert.Empty(t, otherWaits.list(), "another key's client is not paused")
+	assert.Equal(t, []time.Duration{time.Second}, sameWaits.list(), "the same key's client is")
 }
