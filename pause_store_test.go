@@ -261,3 +261,35 @@ func TestPauseStoreKeepsKeysApart(t *testing.T) {
 	assert.Empty(t, otherWaits.list(), "another key's client is not paused")
 	assert.Equal(t, []time.Duration{time.Second}, sameWaits.list(), "the same key's client is")
 }
+
+// hangingPauseStore answers nothing until the caller's context ends: a
+// store behind a dropped network path. It counts the calls.
+type hangingPauseStore struct{ reads, extends atomic.Int32 }
+
+func (s *hangingPauseStore) ExtendPause(ctx context.Context, _ string, _ time.Time) (time.Time, error) {
+	s.extends.Add(1)
+	<-ctx.Done()
+	return time.Time{}, ctx.Err()
+}
+
+func (s *hangingPauseStore) PausedUntil(ctx context.Context, _ string) (time.Time, error) {
+	s.reads.Add(1)
+	<-ctx.Done()
+	return time.Time{}, ctx.Err()
+}
+
+// A store that hangs costs one round trip's timeout, not one per attempt:
+// after a failure the client goes on without it for a while (fail open)
+// instead of making every call wait pauseStoreTimeout first.
+func TestPauseStoreThatHangsIsSkipped(t *testing.T) {
+	t.Parallel()
+	api := newPauseAPI(t)
+	api.requests.Store(1) // no 429: every request 200
+	store := &hangingPauseStore{}
+	c := api.client(t, time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC), WithPauseStore(store))
+	for range 5 {
+		require.NoError(t, c.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+	}
+	assert.Equal(t, int32(1), store.reads.Load(), "the store is read once, then skipped while it is down")
+	assert.Equal(t, int32(6), api.requests.Load())
+}
