@@ -293,3 +293,44 @@ func TestPauseStoreThatHangsIsSkipped(t *testing.T) {
 	assert.Equal(t, int32(1), store.reads.Load(), "the store is read once, then skipped while it is down")
 	assert.Equal(t, int32(6), api.requests.Load())
 }
+
+// A flood of callbacks, which anyone who reaches a handler can send, may
+// make its confirmations meet a 429: the pause that starts is the
+// confirmations' alone, even through a shared store, and never holds the
+// app's calls in this process or another.
+func TestPauseStoreConfirmationsDoNotPauseTheApp(t *testing.T) {
+	t.Parallel()
+	var appRequests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "task") { // the confirmations
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		appRequests.Add(1)
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(srv.Close)
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	store := NewMemoryStore()
+	newClient := func() *Client {
+		c, err := NewClient(testKey, WithBaseURL(srv.URL), WithMaxRetries(0), WithPauseStore(store))
+		require.NoError(t, err)
+		c.now = func() time.Time { return now }
+		return c
+	}
+	handlerSide, appSide := newClient(), newClient() // two replicas
+	h := &CallbackHandler{Confirm: handlerSide, Logger: discardLogger(), OnTask: func(context.Context, *TaskSummary) error { return nil }}
+	for range 3 {
+		assert.Equal(t, http.StatusServiceUnavailable, serve(h, inboxRequest(t)))
+	}
+	confirmEnd, err := store.PausedUntil(t.Context(), keyedScope(pauseScopeConfirm, testKey))
+	require.NoError(t, err)
+	assert.Equal(t, now.Add(30*time.Second), confirmEnd, "the confirmations are paused")
+	for _, c := range []*Client{handlerSide, appSide} {
+		waits := recordWaits(c, now)
+		require.NoError(t, c.Do(t.Context(), http.MethodGet, "/thing", nil, nil))
+		assert.Empty(t, waits.list(), "the app's calls are not")
+	}
+	assert.Equal(t, int32(2), appRequests.Load())
+}
