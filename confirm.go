@@ -51,8 +51,8 @@ type confirmations struct {
 	byLimits map[confirmLimits]*confirmer
 }
 
-func newConfirmations(pauses PauseStore) *confirmations {
-	return &confirmations{flow: newFlow(DefaultRetryBudget).share(pauses, pauseScopeConfirm), byLimits: map[confirmLimits]*confirmer{}}
+func newConfirmations(pauses PauseStore, apiKey string) *confirmations {
+	return &confirmations{flow: newFlow(DefaultRetryBudget).share(pauses, keyedScope(pauseScopeConfirm, apiKey)), byLimits: map[confirmLimits]*confirmer{}}
 }
 
 // confirmLimits are a rate cap: rate a second, after a burst.

@@ -72,8 +72,9 @@ func (b *retryBudget) refund(n int) budgetChange {
 // pauseGate holds the end of the pause a 429's Retry-After asked of the
 // client; every attempt of every call waits for it.
 type pauseGate struct {
-	mu    sync.Mutex
-	until time.Time
+	mu     sync.Mutex
+	until  time.Time
+	shared time.Time // the last end read from a PauseStore (extendShared)
 }
 
 // extend makes the pause last at least until t.
@@ -82,6 +83,27 @@ func (g *pauseGate) extend(t time.Time) {
 	defer g.mu.Unlock()
 	if t.After(g.until) {
 		g.until = t
+	}
+}
+
+// extendShared makes the pause last until the end a PauseStore holds, as
+// this process's clock reads it at now. That end is by the clock of the
+// process that wrote it, so it counts once, and for at most maxRetryAfter
+// from now: a writer whose clock runs ahead (or a bogus record) pauses this
+// process no longer than a 429 of its own would, instead of until its
+// clock's end comes round. A new end (another 429) counts again.
+func (g *pauseGate) extendShared(until, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if until.Equal(g.shared) {
+		return
+	}
+	g.shared = until
+	if limit := now.Add(maxRetryAfter); until.After(limit) {
+		until = limit
+	}
+	if until.After(g.until) {
+		g.until = until
 	}
 }
 
@@ -118,13 +140,13 @@ func (fl *flow) pausedFor(now time.Time) time.Duration {
 	return max(fl.gate.end().Sub(now), 0)
 }
 
-// pauseEnd returns the end of the pause in force: the shared one read from
-// the store (kept in the local gate too), or the local one alone when
-// there is no store or it fails (fail open, pause_store.go).
-func (fl *flow) pauseEnd(ctx context.Context, cfg *callConfig) time.Time {
+// pauseEnd returns the end of the pause in force at now: the shared one
+// read from the store (kept in the local gate too), or the local one alone
+// when there is no store or it fails (fail open, pause_store.go).
+func (fl *flow) pauseEnd(ctx context.Context, cfg *callConfig, now time.Time) time.Time {
 	if fl.shared != nil {
 		if until, ok := fl.shared.read(ctx, cfg); ok {
-			fl.gate.extend(until)
+			fl.gate.extendShared(until, now)
 		}
 	}
 	return fl.gate.end()
@@ -132,11 +154,11 @@ func (fl *flow) pauseEnd(ctx context.Context, cfg *callConfig) time.Time {
 
 // startPause makes the pause last at least until end, here and in the
 // store when there is one.
-func (fl *flow) startPause(ctx context.Context, cfg *callConfig, end time.Time) {
+func (fl *flow) startPause(ctx context.Context, cfg *callConfig, now, end time.Time) {
 	fl.gate.extend(end)
 	if fl.shared != nil {
 		if until, ok := fl.shared.extend(ctx, cfg, end); ok {
-			fl.gate.extend(until)
+			fl.gate.extendShared(until, now)
 		}
 	}
 }
@@ -177,7 +199,7 @@ func (c *Client) startCall(cfg *callConfig) *callFlow {
 // context's deadline; last is the previous attempt's failure, if any.
 func (f *callFlow) beforeAttempt(ctx context.Context, method, path string, last error) error {
 	for {
-		end := f.flow.pauseEnd(ctx, f.cfg)
+		end := f.flow.pauseEnd(ctx, f.cfg, f.c.now())
 		left := end.Sub(f.c.now())
 		if !end.After(f.waited) || left <= 0 {
 			return nil
@@ -215,7 +237,7 @@ func (f *callFlow) observe(ctx context.Context, res result) time.Duration {
 	// (retryWait uses the same floor).
 	pause := min(max(after, f.c.cfg.backoff.Min), maxRetryAfter)
 	end := f.c.now().Add(pause)
-	f.flow.startPause(ctx, f.cfg, end)
+	f.flow.startPause(ctx, f.cfg, f.c.now(), end)
 	if end.After(f.waited) {
 		f.waited = end
 	}

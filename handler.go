@@ -83,7 +83,10 @@ type CallbackHandler struct {
 	Logger *slog.Logger
 	// Store, when set, makes each callback run OnTask or OnIDV at most once
 	// across every handler and process sharing it: the function runs only
-	// under a claim of CallbackEvent.Key() (a lease, renewed while it runs);
+	// under a claim of CallbackEvent.Key() (a lease, renewed while it runs;
+	// when the renewal fails until a third of the lease is left, or another
+	// delivery took the key over, the function's context is cancelled, so
+	// a function that heeds it stops before another run can start);
 	// a callback processed before is answered 204 without a call, one
 	// another delivery is processing now 503 with a Retry-After; a failed
 	// function releases the key (500: the sender's retry runs it again).

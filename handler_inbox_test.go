@@ -38,6 +38,15 @@ func (s failingCallbackStore) ClaimCallback(context.Context, string, string, tim
 func (s failingCallbackStore) CompleteCallback(context.Context, string, string) error { return s.err }
 func (s failingCallbackStore) ReleaseCallback(context.Context, string, string) error  { return s.err }
 
+// busyStore answers every claim busy for left.
+type busyStore struct{ left time.Duration }
+
+func (s busyStore) ClaimCallback(context.Context, string, string, time.Duration) (CallbackClaim, error) {
+	return CallbackClaim{State: CallbackBusy, RetryAfter: s.left}, nil
+}
+func (busyStore) CompleteCallback(context.Context, string, string) error { return nil }
+func (busyStore) ReleaseCallback(context.Context, string, string) error  { return nil }
+
 func TestCallbackHandlerStore(t *testing.T) {
 	t.Parallel()
 	type step struct {
@@ -62,11 +71,11 @@ func TestCallbackHandlerStore(t *testing.T) {
 			name: "a callback another delivery holds is refused with a Retry-After",
 			store: func(t *testing.T) CallbackStore {
 				s := NewMemoryStore()
-				_, err := s.ClaimCallback(context.Background(), inboxKey(t), "another-replica", 90*time.Second)
+				_, err := s.ClaimCallback(context.Background(), inboxKey(t), "another-replica", 45*time.Second)
 				require.NoError(t, err)
 				return s
 			},
-			steps: []step{{http.StatusServiceUnavailable, "90", CallbackUnavailable}},
+			steps: []step{{http.StatusServiceUnavailable, "45", CallbackUnavailable}},
 			calls: 0,
 		},
 		{
@@ -75,6 +84,12 @@ func TestCallbackHandlerStore(t *testing.T) {
 			fail:  []bool{true, false},
 			steps: []step{{http.StatusInternalServerError, "", CallbackFailed}, {http.StatusNoContent, "", CallbackDelivered}, {http.StatusNoContent, "", CallbackDuplicate}},
 			calls: 2,
+		},
+		{
+			name:  "a Retry-After is at most a minute, whatever lease the store reports",
+			store: func(*testing.T) CallbackStore { return busyStore{10 * time.Hour} },
+			steps: []step{{http.StatusServiceUnavailable, "60", CallbackUnavailable}},
+			calls: 0,
 		},
 		{
 			name:  "a store that fails refuses the callback without a call (fail closed)",
@@ -200,4 +215,89 @@ func TestCallbackHandlerStoreRenewsTheClaim(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, serve(h, inboxRequest(t)))
 	assert.Equal(t, http.StatusNoContent, <-first)
 	assert.Equal(t, int32(1), calls.Load())
+}
+
+// A function that panics must not keep its key: the claim is released
+// (no renewal goes on) and the panic goes on up to net/http, so the
+// sender's retry runs the callback again instead of meeting a 503 forever.
+func TestCallbackHandlerStorePanicReleasesTheKey(t *testing.T) {
+	t.Parallel()
+	store := NewMemoryStore()
+	var calls atomic.Int32
+	h := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), Store: store, lease: 60 * time.Millisecond,
+		OnTask: func(context.Context, *TaskSummary) error {
+			if calls.Add(1) == 1 {
+				panic("nil map in the app")
+			}
+			return nil
+		}}
+	assert.PanicsWithValue(t, "nil map in the app", func() { h.ServeHTTP(httptest.NewRecorder(), inboxRequest(t)) })
+	time.Sleep(200 * time.Millisecond) // three leases: a renewal left running would still hold the key
+	assert.Equal(t, http.StatusNoContent, serve(h, inboxRequest(t)), "the retry runs it")
+	assert.Equal(t, int32(2), calls.Load())
+	assert.Equal(t, http.StatusNoContent, serve(h, inboxRequest(t)), "then a duplicate")
+	assert.Equal(t, int32(2), calls.Load())
+}
+
+// renewalFails passes the first claim of each key to the MemoryStore and
+// fails every later one: the renewals of a process cut off from the store.
+type renewalFails struct {
+	*MemoryStore
+	mu      sync.Mutex
+	claimed map[string]bool
+}
+
+func (s *renewalFails) ClaimCallback(ctx context.Context, key, token string, lease time.Duration) (CallbackClaim, error) {
+	s.mu.Lock()
+	again := s.claimed[key]
+	s.claimed[key] = true
+	s.mu.Unlock()
+	if again {
+		return CallbackClaim{}, errors.New("i/o timeout")
+	}
+	return s.MemoryStore.ClaimCallback(ctx, key, token, lease)
+}
+
+// A function whose claim cannot be renewed has its context cancelled
+// before the lease runs out, so that another delivery, which may take the
+// key once it has, does not run the callback at the same time as this one.
+func TestCallbackHandlerStoreLostClaimCancelsTheFunction(t *testing.T) {
+	t.Parallel()
+	store := NewMemoryStore()
+	var running atomic.Int32
+	var overlapped atomic.Bool
+	var cause atomic.Value
+	onTask := func(ctx context.Context, _ *TaskSummary) error {
+		if running.Add(1) > 1 {
+			overlapped.Store(true)
+		}
+		defer running.Add(-1)
+		select {
+		case <-ctx.Done():
+			cause.Store(context.Cause(ctx))
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+			return nil
+		}
+	}
+	lease := 150 * time.Millisecond
+	cut := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), lease: lease, OnTask: onTask,
+		Store: &renewalFails{MemoryStore: store, claimed: map[string]bool{}}}
+	other := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), lease: lease, OnTask: onTask, Store: store}
+	first := make(chan int, 1)
+	go func() { first <- serve(cut, inboxRequest(t)) }()
+	require.Eventually(t, func() bool { return running.Load() == 1 }, 5*time.Second, time.Millisecond)
+	var status int
+	for range 100 { // the sender's retries, to another replica
+		if status = serve(other, inboxRequest(t)); status != http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.Equal(t, http.StatusNoContent, status, "another replica runs it once the claim is gone")
+	assert.Equal(t, http.StatusInternalServerError, <-first, "the cut-off run was cancelled: a failure")
+	assert.False(t, overlapped.Load(), "two runs at the same time")
+	if c, ok := cause.Load().(error); assert.True(t, ok) {
+		assert.ErrorIs(t, c, errCallbackClaimLost)
+	}
 }

@@ -2,6 +2,8 @@ package kryptogo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -16,6 +18,15 @@ const (
 	pauseScopeConfirm = "confirm"
 )
 
+// keyedScope names scope's pause for the API key apiKey: the API limits
+// each key, so clients of different keys sharing one store keep their
+// pauses apart. The key is named by a digest, never itself: the store's
+// keys are visible to whoever reads Redis or the database.
+func keyedScope(scope, apiKey string) string {
+	sum := sha256.Sum256([]byte("kryptogo-go pause scope\x00" + apiKey))
+	return scope + ":" + hex.EncodeToString(sum[:8])
+}
+
 // pauseStoreTimeout bounds one round trip to a PauseStore: a store that
 // hangs delays an attempt by this much at most, then the call goes on with
 // the pause this process knows of (fail open).
@@ -29,11 +40,20 @@ const pauseStoreTimeout = time.Second
 //
 // When the store fails, the client fails open: it logs the loss (once, at
 // warn, through WithLogger's logger) and goes on with the pauses it saw
-// itself, as without a store, until the store answers again. A pause is a
+// itself, as without a store, until the store answers again; it reads a
+// store that failed again a second later, so a store that hangs delays
+// one attempt by a second at most, not every one. A pause is a
 // courtesy to the API, which answers 429 again if it must; blocking every
 // call while the store is down would turn its outage into the app's.
-// A store serves one API key: clients of different keys need different
-// stores (or prefixes).
+// Pauses are kept per API key (under a digest of it, never the key), so
+// clients of different keys may share one store without pausing each
+// other.
+//
+// The store holds the end of a pause by the clock of the process that got
+// the 429: keep the processes' clocks in sync (NTP). A pause read from the
+// store counts once and for at most a minute (the longest the SDK pauses
+// for a 429 of its own), so a clock that runs ahead cannot hold the other
+// processes longer; one that runs behind shortens their pause.
 func WithPauseStore(store PauseStore) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithPauseStore"); err != nil {
@@ -47,20 +67,33 @@ func WithPauseStore(store PauseStore) Option {
 	}
 }
 
+// pauseStoreRetry is how long a client goes on without a store that
+// failed before it reads it again: a store that hangs then delays one
+// attempt by pauseStoreTimeout, not every one. A 429 is still written to
+// it at once.
+const pauseStoreRetry = time.Second
+
 // sharedPause is a flow's pause kept in a PauseStore under scope.
 type sharedPause struct {
-	store PauseStore
-	scope string
-	down  atomic.Bool // the last round trip failed, and the loss was logged
+	store   PauseStore
+	scope   string
+	down    atomic.Bool  // the last round trip failed, and the loss was logged
+	retryAt atomic.Int64 // after a failure, when to read the store again (Unix ns)
 }
 
 // read returns the end of the shared pause; ok is false when the store
-// failed.
+// failed, or failed less than pauseStoreRetry ago and is not asked.
 func (p *sharedPause) read(ctx context.Context, cfg *callConfig) (time.Time, bool) {
-	ctx, cancel := context.WithTimeout(ctx, pauseStoreTimeout)
+	if time.Now().UnixNano() < p.retryAt.Load() {
+		return time.Time{}, false
+	}
+	sctx, cancel := context.WithTimeout(ctx, pauseStoreTimeout)
 	defer cancel()
-	until, err := p.store.PausedUntil(ctx, p.scope)
-	return until, p.report(ctx, cfg, "PausedUntil", err)
+	until, err := p.store.PausedUntil(sctx, p.scope)
+	if err != nil && ctx.Err() != nil {
+		return time.Time{}, false // the call ended, not the store
+	}
+	return until, p.report(sctx, cfg, "PausedUntil", err)
 }
 
 // extend makes the shared pause last at least until end, and returns the
@@ -78,11 +111,13 @@ func (p *sharedPause) extend(ctx context.Context, cfg *callConfig, end time.Time
 // whether the round trip succeeded.
 func (p *sharedPause) report(ctx context.Context, cfg *callConfig, method string, err error) bool {
 	if err == nil {
+		p.retryAt.Store(0)
 		if p.down.CompareAndSwap(true, false) && cfg.logger != nil {
 			cfg.logger.LogAttrs(ctx, slog.LevelInfo, "kryptogo pause store answers again", slog.String("scope", p.scope))
 		}
 		return true
 	}
+	p.retryAt.Store(time.Now().Add(pauseStoreRetry).UnixNano())
 	if !p.down.Swap(true) && cfg.logger != nil {
 		cfg.logger.LogAttrs(ctx, slog.LevelWarn, "kryptogo pause store failed: the pause is this process's alone until it answers",
 			slog.String("scope", p.scope), slog.String("method", method), slog.String("error", err.Error()))

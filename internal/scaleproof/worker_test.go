@@ -148,6 +148,29 @@ func (w *worker) pauseStore() kryptogo.PauseStore {
 	return w.sql
 }
 
+// scopeRecorder is a PauseStore that remembers the scope of the last
+// ExtendPause.
+type scopeRecorder struct {
+	kryptogo.PauseStore
+	mu    sync.Mutex
+	scope string
+}
+
+// ExtendPause records the scope and passes the call on.
+func (r *scopeRecorder) ExtendPause(ctx context.Context, scope string, until time.Time) (time.Time, error) {
+	r.mu.Lock()
+	r.scope = scope
+	r.mu.Unlock()
+	return r.PauseStore.ExtendPause(ctx, scope, until)
+}
+
+// extended returns the scope of the last ExtendPause.
+func (r *scopeRecorder) extended() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.scope
+}
+
 // limit reads a task from 4 goroutines as fast as the shared limiter of 20
 // requests a second lets them, from the start time until the end time.
 func (w *worker) limit(ctx context.Context) error {
@@ -180,13 +203,15 @@ func (w *worker) limit(ctx context.Context) error {
 // 429 pause is shared through the store; after its 429 it reports when it
 // recorded the pause and when the pause ends.
 func (w *worker) pause(ctx context.Context) error {
-	store := w.pauseStore()
+	// The client names its scope after its API key: the recorder learns it
+	// from the client's own ExtendPause.
+	store := &scopeRecorder{PauseStore: w.pauseStore()}
 	obs := &kryptogo.Observer{AttemptDone: func(ctx context.Context, info kryptogo.AttemptDoneInfo) {
 		if info.StatusCode != http.StatusTooManyRequests {
 			return
 		}
 		recorded := time.Now() // observe wrote the store before the observer is told
-		end, err := store.PausedUntil(ctx, "client")
+		end, err := store.PausedUntil(ctx, store.extended())
 		if err != nil {
 			say("ERR pause store: %v", err)
 			return
