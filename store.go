@@ -125,8 +125,9 @@ type CallbackClaim struct {
 }
 
 // PauseStore shares a 429's pause between the processes that use one API
-// key. Scopes name independent pauses ("client", "confirm"); clients of
-// different keys need different stores (or prefixes).
+// key. Scopes name independent pauses: the SDK asks for "client" and
+// "confirm" followed by a digest of the API key (never the key), so
+// clients of different keys can share one store.
 type PauseStore interface {
 	// ExtendPause makes the scope's pause last at least until until, and
 	// returns the end of the pause now in force.
