@@ -197,7 +197,6 @@ func parseCallbackQuery(rawQuery string) (url.Values, error) {
 	return query, nil
 }
 
-// mac is the HMAC-SHA256 of the canonical input under secret.
 // verifyMAC is mac with secret i, on a state of the pool.
 func (s *CallbackSigner) verifyMAC(i int, input []byte) []byte {
 	if i >= len(s.macs) {
@@ -210,6 +209,7 @@ func (s *CallbackSigner) verifyMAC(i int, input []byte) []byte {
 	return m.Sum(nil)
 }
 
+// mac is the HMAC-SHA256 of the canonical input under secret.
 func mac(secret, input []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write(input)
