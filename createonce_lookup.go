@@ -215,14 +215,14 @@ func (l *historyLookup) recentTasks(ctx context.Context, ref string, since time.
 
 // apiClockLag returns how far the API's clock runs behind the client's, by
 // date, the Date header of an answer that just came (whole seconds); 0
-// when it runs ahead or the answer had none. The API dates its tasks by
-// its clock, and a window opened by the client's would miss a task the
-// send created.
+// when it runs ahead or the answer had none; at most maxAPIClockLag. The
+// API dates its tasks by its clock, and a window opened by the client's
+// would miss a task the send created.
 func (l *historyLookup) apiClockLag(date time.Time) time.Duration {
 	if date.IsZero() {
 		return 0
 	}
-	return max(l.tasks.client.now().Sub(date), 0)
+	return apiClockLag(l.tasks.client.now(), date)
 }
 
 // withServerDate makes a call set *date to the Date header of its last

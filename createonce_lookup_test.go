@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,4 +191,36 @@ func kycTaskKeyed(ref, key string) kryptogo.CreateTaskRequest {
 	req := kycTask(ref, "John Doe")
 	req.IdempotencyKey = key
 	return req
+}
+
+// A Date header far in the past (a caching proxy's, or a broken clock)
+// must not open the lookup window so wide that an older task of the same
+// customer and target, created without this key, passes for the send in
+// doubt: the correction for the API's clock is bounded.
+func TestLookupWindowIsNotOpenedByAStaleDate(t *testing.T) {
+	t.Parallel()
+	var offset atomic.Int64
+	srv := kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(),
+		kryptogotest.WithClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }))
+	staleDate := kryptogo.WithMiddleware(func(req *http.Request, next kryptogo.MiddlewareNext) (*http.Response, error) {
+		res, err := next(req)
+		if res != nil {
+			res.Header.Set("Date", time.Now().Add(-24*time.Hour).UTC().Format(http.TimeFormat))
+		}
+		return res, err
+	})
+	c := srv.Client(staleDate)
+
+	offset.Store(int64(-3 * time.Hour))
+	old, err := c.Tasks.CreateOne(testCtx(t), kycTask("c3", "John Doe")) // no key: nobody's
+	require.NoError(t, err)
+	offset.Store(0)
+
+	srv.FailNextOnRequest(http.MethodPost, "/task", 1, http.StatusInternalServerError) // refused before creating
+	_, err = c.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c3", "order-3"))
+	require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+	got, err := c.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c3", "order-3"))
+	require.NoError(t, err)
+	assert.NotEqual(t, old.TaskID, got.TaskID, "the task of three hours ago is not this key's")
+	assert.Len(t, srv.Tasks(), 2)
 }

@@ -191,10 +191,23 @@ func (c *Client) recordDate(cfg *callConfig, res result) {
 	if err != nil {
 		return
 	}
-	c.apiLag.Store(int64(max(c.now().Sub(date), 0)))
+	c.apiLag.Store(int64(apiClockLag(c.now(), date)))
 	if cfg.date != nil {
 		*cfg.date = date
 	}
+}
+
+// maxAPIClockLag bounds how far behind the client's the API's clock is
+// taken to run. A Date further back is more likely a cache's or a broken
+// clock's than the API's, and trusting it would open a lookup's window so
+// wide that an older task of the same customer and target, created
+// without this key, could pass for the send in doubt.
+const maxAPIClockLag = time.Hour
+
+// apiClockLag returns how far date, an answer's Date header, runs behind
+// now: 0 when ahead, at most maxAPIClockLag.
+func apiClockLag(now, date time.Time) time.Duration {
+	return min(max(now.Sub(date), 0), maxAPIClockLag)
 }
 
 // apiNow is the time by the API's clock as far as the client knows it: its
