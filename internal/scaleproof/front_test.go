@@ -20,6 +20,7 @@ type hit struct {
 	method string
 	path   string
 	at     time.Time // arrival
+	read   time.Time // when the attempt's pause read started (headerRead); zero: not told
 	status int
 }
 
@@ -53,7 +54,7 @@ func newFront(t *testing.T, fakeURL string) *front {
 	// A fault that drops the connection is a 502 to the worker, not news.
 	proxy.ErrorLog = log.New(io.Discard, "", 0)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := hit{worker: workerOf(r.UserAgent()), method: r.Method, path: r.URL.Path, at: time.Now()}
+		h := hit{worker: workerOf(r.UserAgent()), method: r.Method, path: r.URL.Path, at: time.Now(), read: readOf(r)}
 		if f.spring(h) {
 			w.Header().Set("Retry-After", strconv.Itoa(f.trapAfter()))
 			w.Header().Set("Content-Type", "application/json")
@@ -70,6 +71,19 @@ func newFront(t *testing.T, fakeURL string) *front {
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// headerRead carries, from a worker of the pause scenario, the Unix ns at
+// which the attempt's read of the shared pause started.
+const headerRead = "X-Scaleproof-Pause-Read"
+
+// readOf returns the time of r's headerRead; zero when it has none.
+func readOf(r *http.Request) time.Time {
+	n, err := strconv.ParseInt(r.Header.Get(headerRead), 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // workerOf reads the worker's number from a User-Agent of

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
@@ -149,11 +150,28 @@ func (w *worker) pauseStore() kryptogo.PauseStore {
 }
 
 // scopeRecorder is a PauseStore that remembers the scope of the last
-// ExtendPause.
+// ExtendPause, and when the last PausedUntil started (the read that lets
+// the next attempt go).
 type scopeRecorder struct {
 	kryptogo.PauseStore
-	mu    sync.Mutex
-	scope string
+	mu       sync.Mutex
+	scope    string
+	lastRead atomic.Int64 // Unix ns
+}
+
+// PausedUntil records when the read started and passes the call on.
+func (r *scopeRecorder) PausedUntil(ctx context.Context, scope string) (time.Time, error) {
+	r.lastRead.Store(time.Now().UnixNano())
+	return r.PauseStore.PausedUntil(ctx, scope)
+}
+
+// stampRead is a Middleware that tells the front when the attempt's pause
+// read started (headerRead): a read that began before the 429's pause was
+// recorded may have missed it, one that began after must not have. The
+// worker's calls are sequential, so the last read is this attempt's.
+func (r *scopeRecorder) stampRead(req *http.Request, next kryptogo.MiddlewareNext) (*http.Response, error) {
+	req.Header.Set(headerRead, strconv.FormatInt(r.lastRead.Load(), 10))
+	return next(req)
 }
 
 // ExtendPause records the scope and passes the call on.
@@ -218,7 +236,7 @@ func (w *worker) pause(ctx context.Context) error {
 		}
 		say("PAUSE %d %d %d", recorded.UnixNano(), end.UnixNano(), info.Pause)
 	}}
-	c, err := w.client(kryptogo.WithPauseStore(store), kryptogo.WithObserver(obs))
+	c, err := w.client(kryptogo.WithPauseStore(store), kryptogo.WithObserver(obs), kryptogo.WithMiddleware(store.stampRead))
 	if err != nil {
 		return err
 	}
