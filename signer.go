@@ -63,8 +63,8 @@ func (s CallbackSigner) Format(f fmt.State, _ rune) {
 	_, _ = fmt.Fprintf(f, "kryptogo.CallbackSigner{secrets: %d}", len(s.secrets))
 }
 
-// SignURL returns callbackURL bound to customerReference (kg_ref, not empty) and signed
-// (kg_sig): the callback_url of a request of that customer_reference.
+// SignURL returns callbackURL bound to customerReference (kg_ref, not empty)
+// and signed (kg_sig): the callback_url of a request of that customer.
 func (s *CallbackSigner) SignURL(callbackURL, customerReference string) (string, error) {
 	if customerReference == "" {
 		return "", errors.New("kryptogo: SignURL: the customer reference is empty; a callback URL belongs to one customer")
