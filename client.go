@@ -29,8 +29,7 @@ const (
 	EnvBaseURL = "KRYPTOGO_BASE_URL"
 )
 
-// Client calls the KryptoGO Compliance API; create one and share it between
-// goroutines.
+// Client calls the KryptoGO Compliance API; share one between goroutines.
 type Client struct {
 	KYA   *KYAService  // screens blockchain addresses
 	Tasks *TaskService // due-diligence (KYC/KYB) search tasks
@@ -88,8 +87,7 @@ type service struct {
 	client *Client
 }
 
-// NewClient returns a client that authenticates with apiKey, which must not
-// be empty.
+// NewClient returns a client that authenticates with apiKey (not empty).
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	apiKey = strings.TrimSpace(apiKey)
 	if apiKey == "" {

@@ -32,8 +32,7 @@ import (
 // doubt leads to is the resource's: tasks reconcile through the history
 // (createonce.go); KYA and IDV, which the API cannot list, send nothing.
 
-// IdempotencyParam is the callback URL parameter with the digest of the
-// IdempotencyKey, by which a task in doubt is found exactly.
+// IdempotencyParam is the callback URL parameter with the key's digest.
 const IdempotencyParam = "kg_idem"
 
 // MaxIdempotencyKeyLen is the longest IdempotencyKey, in characters.

@@ -48,8 +48,7 @@ type CallbackHandler struct {
 
 type callbackCtxKey struct{}
 
-// CallbackFromContext returns the event a CallbackHandler passes to OnTask or
-// OnIDV.
+// CallbackFromContext returns the event OnTask or OnIDV is handling.
 func CallbackFromContext(ctx context.Context) (*CallbackEvent, bool) {
 	e, ok := ctx.Value(callbackCtxKey{}).(*CallbackEvent)
 	return e, ok

@@ -17,8 +17,7 @@ import (
 // customer in a web page (InitWeb) or mobile SDK session (InitMobile).
 type IDVService service
 
-// CreateIDVRequest asks for the verification of uploaded document images. It
-// prints as its document type.
+// CreateIDVRequest uploads document images; it prints as its document type.
 type CreateIDVRequest struct {
 	Country               string `json:"country"`                     // required: the issuer, ISO 3166-1 alpha-3 ("TWN")
 	IDType                IDType `json:"id_type"`                     // required
@@ -325,7 +324,7 @@ func (t IDVTask) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the redacted form.
 func (t IDVTask) LogValue() slog.Value { return t.view().logValue() }
 
-// UnmarshalJSON keeps the JSON for RawJSON; a missing state is IDVStateMissing.
+// UnmarshalJSON keeps the JSON; a missing state is IDVStateMissing.
 func (t *IDVTask) UnmarshalJSON(data []byte) error { return decodeKeepingRaw(data, t) }
 
 // decodeTarget sets the state a missing field leaves: IDVStateMissing.

@@ -147,8 +147,7 @@ func validateRedirect(v *validator, field, u string, limit int) {
 // the page that redirects.
 var scriptSchemes = map[string]bool{"javascript": true, "vbscript": true, "data": true}
 
-// WebIDVSession is a started web IDV session: send your customer to URL. It
-// prints as its id, never its URL.
+// WebIDVSession is a web session: send your customer to URL, which never prints.
 type WebIDVSession struct {
 	rawResponse
 	IDVTaskID ID        `json:"idv_task_id"`
@@ -166,8 +165,7 @@ func (w WebIDVSession) Format(f fmt.State, verb rune) { w.view().format(f, verb)
 // LogValue logs the redacted form.
 func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 
-// InitWeb starts a web IDV session: POST /idv/init (the account needs over 500
-// points, spent at upload).
+// InitWeb starts a web IDV session: POST /idv/init (500+ points).
 func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts ...Option) (*WebIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {
@@ -275,8 +273,7 @@ func (m MobileIDVSession) Format(f fmt.State, verb rune) { m.view().format(f, ve
 // LogValue logs the redacted form.
 func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 
-// InitMobile starts a mobile SDK IDV session: POST /idv/account (the account
-// needs over 500 points, spent at upload).
+// InitMobile starts a mobile IDV session: POST /idv/account (500+ points).
 func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, opts ...Option) (*MobileIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {

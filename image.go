@@ -60,8 +60,7 @@ func ImageFromBase64(s string) *Image {
 	return img
 }
 
-// WithMIMEType returns a copy of the image declared as mime, which must match
-// its content.
+// WithMIMEType returns a copy declared as mime, which must match the content.
 func (img *Image) WithMIMEType(mime string) *Image {
 	cp := *img
 	cp.mime = mime

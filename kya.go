@@ -10,8 +10,7 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/check"
 )
 
-// KYAService screens blockchain addresses: sanctions-list matches and
-// transactions.
+// KYAService screens blockchain addresses.
 type KYAService service
 
 // CreateKYARequest asks for the analysis of one address.
@@ -31,8 +30,7 @@ func (r CreateKYARequest) Format(f fmt.State, verb rune) { r.view().format(f, ve
 // LogValue logs the address and chain, never the idempotency key.
 func (r CreateKYARequest) LogValue() slog.Value { return r.view().logValue() }
 
-// KYAResult is the analysis of an address; undocumented parts are raw JSON.
-// It prints as its id.
+// KYAResult is the analysis of an address. It prints as its id.
 type KYAResult struct {
 	rawResponse
 	KYAID             ID              `json:"kya_id"`

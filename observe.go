@@ -160,8 +160,7 @@ type CallbackDoneInfo struct {
 	Duration   time.Duration
 }
 
-// WithObserver makes o see the calls of the client or of one call; observers
-// add up, the client's called first.
+// WithObserver makes o see the client's calls, or one call (after the client's).
 func WithObserver(o *Observer) Option {
 	return func(s *settings) error {
 		if o == nil {

@@ -137,8 +137,7 @@ type ResponseInfo struct {
 	RequestID  string      // X-Request-Id, Request-Id, Cf-Ray…; "" if none
 }
 
-// WithResponseInfo makes one call fill info with its last answer, success or
-// not.
+// WithResponseInfo fills info with one call's last answer, success or not.
 func WithResponseInfo(info *ResponseInfo) Option {
 	return func(s *settings) error {
 		if info == nil {
@@ -152,8 +151,7 @@ func WithResponseInfo(info *ResponseInfo) Option {
 	}
 }
 
-// WithBaseURL sets the API's base URL; plain http only on loopback or with
-// WithInsecureHTTP.
+// WithBaseURL sets the base URL; plain http needs loopback or WithInsecureHTTP.
 func WithBaseURL(baseURL string) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithBaseURL"); err != nil {
@@ -227,8 +225,7 @@ func WithRetryBackoff(minWait, maxWait time.Duration) Option {
 	}
 }
 
-// WithLogger logs each attempt and retry at debug level; per call, nil
-// silences the call.
+// WithLogger logs attempts and retries at debug level; nil silences one call.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) error {
 		s.logger = l
@@ -276,8 +273,7 @@ func WithAPIKeyHeader(name string) Option {
 	}
 }
 
-// WithMaxResponseBytes caps how much of an answer is read; a larger 2xx answer
-// is ErrInvalidResponse.
+// WithMaxResponseBytes caps an answer; a larger 2xx is ErrInvalidResponse.
 func WithMaxResponseBytes(n int64) Option {
 	return func(s *settings) error {
 		if n <= 0 {

@@ -8,8 +8,7 @@ import (
 	"sync"
 )
 
-// DefaultScreenConcurrency is how many screenings KYAService.Screen runs at
-// once by default.
+// DefaultScreenConcurrency is KYAService.Screen's default concurrency.
 const DefaultScreenConcurrency = 8
 
 // ScreenOptions tunes KYAService.Screen; nil means the defaults.

@@ -17,8 +17,8 @@ import (
 // The storetest package holds the conformance tests every implementation
 // must pass.
 
-// ErrNotHolder is an IdempotencyStore's answer to a caller whose token does
-// not hold the key's live lease (MarkInDoubt), or to Forget under a live lease.
+// ErrNotHolder is an IdempotencyStore's answer to MarkInDoubt from a token
+// without the key's lease, and to Forget under a live lease.
 var ErrNotHolder = errors.New("kryptogo: the idempotency key's lease is held by another caller")
 
 // errEmptyToken is a store's answer to a claim without a token, which

@@ -10,8 +10,7 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
-// Target is the person or company a DD task searches for. It prints as its
-// type.
+// Target is the person or company a DD task searches; it prints as its type.
 type Target struct {
 	Type        TargetType     `json:"type"`
 	Name        string         `json:"name"`
@@ -30,8 +29,7 @@ func (t Target) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the redacted form.
 func (t Target) LogValue() slog.Value { return t.view().logValue() }
 
-// KYCTarget returns the target of a search on a person; birthday and
-// citizenship may be empty.
+// KYCTarget returns a person's target; birthday and citizenship may be empty.
 func KYCTarget(name, birthday, citizenship string) Target {
 	return Target{Type: TargetKYC, Name: name, Birthday: birthday, Citizenship: citizenship}
 }

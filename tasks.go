@@ -11,8 +11,7 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/check"
 )
 
-// TaskService creates and manages due-diligence (DD) search tasks on a person
-// (KYC) or a company (KYB).
+// TaskService manages due-diligence (DD) search tasks on people and companies.
 type TaskService struct {
 	client *Client
 	claims taskClaims // the CreateOnce registry: tasks taken, sends in flight
@@ -81,8 +80,7 @@ func (r CreateTaskRequest) personalValues() []string {
 	return nonEmpty(r.Target.Name, r.Target.Birthday)
 }
 
-// CreatedTask is the API's receipt for one created task. It prints and logs
-// as its task id only.
+// CreatedTask is the receipt for one created task. It prints as its id.
 type CreatedTask struct {
 	rawResponse
 	TaskID    ID        `json:"task_id"`
@@ -187,8 +185,7 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 	return &out[0], nil
 }
 
-// TaskReport is a DD task's outcome, nil until it has one. It prints as its
-// decision.
+// TaskReport is a DD task's outcome, nil until known; it prints as its decision.
 type TaskReport struct {
 	SanctionMatched bool   `json:"sanction_matched"`
 	PotentialRisk   int    `json:"potential_risk"` // 0-100 risk score
@@ -338,8 +335,7 @@ func (t *TaskDetail) Rating() RiskRating { return RatingForScore(t.PotentialRisk
 // ConsoleURL returns the task's page in the KryptoGO web console.
 func (t *TaskDetail) ConsoleURL() string { return taskConsoleURL(t.TaskID) }
 
-// Get fetches a DD task's detail: GET /task/{task_id} (a path the reference
-// hides and public integrations use).
+// Get fetches a DD task's detail: GET /task/{task_id}, not in the reference.
 func (s *TaskService) Get(ctx context.Context, id ID, opts ...Option) (*TaskDetail, error) {
 	return getByID[TaskDetail](ctx, s.client, &opTasksGet, id, opts)
 }
@@ -358,7 +354,7 @@ func (r *SetAcceptedRequest) validate(v *validator) { v.required("comment", r.Co
 // target's data.
 func (r SetAcceptedRequest) personalValues() []string { return nil }
 
-// SetAcceptedResult echoes the decision. It prints as its task id and decision.
+// SetAcceptedResult echoes the decision; it prints as its task id and decision.
 type SetAcceptedResult struct {
 	rawResponse
 	TaskID   ID     `json:"task_id"`

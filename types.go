@@ -14,8 +14,7 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
-// ID identifies a KYA result, a task or an employee; it decodes a number or a
-// numeric string.
+// ID identifies a record; it decodes a number or a numeric string.
 type ID int64
 
 // String returns the id in decimal, as it appears in API paths.
@@ -417,8 +416,7 @@ type Metadata struct {
 	Value string `json:"value"`
 }
 
-// MetadataList is a DD task's metadata; it decodes an array of pairs or an
-// object.
+// MetadataList is a DD task's metadata, from an array of pairs or an object.
 type MetadataList []Metadata
 
 // UnmarshalJSON decodes an array of pairs, an object, or null.
