@@ -16,12 +16,11 @@ import (
 )
 
 // CreateOnce creates DD search tasks as Create does (POST /task), but never
-// twice: after a send in doubt it looks each task up in its customer's history
-// (FindCreated) and sends again only those not created. With keys it holds
-// across calls and processes; without, within the call. Every request needs a
-// CustomerReference and no FromIDVID. On an error the receipts hold the tasks
-// known to exist (TaskID 0 for the others); tasks left in doubt make the error
-// match ErrMaybeSent.
+// twice: after a send in doubt it looks each task up (FindCreated) and sends
+// again only those not created; with keys across calls and processes, without
+// within the call. Requests need a CustomerReference and no FromIDVID. On an
+// error the receipts hold the tasks known to exist (TaskID 0 for the others),
+// and tasks left in doubt make it match ErrMaybeSent.
 func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
 	tasks, err := validateTaskBatch(reqs, true)
 	if err != nil {

@@ -19,13 +19,10 @@ import (
 const DefaultMaxCallbackBytes = 1 << 20
 
 // CallbackHandler is an http.Handler that receives KryptoGO callbacks. Set
-// Signer (a record is delivered only if it belongs to the URL's customer) and
-// Confirm (the record re-fetched from the API is delivered, not the body);
-// with neither it refuses every callback unless AllowUnverified is set. It
-// answers 204 when the function succeeds, 500 when it fails (the sender
-// retries), a 4xx to a bad or forged request, and 503 with Retry-After when
-// it cannot confirm now; CallbackOutcome lists them. The README's "Receiving
-// callbacks" details the guarantees.
+// Signer (only records of the URL's customer are delivered) and Confirm (the
+// record re-fetched from the API is delivered, not the body); with neither it
+// refuses all unless AllowUnverified. CallbackOutcome lists its answers; the
+// README's "Receiving callbacks" details the guarantees.
 type CallbackHandler struct {
 	Signer          *CallbackSigner                                    // verifies the URL and binds the callback to its customer
 	PublicURL       string                                             // the URL as the sender sees it, when a proxy rewrites it
