@@ -34,7 +34,7 @@ type CallbackHandler struct {
 	OnIDV           func(ctx context.Context, task *IDVTask) error     // IDV callbacks
 	MaxBodyBytes    int64                                              // 0: DefaultMaxCallbackBytes
 	Logger          *slog.Logger                                       // nil: slog.Default()
-	Store           CallbackStore                                      // runs each CallbackEvent.Key() once across processes; fails closed
+	Store           CallbackStore                                      // each CallbackEvent.Key() once across processes; fails closed
 	Observer        *Observer                                          // sees each callback; set it before serving
 
 	lease         time.Duration // of the Store's claims; 0: callbackLease (a test hook)

@@ -25,7 +25,7 @@ type CreateIDVRequest struct {
 	IDBackImage           *Image `json:"-"`                           // its back: required for ID_CARD
 	FaceImage             *Image `json:"-"`                           // a selfie: this or IDAndFaceImage is required
 	IDAndFaceImage        *Image `json:"-"`                           // the person holding the document
-	ExpectedName          string `json:"expected_name,omitempty"`     // this and the Expected fields below: a mismatch with the document makes the state review
+	ExpectedName          string `json:"expected_name,omitempty"`     // with the Expected... below: a mismatch makes the state review
 	ExpectedBirthday      string `json:"expected_birthday,omitempty"` // YYYY-MM-DD
 	ExpectedIDNumber      string `json:"expected_id_number,omitempty"`
 	ExpectedIssuingDate   string `json:"expected_issuing_date,omitempty"` // YYYY-MM-DD
