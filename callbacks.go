@@ -12,8 +12,7 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 )
 
-// ErrInvalidCallback matches an error of ParseCallback, ParseTaskCallback
-// and ParseIDVCallback: the body is not a callback the SDK knows.
+// ErrInvalidCallback matches a body that is not a callback the SDK knows.
 var ErrInvalidCallback = errors.New("kryptogo: invalid callback")
 
 // CallbackKind tells a DD task callback from an IDV callback.
@@ -33,17 +32,13 @@ func (k CallbackKind) String() string { return enumName(callbackKindNames, k, "C
 
 // CallbackEvent is one decoded callback: exactly one of Task and IDV is set.
 type CallbackEvent struct {
-	Kind CallbackKind
-	Task *TaskSummary
-	IDV  *IDVTask
-	// CustomerReference is the verified kg_ref of the URL, the customer
-	// every delivered record belongs to; "" when no signature was verified.
-	CustomerReference string
-	// Params are the verified URL's query parameters without kg_sig; nil
-	// when no signature was verified.
-	Params    url.Values
-	Verified  bool // the URL's signature was checked
-	Confirmed bool // Task or IDV was fetched from the API, not taken from the body
+	Kind              CallbackKind
+	Task              *TaskSummary
+	IDV               *IDVTask
+	CustomerReference string     // the verified URL's kg_ref, the record's customer; "" if unverified
+	Params            url.Values // the verified URL's query without kg_sig; nil if unverified
+	Verified          bool       // the URL's signature was checked
+	Confirmed         bool       // Task or IDV was fetched from the API, not taken from the body
 }
 
 // ID returns the id of the task or IDV task the callback is about.
@@ -58,9 +53,7 @@ func (e *CallbackEvent) ID() ID {
 }
 
 // Key returns an idempotency key for the state the callback reports: a
-// repeated delivery has the same key, a later change of the task another
-// (from its id, update time, progress and decision; an IDV task's id,
-// state, audit status and audit time).
+// repeated delivery has the same key, a later change another.
 func (e *CallbackEvent) Key() string {
 	switch {
 	case e.Task != nil:
@@ -88,7 +81,7 @@ func (e *CallbackEvent) RawJSON() json.RawMessage {
 	return nil
 }
 
-// LogValue logs the event as its kind, id and key, never its personal data.
+// LogValue logs the event as its kind, id and key.
 func (e CallbackEvent) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("kind", e.Kind.String()), slog.Int64("id", int64(e.ID())), slog.String("key", e.Key()))
 }
@@ -101,9 +94,7 @@ func callbackError(format string, args ...any) error {
 // apart, in the order of the bits of jsonkeys.Result.Has.
 var callbackKeys = []string{"task_id", "idv_task_id"}
 
-// ParseCallback decodes a callback body, a task summary (task_id) or an IDV
-// task (idv_task_id). Neither, both, or a repeated key (in any letter case)
-// is an error matching ErrInvalidCallback.
+// ParseCallback decodes a callback body, a task summary or an IDV task.
 func ParseCallback(body []byte) (*CallbackEvent, error) {
 	return parseCallback(callbackInput{data: body})
 }

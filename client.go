@@ -29,15 +29,11 @@ const (
 	EnvBaseURL = "KRYPTOGO_BASE_URL"
 )
 
-// Client calls the KryptoGO Compliance API. It is safe for concurrent use by
-// many goroutines; create one and share it.
+// Client calls the KryptoGO Compliance API; share one between goroutines.
 type Client struct {
-	// KYA screens blockchain addresses.
-	KYA *KYAService
-	// Tasks creates and manages due-diligence (KYC/KYB) search tasks.
-	Tasks *TaskService
-	// IDV verifies identity documents.
-	IDV *IDVService
+	KYA   *KYAService  // screens blockchain addresses
+	Tasks *TaskService // due-diligence (KYC/KYB) search tasks
+	IDV   *IDVService  // verifies identity documents
 
 	creds      *credentials
 	base       *url.URL
@@ -91,9 +87,7 @@ type service struct {
 	client *Client
 }
 
-// NewClient returns a client that authenticates with apiKey, which it masks
-// in every error and log record in every spelling the SDK knows (for a key
-// of a few characters, best-effort: such a key also occurs by chance).
+// NewClient returns a client that authenticates with apiKey (not empty).
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	apiKey = strings.TrimSpace(apiKey)
 	if apiKey == "" {
@@ -134,9 +128,8 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// NewClientFromEnv returns a client whose key comes from KRYPTOGO_API_KEY
-// and whose base URL comes from KRYPTOGO_BASE_URL when that is set. Options
-// given here override the environment.
+// NewClientFromEnv returns a client configured by KRYPTOGO_API_KEY and
+// KRYPTOGO_BASE_URL; opts override them.
 func NewClientFromEnv(opts ...Option) (*Client, error) {
 	key := os.Getenv(EnvAPIKey)
 	if strings.TrimSpace(key) == "" {
@@ -151,13 +144,12 @@ func NewClientFromEnv(opts ...Option) (*Client, error) {
 // BaseURL returns the base URL requests are sent to.
 func (c *Client) BaseURL() string { return c.base.String() }
 
-// Format prints the client as its base URL, for every verb (%v, %#v, %q…),
-// so no verb can reach the API key by reflection.
+// Format prints the client as its base URL, so no verb reaches the key.
 func (c Client) Format(f fmt.State, _ rune) {
 	_, _ = fmt.Fprintf(f, "kryptogo.Client{BaseURL: %q, APIKey: %q}", c.base.String(), "[REDACTED]")
 }
 
-// LogValue logs the client as its base URL only.
+// LogValue logs the client as its base URL.
 func (c Client) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("base_url", c.base.String()))
 }
@@ -194,15 +186,12 @@ func userAgent(product string) string {
 	return ua
 }
 
-// CloseIdleConnections closes the idle connections of the client's
-// transport, for a short-lived Client; calls in flight are not affected.
+// CloseIdleConnections closes the idle connections of the client's transport.
 func (c *Client) CloseIdleConnections() { c.httpClient.CloseIdleConnections() }
 
 // Do sends a request to any endpoint with the client's auth, retries and
-// error handling: for what the typed methods lack. path may carry a query.
-// body is nil, bytes (json.RawMessage or []byte) sent as they are, or a
-// value encoded as JSON; out is nil, a *json.RawMessage, or a pointer to
-// decode the answer into.
+// errors. body is nil, bytes sent as they are, or a value sent as JSON; out
+// is nil or a pointer to decode the answer into.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any, opts ...Option) error {
 	op := doOperation(strings.ToUpper(method))
 	pathOnly, query, rb, err := doRequest(method, path, body, out)

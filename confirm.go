@@ -23,9 +23,7 @@ import (
 // spends the app's retry budget nor pauses its calls when the API answers
 // 429, and a 429 met by one handler holds the confirmations of all.
 
-// Defaults of CallbackHandler.ConfirmRate and ConfirmBurst: at most 10
-// confirmation requests at once, then 5 a second. 1,000 forged callbacks in
-// one second cost at most 15 API requests.
+// Defaults of CallbackHandler.ConfirmRate and ConfirmBurst.
 const (
 	DefaultConfirmRate  = 5.0
 	DefaultConfirmBurst = 10

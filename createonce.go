@@ -15,38 +15,12 @@ import (
 	"time"
 )
 
-// CreateOnce creates DD search tasks as Create does, but never twice.
-//
-// With IdempotencyKey set on every request, it creates each at most once
-// per key, across calls, clients and processes that share the client's
-// IdempotencyStore (see the field): a key done answers from the store, and
-// a task whose send was in doubt, in this call or an earlier one, is looked
-// up in its customer's history before anything is sent again.
-//
-// Without keys, it is once per call: when a send fails in doubt (an error
-// matching ErrMaybeSent), it looks each task up in its customer's history
-// and sends again only those the API did not create, at most three sends
-// in all; the CreateOnce calls of one client never report one task twice,
-// and processes share nothing.
-//
-// It returns one receipt per request, in the order of reqs; a receipt found
-// in the history carries the task's creation time. A send that succeeds
-// costs one POST. Every request needs a CustomerReference and must not set
-// FromIDVID (else a *ValidationError, nothing sent). The lookup (FindCreated
-// describes how a task is matched) looks five times over WithReconcileWait
-// (10 s by default), reads every page of the history, at most 25 of 20
-// tasks, and takes an answer it cannot read with certainty (no data array,
-// a task without creation time or target, a page that repeats, a history
-// too long) as unknown: then nothing is sent again and the error matches
-// ErrMaybeSent. The README's "Creating exactly once" says what remains
-// possible.
-//
-// On an error, the receipts hold the tasks known to exist (TaskID 0 for the
-// others), or are nil when none is; an error that leaves tasks in doubt
-// matches ErrMaybeSent. opts apply to every request of the call.
-//
-// API: POST /task; after a send in doubt, GET /tasks?customer_reference=…
-// (and GET /task/{task_id} when a request's key is in its callback URL)
+// CreateOnce creates DD search tasks as Create does (POST /task), but never
+// twice: after a send in doubt it looks each task up (FindCreated) and sends
+// again only those not created; with keys across calls and processes, without
+// within the call. Requests need a CustomerReference and no FromIDVID. On an
+// error the receipts hold the tasks known to exist (TaskID 0 for the others),
+// and tasks left in doubt make it match ErrMaybeSent.
 func (s *TaskService) CreateOnce(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
 	tasks, err := validateTaskBatch(reqs, true)
 	if err != nil {
@@ -89,7 +63,7 @@ func (s *TaskService) createChecked(ctx context.Context, op *Operation, tasks []
 	return o.runKeyed(ctx)
 }
 
-// How CreateOnce looks a send in doubt up (its doc states these figures).
+// How CreateOnce looks a send in doubt up (the README states these figures).
 const (
 	// createOnceSkew is how long before the send, by the local clock, a
 	// task may have been created and still be the send's: the API's clock

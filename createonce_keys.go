@@ -32,12 +32,7 @@ import (
 // doubt leads to is the resource's: tasks reconcile through the history
 // (createonce.go); KYA and IDV, which the API cannot list, send nothing.
 
-// IdempotencyParam is the query parameter of a task's callback URL that
-// carries the digest of the request's IdempotencyKey (never the key), so
-// that a create in doubt finds its task exactly by the callback_url that
-// GET /task/{task_id} returns. The SDK adds it to an unsigned callback URL
-// itself; add it to a URL you sign with IdempotencyCallbackURL, before
-// signing.
+// IdempotencyParam is the callback URL parameter with the key's digest.
 const IdempotencyParam = "kg_idem"
 
 // MaxIdempotencyKeyLen is the longest IdempotencyKey, in characters.
@@ -467,16 +462,9 @@ func withKeyMasked(opts []Option, keys ...string) []Option {
 	return append(opts[:len(opts):len(opts)], withPersonal(keys))
 }
 
-// IdempotencyCallbackURL returns callbackURL with the digest of
-// idempotencyKey in its IdempotencyParam (kg_idem) query parameter, for a
-// task request with that key whose callback URL you sign: sign what it
-// returns, and the task is reconciled exactly.
-//
-//	u, err := kryptogo.IdempotencyCallbackURL("https://example.com/kryptogo", "order-1042")
-//	signed, err := signer.SignURL(u, "customer-42")
-//
-// A URL that is already signed (kg_sig) is refused: adding to it would break
-// its signature. One that carries the digest of another key is refused too.
+// IdempotencyCallbackURL adds the digest of idempotencyKey (IdempotencyParam)
+// to a callback URL before you sign it; the SDK adds it to unsigned ones. A
+// signed URL, or one with another key's digest, is refused.
 func IdempotencyCallbackURL(callbackURL, idempotencyKey string) (string, error) {
 	var v validator
 	v.required("idempotency_key", idempotencyKey)

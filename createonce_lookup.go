@@ -16,32 +16,12 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
-// FindCreated looks in the history of req's customer for the tasks req
-// created since since (give the time of the send in doubt, less a margin:
-// the SDK's lookups take two minutes), oldest first: nil when there is
-// none. since is by your clock; when the API's (its Date header) runs
-// behind, the window opens that much earlier. It is the lookup CreateOnce and keyed creates make, for
-// callers who keep their own state of a send in doubt. Look again a few
-// seconds later before taking an empty answer as "not created": the
-// history may list a new task late.
-//
-// A task is req's, when req has an IdempotencyKey and its CallbackURL
-// carries the key's digest (kg_idem: the SDK adds it to an unsigned URL;
-// IdempotencyCallbackURL to one you sign), when it carries that digest in
-// the callback_url GET /task/{task_id} returns: exact. Otherwise when it
-// searches req's target: the same type and name, compared by meaning
-// (Unicode canonical equivalence, case, runs of white space), and birthday
-// and citizenship where both give them; tasks of the same customer and
-// target are then indistinguishable, whatever their search setting.
-//
-// An answer it cannot read with certainty is an error, never "none": a
-// page without a data array, a task without a creation time or a target, a
-// page that repeats the one before, a history longer than 25 pages of 20,
-// more than 50 tasks to read one by one, or in exact mode a task of req's
-// target whose callback URL has no kg_idem. req needs a CustomerReference
-// and no FromIDVID (else a *ValidationError, nothing sent).
-//
-// API: GET /tasks?customer_reference=…, and GET /task/{task_id} in exact mode
+// FindCreated returns the tasks req created since since (the send in doubt,
+// less two minutes; by your clock), oldest first, from GET /tasks of req's
+// customer: the lookup CreateOnce makes. A task is matched by the key's digest
+// in its callback URL (GET /task/{task_id}), else by target. An answer it
+// cannot read with certainty is an error, never "none"; the history may list
+// a new task late, so look again before taking nil as "not created".
 func (s *TaskService) FindCreated(ctx context.Context, req CreateTaskRequest, since time.Time, opts ...Option) ([]TaskSummary, error) {
 	valid, err := validateLookup(&req)
 	if err != nil {

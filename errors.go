@@ -23,31 +23,18 @@ import (
 
 // Sentinel errors, matched with errors.Is against the errors the SDK returns.
 var (
-	// ErrUnauthorized matches an *APIError with status 401 or 403.
-	ErrUnauthorized = errors.New("kryptogo: unauthorized")
-	// ErrNotFound matches an *APIError with status 404.
-	ErrNotFound = errors.New("kryptogo: not found")
-	// ErrConflict matches an *APIError with status 409, such as a second
-	// decision on one DD task.
-	ErrConflict = errors.New("kryptogo: conflict")
-	// ErrRateLimited matches an *APIError with status 429.
-	ErrRateLimited = errors.New("kryptogo: rate limited")
-	// ErrServerError matches an *APIError with a 5xx status.
-	ErrServerError = errors.New("kryptogo: server error")
-	// ErrInvalidRequest matches a *ValidationError: nothing was sent.
-	ErrInvalidRequest = errors.New("kryptogo: invalid request")
-	// ErrInvalidResponse matches a *ResponseError: a 2xx answer that is not
-	// the JSON the endpoint documents.
-	ErrInvalidResponse = errors.New("kryptogo: invalid response")
-	// ErrMaybeSent matches the error of a POST that may have reached the
-	// API (the connection broke after it was written, a 5xx, an unreadable
-	// 2xx): it may have created a task. Check (Tasks.History by customer)
-	// before sending it again, or use Tasks.CreateOnce.
-	ErrMaybeSent = errors.New("kryptogo: the request may have reached the API; check before sending it again")
-	// ErrRetryBudgetExhausted matches the failure of a call that was not
-	// retried because the client's retry budget (WithRetryBudget) is spent;
-	// the error matches the failure too.
-	ErrRetryBudgetExhausted = errors.New("kryptogo: retry budget exhausted")
+	ErrUnauthorized    = errors.New("kryptogo: unauthorized")     // APIError 401 or 403
+	ErrNotFound        = errors.New("kryptogo: not found")        // APIError 404
+	ErrConflict        = errors.New("kryptogo: conflict")         // APIError 409, such as a second decision
+	ErrRateLimited     = errors.New("kryptogo: rate limited")     // APIError 429
+	ErrServerError     = errors.New("kryptogo: server error")     // APIError 5xx
+	ErrInvalidRequest  = errors.New("kryptogo: invalid request")  // ValidationError: nothing was sent
+	ErrInvalidResponse = errors.New("kryptogo: invalid response") // ResponseError: a 2xx that is not the documented JSON
+	// ErrMaybeSent: a POST that may have reached the API and created a task
+	// (broken after writing, a 5xx, an unreadable 2xx). Check before sending
+	// it again (Tasks.FindCreated), or use an IdempotencyKey or CreateOnce.
+	ErrMaybeSent            = errors.New("kryptogo: the request may have reached the API; check before sending it again")
+	ErrRetryBudgetExhausted = errors.New("kryptogo: retry budget exhausted") // not retried: WithRetryBudget's budget is spent
 )
 
 // maybeSentHint ends the message of every error that matches ErrMaybeSent,
@@ -65,11 +52,8 @@ func (e *maybeSentError) Unwrap() []error { return []error{e.err, ErrMaybeSent} 
 // maxErrorBody caps APIError.Body, so a large error page is not kept whole.
 const maxErrorBody = 64 << 10
 
-// APIError is an answer with a non-2xx status (or a 2xx whose body reports
-// a failure code, as Tasks.SetMetadata's can). Body and Message mask the API
-// key and the request's personal values in every spelling the README's
-// "Secrets and personal data" lists, and base64 blobs; a body that echoes a
-// secret otherwise is withheld whole.
+// APIError is an answer with a non-2xx status (or a 2xx reporting a failure
+// code, as Tasks.SetMetadata's can); Body and Message are masked.
 type APIError struct {
 	StatusCode int           // HTTP status
 	Code       int           // vendor code from the body; 0 when absent
@@ -81,8 +65,7 @@ type APIError struct {
 	RetryAfter time.Duration // from Retry-After, when present
 }
 
-// Error reads "kryptogo: POST /task/12/accepted: 409 Conflict: <message>",
-// with a hint to check first when it matches ErrMaybeSent.
+// Error reads "kryptogo: POST /task/12/accepted: 409 Conflict: <message>".
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kryptogo: %s %s: %d", e.Method, e.Path, e.StatusCode)
@@ -324,9 +307,8 @@ func plainToken(s string) bool {
 	return true
 }
 
-// ResponseError is a 2xx answer the SDK could not use (not JSON, not the
-// documented shape, too large). It matches ErrInvalidResponse, and
-// ErrMaybeSent for a POST, which the API acted on.
+// ResponseError is a 2xx answer the SDK could not use; it matches
+// ErrInvalidResponse, and ErrMaybeSent for a POST.
 type ResponseError struct {
 	Method     string
 	Path       string
@@ -368,8 +350,7 @@ type FieldError struct {
 // Error reads "field: message".
 func (f FieldError) Error() string { return f.Field + ": " + f.Message }
 
-// ValidationError lists every rule a request broke; nothing was sent. It
-// matches ErrInvalidRequest.
+// ValidationError lists every rule a request broke; nothing was sent.
 type ValidationError struct {
 	Fields []FieldError
 }

@@ -16,8 +16,7 @@ import (
 // and one pause gate, so that many goroutines on one client do not multiply
 // the load on an API that is failing or asking them to slow down.
 
-// DefaultRetryBudget is a new client's retry budget in tokens (the AWS SDK
-// for Go v2's): 100 retries in a row of failures (see WithRetryBudget).
+// DefaultRetryBudget is a new client's retry budget, in tokens.
 const DefaultRetryBudget = 500
 
 // The costs and refunds of the retry budget, in tokens (AWS SDK for Go v2).

@@ -15,90 +15,27 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 )
 
-// DefaultMaxCallbackBytes caps a callback body when
-// CallbackHandler.MaxBodyBytes is 0.
+// DefaultMaxCallbackBytes caps a callback body by default.
 const DefaultMaxCallbackBytes = 1 << 20
 
-// CallbackHandler is an http.Handler that receives KryptoGO callbacks:
-//
-//	http.Handle("/kryptogo/callback", &kryptogo.CallbackHandler{
-//		Signer:  signer, // refuses URLs you did not sign, binds each to a customer
-//		Confirm: client, // re-fetches the record instead of trusting the body
-//		OnTask:  func(ctx context.Context, t *kryptogo.TaskSummary) error { … },
-//		OnIDV:   func(ctx context.Context, t *kryptogo.IDVTask) error { … },
-//	})
-//
-// With Signer, it delivers a record only if its customer_reference is the
-// verified kg_ref of the URL (SignURL); with Confirm, it delivers the record
-// re-fetched from the API by the body's id and kind instead of the body.
-// Use both: a leaked signed URL can then at most re-deliver that customer's
-// current records. With neither it refuses every callback (500, logged
-// once) unless AllowUnverified is set.
-//
-// It answers 204 when the function succeeds (or is nil), 500 when it fails
-// (so the sender retries), 405, 401, 413, 400 or 403 to a request that is
-// not a POST, not signed, too large, not a callback or about another
-// customer or record, 422 for a record the API does not know, and 503 with
-// a Retry-After (at most a minute) when Confirm meets a network failure, a
-// 429 or a 5xx, or the confirmations are over their cap or paused. No
-// refusal calls a function. Logs name the kind, id, customer and outcome of
-// a callback, never its body. The functions' context carries the event
-// (CallbackFromContext).
-//
-// Confirmations are requests on Confirm's key that whoever reaches the
-// handler can trigger, so they are bounded per client: at most ConfirmBurst
-// at once and ConfirmRate a second, shared by every handler of the client
-// with the same settings; one request per record in flight; no retries (the
-// sender retries the 503); and a retry budget and 429 pause of their own,
-// never the app's. The README's "Receiving callbacks" details the
-// guarantees.
+// CallbackHandler is an http.Handler that receives KryptoGO callbacks. Set
+// Signer (only records of the URL's customer are delivered) and Confirm (the
+// record re-fetched from the API is delivered, not the body); with neither it
+// refuses all unless AllowUnverified. CallbackOutcome lists its answers; the
+// README's "Receiving callbacks" details the guarantees.
 type CallbackHandler struct {
-	// Signer verifies the callback URL's signature and binds the callback
-	// to the customer the URL was signed for.
-	Signer *CallbackSigner
-	// PublicURL is the callback URL as the sender sees it, without the
-	// query: set it when a proxy rewrites the Host header or the path.
-	// Empty means the request's Host header and path.
-	PublicURL string
-	// Confirm fetches the record named by the body from the API
-	// (Tasks.Summary or IDV.Get) and delivers that instead of the body.
-	Confirm *Client
-	// ConfirmRate caps the confirmation requests per second; 0 or less
-	// means DefaultConfirmRate. Read at the first confirmation, as are
-	// Confirm and ConfirmBurst.
-	ConfirmRate float64
-	// ConfirmBurst is how many confirmations may go at once; 0 or less
-	// means DefaultConfirmBurst.
-	ConfirmBurst int
-	// AllowUnverified accepts callbacks with neither Signer nor Confirm:
-	// anyone who can reach the handler can then forge a result.
-	AllowUnverified bool
-	// OnTask receives DD task callbacks.
-	OnTask func(ctx context.Context, task *TaskSummary) error
-	// OnIDV receives IDV callbacks.
-	OnIDV func(ctx context.Context, task *IDVTask) error
-	// MaxBodyBytes caps the body; 0 means DefaultMaxCallbackBytes (1 MiB).
-	MaxBodyBytes int64
-	// Logger receives one record per callback; nil means slog.Default().
-	Logger *slog.Logger
-	// Store, when set, makes each callback run OnTask or OnIDV at most once
-	// across every handler and process sharing it: the function runs only
-	// under a claim of CallbackEvent.Key() (a lease, renewed while it runs;
-	// when the renewal fails until a third of the lease is left, or another
-	// delivery took the key over, the function's context is cancelled, so
-	// a function that heeds it stops before another run can start);
-	// a callback processed before is answered 204 without a call, one
-	// another delivery is processing now 503 with a Retry-After; a failed
-	// function releases the key (500: the sender's retry runs it again).
-	// When the store fails the callback is refused with a 503 (fail
-	// closed): the function never runs without a claim. Use a
-	// redisstore or sqlstore Store for several processes (sqlstore can
-	// commit the function's effect with the completion: CompleteCallbackTx).
-	Store CallbackStore
-	// Observer, when set, sees each callback: its CallbackStart and
-	// CallbackDone funcs (the outcome, never the body nor the customer).
-	// otelkryptogo.InstrumentHandler sets it. Set it before serving.
-	Observer *Observer
+	Signer          *CallbackSigner                                    // verifies the URL and binds the callback to its customer
+	PublicURL       string                                             // the URL as the sender sees it, when a proxy rewrites it
+	Confirm         *Client                                            // re-fetches the record (Tasks.Summary, IDV.Get)
+	ConfirmRate     float64                                            // confirmations a second; 0: DefaultConfirmRate
+	ConfirmBurst    int                                                // confirmations at once; 0: DefaultConfirmBurst
+	AllowUnverified bool                                               // accept with neither Signer nor Confirm: forgeable
+	OnTask          func(ctx context.Context, task *TaskSummary) error // DD task callbacks; ctx carries the event
+	OnIDV           func(ctx context.Context, task *IDVTask) error     // IDV callbacks
+	MaxBodyBytes    int64                                              // 0: DefaultMaxCallbackBytes
+	Logger          *slog.Logger                                       // nil: slog.Default()
+	Store           CallbackStore                                      // each CallbackEvent.Key() once across processes; fails closed
+	Observer        *Observer                                          // sees each callback; set it before serving
 
 	lease         time.Duration // of the Store's claims; 0: callbackLease (a test hook)
 	misconfigured sync.Once
@@ -108,8 +45,7 @@ type CallbackHandler struct {
 
 type callbackCtxKey struct{}
 
-// CallbackFromContext returns the event a CallbackHandler is delivering,
-// from the context it passed to OnTask or OnIDV.
+// CallbackFromContext returns the event OnTask or OnIDV is handling.
 func CallbackFromContext(ctx context.Context) (*CallbackEvent, bool) {
 	e, ok := ctx.Value(callbackCtxKey{}).(*CallbackEvent)
 	return e, ok

@@ -13,46 +13,30 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/streambody"
 )
 
-// IDVService verifies identity documents: from images you upload (Create),
-// or in a KryptoGO web page (InitWeb) or mobile SDK session (InitMobile)
-// where your customer takes the pictures.
+// IDVService verifies identity documents: uploaded (Create), or taken by your
+// customer in a web page (InitWeb) or mobile SDK session (InitMobile).
 type IDVService service
 
-// CreateIDVRequest asks for the verification of uploaded document images. It
-// prints and logs as its document type only, never a name, an ID number or
-// an image.
+// CreateIDVRequest uploads document images; it prints as its document type.
 type CreateIDVRequest struct {
-	Country        string `json:"country"` // required: the issuer, ISO 3166-1 alpha-3 ("TWN")
-	IDType         IDType `json:"id_type"` // required
-	IDImage        *Image `json:"-"`       // required: the document's front
-	IDBackImage    *Image `json:"-"`       // its back: required for ID_CARD
-	FaceImage      *Image `json:"-"`       // a selfie: this or IDAndFaceImage is required
-	IDAndFaceImage *Image `json:"-"`       // the person holding the document
-
-	// The Expected fields are compared with the document: a mismatch makes
-	// the state review.
-	ExpectedName        string `json:"expected_name,omitempty"`
-	ExpectedBirthday    string `json:"expected_birthday,omitempty"` // YYYY-MM-DD
-	ExpectedIDNumber    string `json:"expected_id_number,omitempty"`
-	ExpectedIssuingDate string `json:"expected_issuing_date,omitempty"` // YYYY-MM-DD
-	ExpectedExpiryDate  string `json:"expected_expiry_date,omitempty"`  // YYYY-MM-DD
-	ExpectedGender      Gender `json:"expected_gender,omitempty"`       // M, F or X
-
-	CallbackURL           string `json:"callback_url,omitempty"` // gets the IDV task on completion
+	Country               string `json:"country"`                     // required: the issuer, ISO 3166-1 alpha-3 ("TWN")
+	IDType                IDType `json:"id_type"`                     // required
+	IDImage               *Image `json:"-"`                           // required: the document's front
+	IDBackImage           *Image `json:"-"`                           // its back: required for ID_CARD
+	FaceImage             *Image `json:"-"`                           // a selfie: this or IDAndFaceImage is required
+	IDAndFaceImage        *Image `json:"-"`                           // the person holding the document
+	ExpectedName          string `json:"expected_name,omitempty"`     // with the Expected... below: a mismatch makes the state review
+	ExpectedBirthday      string `json:"expected_birthday,omitempty"` // YYYY-MM-DD
+	ExpectedIDNumber      string `json:"expected_id_number,omitempty"`
+	ExpectedIssuingDate   string `json:"expected_issuing_date,omitempty"` // YYYY-MM-DD
+	ExpectedExpiryDate    string `json:"expected_expiry_date,omitempty"`  // YYYY-MM-DD
+	ExpectedGender        Gender `json:"expected_gender,omitempty"`       // M, F or X
+	CallbackURL           string `json:"callback_url,omitempty"`          // gets the IDV task on completion
 	CustomerReference     string `json:"customer_reference,omitempty"`
 	AutoCreateDDTask      bool   `json:"auto_create_dd_task,omitempty"`       // a DD task when the state is accept
 	DDTaskCallbackURL     string `json:"dd_task_callback_url,omitempty"`      // that DD task's callback URL
 	DDTaskSearchSettingID ID     `json:"dd_task_search_setting_id,omitempty"` // required with AutoCreateDDTask
-
-	// IdempotencyKey, when set, creates at most once per key, across calls
-	// and the clients that share the IdempotencyStore, within its retention
-	// (24 h by default): a key done returns the recorded result without a
-	// request, a key another call holds waits for its result, and a key
-	// whose earlier request may have reached the API returns ErrMaybeSent
-	// without a request (the API cannot list IDV tasks to find out).
-	// 1 to 255 printable ASCII characters (space to ~), no space at either
-	// end; never sent, printed or logged.
-	IdempotencyKey string `json:"-"`
+	IdempotencyKey        string `json:"-"`                                   // at most once per key (package doc)
 }
 
 func (r CreateIDVRequest) view() redactedView {
@@ -232,8 +216,7 @@ func validateDDTask(v *validator, autoCreate bool, callbackURL string, settingID
 	}
 }
 
-// CreatedIDV is the API's receipt for a created IDV task. It prints and logs
-// as its IDV task id only.
+// CreatedIDV is the receipt for a created IDV task. It prints as its id.
 type CreatedIDV struct {
 	rawResponse
 	IDVTaskID ID        `json:"idv_task_id"`
@@ -250,12 +233,8 @@ func (c CreatedIDV) Format(f fmt.State, verb rune) { c.view().format(f, verb) }
 // LogValue logs the redacted form.
 func (c CreatedIDV) LogValue() slog.Value { return c.view().logValue() }
 
-// Create uploads document and face images and starts their verification.
-// Each image is checked (type, size, pixels) before anything is sent. With
-// an IdempotencyKey, it creates at most once per key (see the field); the
-// images are then read once more, to fingerprint the request.
-//
-// API: POST /idv
+// Create uploads document images for verification: POST /idv. With an
+// IdempotencyKey the images are read once more, to fingerprint the request.
 func (s *IDVService) Create(ctx context.Context, req *CreateIDVRequest, opts ...Option) (*CreatedIDV, error) {
 	prepared, err := req.prepare()
 	if err != nil {
@@ -297,9 +276,8 @@ type IDVDDTask struct {
 	AuditStatus       AuditStatus `json:"audit_status"`
 }
 
-// IDVTask is an IDV task: what GET /idv/{id} answers and what the API POSTs
-// to the task's callback URL. It holds personal data, and prints and logs
-// as its id, state and audit status only.
+// IDVTask is an IDV task, also the body of its callback. It prints as its id,
+// state and audit status.
 type IDVTask struct {
 	rawResponse
 	IDVTaskID              ID             `json:"idv_task_id"`
@@ -346,7 +324,7 @@ func (t IDVTask) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the redacted form.
 func (t IDVTask) LogValue() slog.Value { return t.view().logValue() }
 
-// UnmarshalJSON keeps the JSON for RawJSON; a missing state is IDVStateMissing.
+// UnmarshalJSON keeps the JSON; a missing state is IDVStateMissing.
 func (t *IDVTask) UnmarshalJSON(data []byte) error { return decodeKeepingRaw(data, t) }
 
 // decodeTarget sets the state a missing field leaves: IDVStateMissing.
@@ -361,18 +339,13 @@ func (t *IDVTask) ConsoleURL() string {
 	return "https://app.kryptogo.com/compliance/idv/" + t.IDVTaskID.String()
 }
 
-// Get fetches an IDV task.
-//
-// API: GET /idv/{idv_id}
+// Get fetches an IDV task: GET /idv/{idv_id}.
 func (s *IDVService) Get(ctx context.Context, id ID, opts ...Option) (*IDVTask, error) {
 	return getByID[IDVTask](ctx, s.client, &opIDVGet, id, opts)
 }
 
-// Wait polls an IDV task until its state is accept, review or reject and
-// returns it, or ends early as Tasks.Wait does. A web session waits for your
-// customer: give ctx a deadline.
-//
-// API: GET /idv/{idv_id}, repeatedly
+// Wait polls GET /idv/{idv_id} until the state is done, or ends early as
+// Tasks.Wait does. A web session waits for your customer: give ctx a deadline.
 func (s *IDVService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOpts ...Option) (*IDVTask, error) {
 	return waitFor(ctx, s.client, id, opts, callOpts, waitTarget[IDVTask]{
 		kind:    "IDV task",

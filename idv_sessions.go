@@ -10,11 +10,8 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/check"
 )
 
-// The codes of TWIDApplyCode, as the API reference names them: how the
-// Taiwanese ID card was issued. Set the field with TWIDApplyCodeOf, since 0
-// is a value and nil means "not given":
-//
-//	req.TWIDApplyCode = kryptogo.TWIDApplyCodeOf(kryptogo.TWIDReissue)
+// The codes of TWIDApplyCode: how the Taiwanese ID card was issued. Set the
+// field with TWIDApplyCodeOf, since 0 is a value and nil means "not given".
 const (
 	TWIDNotIssued    = 0 // "Not Issue"
 	TWIDInitialIssue = 1 // "Initial Issue"
@@ -22,8 +19,7 @@ const (
 	TWIDChange       = 3 // "Change"
 )
 
-// TWIDApplyCodeOf returns a pointer to a new copy of code, for the
-// TWIDApplyCode fields of IDV requests.
+// TWIDApplyCodeOf returns a pointer to code, for the TWIDApplyCode fields.
 func TWIDApplyCodeOf(code int) *int { return &code }
 
 // taiwanIDFields is the Taiwan ID add-on: the card's issue data, checked
@@ -64,9 +60,8 @@ func (tw taiwanIDFields) validate(v *validator, idCard bool, country string) {
 	}
 }
 
-// InitWebIDVRequest starts a web IDV session (the Jumio variant of the
-// reference; send the Sumsub variant with Client.Do). It prints and logs as
-// its document type and workflow only, never the expected values.
+// InitWebIDVRequest starts a web IDV session (the Jumio variant; send the
+// Sumsub one with Client.Do). It prints as its document type and workflow.
 type InitWebIDVRequest struct {
 	IDType                IDType   `json:"id_type"`               // required
 	WorkflowID            Workflow `json:"workflow_id"`           // required: 100-102 or 200-202
@@ -82,21 +77,10 @@ type InitWebIDVRequest struct {
 	AutoCreateDDTask      bool     `json:"auto_create_dd_task,omitempty"`
 	DDTaskCallbackURL     string   `json:"dd_task_callback_url,omitempty"`
 	DDTaskSearchSettingID ID       `json:"dd_task_search_setting_id,omitempty"` // required with AutoCreateDDTask
-	// The Taiwan ID add-on (ID_CARD and TWN only): all three or none; 0 is
-	// a code (TWIDApplyCodeOf).
-	TWIDApplyCode   *int   `json:"tw_id_apply_code,omitempty"`
-	TWIDApplyDate   string `json:"tw_id_apply_date,omitempty"`    // 7-digit ROC date, 1070102
-	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"` // 5-digit site code
-
-	// IdempotencyKey, when set, creates at most once per key, across calls
-	// and the clients that share the IdempotencyStore, within its retention
-	// (24 h by default): a key done returns the recorded result without a
-	// request, a key another call holds waits for its result, and a key
-	// whose earlier request may have reached the API returns ErrMaybeSent
-	// without a request (the API cannot list IDV tasks to find out).
-	// 1 to 255 printable ASCII characters (space to ~), no space at either
-	// end; never sent, printed or logged.
-	IdempotencyKey string `json:"-"`
+	TWIDApplyCode         *int     `json:"tw_id_apply_code,omitempty"`          // TWID...: ID_CARD and TWN only, all three or none
+	TWIDApplyDate         string   `json:"tw_id_apply_date,omitempty"`          // 7-digit ROC date, 1070102
+	TWIDIssueSiteID       string   `json:"tw_id_issue_site_id,omitempty"`       // 5-digit site code
+	IdempotencyKey        string   `json:"-"`                                   // at most once per key (package doc)
 }
 
 func (r InitWebIDVRequest) view() redactedView {
@@ -163,9 +147,7 @@ func validateRedirect(v *validator, field, u string, limit int) {
 // the page that redirects.
 var scriptSchemes = map[string]bool{"javascript": true, "vbscript": true, "data": true}
 
-// WebIDVSession is a started web IDV session: send your customer to URL. It
-// prints and logs as its IDV task id only, never its URL (which opens the
-// session).
+// WebIDVSession is a web session: send your customer to URL, which never prints.
 type WebIDVSession struct {
 	rawResponse
 	IDVTaskID ID        `json:"idv_task_id"`
@@ -183,11 +165,7 @@ func (w WebIDVSession) Format(f fmt.State, verb rune) { w.view().format(f, verb)
 // LogValue logs the redacted form.
 func (w WebIDVSession) LogValue() slog.Value { return w.view().logValue() }
 
-// InitWeb starts a web IDV session and returns the URL to send your
-// customer to (the account needs over 500 points, spent at upload). With
-// an IdempotencyKey, it starts at most one session per key (see the field).
-//
-// API: POST /idv/init
+// InitWeb starts a web IDV session: POST /idv/init (500+ points).
 func (s *IDVService) InitWeb(ctx context.Context, req *InitWebIDVRequest, opts ...Option) (*WebIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {
@@ -219,7 +197,7 @@ func sendIDVSession[T any](ctx context.Context, c *Client, op *Operation, path s
 }
 
 // InitMobileIDVRequest starts a mobile SDK IDV session (Jumio, ID cards
-// only). It prints and logs as its workflow only, never the expected values.
+// only). It prints as its workflow.
 type InitMobileIDVRequest struct {
 	WorkflowID            Workflow `json:"workflow_id"` // 3, the only one the endpoint takes; 0 sends 3
 	Country               string   `json:"country"`     // required: ISO 3166-1 alpha-3
@@ -231,21 +209,10 @@ type InitMobileIDVRequest struct {
 	AutoCreateDDTask      bool     `json:"auto_create_dd_task,omitempty"`
 	DDTaskCallbackURL     string   `json:"dd_task_callback_url,omitempty"`
 	DDTaskSearchSettingID ID       `json:"dd_task_search_setting_id,omitempty"` // required with AutoCreateDDTask
-	// The Taiwan ID add-on (TWN only): all three or none; 0 is a code
-	// (TWIDApplyCodeOf).
-	TWIDApplyCode   *int   `json:"tw_id_apply_code,omitempty"`
-	TWIDApplyDate   string `json:"tw_id_apply_date,omitempty"`
-	TWIDIssueSiteID string `json:"tw_id_issue_site_id,omitempty"`
-
-	// IdempotencyKey, when set, creates at most once per key, across calls
-	// and the clients that share the IdempotencyStore, within its retention
-	// (24 h by default): a key done returns the recorded result without a
-	// request, a key another call holds waits for its result, and a key
-	// whose earlier request may have reached the API returns ErrMaybeSent
-	// without a request (the API cannot list IDV tasks to find out).
-	// 1 to 255 printable ASCII characters (space to ~), no space at either
-	// end; never sent, printed or logged.
-	IdempotencyKey string `json:"-"`
+	TWIDApplyCode         *int     `json:"tw_id_apply_code,omitempty"`          // TWID...: TWN only, all three or none
+	TWIDApplyDate         string   `json:"tw_id_apply_date,omitempty"`
+	TWIDIssueSiteID       string   `json:"tw_id_issue_site_id,omitempty"`
+	IdempotencyKey        string   `json:"-"` // at most once per key (package doc)
 }
 
 func (r InitMobileIDVRequest) view() redactedView {
@@ -288,8 +255,7 @@ func (r InitMobileIDVRequest) personalValues() []string {
 }
 
 // MobileIDVSession is a started mobile session: hand SDKToken to the Jumio
-// SDK in your app. It prints and logs as its IDV task id only, never its SDK
-// token.
+// SDK in your app. It prints as its id, never its token.
 type MobileIDVSession struct {
 	rawResponse
 	IDVTaskID ID        `json:"idv_task_id"`
@@ -307,11 +273,7 @@ func (m MobileIDVSession) Format(f fmt.State, verb rune) { m.view().format(f, ve
 // LogValue logs the redacted form.
 func (m MobileIDVSession) LogValue() slog.Value { return m.view().logValue() }
 
-// InitMobile starts a mobile SDK IDV session and returns the token for the
-// Jumio SDK (the account needs over 500 points, spent at upload). With an
-// IdempotencyKey, it starts at most one session per key (see the field).
-//
-// API: POST /idv/account
+// InitMobile starts a mobile IDV session: POST /idv/account (500+ points).
 func (s *IDVService) InitMobile(ctx context.Context, req *InitMobileIDVRequest, opts ...Option) (*MobileIDVSession, error) {
 	body, err := prepare(req)
 	if err != nil {

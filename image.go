@@ -31,10 +31,8 @@ const (
 	fromBase64
 )
 
-// Image is a document or face image to upload, from ImageFromBytes,
-// ImageFromFile or ImageFromBase64; immutable and safe to share. Its type
-// (JPEG or PNG), size and pixels are checked before sending, and it is
-// streamed into the body as base64, never held encoded in memory.
+// Image is a document or face image to upload; immutable and safe to share.
+// Its type (JPEG or PNG), size and pixels are checked before sending.
 type Image struct {
 	source imageSource
 	data   []byte // fromBytes
@@ -43,18 +41,14 @@ type Image struct {
 	mime   string // from WithMIMEType or a data: URI
 }
 
-// ImageFromBytes returns an image held in memory. The slice is not copied:
-// do not modify it while a request that uses the image runs.
+// ImageFromBytes returns an image of b, which is not copied.
 func ImageFromBytes(b []byte) *Image { return &Image{source: fromBytes, data: b} }
 
-// ImageFromFile returns an image read from a file when a request is sent
-// (and again on each retry). A missing or unreadable file is a
-// *ValidationError naming the request field.
+// ImageFromFile returns an image read from path at each send; an unreadable
+// file is a *ValidationError.
 func ImageFromFile(path string) *Image { return &Image{source: fromFile, path: path} }
 
-// ImageFromBase64 returns an image from standard base64 text, as a browser
-// upload or another API gives it. A data: URI ("data:image/png;base64,…")
-// is accepted and its type used.
+// ImageFromBase64 returns an image of standard base64 text or a data: URI.
 func ImageFromBase64(s string) *Image {
 	img := &Image{source: fromBase64, b64: strings.TrimSpace(s)}
 	if rest, ok := strings.CutPrefix(img.b64, "data:"); ok {
@@ -66,9 +60,7 @@ func ImageFromBase64(s string) *Image {
 	return img
 }
 
-// WithMIMEType returns a copy of the image declared as mime ("image/jpeg"
-// or "image/png"). The declaration must match the content: a PNG declared as
-// image/jpeg is a *ValidationError, never sent mislabelled.
+// WithMIMEType returns a copy declared as mime, which must match the content.
 func (img *Image) WithMIMEType(mime string) *Image {
 	cp := *img
 	cp.mime = mime
@@ -88,8 +80,7 @@ func (img Image) describe() string {
 	}
 }
 
-// Format prints the image's source and size for every verb, so printing a
-// request never dumps image bytes.
+// Format prints the image's source and size, never its bytes.
 func (img Image) Format(f fmt.State, verb rune) { formatText(f, verb, img.describe()) }
 
 // LogValue logs the image as Format prints it.

@@ -10,41 +10,27 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/check"
 )
 
-// KYAService screens blockchain addresses ("know your address"): the API
-// reports the address's matches on sanctions lists and its transactions.
+// KYAService screens blockchain addresses.
 type KYAService service
 
 // CreateKYARequest asks for the analysis of one address.
 type CreateKYARequest struct {
-	Address string `json:"address"` // required
-	// Chain is the address's chain; empty sends the one DetectChain finds.
-	// A chain other than eth and btc is sent unchecked.
-	Chain Chain `json:"chain,omitempty"`
-	// IdempotencyKey, when set, screens the address at most once per key
-	// (Create and Screen), across calls and the clients that share the
-	// IdempotencyStore, within its retention (24 h by default): a key done
-	// returns the recorded result without a request, a key another call
-	// holds waits for its result, and a key whose earlier request may have
-	// reached the API returns ErrMaybeSent without a request (the API cannot
-	// list KYA screenings to find out). 1 to 255 printable ASCII characters
-	// (space to ~), no space at either end; never sent, printed or logged.
-	IdempotencyKey string `json:"-"`
+	Address        string `json:"address"`         // required
+	Chain          Chain  `json:"chain,omitempty"` // empty: DetectChain's; another than eth and btc is sent unchecked
+	IdempotencyKey string `json:"-"`               // at most once per key (package doc)
 }
 
 func (r CreateKYARequest) view() redactedView {
 	return view("CreateKYARequest", slog.String("address", r.Address), slog.String("chain", string(r.Chain)))
 }
 
-// Format prints the address and chain for every verb, never the
-// idempotency key.
+// Format prints the address and chain, never the idempotency key.
 func (r CreateKYARequest) Format(f fmt.State, verb rune) { r.view().format(f, verb) }
 
 // LogValue logs the address and chain, never the idempotency key.
 func (r CreateKYARequest) LogValue() slog.Value { return r.view().logValue() }
 
-// KYAResult is the analysis of an address; data, sdnlist and txlist, whose
-// shape the API does not document, are raw JSON. It prints and logs as its
-// id only, never the creator or the customer.
+// KYAResult is the analysis of an address. It prints as its id.
 type KYAResult struct {
 	rawResponse
 	KYAID             ID              `json:"kya_id"`
@@ -111,9 +97,8 @@ func rawArray(raw json.RawMessage) []json.RawMessage {
 	return items
 }
 
-// DetectChain returns the chain an address belongs to, judged by its form:
-// 0x and 40 hex digits is eth; a base58 address starting 1 or 3, or a bech32
-// address starting bc1, is btc. It reports false for any other form.
+// DetectChain returns the chain of an address by its form: 0x and 40 hex
+// digits is eth; base58 from 1 or 3, or bech32 from bc1, is btc.
 func DetectChain(address string) (Chain, bool) {
 	address = strings.TrimSpace(address)
 	switch {
@@ -160,11 +145,7 @@ func (r *CreateKYARequest) validate(v *validator) {
 // personalValues is empty: a blockchain address is not personal data.
 func (r CreateKYARequest) personalValues() []string { return nil }
 
-// Create analyses an address and returns the latest result with its kya_id.
-// The chain is detected from the address when not given. With an
-// IdempotencyKey, it screens at most once per key (see the field).
-//
-// API: POST /kya
+// Create analyses an address: POST /kya.
 func (s *KYAService) Create(ctx context.Context, req *CreateKYARequest, opts ...Option) (*KYAResult, error) {
 	valid, err := prepare(req)
 	if err != nil {
@@ -197,9 +178,7 @@ func (s *KYAService) create(ctx context.Context, op *Operation, valid *CreateKYA
 	})
 }
 
-// Get fetches a KYA result by its kya_id.
-//
-// API: GET /kya/detail/{kya_id}
+// Get fetches a KYA result: GET /kya/detail/{kya_id}.
 func (s *KYAService) Get(ctx context.Context, id ID, opts ...Option) (*KYAResult, error) {
 	return getByID[KYAResult](ctx, s.client, &opKYAGet, id, opts)
 }

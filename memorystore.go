@@ -9,17 +9,12 @@ import (
 
 // Default retention of the SDK's stores.
 const (
-	// DefaultKeyRetention is how long a store keeps an idempotency key
-	// after its last change: a create retried within it is not sent again.
-	DefaultKeyRetention = 24 * time.Hour
-	// DefaultCallbackRetention is how long a store remembers a processed
-	// callback: a delivery repeated within it is acknowledged, not run.
-	DefaultCallbackRetention = 7 * 24 * time.Hour
+	DefaultKeyRetention      = 24 * time.Hour     // an idempotency key, after its last change
+	DefaultCallbackRetention = 7 * 24 * time.Hour // a processed callback
 )
 
-// MemoryStore is an IdempotencyStore, a CallbackStore and a PauseStore in
-// memory, for the clients and handlers of one process (the redisstore and
-// sqlstore modules serve several). It is safe for concurrent use.
+// MemoryStore is an IdempotencyStore, CallbackStore and PauseStore in memory,
+// for one process. It is safe for concurrent use.
 type MemoryStore struct {
 	mu        sync.Mutex
 	keys      map[string]*memoryKey
@@ -47,8 +42,7 @@ type memoryCallback struct {
 // MemoryStoreOption configures a MemoryStore.
 type MemoryStoreOption func(*MemoryStore)
 
-// WithKeyRetention sets how long the store keeps an idempotency key after
-// its last change; DefaultKeyRetention when d is not positive.
+// WithKeyRetention sets how long the store keeps an idempotency key.
 func WithKeyRetention(d time.Duration) MemoryStoreOption {
 	return func(s *MemoryStore) {
 		if d > 0 {
@@ -57,8 +51,7 @@ func WithKeyRetention(d time.Duration) MemoryStoreOption {
 	}
 }
 
-// WithCallbackRetention sets how long the store remembers a processed
-// callback; DefaultCallbackRetention when d is not positive.
+// WithCallbackRetention sets how long the store remembers a callback.
 func WithCallbackRetention(d time.Duration) MemoryStoreOption {
 	return func(s *MemoryStore) {
 		if d > 0 {

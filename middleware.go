@@ -5,25 +5,15 @@ import (
 	"net/http"
 )
 
-// MiddlewareNext sends the request on: to the next Middleware, or to the
-// client's http.Client.
+// MiddlewareNext sends the request on.
 type MiddlewareNext func(req *http.Request) (*http.Response, error)
 
-// Middleware wraps the round trip of each attempt: below the SDK's retries
-// (it sees each attempt, not each call) and above the client's
-// http.Client. req.Context() carries the attempt's Operation
-// (OperationFromContext). It may read and add headers, or fail the
-// attempt; it must pass on req or a request whose context is derived from
-// req.Context() (req.Clone, req.WithContext): that context carries what
-// the SDK's send guard watches the request through. With another context,
-// the SDK cannot tell whether a POST was sent: every failure of that POST
-// matches ErrMaybeSent and is not retried, and the client logs a warning.
-// A middleware must not send a request twice; if it does, the send guard
-// stops the POST's second copy before it writes a byte.
+// Middleware wraps the round trip of each attempt, below the SDK's retries. It
+// must pass on req or a request whose context derives from req.Context(), or
+// every failed POST is ErrMaybeSent (README: "Your own transport").
 type Middleware func(req *http.Request, next MiddlewareNext) (*http.Response, error)
 
-// WithMiddleware wraps each attempt's round trip in mw, the first
-// outermost. Given to a call, mw wrap it inside the client's middlewares.
+// WithMiddleware wraps each attempt's round trip in mw, the first outermost.
 func WithMiddleware(mw ...Middleware) Option {
 	return func(s *settings) error {
 		for _, m := range mw {

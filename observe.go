@@ -21,74 +21,40 @@ import (
 // counts and durations: never the API key, a path with an id in it, a body
 // or a personal value.
 
-// Observer receives what the SDK does, through whichever of its funcs are
-// set. Give it to a client or to one call with WithObserver, and to a
-// CallbackHandler as its Observer field. Its funcs may be called from many
-// goroutines at once and must return quickly; a ...Start func returns the
-// context of what it started, which must be ctx or derived from it (it is
-// the parent of the requests sent: a context not derived from ctx loses
-// the caller's cancellation), and that context is the one the matching
-// ...Done func gets.
+// Observer receives what the SDK does through whichever of its funcs are set
+// (WithObserver; CallbackHandler.Observer). Its funcs may run concurrently and
+// must return quickly. A ...Start func returns a context derived from ctx,
+// which the requests and the matching ...Done func get.
 type Observer struct {
-	// CallStart is called when a call starts: once per service method or
-	// Do, and once per item of KYA.Screen. Every call started is done.
-	CallStart func(ctx context.Context, info CallStartInfo) context.Context
-	// CallDone is called when the call returns, with its outcome.
-	CallDone func(ctx context.Context, info CallDoneInfo)
-	// AttemptStart is called before each request is sent (after the
-	// client's RateLimiter), with the call's context.
-	AttemptStart func(ctx context.Context, info AttemptStartInfo) context.Context
-	// AttemptDone is called once the attempt's answer was read, or failed.
-	AttemptDone func(ctx context.Context, info AttemptDoneInfo)
-	// RetryWait is called before the call waits to retry, with the
-	// call's context.
-	RetryWait func(ctx context.Context, info RetryWaitInfo)
-	// RetryBudget is called when the call spends tokens of the client's
-	// retry budget, earns some back, or finds it spent.
-	RetryBudget func(ctx context.Context, info RetryBudgetInfo)
-	// PauseStart is called when the call meets the client-wide pause a 429
-	// started (its own attempt's or another call's) and begins to wait.
-	PauseStart func(ctx context.Context, info PauseStartInfo)
-	// PauseDone is called when the call stops waiting for the pause.
-	PauseDone func(ctx context.Context, info PauseDoneInfo)
-	// Reconcile is called when Tasks.CreateOnce has looked a send in doubt
-	// up in the history.
-	Reconcile func(ctx context.Context, info ReconcileInfo)
-	// CallbackStart is called when a CallbackHandler receives a request.
-	CallbackStart func(ctx context.Context, info CallbackStartInfo) context.Context
-	// CallbackDone is called when the handler has answered it.
-	CallbackDone func(ctx context.Context, info CallbackDoneInfo)
-	// Middleware, when set, wraps each attempt's round trip inside those
-	// of WithMiddleware (see Middleware): for an instrumentation that must
-	// touch the request, such as one sending trace context headers.
-	Middleware Middleware
+	CallStart     func(ctx context.Context, info CallStartInfo) context.Context     // per method call, per KYA.Screen item
+	CallDone      func(ctx context.Context, info CallDoneInfo)                      // when the call returns
+	AttemptStart  func(ctx context.Context, info AttemptStartInfo) context.Context  // before each request
+	AttemptDone   func(ctx context.Context, info AttemptDoneInfo)                   // its answer read, or failed
+	RetryWait     func(ctx context.Context, info RetryWaitInfo)                     // before waiting to retry
+	RetryBudget   func(ctx context.Context, info RetryBudgetInfo)                   // tokens spent, earned, or lacking
+	PauseStart    func(ctx context.Context, info PauseStartInfo)                    // the call waits for a 429's pause
+	PauseDone     func(ctx context.Context, info PauseDoneInfo)                     // and stops waiting
+	Reconcile     func(ctx context.Context, info ReconcileInfo)                     // a send in doubt was looked up
+	CallbackStart func(ctx context.Context, info CallbackStartInfo) context.Context // a CallbackHandler got a request
+	CallbackDone  func(ctx context.Context, info CallbackDoneInfo)                  // and answered it
+	Middleware    Middleware                                                        // inside WithMiddleware's, for trace headers
 }
 
 // CallStartInfo describes a call that starts.
 type CallStartInfo struct {
-	Operation Operation
-	// ServerAddress and ServerPort are the host and port of the client's
-	// base URL.
-	ServerAddress string
+	Operation     Operation
+	ServerAddress string // the base URL's host
 	ServerPort    int
 }
 
 // CallDoneInfo is the outcome of a call.
 type CallDoneInfo struct {
-	Operation Operation
-	// Attempts is how many requests were sent; 0 when the call ended
-	// before sending one (ErrorClassInvalidRequest, a pause, a context
-	// that ended).
-	Attempts int
-	// StatusCode is the last answer's status; 0 when none came.
-	StatusCode int
-	// RequestID is the last answer's request id, masked as in APIError;
-	// "" when none came.
-	RequestID string
-	// ErrorClass is why the call failed; "" when it succeeded.
-	ErrorClass ErrorClass
-	// Duration runs from the start of the call to its return.
-	Duration time.Duration
+	Operation  Operation
+	Attempts   int        // requests sent; 0 when refused or paused before one
+	StatusCode int        // the last answer's; 0 when none came
+	RequestID  string     // the last answer's, masked; "" when none came
+	ErrorClass ErrorClass // "" when it succeeded
+	Duration   time.Duration
 }
 
 // AttemptStartInfo describes a request about to be sent.
@@ -101,13 +67,11 @@ type AttemptStartInfo struct {
 type AttemptDoneInfo struct {
 	Operation  Operation
 	Attempt    int
-	StatusCode int        // 0 when no answer came
-	RequestID  string     // masked as in APIError; "" if none
-	ErrorClass ErrorClass // "" for a 2xx answer
-	// Pause is how long the answer (a 429 with a Retry-After) paused every
-	// call of the client; 0 when it paused nothing.
-	Pause    time.Duration
-	Duration time.Duration
+	StatusCode int           // 0 when no answer came
+	RequestID  string        // masked as in APIError; "" if none
+	ErrorClass ErrorClass    // "" for a 2xx answer
+	Pause      time.Duration // how long its 429 paused the client's calls
+	Duration   time.Duration
 }
 
 // RetryWaitInfo describes the wait before a retry.
@@ -119,8 +83,7 @@ type RetryWaitInfo struct {
 	Wait       time.Duration // how long the call waits before the retry
 }
 
-// RetryBudgetInfo is a change of the client's retry budget (WithRetryBudget)
-// made by a call.
+// RetryBudgetInfo is a call's change of the client's retry budget.
 type RetryBudgetInfo struct {
 	Operation Operation
 	Spent     int  // tokens a retry took
@@ -130,8 +93,7 @@ type RetryBudgetInfo struct {
 	Capacity  int  // the budget's size
 }
 
-// PauseStartInfo describes a call that starts waiting for the client-wide
-// pause.
+// PauseStartInfo describes a call that starts waiting for a 429's pause.
 type PauseStartInfo struct {
 	Operation Operation
 	Wait      time.Duration // what remains of the pause
@@ -140,11 +102,8 @@ type PauseStartInfo struct {
 // PauseDoneInfo describes the end of a call's wait for the pause.
 type PauseDoneInfo struct {
 	Operation Operation
-	// Waited is how long the call waited.
-	Waited time.Duration
-	// GaveUp is set when the call ended instead of sending: the pause
-	// outlasts its deadline, or its context ended during the wait.
-	GaveUp bool
+	Waited    time.Duration
+	GaveUp    bool // the call ended unsent: the pause outlasts its deadline or context
 }
 
 // ReconcileOutcome is what looking a create in doubt up found.
@@ -152,17 +111,12 @@ type ReconcileOutcome string
 
 // The outcomes of a reconciliation.
 const (
-	// ReconcileFound: every task in doubt was found: none is sent again.
-	ReconcileFound ReconcileOutcome = "found"
-	// ReconcileAbsent: some were provably not created: those are sent again.
-	ReconcileAbsent ReconcileOutcome = "absent"
-	// ReconcileUnknown: the lookup failed; nothing is sent again and the
-	// call ends with ErrMaybeSent.
-	ReconcileUnknown ReconcileOutcome = "unknown"
+	ReconcileFound   ReconcileOutcome = "found"   // every task found: none sent again
+	ReconcileAbsent  ReconcileOutcome = "absent"  // some provably not created: sent again
+	ReconcileUnknown ReconcileOutcome = "unknown" // the lookup failed: ErrMaybeSent
 )
 
-// ReconcileInfo describes one reconciliation: after a send in doubt, a
-// look at the history for the tasks it may have created.
+// ReconcileInfo describes one look in the history after a send in doubt.
 type ReconcileInfo struct {
 	Operation Operation
 	Requests  int // tasks in doubt
@@ -206,9 +160,7 @@ type CallbackDoneInfo struct {
 	Duration   time.Duration
 }
 
-// WithObserver makes o see every call of the client (given to NewClient)
-// or one call. Observers add up: one given to a call sees it beside the
-// client's, which is called first. A nil o is an error.
+// WithObserver makes o see the client's calls, or one call (after the client's).
 func WithObserver(o *Observer) Option {
 	return func(s *settings) error {
 		if o == nil {

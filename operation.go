@@ -6,16 +6,10 @@ import (
 	"net/http"
 )
 
-// Operation names what a call was made for: the SDK method and the
-// endpoint, as labels with a bounded set of values.
+// Operation names what a call was made for, as metric-safe labels.
 type Operation struct {
-	// Name is the service method, such as "Tasks.Get"; "Do" for Client.Do.
-	Name string
-	// Route is the path as the API reference writes it, such as
-	// "/task/{task_id}": never an id, so it can label a metric. Client.Do
-	// leaves it "": the SDK cannot tell which parts of a raw path are ids.
-	Route string
-	// Method is the HTTP method.
+	Name   string // the service method, such as "Tasks.Get"; "Do" for Client.Do
+	Route  string // such as "/task/{task_id}", never an id; "" for Client.Do
 	Method string
 }
 
@@ -58,9 +52,7 @@ func doOperation(method string) *Operation {
 }
 
 // OperationFromContext returns the operation of the attempt whose request
-// carries ctx: a Middleware, or a RoundTripper below the SDK
-// (WithHTTPClient), reads it from req.Context() to name its span or label
-// its metric by Operation.Route rather than by a path holding ids.
+// carries ctx, for a Middleware or RoundTripper.
 func OperationFromContext(ctx context.Context) (Operation, bool) {
 	if g, ok := ctx.Value(guardKey{}).(*sendGuard); ok && g.op != nil {
 		return *g.op, true
@@ -68,41 +60,27 @@ func OperationFromContext(ctx context.Context) (Operation, bool) {
 	return Operation{}, false
 }
 
-// ErrorClass is why a call or an attempt failed, from a small closed set
-// fit for a metric label; "" means it succeeded.
+// ErrorClass is why a call or an attempt failed, fit for a metric label.
 type ErrorClass string
 
 // The error classes, in the order ErrorClassOf tries them.
 const (
-	// ErrorClassInvalidRequest: refused before sending (ErrInvalidRequest).
-	ErrorClassInvalidRequest ErrorClass = "invalid_request"
-	// ErrorClassPaused: ended by the client-wide 429 pause, unsent.
-	ErrorClassPaused ErrorClass = "paused"
-	// ErrorClassBudgetExhausted: not retried, the retry budget is spent.
-	ErrorClassBudgetExhausted ErrorClass = "budget_exhausted"
-	// ErrorClassMaybeSent: a POST that may have reached the API (ErrMaybeSent).
-	ErrorClassMaybeSent ErrorClass = "maybe_sent"
-	// ErrorClassCanceled: the caller's context was cancelled.
-	ErrorClassCanceled ErrorClass = "canceled"
-	// ErrorClassTimeout: a deadline passed (the context's, or WithTimeout's).
-	ErrorClassTimeout ErrorClass = "timeout"
-	// ErrorClassRateLimited: the API answered 429.
-	ErrorClassRateLimited ErrorClass = "rate_limited"
-	// ErrorClassServerError: the API answered 5xx.
-	ErrorClassServerError ErrorClass = "server_error"
-	// ErrorClassClientError: the API answered another non-2xx status.
-	ErrorClassClientError ErrorClass = "client_error"
-	// ErrorClassInvalidResponse: a 2xx answer that is not the documented JSON.
-	ErrorClassInvalidResponse ErrorClass = "invalid_response"
-	// ErrorClassNetwork: the connection failed (DNS, refused, reset, TLS).
-	ErrorClassNetwork ErrorClass = "network"
-	// ErrorClassOther: anything else, such as a RateLimiter's own error.
-	ErrorClassOther ErrorClass = "other"
+	ErrorClassInvalidRequest  ErrorClass = "invalid_request"  // refused before sending
+	ErrorClassPaused          ErrorClass = "paused"           // ended by a 429's pause, unsent
+	ErrorClassBudgetExhausted ErrorClass = "budget_exhausted" // not retried: the retry budget is spent
+	ErrorClassMaybeSent       ErrorClass = "maybe_sent"       // ErrMaybeSent
+	ErrorClassCanceled        ErrorClass = "canceled"         // the caller's context was cancelled
+	ErrorClassTimeout         ErrorClass = "timeout"          // the context's or WithTimeout's deadline
+	ErrorClassRateLimited     ErrorClass = "rate_limited"     // 429
+	ErrorClassServerError     ErrorClass = "server_error"     // 5xx
+	ErrorClassClientError     ErrorClass = "client_error"     // another non-2xx
+	ErrorClassInvalidResponse ErrorClass = "invalid_response" // ErrInvalidResponse
+	ErrorClassNetwork         ErrorClass = "network"          // DNS, refused, reset, TLS
+	ErrorClassOther           ErrorClass = "other"            // such as a RateLimiter's error
 )
 
-// ErrorClassOf classifies an error the SDK returned; "" for nil. A POST
-// that may have been sent is maybe_sent whatever else it is (a 5xx, a
-// timeout after writing): that is what its caller must act on.
+// ErrorClassOf classifies an error the SDK returned; a POST that may have been
+// sent is maybe_sent whatever else it is.
 func ErrorClassOf(err error) ErrorClass {
 	if err == nil {
 		return ""

@@ -21,29 +21,19 @@ const (
 	DefaultMinBackoff       = 500 * time.Millisecond
 	DefaultMaxBackoff       = 8 * time.Second
 	DefaultMaxResponseBytes = 32 << 20
-	// DefaultReconcileWait is how long the lookup of a task create in
-	// doubt keeps looking in the history (WithReconcileWait).
-	DefaultReconcileWait = 10 * time.Second
-	// MaxResponseBytesLimit is the largest cap WithMaxResponseBytes takes.
-	MaxResponseBytesLimit = 1 << 30
+	DefaultReconcileWait    = 10 * time.Second // WithReconcileWait
+	MaxResponseBytesLimit   = 1 << 30          // the largest cap WithMaxResponseBytes takes
 )
 
-// RateLimiter paces requests: Wait blocks until the next may go, or returns
-// an error when ctx ends first. A *golang.org/x/time/rate.Limiter is one.
+// RateLimiter paces requests, as a *golang.org/x/time/rate.Limiter does.
 type RateLimiter interface {
 	Wait(ctx context.Context) error
 }
 
 // Option configures a Client (given to NewClient) or one call (given last
-// to a service method or Do):
-//
-//	client.Tasks.Get(ctx, id, kryptogo.WithTimeout(5*time.Second))
-//
-// WithBaseURL, WithHTTPClient, WithAPIKeyHeader, WithInsecureHTTP,
-// WithRetryBudget and WithIdempotencyStore shape the client and fail a
-// call they are given to; WithResponseInfo is per call only; the others
-// work in both places. An invalid option is an error before anything is
-// sent.
+// to a method). Options that shape the client (WithBaseURL, WithHTTPClient,
+// WithAPIKeyHeader, WithInsecureHTTP, WithRetryBudget, the stores) fail a
+// call; WithResponseInfo is per call only.
 type Option func(*settings) error
 
 // settings are the options of a client being built (perCall false) or of
@@ -140,17 +130,14 @@ func (c *Client) config(opts []Option) (*callConfig, error) {
 	return &s.callConfig, nil
 }
 
-// ResponseInfo is the last answer of a call (WithResponseInfo), for an audit
-// trail or a support ticket.
+// ResponseInfo is the last answer of a call (WithResponseInfo).
 type ResponseInfo struct {
 	StatusCode int         // 0 when no answer came
 	Header     http.Header // secrets masked, as in errors
 	RequestID  string      // X-Request-Id, Request-Id, Cf-Ray…; "" if none
 }
 
-// WithResponseInfo makes one call fill info with its last answer, whether
-// the call succeeds or fails (it stays zero when none came). Give each call
-// its own ResponseInfo; NewClient and KYA.Screen refuse it.
+// WithResponseInfo fills info with one call's last answer, success or not.
 func WithResponseInfo(info *ResponseInfo) Option {
 	return func(s *settings) error {
 		if info == nil {
@@ -164,8 +151,7 @@ func WithResponseInfo(info *ResponseInfo) Option {
 	}
 }
 
-// WithBaseURL sets the API's base URL, which may carry a path prefix. Plain
-// http is refused unless the host is loopback or WithInsecureHTTP is given.
+// WithBaseURL sets the base URL; plain http needs loopback or WithInsecureHTTP.
 func WithBaseURL(baseURL string) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithBaseURL"); err != nil {
@@ -180,14 +166,8 @@ func WithBaseURL(baseURL string) Option {
 }
 
 // WithHTTPClient sends requests through a copy of hc that follows no
-// redirect to another origin and sends no Referer (with the SDK's transport
-// when hc has none); hc's Timeout bounds each attempt with WithTimeout.
-//
-// A POST reaches the network at most once per attempt, even through a
-// transport that retries or hedges, provided a RoundTripper that wraps
-// another passes req.Context() on (req.Clone or req.WithContext, never
-// http.NewRequest). Through one that drops it, every failed POST matches
-// ErrMaybeSent and is not retried, and the client logs a warning once.
+// cross-origin redirect. A RoundTripper that wraps another must pass
+// req.Context() on (README: "Your own transport").
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithHTTPClient"); err != nil {
@@ -201,8 +181,7 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithTimeout bounds each attempt, reading the answer included (default
-// 60 s; 0 means no bound). ctx bounds the whole call, retries included.
+// WithTimeout bounds each attempt, reading the answer included; 0: no bound.
 func WithTimeout(d time.Duration) Option {
 	return func(s *settings) error {
 		if d < 0 {
@@ -213,8 +192,7 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithUserAgent puts product (such as "my-exchange/1.4") in front of the
-// SDK's User-Agent.
+// WithUserAgent puts product in front of the SDK's User-Agent.
 func WithUserAgent(product string) Option {
 	return func(s *settings) error {
 		if !validHeaderValue(product) {
@@ -225,8 +203,7 @@ func WithUserAgent(product string) Option {
 	}
 }
 
-// WithMaxRetries sets how many times a failed request may be retried
-// (default 2; 0 disables retries).
+// WithMaxRetries sets how many times a failed request may be retried.
 func WithMaxRetries(n int) Option {
 	return func(s *settings) error {
 		if n < 0 {
@@ -237,9 +214,7 @@ func WithMaxRetries(n int) Option {
 	}
 }
 
-// WithRetryBackoff sets the shortest and longest wait between retries
-// (default 500 ms and 8 s): retry n waits a random time in
-// [min, min(max, min·2ⁿ⁺¹)], or the answer's Retry-After.
+// WithRetryBackoff sets the shortest and longest wait between retries.
 func WithRetryBackoff(minWait, maxWait time.Duration) Option {
 	return func(s *settings) error {
 		if minWait <= 0 || maxWait < minWait {
@@ -250,9 +225,7 @@ func WithRetryBackoff(minWait, maxWait time.Duration) Option {
 	}
 }
 
-// WithLogger logs each attempt and retry at debug level (method, path
-// without the query, status, attempt, duration, wait), never the key, a
-// body or a query. Per call, a nil l silences the call.
+// WithLogger logs attempts and retries at debug level; nil silences one call.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) error {
 		s.logger = l
@@ -272,10 +245,7 @@ func WithRateLimiter(l RateLimiter) Option {
 }
 
 // WithRetryBudget sizes the retry budget every call of the client shares,
-// in tokens (default DefaultRetryBudget; 0 disables it): a retry costs 5
-// tokens, 10 after a timeout; a call that succeeds at once earns 1 back.
-// Once it is spent, a failure worth retrying is returned at once, matching
-// ErrRetryBudgetExhausted.
+// in tokens (0 disables it; README: "Retries").
 func WithRetryBudget(tokens int) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithRetryBudget"); err != nil {
@@ -289,8 +259,7 @@ func WithRetryBudget(tokens int) Option {
 	}
 }
 
-// WithAPIKeyHeader sends the API key in the named header instead of
-// GOFACT-API-TOKEN.
+// WithAPIKeyHeader sends the API key in the named header.
 func WithAPIKeyHeader(name string) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithAPIKeyHeader"); err != nil {
@@ -304,9 +273,7 @@ func WithAPIKeyHeader(name string) Option {
 	}
 }
 
-// WithMaxResponseBytes caps how much of an answer is read (default 32 MiB,
-// at most MaxResponseBytesLimit). A larger 2xx answer is an error matching
-// ErrInvalidResponse; of an error answer, 64 KiB is kept.
+// WithMaxResponseBytes caps an answer; a larger 2xx is ErrInvalidResponse.
 func WithMaxResponseBytes(n int64) Option {
 	return func(s *settings) error {
 		if n <= 0 {
@@ -320,8 +287,8 @@ func WithMaxResponseBytes(n int64) Option {
 	}
 }
 
-// WithInsecureHTTP allows a plain http:// base URL on a host other than
-// loopback: the API key then crosses the network in clear text.
+// WithInsecureHTTP allows a plain http:// base URL beyond loopback: the key
+// then crosses the network in clear text.
 func WithInsecureHTTP() Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithInsecureHTTP"); err != nil {
@@ -332,12 +299,8 @@ func WithInsecureHTTP() Option {
 	}
 }
 
-// WithIdempotencyStore makes the client keep its idempotency keys
-// (the IdempotencyKey of create requests) in store instead of a
-// MemoryStore of its own: give the clients of every process that may
-// create with the same keys one shared store (redisstore, sqlstore), so a
-// key is sent at most once across them. A store serves one API account:
-// clients of different API keys need different stores (or prefixes).
+// WithIdempotencyStore keeps the client's idempotency keys in store instead
+// of its own MemoryStore. A store serves one API account.
 func WithIdempotencyStore(store IdempotencyStore) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithIdempotencyStore"); err != nil {
@@ -351,13 +314,8 @@ func WithIdempotencyStore(store IdempotencyStore) Option {
 	}
 }
 
-// WithReconcileWait sets how long the lookup of a task create in doubt
-// keeps looking in the customer's history before it takes the task as not
-// created (default DefaultReconcileWait): five looks, at the start and
-// after a tenth, three tenths, six tenths and all of total. The history may
-// list a new task late; set total above the longest lag you see. 0 looks
-// once. It applies to Tasks.CreateOnce and to task creates with an
-// IdempotencyKey.
+// WithReconcileWait sets how long the lookup of a task in doubt keeps looking
+// in the history before it takes the task as not created; 0 looks once.
 func WithReconcileWait(total time.Duration) Option {
 	return func(s *settings) error {
 		if total < 0 {
@@ -368,14 +326,9 @@ func WithReconcileWait(total time.Duration) Option {
 	}
 }
 
-// WithPollInterval sets the pause between polls of the waits that are not
-// given one: Tasks.Wait and IDV.Wait with no WaitOptions interval (default
-// 2 s, doubling with jitter up to 30 s), and a create that waits for
-// another caller holding its IdempotencyKey (default 50 ms up to 1 s).
-// The first pause is interval, doubling (with jitter) up to maxInterval.
-// It is meant for fakes (kryptogotest sets it): unlike WaitOptions, whose
-// intervals must be at least 100 ms, it takes any positive pause, and one
-// that short would poll the real API many times a second.
+// WithPollInterval sets the polls' pause, doubling up to maxInterval, for
+// waits given none (and a create waiting for another holder of its key);
+// meant for fakes, since it takes any positive pause.
 func WithPollInterval(interval, maxInterval time.Duration) Option {
 	return func(s *settings) error {
 		if interval <= 0 || maxInterval < interval {

@@ -32,28 +32,9 @@ func keyedScope(scope, apiKey string) string {
 // the pause this process knows of (fail open).
 const pauseStoreTimeout = time.Second
 
-// WithPauseStore shares the client's 429 pause through store: a 429 with a
-// Retry-After that one client gets pauses every client of every process
-// using the store (redisstore, sqlstore), and each attempt reads the store
-// before it is sent. The confirmations of the client's CallbackHandlers
-// share theirs too, under a scope of their own.
-//
-// When the store fails, the client fails open: it logs the loss (once, at
-// warn, through WithLogger's logger) and goes on with the pauses it saw
-// itself, as without a store, until the store answers again; it reads a
-// store that failed again a second later, so a store that hangs delays
-// one attempt by a second at most, not every one. A pause is a
-// courtesy to the API, which answers 429 again if it must; blocking every
-// call while the store is down would turn its outage into the app's.
-// Pauses are kept per API key (under a digest of it, never the key), so
-// clients of different keys may share one store without pausing each
-// other.
-//
-// The store holds the end of a pause by the clock of the process that got
-// the 429: keep the processes' clocks in sync (NTP). A pause read from the
-// store counts once and for at most a minute (the longest the SDK pauses
-// for a 429 of its own), so a clock that runs ahead cannot hold the other
-// processes longer; one that runs behind shortens their pause.
+// WithPauseStore shares the client's 429 pause (and its handlers'
+// confirmations') through store with every process of the same API key. A
+// failing store fails open (README: "Scaling out"); keep the clocks in sync.
 func WithPauseStore(store PauseStore) Option {
 	return func(s *settings) error {
 		if err := s.clientOnly("WithPauseStore"); err != nil {

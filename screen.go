@@ -8,33 +8,25 @@ import (
 	"sync"
 )
 
-// DefaultScreenConcurrency is how many screenings KYAService.Screen runs at
-// once by default: a hundred addresses in a few round trips, below the
-// API's rate limit.
+// DefaultScreenConcurrency is KYAService.Screen's default concurrency.
 const DefaultScreenConcurrency = 8
 
 // ScreenOptions tunes KYAService.Screen; nil means the defaults.
 type ScreenOptions struct {
-	Concurrency int         // screenings at once; 0 or less: DefaultScreenConcurrency
-	RateLimiter RateLimiter // waited on before each screening, besides the client's
-	// Progress is called after each item is done (screened, failed, invalid
-	// or cancelled), one call at a time, done counting up; keep it quick.
-	Progress func(done, total int)
+	Concurrency int                   // screenings at once; 0 or less: DefaultScreenConcurrency
+	RateLimiter RateLimiter           // waited on before each screening, besides the client's
+	Progress    func(done, total int) // after each item, one call at a time; keep it quick
 }
 
-// ScreenResult is the outcome of one item of a KYAService.Screen batch:
-// Result, or Err, which is the item's own error.
+// ScreenResult is the outcome of one item of KYAService.Screen.
 type ScreenResult struct {
 	Request CreateKYARequest // the item as given
 	Result  *KYAResult       // nil when Err is set
 	Err     error
-	// Info is the item's last answer, as WithResponseInfo gives it for
-	// one call: its status and request id, success or not; zero when no
-	// answer came (an invalid item, one never sent).
-	Info ResponseInfo
+	Info    ResponseInfo // its last answer, as WithResponseInfo gives it
 }
 
-// LogValue logs the result's id, or its error, never the address.
+// LogValue logs the result's id or its error.
 func (r ScreenResult) LogValue() slog.Value {
 	var attrs []slog.Attr
 	if r.Result != nil {
@@ -46,16 +38,9 @@ func (r ScreenResult) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// Screen analyses many addresses with bounded concurrency and returns one
-// result per request, in the order of reqs. Each item fails alone: an
-// invalid request gets its *ValidationError and costs nothing, and once ctx
-// ends the items not sent get ctx's error. The workers share the client's
-// 429 pause and retry budget. callOpts apply to every screening; an
-// invalid option fails every item unsent. Each item's last answer is in
-// its Info (so WithResponseInfo is refused here), and each item is a call
-// of its own to an Observer (operation KYA.Screen), sent or not.
-//
-// API: POST /kya, once for each valid request
+// Screen analyses many addresses with bounded concurrency, one POST /kya
+// each, and returns one result per request in order. Each item fails alone:
+// an invalid one costs nothing. WithResponseInfo is refused (see Info).
 func (s *KYAService) Screen(ctx context.Context, reqs []CreateKYARequest, opts *ScreenOptions, callOpts ...Option) []ScreenResult {
 	b := &screenBatch{kya: s, callOpts: callOpts, results: make([]ScreenResult, len(reqs))}
 	if opts != nil {

@@ -18,15 +18,13 @@ import (
 	"unicode/utf8"
 )
 
-// ErrInvalidSignature is returned by CallbackSigner.Verify for a missing,
-// malformed or wrong signature, or a signed URL without a kg_ref.
+// ErrInvalidSignature is CallbackSigner.Verify's error for a bad signature.
 var ErrInvalidSignature = errors.New("kryptogo: invalid callback signature")
 
 // SignatureParam is the query parameter of a callback URL's signature.
 const SignatureParam = "kg_sig"
 
-// ReferenceParam is the query parameter of the customer reference a callback
-// URL was signed for; SignURL adds it.
+// ReferenceParam is the query parameter of the customer a URL was signed for.
 const ReferenceParam = "kg_ref"
 
 // MinSecretBytes is the shortest callback signing secret accepted.
@@ -36,10 +34,8 @@ const MinSecretBytes = 32
 // covers host, path and query, so its signatures never verify a v1 input.
 const signatureDomain = "kryptogo-callback-v2"
 
-// CallbackSigner signs callback URLs and verifies the requests made to them,
-// with HMAC-SHA256 over the URL's host, path and query in a canonical form a
-// proxy cannot upset (host case, default port, escaping, key order; not the
-// scheme, which TLS termination hides). It is safe for concurrent use.
+// CallbackSigner signs callback URLs and verifies the requests made to them
+// (HMAC-SHA256 over host, path and query). It is safe for concurrent use.
 type CallbackSigner struct {
 	secrets [][]byte // the current secret first, then the previous ones
 	// macs holds, per secret, HMAC-SHA256 states keyed with it, reused by
@@ -47,9 +43,8 @@ type CallbackSigner struct {
 	macs []*sync.Pool
 }
 
-// NewCallbackSigner returns a signer that signs with secret and verifies
-// with it or any of previous (to rotate secrets). Every secret must be at
-// least MinSecretBytes long (generate them with crypto/rand).
+// NewCallbackSigner returns a signer that signs with secret and verifies with
+// it or any of previous (to rotate secrets).
 func NewCallbackSigner(secret []byte, previous ...[]byte) (*CallbackSigner, error) {
 	s := &CallbackSigner{}
 	for i, sec := range append([][]byte{secret}, previous...) {
@@ -63,18 +58,13 @@ func NewCallbackSigner(secret []byte, previous ...[]byte) (*CallbackSigner, erro
 	return s, nil
 }
 
-// Format prints the number of secrets for every verb, never a secret.
+// Format prints the number of secrets, never a secret.
 func (s CallbackSigner) Format(f fmt.State, _ rune) {
 	_, _ = fmt.Fprintf(f, "kryptogo.CallbackSigner{secrets: %d}", len(s.secrets))
 }
 
-// SignURL returns callbackURL bound to one customer: with kg_ref set to
-// customerReference and kg_sig signing the host, path and query (your own
-// parameters included). Pass it as the callback_url of a request whose
-// customer_reference is customerReference. An empty customerReference is an
-// error, and so is a URL that holds kg_ref or kg_sig already, whose query
-// does not parse (a bad %-escape or a ';'), or whose host is not ASCII
-// (sign the punycode the sender puts on the wire).
+// SignURL returns callbackURL bound to customerReference (kg_ref, not empty)
+// and signed (kg_sig): the callback_url of a request of that customer.
 func (s *CallbackSigner) SignURL(callbackURL, customerReference string) (string, error) {
 	if customerReference == "" {
 		return "", errors.New("kryptogo: SignURL: the customer reference is empty; a callback URL belongs to one customer")
@@ -116,10 +106,8 @@ func appendParam(rawQuery, key, value string) string {
 	return rawQuery + url.QueryEscape(key) + "=" + url.QueryEscape(value)
 }
 
-// Verify checks, in constant time, the signature of a request to a signed
-// callback URL (host from r.Host, path and query from r.URL); anything but
-// the signature SignURL wrote, with a kg_ref, is ErrInvalidSignature. Behind
-// a proxy that rewrites the host or path, use VerifyURL.
+// Verify checks the signature of a request to a signed callback URL; behind a
+// proxy that rewrites the host or path, use VerifyURL.
 func (s *CallbackSigner) Verify(r *http.Request) error {
 	if r == nil || r.URL == nil {
 		return ErrInvalidSignature
@@ -128,8 +116,7 @@ func (s *CallbackSigner) Verify(r *http.Request) error {
 	return err
 }
 
-// VerifyURL is Verify for an absolute URL: its host, path and query must be
-// those that were signed.
+// VerifyURL is Verify for an absolute URL.
 func (s *CallbackSigner) VerifyURL(u *url.URL) error {
 	if u == nil {
 		return ErrInvalidSignature
@@ -319,9 +306,7 @@ func checkCallbackReference(v *validator, field, callbackURL, customerReference 
 }
 
 // NewSignedCallbackRequest builds the request KryptoGO would send to a
-// callback URL signed for customerReference, for tests. payload becomes the
-// body: bytes as they are, a model its RawJSON, anything else its JSON. A
-// nil signer leaves the URL unsigned (a handler with a Signer refuses it).
+// callback URL signed for customerReference, for tests; payload is the body.
 func NewSignedCallbackRequest(signer *CallbackSigner, callbackURL, customerReference string, payload any) (*http.Request, error) {
 	target, err := callbackTarget(signer, callbackURL, customerReference)
 	if err != nil {

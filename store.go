@@ -17,52 +17,37 @@ import (
 // The storetest package holds the conformance tests every implementation
 // must pass.
 
-// ErrNotHolder is returned by IdempotencyStore.MarkInDoubt when the token no
-// longer holds the key's lease: the caller must not send; and by Forget when
-// a live lease holds the key.
+// ErrNotHolder is an IdempotencyStore's answer to MarkInDoubt from a token
+// without the key's lease, and to Forget under a live lease.
 var ErrNotHolder = errors.New("kryptogo: the idempotency key's lease is held by another caller")
 
 // errEmptyToken is a store's answer to a claim without a token, which
 // would read as "no holder" and let a second caller take the key.
 var errEmptyToken = errors.New("kryptogo: a store claim needs a non-empty token")
 
-// IdempotencyStore records, per idempotency key, which caller is creating
-// the request and what came of it, so that a create with a key is sent at
-// most once across calls, clients and processes. Each method is one atomic
-// step (compare-and-set): the storetest package checks an implementation.
+// IdempotencyStore records per idempotency key which caller holds it (a
+// lease) and what came of it. Each method is one atomic compare-and-set step;
+// storetest checks an implementation. Records expire DefaultKeyRetention after
+// their last change, never under a live lease. Tokens are non-empty; a token
+// holds a key whose lease ran out until another takes it over.
 //
-//	absent --Claim--> held (lease) --MarkInDoubt--> held, in doubt --Complete--> done
-//	held --Release(inDoubt=false)--> absent      held, in doubt --Release(inDoubt=true)--> in doubt
-//	held whose lease ran out: Claim takes it over, keeping InDoubt as it was
-//
-// Records expire a retention after their last change (DefaultKeyRetention),
-// never under a live lease. Tokens are non-empty; a token holds a key whose
-// lease ran out until another takes it over.
+//	absent --Claim--> held --MarkInDoubt--> held, in doubt --Complete--> done
+//	held --Release(false)--> absent    held, in doubt --Release(true)--> in doubt
 type IdempotencyStore interface {
-	// Claim takes the key for token with a lease of lease, and returns the
-	// record after the call and whether token holds it: it does when the
-	// key was absent (created with fingerprint), already token's (renewed),
-	// or its lease ran out or was released (taken over, InDoubt and SentAt
-	// kept). A done key, or one under another live lease, is unchanged.
+	// Claim takes the key for token when absent (with fingerprint), token's
+	// (renewed), or its lease ended or was released (InDoubt, SentAt kept); it
+	// returns the record and whether token holds it.
 	Claim(ctx context.Context, key, token, fingerprint string, lease time.Duration) (KeyRecord, bool, error)
-	// MarkInDoubt records, right before the holder sends, that a request
-	// may reach the API (SentAt keeps the earliest time); ErrNotHolder when
-	// token does not hold the key.
+	// MarkInDoubt records before a send that a request may reach the API
+	// (the earliest SentAt kept); ErrNotHolder when token does not hold it.
 	MarkInDoubt(ctx context.Context, key, token string, sentAt time.Time) error
-	// Complete records the key's outcome and ends the lease, even when
-	// token no longer holds it; the first outcome wins. It returns the
-	// record after the call.
+	// Complete records the first outcome and ends the lease, holder or not.
 	Complete(ctx context.Context, key, token string, result []byte) (KeyRecord, error)
-	// Release ends token's lease without an outcome: the record is deleted
-	// (inDoubt false: nothing exists under the key) or stays in doubt
-	// without a holder. A token that does not hold the key changes nothing.
+	// Release ends token's lease without an outcome, deleting the record or
+	// leaving it in doubt; from a token not holding the key it changes nothing.
 	Release(ctx context.Context, key, token string, inDoubt bool) error
-	// Get returns the key's record and whether there is one.
-	Get(ctx context.Context, key string) (KeyRecord, bool, error)
-	// Forget deletes the key's record (an operator's decision that a key
-	// in doubt created nothing), except under a live lease: its holder may
-	// be sending, and a caller claiming the key afresh would send again.
-	// Then it changes nothing and returns ErrNotHolder.
+	Get(ctx context.Context, key string) (KeyRecord, bool, error) // the key's record and whether there is one
+	// Forget deletes the record, except under a live lease (ErrNotHolder).
 	Forget(ctx context.Context, key string) error
 }
 
@@ -83,21 +68,15 @@ func (r *KeyRecord) held(now time.Time) bool {
 	return r.Holder != "" && now.Before(r.LeaseUntil)
 }
 
-// CallbackStore records which callbacks were processed, so that a callback
-// delivered twice, to one process or several, runs the function once. Keys
-// are CallbackEvent.Key values; a key is absent, claimed (a lease) or done,
-// done keys kept for DefaultCallbackRetention. Tokens are non-empty.
+// CallbackStore records which callbacks (CallbackEvent.Key) were processed: a
+// key is absent, claimed (a lease) or done, kept DefaultCallbackRetention.
+// Tokens are non-empty.
 type CallbackStore interface {
-	// ClaimCallback takes the key for token with a lease of lease:
-	// CallbackClaimed when it was absent, its lease ran out or token held
-	// it (renewed), CallbackDone when processed before, CallbackBusy with
-	// the time left when another caller holds it.
+	// ClaimCallback takes (or renews) the key for token unless it is done or
+	// another live lease holds it (CallbackBusy, with the time left).
 	ClaimCallback(ctx context.Context, key, token string, lease time.Duration) (CallbackClaim, error)
-	// CompleteCallback marks the key processed, even when the lease ran out.
-	CompleteCallback(ctx context.Context, key, token string) error
-	// ReleaseCallback frees a key token holds without marking it done (the
-	// function failed; the sender's retry runs it again).
-	ReleaseCallback(ctx context.Context, key, token string) error
+	CompleteCallback(ctx context.Context, key, token string) error // marks it done, even after the lease
+	ReleaseCallback(ctx context.Context, key, token string) error  // frees token's claim, not done
 }
 
 // CallbackClaimState is the outcome of CallbackStore.ClaimCallback.
@@ -119,20 +98,15 @@ func (s CallbackClaimState) String() string {
 
 // CallbackClaim is the answer of CallbackStore.ClaimCallback.
 type CallbackClaim struct {
-	State CallbackClaimState
-	// RetryAfter is what is left of the other caller's lease, when Busy.
-	RetryAfter time.Duration
+	State      CallbackClaimState
+	RetryAfter time.Duration // what is left of the other caller's lease, when Busy
 }
 
-// PauseStore shares a 429's pause between the processes that use one API
-// key. Scopes name independent pauses: the SDK asks for "client" and
-// "confirm" followed by a digest of the API key (never the key), so
-// clients of different keys can share one store.
+// PauseStore shares a 429's pause between processes; scopes (named after a
+// digest of the API key) are independent pauses.
 type PauseStore interface {
-	// ExtendPause makes the scope's pause last at least until until, and
-	// returns the end of the pause now in force.
+	// ExtendPause makes the scope's pause last at least until until and
+	// returns the end now in force.
 	ExtendPause(ctx context.Context, scope string, until time.Time) (time.Time, error)
-	// PausedUntil returns the end of the scope's pause; the zero time, or
-	// a time in the past, when there is none.
-	PausedUntil(ctx context.Context, scope string) (time.Time, error)
+	PausedUntil(ctx context.Context, scope string) (time.Time, error) // zero or past: none
 }

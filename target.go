@@ -10,15 +10,13 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
-// Target is the person or company a DD task searches for (KYCTarget,
-// KYBTarget). Extra carries attributes the API does not document, both ways.
-// It prints and logs as its type only, never its name or birthday.
+// Target is the person or company a DD task searches; it prints as its type.
 type Target struct {
 	Type        TargetType     `json:"type"`
 	Name        string         `json:"name"`
 	Birthday    string         `json:"birthday,omitempty"`    // KYC: YYYY-MM-DD
 	Citizenship string         `json:"citizenship,omitempty"` // KYC: ISO 3166-1 alpha-3 or numeric
-	Extra       map[string]any `json:"-"`
+	Extra       map[string]any `json:"-"`                     // attributes the API does not document, both ways
 }
 
 func (t Target) view() redactedView {
@@ -31,9 +29,7 @@ func (t Target) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the redacted form.
 func (t Target) LogValue() slog.Value { return t.view().logValue() }
 
-// KYCTarget returns the target of a search on a person. birthday
-// (YYYY-MM-DD) and citizenship (ISO 3166-1 alpha-3, such as "TWN") may be
-// empty.
+// KYCTarget returns a person's target; birthday and citizenship may be empty.
 func KYCTarget(name, birthday, citizenship string) Target {
 	return Target{Type: TargetKYC, Name: name, Birthday: birthday, Citizenship: citizenship}
 }

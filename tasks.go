@@ -11,9 +11,7 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/check"
 )
 
-// TaskService creates and manages due-diligence (DD) search tasks: searches
-// of news, the Dow Jones database, Taiwan company and verdict records and
-// sanctions lists for a person (KYC) or a company (KYB).
+// TaskService manages due-diligence (DD) search tasks on people and companies.
 type TaskService struct {
 	client *Client
 	claims taskClaims // the CreateOnce registry: tasks taken, sends in flight
@@ -29,8 +27,8 @@ type SearchSetting struct {
 	NumberOfPages int        `json:"number_of_pages"`
 }
 
-// CreateTaskRequest is one DD search task to create. It prints and logs as
-// its search setting and target type only, never the target.
+// CreateTaskRequest is one DD search task to create. It prints as its search
+// setting and target type.
 type CreateTaskRequest struct {
 	SearchSettingID   ID            `json:"search_setting_id"`            // required: the number ending its page URL in the console
 	Target            Target        `json:"target"`                       // required
@@ -38,27 +36,7 @@ type CreateTaskRequest struct {
 	CallbackURL       string        `json:"callback_url,omitempty"`       // gets the summary on completion and on each decision; sign it
 	CustomerReference string        `json:"customer_reference,omitempty"` // your reference for the customer
 	FromIDVID         ID            `json:"from_idv_id,omitempty"`        // an IDV task, whose birthday, citizenship, reference and callback URL the API copies
-
-	// IdempotencyKey, when set, creates the task at most once per key
-	// (Create, CreateOne, CreateOnce), across calls and the clients that
-	// share the IdempotencyStore, within its retention (24 h by default): a
-	// key done returns the recorded receipt without a request, a key
-	// another call holds waits for its result, and a key whose earlier
-	// send may have reached the API is looked up in the customer's history
-	// before anything is sent again (found: returned; not there after
-	// WithReconcileWait: sent; the history cannot tell: ErrMaybeSent,
-	// nothing sent). A keyed task needs a CustomerReference and no
-	// FromIDVID; in a batch, every task has its own key or none has one.
-	//
-	// The lookup is exact when CallbackURL carries the key's digest
-	// (IdempotencyParam): the SDK adds it to an unsigned CallbackURL, and
-	// IdempotencyCallbackURL adds it to a URL before you sign it. A URL
-	// signed without it, or no CallbackURL, is matched by customer, target
-	// and creation time (see FindCreated).
-	//
-	// 1 to 255 printable ASCII characters (space to ~), no space at either
-	// end; never sent to the API, printed or logged.
-	IdempotencyKey string `json:"-"`
+	IdempotencyKey    string        `json:"-"`                            // at most once per key (package doc); needs CustomerReference, no FromIDVID
 }
 
 func (r CreateTaskRequest) view() redactedView {
@@ -102,8 +80,7 @@ func (r CreateTaskRequest) personalValues() []string {
 	return nonEmpty(r.Target.Name, r.Target.Birthday)
 }
 
-// CreatedTask is the API's receipt for one created task. It prints and logs
-// as its task id only.
+// CreatedTask is the receipt for one created task. It prints as its id.
 type CreatedTask struct {
 	rawResponse
 	TaskID    ID        `json:"task_id"`
@@ -128,18 +105,10 @@ func (t *CreatedTask) decodeTarget() any {
 	return (*plain)(t)
 }
 
-// Create creates DD search tasks in one batch (each costs points) and
-// returns one receipt per task, in the order of reqs. An empty SearchSource
-// searches all five sources. A receipt count that differs from the tasks
-// sent returns the receipts with an error matching ErrInvalidResponse.
-//
-// With IdempotencyKey set on every request, each task is created at most
-// once per key (see the field): the keys done are answered from the store
-// and the others sent in one POST. A send in doubt returns ErrMaybeSent
-// and leaves its keys in doubt: the next call with them looks the tasks up
-// before sending anything again (CreateOnce looks them up at once).
-//
-// API: POST /task
+// Create creates DD search tasks in one POST /task and returns one receipt
+// per task, in the order of reqs. With keys, the keys done are answered from
+// the store; a send in doubt returns ErrMaybeSent, and the next call with its
+// keys looks the tasks up first.
 func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts ...Option) ([]CreatedTask, error) {
 	tasks, err := validateTaskBatch(reqs, false)
 	if err != nil {
@@ -202,11 +171,8 @@ func validateCreateTasks(reqs []CreateTaskRequest) ([]CreateTaskRequest, error) 
 	return *body, nil
 }
 
-// CreateOne creates one DD search task, as Create does (with its
-// IdempotencyKey too), and returns its receipt; its validation errors name
-// fields without an index.
-//
-// API: POST /task
+// CreateOne creates one DD search task as Create does (POST /task); its
+// validation errors name fields without an index.
 func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts ...Option) (*CreatedTask, error) {
 	valid, err := validateOneTask(&req)
 	if err != nil {
@@ -219,9 +185,7 @@ func (s *TaskService) CreateOne(ctx context.Context, req CreateTaskRequest, opts
 	return &out[0], nil
 }
 
-// TaskReport is the outcome of a DD task in its summary. It is nil until the
-// task has one. It prints and logs as its decision only, never its comment
-// or link.
+// TaskReport is a DD task's outcome, nil until known; it prints as its decision.
 type TaskReport struct {
 	SanctionMatched bool   `json:"sanction_matched"`
 	PotentialRisk   int    `json:"potential_risk"` // 0-100 risk score
@@ -255,9 +219,8 @@ func acceptedText(accepted *bool) string {
 // Rating maps the report's risk score to a RiskRating.
 func (r *TaskReport) Rating() RiskRating { return RatingForScore(r.PotentialRisk) }
 
-// TaskSummary is the summary of a DD task: what GET /task/{id}/summary
-// answers and what the API POSTs to the task's callback URL. It prints and
-// logs as its id, target type and progress only, never its target.
+// TaskSummary is a DD task's summary, also the body of its callback. It
+// prints as its id, target type and progress.
 type TaskSummary struct {
 	rawResponse
 	TaskID            ID            `json:"task_id"`
@@ -299,16 +262,13 @@ func (t *TaskSummary) ConsoleURL() string { return taskConsoleURL(t.TaskID) }
 
 func taskConsoleURL(id ID) string { return "https://app.kryptogo.com/compliance/audit/" + id.String() }
 
-// Summary fetches the summary of a DD task.
-//
-// API: GET /task/{task_id}/summary
+// Summary fetches a DD task's summary: GET /task/{task_id}/summary.
 func (s *TaskService) Summary(ctx context.Context, id ID, opts ...Option) (*TaskSummary, error) {
 	return getByID[TaskSummary](ctx, s.client, &opTasksSum, id, opts)
 }
 
-// TaskDetail is everything the API holds on a DD task; result and
-// comment_logs are raw JSON. It prints and logs as its id, target type and
-// audit status only, never its target.
+// TaskDetail is everything the API holds on a DD task. It prints as its id,
+// target type and audit status.
 type TaskDetail struct {
 	rawResponse
 	TaskID                 ID              `json:"task_id"`
@@ -375,10 +335,7 @@ func (t *TaskDetail) Rating() RiskRating { return RatingForScore(t.PotentialRisk
 // ConsoleURL returns the task's page in the KryptoGO web console.
 func (t *TaskDetail) ConsoleURL() string { return taskConsoleURL(t.TaskID) }
 
-// Get fetches everything the API holds on a DD task (a path the reference
-// hides and public integrations use).
-//
-// API: GET /task/{task_id}
+// Get fetches a DD task's detail: GET /task/{task_id}, not in the reference.
 func (s *TaskService) Get(ctx context.Context, id ID, opts ...Option) (*TaskDetail, error) {
 	return getByID[TaskDetail](ctx, s.client, &opTasksGet, id, opts)
 }
@@ -397,8 +354,7 @@ func (r *SetAcceptedRequest) validate(v *validator) { v.required("comment", r.Co
 // target's data.
 func (r SetAcceptedRequest) personalValues() []string { return nil }
 
-// SetAcceptedResult echoes the recorded decision. It prints and logs as its
-// task id and decision only, never its comment.
+// SetAcceptedResult echoes the decision; it prints as its task id and decision.
 type SetAcceptedResult struct {
 	rawResponse
 	TaskID   ID     `json:"task_id"`
@@ -416,10 +372,8 @@ func (r SetAcceptedResult) Format(f fmt.State, verb rune) { r.view().format(f, v
 // LogValue logs the redacted form.
 func (r SetAcceptedResult) LogValue() slog.Value { return r.view().logValue() }
 
-// SetAccepted accepts or rejects a task's target, for good (a second
-// decision matches ErrConflict); the API then calls the task's callback URL.
-//
-// API: POST /task/{task_id}/accepted
+// SetAccepted records the decision on a task's target, for good (a second one
+// matches ErrConflict): POST /task/{task_id}/accepted.
 func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRequest, opts ...Option) (*SetAcceptedResult, error) {
 	body, err := prepare(req, pathID{"task_id", id})
 	if err != nil {
@@ -428,16 +382,12 @@ func (s *TaskService) SetAccepted(ctx context.Context, id ID, req *SetAcceptedRe
 	return sendJSON[SetAcceptedResult](ctx, s.client, &opTasksAccept, "/task/"+id.String()+"/accepted", body, opts)
 }
 
-// Accept accepts a task's target with a comment.
-//
-// API: POST /task/{task_id}/accepted
+// Accept accepts a task's target: POST /task/{task_id}/accepted.
 func (s *TaskService) Accept(ctx context.Context, id ID, comment string, opts ...Option) (*SetAcceptedResult, error) {
 	return s.SetAccepted(ctx, id, &SetAcceptedRequest{Comment: comment, Accepted: true}, opts...)
 }
 
-// Reject rejects a task's target with a comment.
-//
-// API: POST /task/{task_id}/accepted
+// Reject rejects a task's target: POST /task/{task_id}/accepted.
 func (s *TaskService) Reject(ctx context.Context, id ID, comment string, opts ...Option) (*SetAcceptedResult, error) {
 	return s.SetAccepted(ctx, id, &SetAcceptedRequest{Comment: comment, Accepted: false}, opts...)
 }
@@ -466,9 +416,7 @@ type metadataAnswer struct {
 // on success, another code otherwise.
 func (a *metadataAnswer) failed() bool { return jsonInt(a.Code) != 0 }
 
-// SetMetadata appends custom key-value pairs to a task.
-//
-// API: PUT /task/{task_id}/metadata
+// SetMetadata appends key-value pairs to a task: PUT /task/{task_id}/metadata.
 func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadata, opts ...Option) error {
 	pairs := metadataPairs(metadata)
 	body, err := prepare(&pairs, pathID{"task_id", id})
@@ -481,12 +429,9 @@ func (s *TaskService) SetMetadata(ctx context.Context, id ID, metadata []Metadat
 	return err
 }
 
-// Wait polls a task's summary until its progress reaches 100 and returns
-// it. It ends early with a *WaitError holding the last summary when ctx ends
-// (give it a deadline) or a poll fails for good (ErrNotFound,
-// ErrUnauthorized). callOpts apply to every poll.
-//
-// API: GET /task/{task_id}/summary, repeatedly
+// Wait polls GET /task/{task_id}/summary until progress reaches 100. It ends
+// early with a *WaitError when ctx ends (give it a deadline) or a poll fails
+// for good.
 func (s *TaskService) Wait(ctx context.Context, id ID, opts *WaitOptions, callOpts ...Option) (*TaskSummary, error) {
 	return waitFor(ctx, s.client, id, opts, callOpts, waitTarget[TaskSummary]{
 		kind:    "task",

@@ -59,8 +59,7 @@ func prepareHistory(opts *HistoryOptions) (*HistoryOptions, error) {
 	return prepare(opts)
 }
 
-// TaskPage is one page of task history (paging as raw JSON). It prints and
-// logs as its number of tasks only.
+// TaskPage is one page of task history. It prints as its number of tasks.
 type TaskPage struct {
 	rawResponse
 	Data   []TaskSummary   `json:"data"`
@@ -77,10 +76,7 @@ func (p TaskPage) Format(f fmt.State, verb rune) { p.view().format(f, verb) }
 // LogValue logs the redacted form.
 func (p TaskPage) LogValue() slog.Value { return p.view().logValue() }
 
-// History fetches one page of task history, newest first as the API orders
-// it. A nil opts fetches the first page of 20.
-//
-// API: GET /tasks
+// History fetches one page of task history, newest first: GET /tasks.
 func (s *TaskService) History(ctx context.Context, opts *HistoryOptions, callOpts ...Option) (*TaskPage, error) {
 	page, err := prepareHistory(opts)
 	if err != nil {
@@ -89,14 +85,9 @@ func (s *TaskService) History(ctx context.Context, opts *HistoryOptions, callOpt
 	return call[TaskPage](ctx, s.client, &opTasksList, "/tasks", page.query(), nil, callOpts)
 }
 
-// All iterates over every task of the history, page by page from
-// opts.PageNumber, up to an empty or short page, a yielded error, or a break.
-// A page that starts as the one before did is an error (ErrInvalidResponse):
-// the server ignores page_number. callOpts apply to every page.
-//
-//	for task, err := range client.Tasks.All(ctx, nil) { … }
-//
-// API: GET /tasks
+// All iterates over every task of the history (GET /tasks, page by page),
+// up to an empty or short page, an error (yielded once; a page that repeats
+// the one before is one) or a break.
 func (s *TaskService) All(ctx context.Context, opts *HistoryOptions, callOpts ...Option) iter.Seq2[*TaskSummary, error] {
 	return func(yield func(*TaskSummary, error) bool) {
 		page, err := prepareHistory(opts)

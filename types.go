@@ -14,9 +14,7 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
-// ID identifies a KYA result, a DD task, an IDV task or an employee. It
-// decodes a number or a numeric string (null and "" as 0), and encodes as a
-// number.
+// ID identifies a record; it decodes a number or a numeric string.
 type ID int64
 
 // String returns the id in decimal, as it appears in API paths.
@@ -53,10 +51,8 @@ func (id *ID) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Timestamp is a point in time as the API sends it: unix seconds (a number
-// or a numeric string) or RFC 3339, in UTC; null, "" and 0 are the zero
-// time, and seconds outside years 1970-9999 are errors. It encodes as unix
-// seconds (the zero time as 0).
+// Timestamp is a time as the API sends it: unix seconds or RFC 3339, in UTC;
+// null, "" and 0 are the zero time.
 type Timestamp struct {
 	time.Time
 }
@@ -119,8 +115,7 @@ func unixTime(text string) (time.Time, error) {
 // RiskRating is the KYC risk rating that the API's 0-100 risk score maps to.
 type RiskRating int
 
-// The five KYC risk ratings of the API reference, and RiskUnknown for a score
-// outside 0-100.
+// The KYC risk ratings of the API reference.
 const (
 	RiskUnknown   RiskRating = iota // score outside 0-100
 	RiskLow                         // 0-24 points
@@ -130,8 +125,7 @@ const (
 	RiskVeryHigh                    // 100 points
 )
 
-// RatingForScore maps a 0-100 risk score to its rating, per the bands of the
-// API reference. A score outside 0-100 is RiskUnknown.
+// RatingForScore maps a 0-100 risk score to its rating.
 func RatingForScore(score int) RiskRating {
 	switch {
 	case score < 0 || score > 100:
@@ -181,8 +175,7 @@ const (
 	SourceSanctionList  SearchSource = 4
 )
 
-// AllSearchSources lists every source; an empty SearchSource in a request
-// sends this list.
+// AllSearchSources lists every source, sent for an empty SearchSource.
 var AllSearchSources = []SearchSource{SourceNegativeNews, SourceDowJones, SourceTaiwanCompany, SourceTaiwanVerdict, SourceSanctionList}
 
 var searchSourceNames = map[SearchSource]string{
@@ -198,8 +191,7 @@ func (s SearchSource) String() string { return enumName(searchSourceNames, s, "S
 
 func (s SearchSource) known() bool { _, ok := searchSourceNames[s]; return ok }
 
-// SearchSources is a list of search sources; it also decodes the nested
-// arrays the reference's "array of arrays" allows, flattened.
+// SearchSources is a list of search sources; nested arrays decode flattened.
 type SearchSources []SearchSource
 
 // UnmarshalJSON decodes a flat or nested array of sources, or null.
@@ -293,11 +285,9 @@ func (g Gender) known() bool { return g == GenderMale || g == GenderFemale || g 
 // IDVState is the outcome of an IDV task.
 type IDVState int
 
-// The IDV states of the API. IDVStateMissing is never sent by the API: the
-// SDK uses it when a response has no state at all, so that a missing field
-// never reads as IDVAccept (whose JSON value is 0).
+// The IDV states of the API.
 const (
-	IDVStateMissing IDVState = -1
+	IDVStateMissing IDVState = -1 // not the API's: an answer without a state, never read as IDVAccept
 	IDVAccept       IDVState = 0
 	IDVReview       IDVState = 1
 	IDVReject       IDVState = 2
@@ -317,8 +307,7 @@ var idvStateNames = map[IDVState]string{
 // String returns the state's name, or IDVState(N) for an unknown one.
 func (s IDVState) String() string { return enumName(idvStateNames, s, "IDVState") }
 
-// Done reports whether verification has finished: the state is accept,
-// review or reject. Pending, initial, missing and unknown states are not done.
+// Done reports whether verification has finished: accept, review or reject.
 func (s IDVState) Done() bool { return s == IDVAccept || s == IDVReview || s == IDVReject }
 
 // IDVAuditStatus is the manual audit decision on an IDV task.
@@ -378,11 +367,9 @@ func (m SearchMode) String() string { return enumName(searchModeNames, m, "Searc
 // Workflow is the acquisition workflow of a web or mobile IDV session.
 type Workflow int
 
-// The workflows of the API: 1xx verify the document only, 2xx the document
-// and the holder's identity; WorkflowMobile is the only one POST /idv/account
-// takes.
+// The workflows of the API: 1xx verify the document, 2xx also the holder.
 const (
-	WorkflowMobile              Workflow = 3
+	WorkflowMobile              Workflow = 3   // the only one of POST /idv/account
 	WorkflowIDOnly              Workflow = 100 // camera and upload
 	WorkflowIDOnlyCamera        Workflow = 101
 	WorkflowIDOnlyUpload        Workflow = 102
@@ -429,8 +416,7 @@ type Metadata struct {
 	Value string `json:"value"`
 }
 
-// MetadataList is a DD task's metadata: it decodes the summary's array of
-// pairs and the detail's object (in key order), and encodes as the array.
+// MetadataList is a DD task's metadata, from an array of pairs or an object.
 type MetadataList []Metadata
 
 // UnmarshalJSON decodes an array of pairs, an object, or null.

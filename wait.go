@@ -8,8 +8,7 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/backoff"
 )
 
-// WaitOptions tunes Tasks.Wait and IDV.Wait (nil: the defaults). Both
-// intervals must be at least 100 ms, and MaxInterval not below Interval.
+// WaitOptions tunes Tasks.Wait and IDV.Wait; intervals are at least 100 ms.
 type WaitOptions struct {
 	Interval    time.Duration // the first pause, doubled (with jitter) each poll; 0: 2 s
 	MaxInterval time.Duration // the longest pause; 0: 30 s, or Interval if longer
