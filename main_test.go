@@ -15,6 +15,12 @@ import (
 // such tests hold every slot while the CPU idles.
 const waitingParallelism = 8
 
+// stress runs the chaos and flood tests at full size and the memory
+// store's conformance on real time as well. A plain go test ./... runs
+// smaller chaos and floods (the same checks, fewer keys and callbacks);
+// .ci/run passes -stress.
+var stress = flag.Bool("stress", false, "run the chaos and flood tests at full size, and the memory store's conformance on real time too (.ci/run sets it)")
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if !flagGiven("test.parallel") {
