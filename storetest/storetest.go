@@ -121,21 +121,29 @@ func check(t *testing.T, err error) {
 	}
 }
 
+// onRealTime and onClock turn a store's constructor into one that also
+// returns the time the tests run on.
+func onRealTime[S any](newStore func(*testing.T, time.Duration) S) func(*testing.T, time.Duration) (S, clock) {
+	return func(t *testing.T, retention time.Duration) (S, clock) { return newStore(t, retention), realClock{} }
+}
+
+func onClock[S any](newStore func(*testing.T, time.Duration, *Clock) S) func(*testing.T, time.Duration) (S, clock) {
+	return func(t *testing.T, retention time.Duration) (S, clock) {
+		c := newClock()
+		return newStore(t, retention, c), c
+	}
+}
+
 // IdempotencyStore runs the conformance tests of an IdempotencyStore.
 func IdempotencyStore(t *testing.T, newStore NewIdempotencyStore) {
-	idempotencyStore(t, func(t *testing.T, retention time.Duration) (kryptogo.IdempotencyStore, clock) {
-		return newStore(t, retention), realClock{}
-	})
+	idempotencyStore(t, onRealTime(newStore))
 }
 
 // IdempotencyStoreOnClock runs the conformance tests of an IdempotencyStore
 // on a Clock of each test's own instead of real time. newStore must make
 // the store take every time it uses from clock.Now.
 func IdempotencyStoreOnClock(t *testing.T, newStore func(t *testing.T, retention time.Duration, clock *Clock) kryptogo.IdempotencyStore) {
-	idempotencyStore(t, func(t *testing.T, retention time.Duration) (kryptogo.IdempotencyStore, clock) {
-		c := newClock()
-		return newStore(t, retention, c), c
-	})
+	idempotencyStore(t, onClock(newStore))
 }
 
 func idempotencyStore(t *testing.T, newStore func(t *testing.T, retention time.Duration) (kryptogo.IdempotencyStore, clock)) {
@@ -602,19 +610,14 @@ func assertRecord(t *testing.T, got, want kryptogo.KeyRecord) {
 
 // CallbackStore runs the conformance tests of a CallbackStore.
 func CallbackStore(t *testing.T, newStore NewCallbackStore) {
-	callbackStore(t, func(t *testing.T, retention time.Duration) (kryptogo.CallbackStore, clock) {
-		return newStore(t, retention), realClock{}
-	})
+	callbackStore(t, onRealTime(newStore))
 }
 
 // CallbackStoreOnClock runs the conformance tests of a CallbackStore on a
 // Clock of each test's own instead of real time. newStore must make the
 // store take every time it uses from clock.Now.
 func CallbackStoreOnClock(t *testing.T, newStore func(t *testing.T, retention time.Duration, clock *Clock) kryptogo.CallbackStore) {
-	callbackStore(t, func(t *testing.T, retention time.Duration) (kryptogo.CallbackStore, clock) {
-		c := newClock()
-		return newStore(t, retention, c), c
-	})
+	callbackStore(t, onClock(newStore))
 }
 
 func callbackStore(t *testing.T, newStore func(t *testing.T, retention time.Duration) (kryptogo.CallbackStore, clock)) {
