@@ -188,7 +188,7 @@ func idempotencyStore(t *testing.T, newStore func(t *testing.T, retention time.D
 	})
 }
 
-func emptyTokenRefused(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
+func emptyTokenRefused(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	if _, ok, err := s.Claim(ctx, key, "", "fp", longLease); err == nil || ok {
 		t.Fatalf("Claim with an empty token = %v, %v; want an error", ok, err)
@@ -198,7 +198,7 @@ func emptyTokenRefused(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	}
 }
 
-func completeAbsentKey(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
+func completeAbsentKey(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	rec, err := s.Complete(ctx, key, "a", []byte(`{"kya_id":9}`))
 	check(t, err)
@@ -294,7 +294,7 @@ func claimAbsent(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	assertRecord(t, got, want)
 }
 
-func claimHeldByAnother(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
+func claimHeldByAnother(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, ok, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
@@ -405,7 +405,7 @@ func completeFirstOutcomeWins(t *testing.T, s kryptogo.IdempotencyStore, c clock
 	assertRecord(t, claimed, want)
 }
 
-func completeWithoutTheLease(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
+func completeWithoutTheLease(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
@@ -454,7 +454,7 @@ func releaseInDoubt(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	assertRecord(t, rec, want)
 }
 
-func releaseByAnotherChangesNothing(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
+func releaseByAnotherChangesNothing(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
@@ -501,7 +501,7 @@ func forget(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	check(t, s.Forget(ctx, uniqueKey(t)+"never"))
 }
 
-func concurrentClaims(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
+func concurrentClaims(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	for round := range 5 {
 		key := uniqueKey(t)
 		winners := race(t, func(ctx context.Context, i int) bool {
@@ -517,7 +517,7 @@ func concurrentClaims(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	}
 }
 
-func concurrentCompletes(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
+func concurrentCompletes(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp", longLease)
 	check(t, err)
@@ -666,7 +666,7 @@ func claimCallback(t *testing.T, s kryptogo.CallbackStore, key, token string, le
 	return got
 }
 
-func callbackClaimCompleteDuplicate(t *testing.T, s kryptogo.CallbackStore, c clock) {
+func callbackClaimCompleteDuplicate(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	check(t, s.CompleteCallback(t.Context(), key, "a"))
@@ -674,7 +674,7 @@ func callbackClaimCompleteDuplicate(t *testing.T, s kryptogo.CallbackStore, c cl
 	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackDone)
 }
 
-func callbackBusy(t *testing.T, s kryptogo.CallbackStore, c clock) {
+func callbackBusy(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	got := claimCallback(t, s, key, "b", longLease, kryptogo.CallbackBusy)
@@ -683,14 +683,14 @@ func callbackBusy(t *testing.T, s kryptogo.CallbackStore, c clock) {
 	}
 }
 
-func callbackRelease(t *testing.T, s kryptogo.CallbackStore, c clock) {
+func callbackRelease(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	check(t, s.ReleaseCallback(t.Context(), key, "a"))
 	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackClaimed)
 }
 
-func callbackReleaseByAnother(t *testing.T, s kryptogo.CallbackStore, c clock) {
+func callbackReleaseByAnother(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	check(t, s.ReleaseCallback(t.Context(), key, "b"))
@@ -711,14 +711,14 @@ func callbackLeaseRunsOut(t *testing.T, s kryptogo.CallbackStore, c clock) {
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackBusy)
 }
 
-func callbackCompleteWithoutTheLease(t *testing.T, s kryptogo.CallbackStore, c clock) {
+func callbackCompleteWithoutTheLease(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	check(t, s.CompleteCallback(t.Context(), key, "z"))
 	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackDone)
 }
 
-func callbackConcurrentClaims(t *testing.T, s kryptogo.CallbackStore, c clock) {
+func callbackConcurrentClaims(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	for round := range 5 {
 		key := uniqueKey(t)
 		winners := race(t, func(ctx context.Context, i int) bool {
@@ -745,7 +745,7 @@ func callbackRenewBySameToken(t *testing.T, s kryptogo.CallbackStore, c clock) {
 	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackBusy)
 }
 
-func callbackEmptyTokenRefused(t *testing.T, s kryptogo.CallbackStore, c clock) {
+func callbackEmptyTokenRefused(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	if got, err := s.ClaimCallback(t.Context(), key, "", longLease); err == nil {
 		t.Fatalf("ClaimCallback with an empty token = %v; want an error", got.State)
