@@ -12,6 +12,10 @@ func SetSleepHook(c *Client, sleep func(ctx context.Context, d time.Duration) er
 // SetNowHook replaces c's clock, for the tests of package kryptogo_test.
 func SetNowHook(c *Client, now func() time.Time) { c.now = now }
 
+// Stress reports whether go test ran with -stress (main_test.go), for the
+// tests of package kryptogo_test.
+func Stress() bool { return *stress }
+
 // SetKeyLease sets how long c's creates hold an idempotency key between
 // renewals (every third of it), for the tests of package kryptogo_test.
 func SetKeyLease(c *Client, d time.Duration) { c.keyLease = d }

@@ -418,7 +418,7 @@ func TestHedgingTransportHoldsTheCallNoLongerThanItsTimeout(t *testing.T) {
 					delay = 0
 				}
 				client, err := NewClient(testKey, WithBaseURL(env.url), WithRetryBackoff(time.Millisecond, 2*time.Millisecond),
-					WithTimeout(5*time.Second), WithHTTPClient(&http.Client{Transport: hedgingRT{next: base, delay: delay, waitAll: waitAll}}))
+					WithTimeout(2*time.Second), WithHTTPClient(&http.Client{Transport: hedgingRT{next: base, delay: delay, waitAll: waitAll}}))
 				require.NoError(t, err)
 				ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 				defer cancel()

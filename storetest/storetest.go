@@ -11,7 +11,10 @@
 //
 // The tests use real time with short leases (a few seconds at most) and
 // run their subtests in parallel; each asks newStore for a store of its
-// own, and uses keys no other test uses.
+// own, and uses keys no other test uses. A store that takes its time from a
+// function (the in-memory store does, in its tests) can run them on a Clock
+// instead (IdempotencyStoreOnClock, CallbackStoreOnClock): leases and
+// retentions then run out without the tests waiting for them.
 package storetest
 
 import (
@@ -60,16 +63,54 @@ func uniqueKey(t *testing.T) string {
 	return "storetest:" + t.Name() + ":" + hex.EncodeToString(b)
 }
 
+// clock is the time a test runs on: real time, or a Clock.
+type clock interface {
+	now() time.Time
+	sleep(d time.Duration)
+}
+
+// realClock is real time.
+type realClock struct{}
+
+func (realClock) now() time.Time        { return time.Now() }
+func (realClock) sleep(d time.Duration) { time.Sleep(d) }
+
+// Clock is a time of a test's own: it stands still until the test sleeps,
+// and a sleep moves it on at once. Each test of IdempotencyStoreOnClock
+// and CallbackStoreOnClock gets a Clock of its own.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// newClock returns a Clock that starts at the current time.
+func newClock() *Clock { return &Clock{t: time.Now()} }
+
+// Now returns the clock's time: give it to the store as its clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *Clock) now() time.Time { return c.Now() }
+
+func (c *Clock) sleep(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 // eventually calls try until it reports true, or fails the test after
-// patience.
-func eventually(t *testing.T, what string, try func() bool) {
+// patience on c.
+func eventually(t *testing.T, c clock, what string, try func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(patience)
+	deadline := c.now().Add(patience)
 	for !try() {
-		if time.Now().After(deadline) {
+		if c.now().After(deadline) {
 			t.Fatalf("%s: still not so after %v", what, patience)
 		}
-		time.Sleep(50 * time.Millisecond)
+		c.sleep(50 * time.Millisecond)
 	}
 }
 
@@ -80,11 +121,35 @@ func check(t *testing.T, err error) {
 	}
 }
 
+// onRealTime and onClock turn a store's constructor into one that also
+// returns the time the tests run on.
+func onRealTime[S any](newStore func(*testing.T, time.Duration) S) func(*testing.T, time.Duration) (S, clock) {
+	return func(t *testing.T, retention time.Duration) (S, clock) { return newStore(t, retention), realClock{} }
+}
+
+func onClock[S any](newStore func(*testing.T, time.Duration, *Clock) S) func(*testing.T, time.Duration) (S, clock) {
+	return func(t *testing.T, retention time.Duration) (S, clock) {
+		c := newClock()
+		return newStore(t, retention, c), c
+	}
+}
+
 // IdempotencyStore runs the conformance tests of an IdempotencyStore.
 func IdempotencyStore(t *testing.T, newStore NewIdempotencyStore) {
+	idempotencyStore(t, onRealTime(newStore))
+}
+
+// IdempotencyStoreOnClock runs the conformance tests of an IdempotencyStore
+// on a Clock of each test's own instead of real time. newStore must make
+// the store take every time it uses from clock.Now.
+func IdempotencyStoreOnClock(t *testing.T, newStore func(t *testing.T, retention time.Duration, clock *Clock) kryptogo.IdempotencyStore) {
+	idempotencyStore(t, onClock(newStore))
+}
+
+func idempotencyStore(t *testing.T, newStore func(t *testing.T, retention time.Duration) (kryptogo.IdempotencyStore, clock)) {
 	for _, tc := range []struct {
 		name string
-		test func(t *testing.T, s kryptogo.IdempotencyStore)
+		test func(t *testing.T, s kryptogo.IdempotencyStore, c clock)
 	}{
 		{"ClaimAbsent", claimAbsent},
 		{"ClaimHeldByAnother", claimHeldByAnother},
@@ -107,20 +172,23 @@ func IdempotencyStore(t *testing.T, newStore NewIdempotencyStore) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.test(t, newStore(t, time.Hour))
+			s, c := newStore(t, time.Hour)
+			tc.test(t, s, c)
 		})
 	}
 	t.Run("Retention", func(t *testing.T) {
 		t.Parallel()
-		retentionExpires(t, newStore(t, retention))
+		s, c := newStore(t, retention)
+		retentionExpires(t, s, c)
 	})
 	t.Run("HeldKeyOutlivesRetention", func(t *testing.T) {
 		t.Parallel()
-		heldKeyOutlivesRetention(t, newStore(t, retention))
+		s, c := newStore(t, retention)
+		heldKeyOutlivesRetention(t, s, c)
 	})
 }
 
-func emptyTokenRefused(t *testing.T, s kryptogo.IdempotencyStore) {
+func emptyTokenRefused(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	if _, ok, err := s.Claim(ctx, key, "", "fp", longLease); err == nil || ok {
 		t.Fatalf("Claim with an empty token = %v, %v; want an error", ok, err)
@@ -130,7 +198,7 @@ func emptyTokenRefused(t *testing.T, s kryptogo.IdempotencyStore) {
 	}
 }
 
-func completeAbsentKey(t *testing.T, s kryptogo.IdempotencyStore) {
+func completeAbsentKey(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	rec, err := s.Complete(ctx, key, "a", []byte(`{"kya_id":9}`))
 	check(t, err)
@@ -146,16 +214,16 @@ func completeAbsentKey(t *testing.T, s kryptogo.IdempotencyStore) {
 
 // lapsedHolderStillHolds: a token whose lease ran out still holds the key
 // until another token takes it over.
-func lapsedHolderStillHolds(t *testing.T, s kryptogo.IdempotencyStore) {
+func lapsedHolderStillHolds(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp", shortLease)
 	check(t, err)
-	eventually(t, "the lease runs out", func() bool {
+	eventually(t, c, "the lease runs out", func() bool {
 		rec, _, err := s.Get(ctx, key)
 		check(t, err)
-		return time.Now().After(rec.LeaseUntil.Add(tolerance))
+		return c.now().After(rec.LeaseUntil.Add(tolerance))
 	})
-	sentAt := time.Now().Truncate(time.Millisecond)
+	sentAt := c.now().Truncate(time.Millisecond)
 	check(t, s.MarkInDoubt(ctx, key, "a", sentAt))
 	check(t, s.Release(ctx, key, "a", true))
 	rec, ok, err := s.Get(ctx, key)
@@ -168,15 +236,15 @@ func lapsedHolderStillHolds(t *testing.T, s kryptogo.IdempotencyStore) {
 
 // forgetLapsedLease: a key whose lease ran out is forgotten (its holder
 // crashed; the operator checked by hand).
-func forgetLapsedLease(t *testing.T, s kryptogo.IdempotencyStore) {
+func forgetLapsedLease(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp", shortLease)
 	check(t, err)
-	check(t, s.MarkInDoubt(ctx, key, "a", time.Now()))
-	eventually(t, "the lease runs out", func() bool {
+	check(t, s.MarkInDoubt(ctx, key, "a", c.now()))
+	eventually(t, c, "the lease runs out", func() bool {
 		rec, _, err := s.Get(ctx, key)
 		check(t, err)
-		return time.Now().After(rec.LeaseUntil.Add(tolerance))
+		return c.now().After(rec.LeaseUntil.Add(tolerance))
 	})
 	check(t, s.Forget(ctx, key))
 	if _, ok, err := s.Get(ctx, key); err != nil || ok {
@@ -186,12 +254,12 @@ func forgetLapsedLease(t *testing.T, s kryptogo.IdempotencyStore) {
 
 // heldKeyOutlivesRetention: a record is kept while a live lease holds
 // it, however short the retention.
-func heldKeyOutlivesRetention(t *testing.T, s kryptogo.IdempotencyStore) {
+func heldKeyOutlivesRetention(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp", longLease)
 	check(t, err)
-	check(t, s.MarkInDoubt(ctx, key, "a", time.Now()))
-	time.Sleep(retention + time.Second)
+	check(t, s.MarkInDoubt(ctx, key, "a", c.now()))
+	c.sleep(retention + time.Second)
 	rec, ok, err := s.Get(ctx, key)
 	check(t, err)
 	if !ok || rec.Holder != "a" {
@@ -202,12 +270,12 @@ func heldKeyOutlivesRetention(t *testing.T, s kryptogo.IdempotencyStore) {
 	}
 }
 
-func claimAbsent(t *testing.T, s kryptogo.IdempotencyStore) {
+func claimAbsent(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	if _, ok, err := s.Get(ctx, key); err != nil || ok {
 		t.Fatalf("Get of an absent key = %v, %v; want false, nil", ok, err)
 	}
-	before := time.Now()
+	before := c.now()
 	rec, ok, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
 	if !ok {
@@ -215,7 +283,7 @@ func claimAbsent(t *testing.T, s kryptogo.IdempotencyStore) {
 	}
 	want := kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "a"}
 	assertRecord(t, rec, want)
-	if rec.LeaseUntil.Before(before.Add(longLease-tolerance)) || rec.LeaseUntil.After(time.Now().Add(longLease+tolerance)) {
+	if rec.LeaseUntil.Before(before.Add(longLease-tolerance)) || rec.LeaseUntil.After(c.now().Add(longLease+tolerance)) {
 		t.Fatalf("LeaseUntil = %v, want about %v after the claim", rec.LeaseUntil, longLease)
 	}
 	got, ok, err := s.Get(ctx, key)
@@ -226,7 +294,7 @@ func claimAbsent(t *testing.T, s kryptogo.IdempotencyStore) {
 	assertRecord(t, got, want)
 }
 
-func claimHeldByAnother(t *testing.T, s kryptogo.IdempotencyStore) {
+func claimHeldByAnother(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, ok, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
@@ -241,7 +309,7 @@ func claimHeldByAnother(t *testing.T, s kryptogo.IdempotencyStore) {
 	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "a"})
 }
 
-func renewBySameToken(t *testing.T, s kryptogo.IdempotencyStore) {
+func renewBySameToken(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	first, _, err := s.Claim(ctx, key, "a", "fp-1", shortLease)
 	check(t, err)
@@ -253,23 +321,23 @@ func renewBySameToken(t *testing.T, s kryptogo.IdempotencyStore) {
 	if !rec.LeaseUntil.After(first.LeaseUntil) {
 		t.Fatalf("renewed LeaseUntil %v is not after the first %v", rec.LeaseUntil, first.LeaseUntil)
 	}
-	time.Sleep(shortLease + 200*time.Millisecond)
+	c.sleep(shortLease + 200*time.Millisecond)
 	if _, ok, err := s.Claim(ctx, key, "b", "fp-1", longLease); err != nil || ok {
 		t.Fatalf("Claim by another token after the first lease's end = %v, %v; the renewed lease holds", ok, err)
 	}
 }
 
-func takeOverAfterLease(t *testing.T, s kryptogo.IdempotencyStore) {
+func takeOverAfterLease(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", shortLease)
 	check(t, err)
-	sentAt := time.Now().Truncate(time.Millisecond)
+	sentAt := c.now().Truncate(time.Millisecond)
 	check(t, s.MarkInDoubt(ctx, key, "a", sentAt))
 	if _, ok, _ := s.Claim(ctx, key, "b", "fp-2", longLease); ok {
 		t.Fatal("Claim by another token succeeded within the lease")
 	}
 	var rec kryptogo.KeyRecord
-	eventually(t, "another token takes over after the lease", func() bool {
+	eventually(t, c, "another token takes over after the lease", func() bool {
 		var ok bool
 		rec, ok, err = s.Claim(ctx, key, "b", "fp-2", longLease)
 		check(t, err)
@@ -278,22 +346,22 @@ func takeOverAfterLease(t *testing.T, s kryptogo.IdempotencyStore) {
 	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "b", InDoubt: true, SentAt: sentAt})
 }
 
-func markInDoubtNeedsTheLease(t *testing.T, s kryptogo.IdempotencyStore) {
+func markInDoubtNeedsTheLease(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
-	if err := s.MarkInDoubt(ctx, key, "a", time.Now()); !errors.Is(err, kryptogo.ErrNotHolder) {
+	if err := s.MarkInDoubt(ctx, key, "a", c.now()); !errors.Is(err, kryptogo.ErrNotHolder) {
 		t.Fatalf("MarkInDoubt of an absent key = %v, want ErrNotHolder", err)
 	}
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", shortLease)
 	check(t, err)
-	if err := s.MarkInDoubt(ctx, key, "b", time.Now()); !errors.Is(err, kryptogo.ErrNotHolder) {
+	if err := s.MarkInDoubt(ctx, key, "b", c.now()); !errors.Is(err, kryptogo.ErrNotHolder) {
 		t.Fatalf("MarkInDoubt by a token that does not hold the key = %v, want ErrNotHolder", err)
 	}
-	eventually(t, "another token takes over", func() bool {
+	eventually(t, c, "another token takes over", func() bool {
 		_, ok, err := s.Claim(ctx, key, "b", "fp-1", longLease)
 		check(t, err)
 		return ok
 	})
-	if err := s.MarkInDoubt(ctx, key, "a", time.Now()); !errors.Is(err, kryptogo.ErrNotHolder) {
+	if err := s.MarkInDoubt(ctx, key, "a", c.now()); !errors.Is(err, kryptogo.ErrNotHolder) {
 		t.Fatalf("MarkInDoubt by the holder whose key was taken over = %v, want ErrNotHolder", err)
 	}
 	rec, _, err := s.Get(ctx, key)
@@ -303,11 +371,11 @@ func markInDoubtNeedsTheLease(t *testing.T, s kryptogo.IdempotencyStore) {
 	}
 }
 
-func sentAtKeepsTheEarliest(t *testing.T, s kryptogo.IdempotencyStore) {
+func sentAtKeepsTheEarliest(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
-	early := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	early := c.now().Add(-time.Minute).Truncate(time.Millisecond)
 	check(t, s.MarkInDoubt(ctx, key, "a", early))
 	check(t, s.MarkInDoubt(ctx, key, "a", early.Add(30*time.Second)))
 	rec, _, err := s.Get(ctx, key)
@@ -315,11 +383,11 @@ func sentAtKeepsTheEarliest(t *testing.T, s kryptogo.IdempotencyStore) {
 	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "a", InDoubt: true, SentAt: early})
 }
 
-func completeFirstOutcomeWins(t *testing.T, s kryptogo.IdempotencyStore) {
+func completeFirstOutcomeWins(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
-	sentAt := time.Now().Truncate(time.Millisecond)
+	sentAt := c.now().Truncate(time.Millisecond)
 	check(t, s.MarkInDoubt(ctx, key, "a", sentAt))
 	result := []byte(`{"task_id":42,"name":"Zoë ✓"}`)
 	rec, err := s.Complete(ctx, key, "a", result)
@@ -337,7 +405,7 @@ func completeFirstOutcomeWins(t *testing.T, s kryptogo.IdempotencyStore) {
 	assertRecord(t, claimed, want)
 }
 
-func completeWithoutTheLease(t *testing.T, s kryptogo.IdempotencyStore) {
+func completeWithoutTheLease(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
@@ -346,11 +414,11 @@ func completeWithoutTheLease(t *testing.T, s kryptogo.IdempotencyStore) {
 	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Done: true, Result: []byte(`1`)})
 }
 
-func releaseFree(t *testing.T, s kryptogo.IdempotencyStore) {
+func releaseFree(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
-	check(t, s.MarkInDoubt(ctx, key, "a", time.Now()))
+	check(t, s.MarkInDoubt(ctx, key, "a", c.now()))
 	check(t, s.Release(ctx, key, "a", false))
 	if _, ok, err := s.Get(ctx, key); err != nil || ok {
 		t.Fatalf("Get after Release(inDoubt=false) = %v, %v; want the key absent", ok, err)
@@ -363,11 +431,11 @@ func releaseFree(t *testing.T, s kryptogo.IdempotencyStore) {
 	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-2", Holder: "b"})
 }
 
-func releaseInDoubt(t *testing.T, s kryptogo.IdempotencyStore) {
+func releaseInDoubt(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
-	sentAt := time.Now().Truncate(time.Millisecond)
+	sentAt := c.now().Truncate(time.Millisecond)
 	check(t, s.MarkInDoubt(ctx, key, "a", sentAt))
 	check(t, s.Release(ctx, key, "a", true))
 	want := kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", InDoubt: true, SentAt: sentAt}
@@ -386,7 +454,7 @@ func releaseInDoubt(t *testing.T, s kryptogo.IdempotencyStore) {
 	assertRecord(t, rec, want)
 }
 
-func releaseByAnotherChangesNothing(t *testing.T, s kryptogo.IdempotencyStore) {
+func releaseByAnotherChangesNothing(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp-1", longLease)
 	check(t, err)
@@ -400,7 +468,7 @@ func releaseByAnotherChangesNothing(t *testing.T, s kryptogo.IdempotencyStore) {
 	assertRecord(t, rec, kryptogo.KeyRecord{Key: key, Fingerprint: "fp-1", Holder: "a"})
 }
 
-func forget(t *testing.T, s kryptogo.IdempotencyStore) {
+func forget(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx := t.Context()
 	// A live lease is not forgotten: its holder may be sending, and a
 	// caller claiming the key afresh would send again.
@@ -419,7 +487,7 @@ func forget(t *testing.T, s kryptogo.IdempotencyStore) {
 		check(t, err)
 		switch state {
 		case "inDoubt":
-			check(t, s.MarkInDoubt(ctx, key, "a", time.Now()))
+			check(t, s.MarkInDoubt(ctx, key, "a", c.now()))
 			check(t, s.Release(ctx, key, "a", true))
 		case "done":
 			_, err = s.Complete(ctx, key, "a", []byte(`7`))
@@ -433,7 +501,7 @@ func forget(t *testing.T, s kryptogo.IdempotencyStore) {
 	check(t, s.Forget(ctx, uniqueKey(t)+"never"))
 }
 
-func concurrentClaims(t *testing.T, s kryptogo.IdempotencyStore) {
+func concurrentClaims(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	for round := range 5 {
 		key := uniqueKey(t)
 		winners := race(t, func(ctx context.Context, i int) bool {
@@ -449,7 +517,7 @@ func concurrentClaims(t *testing.T, s kryptogo.IdempotencyStore) {
 	}
 }
 
-func concurrentCompletes(t *testing.T, s kryptogo.IdempotencyStore) {
+func concurrentCompletes(t *testing.T, s kryptogo.IdempotencyStore, _ clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp", longLease)
 	check(t, err)
@@ -475,7 +543,7 @@ func concurrentCompletes(t *testing.T, s kryptogo.IdempotencyStore) {
 	}
 }
 
-func retentionExpires(t *testing.T, s kryptogo.IdempotencyStore) {
+func retentionExpires(t *testing.T, s kryptogo.IdempotencyStore, c clock) {
 	ctx, key := t.Context(), uniqueKey(t)
 	_, _, err := s.Claim(ctx, key, "a", "fp", longLease)
 	check(t, err)
@@ -484,7 +552,7 @@ func retentionExpires(t *testing.T, s kryptogo.IdempotencyStore) {
 	if _, ok, err := s.Get(ctx, key); err != nil || !ok {
 		t.Fatalf("done key missing right after Complete: %v, %v", ok, err)
 	}
-	eventually(t, "the done key expires after the retention", func() bool {
+	eventually(t, c, "the done key expires after the retention", func() bool {
 		_, ok, err := s.Get(ctx, key)
 		check(t, err)
 		return !ok
@@ -542,9 +610,20 @@ func assertRecord(t *testing.T, got, want kryptogo.KeyRecord) {
 
 // CallbackStore runs the conformance tests of a CallbackStore.
 func CallbackStore(t *testing.T, newStore NewCallbackStore) {
+	callbackStore(t, onRealTime(newStore))
+}
+
+// CallbackStoreOnClock runs the conformance tests of a CallbackStore on a
+// Clock of each test's own instead of real time. newStore must make the
+// store take every time it uses from clock.Now.
+func CallbackStoreOnClock(t *testing.T, newStore func(t *testing.T, retention time.Duration, clock *Clock) kryptogo.CallbackStore) {
+	callbackStore(t, onClock(newStore))
+}
+
+func callbackStore(t *testing.T, newStore func(t *testing.T, retention time.Duration) (kryptogo.CallbackStore, clock)) {
 	for _, tc := range []struct {
 		name string
-		test func(t *testing.T, s kryptogo.CallbackStore)
+		test func(t *testing.T, s kryptogo.CallbackStore, c clock)
 	}{
 		{"ClaimCompleteDuplicate", callbackClaimCompleteDuplicate},
 		{"Busy", callbackBusy},
@@ -558,16 +637,18 @@ func CallbackStore(t *testing.T, newStore NewCallbackStore) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.test(t, newStore(t, time.Hour))
+			s, c := newStore(t, time.Hour)
+			tc.test(t, s, c)
 		})
 	}
 	t.Run("Retention", func(t *testing.T) {
 		t.Parallel()
-		s, ctx, key := newStore(t, retention), t.Context(), uniqueKey(t)
+		s, c := newStore(t, retention)
+		ctx, key := t.Context(), uniqueKey(t)
 		claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 		check(t, s.CompleteCallback(ctx, key, "a"))
 		claimCallback(t, s, key, "b", longLease, kryptogo.CallbackDone)
-		eventually(t, "a processed callback is forgotten after the retention", func() bool {
+		eventually(t, c, "a processed callback is forgotten after the retention", func() bool {
 			got, err := s.ClaimCallback(ctx, key, "b", longLease)
 			check(t, err)
 			return got.State == kryptogo.CallbackClaimed
@@ -585,7 +666,7 @@ func claimCallback(t *testing.T, s kryptogo.CallbackStore, key, token string, le
 	return got
 }
 
-func callbackClaimCompleteDuplicate(t *testing.T, s kryptogo.CallbackStore) {
+func callbackClaimCompleteDuplicate(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	check(t, s.CompleteCallback(t.Context(), key, "a"))
@@ -593,7 +674,7 @@ func callbackClaimCompleteDuplicate(t *testing.T, s kryptogo.CallbackStore) {
 	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackDone)
 }
 
-func callbackBusy(t *testing.T, s kryptogo.CallbackStore) {
+func callbackBusy(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	got := claimCallback(t, s, key, "b", longLease, kryptogo.CallbackBusy)
@@ -602,14 +683,14 @@ func callbackBusy(t *testing.T, s kryptogo.CallbackStore) {
 	}
 }
 
-func callbackRelease(t *testing.T, s kryptogo.CallbackStore) {
+func callbackRelease(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	check(t, s.ReleaseCallback(t.Context(), key, "a"))
 	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackClaimed)
 }
 
-func callbackReleaseByAnother(t *testing.T, s kryptogo.CallbackStore) {
+func callbackReleaseByAnother(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	check(t, s.ReleaseCallback(t.Context(), key, "b"))
@@ -619,10 +700,10 @@ func callbackReleaseByAnother(t *testing.T, s kryptogo.CallbackStore) {
 	claimCallback(t, s, key, "c", longLease, kryptogo.CallbackDone)
 }
 
-func callbackLeaseRunsOut(t *testing.T, s kryptogo.CallbackStore) {
+func callbackLeaseRunsOut(t *testing.T, s kryptogo.CallbackStore, c clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", shortLease, kryptogo.CallbackClaimed)
-	eventually(t, "another delivery claims the callback after the lease", func() bool {
+	eventually(t, c, "another delivery claims the callback after the lease", func() bool {
 		got, err := s.ClaimCallback(t.Context(), key, "b", longLease)
 		check(t, err)
 		return got.State == kryptogo.CallbackClaimed
@@ -630,14 +711,14 @@ func callbackLeaseRunsOut(t *testing.T, s kryptogo.CallbackStore) {
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackBusy)
 }
 
-func callbackCompleteWithoutTheLease(t *testing.T, s kryptogo.CallbackStore) {
+func callbackCompleteWithoutTheLease(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
 	check(t, s.CompleteCallback(t.Context(), key, "z"))
 	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackDone)
 }
 
-func callbackConcurrentClaims(t *testing.T, s kryptogo.CallbackStore) {
+func callbackConcurrentClaims(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	for round := range 5 {
 		key := uniqueKey(t)
 		winners := race(t, func(ctx context.Context, i int) bool {
@@ -656,15 +737,15 @@ func callbackConcurrentClaims(t *testing.T, s kryptogo.CallbackStore) {
 	}
 }
 
-func callbackRenewBySameToken(t *testing.T, s kryptogo.CallbackStore) {
+func callbackRenewBySameToken(t *testing.T, s kryptogo.CallbackStore, c clock) {
 	key := uniqueKey(t)
 	claimCallback(t, s, key, "a", shortLease, kryptogo.CallbackClaimed)
 	claimCallback(t, s, key, "a", longLease, kryptogo.CallbackClaimed)
-	time.Sleep(shortLease + 200*time.Millisecond)
+	c.sleep(shortLease + 200*time.Millisecond)
 	claimCallback(t, s, key, "b", longLease, kryptogo.CallbackBusy)
 }
 
-func callbackEmptyTokenRefused(t *testing.T, s kryptogo.CallbackStore) {
+func callbackEmptyTokenRefused(t *testing.T, s kryptogo.CallbackStore, _ clock) {
 	key := uniqueKey(t)
 	if got, err := s.ClaimCallback(t.Context(), key, "", longLease); err == nil {
 		t.Fatalf("ClaimCallback with an empty token = %v; want an error", got.State)
