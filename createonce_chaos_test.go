@@ -23,9 +23,10 @@ import (
 // (replicas) on 4 clients that share one store, each retrying on any error
 // until it succeeds (20 tries at most), against a fake that injects a
 // fault into 20% of its requests and lists a task in its history only 2 s
-// after creating it. That is with -stress (.ci/run); a plain go test runs
-// 50 keys and a lag of 500 ms (the SDK waits out the lag either way: the
-// fake's client waits for the history a little longer than its lag).
+// after creating it (the fake's client waits for the history a little
+// longer than its lag). A plain go test runs them at full size: their
+// callers run in parallel with the package's other tests, and the package
+// takes no longer for them.
 const (
 	chaosTries      = 20
 	chaosClients    = 4
@@ -34,19 +35,10 @@ const (
 
 // chaosKeys is how many keys a chaos test uses, and chaosHistoryLag how
 // long the fake takes to list a task in its history.
-func chaosKeys() int {
-	if kryptogo.Stress() {
-		return 200
-	}
-	return 50
-}
-
-func chaosHistoryLag() time.Duration {
-	if kryptogo.Stress() {
-		return 2 * time.Second
-	}
-	return 500 * time.Millisecond
-}
+const (
+	chaosKeys       = 200
+	chaosHistoryLag = 2 * time.Second
+)
 
 // chaosFaults are the faults injected, each as likely as the others.
 var chaosFaults = []kryptogotest.Fault{
@@ -68,7 +60,7 @@ type chaosRig struct {
 }
 
 func newChaosRig(t *testing.T, seed uint64) *chaosRig {
-	r := &chaosRig{keys: chaosKeys(), srv: kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(), kryptogotest.WithHistoryLag(chaosHistoryLag()))}
+	r := &chaosRig{keys: chaosKeys, srv: kryptogotest.NewTestServer(t, kryptogotest.WithManualCompletion(), kryptogotest.WithHistoryLag(chaosHistoryLag))}
 	rng := rand.New(rand.NewPCG(seed, seed))
 	r.srv.SetFaultFunc(func(kryptogotest.Request) kryptogotest.Fault { // under the fake's lock: rng needs none
 		if rng.Float64() < chaosFaultShare {
