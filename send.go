@@ -47,7 +47,8 @@ func (c *Client) sendAttempts(ctx context.Context, cfg *callConfig, op *Operatio
 	target := c.endpoint(path, query)
 	call := c.startCall(cfg) // flow.go: the client-wide retry budget and 429 pause
 	call.obs = obs
-	mask := c.maskFor(body, cfg)
+	callMask := c.maskFor(body, cfg)
+	mask := &callMask
 	var last error
 	for attempt := 1; ; attempt++ {
 		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
