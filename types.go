@@ -478,7 +478,9 @@ func (m *MetadataList) decodeObject(data []byte) error {
 // no escapes and no repeated key, as pairs sorted by key without a
 // decoder; ok is false for any other object. data is valid JSON.
 func plainStringPairs(data []byte) (MetadataList, bool) {
-	var out MetadataList
+	// Four quotes a pair when no string has an escape (any other object
+	// is refused): the list is made at its size.
+	out := make(MetadataList, 0, bytes.Count(data, []byte{'"'})/4)
 	if !jsonscan.StringPairs(data, func(key, value string) { out = append(out, Metadata{Key: key, Value: value}) }) {
 		return nil, false
 	}
@@ -488,10 +490,7 @@ func plainStringPairs(data []byte) (MetadataList, bool) {
 			return nil, false // encoding/json keeps the last: leave it to it
 		}
 	}
-	if out == nil {
-		out = MetadataList{}
-	}
-	return out, true
+	return out, true // not nil: made above
 }
 
 // jsonValueText returns a JSON string's text, or any other value's JSON.
