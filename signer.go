@@ -42,8 +42,9 @@ const signatureDomain = "kryptogo-callback-v2"
 // scheme, which TLS termination hides). It is safe for concurrent use.
 type CallbackSigner struct {
 	secrets [][]byte // the current secret first, then the previous ones
-	// macs holds, per secret, HMAC-SHA256 states keyed with it, reused by
-	// verify: hmac.New costs five allocations and two hashed blocks.
+	// macs holds, per secret, HMAC-SHA256 states keyed with it (*macState),
+	// reused by verify: hmac.New costs five allocations and two hashed
+	// blocks.
 	macs []*sync.Pool
 }
 
@@ -58,7 +59,7 @@ func NewCallbackSigner(secret []byte, previous ...[]byte) (*CallbackSigner, erro
 		}
 		key := bytes.Clone(sec)
 		s.secrets = append(s.secrets, key)
-		s.macs = append(s.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }})
+		s.macs = append(s.macs, &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, key)} }})
 	}
 	return s, nil
 }
@@ -161,7 +162,7 @@ func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values,
 		return nil, fmt.Errorf("%w: %v", ErrInvalidSignature, err)
 	}
 	for i := range s.secrets {
-		if hmac.Equal(got, s.verifyMAC(i, input)) {
+		if s.macEqual(i, input, got[:]) {
 			return query, nil
 		}
 	}
@@ -172,12 +173,21 @@ func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values,
 // SignURL writes for a MAC, so a signature has one spelling. Base64
 // decoding alone is malleable: Strict refuses set spare bits in the last
 // character, and the re-encoding check the CR and LF that decoding skips.
-func decodeSignature(sig string) ([]byte, bool) {
-	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err != nil || len(got) != sha256.Size || base64.RawURLEncoding.EncodeToString(got) != sig {
-		return nil, false
+// (SignURL's form of a MAC is sigLen characters: any other length is
+// refused before decoding, and decoding and re-encoding use stack buffers.)
+func decodeSignature(sig string) (got [sha256.Size]byte, ok bool) {
+	const sigLen = (sha256.Size*8 + 5) / 6 // base64.RawURLEncoding.EncodedLen(sha256.Size)
+	if len(sig) != sigLen {
+		return got, false
 	}
-	return got, true
+	var src, again [sigLen]byte
+	copy(src[:], sig)
+	n, err := base64.RawURLEncoding.Strict().Decode(got[:], src[:])
+	if err != nil || n != sha256.Size {
+		return got, false
+	}
+	base64.RawURLEncoding.Encode(again[:], got[:])
+	return got, string(again[:]) == sig
 }
 
 // unparsableQueryCause names what url.ParseQuery refuses.
@@ -197,16 +207,23 @@ func parseCallbackQuery(rawQuery string) (url.Values, error) {
 	return query, nil
 }
 
-// verifyMAC is mac with secret i, on a state of the pool.
-func (s *CallbackSigner) verifyMAC(i int, input []byte) []byte {
+// macState is a pooled HMAC state and the buffer its sum is written to.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+// macEqual reports whether want is mac with secret i, computed on a state
+// of the pool (no allocation).
+func (s *CallbackSigner) macEqual(i int, input, want []byte) bool {
 	if i >= len(s.macs) {
-		return mac(s.secrets[i], input)
+		return hmac.Equal(want, mac(s.secrets[i], input))
 	}
-	m := s.macs[i].Get().(hash.Hash)
+	m := s.macs[i].Get().(*macState)
 	defer s.macs[i].Put(m)
-	m.Reset()
-	m.Write(input)
-	return m.Sum(nil)
+	m.h.Reset()
+	m.h.Write(input)
+	return hmac.Equal(want, m.h.Sum(m.sum[:0]))
 }
 
 // mac is the HMAC-SHA256 of the canonical input under secret.
@@ -253,10 +270,12 @@ func canonicalHost(host string) (string, error) {
 		}
 	}
 	host = asciiLower(host)
-	if name, port, err := net.SplitHostPort(host); err == nil && (port == "80" || port == "443" || port == "") {
-		host = name
-		if strings.Contains(name, ":") {
-			host = "[" + name + "]"
+	if strings.IndexByte(host, ':') >= 0 { // else SplitHostPort fails, with an allocated error
+		if name, port, err := net.SplitHostPort(host); err == nil && (port == "80" || port == "443" || port == "") {
+			host = name
+			if strings.Contains(name, ":") {
+				host = "[" + name + "]"
+			}
 		}
 	}
 	return strings.TrimSuffix(host, "."), nil
