@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -245,17 +246,53 @@ func canonicalInput(host, escapedPath string, query url.Values) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	parts := [...]string{signatureDomain, host, path, query.Encode()}
-	size := 0
+	parts := [...]string{signatureDomain, host, path}
+	size := 8 + queryLen(query)
 	for _, part := range parts {
 		size += 8 + len(part)
 	}
-	b := make([]byte, 0, size) // one allocation
+	b := make([]byte, 0, size) // one allocation, unless the query needs escapes
 	for _, part := range parts {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
 		b = append(b, part...)
 	}
+	at := len(b)
+	b = appendQuery(binary.BigEndian.AppendUint64(b, 0), query)
+	binary.BigEndian.PutUint64(b[at:], uint64(len(b)-at-8))
 	return b, nil
+}
+
+// appendQuery appends query.Encode() to b without building the string: the
+// keys sorted, each pair key=value, both query-escaped, '&' between pairs.
+func appendQuery(b []byte, query url.Values) []byte {
+	var stack [8]string // a callback URL's keys: kg_ref and the user's few
+	keys := stack[:0]
+	for k := range query {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	start := len(b)
+	for _, k := range keys {
+		key := url.QueryEscape(k)
+		for _, v := range query[k] {
+			if len(b) > start {
+				b = append(b, '&')
+			}
+			b = append(append(append(b, key...), '='), url.QueryEscape(v)...)
+		}
+	}
+	return b
+}
+
+// queryLen is the length of query.Encode() when nothing needs escaping.
+func queryLen(query url.Values) int {
+	n := 0
+	for k, vs := range query {
+		for _, v := range vs {
+			n += len(k) + len(v) + 2 // key=value&
+		}
+	}
+	return n
 }
 
 // canonicalHost lower-cases host and drops a default port (80 or 443: the
