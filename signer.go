@@ -238,25 +238,22 @@ func mac(secret, input []byte) []byte {
 // and query in canonical form, each prefixed with its length so that no
 // choice of one part can pass for another.
 func canonicalInput(host, escapedPath string, query url.Values) ([]byte, error) {
-	path, err := canonicalPath(escapedPath)
-	if err != nil {
-		return nil, err
-	}
-	host, err = canonicalHost(host)
-	if err != nil {
-		return nil, err
-	}
-	parts := [...]string{signatureDomain, host, path}
-	size := 8 + queryLen(query)
-	for _, part := range parts {
-		size += 8 + len(part)
-	}
-	b := make([]byte, 0, size) // one allocation, unless the query needs escapes
-	for _, part := range parts {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
-		b = append(b, part...)
-	}
+	host, hostErr := canonicalHost(host) // reported after a bad path's error
+	// One allocation (unless the path or query gain escapes): each part is
+	// appended after an 8-byte slot for its length, filled in after it.
+	b := make([]byte, 0, 4*8+len(signatureDomain)+len(host)+len(escapedPath)+1+queryLen(query))
+	b = append(binary.BigEndian.AppendUint64(b, uint64(len(signatureDomain))), signatureDomain...)
+	b = append(binary.BigEndian.AppendUint64(b, uint64(len(host))), host...)
 	at := len(b)
+	b, err := appendCanonicalPath(binary.BigEndian.AppendUint64(b, 0), escapedPath)
+	if err != nil {
+		return nil, err
+	}
+	if hostErr != nil {
+		return nil, hostErr
+	}
+	binary.BigEndian.PutUint64(b[at:], uint64(len(b)-at-8))
+	at = len(b)
 	b = appendQuery(binary.BigEndian.AppendUint64(b, 0), query)
 	binary.BigEndian.PutUint64(b[at:], uint64(len(b)-at-8))
 	return b, nil
@@ -332,18 +329,31 @@ func asciiLower(s string) string {
 // way, so that %7E and ~, or %2f and %2F, are the same path while an escaped
 // slash (%2F) stays distinct from a separator. An empty path is "/".
 func canonicalPath(escapedPath string) (string, error) {
+	b, err := appendCanonicalPath(nil, escapedPath)
+	return string(b), err
+}
+
+// appendCanonicalPath appends canonicalPath(escapedPath) to b, segment by
+// segment (no list of them, no joined string).
+func appendCanonicalPath(b []byte, escapedPath string) ([]byte, error) {
 	if escapedPath == "" {
-		return "/", nil
+		return append(b, '/'), nil
 	}
-	segments := strings.Split(escapedPath, "/")
-	for i, seg := range segments {
+	for i, rest := 0, escapedPath; ; i++ {
+		seg, tail, more := strings.Cut(rest, "/")
 		raw, err := url.PathUnescape(seg)
 		if err != nil {
-			return "", errors.New("bad path escape")
+			return nil, errors.New("bad path escape")
 		}
-		segments[i] = url.PathEscape(raw)
+		if i > 0 {
+			b = append(b, '/')
+		}
+		b = append(b, url.PathEscape(raw)...)
+		if !more {
+			return b, nil
+		}
+		rest = tail
 	}
-	return strings.Join(segments, "/"), nil
 }
 
 // validateCallbackReferences checks that a request's callback URLs are

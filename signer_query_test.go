@@ -27,3 +27,15 @@ func TestCanonicalQueryIsEncode(t *testing.T) {
 		require.Equal(t, want, string(tail[8:]), raw)
 	}
 }
+
+// canonicalPath re-escapes each segment as strings.Split and Join did.
+func TestCanonicalPathSegments(t *testing.T) {
+	for path, want := range map[string]string{
+		"": "/", "/": "/", "/cb": "/cb", "/a/b/": "/a/b/", "//x": "//x",
+		"/%7Ecb/%2f/%2F": "/~cb/%2F/%2F", "/a%20b/c+d": "/a%20b/c+d", "a/b": "a/b",
+	} {
+		got, err := canonicalPath(path)
+		require.NoError(t, err, path)
+		require.Equal(t, want, got, path)
+	}
+}
