@@ -133,6 +133,8 @@ type recordFlights struct {
 type confirmFlight struct {
 	done    chan struct{} // closed when record and err are set
 	waiting int           // callbacks that joined it; under confirmer.mu
+	taken   int           // callbacks handed its record; under confirmer.mu
+	copies  sync.WaitGroup
 	record  *CallbackEvent
 	err     error
 }
@@ -168,6 +170,26 @@ func (c *confirmer) fetch(ctx context.Context, log *slog.Logger, kind CallbackKi
 	if f.err != nil {
 		return nil, f.err
 	}
+	return c.take(f)
+}
+
+// take hands a callback that waited for f its own record: the last of the
+// callbacks to take it gets the flight's record itself, once every copy of
+// it is made (its function may change it); each other one a copy. A lone
+// callback, the usual case, costs no copy.
+func (c *confirmer) take(f *confirmFlight) (*CallbackEvent, error) {
+	c.mu.Lock()
+	f.taken++
+	last := f.taken >= f.waiting // no callback joins a flight once it is done
+	if !last {
+		f.copies.Add(1)
+	}
+	c.mu.Unlock()
+	if last {
+		f.copies.Wait()
+		return f.record, nil
+	}
+	defer f.copies.Done()
 	return f.record.clone()
 }
 
