@@ -121,4 +121,3 @@ func TestCallersOpenNoMoreConnectionsThanThey(t *testing.T) {
 		assert.LessOrEqual(t, opened.Load()-before, int32(callers), "round %d", round)
 	}
 }
-
