@@ -45,18 +45,22 @@ func (g *dialGate) notify() {
 	g.changed = make(chan struct{})
 }
 
-// begin counts an attempt in flight; end, once it is done with its
-// connection. (No lock unless a dial may wait: admit reads the count under
+// begin counts n attempts in flight; end, once they are done with their
+// connections. (No lock unless a dial may wait: admit reads the count under
 // the lock that notify takes, so a dial that saw too few attempts is woken.)
-func (g *dialGate) begin() {
-	if n := g.inflight.Add(1); g.conns.Load() < n {
+func (g *dialGate) begin(n int64) {
+	if total := g.inflight.Add(n); g.conns.Load() < total {
 		g.mu.Lock()
 		g.notify()
 		g.mu.Unlock()
 	}
 }
 
-func (g *dialGate) end() { g.inflight.Add(-1) }
+func (g *dialGate) end(n int64) { g.inflight.Add(-n) }
+
+// gateOpen is what an attempt through a Middleware counts as: any number of
+// sends, at once (a hedging one), so every dial goes through while it lasts.
+const gateOpen = 1 << 30
 
 // closed counts a connection closed, or a dial that failed.
 func (g *dialGate) closed() {

@@ -34,7 +34,7 @@ func TestDialGateDialsOnlyForAnAttemptWithoutAConnection(t *testing.T) {
 	dial := g.wrap(pipeDial(&dials))
 	ctx := t.Context()
 
-	g.begin()
+	g.begin(1)
 	first, err := dial(ctx, "tcp", "api:443")
 	require.NoError(t, err, "an attempt without a connection dials")
 
@@ -53,19 +53,26 @@ func TestDialGateDialsOnlyForAnAttemptWithoutAConnection(t *testing.T) {
 		held <- err
 	}()
 	time.Sleep(surplusHold / 4)
-	g.begin() // a second attempt: now a connection is needed
+	g.begin(1) // a second attempt: now a connection is needed
 	require.NoError(t, <-held, "the held dial goes through for it")
 	assert.Equal(t, int32(2), dials.Load())
 
-	g.end()
-	g.end()
+	g.end(1)
+	g.end(1)
 	require.NoError(t, first.Close())
 	require.NoError(t, first.Close())
 	assert.Equal(t, int64(1), g.conns.Load(), "a connection counts once, closed twice")
-	g.begin()
-	g.begin() // two attempts, one connection
+	g.begin(1)
+	g.begin(1) // two attempts, one connection
 	_, err = dial(ctx, "tcp", "api:443")
 	require.NoError(t, err, "a closed connection leaves room for a dial")
+
+	g.begin(gateOpen) // an attempt through a middleware: any number of sends
+	for range 3 {
+		_, err = dial(ctx, "tcp", "api:443")
+		require.NoError(t, err)
+	}
+	g.end(gateOpen)
 
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()

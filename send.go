@@ -157,8 +157,12 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, op *Operation, pa
 	//lint:ignore SA1019 Cancel reaches copies whose context a transport detached from the attempt's (see sendGuard.stopped).
 	req.Cancel = guard.stopped
 	if c.dialGate != nil { // in flight until its connection is back in the pool
-		c.dialGate.begin()
-		defer c.dialGate.end()
+		sends := int64(1)
+		if len(cfg.middleware) > 0 {
+			sends = gateOpen // a middleware may send the request many times at once
+		}
+		c.dialGate.begin(sends)
+		defer c.dialGate.end(sends)
 	}
 	resp, err := c.roundTrip(cfg.middleware, req)
 	guard.answered.Store(true) // before wrote is read (see sendGuard.mayWrite)
