@@ -56,7 +56,7 @@ func readBody(r io.Reader, length int64, c bodyCap) (body []byte, truncated bool
 	case length > c.limit:
 		length = -1
 	case length >= 0 && length <= directRead:
-		return readDeclared(r, make([]byte, length), 0, c)
+		return readDeclared(r, make([]byte, length, length+1), 0, c) // +1: readDeclared's probe
 	case length > directRead:
 		return readStaged(r, length, c)
 	}
@@ -77,7 +77,7 @@ func readStaged(r io.Reader, length int64, c bodyCap) ([]byte, bool, error) {
 		if err != nil {
 			return head[:n], false, declaredEnd(err)
 		}
-		body := make([]byte, length)
+		body := make([]byte, length, length+1)
 		return readDeclared(r, body, copy(body, head), c)
 	}
 	var bs blocks
@@ -85,7 +85,7 @@ func readStaged(r io.Reader, length int64, c bodyCap) ([]byte, bool, error) {
 	if err := bs.fill(r, stage); err != nil && (err != io.EOF || bs.total < stage) {
 		return bs.join(bs.total), false, declaredEnd(err)
 	} // an io.EOF with the stage's last bytes comes again, below
-	body := make([]byte, length)
+	body := make([]byte, length, length+1)
 	staged := bs.copyTo(body)
 	bs.release(c.limit)
 	return readDeclared(r, body, staged, c)
@@ -128,14 +128,19 @@ func declaredEnd(err error) error {
 
 // readDeclared reads the rest of an answer of len(body) declared bytes
 // into body, whose first have bytes are already there, and makes sure the
-// answer ends there.
+// answer ends there. A spare byte of capacity past len(body) serves as the
+// probe of that end (no allocation of its own).
 func readDeclared(r io.Reader, body []byte, have int, c bodyCap) ([]byte, bool, error) {
 	n, err := readFull(r, body[have:])
 	if err != nil {
 		return body[:have+n], false, declaredEnd(err)
 	}
 	// The answer must end here: net/http's reader does, another may not.
-	probe := make([]byte, 1)
+	probe := body[len(body):cap(body)]
+	if len(probe) == 0 {
+		probe = make([]byte, 1)
+	}
+	probe = probe[:1]
 	k, err := readFull(r, probe)
 	if k == 0 {
 		if err == io.EOF {

@@ -55,6 +55,8 @@ func (e *CallbackEvent) ID() ID {
 // Key returns an idempotency key for the state the callback reports: a
 // repeated delivery has the same key, a later change another.
 func (e *CallbackEvent) Key() string {
+	var buf [96]byte // the key is built in one allocation, its string
+	b := buf[:0]
 	switch {
 	case e.Task != nil:
 		t := e.Task
@@ -62,12 +64,25 @@ func (e *CallbackEvent) Key() string {
 		if t.Report != nil && t.Report.Accepted != nil {
 			accepted = strconv.FormatBool(*t.Report.Accepted)
 		}
-		return fmt.Sprintf("task:%d:%d:%d:%s", t.TaskID, t.UpdateTime.Unix(), t.Progress, accepted)
+		b = appendKeyInts(append(b, "task"...), int64(t.TaskID), t.UpdateTime.Unix(), int64(t.Progress))
+		b = append(append(b, ':'), accepted...)
 	case e.IDV != nil:
 		v := e.IDV
-		return fmt.Sprintf("idv:%d:%d:%s:%d", v.IDVTaskID, v.State, v.AuditStatus, v.AuditTimestamp.Unix())
+		b = appendKeyInts(append(b, "idv"...), int64(v.IDVTaskID), int64(v.State))
+		b = append(append(b, ':'), v.AuditStatus...)
+		b = appendKeyInts(b, v.AuditTimestamp.Unix())
+	default:
+		return ""
 	}
-	return ""
+	return string(b)
+}
+
+// appendKeyInts appends ":n" for each n, in decimal.
+func appendKeyInts(b []byte, ns ...int64) []byte {
+	for _, n := range ns {
+		b = strconv.AppendInt(append(b, ':'), n, 10)
+	}
+	return b
 }
 
 // RawJSON returns the JSON of the record the event carries.

@@ -40,6 +40,7 @@ type Client struct {
 	serverAddr string // base's host and port, for observers
 	serverPort int
 	httpClient *http.Client
+	dialGate   *dialGate  // the SDK's own transport's (nil for the caller's)
 	cfg        callConfig // what a call uses unless it is given options
 	flow       *flow      // retry budget and 429 pause, shared by every call
 	// confirms are the confirmation requests of the CallbackHandlers whose
@@ -121,7 +122,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		c.keys = NewMemoryStore()
 	}
 	c.serverAddr, c.serverPort = serverOf(base.Host, base.Scheme)
-	c.httpClient = guardedHTTPClient(s.httpClient, base)
+	c.httpClient, c.dialGate = guardedHTTPClient(s.httpClient, base)
 	c.KYA = &KYAService{client: c}
 	c.Tasks = &TaskService{client: c}
 	c.IDV = &IDVService{client: c}

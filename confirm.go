@@ -131,6 +131,8 @@ type recordFlights struct {
 type confirmFlight struct {
 	done    chan struct{} // closed when record and err are set
 	waiting int           // callbacks that joined it; under confirmer.mu
+	taken   int           // callbacks handed its record; under confirmer.mu
+	copies  sync.WaitGroup
 	record  *CallbackEvent
 	err     error
 }
@@ -149,7 +151,16 @@ func (e *confirmRefusal) Error() string { return "confirm: " + e.reason }
 // by a request sent after the call began; the record is the caller's own
 // copy. A *confirmRefusal means no request was sent for it.
 func (c *confirmer) fetch(ctx context.Context, log *slog.Logger, kind CallbackKind, id ID) (*CallbackEvent, error) {
-	f, refusal, report := c.join(ctx, recordKey{kind, id})
+	key := recordKey{kind, id}
+	f, refusal, report, lead := c.join(ctx, key)
+	if lead {
+		// No request of the record is in flight: the callback sends f's
+		// itself, on its own goroutine (no goroutine started and grown for
+		// it). As in a goroutine of its own, the request ends at
+		// confirmTimeout, not when this callback's sender hangs up: the
+		// callbacks that joined f wait for it.
+		c.run(context.WithoutCancel(ctx), key, f, nil)
+	}
 	if refusal != nil {
 		if report > 0 {
 			log.LogAttrs(ctx, slog.LevelWarn, "kryptogo callback confirmations refused", slog.Int("refused", report),
@@ -166,40 +177,63 @@ func (c *confirmer) fetch(ctx context.Context, log *slog.Logger, kind CallbackKi
 	if f.err != nil {
 		return nil, f.err
 	}
+	return c.take(f)
+}
+
+// take hands a callback that waited for f its own record: the last of the
+// callbacks to take it gets the flight's record itself, once every copy of
+// it is made (its function may change it); each other one a copy. A lone
+// callback, the usual case, costs no copy.
+func (c *confirmer) take(f *confirmFlight) (*CallbackEvent, error) {
+	c.mu.Lock()
+	f.taken++
+	last := f.taken >= f.waiting // no callback joins a flight once it is done
+	if !last {
+		f.copies.Add(1)
+	}
+	c.mu.Unlock()
+	if last {
+		f.copies.Wait()
+		return f.record, nil
+	}
+	defer f.copies.Done()
 	return f.record.clone()
 }
 
 // join returns the flight the callback waits for: the record's next one if
 // there is one, else a new one, which takes a token of the rate cap. While
 // the confirmations are paused, or no token is left, it refuses, and
-// report is how many refusals to summarise now (0: none).
-func (c *confirmer) join(ctx context.Context, key recordKey) (f *confirmFlight, refusal *confirmRefusal, report int) {
+// report is how many refusals to summarise now (0: none). A new flight
+// after one in flight is sent by a goroutine once that one ends; lead says
+// that the flight is new and the record has none in flight: the caller
+// sends it (run).
+func (c *confirmer) join(ctx context.Context, key recordKey) (f *confirmFlight, refusal *confirmRefusal, report int, lead bool) {
 	now := c.client.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if left := c.pausedFor(now); left > 0 {
-		return nil, &confirmRefusal{reason: "confirmations paused: the API answered 429", retryAfter: left}, c.refusals.add(now)
+		return nil, &confirmRefusal{reason: "confirmations paused: the API answered 429", retryAfter: left}, c.refusals.add(now), false
 	}
 	r := c.records[key]
 	if r != nil && r.next != nil {
 		r.next.waiting++
-		return r.next, nil, 0
+		return r.next, nil, 0, false
 	}
 	if wait, ok := c.bucket.take(now); !ok {
 		reason := fmt.Sprintf("over the confirmation rate cap (%g a second, burst %d)", c.rate, c.burst)
-		return nil, &confirmRefusal{reason: reason, retryAfter: wait}, c.refusals.add(now)
+		return nil, &confirmRefusal{reason: reason, retryAfter: wait}, c.refusals.add(now), false
 	}
 	f = &confirmFlight{done: make(chan struct{}), waiting: 1}
 	var prev *confirmFlight
 	if r == nil {
 		c.records[key] = &recordFlights{running: f}
-	} else {
-		r.next, prev = f, r.running
+		return f, nil, 0, true
 	}
+	r.next, prev = f, r.running
 	// The request runs for every callback that joins it: no single
 	// caller's cancellation ends it, but confirmTimeout does.
 	go c.run(context.WithoutCancel(ctx), key, f, prev)
-	return f, nil, 0
+	return f, nil, 0, false
 }
 
 // leave takes back a callback that stopped waiting for f.

@@ -312,6 +312,17 @@ func (h *CallbackHandler) logger() *slog.Logger {
 // summarised at warn once a second instead (confirmer.fetch).
 func (h *CallbackHandler) log(ctx context.Context, v verdict) {
 	status, e, reason := v.status, v.event, v.reason
+	level := slog.LevelInfo
+	if status >= 400 {
+		level = slog.LevelWarn
+		if v.refused {
+			level = slog.LevelDebug
+		}
+	}
+	logger := h.logger()
+	if !logger.Enabled(ctx, level) {
+		return // no record (and no event key) built for a logger that drops it
+	}
 	attrs := []slog.Attr{slog.Int("status", status)}
 	if e != nil {
 		attrs = append(attrs, slog.String("kind", e.Kind.String()), slog.Int64("id", int64(e.ID())),
@@ -320,15 +331,10 @@ func (h *CallbackHandler) log(ctx context.Context, v verdict) {
 			attrs = append(attrs, slog.String("customer", e.CustomerReference))
 		}
 	}
-	level := slog.LevelInfo
 	if status >= 400 {
-		level = slog.LevelWarn
-		if v.refused {
-			level = slog.LevelDebug
-		}
 		attrs = append(attrs, slog.String("reason", strings.TrimPrefix(reason, "kryptogo: ")))
 	} else if reason != "" {
 		attrs = append(attrs, slog.String("note", reason))
 	}
-	h.logger().LogAttrs(ctx, level, "kryptogo callback", attrs...)
+	logger.LogAttrs(ctx, level, "kryptogo callback", attrs...)
 }

@@ -169,8 +169,8 @@ type callMask struct {
 
 // maskFor returns the mask of a call that sends body with the
 // configuration cfg.
-func (c *Client) maskFor(body *requestBody, cfg *callConfig) *callMask {
-	return &callMask{c: c, personal: slices.Concat(body.personalValues(), cfg.personal)}
+func (c *Client) maskFor(body *requestBody, cfg *callConfig) callMask {
+	return callMask{c: c, personal: slices.Concat(body.personalValues(), cfg.personal)}
 }
 
 // withPersonal makes a call mask values as personal values of its request:

@@ -47,7 +47,8 @@ func (c *Client) sendAttempts(ctx context.Context, cfg *callConfig, op *Operatio
 	target := c.endpoint(path, query)
 	call := c.startCall(cfg) // flow.go: the client-wide retry budget and 429 pause
 	call.obs = obs
-	mask := c.maskFor(body, cfg)
+	callMask := c.maskFor(body, cfg)
+	mask := &callMask
 	var last error
 	for attempt := 1; ; attempt++ {
 		if err := call.beforeAttempt(ctx, method, path, last); err != nil {
@@ -155,6 +156,14 @@ func (c *Client) attempt(ctx context.Context, cfg *callConfig, op *Operation, pa
 	}
 	//lint:ignore SA1019 Cancel reaches copies whose context a transport detached from the attempt's (see sendGuard.stopped).
 	req.Cancel = guard.stopped
+	if c.dialGate != nil { // in flight until its connection is back in the pool
+		sends := int64(1)
+		if len(cfg.middleware) > 0 {
+			sends = gateOpen // a middleware may send the request many times at once
+		}
+		c.dialGate.begin(sends)
+		defer c.dialGate.end(sends)
+	}
 	resp, err := c.roundTrip(cfg.middleware, req)
 	guard.answered.Store(true) // before wrote is read (see sendGuard.mayWrite)
 	res.wrote = guard.wrote.Load()

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -38,8 +39,9 @@ const signatureDomain = "kryptogo-callback-v2"
 // (HMAC-SHA256 over host, path and query). It is safe for concurrent use.
 type CallbackSigner struct {
 	secrets [][]byte // the current secret first, then the previous ones
-	// macs holds, per secret, HMAC-SHA256 states keyed with it, reused by
-	// verify: hmac.New costs five allocations and two hashed blocks.
+	// macs holds, per secret, HMAC-SHA256 states keyed with it (*macState),
+	// reused by verify: hmac.New costs five allocations and two hashed
+	// blocks.
 	macs []*sync.Pool
 }
 
@@ -53,7 +55,7 @@ func NewCallbackSigner(secret []byte, previous ...[]byte) (*CallbackSigner, erro
 		}
 		key := bytes.Clone(sec)
 		s.secrets = append(s.secrets, key)
-		s.macs = append(s.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }})
+		s.macs = append(s.macs, &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, key)} }})
 	}
 	return s, nil
 }
@@ -148,7 +150,7 @@ func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values,
 		return nil, fmt.Errorf("%w: %v", ErrInvalidSignature, err)
 	}
 	for i := range s.secrets {
-		if hmac.Equal(got, s.verifyMAC(i, input)) {
+		if s.macEqual(i, input, got[:]) {
 			return query, nil
 		}
 	}
@@ -159,12 +161,21 @@ func (s *CallbackSigner) verify(host, escapedPath, rawQuery string) (url.Values,
 // SignURL writes for a MAC, so a signature has one spelling. Base64
 // decoding alone is malleable: Strict refuses set spare bits in the last
 // character, and the re-encoding check the CR and LF that decoding skips.
-func decodeSignature(sig string) ([]byte, bool) {
-	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err != nil || len(got) != sha256.Size || base64.RawURLEncoding.EncodeToString(got) != sig {
-		return nil, false
+// (SignURL's form of a MAC is sigLen characters: any other length is
+// refused before decoding, and decoding and re-encoding use stack buffers.)
+func decodeSignature(sig string) (got [sha256.Size]byte, ok bool) {
+	const sigLen = (sha256.Size*8 + 5) / 6 // base64.RawURLEncoding.EncodedLen(sha256.Size)
+	if len(sig) != sigLen {
+		return got, false
 	}
-	return got, true
+	var src, again [sigLen]byte
+	copy(src[:], sig)
+	n, err := base64.RawURLEncoding.Strict().Decode(got[:], src[:])
+	if err != nil || n != sha256.Size {
+		return got, false
+	}
+	base64.RawURLEncoding.Encode(again[:], got[:])
+	return got, string(again[:]) == sig
 }
 
 // unparsableQueryCause names what url.ParseQuery refuses.
@@ -184,16 +195,23 @@ func parseCallbackQuery(rawQuery string) (url.Values, error) {
 	return query, nil
 }
 
-// verifyMAC is mac with secret i, on a state of the pool.
-func (s *CallbackSigner) verifyMAC(i int, input []byte) []byte {
+// macState is a pooled HMAC state and the buffer its sum is written to.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+// macEqual reports whether want is mac with secret i, computed on a state
+// of the pool (no allocation).
+func (s *CallbackSigner) macEqual(i int, input, want []byte) bool {
 	if i >= len(s.macs) {
-		return mac(s.secrets[i], input)
+		return hmac.Equal(want, mac(s.secrets[i], input))
 	}
-	m := s.macs[i].Get().(hash.Hash)
+	m := s.macs[i].Get().(*macState)
 	defer s.macs[i].Put(m)
-	m.Reset()
-	m.Write(input)
-	return m.Sum(nil)
+	m.h.Reset()
+	m.h.Write(input)
+	return hmac.Equal(want, m.h.Sum(m.sum[:0]))
 }
 
 // mac is the HMAC-SHA256 of the canonical input under secret.
@@ -207,25 +225,58 @@ func mac(secret, input []byte) []byte {
 // and query in canonical form, each prefixed with its length so that no
 // choice of one part can pass for another.
 func canonicalInput(host, escapedPath string, query url.Values) ([]byte, error) {
-	path, err := canonicalPath(escapedPath)
+	host, hostErr := canonicalHost(host) // reported after a bad path's error
+	// One allocation (unless the path or query gain escapes): each part is
+	// appended after an 8-byte slot for its length, filled in after it.
+	b := make([]byte, 0, 4*8+len(signatureDomain)+len(host)+len(escapedPath)+1+queryLen(query))
+	b = append(binary.BigEndian.AppendUint64(b, uint64(len(signatureDomain))), signatureDomain...)
+	b = append(binary.BigEndian.AppendUint64(b, uint64(len(host))), host...)
+	at := len(b)
+	b, err := appendCanonicalPath(binary.BigEndian.AppendUint64(b, 0), escapedPath)
 	if err != nil {
 		return nil, err
 	}
-	host, err = canonicalHost(host)
-	if err != nil {
-		return nil, err
+	if hostErr != nil {
+		return nil, hostErr
 	}
-	parts := [...]string{signatureDomain, host, path, query.Encode()}
-	size := 0
-	for _, part := range parts {
-		size += 8 + len(part)
-	}
-	b := make([]byte, 0, size) // one allocation
-	for _, part := range parts {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
-		b = append(b, part...)
-	}
+	binary.BigEndian.PutUint64(b[at:], uint64(len(b)-at-8))
+	at = len(b)
+	b = appendQuery(binary.BigEndian.AppendUint64(b, 0), query)
+	binary.BigEndian.PutUint64(b[at:], uint64(len(b)-at-8))
 	return b, nil
+}
+
+// appendQuery appends query.Encode() to b without building the string: the
+// keys sorted, each pair key=value, both query-escaped, '&' between pairs.
+func appendQuery(b []byte, query url.Values) []byte {
+	var stack [8]string // a callback URL's keys: kg_ref and the user's few
+	keys := stack[:0]
+	for k := range query {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	start := len(b)
+	for _, k := range keys {
+		key := url.QueryEscape(k)
+		for _, v := range query[k] {
+			if len(b) > start {
+				b = append(b, '&')
+			}
+			b = append(append(append(b, key...), '='), url.QueryEscape(v)...)
+		}
+	}
+	return b
+}
+
+// queryLen is the length of query.Encode() when nothing needs escaping.
+func queryLen(query url.Values) int {
+	n := 0
+	for k, vs := range query {
+		for _, v := range vs {
+			n += len(k) + len(v) + 2 // key=value&
+		}
+	}
+	return n
 }
 
 // canonicalHost lower-cases host and drops a default port (80 or 443: the
@@ -240,10 +291,12 @@ func canonicalHost(host string) (string, error) {
 		}
 	}
 	host = asciiLower(host)
-	if name, port, err := net.SplitHostPort(host); err == nil && (port == "80" || port == "443" || port == "") {
-		host = name
-		if strings.Contains(name, ":") {
-			host = "[" + name + "]"
+	if strings.IndexByte(host, ':') >= 0 { // else SplitHostPort fails, with an allocated error
+		if name, port, err := net.SplitHostPort(host); err == nil && (port == "80" || port == "443" || port == "") {
+			host = name
+			if strings.Contains(name, ":") {
+				host = "[" + name + "]"
+			}
 		}
 	}
 	return strings.TrimSuffix(host, "."), nil
@@ -263,18 +316,31 @@ func asciiLower(s string) string {
 // way, so that %7E and ~, or %2f and %2F, are the same path while an escaped
 // slash (%2F) stays distinct from a separator. An empty path is "/".
 func canonicalPath(escapedPath string) (string, error) {
+	b, err := appendCanonicalPath(nil, escapedPath)
+	return string(b), err
+}
+
+// appendCanonicalPath appends canonicalPath(escapedPath) to b, segment by
+// segment (no list of them, no joined string).
+func appendCanonicalPath(b []byte, escapedPath string) ([]byte, error) {
 	if escapedPath == "" {
-		return "/", nil
+		return append(b, '/'), nil
 	}
-	segments := strings.Split(escapedPath, "/")
-	for i, seg := range segments {
+	for i, rest := 0, escapedPath; ; i++ {
+		seg, tail, more := strings.Cut(rest, "/")
 		raw, err := url.PathUnescape(seg)
 		if err != nil {
-			return "", errors.New("bad path escape")
+			return nil, errors.New("bad path escape")
 		}
-		segments[i] = url.PathEscape(raw)
+		if i > 0 {
+			b = append(b, '/')
+		}
+		b = append(b, url.PathEscape(raw)...)
+		if !more {
+			return b, nil
+		}
+		rest = tail
 	}
-	return strings.Join(segments, "/"), nil
 }
 
 // validateCallbackReferences checks that a request's callback URLs are

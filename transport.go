@@ -53,13 +53,24 @@ func baseTransport() *http.Transport {
 // the body (images, names) there, and custom headers too. No redirect sends
 // a Referer, which would leak the query (a customer reference). A client
 // without a transport gets the SDK's tuned one rather than net/http's default.
-func guardedHTTPClient(hc *http.Client, base *url.URL) *http.Client {
+//
+// The SDK's own transport dials behind a dialGate, which it returns (nil for
+// a transport of the caller's): the client's attempts report to it.
+func guardedHTTPClient(hc *http.Client, base *url.URL) (*http.Client, *dialGate) {
 	var guarded http.Client
 	if hc != nil {
 		guarded = *hc
 	}
+	var gate *dialGate
 	if guarded.Transport == nil {
-		guarded.Transport = defaultTransport()
+		t := defaultTransport()
+		dial := t.DialContext
+		if dial == nil {
+			dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		}
+		gate = newDialGate()
+		t.DialContext = gate.wrap(dial)
+		guarded.Transport = t
 	}
 	if _, sequential := guarded.Transport.(*http.Transport); !sequential && guarded.Timeout > 0 {
 		guarded.Transport = cancelRelay{next: guarded.Transport}
@@ -84,7 +95,7 @@ func guardedHTTPClient(hc *http.Client, base *url.URL) *http.Client {
 		}
 		return nil
 	}
-	return &guarded
+	return &guarded, gate
 }
 
 func sameOrigin(a, b *url.URL) bool {

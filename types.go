@@ -429,6 +429,10 @@ func (m *MetadataList) UnmarshalJSON(data []byte) error {
 	case data[0] == '{':
 		return m.decodeObject(data)
 	default:
+		if pairs, ok := plainKeyValues(data); ok && json.Valid(data) { // valid: as in SearchSources
+			*m = pairs
+			return nil
+		}
 		var pairs []Metadata
 		if err := json.Unmarshal(data, &pairs); err != nil {
 			return fmt.Errorf("kryptogo: metadata: %w", err)
@@ -464,7 +468,9 @@ func (m *MetadataList) decodeObject(data []byte) error {
 // no escapes and no repeated key, as pairs sorted by key without a
 // decoder; ok is false for any other object. data is valid JSON.
 func plainStringPairs(data []byte) (MetadataList, bool) {
-	var out MetadataList
+	// Four quotes a pair when no string has an escape (any other object
+	// is refused): the list is made at its size.
+	out := make(MetadataList, 0, bytes.Count(data, []byte{'"'})/4)
 	if !jsonscan.StringPairs(data, func(key, value string) { out = append(out, Metadata{Key: key, Value: value}) }) {
 		return nil, false
 	}
@@ -474,8 +480,19 @@ func plainStringPairs(data []byte) (MetadataList, bool) {
 			return nil, false // encoding/json keeps the last: leave it to it
 		}
 	}
-	if out == nil {
-		out = MetadataList{}
+	return out, true // not nil: made above
+}
+
+// plainKeyValues reads the usual metadata array, pairs of plain strings
+// ({"key":…,"value":…}, no escapes, no other member), without a decoder;
+// ok is false for any other array, which encoding/json decodes. data is
+// valid JSON.
+func plainKeyValues(data []byte) (MetadataList, bool) {
+	// Eight quotes a pair when no string has an escape (any other array
+	// is refused): the list is made at its size.
+	out := make(MetadataList, 0, bytes.Count(data, []byte{'"'})/8)
+	if !jsonscan.KeyValues(data, "key", "value", func(key, value string) { out = append(out, Metadata{Key: key, Value: value}) }) {
+		return nil, false
 	}
 	return out, true
 }

@@ -144,6 +144,69 @@ func StringPairs(data []byte, pair func(key, value string)) bool {
 	return true
 }
 
+// KeyValues reads an array of objects of exactly two string members with
+// no escapes, keyName and valueName in either order, such as
+// [{"key":"region","value":"APAC"}], calling pair for each object in order;
+// it reports false, maybe after some calls, for any other array (a member
+// missing, repeated, of another name or spelling, or not such a string).
+// The keys and values share one copy of data. data is valid JSON that
+// starts with '['.
+func KeyValues(data []byte, keyName, valueName string, pair func(key, value string)) bool {
+	text := string(data) // one copy that every key and value shares
+	i := skipSpace(data, 1)
+	if i < len(data) && data[i] == ']' {
+		return true
+	}
+	for i < len(data) && data[i] == '{' {
+		var got [2]string
+		var seen [2]bool
+		i = skipSpace(data, i+1)
+		for _, end := range [2]byte{',', '}'} {
+			if i >= len(data) || data[i] != '"' {
+				return false
+			}
+			nameEnd := skipString(data, i)
+			which := 0
+			switch string(data[i+1 : nameEnd-1]) {
+			case keyName:
+			case valueName:
+				which = 1
+			default:
+				return false
+			}
+			if seen[which] {
+				return false
+			}
+			seen[which] = true
+			if i = skipSpace(data, nameEnd); i >= len(data) || data[i] != ':' {
+				return false
+			}
+			if i = skipSpace(data, i+1); i >= len(data) || data[i] != '"' {
+				return false
+			}
+			valEnd := skipString(data, i)
+			if value := data[i+1 : valEnd-1]; bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(value) {
+				return false
+			}
+			got[which] = text[i+1 : valEnd-1]
+			if i = skipSpace(data, valEnd); i >= len(data) || data[i] != end {
+				return false
+			}
+			i = skipSpace(data, i+1)
+		}
+		pair(got[0], got[1])
+		switch {
+		case i < len(data) && data[i] == ',':
+			i = skipSpace(data, i+1)
+		case i < len(data) && data[i] == ']':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 // HasKeyOutside reports whether the JSON object data has a key that is not
 // in known, or one it cannot tell (an escaped key); false for anything but
 // an object. data is JSON that json.Unmarshal accepted.

@@ -197,3 +197,44 @@ func FuzzStringPairs(f *testing.F) {
 		assert.Equal(t, want, got, in)
 	})
 }
+
+// FuzzKeyValues holds KeyValues against encoding/json's decode into a
+// slice of key-value structs: whatever it reads, it reads as json does.
+func FuzzKeyValues(f *testing.F) {
+	for _, s := range []string{`[]`, ` [ ] `, `[{"key":"region","value":"APAC"},{"key":"tier","value":"gold"}]`,
+		`[{"value":"b","key":"a"}]`, `[ { "key" : "a" , "value" : "" } ]`, `[{"key":"a"}]`, `[{"key":"a","value":"b","x":1}]`,
+		`[{"Key":"a","value":"b"}]`, `[{"key":"a","key":"b"}]`, `[{"key":"a","value":1}]`, `[{"key":"\u00e9","value":"b"}]`,
+		`[null]`, `[{"key":"a","value":"b"},]`, `[{"key":"a","value":"b"} 1]`, "[{\"key\":\"\xff\",\"value\":\"b\"}]",
+		`[{"key":"a{b","value":"}]"}]`} {
+		f.Add(s)
+	}
+	type kv struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		in = strings.TrimSpace(in)
+		if !json.Valid([]byte(in)) || !strings.HasPrefix(in, "[") {
+			return
+		}
+		got := []kv{}
+		if !KeyValues([]byte(in), "key", "value", func(k, v string) { got = append(got, kv{k, v}) }) {
+			return
+		}
+		var want []kv
+		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
+		assert.Equal(t, want, got, in)
+	})
+}
+
+func TestKeyValues(t *testing.T) {
+	for in, want := range map[string]bool{
+		`[]`: true, `[{"key":"a","value":"b"}]`: true, `[{"value":"b","key":"a"},{"key":"c","value":"d"}]`: true,
+		`[{"key":"a"}]`: false, `[{"key":"a","value":"b","x":"y"}]`: false, `[{"KEY":"a","value":"b"}]`: false,
+		`[{"key":"a","key":"b"}]`: false, `[{"key":"a","value":null}]`: false, `[{"key":"a\n","value":"b"}]`: false,
+		`[{"key":"a","value":"b"},1]`: false, `[1]`: false,
+	} {
+		n := 0
+		assert.Equal(t, want, KeyValues([]byte(in), "key", "value", func(string, string) { n++ }), in)
+	}
+}
