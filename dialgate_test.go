@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,4 +128,29 @@ func TestCallersOpenNoMoreConnectionsThanThey(t *testing.T) {
 		client.CloseIdleConnections()
 		assert.LessOrEqual(t, opened.Load()-before, int32(callers), "round %d", round)
 	}
+}
+
+// A redirect to the same origin spelt in another case is followed (the
+// origin is the same) but net/http files its connections under another
+// key: the connection the first answer used cannot serve it. The gate must
+// not take that connection for one the redirect can use (it would hold the
+// redirect's dial and fail it, and every retry the same way).
+func TestDialGateLetsASameOriginRedirectInAnotherCaseDial(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/moved") {
+			http.Redirect(w, r, "http://LOCALHOST:"+r.Host[strings.LastIndexByte(r.Host, ':')+1:]+"/moved"+r.URL.Path, http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"task_id": 7, "progress": 100}`))
+	}))
+	t.Cleanup(srv.Close)
+	base := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	client, err := NewClient(testKey, WithBaseURL(base), WithMaxRetries(0))
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = client.Tasks.Summary(t.Context(), 7)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), surplusHold, "no dial held")
 }
