@@ -443,9 +443,14 @@ func (m *MetadataList) UnmarshalJSON(data []byte) error {
 	case data[0] == '{':
 		return m.decodeObject(data)
 	default:
-		if pairs, ok := plainKeyValues(data); ok && json.Valid(data) { // valid: as in SearchSources
-			*m = pairs
-			return nil
+		// Valid first (as in SearchSources): the scan reads strings to
+		// their closing quote, which JSON that is not valid may lack
+		// (UnmarshalJSON called directly); encoding/json reports it.
+		if json.Valid(data) {
+			if pairs, ok := plainKeyValues(data); ok {
+				*m = pairs
+				return nil
+			}
 		}
 		var pairs []Metadata
 		if err := json.Unmarshal(data, &pairs); err != nil {
@@ -457,9 +462,11 @@ func (m *MetadataList) UnmarshalJSON(data []byte) error {
 }
 
 func (m *MetadataList) decodeObject(data []byte) error {
-	if pairs, ok := plainStringPairs(data); ok && json.Valid(data) { // valid: as in SearchSources
-		*m = pairs
-		return nil
+	if json.Valid(data) { // first: as for an array (UnmarshalJSON)
+		if pairs, ok := plainStringPairs(data); ok {
+			*m = pairs
+			return nil
+		}
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
