@@ -2,6 +2,8 @@ package kryptogo
 
 import (
 	"context"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -153,4 +155,112 @@ func TestDialGateLetsASameOriginRedirectInAnotherCaseDial(t *testing.T) {
 	_, err = client.Tasks.Summary(t.Context(), 7)
 	require.NoError(t, err)
 	assert.Less(t, time.Since(start), surplusHold, "no dial held")
+}
+
+// Whatever the server does to the client's connections (closes them after
+// an answer, on a 1 ms idle timeout, for a body over the cap or cut short,
+// a redirect's big body, a 1xx answer, HTTP/2 and its GOAWAY) and whatever
+// a Middleware does (panic), no request fails with errSurplusDial, and
+// once the calls are done and the idle connections closed, the gate counts
+// no attempt and no connection: no drift either way.
+func TestDialGateCountsReturnToZero(t *testing.T) {
+	t.Parallel()
+	const callers, calls = 8, 4
+	ok := []byte(`{"task_id": 7, "progress": 100}`)
+	big := []byte(`{"task_id": 7, "progress": 100, "x": "` + strings.Repeat("a", 4096) + `"}`)
+	plain := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(ok) }
+	var panics atomic.Int32
+	for name, tc := range map[string]struct {
+		h       http.HandlerFunc
+		tls, h2 bool
+		cfg     func(*httptest.Server)
+		opts    []Option
+	}{
+		"connection close": {h: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Connection", "close")
+			_, _ = w.Write(ok)
+		}},
+		"idle timeout": {h: plain, cfg: func(s *httptest.Server) { s.Config.IdleTimeout = time.Millisecond }},
+		"over the cap": {h: func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(big) }, opts: []Option{WithMaxResponseBytes(100)}},
+		"cut short": {h: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			_, _ = w.Write(ok)
+		}, opts: []Option{WithRetryBackoff(time.Millisecond, 2*time.Millisecond)}},
+		"redirect with a big body": {h: func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasPrefix(r.URL.Path, "/moved") {
+				w.Header().Set("Location", "/moved"+r.URL.Path)
+				w.WriteHeader(http.StatusFound)
+				_, _ = w.Write(big)
+				return
+			}
+			_, _ = w.Write(ok)
+		}},
+		"early hints": {h: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Link", "</x>")
+			w.WriteHeader(http.StatusEarlyHints)
+			_, _ = w.Write(ok)
+		}},
+		"tls http/1.1": {h: plain, tls: true},
+		"h2":           {h: plain, tls: true, h2: true},
+		"h2 goaway": {h: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Connection", "close") // an HTTP/2 server sends GOAWAY
+			_, _ = w.Write(ok)
+		}, tls: true, h2: true},
+		"panicking middleware": {h: plain, opts: []Option{WithMiddleware(func(req *http.Request, next MiddlewareNext) (*http.Response, error) {
+			if panics.Add(1)%3 == 0 {
+				panic("middleware bug")
+			}
+			return next(req)
+		})}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				tc.h(w, r)
+			}))
+			srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshakes the client gave up
+			if tc.cfg != nil {
+				tc.cfg(srv)
+			}
+			srv.EnableHTTP2 = tc.h2
+			if tc.tls {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			t.Cleanup(srv.Close)
+			client, err := NewClient(testKey, append([]Option{WithBaseURL(srv.URL)}, tc.opts...)...)
+			require.NoError(t, err)
+			if tc.tls { // the SDK's own transport, trusting the test server
+				tr := client.httpClient.Transport.(*http.Transport)
+				tr.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+				if !tc.h2 {
+					tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+				}
+			}
+			var wg sync.WaitGroup
+			for range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range calls {
+						func() {
+							defer func() { _ = recover() }() // the middleware's panic
+							_, err := client.Tasks.Summary(t.Context(), 7)
+							assert.NotErrorIs(t, err, errSurplusDial)
+						}()
+					}
+				}()
+			}
+			wg.Wait()
+			// An HTTP/2 connection dialled as a spare joins the pool on a
+			// goroutine of net/http's: it may be idle only after a first
+			// CloseIdleConnections.
+			assert.Eventually(t, func() bool {
+				client.CloseIdleConnections()
+				return client.dialGate.inflight.Load() == 0 && client.dialGate.conns.Load() == 0
+			}, 2*time.Second, 5*time.Millisecond)
+		})
+	}
 }
