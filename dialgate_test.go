@@ -264,3 +264,44 @@ func TestDialGateCountsReturnToZero(t *testing.T) {
 		})
 	}
 }
+
+// A dial that fails, or whose context ends while it dials, gives its count
+// back: the next attempt without a connection dials at once.
+func TestDialGateGivesBackAFailedDial(t *testing.T) {
+	t.Parallel()
+	g := newDialGate()
+	started := make(chan struct{}, 1)
+	dial := g.wrap(func(ctx context.Context, _, _ string) (net.Conn, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	g.begin(1)
+	ctx, cancel := context.WithCancel(t.Context())
+	failed := make(chan error, 1)
+	go func() {
+		_, err := dial(ctx, "tcp", "api:443")
+		failed <- err
+	}()
+	<-started
+	assert.Equal(t, int64(1), g.conns.Load(), "a dial under way counts")
+	cancel()
+	require.ErrorIs(t, <-failed, context.Canceled)
+	assert.Equal(t, int64(0), g.conns.Load(), "and is given back when it fails")
+
+	short, stop := context.WithTimeout(t.Context(), surplusHold/2)
+	defer stop()
+	go func() {
+		_, err := dial(short, "tcp", "api:443")
+		failed <- err
+	}()
+	select {
+	case <-started: // admitted: the attempt still has no connection
+	case err := <-failed:
+		t.Fatalf("the dial waited at the gate until its context ended: %v", err)
+	}
+	require.ErrorIs(t, <-failed, context.DeadlineExceeded)
+	g.end(1)
+	assert.Equal(t, int64(0), g.conns.Load())
+	assert.Equal(t, int64(0), g.inflight.Load())
+}
