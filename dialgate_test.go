@@ -239,21 +239,12 @@ func TestDialGateCountsReturnToZero(t *testing.T) {
 					tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
 				}
 			}
-			var wg sync.WaitGroup
-			for range callers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range calls {
-						func() {
-							defer func() { _ = recover() }() // the middleware's panic
-							_, err := client.Tasks.Summary(t.Context(), 7)
-							assert.NotErrorIs(t, err, errSurplusDial)
-						}()
-					}
-				}()
-			}
-			wg.Wait()
+			concurrently(callers, calls, func() bool {
+				defer func() { _ = recover() }() // the middleware's panic
+				_, err := client.Tasks.Summary(t.Context(), 7)
+				assert.NotErrorIs(t, err, errSurplusDial)
+				return true
+			})
 			// An HTTP/2 connection dialled as a spare joins the pool on a
 			// goroutine of net/http's: it may be idle only after a first
 			// CloseIdleConnections.
@@ -304,4 +295,22 @@ func TestDialGateGivesBackAFailedDial(t *testing.T) {
 	g.end(1)
 	assert.Equal(t, int64(0), g.conns.Load())
 	assert.Equal(t, int64(0), g.inflight.Load())
+}
+
+// concurrently runs call calls times on each of callers goroutines, and
+// waits for them; a goroutine stops at a call that returns false.
+func concurrently(callers, calls int, call func() bool) {
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls {
+				if !call() {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
