@@ -314,3 +314,43 @@ func concurrently(callers, calls int, call func() bool) {
 	}
 	wg.Wait()
 }
+
+// A dial held at the gate while another is under way must not fail while
+// its request still waits: with dials slower than surplusHold (a distant
+// API, a TLS handshake across the world), the dial under way is the one
+// the held request will get, and failing the held one fails the request.
+// Here caller 2 dials while caller 1's answer is on the way; caller 2 then
+// takes caller 1's connection, and caller 1's next call waits for the
+// connection caller 2 dialled, 250 ms in coming.
+func TestDialGateNeverFailsARequestThatStillWaits(t *testing.T) {
+	t.Parallel()
+	const dialTime, serveTime = 250 * time.Millisecond, 150 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(serveTime)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"task_id": 7, "progress": 100}`))
+	}))
+	t.Cleanup(srv.Close)
+	client, err := NewClient(testKey, WithBaseURL(srv.URL), WithMaxRetries(0))
+	require.NoError(t, err)
+	t.Cleanup(client.CloseIdleConnections)
+	var d net.Dialer
+	client.httpClient.Transport.(*http.Transport).DialContext = client.dialGate.wrap(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		time.Sleep(dialTime)
+		return d.DialContext(ctx, network, addr)
+	})
+	call := func() error {
+		_, err := client.Tasks.Summary(t.Context(), 7)
+		return err
+	}
+	require.NoError(t, call(), "warm-up: one connection")
+
+	second := make(chan error, 1)
+	go func() {
+		time.Sleep(serveTime / 5) // while caller 1's first answer is on the way
+		second <- call()
+	}()
+	require.NoError(t, call())
+	assert.NoError(t, call(), "caller 1's next call waits for caller 2's dial")
+	assert.NoError(t, <-second)
+}
