@@ -93,7 +93,7 @@ func (g *dialGate) admit(ctx context.Context) error {
 		select {
 		case <-changed:
 		case <-hold.C:
-			if guard == nil || guard.conns.Load() != conns || guard.ctx.Err() != nil {
+			if guard == nil || guard.conns.Load() != conns || (guard.ctx != nil && guard.ctx.Err() != nil) {
 				return &net.OpError{Op: "dial", Err: errSurplusDial}
 			}
 			g.mu.Lock()
