@@ -323,3 +323,59 @@ func TestReadBodyAllocatesWhatArrived(t *testing.T) {
 		})
 	}
 }
+
+// readBody at the edges of each way it reads (the spare byte of capacity
+// that probes a declared end included): answers one byte shorter than
+// declared, exact, and one or two longer, under limits one byte either
+// side, keeping the whole limit or a small head, read whole, a byte at a
+// time, or with io.EOF on the last bytes. Nothing past the end or the
+// limit is read unnoticed, nor a cut answer taken whole.
+func TestReadBodyAtTheEdges(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("0123456789abcdef", 1<<17) // 2 MiB
+	stagedInBlocks := int64(bodyBlock * stageFraction)
+	for _, declared := range []int64{0, 1, 7, directRead - 1, directRead, directRead + 1, stagedInBlocks - 1, stagedInBlocks + 1} {
+		for _, actual := range []int64{declared - 1, declared, declared + 1, declared + 2} {
+			if actual < 0 {
+				continue
+			}
+			for _, limit := range []int64{declared - 1, declared, declared + 1} {
+				if limit < 0 {
+					continue
+				}
+				for _, keep := range []int64{limit, min(limit, 5)} {
+					readers := map[string]func(io.Reader) io.Reader{"whole": func(r io.Reader) io.Reader { return r }}
+					if declared < stagedInBlocks-1 {
+						readers["one byte"] = iotest.OneByteReader
+						readers["EOF with the data"] = iotest.DataErrReader
+					}
+					for how, wrap := range readers {
+						answer := long[:actual]
+						body, truncated, err := readBody(wrap(strings.NewReader(answer)), declared, bodyCap{limit: limit, keep: keep})
+						name := fmt.Sprintf("declared %d, actual %d, limit %d, keep %d, %s", declared, actual, limit, keep, how)
+						var want string
+						var wantTrunc bool
+						var wantErr error
+						switch {
+						case declared > limit && keep < limit:
+							want, wantTrunc = "", true
+						case declared <= limit && actual < declared:
+							want, wantErr = answer, io.ErrUnexpectedEOF
+						case actual > limit:
+							want, wantTrunc = answer[:min(keep, limit)], true
+						default:
+							want = answer
+						}
+						require.ErrorIs(t, err, wantErr, name)
+						if wantErr == nil {
+							require.NoError(t, err, name)
+						}
+						require.Equal(t, wantTrunc, truncated, name)
+						require.Equal(t, len(want), len(body), name)
+						require.True(t, want == string(body), name)
+					}
+				}
+			}
+		}
+	}
+}

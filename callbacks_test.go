@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
 	"github.com/stretchr/testify/assert"
@@ -275,5 +280,30 @@ func FuzzParseCallbackMatchesOracle(f *testing.F) {
 			require.NoError(t, err, name)
 			assert.Equal(t, want, got, name)
 		}
+	})
+}
+
+// FuzzCallbackEventKeyAsBefore: Key, built in one buffer, is the
+// fmt.Sprintf form it had (a Store's keys must not change across the
+// upgrade, or a callback processed before it would run again), for any
+// ids, times, progress, decision and audit status (a long one too).
+func FuzzCallbackEventKeyAsBefore(f *testing.F) {
+	f.Add(int64(123), int64(1623867890), 100, uint8(1), 0, "Accepted")
+	f.Add(int64(-1), int64(-62135596800), -5, uint8(2), -3, strings.Repeat("é:", 60))
+	f.Add(int64(math.MaxInt64), int64(math.MinInt64/1_000_000_000), math.MaxInt, uint8(0), math.MinInt, "")
+	f.Fuzz(func(t *testing.T, id, unix int64, progress int, decision uint8, state int, audit string) {
+		when := Timestamp{time.Unix(unix, 0)}
+		task := &TaskSummary{TaskID: ID(id), UpdateTime: when, Progress: progress}
+		accepted := "undecided"
+		if decision%3 > 0 {
+			ok := decision%3 == 1
+			task.Report = &TaskReport{Accepted: &ok}
+			accepted = strconv.FormatBool(ok)
+		}
+		want := fmt.Sprintf("task:%d:%d:%d:%s", task.TaskID, task.UpdateTime.Unix(), task.Progress, accepted)
+		require.Equal(t, want, (&CallbackEvent{Kind: CallbackTask, Task: task}).Key())
+		idv := &IDVTask{IDVTaskID: ID(id), State: IDVState(state), AuditStatus: IDVAuditStatus(audit), AuditTimestamp: when}
+		want = fmt.Sprintf("idv:%d:%d:%s:%d", idv.IDVTaskID, idv.State, idv.AuditStatus, idv.AuditTimestamp.Unix())
+		require.Equal(t, want, (&CallbackEvent{Kind: CallbackIDV, IDV: idv}).Key())
 	})
 }

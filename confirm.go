@@ -262,15 +262,26 @@ func (c *confirmer) run(ctx context.Context, key recordKey, f, prev *confirmFlig
 	}
 	left := c.pausedFor(c.client.now())
 	c.mu.Unlock()
+	// Ended even by a panic of the request (a Middleware's), which the
+	// callback that sends it passes on to its server: else the record's
+	// later callbacks would wait for f forever.
+	defer c.land(key, f)
 
 	if left > 0 { // a 429 came while f waited
 		f.err = &confirmRefusal{reason: "confirmations paused: the API answered 429", retryAfter: left}
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+		defer cancel()
+		f.err = errConfirmPanicked // unless the request returns
 		f.record, f.err = c.request(ctx, key)
-		cancel()
 	}
+}
 
+// errConfirmPanicked is the error of a confirmation whose request panicked.
+var errConfirmPanicked = errors.New("kryptogo: confirm: the request panicked")
+
+// land ends flight f of the record key: the next one, if any, may go.
+func (c *confirmer) land(key recordKey, f *confirmFlight) {
 	c.mu.Lock()
 	if r := c.records[key]; r.next == nil {
 		delete(c.records, key)

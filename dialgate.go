@@ -21,9 +21,10 @@ import (
 // dialled). A dial while the connections are at least the attempts is one
 // no attempt needs: every attempt has a connection or one coming. It waits
 // until an attempt needs it (more attempts than connections: it dials), or
-// for surplusHold, after which it fails without dialling; by then the
-// request it was started for has had a connection, and net/http drops the
-// error of a dial no request waits for.
+// for surplusHold, after which it fails without dialling if the request it
+// was started for has had a connection (net/http drops the error of a
+// dial no request waits for); if that request still waits (the dial it
+// will get is slower than surplusHold), it dials.
 type dialGate struct {
 	conns    atomic.Int64 // open connections, and dials under way; changed under mu
 	inflight atomic.Int64 // attempts sent and not yet done with their connection
@@ -70,9 +71,17 @@ func (g *dialGate) closed() {
 	g.mu.Unlock()
 }
 
-// admit waits until a dial is needed, and counts it.
+// admit waits until a dial is needed, and counts it. A dial held for
+// surplusHold whose request still waits for a connection goes through: a
+// dial under way that it would have got may take longer (a distant API, a
+// slow TLS handshake), and failing it would fail the request.
 func (g *dialGate) admit(ctx context.Context) error {
 	var hold *time.Timer
+	guard, _ := ctx.Value(guardKey{}).(*sendGuard) // the dial's context keeps its request's values
+	var conns int32
+	if guard != nil {
+		conns = guard.conns.Load()
+	}
 	g.mu.Lock()
 	for g.conns.Load() >= g.inflight.Load() {
 		changed := g.changed
@@ -84,7 +93,13 @@ func (g *dialGate) admit(ctx context.Context) error {
 		select {
 		case <-changed:
 		case <-hold.C:
-			return &net.OpError{Op: "dial", Err: errSurplusDial}
+			if guard == nil || guard.conns.Load() != conns || (guard.ctx != nil && guard.ctx.Err() != nil) {
+				return &net.OpError{Op: "dial", Err: errSurplusDial}
+			}
+			g.mu.Lock()
+			g.conns.Add(1) // its request has no connection yet: it may need this one
+			g.mu.Unlock()
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -122,6 +122,9 @@ type sendGuard struct {
 	answered atomic.Bool // the transport returned to the SDK
 	replayed atomic.Bool // a send was stopped
 	pooled   atomic.Bool // the connection went back to the idle pool
+	// conns counts the connections its sends got (GotConn): a dial gate
+	// tells by it whether the request a dial was started for still waits.
+	conns atomic.Int32
 
 	informational atomic.Int32 // informational (1xx) answers received
 }
@@ -196,6 +199,7 @@ func (g *sendGuard) markWritten() {
 
 // gotConn runs when a send has a connection, before it writes anything.
 func (g *sendGuard) gotConn(info httptrace.GotConnInfo) {
+	g.conns.Add(1)
 	g.observed.Store(true)
 	if !g.post {
 		g.countIdempotentSend()

@@ -87,6 +87,10 @@ func guardedHTTPClient(hc *http.Client, base *url.URL) (*http.Client, *dialGate)
 		if !sameOrigin(req.URL, base) || via[0].Method == http.MethodPost {
 			return http.ErrUseLastResponse
 		}
+		// The origin spelt as base is: net/http files connections under
+		// the host as written, and one in another case would need a
+		// connection of its own, which the dial gate counts as surplus.
+		req.URL.Scheme, req.URL.Host = base.Scheme, base.Host
 		if next != nil {
 			return next(req, via)
 		}

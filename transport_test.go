@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,20 +59,13 @@ func TestConcurrentCallersShareConnections(t *testing.T) {
 
 	run := func(calls int) int64 {
 		before := opened.Load()
-		var wg sync.WaitGroup
-		for range callers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range calls {
-					if _, err := client.Tasks.Summary(t.Context(), 123); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		concurrently(callers, calls, func() bool {
+			_, err := client.Tasks.Summary(t.Context(), 123)
+			if err != nil {
+				t.Error(err)
+			}
+			return err == nil
+		})
 		return opened.Load() - before
 	}
 	warm := run(1)

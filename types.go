@@ -429,9 +429,14 @@ func (m *MetadataList) UnmarshalJSON(data []byte) error {
 	case data[0] == '{':
 		return m.decodeObject(data)
 	default:
-		if pairs, ok := plainKeyValues(data); ok && json.Valid(data) { // valid: as in SearchSources
-			*m = pairs
-			return nil
+		// Valid first (as in SearchSources): the scan reads strings to
+		// their closing quote, which JSON that is not valid may lack
+		// (UnmarshalJSON called directly); encoding/json reports it.
+		if json.Valid(data) {
+			if pairs, ok := plainKeyValues(data); ok {
+				*m = pairs
+				return nil
+			}
 		}
 		var pairs []Metadata
 		if err := json.Unmarshal(data, &pairs); err != nil {
@@ -443,9 +448,11 @@ func (m *MetadataList) UnmarshalJSON(data []byte) error {
 }
 
 func (m *MetadataList) decodeObject(data []byte) error {
-	if pairs, ok := plainStringPairs(data); ok && json.Valid(data) { // valid: as in SearchSources
-		*m = pairs
-		return nil
+	if json.Valid(data) { // first: as for an array (UnmarshalJSON)
+		if pairs, ok := plainStringPairs(data); ok {
+			*m = pairs
+			return nil
+		}
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
@@ -469,8 +476,8 @@ func (m *MetadataList) decodeObject(data []byte) error {
 // decoder; ok is false for any other object. data is valid JSON.
 func plainStringPairs(data []byte) (MetadataList, bool) {
 	// Four quotes a pair when no string has an escape (any other object
-	// is refused): the list is made at its size.
-	out := make(MetadataList, 0, bytes.Count(data, []byte{'"'})/4)
+	// is refused): the list is made at its size, up to maxGuessedPairs.
+	out := make(MetadataList, 0, guessPairs(data, 4))
 	if !jsonscan.StringPairs(data, func(key, value string) { out = append(out, Metadata{Key: key, Value: value}) }) {
 		return nil, false
 	}
@@ -483,14 +490,26 @@ func plainStringPairs(data []byte) (MetadataList, bool) {
 	return out, true // not nil: made above
 }
 
+// maxGuessedPairs bounds the list made before the pairs are read: the
+// quotes are counted before the scan refuses what is not plain pairs (an
+// array value, escapes), and a large answer of that kind would have a list
+// of megabytes made for nothing. A longer list grows as it is read.
+const maxGuessedPairs = 64
+
+// guessPairs is the number of pairs quotesPerPair quotes each make of
+// data's, at most maxGuessedPairs.
+func guessPairs(data []byte, quotesPerPair int) int {
+	return min(bytes.Count(data, []byte{'"'})/quotesPerPair, maxGuessedPairs)
+}
+
 // plainKeyValues reads the usual metadata array, pairs of plain strings
 // ({"key":…,"value":…}, no escapes, no other member), without a decoder;
 // ok is false for any other array, which encoding/json decodes. data is
 // valid JSON.
 func plainKeyValues(data []byte) (MetadataList, bool) {
 	// Eight quotes a pair when no string has an escape (any other array
-	// is refused): the list is made at its size.
-	out := make(MetadataList, 0, bytes.Count(data, []byte{'"'})/8)
+	// is refused): the list is made at its size, up to maxGuessedPairs.
+	out := make(MetadataList, 0, guessPairs(data, 8))
 	if !jsonscan.KeyValues(data, "key", "value", func(key, value string) { out = append(out, Metadata{Key: key, Value: value}) }) {
 		return nil, false
 	}

@@ -1,6 +1,7 @@
 package kryptogo
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -488,4 +490,78 @@ func TestDecodeFastPaths(t *testing.T) {
 	assert.Equal(t, time.Unix(1700470381, 0).UTC(), ts.Time)
 	assert.Error(t, json.Unmarshal([]byte(`253402300800`), &ts), "past year 9999 still fails")
 	assert.True(t, ts.IsZero())
+}
+
+// MetadataList.UnmarshalJSON called on JSON that is not valid (as a
+// caller may: only encoding/json validates first) is an error, never a
+// panic nor a read past the end of data: its fast paths scan a string to
+// its closing quote, which a cut answer does not have.
+func TestMetadataListDirectInvalid(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{`[{"key\`, `[{"key":"a\`, `[{"value":"a","key":"b\`, `{"a\`, `{"a":"b\`, `{"a":"b","c\`,
+		`[{"key":"a`, `[{`, `[`, `{`, `{"a":"b"`, `[{"key":"a","value":"b"}`} {
+		data := []byte(in)
+		data = data[:len(data):len(data)] // no spare capacity to read into
+		var m MetadataList
+		require.NotPanics(t, func() { assert.Error(t, m.UnmarshalJSON(data), in) }, in)
+	}
+}
+
+// FuzzMetadataListDirect: UnmarshalJSON on any bytes never panics, and on
+// valid JSON decodes what encoding/json's path does (the fast paths for
+// plain strings against a decoder into []Metadata or the object path).
+func FuzzMetadataListDirect(f *testing.F) {
+	for _, s := range []string{`[{"key":"a","value":"b"}]`, `[{"key":"a","value":"b\`, `{"a":"b\`, `{"a":"b","a":"c"}`,
+		`[{"key":"a","key":"b","value":"c"}]`, `[{"KEY":"a","value":"b"}]`, "[{\"key\":\"\xff\",\"value\":\"b\"}]",
+		`[{"key":"\u00e9","value":"b"}]`, `[{"key":"a","value":1}]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		data := []byte(in)
+		data = data[:len(data):len(data)]
+		var m MetadataList
+		err := m.UnmarshalJSON(data)
+		if !json.Valid(data) {
+			return
+		}
+		var want MetadataList
+		wantErr := json.Unmarshal(data, &want)
+		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
+			var pairs []Metadata
+			wantErr = json.Unmarshal(data, &pairs)
+			want = pairs
+		}
+		require.Equal(t, wantErr == nil, err == nil, "%q: %v, encoding/json %v", in, err, wantErr)
+		if err == nil {
+			require.Equal(t, want, m, in)
+		}
+	})
+}
+
+// Metadata the fast paths refuse (quotes that are not plain pairs: an
+// array value, escapes) costs them no list made for the pairs its quotes
+// would have been, only their one copy of the input: a 770 KB object of
+// that kind had 4.2 MB allocated for a list it never filled.
+func TestMetadataFastPathsRefuseWithoutAGuessedList(t *testing.T) {
+	for name, tc := range map[string]struct {
+		in   string
+		read func([]byte) (MetadataList, bool)
+	}{
+		"object, string array": {`{"a":[` + strings.Repeat(`"",`, 1<<18) + `""]}`, plainStringPairs},
+		"object, escapes":      {`{"a":"` + strings.Repeat(`\"`, 1<<18) + `"}`, plainStringPairs},
+		"array of strings":     {`[` + strings.Repeat(`"",`, 1<<18) + `""]`, plainKeyValues},
+		"array, escapes":       {`[{"key":"` + strings.Repeat(`\"`, 1<<18) + `","value":""}]`, plainKeyValues},
+	} {
+		data := []byte(tc.in)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const runs = 3
+		for range runs {
+			_, ok := tc.read(data)
+			require.False(t, ok, "read as plain pairs")
+		}
+		runtime.ReadMemStats(&after)
+		perRun := int64(after.TotalAlloc-before.TotalAlloc) / runs
+		assert.LessOrEqual(t, perRun, int64(len(data))+64<<10, "%s: %d bytes in", name, len(data))
+	}
 }
