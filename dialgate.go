@@ -28,6 +28,7 @@ import (
 type dialGate struct {
 	conns    atomic.Int64 // open connections, and dials under way; changed under mu
 	inflight atomic.Int64 // attempts sent and not yet done with their connection
+	held     atomic.Int64 // dials that waited at the gate (for tests)
 	mu       sync.Mutex
 	changed  chan struct{} // closed (and replaced) when a dial may be needed
 }
@@ -87,6 +88,7 @@ func (g *dialGate) admit(ctx context.Context) error {
 		changed := g.changed
 		g.mu.Unlock()
 		if hold == nil {
+			g.held.Add(1)
 			hold = time.NewTimer(surplusHold)
 			defer hold.Stop()
 		}
