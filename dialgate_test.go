@@ -89,18 +89,11 @@ func TestDialGateDialsOnlyForAnAttemptWithoutAConnection(t *testing.T) {
 func TestCallersOpenNoMoreConnectionsThanThey(t *testing.T) {
 	t.Parallel()
 	const callers, calls = 32, 15
-	var opened atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"task_id": 7, "progress": 100}`))
 	}))
-	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			opened.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	opened := startCountingConns(t, srv)
 	for round := range 5 {
 		client, err := NewClient(testKey, WithBaseURL(srv.URL))
 		require.NoError(t, err)
@@ -128,7 +121,7 @@ func TestCallersOpenNoMoreConnectionsThanThey(t *testing.T) {
 			assert.NoError(t, err)
 		}
 		client.CloseIdleConnections()
-		assert.LessOrEqual(t, opened.Load()-before, int32(callers), "round %d", round)
+		assert.LessOrEqual(t, opened.Load()-before, int64(callers), "round %d", round)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
@@ -304,4 +305,19 @@ func recordWaits(c *Client, now time.Time) *sleepLog {
 		return sleepContext(ctx, min(d, time.Millisecond))
 	}
 	return log
+}
+
+// startCountingConns starts srv, closed when the test ends, and returns the
+// count of the connections it has accepted.
+func startCountingConns(t *testing.T, srv *httptest.Server) *atomic.Int64 {
+	t.Helper()
+	var opened atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &opened
 }

@@ -3,7 +3,6 @@ package kryptogo
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -26,7 +25,6 @@ import (
 // connections the callers need is measured by BenchmarkSummaryParallel.)
 func TestConcurrentCallersShareConnections(t *testing.T) {
 	const callers, calls = 64, 60
-	var opened atomic.Int64
 	var warming atomic.Bool
 	warming.Store(true)
 	arrived, everyone := atomic.Int32{}, make(chan struct{})
@@ -46,13 +44,7 @@ func TestConcurrentCallersShareConnections(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"task_id": 123, "progress": 100}`))
 	}))
-	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			opened.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	opened := startCountingConns(t, srv)
 	client, err := NewClient(testKey, WithBaseURL(srv.URL))
 	require.NoError(t, err)
 	t.Cleanup(client.CloseIdleConnections)
