@@ -26,9 +26,10 @@ import (
 // dial no request waits for); if that request still waits (the dial it
 // will get is slower than surplusHold), it dials.
 type dialGate struct {
-	conns    atomic.Int64 // open connections, and dials under way; changed under mu
-	inflight atomic.Int64 // attempts sent and not yet done with their connection
-	held     atomic.Int64 // dials that waited at the gate (for tests)
+	conns    atomic.Int64  // open connections, and dials under way; changed under mu
+	inflight atomic.Int64  // attempts sent and not yet done with their connection
+	held     atomic.Int64  // dials that waited at the gate (for tests)
+	hold     time.Duration // how long a dial waits for a need (surplusHold; tests lengthen it)
 	mu       sync.Mutex
 	changed  chan struct{} // closed (and replaced) when a dial may be needed
 }
@@ -39,7 +40,7 @@ const surplusHold = 100 * time.Millisecond
 // errSurplusDial ends a dial no attempt needed; no request sees it.
 var errSurplusDial = errors.New("kryptogo: a dial no request needed (every request had a connection)")
 
-func newDialGate() *dialGate { return &dialGate{changed: make(chan struct{})} }
+func newDialGate() *dialGate { return &dialGate{hold: surplusHold, changed: make(chan struct{})} }
 
 // notify wakes the dials that wait. g.mu is held.
 func (g *dialGate) notify() {
@@ -89,7 +90,7 @@ func (g *dialGate) admit(ctx context.Context) error {
 		g.mu.Unlock()
 		if hold == nil {
 			g.held.Add(1)
-			hold = time.NewTimer(surplusHold)
+			hold = time.NewTimer(g.hold)
 			defer hold.Stop()
 		}
 		select {
