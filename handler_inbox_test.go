@@ -285,9 +285,10 @@ func TestCallbackHandlerStoreLostClaimCancelsTheFunction(t *testing.T) {
 	}
 	// The context is cancelled when a third of the lease is left: that
 	// third is the time the function has to see it and return before
-	// another delivery may take the key (with 50 ms, a busy machine running
-	// many tests at once sometimes let the runs overlap).
-	lease := 900 * time.Millisecond
+	// another delivery may take the key (with 50 ms, and with 300 ms under
+	// -race beside two busy loops on 2 cores, a machine running many tests
+	// at once sometimes let the runs overlap).
+	lease := 2400 * time.Millisecond
 	cut := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), lease: lease, OnTask: onTask,
 		Store: &renewalFails{MemoryStore: store, claimed: map[string]bool{}}}
 	other := &CallbackHandler{AllowUnverified: true, Logger: discardLogger(), lease: lease, OnTask: onTask, Store: store}
