@@ -127,6 +127,7 @@ var rows = []row{
 	{label: "`GET /task/{id}`, 1.2 KB detail: time", figure: "BenchmarkTaskGet/body=small", unit: "ns/op", show: timeRatio},
 	{label: "same: allocations", figure: "BenchmarkTaskGet/body=small", unit: "allocs/op", show: count},
 	{label: "same: bytes allocated", figure: "BenchmarkTaskGet/body=small", unit: "B/op", show: bytes},
+	{label: "same: CPU per call (client and loopback server)", figure: "BenchmarkTaskGet/body=small", unit: "cpu-ns/op", show: timeRatio},
 	{label: "same, 1 MB detail (`result` ~1 MB of hits): time", figure: "BenchmarkTaskGet/body=1MB", unit: "ns/op", show: timeRatio},
 	{label: "same, 1 MB: bytes allocated", figure: "BenchmarkTaskGet/body=1MB", unit: "B/op", show: bytes},
 	{label: "same, 1 MB: allocations", figure: "BenchmarkTaskGet/body=1MB", unit: "allocs/op", show: count},
