@@ -162,7 +162,8 @@ func (h *CallbackHandler) readEvent(w http.ResponseWriter, r *http.Request) (*Ca
 		}
 		return nil, http.StatusBadRequest, "reading body: " + err.Error()
 	}
-	event, err := parseCallback(callbackInput{data: body, owned: true}) // body is this callback's alone
+	// body is this callback's alone; a confirmation replaces its record.
+	event, err := parseCallback(callbackInput{data: body, owned: true, idOnly: h.Confirm != nil})
 	if err != nil {
 		return nil, http.StatusBadRequest, err.Error()
 	}
@@ -222,7 +223,7 @@ func (h *CallbackHandler) confirm(ctx context.Context, e *CallbackEvent) verdict
 	if jsonkeys.CheckUnique(fetched.RawJSON()) != nil {
 		return verdict{status: http.StatusForbidden, event: e, reason: fmt.Sprintf("confirm: the API's record of %s %d repeats a key", e.Kind, e.ID())}
 	}
-	e.Task, e.IDV, e.Confirmed = fetched.Task, fetched.IDV, true
+	e.Task, e.IDV, e.Confirmed, e.unread = fetched.Task, fetched.IDV, true, nil
 	return verdict{}
 }
 
@@ -326,7 +327,7 @@ func (h *CallbackHandler) log(ctx context.Context, v verdict) {
 	attrs := []slog.Attr{slog.Int("status", status)}
 	if e != nil {
 		attrs = append(attrs, slog.String("kind", e.Kind.String()), slog.Int64("id", int64(e.ID())),
-			slog.String("key", e.Key()), slog.Bool("verified", e.Verified), slog.Bool("confirmed", e.Confirmed))
+			slog.String("key", e.logKey()), slog.Bool("verified", e.Verified), slog.Bool("confirmed", e.Confirmed))
 		if e.CustomerReference != "" {
 			attrs = append(attrs, slog.String("customer", e.CustomerReference))
 		}

@@ -37,12 +37,37 @@ type Result struct {
 // decode into a map with one pass that allocates only for objects of many
 // keys or keys that are escaped or not ASCII.
 func Scan(data []byte, names ...string) (Result, error) {
+	return scan(data, names, nil)
+}
+
+// ScanSpans is Scan that also sets spans[n] (len(spans) == len(names)) to
+// where the value of the top-level member names[n] lies, as Members does:
+// a caller that needs a member or two of a body it scans anyway reads them
+// without another pass. Every span is the zero Span when names[n] is
+// absent, when data is not an object, or when encoding/json could read
+// another key of the object as one of names (see Members): the caller then
+// decodes data for them.
+func ScanSpans(data []byte, names []string, spans []Span) (Result, error) {
+	clear(spans)
+	return scan(data, names, spans)
+}
+
+// scan is Scan, and ScanSpans when spans is not nil. The spans are noted
+// in the scanner's own (spanBuf, for a few names) and copied out, so that
+// the caller's may stay on its stack.
+func scan(data []byte, names []string, spans []Span) (Result, error) {
 	s := scanners.Get().(*scanner)
 	defer s.release()
 	s.data, s.names = data, names
+	if spans != nil {
+		s.spans = append(s.spanBuf[:0], spans...) // zero Spans
+	}
 	i := s.value(s.space(0))
 	if s.bad || s.space(i) != len(data) {
 		return Result{}, errNotJSON
+	}
+	if s.res.Object && !s.unsure {
+		copy(spans, s.spans)
 	}
 	return s.res, nil
 }
@@ -77,11 +102,13 @@ type scanner struct {
 	stack []scanFrame
 	keys  []key
 
-	// Members' mode: no repeated-key check; spans[n] is where the value of
-	// names[n] lies, pending the name whose value is being scanned (-1
-	// for none), unsure a top-level key Members cannot vouch for.
+	// Members' mode: no repeated-key check. With Members and ScanSpans,
+	// spans[n] is where the value of names[n] lies, pending the name whose
+	// value is being scanned (-1 for none), unsure a top-level key they
+	// cannot vouch for.
 	members bool
 	spans   []Span
+	spanBuf [2]Span
 	pending int
 	unsure  bool
 }
@@ -245,7 +272,7 @@ func (s *scanner) addKey(start, end int) {
 	}
 	if len(s.stack) == 1 && len(s.names) > 0 {
 		s.noteName(raw, decoded, plain)
-		if s.members {
+		if s.spans != nil { // Members, ScanSpans
 			s.noteMember(raw, plain, end)
 		}
 	}
