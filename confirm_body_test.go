@@ -5,6 +5,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -132,4 +134,36 @@ func TestConfirmFlightAllocations(t *testing.T) {
 	})
 	assert.LessOrEqual(t, allocs, 2.0)
 	assert.Zero(t, confirmRecords(client))
+}
+
+// FuzzParseCallbackIDOnly: what a confirming handler reads of a body (its
+// kind and id) is what the whole decode reads, whenever that succeeds; and
+// whatever it refuses, the whole decode refuses too.
+func FuzzParseCallbackIDOnly(f *testing.F) {
+	for _, name := range []string{"callback_task.json", "callback_idv.json", "task_summary.json", "idv_task.json"} {
+		body, err := os.ReadFile(filepath.Join("testdata", name))
+		require.NoError(f, err)
+		f.Add(body)
+	}
+	for _, body := range []string{`{"task_id": "12", "progress": "x"}`, `{"idv_task_id": 1e3}`, `{"task\u005fid": 5}`,
+		`{"task_id": 5, "Task_ID": 6}`, `{"idv_task_id": null}`, `{"task_id": -1}`, `{"task_id": 5.5}`, `{"task_id": " 5"}`,
+		`{"\u212Aey": 1, "task_id": 7}`, `{"task_id": 12.0e0}`} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		whole, wholeErr := parseCallback(callbackInput{data: body})
+		idOnly, err := parseCallback(callbackInput{data: body, idOnly: true})
+		if err != nil {
+			require.ErrorIs(t, err, ErrInvalidCallback)
+			require.Error(t, wholeErr, "the id-only read refused what the whole decode accepts: %v", err)
+			return
+		}
+		require.NotNil(t, idOnly.unread)
+		require.Positive(t, idOnly.ID())
+		if wholeErr == nil {
+			assert.Equal(t, whole.Kind, idOnly.Kind)
+			assert.Equal(t, whole.ID(), idOnly.ID())
+			assert.Equal(t, whole.Key(), idOnly.logKey())
+		}
+	})
 }
