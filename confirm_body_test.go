@@ -167,3 +167,34 @@ func FuzzParseCallbackIDOnly(f *testing.F) {
 		}
 	})
 }
+
+// The API's record is checked for repeated keys, unless it is the body the
+// handler scanned (the callback carried the record, unchanged since).
+func TestConfirmChecksTheAPIsRecordUnlessItIsTheBody(t *testing.T) {
+	t.Parallel()
+	const record = `{"task_id": 5, "customer_reference": "c42", "progress": 100}`
+	const repeats = `{"task_id": 6, "customer_reference": "c43", "Customer_Reference": "c42", "progress": 100}`
+	client, mux := setup(t, WithMaxRetries(0))
+	for path, body := range map[string]string{"/task/5/summary": record + "\n", "/task/6/summary": repeats} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(body))
+		})
+	}
+	var got *TaskSummary
+	h := &CallbackHandler{Confirm: client, Logger: discardLogger(),
+		OnTask: func(_ context.Context, task *TaskSummary) error { got = task; return nil }}
+	post := func(body string) int {
+		req, err := NewSignedCallbackRequest(nil, "https://example.com/cb", "", []byte(body))
+		require.NoError(t, err)
+		return serve(h, req)
+	}
+	require.Equal(t, http.StatusNoContent, post(" "+record))
+	assert.Equal(t, "c42", got.CustomerReference)
+	got = nil
+	assert.Equal(t, http.StatusForbidden, post(`{"task_id": 6}`), "the API's record repeats a key")
+	assert.Equal(t, http.StatusBadRequest, post(repeats), "so does the body: refused before the request")
+	assert.Nil(t, got)
+	assert.False(t, sameJSON(nil, nil))
+	assert.True(t, sameJSON([]byte(record+"\n"), []byte("\t"+record)))
+}
