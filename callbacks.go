@@ -39,6 +39,11 @@ type CallbackEvent struct {
 	Params            url.Values // the verified URL's query without kg_sig; nil if unverified
 	Verified          bool       // the URL's signature was checked
 	Confirmed         bool       // Task or IDV was fetched from the API, not taken from the body
+
+	// unread is the body of an event of which only the kind and the id
+	// were read, for a confirmation (its record holds the id alone); nil
+	// once confirmed. It never reaches the handler's functions.
+	unread []byte
 }
 
 // ID returns the id of the task or IDV task the callback is about.
@@ -123,6 +128,10 @@ type callbackInput struct {
 	// scanned: data was read by jsonkeys.Scan, which found a repeated key
 	// if duplicate; otherwise the decoded body is checked for one.
 	scanned, duplicate bool
+	// idOnly: only the kind and the id are decoded (CallbackEvent.unread),
+	// for a handler that replaces the record with the API's (Confirm). The
+	// body is still checked as JSON, one kind, without a repeated key.
+	idOnly bool
 }
 
 // parseCallback reads the body once to validate it, find its kind and
@@ -131,7 +140,8 @@ type callbackInput struct {
 // each was a pass of its own: not an object, not one kind, not a record,
 // a repeated key.
 func parseCallback(body callbackInput) (*CallbackEvent, error) {
-	scan, err := jsonkeys.Scan(body.data, callbackKeys...)
+	var spans [2]jsonkeys.Span // of callbackKeys' values
+	scan, err := jsonkeys.ScanSpans(body.data, callbackKeys, spans[:])
 	if err != nil || !scan.Object {
 		return nil, callbackError("the body is not a JSON object")
 	}
@@ -140,6 +150,10 @@ func parseCallback(body callbackInput) (*CallbackEvent, error) {
 	switch {
 	case isTask && isIDV:
 		return nil, callbackError("the body has both task_id and idv_task_id")
+	case body.idOnly && isTask:
+		return parseCallbackID(body, CallbackTask, spans[0])
+	case body.idOnly && isIDV:
+		return parseCallbackID(body, CallbackIDV, spans[1])
 	case isTask:
 		task, err := parseTask(body)
 		if err != nil {
@@ -154,6 +168,67 @@ func parseCallback(body callbackInput) (*CallbackEvent, error) {
 		return &CallbackEvent{Kind: CallbackIDV, IDV: idv}, nil
 	}
 	return nil, callbackError("the body is neither a DD task (task_id) nor an IDV task (idv_task_id)")
+}
+
+// parseCallbackID reads the id of a body of kind, whose value span
+// (jsonkeys.ScanSpans) holds, and returns an event whose record holds that
+// id alone: a confirmation replaces it, so decoding the rest would be
+// wasted (it is decoded for the log if the confirmation fails:
+// CallbackEvent.logKey). A zero span, for a key encoding/json could read
+// otherwise (escaped, say), has the body decoded for the id. The refusals
+// are parseTask's and parseIDV's for the id, and for a repeated key.
+func parseCallbackID(body callbackInput, kind CallbackKind, span jsonkeys.Span) (*CallbackEvent, error) {
+	what, missing := "task summary", "task summary without a task_id"
+	if kind == CallbackIDV {
+		what, missing = "IDV task", "IDV task without an idv_task_id"
+	}
+	var id ID
+	var err error
+	switch {
+	case span != (jsonkeys.Span{}):
+		err = id.UnmarshalJSON(body.data[span.Start:span.End])
+	case kind == CallbackTask:
+		var ids struct {
+			ID ID `json:"task_id"`
+		}
+		err = valueFreeDecodeError(json.Unmarshal(body.data, &ids))
+		id = ids.ID
+	default:
+		var ids struct {
+			ID ID `json:"idv_task_id"`
+		}
+		err = valueFreeDecodeError(json.Unmarshal(body.data, &ids))
+		id = ids.ID
+	}
+	switch {
+	case err != nil:
+		return nil, callbackError("%s: %v", what, err)
+	case body.duplicate:
+		return nil, callbackError("%s: %v", what, jsonkeys.ErrDuplicate)
+	case id <= 0:
+		return nil, callbackError("%s", missing)
+	}
+	e := &CallbackEvent{Kind: kind, unread: body.data}
+	if kind == CallbackTask {
+		e.Task = &TaskSummary{TaskID: id}
+	} else {
+		e.IDV = &IDVTask{IDVTaskID: id}
+	}
+	return e, nil
+}
+
+// logKey is the Key a log record shows: for an event of which only the id
+// was read (a confirmation that failed), the body's record is decoded for
+// it now; "" when it does not decode.
+func (e *CallbackEvent) logKey() string {
+	if e.unread == nil {
+		return e.Key()
+	}
+	full, err := parseCallback(callbackInput{data: e.unread, owned: true})
+	if err != nil {
+		return ""
+	}
+	return full.Key()
 }
 
 // callbackRecord is the record a callback body decodes into.

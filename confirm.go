@@ -125,6 +125,9 @@ type recordKey struct {
 // the state its callback announces a change of.
 type recordFlights struct {
 	running, next *confirmFlight
+	// first is the flight of a record that had none in flight, the usual
+	// case: it comes in the allocation of the record's entry.
+	first confirmFlight
 }
 
 // confirmFlight is one confirmation request and the callbacks waiting for it.
@@ -133,8 +136,9 @@ type confirmFlight struct {
 	waiting int           // callbacks that joined it; under confirmer.mu
 	taken   int           // callbacks handed its record; under confirmer.mu
 	copies  sync.WaitGroup
-	record  *CallbackEvent
+	record  *CallbackEvent // fetched, once the request succeeded
 	err     error
+	fetched CallbackEvent // the request's record, in the flight's allocation
 }
 
 // confirmRefusal refuses a callback without a request: the confirmations
@@ -223,13 +227,15 @@ func (c *confirmer) join(ctx context.Context, key recordKey) (f *confirmFlight, 
 		reason := fmt.Sprintf("over the confirmation rate cap (%g a second, burst %d)", c.rate, c.burst)
 		return nil, &confirmRefusal{reason: reason, retryAfter: wait}, c.refusals.add(now), false
 	}
-	f = &confirmFlight{done: make(chan struct{}), waiting: 1}
-	var prev *confirmFlight
 	if r == nil {
-		c.records[key] = &recordFlights{running: f}
-		return f, nil, 0, true
+		r = &recordFlights{first: confirmFlight{done: make(chan struct{}), waiting: 1}}
+		r.running = &r.first
+		c.records[key] = r
+		return r.running, nil, 0, true
 	}
-	r.next, prev = f, r.running
+	f = &confirmFlight{done: make(chan struct{}), waiting: 1}
+	prev := r.running
+	r.next = f
 	// The request runs for every callback that joins it: no single
 	// caller's cancellation ends it, but confirmTimeout does.
 	go c.run(context.WithoutCancel(ctx), key, f, prev)
@@ -273,7 +279,9 @@ func (c *confirmer) run(ctx context.Context, key recordKey, f, prev *confirmFlig
 		ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
 		defer cancel()
 		f.err = errConfirmPanicked // unless the request returns
-		f.record, f.err = c.request(ctx, key)
+		if f.err = c.request(ctx, key, &f.fetched); f.err == nil {
+			f.record = &f.fetched
+		}
 	}
 }
 
@@ -290,22 +298,25 @@ func (c *confirmer) land(key recordKey, f *confirmFlight) {
 	close(f.done)
 }
 
-// request fetches the record from the API, on the confirmations' flow.
-func (c *confirmer) request(ctx context.Context, key recordKey) (*CallbackEvent, error) {
-	fetched := &CallbackEvent{Kind: key.kind}
+// request fetches the record from the API, on the confirmations' flow,
+// into fetched.
+func (c *confirmer) request(ctx context.Context, key recordKey, fetched *CallbackEvent) error {
 	var err error
 	switch key.kind {
 	case CallbackTask:
-		fetched.Task, err = c.client.Tasks.Summary(ctx, key.id, c.opts...)
+		var task *TaskSummary
+		if task, err = c.client.Tasks.Summary(ctx, key.id, c.opts...); err == nil {
+			*fetched = CallbackEvent{Kind: key.kind, Task: task}
+		}
 	case CallbackIDV:
-		fetched.IDV, err = c.client.IDV.Get(ctx, key.id, c.opts...)
+		var idv *IDVTask
+		if idv, err = c.client.IDV.Get(ctx, key.id, c.opts...); err == nil {
+			*fetched = CallbackEvent{Kind: key.kind, IDV: idv}
+		}
 	default:
 		err = fmt.Errorf("kryptogo: confirm: unknown callback kind %v", key.kind)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return fetched, nil
+	return err
 }
 
 // clone returns a copy of the event's record that shares no memory with

@@ -1,6 +1,7 @@
 package kryptogo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -162,7 +163,8 @@ func (h *CallbackHandler) readEvent(w http.ResponseWriter, r *http.Request) (*Ca
 		}
 		return nil, http.StatusBadRequest, "reading body: " + err.Error()
 	}
-	event, err := parseCallback(callbackInput{data: body, owned: true}) // body is this callback's alone
+	// body is this callback's alone; a confirmation replaces its record.
+	event, err := parseCallback(callbackInput{data: body, owned: true, idOnly: h.Confirm != nil})
 	if err != nil {
 		return nil, http.StatusBadRequest, err.Error()
 	}
@@ -218,12 +220,22 @@ func (h *CallbackHandler) confirm(ctx context.Context, e *CallbackEvent) verdict
 		return verdict{status: http.StatusForbidden, event: e, reason: fmt.Sprintf("confirm: the API answered another record (%s id %d) for %s %d",
 			e.Kind, fetched.ID(), e.Kind, e.ID())}
 	}
-	// The record handed on must say one thing to every reader (see ParseCallback).
-	if jsonkeys.CheckUnique(fetched.RawJSON()) != nil {
+	// The record handed on must say one thing to every reader (see
+	// ParseCallback). The API's record is most often the body itself (the
+	// callback carries the record, unchanged since): that one was scanned.
+	if raw := fetched.RawJSON(); !sameJSON(raw, e.unread) && jsonkeys.CheckUnique(raw) != nil {
 		return verdict{status: http.StatusForbidden, event: e, reason: fmt.Sprintf("confirm: the API's record of %s %d repeats a key", e.Kind, e.ID())}
 	}
-	e.Task, e.IDV, e.Confirmed = fetched.Task, fetched.IDV, true
+	e.Task, e.IDV, e.Confirmed, e.unread = fetched.Task, fetched.IDV, true, nil
 	return verdict{}
+}
+
+// sameJSON reports whether raw is body (a callback body, which the
+// handler scanned) but for the white space around them.
+func sameJSON(raw, body []byte) bool {
+	const space = " \t\r\n"
+	raw = bytes.Trim(raw, space)
+	return len(raw) > 0 && bytes.Equal(raw, bytes.Trim(body, space))
 }
 
 // confirmer returns the handler's confirmations, built at the first one.
@@ -326,7 +338,7 @@ func (h *CallbackHandler) log(ctx context.Context, v verdict) {
 	attrs := []slog.Attr{slog.Int("status", status)}
 	if e != nil {
 		attrs = append(attrs, slog.String("kind", e.Kind.String()), slog.Int64("id", int64(e.ID())),
-			slog.String("key", e.Key()), slog.Bool("verified", e.Verified), slog.Bool("confirmed", e.Confirmed))
+			slog.String("key", e.logKey()), slog.Bool("verified", e.Verified), slog.Bool("confirmed", e.Confirmed))
 		if e.CustomerReference != "" {
 			attrs = append(attrs, slog.String("customer", e.CustomerReference))
 		}

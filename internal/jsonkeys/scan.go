@@ -37,12 +37,37 @@ type Result struct {
 // decode into a map with one pass that allocates only for objects of many
 // keys or keys that are escaped or not ASCII.
 func Scan(data []byte, names ...string) (Result, error) {
+	return scan(data, names, nil)
+}
+
+// ScanSpans is Scan that also sets spans[n] (len(spans) == len(names)) to
+// where the value of the top-level member names[n] lies, as Members does:
+// a caller that needs a member or two of a body it scans anyway reads them
+// without another pass. Every span is the zero Span when names[n] is
+// absent, when data is not an object, or when encoding/json could read
+// another key of the object as one of names (see Members): the caller then
+// decodes data for them.
+func ScanSpans(data []byte, names []string, spans []Span) (Result, error) {
+	clear(spans)
+	return scan(data, names, spans)
+}
+
+// scan is Scan, and ScanSpans when spans is not nil. The spans are noted
+// in the scanner's own (spanBuf, for a few names) and copied out, so that
+// the caller's may stay on its stack.
+func scan(data []byte, names []string, spans []Span) (Result, error) {
 	s := scanners.Get().(*scanner)
 	defer s.release()
 	s.data, s.names = data, names
+	if spans != nil {
+		s.spans = append(s.spanBuf[:0], spans...) // zero Spans
+	}
 	i := s.value(s.space(0))
 	if s.bad || s.space(i) != len(data) {
 		return Result{}, errNotJSON
+	}
+	if s.res.Object && !s.unsure {
+		copy(spans, s.spans)
 	}
 	return s.res, nil
 }
@@ -77,11 +102,13 @@ type scanner struct {
 	stack []scanFrame
 	keys  []key
 
-	// Members' mode: no repeated-key check; spans[n] is where the value of
-	// names[n] lies, pending the name whose value is being scanned (-1
-	// for none), unsure a top-level key Members cannot vouch for.
+	// Members' mode: no repeated-key check. With Members and ScanSpans,
+	// spans[n] is where the value of names[n] lies, pending the name whose
+	// value is being scanned (-1 for none), unsure a top-level key they
+	// cannot vouch for.
 	members bool
 	spans   []Span
+	spanBuf [2]Span
 	pending int
 	unsure  bool
 }
@@ -93,7 +120,21 @@ type scanFrame struct {
 }
 
 // key is a key of plain ASCII, compared by its bytes folded to upper case.
-type key struct{ start, end int }
+// Keys whose sig differ are not compared: most keys of an object differ
+// in length, first or last byte.
+type key struct {
+	start, end int
+	sig        uint64
+}
+
+// keySig is the length of a plain key and its first and last bytes with
+// bit 0x20 set: keys equal but for the case of ASCII letters have the same.
+func keySig(raw []byte) uint64 {
+	if len(raw) == 0 {
+		return 0
+	}
+	return uint64(len(raw))<<16 | uint64(raw[0]|0x20)<<8 | uint64(raw[len(raw)-1]|0x20)
+}
 
 // value scans the value at i (after space) and returns the index past it.
 // The containers are scanned with an explicit stack: no recursion, so the
@@ -135,7 +176,7 @@ func (s *scanner) value(i int) int {
 			}
 			continue // the first element
 		case c == '"':
-			if i = s.str(i); s.bad {
+			if i, _ = s.str(i); s.bad {
 				return i
 			}
 		case c == 't':
@@ -211,11 +252,11 @@ func (s *scanner) member(i int) int {
 		s.bad = true
 		return i
 	}
-	end := s.str(i)
+	end, plain := s.str(i)
 	if s.bad {
 		return end
 	}
-	s.addKey(i+1, end-1)
+	s.addKey(i+1, end-1, plain)
 	j := s.space(end)
 	if j >= len(data) || data[j] != ':' {
 		s.bad = true
@@ -225,16 +266,10 @@ func (s *scanner) member(i int) int {
 }
 
 // addKey records the key whose quoted text is data[start:end] in the
-// innermost object, noting a repeat and a top-level name.
-func (s *scanner) addKey(start, end int) {
+// innermost object, noting a repeat and a top-level name. plain says that
+// the key is ASCII without escapes (str).
+func (s *scanner) addKey(start, end int, plain bool) {
 	raw := s.data[start:end]
-	plain := true
-	for _, c := range raw {
-		if c == '\\' || c >= utf8.RuneSelf {
-			plain = false
-			break
-		}
-	}
 	var decoded string
 	if !plain {
 		var ok bool
@@ -245,7 +280,7 @@ func (s *scanner) addKey(start, end int) {
 	}
 	if len(s.stack) == 1 && len(s.names) > 0 {
 		s.noteName(raw, decoded, plain)
-		if s.members {
+		if s.spans != nil { // Members, ScanSpans
 			s.noteMember(raw, plain, end)
 		}
 	}
@@ -254,13 +289,14 @@ func (s *scanner) addKey(start, end int) {
 	}
 	top := &s.stack[len(s.stack)-1]
 	if top.folded == nil && plain && len(s.keys)-top.first < smallObject {
+		sig := keySig(raw)
 		for _, k := range s.keys[top.first:] {
-			if equalFoldASCII(s.data[k.start:k.end], raw) {
+			if k.sig == sig && equalFoldASCII(s.data[k.start:k.end], raw) {
 				s.res.Duplicate = true
 				return
 			}
 		}
-		s.keys = append(s.keys, key{start, end})
+		s.keys = append(s.keys, key{start, end, sig})
 		return
 	}
 	if top.folded == nil {
@@ -357,41 +393,59 @@ func (s *scanner) space(i int) int {
 }
 
 // str scans the string that starts at i and returns the index past its
-// closing quote. Like encoding/json, it accepts bytes that are not UTF-8
-// and refuses control characters and unknown escapes.
-func (s *scanner) str(i int) int {
+// closing quote, and whether the string is plain: ASCII without escapes.
+// Like encoding/json, it accepts bytes that are not UTF-8 and refuses
+// control characters and unknown escapes.
+func (s *scanner) str(i int) (int, bool) {
 	data := s.data
+	plain := true
 	for i++; i < len(data); i++ {
 		c := data[i]
+		if !strSpecial[c] {
+			continue
+		}
 		switch {
 		case c == '"':
-			return i + 1
+			return i + 1, plain
+		case c >= utf8.RuneSelf:
+			plain = false
 		case c < 0x20:
 			s.bad = true
-			return i
-		case c == '\\':
+			return i, false
+		default: // '\\'
+			plain = false
 			i++
 			if i >= len(data) {
 				s.bad = true
-				return i
+				return i, false
 			}
 			switch data[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if i+4 >= len(data) || !isHex(data[i+1]) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) {
 					s.bad = true
-					return i
+					return i, false
 				}
 				i += 4
 			default:
 				s.bad = true
-				return i
+				return i, false
 			}
 		}
 	}
 	s.bad = true
-	return i
+	return i, false
 }
+
+// strSpecial marks the bytes str looks at: the quote, the backslash,
+// control characters, and bytes past ASCII (a key with them is not
+// plain). The others it passes with one load and one test.
+var strSpecial = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')

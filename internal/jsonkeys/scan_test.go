@@ -104,6 +104,13 @@ func TestScanAllocations(t *testing.T) {
 		}
 	})
 	assert.Zero(t, allocs)
+	allocs = testing.AllocsPerRun(20, func() {
+		var spans [2]Span // stays on the stack
+		if _, err := ScanSpans(body, names, spans[:]); err != nil || spans[0] == (Span{}) {
+			t.Fatal(err, spans)
+		}
+	})
+	assert.Zero(t, allocs, "ScanSpans")
 }
 
 // FuzzScan compares Scan with what it replaces: json.Valid for validity,
@@ -138,7 +145,61 @@ func FuzzScan(f *testing.F) {
 		assert.Equal(t, probe != nil, res.Object, "object")
 		assert.Equal(t, isTask, res.Has&1 != 0, "task_id")
 		assert.Equal(t, isIDV, res.Has&2 != 0, "idv_task_id")
+
+		// ScanSpans learns the same, and each span it sets is the value
+		// encoding/json reads for that name.
+		spans := make([]Span, 2)
+		again, err := ScanSpans(data, []string{"task_id", "idv_task_id"}, spans)
+		require.NoError(t, err)
+		assert.Equal(t, res, again)
+		var ids struct {
+			TaskID    json.RawMessage `json:"task_id"`
+			IDVTaskID json.RawMessage `json:"idv_task_id"`
+		}
+		if json.Unmarshal(data, &ids) != nil {
+			assert.Equal(t, make([]Span, 2), spans, "spans of what is no object")
+			return
+		}
+		for n, raw := range []json.RawMessage{ids.TaskID, ids.IDVTaskID} {
+			if spans[n] != (Span{}) {
+				assert.Equal(t, string(raw), string(data[spans[n].Start:spans[n].End]))
+			}
+		}
 	})
+}
+
+func TestScanSpans(t *testing.T) {
+	t.Parallel()
+	names := []string{"task_id", "idv_task_id"}
+	for name, tc := range map[string]struct {
+		doc   string
+		want  Result
+		spans []string // the values found, "" for none
+	}{
+		"task":                 {`{"a": [1], "task_id" : 12 , "x": {"idv_task_id": 2}}`, Result{Object: true, Has: 1}, []string{`12`, ``}},
+		"string id":            {`{"idv_task_id":"7"}`, Result{Object: true, Has: 2}, []string{``, `"7"`}},
+		"both":                 {`{"idv_task_id": 2, "task_id": {"a": 1}}`, Result{Object: true, Has: 3}, []string{`{"a": 1}`, `2`}},
+		"escaped name":         {`{"task\u005fid": 1}`, Result{Object: true, Has: 1}, []string{``, ``}},
+		"other case":           {`{"TASK_ID": 1}`, Result{Object: true}, []string{``, ``}},
+		"other case and exact": {`{"task_id": 1, "Task_ID": 2}`, Result{Object: true, Has: 1, Duplicate: true}, []string{``, ``}},
+		"not an object":        {`[{"task_id": 1}]`, Result{}, []string{``, ``}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data := []byte(tc.doc)
+			spans := []Span{{1, 2}, {3, 4}} // cleared first
+			got, err := ScanSpans(data, names, spans)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+			for n, want := range tc.spans {
+				assert.Equal(t, want, string(data[spans[n].Start:spans[n].End]), names[n])
+			}
+		})
+	}
+	spans := []Span{{1, 2}, {3, 4}}
+	_, err := ScanSpans([]byte(`{"task_id": 1,}`), names, spans)
+	require.Error(t, err)
+	assert.Equal(t, make([]Span, 2), spans, "no spans for what is not JSON")
 }
 
 var memberNames = []string{"result", "comment_logs"}

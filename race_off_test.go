@@ -1,0 +1,5 @@
+//go:build !race
+
+package kryptogo
+
+const raceEnabled = false
