@@ -83,13 +83,8 @@ func (c *attemptCtx) start(parent context.Context, timeout time.Duration, guard 
 			stop()
 		}
 	}
-	if c.own {
-		d := time.Until(c.deadline)
-		if d <= 0 {
-			c.cancel(attemptDeadline)
-			return
-		}
-		t := armDeadline(c, d)
+	if c.own { // timeout > 0: WithTimeout's time.Until would read the clock again for it
+		t := armDeadline(c, timeout)
 		c.mu.Lock()
 		if c.state.Load() == attemptLive {
 			c.timer, t = t, nil
