@@ -15,12 +15,13 @@ import (
 // parent without a trace.
 //
 // It does what context.WithTimeout did for less: WithTimeout allocated a
-// timer and a cancelCtx per attempt, and net/http's transport, deriving
-// its own context, gave that cancelCtx a map of children. Here the timer
-// is a pooled one, re-armed (deadlineTimer), and the contexts derived from
-// this one register through its AfterFunc method, which the context
-// package uses for a parent it does not know: a slice, no map, no
-// goroutine.
+// runtime timer per attempt (and a closure for it). Here the timer is a
+// pooled one, re-armed (deadlineTimer), and the contexts derived from
+// this one (net/http's transport derives one) register through its
+// AfterFunc method, which the context package uses for a parent it does
+// not know: a slice, no goroutine. An attempt without a deadline of its
+// own needs no timer, and is context.WithCancel's context (base), as
+// WithTimeout's would be.
 type attemptCtx struct {
 	parent  context.Context
 	guard   *sendGuard
@@ -30,6 +31,13 @@ type attemptCtx struct {
 	own      bool      // deadline is set
 	done     chan struct{}
 	state    atomic.Int32 // live, or why it ended (attemptCanceled...)
+
+	// base is the context of an attempt without a deadline of its own
+	// (none, or the parent's is sooner): context.WithCancel's, as
+	// WithTimeout would return, whose children cost less than AfterFunc's
+	// registrations (a map, once); nil when the attempt has a deadline.
+	base       context.Context
+	baseCancel context.CancelFunc
 
 	mu         sync.Mutex
 	funcs      []afterFunc  // registered by AfterFunc, run when it ends
@@ -56,12 +64,16 @@ type afterFunc struct {
 // timeout from now (none when 0), or with the parent if that comes first.
 func (c *attemptCtx) start(parent context.Context, timeout time.Duration, guard *sendGuard) {
 	c.parent, c.guard = parent, guard
-	c.done = make(chan struct{})
 	if timeout > 0 {
 		c.deadline = time.Now().Add(timeout)
 		cur, ok := parent.Deadline()
 		c.own = !ok || !cur.Before(c.deadline) // as WithTimeout: the parent's if sooner
 	}
+	if !c.own {
+		c.base, c.baseCancel = context.WithCancel(parent)
+		return
+	}
+	c.done = make(chan struct{})
 	if pdone := parent.Done(); pdone != nil {
 		select {
 		case <-pdone:
@@ -83,16 +95,14 @@ func (c *attemptCtx) start(parent context.Context, timeout time.Duration, guard 
 			stop()
 		}
 	}
-	if c.own { // timeout > 0: WithTimeout's time.Until would read the clock again for it
-		t := armDeadline(c, timeout)
-		c.mu.Lock()
-		if c.state.Load() == attemptLive {
-			c.timer, t = t, nil
-		}
-		c.mu.Unlock()
-		if t != nil {
-			t.release()
-		}
+	t := armDeadline(c, timeout) // for timeout, not WithTimeout's time.Until: one clock read
+	c.mu.Lock()
+	if c.state.Load() == attemptLive {
+		c.timer, t = t, nil
+	}
+	c.mu.Unlock()
+	if t != nil {
+		t.release()
 	}
 }
 
@@ -102,6 +112,10 @@ func (c *attemptCtx) parentDone() { c.cancel(attemptParentDone) }
 // contexts derived from it end (synchronously, as a cancelCtx's children
 // do), and its timer and its wait for the parent stop.
 func (c *attemptCtx) cancel(why int32) {
+	if c.base != nil {
+		c.baseCancel()
+		return
+	}
 	c.mu.Lock()
 	if c.state.Load() != attemptLive {
 		c.mu.Unlock()
@@ -134,12 +148,20 @@ func (c *attemptCtx) Deadline() (time.Time, bool) {
 }
 
 // Done returns a channel closed when the attempt ends.
-func (c *attemptCtx) Done() <-chan struct{} { return c.done }
+func (c *attemptCtx) Done() <-chan struct{} {
+	if c.base != nil {
+		return c.base.Done()
+	}
+	return c.done
+}
 
 // Err returns why the attempt ended, as a context of WithTimeout would:
 // context.DeadlineExceeded at its deadline, context.Canceled at its end,
 // the parent's error when the parent ended first; nil while it runs.
 func (c *attemptCtx) Err() error {
+	if c.base != nil {
+		return c.base.Err()
+	}
 	switch c.state.Load() {
 	case attemptCanceled:
 		return context.Canceled
@@ -162,6 +184,8 @@ func (c *attemptCtx) Value(key any) any {
 		return c.guard
 	case c.tracing && key == clientTraceKey:
 		return &c.guard.trace
+	case c.base != nil:
+		return c.base.Value(key) // its cancelCtx: derived contexts become its children
 	}
 	return c.parent.Value(key)
 }
@@ -172,6 +196,9 @@ func (c *attemptCtx) Value(key any) any {
 // parent it does not know: context.WithCancel and the like register a
 // derived context here.
 func (c *attemptCtx) AfterFunc(f func()) func() bool {
+	if c.base != nil {
+		return context.AfterFunc(c.base, f)
+	}
 	c.mu.Lock()
 	if c.state.Load() != attemptLive {
 		c.mu.Unlock()
