@@ -174,10 +174,13 @@ func (c *attemptCtx) Err() error {
 }
 
 // Value answers the guard's and the trace's keys, and asks the parent for
-// any other. The context package's own key finds the parent's cancelCtx,
-// whose Done is not this context's: a derived context registers through
-// AfterFunc, and context.Cause reports the parent's cause, or this
-// context's Err when the parent has none (it ended this one).
+// any other but the context package's key of a cancelCtx (context.Cause
+// asks for it): that one finds the parent's cancelCtx only once the
+// parent ended this context, so that Cause reports the parent's cause
+// then and this context's Err otherwise, on every Go (before Go 1.25,
+// Cause took the parent's nil cause for this context's). A context
+// derived from this one registers through AfterFunc either way (the
+// parent's cancelCtx is not this one's Done).
 func (c *attemptCtx) Value(key any) any {
 	switch {
 	case key == guardKey{}:
@@ -186,6 +189,8 @@ func (c *attemptCtx) Value(key any) any {
 		return &c.guard.trace
 	case c.base != nil:
 		return c.base.Value(key) // its cancelCtx: derived contexts become its children
+	case key == cancelCtxKey && cancelCtxKey != nil && c.state.Load() != attemptParentDone:
+		return nil
 	}
 	return c.parent.Value(key)
 }
@@ -266,3 +271,21 @@ func (t *deadlineTimer) release() {
 		deadlineTimers.Put(t)
 	}
 }
+
+// cancelCtxKey is the key under which the context package finds the
+// cancelCtx a context derives from, read once from a canceled context
+// that records the keys context.Cause asks it for (nil if not one key).
+var cancelCtxKey = func() any {
+	probe := &causeProbe{keyProbe: keyProbe{Context: context.Background()}}
+	_ = context.Cause(probe)
+	if probe.asked != 1 {
+		return nil
+	}
+	return probe.key
+}()
+
+// causeProbe is a canceled keyProbe: context.Cause asks a context that
+// did not end for no key.
+type causeProbe struct{ keyProbe }
+
+func (*causeProbe) Err() error { return context.Canceled }

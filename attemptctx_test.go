@@ -190,6 +190,7 @@ func testAttemptContextAfterFunc(t *testing.T, timeout time.Duration) {
 	assert.Equal(t, int32(1), ran.Load())
 	assert.Equal(t, int32(0), unregistered.Load())
 	assert.ErrorIs(t, context.Cause(ctx), context.Canceled)
+	assert.NotNil(t, cancelCtxKey, "the context package's key is found on this Go version")
 }
 
 // Attempts leave no goroutine and no timer behind: after many calls, some
