@@ -14,37 +14,39 @@ import (
 // httptrace.ClientTrace, as httptrace.WithClientTrace would add it for a
 // parent without a trace.
 //
-// It does what context.WithTimeout did for less: WithTimeout allocated a
-// runtime timer per attempt (and a closure for it). Here the timer is a
-// pooled one, re-armed (deadlineTimer), and the contexts derived from
-// this one (net/http's transport derives one) register through its
-// AfterFunc method, which the context package uses for a parent it does
-// not know: a slice, no goroutine. An attempt without a deadline of its
-// own needs no timer, and is context.WithCancel's context (base), as
-// WithTimeout's would be.
+// Under a caller's context that can end (a server's request context), it
+// is context.WithTimeout's (or WithCancel's, without a deadline of its
+// own), held as base: only the context package's own contexts are told of
+// their parent's end before the parent's cancel returns, and the send of
+// a fenced create must be cut then (createonce_lease.go); context.AfterFunc
+// would tell this one on a goroutine of its own, later.
+//
+// Under one that cannot end (context.Background, WithoutCancel), it does
+// what WithTimeout did for less: WithTimeout allocated a runtime timer per
+// attempt (and a closure for it); here the timer is a pooled one, re-armed
+// (deadlineTimer), and the contexts derived from this one (net/http's
+// transport derives one) register through its AfterFunc method, which the
+// context package uses for a parent it does not know: a slice, no
+// goroutine, no map.
 type attemptCtx struct {
 	parent  context.Context
 	guard   *sendGuard
 	tracing bool
 
-	deadline time.Time // the attempt's own, when sooner than the parent's
-	own      bool      // deadline is set
-	done     chan struct{}
-	state    atomic.Int32 // live, or why it ended (attemptCanceled...)
-
-	// base is the context of an attempt without a deadline of its own
-	// (none, or the parent's is sooner): context.WithCancel's, as
-	// WithTimeout would return, whose children cost less than AfterFunc's
-	// registrations (a map, once); nil when the attempt has a deadline.
+	// base is WithTimeout's or WithCancel's context under a parent that
+	// can end; nil: this type's own deadline and cancellation.
 	base       context.Context
 	baseCancel context.CancelFunc
 
-	mu         sync.Mutex
-	funcs      []afterFunc  // registered by AfterFunc, run when it ends
-	inline     [2]afterFunc // funcs' first: net/http's transport registers one
-	nextFunc   int
-	stopParent func() bool    // ends the wait for the parent's end
-	timer      *deadlineTimer // armed for deadline; nil: none
+	deadline time.Time
+	done     chan struct{}
+	state    atomic.Int32 // live, or why it ended (attemptCanceled...)
+
+	mu       sync.Mutex
+	funcs    []afterFunc  // registered by AfterFunc, run when it ends
+	inline   [2]afterFunc // funcs' first: net/http's transport registers one
+	nextFunc int
+	timer    *deadlineTimer // armed for deadline; nil: none
 }
 
 // Why an attemptCtx ended.
@@ -52,7 +54,6 @@ const (
 	attemptLive int32 = iota
 	attemptCanceled
 	attemptDeadline
-	attemptParentDone // Err and the cause are the parent's
 )
 
 type afterFunc struct {
@@ -64,40 +65,24 @@ type afterFunc struct {
 // timeout from now (none when 0), or with the parent if that comes first.
 func (c *attemptCtx) start(parent context.Context, timeout time.Duration, guard *sendGuard) {
 	c.parent, c.guard = parent, guard
-	if timeout > 0 {
-		c.deadline = time.Now().Add(timeout)
-		cur, ok := parent.Deadline()
-		c.own = !ok || !cur.Before(c.deadline) // as WithTimeout: the parent's if sooner
-	}
-	if !c.own {
+	switch {
+	case timeout <= 0:
 		c.base, c.baseCancel = context.WithCancel(parent)
+		return
+	case parent.Done() != nil:
+		c.base, c.baseCancel = context.WithTimeout(parent, timeout)
+		return
+	}
+	// A parent that never ends, but may have a deadline (a custom one).
+	c.deadline = time.Now().Add(timeout)
+	if cur, ok := parent.Deadline(); ok && cur.Before(c.deadline) {
+		c.base, c.baseCancel = context.WithCancel(parent) // as WithTimeout: the parent's if sooner
 		return
 	}
 	c.done = make(chan struct{})
-	if pdone := parent.Done(); pdone != nil {
-		select {
-		case <-pdone:
-			c.cancel(attemptParentDone)
-			return
-		default:
-		}
-		// The parent's end reaches this context through a goroutine that
-		// context.AfterFunc starts then, and at once for a parent that is
-		// no context of the context package's (it waits on a goroutine).
-		stop := context.AfterFunc(parent, c.parentDone)
-		c.mu.Lock()
-		if c.state.Load() == attemptLive {
-			c.stopParent = stop
-			stop = nil
-		}
-		c.mu.Unlock()
-		if stop != nil {
-			stop()
-		}
-	}
 	t := armDeadline(c, timeout) // for timeout, not WithTimeout's time.Until: one clock read
 	c.mu.Lock()
-	if c.state.Load() == attemptLive {
+	if c.state.Load() == attemptLive { // it may have fired already
 		c.timer, t = t, nil
 	}
 	c.mu.Unlock()
@@ -106,11 +91,9 @@ func (c *attemptCtx) start(parent context.Context, timeout time.Duration, guard 
 	}
 }
 
-func (c *attemptCtx) parentDone() { c.cancel(attemptParentDone) }
-
 // cancel ends c for the reason why, once: its Done channel closes, the
 // contexts derived from it end (synchronously, as a cancelCtx's children
-// do), and its timer and its wait for the parent stop.
+// do), and its timer stops.
 func (c *attemptCtx) cancel(why int32) {
 	if c.base != nil {
 		c.baseCancel()
@@ -122,15 +105,12 @@ func (c *attemptCtx) cancel(why int32) {
 		return
 	}
 	c.state.Store(why)
-	funcs, stop, timer := c.funcs, c.stopParent, c.timer
-	c.funcs, c.stopParent, c.timer = nil, nil, nil
+	funcs, timer := c.funcs, c.timer
+	c.funcs, c.timer = nil, nil
 	if c.done != nil { // nil only for a guard built without an attempt (tests)
 		close(c.done)
 	}
 	c.mu.Unlock()
-	if stop != nil && why != attemptParentDone {
-		stop()
-	}
 	if timer != nil {
 		timer.release()
 	}
@@ -141,10 +121,10 @@ func (c *attemptCtx) cancel(why int32) {
 
 // Deadline returns the attempt's deadline, or the parent's when sooner.
 func (c *attemptCtx) Deadline() (time.Time, bool) {
-	if c.own {
-		return c.deadline, true
+	if c.base != nil {
+		return c.base.Deadline()
 	}
-	return c.parent.Deadline()
+	return c.deadline, true
 }
 
 // Done returns a channel closed when the attempt ends.
@@ -167,20 +147,17 @@ func (c *attemptCtx) Err() error {
 		return context.Canceled
 	case attemptDeadline:
 		return context.DeadlineExceeded
-	case attemptParentDone:
-		return c.parent.Err()
 	}
 	return nil
 }
 
-// Value answers the guard's and the trace's keys, and asks the parent for
-// any other but the context package's key of a cancelCtx (context.Cause
-// asks for it): that one finds the parent's cancelCtx only once the
-// parent ended this context, so that Cause reports the parent's cause
-// then and this context's Err otherwise, on every Go (before Go 1.25,
-// Cause took the parent's nil cause for this context's). A context
-// derived from this one registers through AfterFunc either way (the
-// parent's cancelCtx is not this one's Done).
+// Value answers the guard's and the trace's keys, and asks base, or the
+// parent, for any other; but for the context package's key of a
+// cancelCtx (context.Cause asks for it), which a parent that never ends
+// does not answer: Cause reports this context's Err on every Go (before
+// Go 1.25, it took a cancelCtx's nil cause found behind a custom context
+// for the custom context's), and a derived context registers through
+// AfterFunc.
 func (c *attemptCtx) Value(key any) any {
 	switch {
 	case key == guardKey{}:
@@ -189,7 +166,7 @@ func (c *attemptCtx) Value(key any) any {
 		return &c.guard.trace
 	case c.base != nil:
 		return c.base.Value(key) // its cancelCtx: derived contexts become its children
-	case key == cancelCtxKey && cancelCtxKey != nil && c.state.Load() != attemptParentDone:
+	case key == cancelCtxKey && cancelCtxKey != nil:
 		return nil
 	}
 	return c.parent.Value(key)

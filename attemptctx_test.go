@@ -93,7 +93,15 @@ func TestAttemptContextKeepsDialerHooks(t *testing.T) {
 // it (net/http's transport derives one) ends with it, with that cause.
 func TestAttemptContextDeadline(t *testing.T) {
 	t.Parallel()
-	ctx, guard := attemptContext(t.Context(), 20*time.Millisecond, http.MethodGet, true)
+	// The attempt's own context under a parent that never ends, and
+	// WithTimeout's under one that can.
+	for _, parent := range []context.Context{context.Background(), t.Context()} {
+		testAttemptContextDeadline(t, parent)
+	}
+}
+
+func testAttemptContextDeadline(t *testing.T, parent context.Context) {
+	ctx, guard := attemptContext(parent, 20*time.Millisecond, http.MethodGet, true)
 	defer guard.end()
 	child, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -168,13 +176,15 @@ func TestAttemptContextParentCause(t *testing.T) {
 // an attempt that ended.
 func TestAttemptContextAfterFunc(t *testing.T) {
 	t.Parallel()
-	for _, timeout := range []time.Duration{time.Minute, 0} {
-		testAttemptContextAfterFunc(t, timeout)
+	for _, parent := range []context.Context{context.Background(), t.Context()} {
+		for _, timeout := range []time.Duration{time.Minute, 0} {
+			testAttemptContextAfterFunc(t, parent, timeout)
+		}
 	}
 }
 
-func testAttemptContextAfterFunc(t *testing.T, timeout time.Duration) {
-	ctx, guard := attemptContext(t.Context(), timeout, http.MethodGet, true)
+func testAttemptContextAfterFunc(t *testing.T, parent context.Context, timeout time.Duration) {
+	ctx, guard := attemptContext(parent, timeout, http.MethodGet, true)
 	var ran, unregistered atomic.Int32
 	stop := context.AfterFunc(ctx, func() { unregistered.Add(1) })
 	done := make(chan struct{})
@@ -197,9 +207,13 @@ func testAttemptContextAfterFunc(t *testing.T, timeout time.Duration) {
 // of them ended by their deadline, the goroutines are as many as before.
 func TestAttemptContextLeavesNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
-	parent, cancel := context.WithCancel(context.Background())
+	cancelable, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i := range 2000 {
+		parent := cancelable
+		if i%2 == 0 {
+			parent = context.Background()
+		}
 		timeout := time.Minute
 		if i%100 == 0 {
 			timeout = time.Millisecond
@@ -220,12 +234,15 @@ func TestAttemptContextLeavesNoGoroutine(t *testing.T) {
 }
 
 // An attempt's context, with the context net/http's transport derives
-// from it, costs no more allocations than context.WithTimeout's did (13
-// with a timer, 11 without).
+// from it: 10 allocations under a parent that never ends, where
+// context.WithTimeout's took 13 (its timer); context.WithCancel's (11)
+// under one that can, without a timeout.
 func TestAttemptContextAllocs(t *testing.T) {
-	parent, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for timeout, most := range map[time.Duration]float64{time.Minute: 13, 0: 11} {
+	for timeout, most := range map[time.Duration]float64{time.Minute: 10, 0: 11} {
+		parent := context.Background() // the attempt's own context
+		if timeout == 0 {
+			parent = t.Context() // context.WithCancel's
+		}
 		allocs := testing.AllocsPerRun(200, func() {
 			ctx, guard := attemptContext(parent, timeout, http.MethodGet, true)
 			child, cancelChild := context.WithCancelCause(ctx)
@@ -235,5 +252,31 @@ func TestAttemptContextAllocs(t *testing.T) {
 		})
 		t.Logf("allocations per attempt context (timeout %v): %v", timeout, allocs)
 		assert.LessOrEqual(t, allocs, most)
+	}
+}
+
+// The caller's cancellation reaches the attempt and the contexts derived
+// from it (net/http's transport's) before the caller's cancel returns, as
+// it reaches a cancelCtx's children: a fenced create's send is cut when
+// its lease runs out, before another caller may take its key over.
+func TestAttemptContextCallerCancelReachesAtOnce(t *testing.T) {
+	t.Parallel()
+	cut := errors.New("cut")
+	for _, timeout := range []time.Duration{time.Minute, 0} {
+		for range 100 {
+			parent, cancel := context.WithCancelCause(t.Context())
+			ctx, guard := attemptContext(parent, timeout, http.MethodPost, true)
+			child, cancelChild := context.WithCancelCause(ctx)
+			cancel(cut)
+			select {
+			case <-child.Done():
+			default:
+				t.Fatalf("timeout %v: the caller's cancellation had not reached a derived context when cancel returned", timeout)
+			}
+			assert.ErrorIs(t, ctx.Err(), context.Canceled)
+			assert.ErrorIs(t, context.Cause(child), cut)
+			cancelChild(nil)
+			guard.end()
+		}
 	}
 }
