@@ -2,9 +2,12 @@ package kryptogo
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,7 +68,7 @@ func TestAttemptContextKeepsDialerHooks(t *testing.T) {
 	t.Parallel()
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		for _, sequential := range []bool{true, false} {
-			g := newSendGuard(method, sequential, func() {})
+			g := newSendGuard(method, sequential)
 			assert.False(t, hasNetHooks(&g.trace), "%s sequential=%v", method, sequential)
 		}
 	}
@@ -83,4 +86,197 @@ func TestAttemptContextKeepsDialerHooks(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, res.Body.Close())
 	assert.True(t, dialed, "the caller's dialer hook still runs under the attempt's context")
+}
+
+// The attempt's context behaves as context.WithTimeout's did: it ends at
+// its deadline with context.DeadlineExceeded, and a context derived from
+// it (net/http's transport derives one) ends with it, with that cause.
+func TestAttemptContextDeadline(t *testing.T) {
+	t.Parallel()
+	// The attempt's own context under a parent that never ends, and
+	// WithTimeout's under one that can.
+	for _, parent := range []context.Context{context.Background(), t.Context()} {
+		testAttemptContextDeadline(t, parent)
+	}
+}
+
+func testAttemptContextDeadline(t *testing.T, parent context.Context) {
+	ctx, guard := attemptContext(parent, 20*time.Millisecond, http.MethodGet, true)
+	defer guard.end()
+	child, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	deadline, ok := ctx.Deadline()
+	require.True(t, ok)
+	assert.WithinDuration(t, time.Now().Add(20*time.Millisecond), deadline, 20*time.Millisecond)
+	assert.NoError(t, ctx.Err())
+	assert.NoError(t, context.Cause(ctx))
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the deadline did not end the attempt")
+	}
+	assert.False(t, time.Now().Before(deadline), "ended before its deadline")
+	assert.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+	assert.ErrorIs(t, context.Cause(ctx), context.DeadlineExceeded)
+	assert.ErrorIs(t, child.Err(), context.DeadlineExceeded)
+	assert.ErrorIs(t, context.Cause(child), context.DeadlineExceeded)
+	guard.end() // after the deadline: changes nothing
+	assert.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+}
+
+// A caller's deadline sooner than the attempt's timeout is the attempt's,
+// and its end is the caller's.
+func TestAttemptContextParentDeadlineFirst(t *testing.T) {
+	t.Parallel()
+	parent, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	ctx, guard := attemptContext(parent, time.Hour, http.MethodGet, true)
+	defer guard.end()
+	want, _ := parent.Deadline()
+	got, ok := ctx.Deadline()
+	require.True(t, ok)
+	assert.Equal(t, want, got)
+	<-ctx.Done()
+	assert.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+}
+
+// The caller's cancellation reaches the attempt and the contexts derived
+// from it, with the caller's cause; an attempt under a caller's context
+// that already ended ends at once.
+func TestAttemptContextParentCause(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("caller gave up")
+	parent, cancel := context.WithCancelCause(t.Context())
+	ctx, guard := attemptContext(parent, time.Minute, http.MethodGet, true)
+	defer guard.end()
+	child, cancelChild := context.WithCancel(ctx)
+	defer cancelChild()
+	cancel(cause)
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller's cancellation did not reach a derived context")
+	}
+	assert.ErrorIs(t, ctx.Err(), context.Canceled)
+	assert.ErrorIs(t, context.Cause(ctx), cause)
+	assert.ErrorIs(t, context.Cause(child), cause)
+
+	ended, guard2 := attemptContext(parent, time.Minute, http.MethodPost, false)
+	defer guard2.end()
+	select {
+	case <-ended.Done():
+	default:
+		t.Fatal("an attempt under an ended context is live")
+	}
+	assert.ErrorIs(t, context.Cause(ended), cause)
+}
+
+// The attempt's AfterFunc (how derived contexts register) runs what it
+// was given once at the end, not at all once unregistered, and at once for
+// an attempt that ended.
+func TestAttemptContextAfterFunc(t *testing.T) {
+	t.Parallel()
+	for _, parent := range []context.Context{context.Background(), t.Context()} {
+		for _, timeout := range []time.Duration{time.Minute, 0} {
+			testAttemptContextAfterFunc(t, parent, timeout)
+		}
+	}
+}
+
+func testAttemptContextAfterFunc(t *testing.T, parent context.Context, timeout time.Duration) {
+	ctx, guard := attemptContext(parent, timeout, http.MethodGet, true)
+	var ran, unregistered atomic.Int32
+	stop := context.AfterFunc(ctx, func() { unregistered.Add(1) })
+	done := make(chan struct{})
+	context.AfterFunc(ctx, func() { ran.Add(1); close(done) })
+	assert.True(t, stop())
+	assert.False(t, stop())
+	guard.end()
+	<-done
+	late := make(chan struct{})
+	context.AfterFunc(ctx, func() { close(late) })
+	<-late
+	guard.end()
+	assert.Equal(t, int32(1), ran.Load())
+	assert.Equal(t, int32(0), unregistered.Load())
+	assert.ErrorIs(t, context.Cause(ctx), context.Canceled)
+	assert.NotNil(t, cancelCtxKey, "the context package's key is found on this Go version")
+}
+
+// Attempts leave no goroutine and no timer behind: after many calls, some
+// of them ended by their deadline, the goroutines are as many as before.
+func TestAttemptContextLeavesNoGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cancelable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 2000 {
+		parent := cancelable
+		if i%2 == 0 {
+			parent = context.Background()
+		}
+		timeout := time.Minute
+		if i%100 == 0 {
+			timeout = time.Millisecond
+		}
+		ctx, guard := attemptContext(parent, timeout, http.MethodGet, true)
+		child, cancelChild := context.WithCancel(ctx)
+		if timeout == time.Millisecond {
+			<-child.Done()
+		}
+		cancelChild()
+		guard.end()
+	}
+	after := runtime.NumGoroutine()
+	for deadline := time.Now().Add(5 * time.Second); after > before && time.Now().Before(deadline); after = runtime.NumGoroutine() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, after, before, "goroutines left behind")
+}
+
+// An attempt's context, with the context net/http's transport derives
+// from it: 10 allocations under a parent that never ends, where
+// context.WithTimeout's took 13 (its timer); context.WithCancel's (11)
+// under one that can, without a timeout.
+func TestAttemptContextAllocs(t *testing.T) {
+	for timeout, most := range map[time.Duration]float64{time.Minute: 10, 0: 11} {
+		parent := context.Background() // the attempt's own context
+		if timeout == 0 {
+			parent = t.Context() // context.WithCancel's
+		}
+		allocs := testing.AllocsPerRun(200, func() {
+			ctx, guard := attemptContext(parent, timeout, http.MethodGet, true)
+			child, cancelChild := context.WithCancelCause(ctx)
+			_ = child.Done()
+			cancelChild(nil)
+			guard.end()
+		})
+		t.Logf("allocations per attempt context (timeout %v): %v", timeout, allocs)
+		assert.LessOrEqual(t, allocs, most)
+	}
+}
+
+// The caller's cancellation reaches the attempt and the contexts derived
+// from it (net/http's transport's) before the caller's cancel returns, as
+// it reaches a cancelCtx's children: a fenced create's send is cut when
+// its lease runs out, before another caller may take its key over.
+func TestAttemptContextCallerCancelReachesAtOnce(t *testing.T) {
+	t.Parallel()
+	cut := errors.New("cut")
+	for _, timeout := range []time.Duration{time.Minute, 0} {
+		for range 100 {
+			parent, cancel := context.WithCancelCause(t.Context())
+			ctx, guard := attemptContext(parent, timeout, http.MethodPost, true)
+			child, cancelChild := context.WithCancelCause(ctx)
+			cancel(cut)
+			select {
+			case <-child.Done():
+			default:
+				t.Fatalf("timeout %v: the caller's cancellation had not reached a derived context when cancel returned", timeout)
+			}
+			assert.ErrorIs(t, ctx.Err(), context.Canceled)
+			assert.ErrorIs(t, context.Cause(child), cut)
+			cancelChild(nil)
+			guard.end()
+		}
+	}
 }

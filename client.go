@@ -54,10 +54,9 @@ type Client struct {
 	keys IdempotencyStore
 	// keyLease is how long a create holds its key between renewals.
 	keyLease time.Duration
-	// apiLag is how far, in nanoseconds, the API's clock ran behind the
-	// client's by the Date of the latest answer; 0 when ahead or unknown
-	// (a pointer: Client is copied by value).
-	apiLag *atomic.Int64
+	// clock is what the client knows of the API's clock, from the Date of
+	// its answers (a pointer: Client is copied by value).
+	clock *apiClock
 
 	// Test hooks: how to wait, and what time it is.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -114,7 +113,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		blindWarned: new(atomic.Bool),
 		keys:        s.keys,
 		keyLease:    defaultKeyLease,
-		apiLag:      new(atomic.Int64),
+		clock:       new(apiClock),
 		sleep:       sleepContext,
 		now:         time.Now,
 	}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
@@ -182,19 +183,54 @@ func recordResponse(cfg *callConfig, res result, mask *callMask) {
 
 // recordDate notes the Date header of an answer, when it has one that
 // parses: the client keeps how far the API's clock runs behind its own
-// (apiLag), and a call made withServerDate gets the date.
+// (apiClock), and a call made withServerDate gets the date.
+//
+// A Date is parsed, and the client's lag written, once per value and
+// second of the client's clock: every answer of a second carries the same
+// Date, and the callers of a busy client would otherwise all write one
+// cache line. The lag kept is the first answer's, the closest to the
+// API's clock (a Date is cut to the second); a Date repeated for longer
+// (a cache's) is read again, as every answer was.
 func (c *Client) recordDate(cfg *callConfig, res result) {
 	if res.status == 0 {
 		return
 	}
-	date, err := http.ParseTime(res.header.Get("Date"))
-	if err != nil {
-		return
+	raw := res.header.Get("Date")
+	now := c.now()
+	seen := c.clock.seen.Load()
+	if seen == nil || seen.raw != raw || now.Sub(seen.at) >= time.Second || now.Before(seen.at) {
+		var date time.Time
+		var err error
+		if seen != nil && seen.raw == raw {
+			date, err = seen.date, seen.err
+		} else {
+			date, err = http.ParseTime(raw)
+		}
+		seen = &seenDate{raw: raw, date: date, err: err, at: now}
+		if err == nil {
+			c.clock.lag.Store(int64(apiClockLag(now, date)))
+		}
+		c.clock.seen.Store(seen)
 	}
-	c.apiLag.Store(int64(apiClockLag(c.now(), date)))
-	if cfg.date != nil {
-		*cfg.date = date
+	if seen.err == nil && cfg.date != nil {
+		*cfg.date = seen.date
 	}
+}
+
+// apiClock is what a client knows of the API's clock.
+type apiClock struct {
+	// lag is how far, in nanoseconds, the API's clock ran behind the
+	// client's by the Date of the latest answers; 0 when ahead or unknown.
+	lag  atomic.Int64
+	seen atomic.Pointer[seenDate] // the last Date read
+}
+
+// seenDate is a Date header as read, and when by the client's clock.
+type seenDate struct {
+	raw  string
+	date time.Time
+	err  error // it did not parse
+	at   time.Time
 }
 
 // maxAPIClockLag bounds how far behind the client's the API's clock is
@@ -215,7 +251,7 @@ func apiClockLag(now, date time.Time) time.Duration {
 // send time is recorded by it, since the API dates its tasks by its clock
 // and another process may look the create up.
 func (c *Client) apiNow() time.Time {
-	return c.now().Add(-time.Duration(c.apiLag.Load()))
+	return c.now().Add(-time.Duration(c.clock.lag.Load()))
 }
 
 // rawResponse keeps the JSON a top-level response was decoded from. The

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -263,4 +264,58 @@ func fuzzCut[T any, P interface {
 	}
 	require.NoError(t, wholeErr, "cut what encoding/json refuses")
 	assert.Equal(t, whole, cut)
+}
+
+// recordDate reads an answer's Date once per distinct value within a
+// second of the client's clock: 64 callers getting the same Date neither
+// parse it again nor write the client's lag (a cache line all of them
+// share). A Date repeated for longer (a cache's), a new Date, or a clock
+// that moved back is read again, as every answer was.
+func TestRecordDateReadsEachDateOnce(t *testing.T) {
+	c := offlineClient(t)
+	date := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	var now time.Time
+	c.now = func() time.Time { return now }
+	answer := func(raw string) time.Time {
+		var got time.Time
+		cfg := c.cfg
+		cfg.date = &got
+		c.recordDate(&cfg, result{status: http.StatusOK, header: http.Header{"Date": {raw}}})
+		return got
+	}
+	lag := func() time.Duration { return time.Duration(c.clock.lag.Load()) }
+	raw := date.Format(http.TimeFormat)
+
+	now = date.Add(300 * time.Millisecond)
+	assert.Equal(t, date, answer(raw))
+	assert.Equal(t, 300*time.Millisecond, lag())
+	seen := c.clock.seen.Load()
+
+	now = date.Add(900 * time.Millisecond) // same Date, same second: nothing written
+	assert.Equal(t, date, answer(raw), "the date is still handed to the call")
+	assert.Equal(t, 300*time.Millisecond, lag())
+	assert.Same(t, seen, c.clock.seen.Load())
+	cfg, res := c.cfg, result{status: http.StatusOK, header: http.Header{"Date": {raw}}}
+	cfg.date = new(time.Time)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { c.recordDate(&cfg, res) }))
+
+	now = date.Add(1500 * time.Millisecond) // the same Date a second on: read again
+	answer(raw)
+	assert.Equal(t, 1500*time.Millisecond, lag())
+
+	next := date.Add(time.Second)
+	assert.Equal(t, next, answer(next.Format(http.TimeFormat)))
+	assert.Equal(t, 500*time.Millisecond, lag())
+
+	now = date // the clock went back
+	answer(next.Format(http.TimeFormat))
+	assert.Zero(t, lag(), "an API clock ahead is no lag")
+
+	for _, bad := range []string{"", "yesterday"} {
+		assert.True(t, answer(bad).IsZero(), "%q", bad)
+		assert.Zero(t, lag(), "%q changes nothing", bad)
+	}
+	now = date.Add(2 * time.Hour)
+	answer(raw)
+	assert.Equal(t, maxAPIClockLag, lag(), "bounded")
 }

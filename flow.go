@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,13 +33,20 @@ type retryBudget struct {
 	mu       sync.Mutex
 	tokens   int
 	capacity int
+	// full mirrors tokens == capacity, written under mu: the refund of a
+	// call that needed no retry, most calls', reads it and writes nothing
+	// when the bucket is full, so that busy callers do not all take one
+	// lock and write one cache line per call.
+	full atomic.Bool
 }
 
 func newRetryBudget(capacity int) *retryBudget {
 	if capacity <= 0 {
 		return nil
 	}
-	return &retryBudget{tokens: capacity, capacity: capacity}
+	b := &retryBudget{tokens: capacity, capacity: capacity}
+	b.full.Store(true)
+	return b
 }
 
 // take spends cost tokens, or reports false when fewer are left; the
@@ -53,6 +61,7 @@ func (b *retryBudget) take(cost int) (budgetChange, bool) {
 		return budgetChange{exhausted: true, available: b.tokens, capacity: b.capacity}, false
 	}
 	b.tokens -= cost
+	b.full.Store(b.tokens == b.capacity)
 	return budgetChange{spent: cost, available: b.tokens, capacity: b.capacity}, true
 }
 
@@ -61,10 +70,14 @@ func (b *retryBudget) refund(n int) budgetChange {
 	if b == nil {
 		return budgetChange{}
 	}
+	if b.full.Load() {
+		return budgetChange{available: b.capacity, capacity: b.capacity}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	refunded := min(n, b.capacity-b.tokens)
 	b.tokens += refunded
+	b.full.Store(b.tokens == b.capacity)
 	return budgetChange{refunded: refunded, available: b.tokens, capacity: b.capacity}
 }
 
@@ -74,6 +87,9 @@ type pauseGate struct {
 	mu     sync.Mutex
 	until  time.Time
 	shared time.Time // the last end read from a PauseStore (extendShared)
+	// paused is set, under mu, once a pause was ever set: until then every
+	// attempt reads it and takes no lock.
+	paused atomic.Bool
 }
 
 // extend makes the pause last at least until t.
@@ -82,6 +98,7 @@ func (g *pauseGate) extend(t time.Time) {
 	defer g.mu.Unlock()
 	if t.After(g.until) {
 		g.until = t
+		g.paused.Store(true)
 	}
 }
 
@@ -103,10 +120,14 @@ func (g *pauseGate) extendShared(until, now time.Time) {
 	}
 	if until.After(g.until) {
 		g.until = until
+		g.paused.Store(true)
 	}
 }
 
 func (g *pauseGate) end() time.Time {
+	if !g.paused.Load() {
+		return time.Time{}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.until
@@ -139,13 +160,14 @@ func (fl *flow) pausedFor(now time.Time) time.Duration {
 	return max(fl.gate.end().Sub(now), 0)
 }
 
-// pauseEnd returns the end of the pause in force at now: the shared one
-// read from the store (kept in the local gate too), or the local one alone
-// when there is no store or it fails (fail open, pause_store.go).
-func (fl *flow) pauseEnd(ctx context.Context, cfg *callConfig, now time.Time) time.Time {
+// pauseEnd returns the end of the pause in force: the shared one read
+// from the store (kept in the local gate too, as of now's time), or the
+// local one alone when there is no store or it fails (fail open,
+// pause_store.go). The clock is read only for the store's answer.
+func (fl *flow) pauseEnd(ctx context.Context, cfg *callConfig, now func() time.Time) time.Time {
 	if fl.shared != nil {
 		if until, ok := fl.shared.read(ctx, cfg); ok {
-			fl.gate.extendShared(until, now)
+			fl.gate.extendShared(until, now())
 		}
 	}
 	return fl.gate.end()
@@ -198,13 +220,17 @@ func (c *Client) startCall(cfg *callConfig) *callFlow {
 // context's deadline; last is the previous attempt's failure, if any.
 func (f *callFlow) beforeAttempt(ctx context.Context, method, path string, last error) error {
 	for {
-		end := f.flow.pauseEnd(ctx, f.cfg, f.c.now())
-		left := end.Sub(f.c.now())
-		if !end.After(f.waited) || left <= 0 {
+		end := f.flow.pauseEnd(ctx, f.cfg, f.c.now)
+		if !end.After(f.waited) { // no pause (a zero end), or one waited through: no clock read
+			return nil
+		}
+		now := f.c.now()
+		left := end.Sub(now)
+		if left <= 0 {
 			return nil
 		}
 		f.obs.pauseStart(left)
-		if deadline, ok := ctx.Deadline(); ok && f.c.now().Add(left).After(deadline) {
+		if deadline, ok := ctx.Deadline(); ok && now.Add(left).After(deadline) {
 			f.obs.pauseDone(0, context.DeadlineExceeded)
 			return &pauseError{method: method, path: path, left: left, last: last}
 		}
@@ -235,8 +261,9 @@ func (f *callFlow) observe(ctx context.Context, res result) time.Duration {
 	// call's; the call that got the 429 sleeps at least this long itself
 	// (retryWait uses the same floor).
 	pause := min(max(after, f.c.cfg.backoff.Min), maxRetryAfter)
-	end := f.c.now().Add(pause)
-	f.flow.startPause(ctx, f.cfg, f.c.now(), end)
+	now := f.c.now()
+	end := now.Add(pause)
+	f.flow.startPause(ctx, f.cfg, now, end)
 	if end.After(f.waited) {
 		f.waited = end
 	}

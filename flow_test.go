@@ -383,3 +383,38 @@ func TestRateLimitedCallWaitsOutItsOwnPause(t *testing.T) {
 		})
 	}
 }
+
+// The budget's refund after a call without retry, most calls', writes
+// nothing while the bucket is full; the bucket still counts every token.
+func TestRetryBudgetFullFastPath(t *testing.T) {
+	t.Parallel()
+	b := newRetryBudget(10)
+	assert.Equal(t, budgetChange{available: 10, capacity: 10}, b.refund(noRetryRefund))
+	change, ok := b.take(5)
+	require.True(t, ok)
+	assert.Equal(t, budgetChange{spent: 5, available: 5, capacity: 10}, change)
+	assert.False(t, b.full.Load())
+	assert.Equal(t, budgetChange{refunded: 1, available: 6, capacity: 10}, b.refund(1))
+	assert.Equal(t, budgetChange{refunded: 4, available: 10, capacity: 10}, b.refund(5))
+	assert.True(t, b.full.Load())
+	assert.Equal(t, budgetChange{available: 10, capacity: 10}, b.refund(1))
+	_, ok = b.take(10)
+	require.True(t, ok)
+	_, ok = b.take(1)
+	assert.False(t, ok)
+}
+
+// The pause gate reads no lock until a pause was ever set, and then
+// reports it.
+func TestPauseGateBeforeAnyPause(t *testing.T) {
+	t.Parallel()
+	var g pauseGate
+	assert.True(t, g.end().IsZero())
+	assert.False(t, g.paused.Load())
+	end := time.Now().Add(time.Second)
+	g.extend(end)
+	assert.Equal(t, end, g.end())
+	var shared pauseGate
+	shared.extendShared(end, time.Now())
+	assert.Equal(t, end, shared.end())
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -113,13 +114,23 @@ func marshalBody(v any) ([]byte, error) {
 }
 
 // newRequest builds the request of one attempt. Its URL is target itself,
-// built once per call, not parsed again from text.
+// built once per call, not parsed again from text: the request is the one
+// http.NewRequestWithContext would build for it (a method of the SDK's,
+// which is valid, and no body), without parsing the empty URL that
+// NewRequestWithContext would take (an allocation and a parse per attempt).
 func (c *Client) newRequest(ctx context.Context, userAgent, method string, target *url.URL, body *requestBody) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "", nil)
-	if err != nil {
-		return nil, fmt.Errorf("kryptogo: build request: %w", err)
+	if ctx == nil {
+		return nil, errors.New("kryptogo: build request: nil context")
 	}
-	req.URL, req.Host = target, strings.TrimSuffix(target.Host, ":")
+	req := (&http.Request{
+		Method:     method,
+		URL:        target,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, 4),
+		Host:       strings.TrimSuffix(target.Host, ":"),
+	}).WithContext(ctx)
 	values := make([]string, 4) // one allocation for the header values
 	header := func(name, value string) {
 		values[0] = value

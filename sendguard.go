@@ -86,10 +86,8 @@ const (
 // reported the request at all, and when its connection went back to the
 // pool. It holds its trace, so that one allocation serves both.
 type sendGuard struct {
-	trace  httptrace.ClientTrace
-	ctx    context.Context // the attempt's: a held send waits for its end
-	cancel context.CancelFunc
-	actx   attemptCtx // the context the request carries (attemptctx.go)
+	trace httptrace.ClientTrace
+	actx  attemptCtx // the attempt's context, which the request carries (attemptctx_ctx.go)
 	// stopped is the request's Cancel channel, closed when the attempt's
 	// context ends, for a POST through a RoundTripper other than
 	// net/http's own (nil otherwise). A transport may give a copy a
@@ -139,8 +137,8 @@ type goroutineSends struct {
 
 // newSendGuard returns the guard of one attempt. Its trace has only the
 // hooks the method needs: each one costs an allocation per attempt.
-func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *sendGuard {
-	g := &sendGuard{post: !idempotent(method), sequential: sequential, cancel: cancel}
+func newSendGuard(method string, sequential bool) *sendGuard {
+	g := &sendGuard{post: !idempotent(method), sequential: sequential}
 	g.trace = httptrace.ClientTrace{
 		GotConn:     g.gotConn,
 		PutIdleConn: func(err error) { g.pooled.Store(err == nil) },
@@ -179,7 +177,7 @@ func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *se
 
 // end ends the attempt: its context, and the request's Cancel channel.
 func (g *sendGuard) end() {
-	g.cancel()
+	g.actx.cancel(attemptCanceled)
 	g.closeStopped()
 }
 
@@ -276,7 +274,7 @@ func (g *sendGuard) countIdempotentSend() {
 	g.mu.Unlock()
 	if g.tooManySends(n) {
 		g.replayed.Store(true)
-		g.cancel()
+		g.actx.cancel(attemptCanceled)
 	}
 }
 
@@ -349,14 +347,14 @@ func (g *sendGuard) firstConn() net.Conn {
 // (WithTimeout).
 func (g *sendGuard) hold() {
 	var limit, overAt time.Time
-	if _, ok := g.ctx.Deadline(); !ok {
+	if _, ok := g.actx.Deadline(); !ok {
 		limit = time.Now().Add(maxHold)
 	}
 	tick := time.NewTicker(holdTick)
 	defer tick.Stop()
 	for {
 		select {
-		case <-g.ctx.Done():
+		case <-g.actx.Done():
 			g.closeStopped() // before the send goes on (see sendGuard.stopped)
 			return
 		case now := <-tick.C:
