@@ -231,9 +231,12 @@ func TestConfirmingHandlerLogsNoPersonalData(t *testing.T) {
 		mux.HandleFunc(fmt.Sprintf(prefix, 1), answer(http.StatusNotFound, `{"message":"not found"}`))
 		mux.HandleFunc(fmt.Sprintf(prefix, 2), answer(http.StatusServiceUnavailable, `{"message":"busy"}`))
 		mux.HandleFunc(fmt.Sprintf(prefix, 3), answer(http.StatusBadRequest, `{"message":"bad"}`))
-		mux.HandleFunc(fmt.Sprintf(prefix, 4), answer(http.StatusOK, withID(body, key, 44)))                                                     // another record
-		mux.HandleFunc(fmt.Sprintf(prefix, 5), answer(http.StatusOK, strings.Replace(withID(body, key, 5), "{", `{"Customer_Reference": "x",`, 1))) // repeats a key
-		mux.HandleFunc(fmt.Sprintf(prefix, 6), answer(http.StatusOK, strings.Replace(withID(body, key, 6), "000000123", "000000999", 1)))         // another customer
+		// another record
+		mux.HandleFunc(fmt.Sprintf(prefix, 4), answer(http.StatusOK, withID(body, key, 44)))
+		// repeats a key
+		mux.HandleFunc(fmt.Sprintf(prefix, 5), answer(http.StatusOK, strings.Replace(withID(body, key, 5), "{", `{"Customer_Reference": "x",`, 1)))
+		// another customer
+		mux.HandleFunc(fmt.Sprintf(prefix, 6), answer(http.StatusOK, strings.Replace(withID(body, key, 6), "000000123", "000000999", 1)))
 	}
 	var logs bytes.Buffer
 	signer := newSigner(t, secretA)
