@@ -416,18 +416,7 @@ func confirmRecords(c *Client) int {
 func TestSharedConfirmationOutlivesAWaiterThatGivesUp(t *testing.T) {
 	t.Parallel()
 	client, mux := setup(t)
-	var gets atomic.Int32
-	release := make(chan struct{})
-	mux.HandleFunc("GET /task/{id}/summary", func(w http.ResponseWriter, r *http.Request) {
-		if gets.Add(1) == 1 {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"task_id": 77, "progress": 100}`))
-	})
+	gets, release := holdFirstSummary(mux, `{"task_id": 77, "progress": 100}`)
 	h := &CallbackHandler{Confirm: client, Logger: discardLogger(), OnTask: func(context.Context, *TaskSummary) error { return nil }}
 	serve := func(ctx context.Context) <-chan int {
 		done := make(chan int, 1)
@@ -549,18 +538,7 @@ func TestConfirmOverflowAnswers503WithRetryAfterAndLogsOnceASecond(t *testing.T)
 func TestConcurrentConfirmationsOfOneRecordShareARequest(t *testing.T) {
 	t.Parallel()
 	client, mux := setup(t)
-	var gets atomic.Int32
-	release := make(chan struct{})
-	mux.HandleFunc("GET /task/{id}/summary", func(w http.ResponseWriter, r *http.Request) {
-		if gets.Add(1) == 1 {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"task_id": 77, "progress": 100}`))
-	})
+	gets, release := holdFirstSummary(mux, `{"task_id": 77, "progress": 100}`)
 	var delivered atomic.Int32
 	tasks := make(chan *TaskSummary, 64)
 	h := &CallbackHandler{Confirm: client, Logger: discardLogger(), OnTask: func(_ context.Context, task *TaskSummary) error {
@@ -824,18 +802,7 @@ func TestConfirmAfterAPanicInASharedConfirmation(t *testing.T) {
 		}
 		return next(req)
 	}))
-	release := make(chan struct{})
-	var gets atomic.Int32
-	mux.HandleFunc("GET /task/{id}/summary", func(w http.ResponseWriter, r *http.Request) {
-		if gets.Add(1) == 1 {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"task_id": 9, "progress": 100}`))
-	})
+	gets, release := holdFirstSummary(mux, `{"task_id": 9, "progress": 100}`)
 	var delivered atomic.Int32
 	h := &CallbackHandler{Confirm: client, Logger: discardLogger(), OnTask: func(context.Context, *TaskSummary) error {
 		delivered.Add(1)
@@ -887,4 +854,21 @@ func TestConfirmAfterAPanicInASharedConfirmation(t *testing.T) {
 	assert.Equal(t, answer{code: http.StatusNoContent}, <-serve(), "the next callback is confirmed and delivered")
 	assert.Equal(t, int32(2), delivered.Load())
 	assert.Zero(t, confirmRecords(client))
+}
+
+// holdFirstSummary serves record for every task summary, the first one
+// once release is closed (or its request ends); gets counts the requests.
+func holdFirstSummary(mux *http.ServeMux, record string) (gets *atomic.Int32, release chan struct{}) {
+	gets, release = new(atomic.Int32), make(chan struct{})
+	mux.HandleFunc("GET /task/{id}/summary", func(w http.ResponseWriter, r *http.Request) {
+		if gets.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(record))
+	})
+	return gets, release
 }
