@@ -139,6 +139,11 @@ type confirmFlight struct {
 	record  *CallbackEvent // fetched, once the request succeeded
 	err     error
 	fetched CallbackEvent // the request's record, in the flight's allocation
+	// panicked is the panic of a request sent on a goroutine of its own
+	// (join), passed on to one waiting callback (rethrown, under
+	// confirmer.mu), whose server recovers it.
+	panicked any
+	rethrown bool
 }
 
 // confirmRefusal refuses a callback without a request: the confirmations
@@ -179,9 +184,24 @@ func (c *confirmer) fetch(ctx context.Context, log *slog.Logger, kind CallbackKi
 		return nil, ctx.Err()
 	}
 	if f.err != nil {
+		if p := c.rethrow(f); p != nil {
+			panic(p)
+		}
 		return nil, f.err
 	}
 	return c.take(f)
+}
+
+// rethrow returns the panic of f's request to the first callback that
+// asks for it, nil to the others: the panic reaches a server once.
+func (c *confirmer) rethrow(f *confirmFlight) any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.panicked == nil || f.rethrown {
+		return nil
+	}
+	f.rethrown = true
+	return f.panicked
 }
 
 // take hands a callback that waited for f its own record: the last of the
@@ -272,6 +292,16 @@ func (c *confirmer) run(ctx context.Context, key recordKey, f, prev *confirmFlig
 	// callback that sends it passes on to its server: else the record's
 	// later callbacks would wait for f forever.
 	defer c.land(key, f)
+	if prev != nil {
+		// On a goroutine of its own (join), where no server recovers a
+		// panic: it would end the process. A waiting callback passes it
+		// on instead (fetch); recovered before land, which publishes it.
+		defer func() {
+			if p := recover(); p != nil {
+				f.panicked = p
+			}
+		}()
+	}
 
 	if left > 0 { // a 429 came while f waited
 		f.err = &confirmRefusal{reason: "confirmations paused: the API answered 429", retryAfter: left}

@@ -3,10 +3,12 @@ package kryptogo
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -197,4 +199,78 @@ func TestConfirmChecksTheAPIsRecordUnlessItIsTheBody(t *testing.T) {
 	assert.Nil(t, got)
 	assert.False(t, sameJSON(nil, nil))
 	assert.True(t, sameJSON([]byte(record+"\n"), []byte("\t"+record)))
+}
+
+// A confirming handler logs no personal data of the body on any path that
+// reads it for its kind and id only: a refused body, a confirmation the cap
+// refuses (debug), the API's refusals, a record the API answers for another
+// id or customer, an API record that repeats a key. A failed confirmation
+// logs the body's key, which holds none.
+func TestConfirmingHandlerLogsNoPersonalData(t *testing.T) {
+	t.Parallel()
+	personal := []string{"王", "又曾", "A123456789", "A223456789", "1990-06-21", "1965-03-16"}
+	client, mux := setup(t, WithMaxRetries(0))
+	idv := string(fixture(t, "callback_idv.json"))
+	task := string(fixture(t, "callback_task.json"))
+	withID := func(body, key string, id int) string {
+		return strings.Replace(body, fmt.Sprintf(`"%s": %d`, key, map[string]int{"task_id": 123, "idv_task_id": 12}[key]),
+			fmt.Sprintf(`"%s": %d`, key, id), 1)
+	}
+	answer := func(status int, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(body))
+		}
+	}
+	for kind, body := range map[string]string{"task": task, "idv": idv} {
+		prefix, key := "/task/%d/summary", "task_id"
+		if kind == "idv" {
+			prefix, key = "/idv/%d", "idv_task_id"
+		}
+		mux.HandleFunc(fmt.Sprintf(prefix, 1), answer(http.StatusNotFound, `{"message":"not found"}`))
+		mux.HandleFunc(fmt.Sprintf(prefix, 2), answer(http.StatusServiceUnavailable, `{"message":"busy"}`))
+		mux.HandleFunc(fmt.Sprintf(prefix, 3), answer(http.StatusBadRequest, `{"message":"bad"}`))
+		// another record
+		mux.HandleFunc(fmt.Sprintf(prefix, 4), answer(http.StatusOK, withID(body, key, 44)))
+		// repeats a key
+		mux.HandleFunc(fmt.Sprintf(prefix, 5), answer(http.StatusOK, strings.Replace(withID(body, key, 5), "{", `{"Customer_Reference": "x",`, 1)))
+		// another customer
+		mux.HandleFunc(fmt.Sprintf(prefix, 6), answer(http.StatusOK, strings.Replace(withID(body, key, 6), "000000123", "000000999", 1)))
+	}
+	var logs bytes.Buffer
+	signer := newSigner(t, secretA)
+	h := &CallbackHandler{Signer: signer, Confirm: client, ConfirmBurst: 12, ConfirmRate: 1e-9,
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnTask: func(context.Context, *TaskSummary) error { return nil }, OnIDV: func(context.Context, *IDVTask) error { return nil }}
+	post := func(body string) int {
+		req, err := NewSignedCallbackRequest(signer, "https://example.com/cb", "000000123", []byte(body))
+		require.NoError(t, err)
+		return serve(h, req)
+	}
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{`{"task_id": "王又曾", "target": {"name": "王又曾"}}`, http.StatusBadRequest},
+		{`{"idv_task_id": "A123456789", "full_name": "王又曾"}`, http.StatusBadRequest},
+		{`{"idv_task_id": {"id_number": "A123456789"}}`, http.StatusBadRequest},
+		{strings.Replace(idv, `"country"`, `"Full_Name": "x", "country"`, 1), http.StatusBadRequest},
+		{strings.Replace(task, `"task_id": 123`, `"task_id": 123, "idv_task_id": 12`, 1), http.StatusBadRequest},
+		{withID(task, "task_id", 1), http.StatusUnprocessableEntity}, {withID(idv, "idv_task_id", 1), http.StatusUnprocessableEntity},
+		{withID(task, "task_id", 2), http.StatusServiceUnavailable}, {withID(idv, "idv_task_id", 2), http.StatusServiceUnavailable},
+		{withID(task, "task_id", 3), http.StatusInternalServerError}, {withID(idv, "idv_task_id", 3), http.StatusInternalServerError},
+		{withID(task, "task_id", 4), http.StatusForbidden}, {withID(idv, "idv_task_id", 4), http.StatusForbidden},
+		{withID(task, "task_id", 5), http.StatusForbidden}, {withID(idv, "idv_task_id", 5), http.StatusForbidden},
+		{withID(task, "task_id", 6), http.StatusForbidden}, {withID(idv, "idv_task_id", 6), http.StatusForbidden},
+		{withID(task, "task_id", 7), http.StatusServiceUnavailable}, {withID(idv, "idv_task_id", 7), http.StatusServiceUnavailable}, // over the cap
+	} {
+		assert.Equal(t, tc.want, post(tc.body), tc.body[:min(len(tc.body), 60)])
+	}
+	out := logs.String()
+	assert.Contains(t, out, `"key":"task:1:1623867890:100:true"`, "a failed confirmation logs the body's key")
+	assert.Contains(t, out, `"level":"DEBUG"`, "the refusals over the cap")
+	for _, p := range personal {
+		assert.NotContains(t, out, p)
+	}
 }

@@ -416,18 +416,7 @@ func confirmRecords(c *Client) int {
 func TestSharedConfirmationOutlivesAWaiterThatGivesUp(t *testing.T) {
 	t.Parallel()
 	client, mux := setup(t)
-	var gets atomic.Int32
-	release := make(chan struct{})
-	mux.HandleFunc("GET /task/{id}/summary", func(w http.ResponseWriter, r *http.Request) {
-		if gets.Add(1) == 1 {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"task_id": 77, "progress": 100}`))
-	})
+	gets, release := holdFirstSummary(mux, `{"task_id": 77, "progress": 100}`)
 	h := &CallbackHandler{Confirm: client, Logger: discardLogger(), OnTask: func(context.Context, *TaskSummary) error { return nil }}
 	serve := func(ctx context.Context) <-chan int {
 		done := make(chan int, 1)
@@ -549,18 +538,7 @@ func TestConfirmOverflowAnswers503WithRetryAfterAndLogsOnceASecond(t *testing.T)
 func TestConcurrentConfirmationsOfOneRecordShareARequest(t *testing.T) {
 	t.Parallel()
 	client, mux := setup(t)
-	var gets atomic.Int32
-	release := make(chan struct{})
-	mux.HandleFunc("GET /task/{id}/summary", func(w http.ResponseWriter, r *http.Request) {
-		if gets.Add(1) == 1 {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"task_id": 77, "progress": 100}`))
-	})
+	gets, release := holdFirstSummary(mux, `{"task_id": 77, "progress": 100}`)
 	var delivered atomic.Int32
 	tasks := make(chan *TaskSummary, 64)
 	h := &CallbackHandler{Confirm: client, Logger: discardLogger(), OnTask: func(_ context.Context, task *TaskSummary) error {
@@ -807,4 +785,90 @@ func TestConfirmAfterAPanicInTheLeadCallback(t *testing.T) {
 	require.True(t, panicked.Load())
 	assert.Equal(t, http.StatusNoContent, serve(), "the next callback is confirmed and delivered")
 	assert.Equal(t, int32(1), delivered.Load())
+}
+
+// A confirmation that panics (a Middleware's bug) on the goroutine that
+// sends a shared request, for callbacks that came while another request of
+// the record was in flight, does not crash the process: no server recovers
+// a panic there. The panic reaches a callback that waited for the request,
+// whose server recovers it, as the lead callback's does; the others get a
+// 503; and the record's next callback is confirmed.
+func TestConfirmAfterAPanicInASharedConfirmation(t *testing.T) {
+	t.Parallel()
+	var requests atomic.Int32
+	client, mux := setup(t, WithMiddleware(func(req *http.Request, next MiddlewareNext) (*http.Response, error) {
+		if requests.Add(1) == 2 {
+			panic("middleware bug")
+		}
+		return next(req)
+	}))
+	gets, release := holdFirstSummary(mux, `{"task_id": 9, "progress": 100}`)
+	var delivered atomic.Int32
+	h := &CallbackHandler{Confirm: client, Logger: discardLogger(), OnTask: func(context.Context, *TaskSummary) error {
+		delivered.Add(1)
+		return nil
+	}}
+	type answer struct {
+		code      int
+		recovered any
+	}
+	serve := func() <-chan answer {
+		done := make(chan answer, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			req, err := NewSignedCallbackRequest(nil, "https://example.com/cb", "", []byte(`{"task_id": 9}`))
+			if !assert.NoError(t, err) {
+				done <- answer{}
+				return
+			}
+			rec := httptest.NewRecorder()
+			var a answer
+			func() {
+				defer func() { a.recovered = recover() }() // as net/http's server does
+				h.ServeHTTP(rec, req.WithContext(ctx))
+			}()
+			a.code = rec.Code
+			done <- a
+		}()
+		return done
+	}
+	first := serve() // its request is held
+	require.Eventually(t, func() bool { return gets.Load() == 1 }, 30*time.Second, time.Millisecond)
+	waiters := []<-chan answer{serve(), serve()} // they share the next request, which panics
+	require.Eventually(t, func() bool { return h.confirmsWaiting() == 2 }, 30*time.Second, time.Millisecond)
+	close(release)
+	assert.Equal(t, answer{code: http.StatusNoContent}, <-first)
+	var panics, unavailable int
+	for _, w := range waiters {
+		switch a := <-w; {
+		case a.recovered != nil:
+			assert.Equal(t, "middleware bug", a.recovered)
+			panics++
+		case a.code == http.StatusServiceUnavailable:
+			unavailable++
+		}
+	}
+	assert.Equal(t, 1, panics, "the panic reaches one waiting callback's server")
+	assert.Equal(t, 1, unavailable)
+	assert.Equal(t, answer{code: http.StatusNoContent}, <-serve(), "the next callback is confirmed and delivered")
+	assert.Equal(t, int32(2), delivered.Load())
+	assert.Zero(t, confirmRecords(client))
+}
+
+// holdFirstSummary serves record for every task summary, the first one
+// once release is closed (or its request ends); gets counts the requests.
+func holdFirstSummary(mux *http.ServeMux, record string) (gets *atomic.Int32, release chan struct{}) {
+	gets, release = new(atomic.Int32), make(chan struct{})
+	mux.HandleFunc("GET /task/{id}/summary", func(w http.ResponseWriter, r *http.Request) {
+		if gets.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(record))
+	})
+	return gets, release
 }

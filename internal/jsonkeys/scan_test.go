@@ -281,3 +281,95 @@ func FuzzMembers(f *testing.F) {
 		}
 	})
 }
+
+// alikeKeyPieces are what FuzzScanAlikeKeys builds keys of: ASCII letters
+// in both cases and the bytes their case bit maps to other punctuation,
+// the runes that fold to ASCII letters (Kelvin sign, long s) and others
+// that fold, escapes of them, invalid UTF-8 and lone surrogates, and the
+// callback names.
+var alikeKeyPieces = []string{"a", "A", "k", "K", "s", "S", "i", "I", "_", "0", "@", "`", "[", "{", "~", "\x7f",
+	"\u212A", "\u017F", "\u0131", "\u0130", "\u00e9", "\u00c9", "\u1E9E", "\u00DF", "\u03A3", "\u03C2", "\u03C3",
+	`\u0041`, `\u0061`, `\u212a`, `\u017f`, `\"`, `\\`, `\/`, "\xff", "\xfe", "\xc3", `\ud800`, `\udc00`,
+	"task_id", "idv_task_id", "TASK_ID", "task_Id"}
+
+// alikeKeysDoc builds from seed an object (with nested ones) whose keys
+// are alike: few pieces from alikeKeyPieces or printable ASCII bytes, and
+// earlier keys in another case, so many keys share their length, first
+// and last byte, or differ only in case or in the middle.
+func alikeKeysDoc(seed []byte) []byte {
+	var b strings.Builder
+	next := func() int {
+		if len(seed) == 0 {
+			return 0
+		}
+		c := seed[0]
+		seed = seed[1:]
+		return int(c)
+	}
+	total := 0
+	var object func(depth int)
+	object = func(depth int) {
+		b.WriteByte('{')
+		n := next()%40 + 1
+		if total += n; total > 600 {
+			n = 1
+		}
+		var keys []string
+		for k := range n {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			var key []byte
+			switch c := next(); {
+			case c%4 == 0 && len(keys) > 0: // an earlier key, some letters in the other case
+				key = []byte(keys[next()%len(keys)])
+				for i, flip := range key {
+					if l := flip | 0x20; l >= 'a' && l <= 'z' && next()%2 == 0 {
+						key[i] ^= 0x20
+					}
+				}
+			default:
+				for range c % 8 {
+					if p := next(); p < len(alikeKeyPieces) {
+						key = append(key, alikeKeyPieces[p]...)
+					} else if p = ' ' + p%95; p != '"' && p != '\\' {
+						key = append(key, byte(p)) // any printable ASCII byte
+					}
+				}
+			}
+			keys = append(keys, string(key))
+			b.WriteByte('"')
+			b.Write(key)
+			b.WriteString(`":`)
+			switch v := next(); {
+			case v%7 == 0 && depth < 3:
+				object(depth + 1)
+			case v%7 == 1:
+				b.WriteString(`"x"`)
+			default:
+				b.WriteString(strings.Repeat("1", v%5+1))
+			}
+		}
+		b.WriteByte('}')
+	}
+	object(0)
+	return []byte(b.String())
+}
+
+// FuzzScanAlikeKeys is FuzzScan on objects of alike keys, which the
+// repeated-key check tells apart by their length, first and last byte
+// before comparing them: it must still find every repeat the token oracle
+// finds, and no other.
+func FuzzScanAlikeKeys(f *testing.F) {
+	f.Add([]byte{3, 2, 1, 1, 0, 1, 1, 1})
+	f.Add([]byte{30, 3, 1, 2, 3, 0, 3, 4, 2, 3, 0})
+	f.Fuzz(func(t *testing.T, seed []byte) {
+		data := alikeKeysDoc(seed)
+		res, err := Scan(data, "task_id", "idv_task_id")
+		require.Equal(t, json.Valid(data), err == nil, "Scan's error %v", err)
+		if err != nil {
+			return
+		}
+		assert.Equal(t, oracleCheckUnique(data) == ErrDuplicate, res.Duplicate, "repeated key in %q", data)
+	})
+}
