@@ -67,7 +67,7 @@ func decode(cfg *callConfig, method, path string, res result, out any) error {
 		target = m.decodeTarget() // skip the UnmarshalJSON that nested values need
 	}
 	if len(body) < cutAbove || !decodeCut(body, target, out) {
-		if err := json.Unmarshal(body, target); err != nil {
+		if err := decodeInto(body, target, out); err != nil {
 			return bad(valueFreeDecodeError(err))
 		}
 	}
@@ -133,7 +133,7 @@ func decodeCut(body []byte, target, out any) bool {
 		from = sp.End
 	}
 	rest = append(rest, body[from:]...)
-	if json.Unmarshal(rest, target) != nil {
+	if decodeInto(rest, target, out) != nil {
 		// Start again from the zero value: the whole decode reports the
 		// error, with its offsets in the body.
 		reflect.ValueOf(target).Elem().SetZero()
@@ -145,6 +145,29 @@ func decodeCut(body []byte, target, out any) bool {
 		}
 	}
 	return true
+}
+
+// shadowDecoder is a response model that decodes itself through a type
+// encoding/json reads faster than its own (TaskDetail's
+// taskDetailShadow), to the same values.
+type shadowDecoder interface {
+	// decodeShadow decodes data and reports whether it did; when it did
+	// not, the model is decoded again as itself (decodeInto).
+	decodeShadow(data []byte) bool
+}
+
+// decodeInto decodes data into target, out's decodeTarget or out itself
+// (decode), or through out's shadow (shadowDecoder) when it has one. When
+// the shadow cannot vouch for its decode, out is zeroed and decoded again
+// as itself, with its own errors.
+func decodeInto(data []byte, target, out any) error {
+	if m, ok := out.(shadowDecoder); ok {
+		if m.decodeShadow(data) {
+			return nil
+		}
+		reflect.ValueOf(out).Elem().SetZero()
+	}
+	return json.Unmarshal(data, target)
 }
 
 // recordResponse fills the call's ResponseInfo (WithResponseInfo) with the

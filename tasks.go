@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
 // TaskService manages due-diligence (DD) search tasks on people and companies.
@@ -327,6 +328,38 @@ func (t *TaskDetail) setRawMember(n int, raw json.RawMessage) {
 	case 1:
 		t.CommentLogs = raw
 	}
+}
+
+// taskDetailShadow is what decode reads a TaskDetail into: the detail
+// without its methods, with a method-less target (plainTarget) at a
+// shallower depth than the detail's own, which encoding/json prefers. The
+// target is then decoded in the one pass over the body instead of in a
+// nested json.Unmarshal of Target.UnmarshalJSON (a validation and a
+// decoder more per detail); its Extra is found after (decodeShadow).
+type taskDetailShadow struct {
+	*plainTaskDetail
+	Target *plainTarget `json:"target"`
+}
+
+type plainTaskDetail TaskDetail
+
+// decodeShadow decodes data, JSON of a detail, as json.Unmarshal into the
+// detail would, and reports whether it did; when it did not, the caller
+// decodes data again into the detail itself (zeroed first), for its
+// errors and for the rare shapes the shadow cannot vouch for: a target
+// after a null target (encoding/json gives the shadow a new target then,
+// where Target.UnmarshalJSON would go on filling the one it had).
+func (t *TaskDetail) decodeShadow(data []byte) bool {
+	target := (*plainTarget)(&t.Target)
+	shadow := taskDetailShadow{(*plainTaskDetail)(t), target}
+	if json.Unmarshal(data, &shadow) != nil || (shadow.Target != target && shadow.Target != nil) {
+		return false
+	}
+	// Target.UnmarshalJSON sets Extra from the last target of the body.
+	if raw, found := jsonscan.LastMember(data, "target"); found {
+		t.Target.setExtra(raw)
+	}
+	return true
 }
 
 // Rating maps the task's risk score to a RiskRating.

@@ -275,3 +275,134 @@ func skipString(data []byte, i int) int {
 	}
 	return i + 1
 }
+
+// LastMember returns the value of the last member of the JSON object data
+// that encoding/json decodes into a struct field named name: a key equal
+// to name under Unicode simple case folding, escapes undone. found is false
+// when no member matches (and for anything but an object). data is JSON
+// that json.Unmarshal accepted.
+//
+// Most objects are read without a walk over their values: when data has
+// no backslash, every quote delimits a string, so a string spelling the
+// name in any case is found by the search for one of its letters
+// (bytes.IndexByte), and a single such string needs only the members
+// before it walked to tell whether it is a key of data itself.
+func LastMember(data []byte, name string) (value []byte, found bool) {
+	data = bytes.TrimSpace(data)
+	if len(data) < 2 || data[0] != '{' {
+		return nil, false
+	}
+	if at, ok := onlyNameString(data, name); ok {
+		if at < 0 {
+			return nil, false
+		}
+		return memberAt(data, at)
+	}
+	for i := skipSpace(data, 1); i < len(data) && data[i] == '"'; {
+		end := skipString(data, i)
+		start := skipSpace(data, skipSpace(data, end)+1) // past the ':'
+		next := skipValue(data, start)
+		if keyMatches(data[i:end], name) {
+			value, found = data[start:next], true
+		}
+		i = skipSpace(data, skipSpace(data, next)+1) // past the ',' or '}'
+	}
+	return value, found
+}
+
+// onlyNameString returns where the one string of data that folds to name
+// starts, or -1 if none does; ok is false when it cannot tell: data has a
+// backslash, more than one such string, or name a letter that non-ASCII
+// runes fold to (k, s) or one that is not ASCII.
+func onlyNameString(data []byte, name string) (at int, ok bool) {
+	if len(name) == 0 || !isASCII(name) || strings.ContainsAny(name, "kKsS") || bytes.IndexByte(data, '\\') >= 0 {
+		return 0, false
+	}
+	mid := len(name) / 2
+	at = -1
+	for _, c := range [2]byte{lower(name[mid]), upper(name[mid])} {
+		for i := 0; ; i++ {
+			j := bytes.IndexByte(data[i:], c)
+			if j < 0 {
+				break
+			}
+			i += j
+			start, end := i-mid-1, i-mid+len(name)
+			if start < 0 || end >= len(data) || data[start] != '"' || data[end] != '"' || !asciiEqualFold(data[start+1:end], name) {
+				continue
+			}
+			if at >= 0 {
+				return 0, false
+			}
+			at = start
+		}
+		if lower(name[mid]) == upper(name[mid]) {
+			break
+		}
+	}
+	return at, true
+}
+
+// memberAt returns the value of the member of the object data whose key
+// starts at at; found is false when at is not a key of data itself.
+func memberAt(data []byte, at int) (value []byte, found bool) {
+	for i := skipSpace(data, 1); i <= at && data[i] == '"'; {
+		end := skipString(data, i)
+		start := skipSpace(data, skipSpace(data, end)+1) // past the ':'
+		next := skipValue(data, start)
+		if i == at {
+			return data[start:next], true
+		}
+		i = skipSpace(data, skipSpace(data, next)+1) // past the ',' or '}'
+	}
+	return nil, false
+}
+
+// keyMatches reports whether the quoted JSON string key decodes to name
+// as encoding/json matches keys to fields.
+func keyMatches(key []byte, name string) bool {
+	text := key[1 : len(key)-1]
+	if bytes.IndexByte(text, '\\') < 0 && utf8.Valid(text) {
+		return bytes.EqualFold(text, []byte(name))
+	}
+	var s string
+	if json.Unmarshal(key, &s) != nil {
+		return false
+	}
+	return strings.EqualFold(s, name)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if lower(b[i]) != lower(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}

@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,4 +238,57 @@ func TestKeyValues(t *testing.T) {
 		n := 0
 		assert.Equal(t, want, KeyValues([]byte(in), "key", "value", func(string, string) { n++ }), in)
 	}
+}
+
+// lastMemberDocs are objects whose member LastMember must find as
+// encoding/json assigns it to a field: case-folded keys, repeats, escaped
+// keys, the name nested or as a value, with and without backslashes.
+var lastMemberDocs = []string{
+	`{}`, `null`, `[]`, `"target"`, `{"target":1}`, `{"a":{"target":1}}`, `{"a":"target"}`,
+	`{"task_id":1,"target":{"type":1,"name":"a"},"x":2}`,
+	`{"TARGET":1,"target":2}`, `{"target":1,"Target":null}`, `{"t\u0061rget":3}`, `{"a":"\"","tArGeT":[1,{"b":"}"}]}`,
+	`{"result":{"target":1},"target":{"x":"target"}}`, `{"target" : "x" , "y":true}`, `{"targets":1,"xtarget":2}`,
+	`{"kind":1,"KIND":2,"` + "\u212a" + `ind":3}`, `{"a_b":1,"A_B":2}`, `{"":1}`,
+}
+
+var lastMemberNames = []string{"target", "kind", "a_b", "x"}
+
+func TestLastMember(t *testing.T) {
+	t.Parallel()
+	for _, doc := range lastMemberDocs {
+		for _, name := range lastMemberNames {
+			checkLastMember(t, doc, name)
+		}
+	}
+	value, found := LastMember([]byte(`{"target":{"type":1},"TARGET" : null }`), "target")
+	assert.True(t, found)
+	assert.Equal(t, "null", string(value))
+}
+
+func FuzzLastMember(f *testing.F) {
+	for _, doc := range lastMemberDocs {
+		f.Add(doc, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, doc string, n uint8) {
+		if !json.Valid([]byte(doc)) {
+			return // LastMember reads what encoding/json accepted
+		}
+		checkLastMember(t, doc, lastMemberNames[int(n)%len(lastMemberNames)])
+	})
+}
+
+// checkLastMember holds LastMember against encoding/json decoding doc into
+// a struct with one raw field named name: the same value, found alike.
+func checkLastMember(t *testing.T, doc, name string) {
+	field := reflect.StructOf([]reflect.StructField{{Name: "F", Type: reflect.TypeFor[json.RawMessage](), Tag: reflect.StructTag(`json:"` + name + `"`)}})
+	v := reflect.New(field)
+	wantErr := json.Unmarshal([]byte(doc), v.Interface())
+	want := v.Elem().Field(0).Bytes()
+	got, found := LastMember([]byte(doc), name)
+	if wantErr != nil {
+		assert.False(t, found, "%s in %s", name, doc)
+		return
+	}
+	assert.Equal(t, want != nil, found, "%s in %s", name, doc)
+	assert.Equal(t, string(want), string(got), "%s in %s", name, doc)
 }

@@ -1,0 +1,152 @@
+package kryptogo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
+)
+
+// legacyTarget is Target with the UnmarshalJSON it had before decode read
+// a detail's target through taskDetailShadow, kept as the reference of
+// FuzzTargetAsBefore.
+type legacyTarget Target
+
+func (t *legacyTarget) UnmarshalJSON(data []byte) error {
+	type plain Target
+	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Extra = nil
+	if !jsonscan.HasKeyOutside(data, targetFields) {
+		return nil // the usual target: no second decode into a map
+	}
+	var all map[string]any
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil // null or not an object: nothing extra
+	}
+	for k, v := range all {
+		if !targetFields[k] {
+			if t.Extra == nil {
+				t.Extra = map[string]any{}
+			}
+			t.Extra[k] = v
+		}
+	}
+	return nil
+}
+
+// shadowDocs are details whose target the shadow decode must read as
+// Target.UnmarshalJSON does: undocumented members, keys in other cases or
+// escaped, repeated targets, null, a target inside the result, errors.
+var shadowDocs = []string{
+	`{"task_id":1,"target":{"type":2,"name":"Co","registration_number":"123"}}`,
+	`{"target":{"type":1,"Name":"a","name":"b","x":{"y":[1,2]}}}`,
+	`{"TARGET":{"type":1,"x":1},"target":{"name":"b"}}`,
+	`{"target":{"name":"a","x":1},"Target":{"type":1}}`,
+	`{"target":{"name":"a"},"target":null}`,
+	`{"target":{"name":"a","x":1},"target":null,"target":{"type":1}}`,
+	`{"target":null}`, `{"target":{}}`, `{"target":[]}`, `{"target":"x"}`, `{"target":{"type":"1"}}`,
+	`{"t\u0061rget":{"type":1,"x":2}}`, `{"target":{"n\u0061me":"a"}}`,
+	`{"result":{"target":{"x":1}},"comment":"\"target\""}`,
+	`{"result":{"target":{"x":1}},"target":{"type":2,"y":2}}`,
+	`{"target":{"type":1,"name":"a"},"potential_risk":"high"}`,
+	`{"target":{"type":1,"name":"a"}}x`, `null`, `[]`,
+}
+
+// TestTaskDetailShadowAsBefore: the shadow decode gives what decoding the
+// detail through Target.UnmarshalJSON gives, errors included.
+func TestTaskDetailShadowAsBefore(t *testing.T) {
+	t.Parallel()
+	for _, doc := range shadowDocs {
+		checkShadowAsBefore(t, []byte(doc))
+	}
+	checkShadowAsBefore(t, fixture(t, "task_detail.json"))
+	checkShadowAsBefore(t, bigDetail(t, 64<<10, `[{"target":{"x":1}}]`))
+}
+
+// FuzzTaskDetailShadow compares decode's shadow path for a TaskDetail
+// with encoding/json decoding the detail itself; FuzzTargetAsBefore holds
+// Target.UnmarshalJSON to the legacy one.
+func FuzzTaskDetailShadow(f *testing.F) {
+	for _, doc := range shadowDocs {
+		f.Add([]byte(doc))
+	}
+	for _, name := range []string{"task_detail.json", "task_detail_nested_sources.json"} {
+		body, err := os.ReadFile(filepath.Join("testdata", name))
+		require.NoError(f, err)
+		f.Add(body)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkShadowAsBefore(t, body)
+	})
+}
+
+func checkShadowAsBefore(t *testing.T, body []byte) {
+	trimmed := bytes.Trim(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return
+	}
+	var want TaskDetail
+	wantErr := json.Unmarshal(trimmed, &want)
+	got, err := decodeTaskDetail(body)
+	if wantErr != nil {
+		require.Error(t, err, "%s", body)
+		assert.Equal(t, valueFreeDecodeError(wantErr).Error(), errors.Unwrap(err).Error(), "%s", body)
+		return
+	}
+	require.NoError(t, err, "%s", body)
+	want.setRaw(trimmed)
+	assert.Equal(t, want, *got, "%s", body)
+}
+
+func FuzzTargetAsBefore(f *testing.F) {
+	for _, doc := range []string{`{"type":1,"name":"a","x":1}`, `{"name":"a","Name":"b"}`, `null`, `{"n\u0061me":"a"}`, `[]`, `{"type":"x"}`} {
+		f.Add(doc)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		var got, want Target
+		got.Extra, want.Extra = map[string]any{"before": 1}, map[string]any{"before": 1}
+		gotErr := got.UnmarshalJSON([]byte(doc))
+		wantErr := (*legacyTarget)(&want).UnmarshalJSON([]byte(doc))
+		if wantErr != nil {
+			require.Error(t, gotErr, doc)
+			assert.Equal(t, wantErr.Error(), gotErr.Error(), doc)
+		} else {
+			require.NoError(t, gotErr, doc)
+		}
+		assert.Equal(t, want, got, doc)
+	})
+}
+
+// The 1.2 KB detail decodes in 29 allocations: its target is read in the
+// one pass over the body (taskDetailShadow), without the nested decoder of
+// Target.UnmarshalJSON (31 before). Not parallel: the count is global.
+func TestTaskDetailDecodeAllocs(t *testing.T) {
+	body := fixture(t, "task_detail.json")
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := decodeTaskDetail(body); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.LessOrEqual(t, allocs, 29.0)
+}
+
+// BenchmarkDecodeTaskDetail is decode alone on the 1.2 KB detail.
+func BenchmarkDecodeTaskDetail(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "task_detail.json"))
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeTaskDetail(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
