@@ -156,6 +156,40 @@ type shadowDecoder interface {
 	decodeShadow(data []byte) bool
 }
 
+// shadowType returns the struct type of M's fields from the one named
+// first on, with the types in replace replaced, laid out as they are in M:
+// a view of M from that field on that encoding/json decodes with the
+// replacements' methods (or their lack of any). The fields before first
+// must have no JSON of their own (rawResponse). A layout that differs,
+// which reflect.StructOf cannot give for such fields, panics at init.
+func shadowType[M any](first string, replace map[reflect.Type]reflect.Type) reflect.Type {
+	model := reflect.TypeFor[M]()
+	start, ok := model.FieldByName(first)
+	if !ok || len(start.Index) != 1 {
+		panic("kryptogo: shadowType: no field " + first)
+	}
+	var fields []reflect.StructField
+	for i := start.Index[0]; i < model.NumField(); i++ {
+		f := model.Field(i)
+		if r, ok := replace[f.Type]; ok {
+			f.Type = r
+		}
+		f.Index, f.Offset = nil, 0
+		fields = append(fields, f)
+	}
+	shadow := reflect.StructOf(fields)
+	for i := range shadow.NumField() {
+		if shadow.Field(i).Offset+start.Offset != model.Field(start.Index[0]+i).Offset ||
+			shadow.Field(i).Type.Size() != model.Field(start.Index[0]+i).Type.Size() {
+			panic("kryptogo: shadowType: the layout of " + model.Name() + " differs")
+		}
+	}
+	if shadow.Size()+start.Offset != model.Size() {
+		panic("kryptogo: shadowType: the size of " + model.Name() + " differs")
+	}
+	return shadow
+}
+
 // decodeInto decodes data into target, out's decodeTarget or out itself
 // (decode), or through out's shadow (shadowDecoder) when it has one. When
 // the shadow cannot vouch for its decode, out is zeroed and decoded again

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -149,4 +150,32 @@ func BenchmarkDecodeTaskDetail(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// The shadow of a TaskDetail has its fields from TaskID on, with their
+// names, tags and offsets, the target without methods; a replacement that
+// changes the layout panics.
+func TestShadowType(t *testing.T) {
+	t.Parallel()
+	model := reflect.TypeFor[TaskDetail]()
+	first, _ := model.FieldByName("TaskID")
+	require.Equal(t, model.NumField()-first.Index[0], taskDetailShadow.NumField())
+	for i := range taskDetailShadow.NumField() {
+		got, want := taskDetailShadow.Field(i), model.Field(first.Index[0]+i)
+		assert.Equal(t, want.Name, got.Name)
+		assert.Equal(t, want.Tag, got.Tag)
+		assert.Equal(t, want.Offset, got.Offset+first.Offset)
+		if want.Name == "Target" {
+			assert.Equal(t, reflect.TypeFor[plainTarget](), got.Type)
+		} else {
+			assert.Equal(t, want.Type, got.Type)
+		}
+	}
+	type pair struct {
+		A int8
+		B int8
+	}
+	assert.Panics(t, func() {
+		shadowType[pair]("A", map[reflect.Type]reflect.Type{reflect.TypeFor[int8](): reflect.TypeFor[int64]()})
+	})
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
+	"unsafe"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
 	"github.com/kyabc/kryptogo-go/internal/jsonscan"
@@ -330,32 +332,26 @@ func (t *TaskDetail) setRawMember(n int, raw json.RawMessage) {
 	}
 }
 
-// taskDetailShadow is what decode reads a TaskDetail into: the detail
-// without its methods, with a method-less target (plainTarget) at a
-// shallower depth than the detail's own, which encoding/json prefers. The
-// target is then decoded in the one pass over the body instead of in a
-// nested json.Unmarshal of Target.UnmarshalJSON (a validation and a
-// decoder more per detail); its Extra is found after (decodeShadow).
-type taskDetailShadow struct {
-	*plainTaskDetail
-	Target *plainTarget `json:"target"`
-}
-
-type plainTaskDetail TaskDetail
+// taskDetailShadow is what decode reads a TaskDetail into (decodeShadow):
+// its fields from TaskID on, with the target as a plainTarget, which has
+// no UnmarshalJSON. The target is then decoded in encoding/json's one pass
+// over the body, instead of in a nested json.Unmarshal of
+// Target.UnmarshalJSON (a validation and a decoder more per detail).
+var taskDetailShadow = shadowType[TaskDetail]("TaskID", map[reflect.Type]reflect.Type{
+	reflect.TypeFor[Target](): reflect.TypeFor[plainTarget](),
+})
 
 // decodeShadow decodes data, JSON of a detail, as json.Unmarshal into the
-// detail would, and reports whether it did; when it did not, the caller
-// decodes data again into the detail itself (zeroed first), for its
-// errors and for the rare shapes the shadow cannot vouch for: a target
-// after a null target (encoding/json gives the shadow a new target then,
-// where Target.UnmarshalJSON would go on filling the one it had).
+// detail would, and reports whether it did; when it did not (an error),
+// the caller decodes data again into the detail itself, for its errors.
+// The shadow's target takes every target member of the body in turn, as
+// Target.UnmarshalJSON does (null leaves it as it is); Extra is then set
+// from the last one, as Target.UnmarshalJSON leaves it.
 func (t *TaskDetail) decodeShadow(data []byte) bool {
-	target := (*plainTarget)(&t.Target)
-	shadow := taskDetailShadow{(*plainTaskDetail)(t), target}
-	if json.Unmarshal(data, &shadow) != nil || (shadow.Target != target && shadow.Target != nil) {
+	shadow := reflect.NewAt(taskDetailShadow, unsafe.Pointer(&t.TaskID)).Interface()
+	if json.Unmarshal(data, shadow) != nil {
 		return false
 	}
-	// Target.UnmarshalJSON sets Extra from the last target of the body.
 	if raw, found := jsonscan.LastMember(data, "target"); found {
 		t.Target.setExtra(raw)
 	}

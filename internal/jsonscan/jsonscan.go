@@ -1,8 +1,9 @@
 // Package jsonscan reads the usual forms of a few JSON values without a
 // decoder: the fast paths of the SDK's models. Each function answers false
 // for a form it does not handle, which the caller leaves to encoding/json.
-// Those that scan objects and arrays trust their input to be JSON that
-// encoding/json accepted (or that the caller checks with json.Valid).
+// SmallUints, StringPairs and KeyValues validate what they read; the other
+// scans of objects trust their input to be JSON that encoding/json
+// accepted.
 package jsonscan
 
 import (
@@ -100,19 +101,21 @@ func kind(c byte) string {
 }
 
 // SmallUints parses the usual form of a list of small codes, a flat array
-// of integers of at most 32 bits, without a decoder; ok is false for any
-// other form.
+// of integers of at most 32 bits written as JSON writes them (no leading
+// zero), without a decoder; ok is false for any other form. What it takes
+// is valid JSON: it may be given any bytes.
 func SmallUints[T ~int](data []byte) ([]T, bool) {
-	data = bytes.TrimSpace(data)
+	data = trimJSONSpace(data)
 	if len(data) < 2 || data[0] != '[' || data[len(data)-1] != ']' {
 		return nil, false
 	}
-	inner := bytes.TrimSpace(data[1 : len(data)-1])
+	inner := trimJSONSpace(data[1 : len(data)-1])
 	out := make([]T, 0, bytes.Count(inner, []byte(","))+1)
 	for len(inner) > 0 {
 		item, rest, found := bytes.Cut(inner, []byte(","))
-		n, ok := SmallUint(bytes.TrimSpace(item))
-		if !ok || n > math.MaxInt32 || (found && len(bytes.TrimSpace(rest)) == 0) {
+		item = trimJSONSpace(item)
+		n, ok := SmallUint(item)
+		if !ok || n > math.MaxInt32 || (len(item) > 1 && item[0] == '0') || (found && len(trimJSONSpace(rest)) == 0) {
 			return nil, false
 		}
 		out = append(out, T(n))
@@ -121,51 +124,97 @@ func SmallUints[T ~int](data []byte) ([]T, bool) {
 	return out, true
 }
 
+// trimJSONSpace removes JSON's white space (not Unicode's) around data.
+func trimJSONSpace(data []byte) []byte {
+	return bytes.Trim(data, " \t\r\n")
+}
+
 // StringPairs reads an object of string values with no escapes, such as
 // {"region":"APAC"}, calling pair for each member in order; it reports
-// false, maybe after some calls, for any other object. The keys and values
-// share one copy of data. data is valid JSON that starts with '{'.
+// false, maybe after some calls, for any other object and anything but
+// JSON (it validates what it reads: it may be given any bytes; the object
+// starts at data[0]). The keys and values share one copy of data.
 func StringPairs(data []byte, pair func(key, value string)) bool {
-	text := string(data) // one copy that every key and value shares
-	for i := skipSpace(data, 1); i < len(data) && data[i] == '"'; {
-		keyEnd := skipString(data, i)
-		valStart := skipSpace(data, skipSpace(data, keyEnd)+1)
-		if valStart >= len(data) || data[valStart] != '"' {
-			return false
-		}
-		valEnd := skipString(data, valStart)
-		key, value := data[i+1:keyEnd-1], data[valStart+1:valEnd-1]
-		if bytes.IndexByte(key, '\\') >= 0 || bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(key) || !utf8.Valid(value) {
-			return false
-		}
-		pair(text[i+1:keyEnd-1], text[valStart+1:valEnd-1])
-		i = skipSpace(data, skipSpace(data, valEnd)+1) // past the ','
+	if len(data) == 0 || data[0] != '{' {
+		return false
 	}
-	return true
+	text := string(data) // one copy that every key and value shares
+	i := skipSpace(data, 1)
+	if i < len(data) && data[i] == '}' {
+		return skipSpace(data, i+1) == len(data)
+	}
+	for {
+		key := i
+		keyEnd, ok := plainString(data, key)
+		if !ok {
+			return false
+		}
+		if i = skipSpace(data, keyEnd); i >= len(data) || data[i] != ':' {
+			return false
+		}
+		valStart := skipSpace(data, i+1)
+		valEnd, ok := plainString(data, valStart)
+		if !ok {
+			return false
+		}
+		pair(text[key+1:keyEnd-1], text[valStart+1:valEnd-1])
+		switch i = skipSpace(data, valEnd); {
+		case i < len(data) && data[i] == ',':
+			i = skipSpace(data, i+1)
+		case i < len(data) && data[i] == '}':
+			return skipSpace(data, i+1) == len(data)
+		default:
+			return false
+		}
+	}
+}
+
+// plainString returns the index past the JSON string that starts at i
+// when it has no escape, no control character and valid UTF-8; ok is
+// false for any other string, or none.
+func plainString(data []byte, i int) (end int, ok bool) {
+	if i >= len(data) || data[i] != '"' {
+		return 0, false
+	}
+	n := bytes.IndexByte(data[i+1:], '"')
+	if n < 0 {
+		return 0, false
+	}
+	text := data[i+1 : i+1+n]
+	for _, c := range text {
+		if c < 0x20 || c == '\\' {
+			return 0, false
+		}
+	}
+	return i + n + 2, utf8.Valid(text)
 }
 
 // KeyValues reads an array of objects of exactly two string members with
 // no escapes, keyName and valueName in either order, such as
 // [{"key":"region","value":"APAC"}], calling pair for each object in order;
 // it reports false, maybe after some calls, for any other array (a member
-// missing, repeated, of another name or spelling, or not such a string).
-// The keys and values share one copy of data. data is valid JSON that
-// starts with '['.
+// missing, repeated, of another name or spelling, or not such a string)
+// and anything but JSON (it validates what it reads: it may be given any
+// bytes; the array starts at data[0]). The keys and values share one copy
+// of data.
 func KeyValues(data []byte, keyName, valueName string, pair func(key, value string)) bool {
+	if len(data) == 0 || data[0] != '[' {
+		return false
+	}
 	text := string(data) // one copy that every key and value shares
 	i := skipSpace(data, 1)
 	if i < len(data) && data[i] == ']' {
-		return true
+		return skipSpace(data, i+1) == len(data)
 	}
 	for i < len(data) && data[i] == '{' {
 		var got [2]string
 		var seen [2]bool
 		i = skipSpace(data, i+1)
 		for _, end := range [2]byte{',', '}'} {
-			if i >= len(data) || data[i] != '"' {
+			nameEnd, ok := plainString(data, i)
+			if !ok {
 				return false
 			}
-			nameEnd := skipString(data, i)
 			which := 0
 			switch string(data[i+1 : nameEnd-1]) {
 			case keyName:
@@ -181,11 +230,9 @@ func KeyValues(data []byte, keyName, valueName string, pair func(key, value stri
 			if i = skipSpace(data, nameEnd); i >= len(data) || data[i] != ':' {
 				return false
 			}
-			if i = skipSpace(data, i+1); i >= len(data) || data[i] != '"' {
-				return false
-			}
-			valEnd := skipString(data, i)
-			if value := data[i+1 : valEnd-1]; bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(value) {
+			i = skipSpace(data, i+1)
+			valEnd, ok := plainString(data, i)
+			if !ok {
 				return false
 			}
 			got[which] = text[i+1 : valEnd-1]
@@ -199,7 +246,7 @@ func KeyValues(data []byte, keyName, valueName string, pair func(key, value stri
 		case i < len(data) && data[i] == ',':
 			i = skipSpace(data, i+1)
 		case i < len(data) && data[i] == ']':
-			return true
+			return skipSpace(data, i+1) == len(data)
 		default:
 			return false
 		}

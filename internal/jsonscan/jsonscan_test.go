@@ -155,9 +155,10 @@ func FuzzSmallUints(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		got, ok := SmallUints[int]([]byte(in))
-		if !ok || !json.Valid([]byte(in)) {
-			return // the caller checks json.Valid
+		if !ok {
+			return
 		}
+		require.True(t, json.Valid([]byte(in)), "read what is not JSON: %q", in)
 		var want []int
 		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
 		assert.Equal(t, want, got, in)
@@ -171,7 +172,7 @@ func TestSmallUints(t *testing.T) {
 		assert.True(t, ok, in)
 		assert.Equal(t, want, got, in)
 	}
-	for _, in := range []string{`[[1],2]`, `[1.0]`, `[-1]`, `[1,]`, `[2147483648]`, `{}`, `[`} {
+	for _, in := range []string{`[[1],2]`, `[1.0]`, `[-1]`, `[1,]`, `[2147483648]`, `{}`, `[`, `[01]`, "\v[1]", "[1\u00a0]", "[1]\f"} {
 		_, ok := SmallUints[int]([]byte(in))
 		assert.False(t, ok, in)
 	}
@@ -185,14 +186,15 @@ func FuzzStringPairs(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		in = strings.TrimSpace(in)
-		if !json.Valid([]byte(in)) || !strings.HasPrefix(in, "{") {
+		if !strings.HasPrefix(in, "{") {
 			return
 		}
 		got := map[string]string{}
-		if !StringPairs([]byte(in), func(k, v string) { got[k] = v }) {
+		data := []byte(in)
+		if !StringPairs(data[:len(data):len(data)], func(k, v string) { got[k] = v }) {
 			return
 		}
+		require.True(t, json.Valid(data), "read what is not JSON: %q", in)
 		var want map[string]string
 		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
 		assert.Equal(t, want, got, in)
@@ -214,14 +216,15 @@ func FuzzKeyValues(f *testing.F) {
 		Value string `json:"value"`
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		in = strings.TrimSpace(in)
-		if !json.Valid([]byte(in)) || !strings.HasPrefix(in, "[") {
+		if !strings.HasPrefix(in, "[") {
 			return
 		}
 		got := []kv{}
-		if !KeyValues([]byte(in), "key", "value", func(k, v string) { got = append(got, kv{k, v}) }) {
+		data := []byte(in)
+		if !KeyValues(data[:len(data):len(data)], "key", "value", func(k, v string) { got = append(got, kv{k, v}) }) {
 			return
 		}
+		require.True(t, json.Valid(data), "read what is not JSON: %q", in)
 		var want []kv
 		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
 		assert.Equal(t, want, got, in)
@@ -233,10 +236,25 @@ func TestKeyValues(t *testing.T) {
 		`[]`: true, `[{"key":"a","value":"b"}]`: true, `[{"value":"b","key":"a"},{"key":"c","value":"d"}]`: true,
 		`[{"key":"a"}]`: false, `[{"key":"a","value":"b","x":"y"}]`: false, `[{"KEY":"a","value":"b"}]`: false,
 		`[{"key":"a","key":"b"}]`: false, `[{"key":"a","value":null}]`: false, `[{"key":"a\n","value":"b"}]`: false,
-		`[{"key":"a","value":"b"},1]`: false, `[1]`: false,
+		`[{"key":"a","value":"b"},1]`: false, `[1]`: false, `[{"key":"a","value":"b"}]x`: false, `[{"key":"a","value":"b"}`: false,
+		"[{\"key\":\"a\x01\",\"value\":\"b\"}]": false, `[{"key":"a","value":"b`: false, `[ ]]`: false,
 	} {
 		n := 0
 		assert.Equal(t, want, KeyValues([]byte(in), "key", "value", func(string, string) { n++ }), in)
+	}
+}
+
+// StringPairs reads only JSON: it may be given any bytes (a direct
+// MetadataList.UnmarshalJSON call), and validates what it reads.
+func TestStringPairsOnlyJSON(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		`{}`: true, ` {"a":"b"}`: false, `{ "a" : "b" , "c" : "" }`: true, `{"a":"b"}x`: false, `{"a":"b"`: false,
+		`{"a":"b",}`: false, `{"a":"b" "c":"d"}`: false, `{"a" "b"}`: false, "{\"a\":\"b\x1f\"}": false, `{"a":"b`: false,
+		`{"a`: false, `{`: false, `{}}`: false, `{"a":"b"} `: true, "{\"a\":\"\xff\"}": false,
+	} {
+		data := []byte(in)
+		assert.Equal(t, want, StringPairs(data[:len(data):len(data)], func(string, string) {}), in)
 	}
 }
 
