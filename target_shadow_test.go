@@ -179,3 +179,52 @@ func TestShadowType(t *testing.T) {
 		shadowType[pair]("A", map[reflect.Type]reflect.Type{reflect.TypeFor[int8](): reflect.TypeFor[int64]()})
 	})
 }
+
+// receiptDocs are answers of POST /task whose receipts the shadow decode
+// must read as []CreatedTask's decode does: RawJSON each, nulls, errors.
+var receiptDocs = []string{
+	`[{"task_id":1,"timestamp":1700470381},{"task_id":"2","timestamp":"2023-11-20T08:53:01Z","x":[1,{"y":"]"}]}]`,
+	` [ { "task_id" : 3 } , null , {} ] `, `[]`, `null`, `[1]`, `{}`, `[{"task_id":"x"}]`, `[{"task_id":1}`,
+	`[{"TASK_ID":4,"task_id":5}]`, `[{"task_id":6,"task_id":null}]`,
+}
+
+// TestCreatedTasksShadowAsBefore: the receipts decode as []CreatedTask
+// through CreatedTask.UnmarshalJSON, errors included.
+func TestCreatedTasksShadowAsBefore(t *testing.T) {
+	t.Parallel()
+	for _, doc := range receiptDocs {
+		checkReceiptsAsBefore(t, []byte(doc))
+	}
+	checkReceiptsAsBefore(t, fixture(t, "task_create_response.json"))
+}
+
+func FuzzCreatedTasksShadow(f *testing.F) {
+	for _, doc := range receiptDocs {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkReceiptsAsBefore(t, body)
+	})
+}
+
+func checkReceiptsAsBefore(t *testing.T, body []byte) {
+	trimmed := bytes.Trim(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return
+	}
+	var want []CreatedTask
+	wantErr := json.Unmarshal(trimmed, &want)
+	var got createdTasks
+	err := decode(&callConfig{maxBody: 1 << 30}, "POST", "/task", result{status: 200, body: body}, &got)
+	if wantErr != nil {
+		require.Error(t, err, "%s", body)
+		assert.Equal(t, valueFreeDecodeError(wantErr).Error(), errors.Unwrap(err).Error(), "%s", body)
+		return
+	}
+	require.NoError(t, err, "%s", body)
+	assert.Equal(t, want, []CreatedTask(got), "%s", body)
+	for i := range got {
+		raw := got[i].RawJSON()
+		assert.Equal(t, len(raw), cap(raw), "a receipt's JSON cannot grow into the next one's")
+	}
+}

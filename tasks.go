@@ -79,8 +79,16 @@ func (r *CreateTaskRequest) validate(v *validator) {
 }
 
 // personalValues returns the target's name and birthday.
-func (r CreateTaskRequest) personalValues() []string {
-	return nonEmpty(r.Target.Name, r.Target.Birthday)
+func (r CreateTaskRequest) personalValues() []string { return r.appendPersonal(nil) }
+
+// appendPersonal appends the target's name and birthday, those not empty.
+func (r *CreateTaskRequest) appendPersonal(out []string) []string {
+	for _, v := range [2]string{r.Target.Name, r.Target.Birthday} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // CreatedTask is the receipt for one created task. It prints as its id.
@@ -108,6 +116,38 @@ func (t *CreatedTask) decodeTarget() any {
 	return (*plain)(t)
 }
 
+// createdTasks is the answer of POST /task, which decode reads through a
+// shadow (decodeShadow).
+type createdTasks []CreatedTask
+
+// decodeTarget is what the answer is decoded into when the shadow cannot
+// vouch for it: the receipts themselves, named as before in errors.
+func (t *createdTasks) decodeTarget() any { return (*[]CreatedTask)(t) }
+
+// decodeShadow decodes data, the receipts' JSON, as json.Unmarshal into
+// []CreatedTask would, and reports whether it did. The receipts are read
+// as the type without methods that CreatedTask.UnmarshalJSON decodes
+// into, in the one pass over the body instead of a nested json.Unmarshal
+// and a copy each; each keeps its JSON for RawJSON as a slice of data, the
+// answer's body, which decode's caller owns.
+func (t *createdTasks) decodeShadow(data []byte) bool {
+	type plain CreatedTask // the layout of CreatedTask, without its methods
+	if json.Unmarshal(data, (*[]plain)(unsafe.Pointer(t))) != nil {
+		return false
+	}
+	if len(*t) == 0 {
+		return true // null or []: no receipt keeps JSON
+	}
+	n := 0
+	ok := jsonscan.Elements(data, func(raw []byte) {
+		if n < len(*t) {
+			(*t)[n].setRaw(raw)
+		}
+		n++
+	})
+	return ok && n == len(*t)
+}
+
 // Create creates DD search tasks in one POST /task and returns one receipt
 // per task, in the order of reqs. With keys, the keys done are answered from
 // the store; a send in doubt returns ErrMaybeSent, and the next call with its
@@ -124,11 +164,11 @@ func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts
 // send of Create, CreateOne and CreateOnce (op), which validate each in
 // their own way and only once.
 func (s *TaskService) create(ctx context.Context, op *Operation, tasks []CreateTaskRequest, opts []Option) ([]CreatedTask, error) {
-	got, err := sendJSON[[]CreatedTask](ctx, s.client, op, "/task", taskBatch(tasks), opts)
+	got, err := sendJSON[createdTasks](ctx, s.client, op, "/task", taskBatch(tasks), opts)
 	if err != nil {
 		return nil, err
 	}
-	if out := *got; len(out) != len(tasks) {
+	if out := []CreatedTask(*got); len(out) != len(tasks) {
 		return out, &ResponseError{Method: http.MethodPost, Path: "/task", StatusCode: http.StatusOK,
 			Err: fmt.Errorf("sent %d tasks, got %d receipts", len(tasks), len(out))}
 	}
@@ -157,9 +197,9 @@ func (b *taskBatch) validate(v *validator) {
 
 // personalValues returns the personal values of every task of the batch.
 func (b taskBatch) personalValues() []string {
-	var out []string
-	for _, r := range b {
-		out = append(out, r.personalValues()...)
+	out := make([]string, 0, 2*len(b)) // one allocation: a name and a birthday each
+	for i := range b {
+		out = b[i].appendPersonal(out)
 	}
 	return out
 }

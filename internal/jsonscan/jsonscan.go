@@ -357,6 +357,28 @@ func LastMember(data []byte, name string) (value []byte, found bool) {
 	return value, found
 }
 
+// Elements calls each with every element of the JSON array data, in
+// order, capped (elem[:len(elem):len(elem)]); it reports false for
+// anything but an array. data is JSON that json.Unmarshal accepted.
+func Elements(data []byte, each func(elem []byte)) bool {
+	data = trimJSONSpace(data)
+	if len(data) < 2 || data[0] != '[' {
+		return false
+	}
+	i := skipSpace(data, 1)
+	if data[i] == ']' {
+		return true
+	}
+	for {
+		end := skipValue(data, i)
+		each(data[i:end:end])
+		if i = skipSpace(data, end); i >= len(data) || data[i] != ',' {
+			return i < len(data) && data[i] == ']'
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
 // onlyNameString returns where the one string of data that folds to name
 // starts, or -1 if none does; ok is false when it cannot tell: data has a
 // backslash, more than one such string, or name a letter that non-ASCII
