@@ -310,3 +310,32 @@ func checkLastMember(t *testing.T, doc, name string) {
 	assert.Equal(t, want != nil, found, "%s in %s", name, doc)
 	assert.Equal(t, string(want), string(got), "%s in %s", name, doc)
 }
+
+// FuzzElements holds Elements against encoding/json's decode into
+// []json.RawMessage: the same elements, each capped; false for anything
+// but an array.
+func FuzzElements(f *testing.F) {
+	for _, s := range []string{`[]`, ` [ 1 , "a,]" , {"b":[2,3]} , null ] `, `[[],[[]]]`, `{}`, `null`, `"["`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if !json.Valid([]byte(in)) {
+			return // Elements reads what encoding/json accepted
+		}
+		var got []string
+		ok := Elements([]byte(in), func(elem []byte) {
+			assert.Equal(t, len(elem), cap(elem), in)
+			got = append(got, string(elem))
+		})
+		var want []json.RawMessage
+		if json.Unmarshal([]byte(in), &want) != nil || want == nil {
+			assert.False(t, ok && len(got) > 0, in)
+			return
+		}
+		require.True(t, ok, in)
+		require.Len(t, got, len(want), in)
+		for i := range want {
+			assert.Equal(t, string(want[i]), got[i], in)
+		}
+	})
+}
