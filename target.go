@@ -29,6 +29,16 @@ func (t Target) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the redacted form.
 func (t Target) LogValue() slog.Value { return t.view().logValue() }
 
+// appendPersonal appends the name and birthday, those not empty.
+func (t *Target) appendPersonal(out []string) []string {
+	for _, v := range [2]string{t.Name, t.Birthday} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // KYCTarget returns a person's target; birthday and citizenship may be empty.
 func KYCTarget(name, birthday, citizenship string) Target {
 	return Target{Type: TargetKYC, Name: name, Birthday: birthday, Citizenship: citizenship}

@@ -228,3 +228,45 @@ func checkReceiptsAsBefore(t *testing.T, body []byte) {
 		assert.Equal(t, len(raw), cap(raw), "a receipt's JSON cannot grow into the next one's")
 	}
 }
+
+// createTaskWire has CreateTaskRequest's members, in order, with their
+// tags (IdempotencyKey is no member).
+func TestCreateTaskWire(t *testing.T) {
+	t.Parallel()
+	model, wire := reflect.TypeFor[CreateTaskRequest](), reflect.TypeFor[createTaskWire]()
+	var members []reflect.StructField
+	for i := range model.NumField() {
+		if f := model.Field(i); f.Tag.Get("json") != "-" {
+			members = append(members, f)
+		}
+	}
+	require.Equal(t, len(members), wire.NumField())
+	for i, f := range members {
+		assert.Equal(t, f.Name, wire.Field(i).Name)
+		assert.Equal(t, f.Tag, wire.Field(i).Tag)
+		assert.Equal(t, f.Type.Kind(), wire.Field(i).Type.Kind(), f.Name)
+	}
+}
+
+// FuzzCreateTaskWire: a batch's body (taskBatch.body) encodes to the bytes
+// the batch itself does, and carries the same personal values.
+func FuzzCreateTaskWire(f *testing.F) {
+	f.Add(int64(3), 1, "王又曾", "1987-06-05", "TWN", "https://example.com/cb?a=<b>&c", "ref-1", []byte{0, 4}, int64(0), "")
+	f.Add(int64(0), 2, "\xff<&>\u2028", "", "", "", "", []byte(nil), int64(-7), "x")
+	f.Fuzz(func(t *testing.T, setting int64, typ int, name, birthday, citizenship, callback, ref string, sources []byte, idv int64, extraKey string) {
+		req := CreateTaskRequest{SearchSettingID: ID(setting), Target: Target{Type: TargetType(typ), Name: name,
+			Birthday: birthday, Citizenship: citizenship}, CallbackURL: callback, CustomerReference: ref, FromIDVID: ID(idv)}
+		for _, s := range sources {
+			req.SearchSource = append(req.SearchSource, SearchSource(s))
+		}
+		if extraKey != "" {
+			req.Target.Extra = map[string]any{extraKey: name}
+		}
+		batch := taskBatch{req, {SearchSettingID: 1, Target: KYBTarget(citizenship)}}
+		want, wantErr := json.Marshal(batch)
+		got, err := json.Marshal(batch.body())
+		require.Equal(t, wantErr == nil, err == nil, "%v %v", wantErr, err)
+		assert.Equal(t, string(want), string(got))
+		assert.Equal(t, batch.personalValues(), batch.body().personalValues())
+	})
+}

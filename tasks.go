@@ -83,12 +83,7 @@ func (r CreateTaskRequest) personalValues() []string { return r.appendPersonal(n
 
 // appendPersonal appends the target's name and birthday, those not empty.
 func (r *CreateTaskRequest) appendPersonal(out []string) []string {
-	for _, v := range [2]string{r.Target.Name, r.Target.Birthday} {
-		if v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
+	return r.Target.appendPersonal(out)
 }
 
 // CreatedTask is the receipt for one created task. It prints as its id.
@@ -164,7 +159,7 @@ func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts
 // send of Create, CreateOne and CreateOnce (op), which validate each in
 // their own way and only once.
 func (s *TaskService) create(ctx context.Context, op *Operation, tasks []CreateTaskRequest, opts []Option) ([]CreatedTask, error) {
-	got, err := sendJSON[createdTasks](ctx, s.client, op, "/task", taskBatch(tasks), opts)
+	got, err := sendJSON[createdTasks](ctx, s.client, op, "/task", taskBatch(tasks).body(), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -202,6 +197,47 @@ func (b taskBatch) personalValues() []string {
 		out = b[i].appendPersonal(out)
 	}
 	return out
+}
+
+// createTaskWire is a CreateTaskRequest as POST /task's body holds it: the
+// same members (TestCreateTaskWire), with types that encoding/json
+// encodes itself, without the MarshalJSON of Target and ID, each a nested
+// encoding and a validation of its output. The target's Extra is not
+// held: a batch with Extra is encoded as itself (body).
+type createTaskWire struct {
+	SearchSettingID   int64         `json:"search_setting_id"`
+	Target            plainTarget   `json:"target"`
+	SearchSource      SearchSources `json:"search_source"`
+	CallbackURL       string        `json:"callback_url,omitempty"`
+	CustomerReference string        `json:"customer_reference,omitempty"`
+	FromIDVID         int64         `json:"from_idv_id,omitempty"`
+}
+
+// taskBatchWire is a taskBatch as its body holds it (createTaskWire).
+type taskBatchWire []createTaskWire
+
+// personalValues returns the personal values of every task of the batch.
+func (b taskBatchWire) personalValues() []string {
+	out := make([]string, 0, 2*len(b)) // one allocation: a name and a birthday each
+	for i := range b {
+		out = (*Target)(&b[i].Target).appendPersonal(out)
+	}
+	return out
+}
+
+// body returns what encodes to the batch's JSON at the least cost: the
+// batch as taskBatchWire when no target has Extra, else the batch.
+func (b taskBatch) body() personalData {
+	wire := make(taskBatchWire, len(b))
+	for i := range b {
+		r := &b[i]
+		if len(r.Target.Extra) > 0 {
+			return b
+		}
+		wire[i] = createTaskWire{SearchSettingID: int64(r.SearchSettingID), Target: plainTarget(r.Target), SearchSource: r.SearchSource,
+			CallbackURL: r.CallbackURL, CustomerReference: r.CustomerReference, FromIDVID: int64(r.FromIDVID)}
+	}
+	return wire
 }
 
 // validateCreateTasks returns the tasks to send, with their defaults.
