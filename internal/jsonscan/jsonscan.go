@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -307,17 +308,33 @@ func skipValue(data []byte, i int) int {
 		}
 		return i
 	}
-	for i < len(data) && strings.IndexByte(",}] \t\n\r", data[i]) < 0 {
-		i++
+	for ; i < len(data); i++ { // a number or a literal, up to what ends it
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
 	}
 	return i
 }
 
-// skipString returns the index just past the JSON string that starts at i.
+// skipString returns the index just past the JSON string that starts at
+// i (past the end of data for a string that does not end). Its closing
+// quote is found by bytes.IndexByte: the first quote after an even run of
+// backslashes.
 func skipString(data []byte, i int) int {
-	for i++; i < len(data) && data[i] != '"'; i++ {
-		if data[i] == '\\' {
-			i++
+	start := i + 1
+	for i = start; i < len(data); i++ {
+		j := bytes.IndexByte(data[i:], '"')
+		if j < 0 {
+			return len(data) + 1
+		}
+		i += j
+		k := i
+		for k > start && data[k-1] == '\\' {
+			k--
+		}
+		if (i-k)%2 == 0 {
+			return i + 1
 		}
 	}
 	return i + 1
@@ -330,20 +347,18 @@ func skipString(data []byte, i int) int {
 // that json.Unmarshal accepted.
 //
 // Most objects are read without a walk over their values: when data has
-// no backslash, every quote delimits a string, so a string spelling the
-// name in any case is found by the search for one of its letters
-// (bytes.IndexByte), and a single such string needs only the members
-// before it walked to tell whether it is a key of data itself.
+// no \u escape, a string that folds to the name is spelled as it, so it is
+// found by the search for one of its letters (bytes.IndexByte), and only
+// the members up to the last such string are walked to tell which is a
+// key of data itself.
 func LastMember(data []byte, name string) (value []byte, found bool) {
 	data = bytes.TrimSpace(data)
 	if len(data) < 2 || data[0] != '{' {
 		return nil, false
 	}
-	if at, ok := onlyNameString(data, name); ok {
-		if at < 0 {
-			return nil, false
-		}
-		return memberAt(data, at)
+	var buf [maxNameStrings]int
+	if at, ok := nameStrings(data, name, buf[:0]); ok {
+		return lastMemberAt(data, at)
 	}
 	for i := skipSpace(data, 1); i < len(data) && data[i] == '"'; {
 		end := skipString(data, i)
@@ -356,6 +371,10 @@ func LastMember(data []byte, name string) (value []byte, found bool) {
 	}
 	return value, found
 }
+
+// maxNameStrings bounds the strings spelling the name that LastMember
+// looks at; past it, it walks every member of the object.
+const maxNameStrings = 8
 
 // Elements calls each with every element of the JSON array data, in
 // order, capped (elem[:len(elem):len(elem)]); it reports false for
@@ -379,16 +398,20 @@ func Elements(data []byte, each func(elem []byte)) bool {
 	}
 }
 
-// onlyNameString returns where the one string of data that folds to name
-// starts, or -1 if none does; ok is false when it cannot tell: data has a
-// backslash, more than one such string, or name a letter that non-ASCII
-// runes fold to (k, s) or one that is not ASCII.
-func onlyNameString(data []byte, name string) (at int, ok bool) {
-	if len(name) == 0 || !isASCII(name) || strings.ContainsAny(name, "kKsS") || bytes.IndexByte(data, '\\') >= 0 {
-		return 0, false
+// nameStrings appends to at where each string of data that folds to name
+// starts, in order; ok is false when it cannot tell: data has a \u escape
+// (which may spell a letter), more than maxNameStrings such strings, or
+// name a letter that non-ASCII runes fold to (k, s) or one that is not an
+// ASCII letter, digit or '_'.
+//
+// In JSON, a quote that no odd run of backslashes escapes delimits a
+// string; the name's letters cannot come from the other escapes, so a
+// string that folds to name is spelled as it, between such quotes.
+func nameStrings(data []byte, name string, at []int) (_ []int, ok bool) {
+	if len(name) == 0 || !isPlainName(name) || strings.ContainsAny(name, "kKsS") || bytes.Contains(data, []byte(`\u`)) {
+		return nil, false
 	}
 	mid := len(name) / 2
-	at = -1
 	for _, c := range [2]byte{lower(name[mid]), upper(name[mid])} {
 		for i := 0; ; i++ {
 			j := bytes.IndexByte(data[i:], c)
@@ -397,34 +420,50 @@ func onlyNameString(data []byte, name string) (at int, ok bool) {
 			}
 			i += j
 			start, end := i-mid-1, i-mid+len(name)
-			if start < 0 || end >= len(data) || data[start] != '"' || data[end] != '"' || !asciiEqualFold(data[start+1:end], name) {
+			if start < 0 || end >= len(data) || data[start] != '"' || data[end] != '"' ||
+				!asciiEqualFold(data[start+1:end], name) || escaped(data, start) {
 				continue
 			}
-			if at >= 0 {
-				return 0, false
+			if len(at) == maxNameStrings {
+				return nil, false
 			}
-			at = start
+			at = append(at, start)
 		}
 		if lower(name[mid]) == upper(name[mid]) {
 			break
 		}
 	}
+	slices.Sort(at) // the lower-case letter's first, then the upper-case one's
 	return at, true
 }
 
-// memberAt returns the value of the member of the object data whose key
-// starts at at; found is false when at is not a key of data itself.
-func memberAt(data []byte, at int) (value []byte, found bool) {
-	for i := skipSpace(data, 1); i <= at && data[i] == '"'; {
+// escaped reports whether an odd run of backslashes comes before data[i].
+func escaped(data []byte, i int) bool {
+	k := i
+	for k > 0 && data[k-1] == '\\' {
+		k--
+	}
+	return (i-k)%2 == 1
+}
+
+// lastMemberAt returns the value of the last member of the object data
+// whose key starts at one of at (sorted); found is false when none is a
+// key of data itself. The members are walked up to the last of at only.
+func lastMemberAt(data []byte, at []int) (value []byte, found bool) {
+	if len(at) == 0 {
+		return nil, false
+	}
+	last := at[len(at)-1]
+	for i := skipSpace(data, 1); i <= last && data[i] == '"'; {
 		end := skipString(data, i)
 		start := skipSpace(data, skipSpace(data, end)+1) // past the ':'
 		next := skipValue(data, start)
-		if i == at {
-			return data[start:next], true
+		if _, isName := slices.BinarySearch(at, i); isName {
+			value, found = data[start:next], true
 		}
 		i = skipSpace(data, skipSpace(data, next)+1) // past the ',' or '}'
 	}
-	return nil, false
+	return value, found
 }
 
 // keyMatches reports whether the quoted JSON string key decodes to name
@@ -441,9 +480,10 @@ func keyMatches(key []byte, name string) bool {
 	return strings.EqualFold(s, name)
 }
 
-func isASCII(s string) bool {
+// isPlainName reports whether s has only ASCII letters, digits and '_'.
+func isPlainName(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
+		if c := lower(s[i]); (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
 			return false
 		}
 	}

@@ -267,6 +267,8 @@ var lastMemberDocs = []string{
 	`{"TARGET":1,"target":2}`, `{"target":1,"Target":null}`, `{"t\u0061rget":3}`, `{"a":"\"","tArGeT":[1,{"b":"}"}]}`,
 	`{"result":{"target":1},"target":{"x":"target"}}`, `{"target" : "x" , "y":true}`, `{"targets":1,"xtarget":2}`,
 	`{"kind":1,"KIND":2,"` + "\u212a" + `ind":3}`, `{"a_b":1,"A_B":2}`, `{"":1}`,
+	`{"a":"x\\","target":1}`, `{"a":"\"target\"","target":2}`, `{"a":"\\\"target\\\"","url":"https:\/\/x"}`,
+	`{"url":"https:\/\/x","Target":{"b":"\\"}}`,
 }
 
 var lastMemberNames = []string{"target", "kind", "a_b", "x"}
