@@ -148,11 +148,13 @@ func decodeCut(body []byte, target, out any) bool {
 }
 
 // shadowDecoder is a response model that decodes itself through a type
-// encoding/json reads faster than its own (TaskDetail's
-// taskDetailShadow), to the same values.
+// encoding/json reads faster than its own, to the same values: a
+// TaskDetail (taskDetailShadow), the receipts of POST /task
+// (createdTasks).
 type shadowDecoder interface {
-	// decodeShadow decodes data and reports whether it did; when it did
-	// not, the model is decoded again as itself (decodeInto).
+	// decodeShadow decodes data, which the answer owns (the model may
+	// keep slices of it, as RawJSON does), and reports whether it did;
+	// when it did not, the model is decoded again as itself (decodeInto).
 	decodeShadow(data []byte) bool
 }
 
