@@ -98,11 +98,12 @@ func checkShadowAsBefore(t *testing.T, body []byte) {
 
 // checkAsBefore decodes body with decode into got and with encoding/json
 // into a W, the type as it was decoded before its shadow: the same errors,
-// and the same value once fix has added to it what decode does.
-func checkAsBefore[W any](t *testing.T, body []byte, got *W, fix func(want *W, trimmed []byte)) {
+// and the same value once fix has added to it what decode does. It
+// reports whether body decoded.
+func checkAsBefore[W any](t *testing.T, body []byte, got *W, fix func(want *W, trimmed []byte)) bool {
 	trimmed := bytes.Trim(body, " \t\r\n")
 	if len(trimmed) == 0 {
-		return
+		return false
 	}
 	var want W
 	wantErr := json.Unmarshal(trimmed, &want)
@@ -110,11 +111,12 @@ func checkAsBefore[W any](t *testing.T, body []byte, got *W, fix func(want *W, t
 	if wantErr != nil {
 		require.Error(t, err, "%s", body)
 		assert.Equal(t, valueFreeDecodeError(wantErr).Error(), errors.Unwrap(err).Error(), "%s", body)
-		return
+		return false
 	}
 	require.NoError(t, err, "%s", body)
 	fix(&want, trimmed)
 	assert.Equal(t, want, *got, "%s", body)
+	return true
 }
 
 // asShadowed is the model decode reads a W as: createdTasks for the
@@ -241,7 +243,9 @@ func FuzzCreatedTasksShadow(f *testing.F) {
 
 func checkReceiptsAsBefore(t *testing.T, body []byte) {
 	var got []CreatedTask
-	checkAsBefore(t, body, &got, func(*[]CreatedTask, []byte) {})
+	if !checkAsBefore(t, body, &got, func(*[]CreatedTask, []byte) {}) {
+		return // an error: got is what the fallback left
+	}
 	for i := range got {
 		raw := got[i].RawJSON()
 		assert.Equal(t, len(raw), cap(raw), "a receipt's JSON cannot grow into the next one's")
