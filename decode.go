@@ -68,7 +68,7 @@ func decode(cfg *callConfig, method, path string, res result, out any) error {
 		target = m.decodeTarget() // skip the UnmarshalJSON that nested values need
 	}
 	if len(body) < cutAbove || !decodeCut(body, target, out) {
-		if err := json.Unmarshal(body, target); err != nil {
+		if err := decodeInto(body, target, out); err != nil {
 			return bad(valueFreeDecodeError(err))
 		}
 	}
@@ -134,7 +134,7 @@ func decodeCut(body []byte, target, out any) bool {
 		from = sp.End
 	}
 	rest = append(rest, body[from:]...)
-	if json.Unmarshal(rest, target) != nil {
+	if decodeInto(rest, target, out) != nil {
 		// Start again from the zero value: the whole decode reports the
 		// error, with its offsets in the body.
 		reflect.ValueOf(target).Elem().SetZero()
@@ -146,6 +146,65 @@ func decodeCut(body []byte, target, out any) bool {
 		}
 	}
 	return true
+}
+
+// shadowDecoder is a response model that decodes itself through a type
+// encoding/json reads faster than its own, to the same values: a
+// TaskDetail (taskDetailShadow), the receipts of POST /task
+// (createdTasks).
+type shadowDecoder interface {
+	// decodeShadow decodes data, which the answer owns (the model may
+	// keep slices of it, as RawJSON does), and reports whether it did;
+	// when it did not, the model is decoded again as itself (decodeInto).
+	decodeShadow(data []byte) bool
+}
+
+// shadowType returns the struct type of M's fields from the one named
+// first on, with the types in replace replaced, laid out as they are in M:
+// a view of M from that field on that encoding/json decodes with the
+// replacements' methods (or their lack of any). The fields before first
+// must have no JSON of their own (rawResponse). A layout that differs,
+// which reflect.StructOf cannot give for such fields, panics at init.
+func shadowType[M any](first string, replace map[reflect.Type]reflect.Type) reflect.Type {
+	model := reflect.TypeFor[M]()
+	start, ok := model.FieldByName(first)
+	if !ok || len(start.Index) != 1 {
+		panic("kryptogo: shadowType: no field " + first)
+	}
+	var fields []reflect.StructField
+	for i := start.Index[0]; i < model.NumField(); i++ {
+		f := model.Field(i)
+		if r, ok := replace[f.Type]; ok {
+			f.Type = r
+		}
+		f.Index, f.Offset = nil, 0
+		fields = append(fields, f)
+	}
+	shadow := reflect.StructOf(fields)
+	for i := range shadow.NumField() {
+		if shadow.Field(i).Offset+start.Offset != model.Field(start.Index[0]+i).Offset ||
+			shadow.Field(i).Type.Size() != model.Field(start.Index[0]+i).Type.Size() {
+			panic("kryptogo: shadowType: the layout of " + model.Name() + " differs")
+		}
+	}
+	if shadow.Size()+start.Offset != model.Size() {
+		panic("kryptogo: shadowType: the size of " + model.Name() + " differs")
+	}
+	return shadow
+}
+
+// decodeInto decodes data into target, out's decodeTarget or out itself
+// (decode), or through out's shadow (shadowDecoder) when it has one. When
+// the shadow cannot vouch for its decode, out is zeroed and decoded again
+// as itself, with its own errors.
+func decodeInto(data []byte, target, out any) error {
+	if m, ok := out.(shadowDecoder); ok {
+		if m.decodeShadow(data) {
+			return nil
+		}
+		reflect.ValueOf(out).Elem().SetZero()
+	}
+	return json.Unmarshal(data, target)
 }
 
 // recordResponse fills the call's ResponseInfo (WithResponseInfo) with the

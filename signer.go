@@ -353,9 +353,12 @@ func validateCallbackReferences(v *validator, customerReference, callbackURL, dd
 }
 
 func checkCallbackReference(v *validator, field, callbackURL, customerReference string) {
+	if callbackURL == "" {
+		return // no URL: no query (and no allocations for a URL and a query)
+	}
 	u, err := url.Parse(callbackURL)
-	if err != nil {
-		return // the URL rules report it
+	if err != nil || u.RawQuery == "" {
+		return // the URL rules report an error; no query has no reference
 	}
 	query, err := parseCallbackQuery(u.RawQuery)
 	if err != nil {

@@ -29,6 +29,16 @@ func (t Target) Format(f fmt.State, verb rune) { t.view().format(f, verb) }
 // LogValue logs the redacted form.
 func (t Target) LogValue() slog.Value { return t.view().logValue() }
 
+// appendPersonal appends the name and birthday, those not empty.
+func (t *Target) appendPersonal(out []string) []string {
+	for _, v := range [2]string{t.Name, t.Birthday} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // KYCTarget returns a person's target; birthday and citizenship may be empty.
 func KYCTarget(name, birthday, citizenship string) Target {
 	return Target{Type: TargetKYC, Name: name, Birthday: birthday, Citizenship: citizenship}
@@ -70,17 +80,28 @@ func (t Target) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes the documented fields and keeps the others in Extra.
 func (t *Target) UnmarshalJSON(data []byte) error {
-	type plain Target
+	type plain Target // its name is in the errors' text
 	if err := json.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
+	t.setExtra(data)
+	return nil
+}
+
+// plainTarget is a Target without its methods: what a model decoded as a
+// whole reads its target into (taskDetailShadow), with setExtra after.
+type plainTarget Target
+
+// setExtra keeps in Extra the members of data, the target's JSON that
+// json.Unmarshal accepted, outside the documented ones: nothing for null.
+func (t *Target) setExtra(data []byte) {
 	t.Extra = nil
 	if !jsonscan.HasKeyOutside(data, targetFields) {
-		return nil // the usual target: no second decode into a map
+		return // the usual target: no second decode into a map
 	}
 	var all map[string]any
 	if err := json.Unmarshal(data, &all); err != nil {
-		return nil // null or not an object: nothing extra
+		return // null or not an object: nothing extra
 	}
 	for k, v := range all {
 		if !targetFields[k] {
@@ -90,7 +111,6 @@ func (t *Target) UnmarshalJSON(data []byte) error {
 			t.Extra[k] = v
 		}
 	}
-	return nil
 }
 
 func (t *Target) validate(v *validator) {

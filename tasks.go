@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
+	"unsafe"
 
 	"github.com/kyabc/kryptogo-go/internal/check"
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
 // TaskService manages due-diligence (DD) search tasks on people and companies.
@@ -76,8 +79,11 @@ func (r *CreateTaskRequest) validate(v *validator) {
 }
 
 // personalValues returns the target's name and birthday.
-func (r CreateTaskRequest) personalValues() []string {
-	return nonEmpty(r.Target.Name, r.Target.Birthday)
+func (r CreateTaskRequest) personalValues() []string { return r.appendPersonal(nil) }
+
+// appendPersonal appends the target's name and birthday, those not empty.
+func (r *CreateTaskRequest) appendPersonal(out []string) []string {
+	return r.Target.appendPersonal(out)
 }
 
 // CreatedTask is the receipt for one created task. It prints as its id.
@@ -105,6 +111,38 @@ func (t *CreatedTask) decodeTarget() any {
 	return (*plain)(t)
 }
 
+// createdTasks is the answer of POST /task, which decode reads through a
+// shadow (decodeShadow).
+type createdTasks []CreatedTask
+
+// decodeTarget is what the answer is decoded into when the shadow cannot
+// vouch for it: the receipts themselves, named as before in errors.
+func (t *createdTasks) decodeTarget() any { return (*[]CreatedTask)(t) }
+
+// decodeShadow decodes data, the receipts' JSON, as json.Unmarshal into
+// []CreatedTask would, and reports whether it did. The receipts are read
+// as the type without methods that CreatedTask.UnmarshalJSON decodes
+// into, in the one pass over the body instead of a nested json.Unmarshal
+// and a copy each; each keeps its JSON for RawJSON as a slice of data, the
+// answer's body, which decode's caller owns.
+func (t *createdTasks) decodeShadow(data []byte) bool {
+	type plain CreatedTask // the layout of CreatedTask, without its methods
+	if json.Unmarshal(data, (*[]plain)(unsafe.Pointer(t))) != nil {
+		return false
+	}
+	if len(*t) == 0 {
+		return true // null or []: no receipt keeps JSON
+	}
+	n := 0
+	ok := jsonscan.Elements(data, func(raw []byte) {
+		if n < len(*t) {
+			(*t)[n].setRaw(raw)
+		}
+		n++
+	})
+	return ok && n == len(*t)
+}
+
 // Create creates DD search tasks in one POST /task and returns one receipt
 // per task, in the order of reqs. With keys, the keys done are answered from
 // the store; a send in doubt returns ErrMaybeSent, and the next call with its
@@ -121,11 +159,11 @@ func (s *TaskService) Create(ctx context.Context, reqs []CreateTaskRequest, opts
 // send of Create, CreateOne and CreateOnce (op), which validate each in
 // their own way and only once.
 func (s *TaskService) create(ctx context.Context, op *Operation, tasks []CreateTaskRequest, opts []Option) ([]CreatedTask, error) {
-	got, err := sendJSON[[]CreatedTask](ctx, s.client, op, "/task", taskBatch(tasks), opts)
+	got, err := sendJSON[createdTasks](ctx, s.client, op, "/task", taskBatch(tasks).body(), opts)
 	if err != nil {
 		return nil, err
 	}
-	if out := *got; len(out) != len(tasks) {
+	if out := []CreatedTask(*got); len(out) != len(tasks) {
 		return out, &ResponseError{Method: http.MethodPost, Path: "/task", StatusCode: http.StatusOK,
 			Err: fmt.Errorf("sent %d tasks, got %d receipts", len(tasks), len(out))}
 	}
@@ -154,11 +192,52 @@ func (b *taskBatch) validate(v *validator) {
 
 // personalValues returns the personal values of every task of the batch.
 func (b taskBatch) personalValues() []string {
-	var out []string
-	for _, r := range b {
-		out = append(out, r.personalValues()...)
+	out := make([]string, 0, 2*len(b)) // one allocation: a name and a birthday each
+	for i := range b {
+		out = b[i].appendPersonal(out)
 	}
 	return out
+}
+
+// createTaskWire is a CreateTaskRequest as POST /task's body holds it: the
+// same members (TestCreateTaskWire), with types that encoding/json
+// encodes itself, without the MarshalJSON of Target and ID, each a nested
+// encoding and a validation of its output. The target's Extra is not
+// held: a batch with Extra is encoded as itself (body).
+type createTaskWire struct {
+	SearchSettingID   int64         `json:"search_setting_id"`
+	Target            plainTarget   `json:"target"`
+	SearchSource      SearchSources `json:"search_source"`
+	CallbackURL       string        `json:"callback_url,omitempty"`
+	CustomerReference string        `json:"customer_reference,omitempty"`
+	FromIDVID         int64         `json:"from_idv_id,omitempty"`
+}
+
+// taskBatchWire is a taskBatch as its body holds it (createTaskWire).
+type taskBatchWire []createTaskWire
+
+// personalValues returns the personal values of every task of the batch.
+func (b taskBatchWire) personalValues() []string {
+	out := make([]string, 0, 2*len(b)) // one allocation: a name and a birthday each
+	for i := range b {
+		out = (*Target)(&b[i].Target).appendPersonal(out)
+	}
+	return out
+}
+
+// body returns what encodes to the batch's JSON at the least cost: the
+// batch as taskBatchWire when no target has Extra, else the batch.
+func (b taskBatch) body() personalData {
+	wire := make(taskBatchWire, len(b))
+	for i := range b {
+		r := &b[i]
+		if len(r.Target.Extra) > 0 {
+			return b
+		}
+		wire[i] = createTaskWire{SearchSettingID: int64(r.SearchSettingID), Target: plainTarget(r.Target), SearchSource: r.SearchSource,
+			CallbackURL: r.CallbackURL, CustomerReference: r.CustomerReference, FromIDVID: int64(r.FromIDVID)}
+	}
+	return wire
 }
 
 // validateCreateTasks returns the tasks to send, with their defaults.
@@ -327,6 +406,32 @@ func (t *TaskDetail) setRawMember(n int, raw json.RawMessage) {
 	case 1:
 		t.CommentLogs = raw
 	}
+}
+
+// taskDetailShadow is what decode reads a TaskDetail into (decodeShadow):
+// its fields from TaskID on, with the target as a plainTarget, which has
+// no UnmarshalJSON. The target is then decoded in encoding/json's one pass
+// over the body, instead of in a nested json.Unmarshal of
+// Target.UnmarshalJSON (a validation and a decoder more per detail).
+var taskDetailShadow = shadowType[TaskDetail]("TaskID", map[reflect.Type]reflect.Type{
+	reflect.TypeFor[Target](): reflect.TypeFor[plainTarget](),
+})
+
+// decodeShadow decodes data, JSON of a detail, as json.Unmarshal into the
+// detail would, and reports whether it did; when it did not (an error),
+// the caller decodes data again into the detail itself, for its errors.
+// The shadow's target takes every target member of the body in turn, as
+// Target.UnmarshalJSON does (null leaves it as it is); Extra is then set
+// from the last one, as Target.UnmarshalJSON leaves it.
+func (t *TaskDetail) decodeShadow(data []byte) bool {
+	shadow := reflect.NewAt(taskDetailShadow, unsafe.Pointer(&t.TaskID)).Interface()
+	if json.Unmarshal(data, shadow) != nil {
+		return false
+	}
+	if raw, found := jsonscan.LastMember(data, "target"); found {
+		t.Target.setExtra(raw)
+	}
+	return true
 }
 
 // Rating maps the task's risk score to a RiskRating.

@@ -196,9 +196,9 @@ type SearchSources []SearchSource
 
 // UnmarshalJSON decodes a flat or nested array of sources, or null.
 func (s *SearchSources) UnmarshalJSON(data []byte) error {
-	// The fast path trusts its input to be JSON, as encoding/json's is; a
-	// direct call has nobody to check that first.
-	if flat, ok := jsonscan.SmallUints[SearchSource](data); ok && json.Valid(data) {
+	// The fast path validates what it takes (a direct call has nobody to
+	// check its input first), so encoding/json's input is not scanned again.
+	if flat, ok := jsonscan.SmallUints[SearchSource](data); ok {
 		*s = flat
 		return nil
 	}
@@ -429,14 +429,11 @@ func (m *MetadataList) UnmarshalJSON(data []byte) error {
 	case data[0] == '{':
 		return m.decodeObject(data)
 	default:
-		// Valid first (as in SearchSources): the scan reads strings to
-		// their closing quote, which JSON that is not valid may lack
-		// (UnmarshalJSON called directly); encoding/json reports it.
-		if json.Valid(data) {
-			if pairs, ok := plainKeyValues(data); ok {
-				*m = pairs
-				return nil
-			}
+		// The fast path validates what it reads (UnmarshalJSON may be
+		// called directly); encoding/json reports what it refuses.
+		if pairs, ok := plainKeyValues(data); ok {
+			*m = pairs
+			return nil
 		}
 		var pairs []Metadata
 		if err := json.Unmarshal(data, &pairs); err != nil {
@@ -448,11 +445,9 @@ func (m *MetadataList) UnmarshalJSON(data []byte) error {
 }
 
 func (m *MetadataList) decodeObject(data []byte) error {
-	if json.Valid(data) { // first: as for an array (UnmarshalJSON)
-		if pairs, ok := plainStringPairs(data); ok {
-			*m = pairs
-			return nil
-		}
+	if pairs, ok := plainStringPairs(data); ok { // validates, as for an array
+		*m = pairs
+		return nil
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
@@ -473,7 +468,7 @@ func (m *MetadataList) decodeObject(data []byte) error {
 
 // plainStringPairs reads the usual metadata object, string values with
 // no escapes and no repeated key, as pairs sorted by key without a
-// decoder; ok is false for any other object. data is valid JSON.
+// decoder; ok is false for any other object and for what is not JSON.
 func plainStringPairs(data []byte) (MetadataList, bool) {
 	// Four quotes a pair when no string has an escape (any other object
 	// is refused): the list is made at its size, up to maxGuessedPairs.
@@ -504,8 +499,8 @@ func guessPairs(data []byte, quotesPerPair int) int {
 
 // plainKeyValues reads the usual metadata array, pairs of plain strings
 // ({"key":…,"value":…}, no escapes, no other member), without a decoder;
-// ok is false for any other array, which encoding/json decodes. data is
-// valid JSON.
+// ok is false for any other array, which encoding/json decodes, and for
+// what is not JSON.
 func plainKeyValues(data []byte) (MetadataList, bool) {
 	// Eight quotes a pair when no string has an escape (any other array
 	// is refused): the list is made at its size, up to maxGuessedPairs.

@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -154,9 +155,10 @@ func FuzzSmallUints(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		got, ok := SmallUints[int]([]byte(in))
-		if !ok || !json.Valid([]byte(in)) {
-			return // the caller checks json.Valid
+		if !ok {
+			return
 		}
+		require.True(t, json.Valid([]byte(in)), "read what is not JSON: %q", in)
 		var want []int
 		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
 		assert.Equal(t, want, got, in)
@@ -170,7 +172,7 @@ func TestSmallUints(t *testing.T) {
 		assert.True(t, ok, in)
 		assert.Equal(t, want, got, in)
 	}
-	for _, in := range []string{`[[1],2]`, `[1.0]`, `[-1]`, `[1,]`, `[2147483648]`, `{}`, `[`} {
+	for _, in := range []string{`[[1],2]`, `[1.0]`, `[-1]`, `[1,]`, `[2147483648]`, `{}`, `[`, `[01]`, "\v[1]", "[1\u00a0]", "[1]\f"} {
 		_, ok := SmallUints[int]([]byte(in))
 		assert.False(t, ok, in)
 	}
@@ -184,14 +186,15 @@ func FuzzStringPairs(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		in = strings.TrimSpace(in)
-		if !json.Valid([]byte(in)) || !strings.HasPrefix(in, "{") {
+		if !strings.HasPrefix(in, "{") {
 			return
 		}
 		got := map[string]string{}
-		if !StringPairs([]byte(in), func(k, v string) { got[k] = v }) {
+		data := []byte(in)
+		if !StringPairs(data[:len(data):len(data)], func(k, v string) { got[k] = v }) {
 			return
 		}
+		require.True(t, json.Valid(data), "read what is not JSON: %q", in)
 		var want map[string]string
 		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
 		assert.Equal(t, want, got, in)
@@ -213,14 +216,15 @@ func FuzzKeyValues(f *testing.F) {
 		Value string `json:"value"`
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		in = strings.TrimSpace(in)
-		if !json.Valid([]byte(in)) || !strings.HasPrefix(in, "[") {
+		if !strings.HasPrefix(in, "[") {
 			return
 		}
 		got := []kv{}
-		if !KeyValues([]byte(in), "key", "value", func(k, v string) { got = append(got, kv{k, v}) }) {
+		data := []byte(in)
+		if !KeyValues(data[:len(data):len(data)], "key", "value", func(k, v string) { got = append(got, kv{k, v}) }) {
 			return
 		}
+		require.True(t, json.Valid(data), "read what is not JSON: %q", in)
 		var want []kv
 		require.NoError(t, json.Unmarshal([]byte(in), &want), in)
 		assert.Equal(t, want, got, in)
@@ -232,9 +236,108 @@ func TestKeyValues(t *testing.T) {
 		`[]`: true, `[{"key":"a","value":"b"}]`: true, `[{"value":"b","key":"a"},{"key":"c","value":"d"}]`: true,
 		`[{"key":"a"}]`: false, `[{"key":"a","value":"b","x":"y"}]`: false, `[{"KEY":"a","value":"b"}]`: false,
 		`[{"key":"a","key":"b"}]`: false, `[{"key":"a","value":null}]`: false, `[{"key":"a\n","value":"b"}]`: false,
-		`[{"key":"a","value":"b"},1]`: false, `[1]`: false,
+		`[{"key":"a","value":"b"},1]`: false, `[1]`: false, `[{"key":"a","value":"b"}]x`: false, `[{"key":"a","value":"b"}`: false,
+		"[{\"key\":\"a\x01\",\"value\":\"b\"}]": false, `[{"key":"a","value":"b`: false, `[ ]]`: false,
 	} {
 		n := 0
 		assert.Equal(t, want, KeyValues([]byte(in), "key", "value", func(string, string) { n++ }), in)
 	}
+}
+
+// StringPairs reads only JSON: it may be given any bytes (a direct
+// MetadataList.UnmarshalJSON call), and validates what it reads.
+func TestStringPairsOnlyJSON(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		`{}`: true, ` {"a":"b"}`: false, `{ "a" : "b" , "c" : "" }`: true, `{"a":"b"}x`: false, `{"a":"b"`: false,
+		`{"a":"b",}`: false, `{"a":"b" "c":"d"}`: false, `{"a" "b"}`: false, "{\"a\":\"b\x1f\"}": false, `{"a":"b`: false,
+		`{"a`: false, `{`: false, `{}}`: false, `{"a":"b"} `: true, "{\"a\":\"\xff\"}": false,
+	} {
+		data := []byte(in)
+		assert.Equal(t, want, StringPairs(data[:len(data):len(data)], func(string, string) {}), in)
+	}
+}
+
+// lastMemberDocs are objects whose member LastMember must find as
+// encoding/json assigns it to a field: case-folded keys, repeats, escaped
+// keys, the name nested or as a value, with and without backslashes.
+var lastMemberDocs = []string{
+	`{}`, `null`, `[]`, `"target"`, `{"target":1}`, `{"a":{"target":1}}`, `{"a":"target"}`,
+	`{"task_id":1,"target":{"type":1,"name":"a"},"x":2}`,
+	`{"TARGET":1,"target":2}`, `{"target":1,"Target":null}`, `{"t\u0061rget":3}`, `{"a":"\"","tArGeT":[1,{"b":"}"}]}`,
+	`{"result":{"target":1},"target":{"x":"target"}}`, `{"target" : "x" , "y":true}`, `{"targets":1,"xtarget":2}`,
+	`{"kind":1,"KIND":2,"` + "\u212a" + `ind":3}`, `{"a_b":1,"A_B":2}`, `{"":1}`,
+	`{"a":"x\\","target":1}`, `{"a":"\"target\"","target":2}`, `{"a":"\\\"target\\\"","url":"https:\/\/x"}`,
+	`{"url":"https:\/\/x","Target":{"b":"\\"}}`,
+}
+
+var lastMemberNames = []string{"target", "kind", "a_b", "x"}
+
+func TestLastMember(t *testing.T) {
+	t.Parallel()
+	for _, doc := range lastMemberDocs {
+		for _, name := range lastMemberNames {
+			checkLastMember(t, doc, name)
+		}
+	}
+	value, found := LastMember([]byte(`{"target":{"type":1},"TARGET" : null }`), "target")
+	assert.True(t, found)
+	assert.Equal(t, "null", string(value))
+}
+
+func FuzzLastMember(f *testing.F) {
+	for _, doc := range lastMemberDocs {
+		f.Add(doc, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, doc string, n uint8) {
+		if !json.Valid([]byte(doc)) {
+			return // LastMember reads what encoding/json accepted
+		}
+		checkLastMember(t, doc, lastMemberNames[int(n)%len(lastMemberNames)])
+	})
+}
+
+// checkLastMember holds LastMember against encoding/json decoding doc into
+// a struct with one raw field named name: the same value, found alike.
+func checkLastMember(t *testing.T, doc, name string) {
+	field := reflect.StructOf([]reflect.StructField{{Name: "F", Type: reflect.TypeFor[json.RawMessage](), Tag: reflect.StructTag(`json:"` + name + `"`)}})
+	v := reflect.New(field)
+	wantErr := json.Unmarshal([]byte(doc), v.Interface())
+	want := v.Elem().Field(0).Bytes()
+	got, found := LastMember([]byte(doc), name)
+	if wantErr != nil {
+		assert.False(t, found, "%s in %s", name, doc)
+		return
+	}
+	assert.Equal(t, want != nil, found, "%s in %s", name, doc)
+	assert.Equal(t, string(want), string(got), "%s in %s", name, doc)
+}
+
+// FuzzElements holds Elements against encoding/json's decode into
+// []json.RawMessage: the same elements, each capped; false for anything
+// but an array.
+func FuzzElements(f *testing.F) {
+	for _, s := range []string{`[]`, ` [ 1 , "a,]" , {"b":[2,3]} , null ] `, `[[],[[]]]`, `{}`, `null`, `"["`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if !json.Valid([]byte(in)) {
+			return // Elements reads what encoding/json accepted
+		}
+		var got []string
+		ok := Elements([]byte(in), func(elem []byte) {
+			assert.Equal(t, len(elem), cap(elem), in)
+			got = append(got, string(elem))
+		})
+		var want []json.RawMessage
+		if json.Unmarshal([]byte(in), &want) != nil || want == nil {
+			assert.False(t, ok && len(got) > 0, in)
+			return
+		}
+		require.True(t, ok, in)
+		require.Len(t, got, len(want), in)
+		for i := range want {
+			assert.Equal(t, string(want[i]), got[i], in)
+		}
+	})
 }
