@@ -96,7 +96,7 @@ func (g *dialGate) admit(ctx context.Context) error {
 		select {
 		case <-changed:
 		case <-hold.C:
-			if guard == nil || guard.conns.Load() != conns || guard.actx.Err() != nil {
+			if guard == nil || guard.conns.Load() != conns || (guard.ctx != nil && guard.ctx.Err() != nil) {
 				return &net.OpError{Op: "dial", Err: errSurplusDial}
 			}
 			g.mu.Lock()

@@ -86,8 +86,10 @@ const (
 // reported the request at all, and when its connection went back to the
 // pool. It holds its trace, so that one allocation serves both.
 type sendGuard struct {
-	trace httptrace.ClientTrace
-	actx  attemptCtx // the attempt's context, which the request carries (attemptctx_ctx.go)
+	trace  httptrace.ClientTrace
+	ctx    context.Context // the attempt's: a held send waits for its end
+	cancel context.CancelFunc
+	actx   attemptCtx // the context the request carries (attemptctx.go)
 	// stopped is the request's Cancel channel, closed when the attempt's
 	// context ends, for a POST through a RoundTripper other than
 	// net/http's own (nil otherwise). A transport may give a copy a
@@ -137,8 +139,8 @@ type goroutineSends struct {
 
 // newSendGuard returns the guard of one attempt. Its trace has only the
 // hooks the method needs: each one costs an allocation per attempt.
-func newSendGuard(method string, sequential bool) *sendGuard {
-	g := &sendGuard{post: !idempotent(method), sequential: sequential}
+func newSendGuard(method string, sequential bool, cancel context.CancelFunc) *sendGuard {
+	g := &sendGuard{post: !idempotent(method), sequential: sequential, cancel: cancel}
 	g.trace = httptrace.ClientTrace{
 		GotConn:     g.gotConn,
 		PutIdleConn: func(err error) { g.pooled.Store(err == nil) },
@@ -177,7 +179,7 @@ func newSendGuard(method string, sequential bool) *sendGuard {
 
 // end ends the attempt: its context, and the request's Cancel channel.
 func (g *sendGuard) end() {
-	g.actx.cancel(attemptCanceled)
+	g.cancel()
 	g.closeStopped()
 }
 
@@ -274,7 +276,7 @@ func (g *sendGuard) countIdempotentSend() {
 	g.mu.Unlock()
 	if g.tooManySends(n) {
 		g.replayed.Store(true)
-		g.actx.cancel(attemptCanceled)
+		g.cancel()
 	}
 }
 
@@ -347,14 +349,14 @@ func (g *sendGuard) firstConn() net.Conn {
 // (WithTimeout).
 func (g *sendGuard) hold() {
 	var limit, overAt time.Time
-	if _, ok := g.actx.Deadline(); !ok {
+	if _, ok := g.ctx.Deadline(); !ok {
 		limit = time.Now().Add(maxHold)
 	}
 	tick := time.NewTicker(holdTick)
 	defer tick.Stop()
 	for {
 		select {
-		case <-g.actx.Done():
+		case <-g.ctx.Done():
 			g.closeStopped() // before the send goes on (see sendGuard.stopped)
 			return
 		case now := <-tick.C:
