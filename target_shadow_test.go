@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -292,4 +293,32 @@ func FuzzCreateTaskWire(f *testing.F) {
 		assert.Equal(t, string(want), string(got))
 		assert.Equal(t, batch.personalValues(), batch.body().personalValues())
 	})
+}
+
+// Receipts decoded into a slice that already holds receipts (the elements
+// below its length, and those up to its capacity) hold what encoding/json
+// decoding into the same slice gives: each receipt from zero, as
+// CreatedTask.UnmarshalJSON decodes it, none keeping a member of the
+// receipt it replaces.
+func TestCreatedTasksShadowReused(t *testing.T) {
+	t.Parallel()
+	old := func() []CreatedTask {
+		s := make([]CreatedTask, 3)
+		for i := range s {
+			s[i] = CreatedTask{TaskID: ID(9 + i), Timestamp: Timestamp{time.Unix(int64(5+i), 0).UTC()}}
+		}
+		return s[:1]
+	}
+	for _, doc := range []string{`[{"task_id":1}]`, `[{"timestamp":7},{"task_id":2},{}]`, `[null]`, `[]`, `null`} {
+		want := old()
+		require.NoError(t, json.Unmarshal([]byte(doc), &want), doc)
+		got := old()
+		require.NoError(t, decode(&callConfig{maxBody: 1 << 20}, "POST", "/task", result{status: 200, body: []byte(doc)}, (*createdTasks)(&got)), doc)
+		require.Len(t, got, len(want), doc)
+		for i := range want {
+			assert.Equal(t, want[i].TaskID, got[i].TaskID, doc)
+			assert.Equal(t, want[i].Timestamp, got[i].Timestamp, doc)
+			assert.Equal(t, string(want[i].RawJSON()), string(got[i].RawJSON()), doc)
+		}
+	}
 }
