@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -52,7 +55,7 @@ var shadowDocs = []string{
 	`{"target":{"type":1,"Name":"a","name":"b","x":{"y":[1,2]}}}`,
 	`{"TARGET":{"type":1,"x":1},"target":{"name":"b"}}`,
 	`{"target":{"name":"a","x":1},"Target":{"type":1}}`,
-	`{"target":{"name":"a"},"target":null}`,
+	`{"target":{"name":"a"},"target":null}`, `{"target":{"name":"a","x":1},"TARGET":null}`,
 	`{"target":{"name":"a","x":1},"target":null,"target":{"type":1}}`,
 	`{"target":null}`, `{"target":{}}`, `{"target":[]}`, `{"target":"x"}`, `{"target":{"type":"1"}}`,
 	`{"t\u0061rget":{"type":1,"x":2}}`, `{"target":{"n\u0061me":"a"}}`,
@@ -292,4 +295,162 @@ func FuzzCreateTaskWire(f *testing.F) {
 		assert.Equal(t, string(want), string(got))
 		assert.Equal(t, batch.personalValues(), batch.body().personalValues())
 	})
+}
+
+// Receipts decoded into a slice that already holds receipts (the elements
+// below its length, and those up to its capacity) hold what encoding/json
+// decoding into the same slice gives: each receipt from zero, as
+// CreatedTask.UnmarshalJSON decodes it, none keeping a member of the
+// receipt it replaces.
+func TestCreatedTasksShadowReused(t *testing.T) {
+	t.Parallel()
+	old := func() []CreatedTask {
+		s := make([]CreatedTask, 3)
+		for i := range s {
+			s[i] = CreatedTask{TaskID: ID(9 + i), Timestamp: Timestamp{time.Unix(int64(5+i), 0).UTC()}}
+		}
+		return s[:1]
+	}
+	for _, doc := range []string{`[{"task_id":1}]`, `[{"timestamp":7},{"task_id":2},{}]`, `[null]`, `[]`, `null`} {
+		want := old()
+		require.NoError(t, json.Unmarshal([]byte(doc), &want), doc)
+		got := old()
+		require.NoError(t, decode(&callConfig{maxBody: 1 << 20}, "POST", "/task", result{status: 200, body: []byte(doc)}, (*createdTasks)(&got)), doc)
+		require.Len(t, got, len(want), doc)
+		for i := range want {
+			assert.Equal(t, want[i].TaskID, got[i].TaskID, doc)
+			assert.Equal(t, want[i].Timestamp, got[i].Timestamp, doc)
+			assert.Equal(t, string(want[i].RawJSON()), string(got[i].RawJSON()), doc)
+		}
+	}
+}
+
+// shadowKeys and shadowValues are the members FuzzTaskDetailShadowMembers
+// builds details of: the target's key in other cases, escaped, or
+// almost; values that hold "target" keys and strings, escapes, invalid
+// UTF-8, nulls, errors.
+var (
+	shadowKeys = []string{`"target"`, `"Target"`, `"TARGET"`, `"t\u0061rget"`, `"\u0054ARGET"`, `"targe"`, `"targets"`,
+		`"result"`, `"comment"`, `"comment_logs"`, `"metadata"`, `"name"`, `"tar\u0067et"`, `"ta\/rget"`, `"target\u0000"`,
+		"\"targe\xff\"", `"ｔarget"`, `"potential_risk"`, `"search_source"`, `"task_id"`}
+	shadowValues = []string{`null`, `{"type":1,"name":"a","x":1}`, `{"name":"b"}`, `{"target":{"x":1},"y":"target"}`,
+		`"target"`, `"\"target\":"`, `"\\"`, `"\\\"target\""`, `[{"target":{"z":2}},"target","TARGET"]`, `{}`,
+		`{"type":2,"Name":"c","NAME":"d","q":[1,{"r":"}"}]}`, `1`, `true`, `[]`, `{"type":"x"}`, `{"x":"\u0074arget"}`,
+		"\"\xff\"", `[[[[{"target":1}]]]]`, `{"birthday":"1990-01-01","extra":null}`, `[1,2,3]`}
+)
+
+// FuzzTaskDetailShadowMembers builds details from shadowKeys and
+// shadowValues (three bytes a member: key, value, white space; a result
+// or comment_logs may be padded past cutAbove, for decodeCut) and holds
+// the shadow decode to encoding/json's decode of the detail.
+func FuzzTaskDetailShadowMembers(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 0, 0, 0})
+	f.Add([]byte{7, 8, 0x80, 1, 1, 0, 2, 0, 3})
+	f.Add([]byte{0, 1, 0, 2, 0, 0})
+	f.Fuzz(func(t *testing.T, seed []byte) {
+		checkShadowAsBefore(t, shadowMembersDoc(seed))
+	})
+}
+
+func shadowMembersDoc(seed []byte) []byte {
+	space := []string{"", " ", "\n", "\t ", "\r\n"}
+	doc := []byte("{")
+	for i := 0; i+2 < len(seed) && i < 60; i += 3 {
+		if i > 0 {
+			doc = append(doc, space[int(seed[i+2])%len(space)]+","...)
+		}
+		key, value := shadowKeys[int(seed[i])%len(shadowKeys)], shadowValues[int(seed[i+1])%len(shadowValues)]
+		if seed[i+2]&0x80 != 0 && (key == `"result"` || key == `"comment_logs"`) {
+			value = "[" + strings.Repeat(`{"target":{"x":"\u0061"},"s":"\\\"target"},`, 500) + value + "]"
+		}
+		doc = append(doc, space[int(seed[i+2]>>3)%len(space)]+key+space[int(seed[i+1]>>5)%len(space)]+":"+value...)
+	}
+	return append(doc, '}')
+}
+
+// shadowReceipts are the elements FuzzCreatedTasksShadowElements builds
+// answers of.
+var shadowReceipts = []string{`{"task_id":1,"timestamp":1700470381}`, `null`, `{}`, `{"task_id":"2","x":"]}[{"}`,
+	`{"TASK_ID":3,"task_id":null}`, `{"task_id":4,"timestamp":"2023-11-20T08:53:01Z","n":[[],{"a":"\\"}]}`,
+	"{\"s\":\"\xff\"}", `{"task_id":5,"task_id":6}`, `1`, `"x"`, `[]`}
+
+// FuzzCreatedTasksShadowElements builds answers of POST /task from
+// shadowReceipts (a byte an element: which, and the white space around
+// it) and holds them to CreatedTask.UnmarshalJSON's decode.
+func FuzzCreatedTasksShadowElements(f *testing.F) {
+	f.Add([]byte{0, 1, 2})
+	f.Fuzz(func(t *testing.T, seed []byte) {
+		space := []string{"", " ", "\n", "\t ", "\r\n"}
+		doc := []byte("[")
+		for i, c := range seed[:min(len(seed), 20)] {
+			if i > 0 {
+				doc = append(doc, space[int(c>>4)%len(space)]+","...)
+			}
+			doc = append(doc, space[int(c>>5)%len(space)]+shadowReceipts[int(c)%len(shadowReceipts)]+space[int(c>>3)%len(space)]...)
+		}
+		checkReceiptsAsBefore(t, append(doc, ']'))
+	})
+}
+
+// Appending to a receipt's RawJSON leaves the next receipts' JSON as it
+// was: each is a capped slice of the one body.
+func TestCreatedTasksRawJSONAppend(t *testing.T) {
+	t.Parallel()
+	var got createdTasks
+	body := []byte(`[{"task_id":1},{"task_id":2} ,{"task_id":3}]`)
+	require.NoError(t, decode(&callConfig{maxBody: 1 << 20}, "POST", "/task", result{status: 200, body: body}, &got))
+	for i := range got {
+		_ = append(got[i].RawJSON(), `,"x":{}}`...)
+	}
+	assert.Equal(t, `{"task_id":2}`, string(got[1].RawJSON()))
+	assert.Equal(t, `{"task_id":3}`, string(got[2].RawJSON()))
+	assert.Equal(t, `[{"task_id":1},{"task_id":2} ,{"task_id":3}]`, string(body))
+}
+
+// A detail decoded into one that holds another detail's values holds what
+// encoding/json decoding both into one detail holds, errors alike.
+func TestTaskDetailShadowReused(t *testing.T) {
+	t.Parallel()
+	first := `{"task_id":1,"target":{"type":1,"name":"a","x":1},"result":{"a":1},"metadata":{"k":"v"},"comment_logs":[1]}`
+	for _, second := range []string{`{"task_id":2}`, `{"target":null}`, `{"target":{"name":"b"}}`,
+		`{"result":null,"metadata":null}`, `{"target":{"type":"x"}}`, `{"target":{"y":2},"search_source":[1]}`} {
+		var got, want TaskDetail
+		require.NoError(t, decode(&callConfig{maxBody: 1 << 20}, "GET", "/x", result{status: 200, body: []byte(first)}, &got))
+		require.NoError(t, json.Unmarshal([]byte(first), &want))
+		err := decode(&callConfig{maxBody: 1 << 20}, "GET", "/x", result{status: 200, body: []byte(second)}, &got)
+		wantErr := json.Unmarshal([]byte(second), &want)
+		if assert.Equal(t, wantErr == nil, err == nil, second) && err == nil {
+			want.setRaw([]byte(second))
+			assert.Equal(t, want, got, second)
+		}
+	}
+}
+
+// Details and receipts decode through their shadows on many goroutines at
+// once, the big detail through decodeCut too (go test -race).
+func TestShadowsConcurrently(t *testing.T) {
+	t.Parallel()
+	bodies := [][]byte{fixture(t, "task_detail.json"), bigDetail(t, 64<<10, `[{"target":{"x":1}}]`)}
+	wants := make([]TaskDetail, len(bodies))
+	for i, body := range bodies {
+		require.NoError(t, json.Unmarshal(body, &wants[i]))
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				for i, body := range bodies {
+					got, err := decodeTaskDetail(body)
+					if assert.NoError(t, err) {
+						assert.Equal(t, wants[i].Target, got.Target)
+					}
+				}
+				var receipts createdTasks
+				assert.NoError(t, decode(&callConfig{maxBody: 1 << 20}, "POST", "/task", result{status: 200, body: []byte(`[{"task_id":1},null]`)}, &receipts))
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -127,6 +127,11 @@ func (t *createdTasks) decodeTarget() any { return (*[]CreatedTask)(t) }
 // answer's body, which decode's caller owns.
 func (t *createdTasks) decodeShadow(data []byte) bool {
 	type plain CreatedTask // the layout of CreatedTask, without its methods
+	// Each receipt starts from zero, as CreatedTask.UnmarshalJSON decodes
+	// it: encoding/json decodes into a slice's elements in place, up to
+	// its capacity, and would keep what a reused slice held where data
+	// lacks a member (or has null). A new answer's slice has none.
+	clear((*t)[:cap(*t)])
 	if json.Unmarshal(data, (*[]plain)(unsafe.Pointer(t))) != nil {
 		return false
 	}

@@ -565,3 +565,26 @@ func TestMetadataFastPathsRefuseWithoutAGuessedList(t *testing.T) {
 		assert.LessOrEqual(t, perRun, int64(len(data))+64<<10, "%s: %d bytes in", name, len(data))
 	}
 }
+
+// FuzzDirectUnmarshalRefusesInvalid: SearchSources and MetadataList, whose
+// fast paths validate what they take, refuse what is not JSON when called
+// directly (MetadataList takes its input with Unicode space trimmed, and
+// empty input as null, as it did).
+func FuzzDirectUnmarshalRefusesInvalid(f *testing.F) {
+	for _, s := range []string{`[1,2]`, `[1 2]`, `[01]`, `[1,]`, `{"a":"b"}`, `{"a":"b",}`, `{"a":"b"}}`, "{\"a\":\"b\x01\"}",
+		`[{"key":"a","value":"b"}]`, `[{"key":"a","value":"b"}]]`, `[{"key":"a","value":"b"},]`, `[{"key":"a","value":"b"}`, "[1]\v"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		data = data[:len(data):len(data)]
+		var sources SearchSources
+		if err := sources.UnmarshalJSON(data); err == nil {
+			require.True(t, json.Valid(data), "SearchSources took %q", data)
+		}
+		var m MetadataList
+		trimmed := bytes.TrimSpace(data)
+		if err := m.UnmarshalJSON(data); err == nil && len(trimmed) > 0 {
+			require.True(t, json.Valid(trimmed), "MetadataList took %q", data)
+		}
+	})
+}
