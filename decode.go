@@ -175,6 +175,12 @@ func shadowType[M any](first string, replace map[reflect.Type]reflect.Type) refl
 	for i := start.Index[0]; i < model.NumField(); i++ {
 		f := model.Field(i)
 		if r, ok := replace[f.Type]; ok {
+			// Only a type of the same underlying type (type plain T) keeps
+			// the memory as the model's: the same layout, the same pointers
+			// for the garbage collector.
+			if r.Kind() != f.Type.Kind() || !r.ConvertibleTo(f.Type) || r.Size() != f.Type.Size() {
+				panic("kryptogo: shadowType: " + r.String() + " is no plain copy of " + f.Type.String())
+			}
 			f.Type = r
 		}
 		f.Index, f.Offset = nil, 0

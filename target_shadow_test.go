@@ -215,6 +215,12 @@ func TestShadowType(t *testing.T) {
 	assert.Panics(t, func() {
 		shadowType[pair]("A", map[reflect.Type]reflect.Type{reflect.TypeFor[int8](): reflect.TypeFor[int64]()})
 	})
+	// The same size and offsets, but a pointer where the model has none:
+	// the garbage collector would read the model's bytes as an address.
+	type word struct{ A uintptr }
+	assert.PanicsWithValue(t, "kryptogo: shadowType: *int is no plain copy of uintptr", func() {
+		shadowType[word]("A", map[reflect.Type]reflect.Type{reflect.TypeFor[uintptr](): reflect.TypeFor[*int]()})
+	})
 }
 
 // receiptDocs are answers of POST /task whose receipts the shadow decode
