@@ -276,3 +276,122 @@ func TestAttemptContextCallerCancelReachesAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// An attempt whose timeout has passed by the time its context is built
+// (1 ns) is over when attemptContext returns, as context.WithTimeout's is:
+// its request is never sent (net/http's transport checks the context
+// first), where a timer that fires a moment later let it go out.
+func TestAttemptContextTimeoutPassedAtStart(t *testing.T) {
+	t.Parallel()
+	for _, parent := range []context.Context{context.Background(), t.Context()} {
+		for range 100 {
+			want, cancel := context.WithTimeout(parent, time.Nanosecond)
+			require.Error(t, want.Err(), "context.WithTimeout's is over at once")
+			cancel()
+			ctx, guard := attemptContext(parent, time.Nanosecond, http.MethodPost, true)
+			child, cancelChild := context.WithCancel(ctx)
+			select {
+			case <-ctx.Done():
+			default:
+				t.Fatalf("parent %v: an attempt whose deadline passed is live", parent)
+			}
+			select {
+			case <-child.Done():
+			default:
+				t.Fatalf("parent %v: a context derived from an attempt whose deadline passed is live", parent)
+			}
+			assert.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+			assert.ErrorIs(t, context.Cause(ctx), context.DeadlineExceeded)
+			assert.ErrorIs(t, context.Cause(child), context.DeadlineExceeded)
+			cancelChild()
+			guard.end()
+			assert.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+		}
+	}
+}
+
+// A context derived from the attempt's (net/http's transport derives one)
+// is over when the attempt's end returns, and no goroutine waits for that
+// end, as the children of context.WithTimeout's were: also when a context
+// around the attempt's stands between them, httptrace's for a caller's
+// trace, or one a RoundTripper other than net/http's or a Middleware adds
+// (context.WithValue: a tracing transport's span).
+func TestAttemptContextEndReachesDerivedAtOnce(t *testing.T) {
+	type spanKey struct{}
+	traced := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotFirstResponseByte: func() {}})
+	for _, tc := range []struct {
+		name       string
+		parent     context.Context
+		sequential bool // net/http's own transport, no Middleware
+		wrap       func(context.Context) context.Context
+	}{
+		{name: "net/http's transport", parent: context.Background(), sequential: true},
+		{name: "caller's trace", parent: traced, sequential: true},
+		{name: "wrapping RoundTripper", parent: context.Background(), wrap: func(ctx context.Context) context.Context {
+			return context.WithValue(ctx, spanKey{}, "span")
+		}},
+	} {
+		for _, timeout := range []time.Duration{time.Minute, 0} {
+			// Goroutines of earlier tests may start or end meanwhile: a
+			// goroutine of the attempt's is one found on every try.
+			waiting := true
+			for try := 0; try < 5 && waiting; try++ {
+				before := runtime.NumGoroutine()
+				ctx, guard := attemptContext(tc.parent, timeout, http.MethodGet, tc.sequential)
+				if tc.wrap != nil {
+					ctx = tc.wrap(ctx)
+				}
+				child, cancelChild := context.WithCancel(ctx)
+				waiting = runtime.NumGoroutine() > before
+				guard.end()
+				select {
+				case <-child.Done():
+				default:
+					t.Errorf("%s, timeout %v: a derived context outlived the attempt's end", tc.name, timeout)
+				}
+				cancelChild()
+			}
+			assert.False(t, waiting, "%s, timeout %v: a goroutine waits for the attempt's end", tc.name, timeout)
+		}
+	}
+}
+
+// An attempt that ends at its deadline, the deadline's timer and the
+// attempt's end racing, has ended its derived contexts when its end
+// returns, whichever came first: as a cancelCtx's cancel, which returns
+// once its children are canceled, even when another cancel got there
+// first.
+func TestAttemptContextEndRacingDeadline(t *testing.T) {
+	t.Parallel()
+	var live int
+	children := make([]context.Context, 8)
+	cancels := make([]context.CancelFunc, len(children))
+	for i := range 20000 {
+		timeout := time.Duration(10+i%20) * time.Microsecond
+		ctx, guard := attemptContext(context.Background(), timeout, http.MethodGet, true)
+		for j := range children {
+			children[j], cancels[j] = context.WithCancel(ctx)
+		}
+		if ctx.Err() != nil {
+			// Preempted past the deadline while the children registered:
+			// the context package ends a child that registers through
+			// AfterFunc with a parent that ended meanwhile on a goroutine,
+			// a moment later (context.AfterFunc's contract).
+			guard.end()
+			continue
+		}
+		deadline, _ := ctx.Deadline()
+		for time.Until(deadline) > 0 && ctx.Err() == nil {
+		}
+		guard.end()
+		for j, child := range children {
+			select {
+			case <-child.Done():
+			default:
+				live++
+			}
+			cancels[j]()
+		}
+	}
+	assert.Zero(t, live, "derived contexts live after the attempt's end returned")
+}

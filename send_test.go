@@ -481,3 +481,33 @@ func TestRetryWaitCancelledReportsCancellation(t *testing.T) {
 		})
 	}
 }
+
+// A timeout that has passed before the request could be sent (1 ns) sends
+// nothing, on a warm connection too: every call ends with
+// context.DeadlineExceeded and the API sees no request, as under
+// context.WithTimeout.
+func TestTimeoutPassedBeforeSendSendsNothing(t *testing.T) {
+	t.Parallel()
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			client, mux := setup(t, WithMaxRetries(0))
+			var n atomic.Int32
+			mux.HandleFunc("/thing", func(w http.ResponseWriter, r *http.Request) {
+				n.Add(1)
+				_, _ = w.Write([]byte(`{}`))
+			})
+			require.NoError(t, client.Do(context.Background(), http.MethodGet, "/thing", nil, nil)) // a pooled connection
+			n.Store(0)
+			var body any
+			if method == http.MethodPost {
+				body = map[string]int{"x": 1}
+			}
+			for range 3000 {
+				err := client.Do(context.Background(), method, "/thing", body, nil, WithTimeout(time.Nanosecond))
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+			}
+			assert.Zero(t, n.Load(), "requests sent after their attempt's deadline")
+		})
+	}
+}
