@@ -101,15 +101,22 @@ func TestAttemptContextDeadline(t *testing.T) {
 }
 
 func testAttemptContextDeadline(t *testing.T, parent context.Context) {
-	ctx, guard := attemptContext(parent, 20*time.Millisecond, http.MethodGet, true)
+	const timeout = 300 * time.Millisecond
+	before := time.Now()
+	ctx, guard := attemptContext(parent, timeout, http.MethodGet, true)
+	after := time.Now()
 	defer guard.end()
 	child, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	deadline, ok := ctx.Deadline()
 	require.True(t, ok)
-	assert.WithinDuration(t, time.Now().Add(20*time.Millisecond), deadline, 20*time.Millisecond)
-	assert.NoError(t, ctx.Err())
-	assert.NoError(t, context.Cause(ctx))
+	assert.False(t, deadline.Before(before.Add(timeout)) || deadline.After(after.Add(timeout)),
+		"deadline %v, built between %v and %v", deadline, before, after)
+	// Live until its deadline (a loaded machine may take the test past it).
+	if time.Now().Before(deadline) {
+		assert.NoError(t, ctx.Err())
+		assert.NoError(t, context.Cause(ctx))
+	}
 	select {
 	case <-child.Done():
 	case <-time.After(5 * time.Second):
