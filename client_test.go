@@ -166,6 +166,16 @@ func TestAPIKeyNeverPrinted(t *testing.T) {
 	require.Error(t, errEcho)
 	err200 := client.Do(t.Context(), "GET", "/echo200", nil, &struct{}{})
 	require.Error(t, err200)
+	// fmt reads the client's internals, the dial gate's counters among
+	// them: its connections are closed first, since a connection's close
+	// (net/http's read loop, at any time) writes them.
+	client.CloseIdleConnections()
+	require.Eventually(t, func() bool {
+		gate := client.dialGate
+		gate.mu.Lock()
+		defer gate.mu.Unlock()
+		return gate.conns.Load() == 0
+	}, 10*time.Second, time.Millisecond)
 
 	var printed []string
 	type holder struct {
