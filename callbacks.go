@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
 // ErrInvalidCallback matches a body that is not a callback the SDK knows.
@@ -246,7 +247,7 @@ type callbackRecord interface {
 // The record is decoded without its UnmarshalJSON, which would scan the
 // body once more only to hand it on.
 func decodeCallback(body callbackInput, record callbackRecord) error {
-	data := bytes.Trim(body.data, " \t\r\n")
+	data := jsonscan.TrimSpace(body.data)
 	if err := json.Unmarshal(data, record.decodeTarget()); err != nil {
 		return valueFreeDecodeError(err) // a callback error is logged: quote no values
 	}

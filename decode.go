@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
 // failedAnswer is an answer model whose 2xx body can still report a
@@ -52,7 +53,7 @@ func decode(cfg *callConfig, method, path string, res result, out any) error {
 	}
 	// Only JSON's own white space: a body framed by any other space (a
 	// vertical tab, a no-break space) is not JSON and must fail to decode.
-	body := bytes.Trim(res.body, " \t\r\n")
+	body := jsonscan.TrimSpace(res.body)
 	if len(body) == 0 {
 		return bad(errors.New("empty body"))
 	}

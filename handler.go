@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kyabc/kryptogo-go/internal/jsonkeys"
+	"github.com/kyabc/kryptogo-go/internal/jsonscan"
 )
 
 // DefaultMaxCallbackBytes caps a callback body by default.
@@ -233,9 +234,8 @@ func (h *CallbackHandler) confirm(ctx context.Context, e *CallbackEvent) verdict
 // sameJSON reports whether raw is body (a callback body, which the
 // handler scanned) but for the white space around them.
 func sameJSON(raw, body []byte) bool {
-	const space = " \t\r\n"
-	raw = bytes.Trim(raw, space)
-	return len(raw) > 0 && bytes.Equal(raw, bytes.Trim(body, space))
+	raw = jsonscan.TrimSpace(raw)
+	return len(raw) > 0 && bytes.Equal(raw, jsonscan.TrimSpace(body))
 }
 
 // confirmer returns the handler's confirmations, built at the first one.

@@ -126,9 +126,24 @@ func SmallUints[T ~int](data []byte) ([]T, bool) {
 }
 
 // trimJSONSpace removes JSON's white space (not Unicode's) around data.
-func trimJSONSpace(data []byte) []byte {
-	return bytes.Trim(data, " \t\r\n")
+func trimJSONSpace(data []byte) []byte { return TrimSpace(data) }
+
+// TrimSpace returns data without the JSON white space around it (space,
+// tab, line feed, carriage return; not Unicode's other spaces, which are
+// not JSON): what bytes.Trim(data, " \t\r\n") returns, but for nil when
+// nothing is left, without building a set of the cut bytes per call.
+func TrimSpace(data []byte) []byte {
+	start, end := 0, len(data)
+	for start < end && isJSONSpace(data[start]) {
+		start++
+	}
+	for end > start && isJSONSpace(data[end-1]) {
+		end--
+	}
+	return data[start:end]
 }
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // StringPairs reads an object of string values with no escapes, such as
 // {"region":"APAC"}, calling pair for each member in order; it reports
@@ -259,7 +274,7 @@ func KeyValues(data []byte, keyName, valueName string, pair func(key, value stri
 // in known, or one it cannot tell (an escaped key); false for anything but
 // an object. data is JSON that json.Unmarshal accepted.
 func HasKeyOutside(data []byte, known map[string]bool) bool {
-	data = bytes.TrimSpace(data)
+	data = TrimSpace(data)
 	if len(data) < 2 || data[0] != '{' {
 		return false
 	}
@@ -279,7 +294,7 @@ func HasKeyOutside(data []byte, known map[string]bool) bool {
 }
 
 func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+	for i < len(data) && isJSONSpace(data[i]) {
 		i++
 	}
 	return i
@@ -352,7 +367,7 @@ func skipString(data []byte, i int) int {
 // the members up to the last such string are walked to tell which is a
 // key of data itself.
 func LastMember(data []byte, name string) (value []byte, found bool) {
-	data = bytes.TrimSpace(data)
+	data = TrimSpace(data)
 	if len(data) < 2 || data[0] != '{' {
 		return nil, false
 	}

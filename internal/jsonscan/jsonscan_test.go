@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -339,5 +340,42 @@ func FuzzElements(f *testing.F) {
 		for i := range want {
 			assert.Equal(t, string(want[i]), got[i], in)
 		}
+	})
+}
+
+// trimSpaceDocs frame values with JSON's white space and with spaces JSON
+// does not know, which must stay.
+var trimSpaceDocs = []string{
+	"", " ", " \t\r\n", `{}`, " {} ", "\n\t{\"a\": 1}\r\n", "\v{}", "{}\f",
+	"\u00a0{}", "{}\u0085", " \u2028 ", "x", " x y ",
+}
+
+func TestTrimSpace(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{" \t\r\n", ""},
+		{" {} ", "{}"},
+		{"\n\t{\"a\": 1}\r\n", "{\"a\": 1}"},
+		{" x y ", "x y"},
+		{"\v{}", "\v{}"},          // a vertical tab is not JSON's
+		{"{}\f", "{}\f"},          // nor a form feed
+		{"\u00a0{} ", "\u00a0{}"}, // nor a no-break space
+		{" {}\u0085", "{}\u0085"}, // nor a next line
+		{"\t\u2028\t", "\u2028"},  // nor a line separator
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Quote(tt.in), func(t *testing.T) {
+			assert.Equal(t, tt.want, string(TrimSpace([]byte(tt.in))))
+		})
+	}
+}
+
+// FuzzTrimSpace checks TrimSpace against bytes.Trim with JSON's white space.
+func FuzzTrimSpace(f *testing.F) {
+	for _, doc := range trimSpaceDocs {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		require.Equal(t, string(bytes.Trim(data, " \t\r\n")), string(TrimSpace(data)))
 	})
 }
