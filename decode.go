@@ -248,7 +248,7 @@ func recordResponse(cfg *callConfig, res result, mask *callMask) {
 
 // recordDate notes the Date header of an answer, when it has one that
 // parses: the client keeps how far the API's clock runs behind its own
-// (apiClock), and a call made withServerDate gets the date.
+// (apiClock), which a lookup reads once a history page is answered.
 //
 // A Date is parsed, and the client's lag written, once per value and
 // second of the client's clock: every answer of a second carries the same
@@ -256,7 +256,7 @@ func recordResponse(cfg *callConfig, res result, mask *callMask) {
 // cache line. The lag kept is the first answer's, the closest to the
 // API's clock (a Date is cut to the second); a Date repeated for longer
 // (a cache's) is read again, as every answer was.
-func (c *Client) recordDate(cfg *callConfig, res result) {
+func (c *Client) recordDate(res result) {
 	if res.status == 0 {
 		return
 	}
@@ -277,9 +277,6 @@ func (c *Client) recordDate(cfg *callConfig, res result) {
 			c.clock.heard.Store(true)
 		}
 		c.clock.seen.Store(seen)
-	}
-	if seen.err == nil && cfg.date != nil {
-		*cfg.date = seen.date
 	}
 }
 
