@@ -65,9 +65,10 @@ func (s *TaskService) createChecked(ctx context.Context, op *Operation, tasks []
 
 // How CreateOnce looks a send in doubt up (the README states these figures).
 const (
-	// createOnceSkew is how long before the send, by the local clock, a
-	// task may have been created and still be the send's: the API's clock
-	// may run behind ours. Its timestamps have whole seconds only.
+	// createOnceSkew is how long before the send, by the API's clock as
+	// the client knows it, a task may be dated and still be the send's:
+	// the lag the client knows comes from Dates of whole seconds and may
+	// have moved since, and the API's timestamps have whole seconds only.
 	createOnceSkew = 2 * time.Minute
 	// maxCreateOnceSends bounds the POSTs of one call: a network that
 	// breaks every send must not spend points without end.
@@ -207,7 +208,7 @@ func (o *createOnce) resolveEarlier(ctx context.Context, doubtful []int) ([]int,
 			since = sent
 		}
 	}
-	absent, err := o.reconcile(ctx, doubtful, since)
+	absent, err := o.reconcile(ctx, doubtful, atAPITime(since))
 	if err != nil {
 		return nil, o.earlierInDoubt(err)
 	}
@@ -233,7 +234,7 @@ func (o *createOnce) sendAll(ctx context.Context, pending []int) error {
 		if err := o.markSent(ctx, pending); err != nil {
 			return err
 		}
-		sentAt := o.tasks.client.now()
+		sentAt := o.tasks.client.now() // by the client's clock
 		receipts, err := o.send(ctx, pending)
 		if err == nil {
 			return o.answerSent(ctx, pending, receipts)
@@ -242,10 +243,14 @@ func (o *createOnce) sendAll(ctx context.Context, pending []int) error {
 			o.notSent(pending)
 			return err // nothing of this send was created
 		}
+		sent := o.sentByAPIClock(sentAt)
 		if !o.resolve {
+			o.hearAPIClock(ctx, pending)
+			o.keys.remark(ctx, o.heldKeys(pending), sent())
 			return fmt.Errorf("%w; a call with the same idempotency keys looks the tasks up in the customer's history before sending anything again", err)
 		}
-		left, lookupErr := o.reconcile(ctx, pending, sentAt)
+		left, lookupErr := o.reconcile(ctx, pending, sent)
+		o.keys.remark(ctx, o.heldKeys(pending), sent()) // the lookup read the API's clock
 		switch {
 		case lookupErr != nil:
 			return fmt.Errorf("kryptogo: CreateOnce: a send is in doubt and looking it up in the history failed (%w); the send: %w", lookupErr, err)
@@ -258,6 +263,26 @@ func (o *createOnce) sendAll(ctx context.Context, pending []int) error {
 			slog.Int("found", len(pending)-len(left)), slog.Int("again", len(left)))
 		pending = left
 	}
+}
+
+// sentByAPIClock is the time of a send in doubt, sentAt by the client's
+// clock, converted to the API's with the lag the client knows when asked:
+// the send's answer, when one came, and a lookup's first page tell it.
+func (o *createOnce) sentByAPIClock(sentAt time.Time) apiInstant {
+	return func() time.Time { return o.tasks.client.toAPIClock(sentAt) }
+}
+
+// hearAPIClock asks the API for its clock when the client has heard none
+// yet (its send's answer lost, and no answer before): a history page of
+// one task, whose answer, any answer, carries a Date. A key left in doubt
+// then holds its send time by the API's clock (remark), which a lookup in
+// another process takes as it is. Its failure (ctx ended) changes nothing:
+// the key keeps the time by the client's clock.
+func (o *createOnce) hearAPIClock(ctx context.Context, pending []int) {
+	if o.keys == nil || o.tasks.client.clock.heard.Load() {
+		return
+	}
+	_, _ = o.tasks.History(ctx, &HistoryOptions{PageSize: 1, PageNumber: 1, CustomerReference: o.reqs[pending[0]].CustomerReference}, o.lookup.opts...)
 }
 
 // markSent marks the keys of the pending requests in doubt, right before
@@ -426,14 +451,16 @@ func (o *createOnce) known() []CreatedTask {
 	return nil
 }
 
-// reconcile finds the pending requests, sent at sentAt or later, in their
-// customers' history, asking again after each of reconcileWaits while some
-// are missing; it records the tasks found and returns the requests never
-// found, which the API did not create. Every reconciliation runs here.
-func (o *createOnce) reconcile(ctx context.Context, pending []int, sentAt time.Time) (left []int, err error) {
+// reconcile finds the pending requests, sent at sentAt or later by the
+// API's clock (the lag taken off once, by whoever timed the send: see
+// recentTasks), in their customers' history, from createOnceSkew before,
+// asking again after each of reconcileWaits while some are missing; it
+// records the tasks found and returns the requests never found, which the
+// API did not create. Every reconciliation runs here.
+func (o *createOnce) reconcile(ctx context.Context, pending []int, sentAt apiInstant) (left []int, err error) {
 	start := time.Now()
 	defer func() { o.cfg.observeReconcile(ctx, o.op, len(pending), o.found(pending), err, start) }()
-	since := sentAt.Add(-createOnceSkew)
+	since := func() time.Time { return sentAt().Add(-createOnceSkew) }
 	waits := reconcileWaits(o.cfg.reconcileWait)
 	for attempt := 0; ; attempt++ {
 		left, err := o.match(ctx, pending, since)
@@ -449,7 +476,7 @@ func (o *createOnce) reconcile(ctx context.Context, pending []int, sentAt time.T
 
 // match looks the pending requests up in their customers' recent history,
 // records the tasks found, and returns the requests not found, in order.
-func (o *createOnce) match(ctx context.Context, pending []int, since time.Time) ([]int, error) {
+func (o *createOnce) match(ctx context.Context, pending []int, since apiInstant) ([]int, error) {
 	var left []int
 	for _, group := range byCustomer(o.reqs, pending) {
 		ref := o.reqs[group[0]].CustomerReference

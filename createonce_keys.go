@@ -129,7 +129,7 @@ type heldKey struct {
 	keyedRequest
 	held    bool      // this call holds the key's lease
 	inDoubt bool      // a request under the key may have reached the API
-	sentAt  time.Time // the earliest such request, by the API's clock as its sender knew it (apiNow)
+	sentAt  time.Time // the earliest such request, by the API's clock (KeyRecord.SentAt)
 	done    bool      // an outcome is recorded
 	result  []byte    // the outcome, when done
 	// confirmed is when the claim that last confirmed the lease was asked
@@ -270,6 +270,28 @@ func (s *keySet) markSent(ctx context.Context, keys []*heldKey) error {
 		h.inDoubt = true
 	}
 	return nil
+}
+
+// remark moves the send time of the keys in doubt earlier, to at (by the
+// API's clock), when the client learned after the send that the API's clock
+// runs further behind than it knew at markSent: a key marked before the
+// client heard any Date holds a time by the client's clock until then. The
+// store keeps the earliest time. A failure is logged, and the key keeps
+// the time it had; keys with an outcome are left alone.
+func (s *keySet) remark(ctx context.Context, keys []*heldKey, at time.Time) {
+	for _, h := range keys {
+		if !h.held || h.done || !h.inDoubt || !at.Before(h.sentAt) {
+			continue
+		}
+		cctx, cancel := s.cleanupContext()
+		err := s.c.keys.MarkInDoubt(cctx, h.key, s.token, at)
+		cancel()
+		if err != nil {
+			s.warn(ctx, "kryptogo: moving a key's send time earlier, to the API's clock, failed; a lookup in another process may miss its task", s.errorAttr(err))
+			continue
+		}
+		h.sentAt = at
+	}
 }
 
 // complete records result as the key's outcome and returns the outcome

@@ -16,10 +16,15 @@ import (
 	"github.com/kyabc/kryptogo-go/internal/redact"
 )
 
-// FindCreated returns the tasks req created since since (the send in doubt,
-// less two minutes; by your clock), oldest first, from GET /tasks of req's
-// customer: the lookup CreateOnce makes. A task is matched by the key's digest
-// in its callback URL (GET /task/{task_id}), else by target. An answer it
+// FindCreated returns the tasks req created since since, oldest first, from
+// GET /tasks of req's customer: the lookup CreateOnce makes. since is by the
+// API's clock, as the API dates its tasks (creation_time) and as a key's
+// record holds its send time (KeyRecord.SentAt): pass the send in doubt's
+// time less two minutes, as CreateOnce does; no lag of the API's clock is
+// taken off it. A time by your own clock, when the API's runs behind it,
+// needs the lag taken off once (the Date header of the API's answers, in
+// ResponseInfo.Header with WithResponseInfo, tells it). A task is matched by the key's digest in
+// its callback URL (GET /task/{task_id}), else by target. An answer it
 // cannot read with certainty is an error, never "none"; the history may list
 // a new task late, so look again before taking nil as "not created".
 func (s *TaskService) FindCreated(ctx context.Context, req CreateTaskRequest, since time.Time, opts ...Option) ([]TaskSummary, error) {
@@ -34,7 +39,7 @@ func (s *TaskService) FindCreated(ctx context.Context, req CreateTaskRequest, si
 	valid.CallbackURL, exact = exactCallbackURL(valid.CallbackURL, valid.IdempotencyKey)
 	masked := append(opts[:len(opts):len(opts)], withPersonal(append(valid.personalValues(), valid.IdempotencyKey)))
 	lookup := historyLookup{tasks: s, opts: masked}
-	recent, err := lookup.recentTasks(ctx, valid.CustomerReference, since)
+	recent, err := lookup.recentTasks(ctx, valid.CustomerReference, atAPITime(since))
 	if err != nil {
 		return nil, err
 	}
@@ -137,16 +142,30 @@ type historyLookup struct {
 	reads int                    // how many were read
 }
 
-// recentTasks returns the customer's tasks created since since, oldest
-// first: since by the client's clock, opened earlier by as much as the
-// API's clock runs behind it (apiClockLag). The API documents neither the order of the history nor that it
+// apiInstant gives a time by the API's clock, as the client knows it when
+// asked: a lookup asks once the first page of the history is answered, so a
+// send timed by the client's clock converts with the lag that page's Date
+// told (sentByAPIClock), even on a client that had heard no Date before.
+type apiInstant func() time.Time
+
+// atAPITime is t, already by the API's clock (a key's record, FindCreated's
+// since): taken as it is.
+func atAPITime(t time.Time) apiInstant { return func() time.Time { return t } }
+
+// recentTasks returns the customer's tasks created since since(), oldest
+// first. since is by the API's clock, as the API dates its tasks
+// (creation_time): the lag of the API's clock was taken off once, when a
+// time by the client's clock was converted (Client.toAPIClock), and is not
+// taken here again, which opened the window by twice the lag, past
+// maxAPIClockLag. The API documents neither the order of the history nor that it
 // honours page_size, so every page is read, up to an empty page. An answer
 // that cannot be read with certainty is an error (errUnreadableHistory):
 // a page without a data array, or repeating the previous page's first task
 // (a server ignoring page_number), a task without creation time, or in the
 // window without a target. A history longer than maxLookupPages pages is
 // not read to its end (errHistoryTooLong).
-func (l *historyLookup) recentTasks(ctx context.Context, ref string, since time.Time) ([]TaskSummary, error) {
+func (l *historyLookup) recentTasks(ctx context.Context, ref string, sinceAt apiInstant) ([]TaskSummary, error) {
+	var since time.Time
 	seen := map[ID]bool{}
 	var recent []TaskSummary
 	var first ID // the previous page's first task
@@ -154,14 +173,12 @@ func (l *historyLookup) recentTasks(ctx context.Context, ref string, since time.
 		if page > maxLookupPages {
 			return nil, errHistoryTooLong
 		}
-		var date time.Time
-		res, err := l.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref},
-			append(l.opts[:len(l.opts):len(l.opts)], withServerDate(&date))...)
+		res, err := l.tasks.History(ctx, &HistoryOptions{PageSize: defaultPageSize, PageNumber: page, CustomerReference: ref}, l.opts...)
 		if err != nil {
 			return nil, err
 		}
 		if page == 1 {
-			since = since.Add(-l.apiClockLag(date))
+			since = sinceAt() // the client has read this page's Date
 		}
 		if err := readablePage(res, page, first); err != nil {
 			return nil, err
@@ -191,27 +208,6 @@ func (l *historyLookup) recentTasks(ctx context.Context, ref string, since time.
 		return ta.Before(tb) || ta.Equal(tb) && recent[a].TaskID < recent[b].TaskID
 	})
 	return recent, nil
-}
-
-// apiClockLag returns how far the API's clock runs behind the client's, by
-// date, the Date header of an answer that just came (whole seconds); 0
-// when it runs ahead or the answer had none; at most maxAPIClockLag. The
-// API dates its tasks by its clock, and a window opened by the client's
-// would miss a task the send created.
-func (l *historyLookup) apiClockLag(date time.Time) time.Duration {
-	if date.IsZero() {
-		return 0
-	}
-	return apiClockLag(l.tasks.client.now(), date)
-}
-
-// withServerDate makes a call set *date to the Date header of its last
-// answer (left as it was when the answer has none).
-func withServerDate(date *time.Time) Option {
-	return func(s *settings) error {
-		s.date = date
-		return nil
-	}
 }
 
 // readablePage returns an error for a page of history the lookup cannot

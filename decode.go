@@ -249,7 +249,7 @@ func recordResponse(cfg *callConfig, res result, mask *callMask) {
 
 // recordDate notes the Date header of an answer, when it has one that
 // parses: the client keeps how far the API's clock runs behind its own
-// (apiClock), and a call made withServerDate gets the date.
+// (apiClock), which a lookup reads once a history page is answered.
 //
 // A Date is parsed, and the client's lag written, once per value and
 // second of the client's clock: every answer of a second carries the same
@@ -257,7 +257,7 @@ func recordResponse(cfg *callConfig, res result, mask *callMask) {
 // cache line. The lag kept is the first answer's, the closest to the
 // API's clock (a Date is cut to the second); a Date repeated for longer
 // (a cache's) is read again, as every answer was.
-func (c *Client) recordDate(cfg *callConfig, res result) {
+func (c *Client) recordDate(res result) {
 	if res.status == 0 {
 		return
 	}
@@ -275,11 +275,9 @@ func (c *Client) recordDate(cfg *callConfig, res result) {
 		seen = &seenDate{raw: raw, date: date, err: err, at: now}
 		if err == nil {
 			c.clock.lag.Store(int64(apiClockLag(now, date)))
+			c.clock.heard.Store(true)
 		}
 		c.clock.seen.Store(seen)
-	}
-	if seen.err == nil && cfg.date != nil {
-		*cfg.date = seen.date
 	}
 }
 
@@ -287,8 +285,9 @@ func (c *Client) recordDate(cfg *callConfig, res result) {
 type apiClock struct {
 	// lag is how far, in nanoseconds, the API's clock ran behind the
 	// client's by the Date of the latest answers; 0 when ahead or unknown.
-	lag  atomic.Int64
-	seen atomic.Pointer[seenDate] // the last Date read
+	lag   atomic.Int64
+	heard atomic.Bool              // a Date was read: lag is known, not merely 0
+	seen  atomic.Pointer[seenDate] // the last Date read
 }
 
 // seenDate is a Date header as read, and when by the client's clock.
@@ -317,7 +316,17 @@ func apiClockLag(now, date time.Time) time.Duration {
 // send time is recorded by it, since the API dates its tasks by its clock
 // and another process may look the create up.
 func (c *Client) apiNow() time.Time {
-	return c.now().Add(-time.Duration(c.clock.lag.Load()))
+	return c.toAPIClock(c.now())
+}
+
+// toAPIClock converts local, a time by the client's clock, to the API's, as
+// far as the client knows it now (the lag of the latest answers, at most
+// maxAPIClockLag). It is the one place the lag is taken: every time a
+// lookup compares with the API's creation_time is converted here once, and
+// never again (a time converted twice opens a lookup's window by twice the
+// lag, past the bound).
+func (c *Client) toAPIClock(local time.Time) time.Time {
+	return local.Add(-time.Duration(c.clock.lag.Load()))
 }
 
 // rawResponse keeps the JSON a top-level response was decoded from. The

@@ -276,12 +276,12 @@ func TestRecordDateReadsEachDateOnce(t *testing.T) {
 	date := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	var now time.Time
 	c.now = func() time.Time { return now }
-	answer := func(raw string) time.Time {
-		var got time.Time
-		cfg := c.cfg
-		cfg.date = &got
-		c.recordDate(&cfg, result{status: http.StatusOK, header: http.Header{"Date": {raw}}})
-		return got
+	answer := func(raw string) time.Time { // the Date as the client read it
+		c.recordDate(result{status: http.StatusOK, header: http.Header{"Date": {raw}}})
+		if seen := c.clock.seen.Load(); seen.err == nil {
+			return seen.date
+		}
+		return time.Time{}
 	}
 	lag := func() time.Duration { return time.Duration(c.clock.lag.Load()) }
 	raw := date.Format(http.TimeFormat)
@@ -292,12 +292,11 @@ func TestRecordDateReadsEachDateOnce(t *testing.T) {
 	seen := c.clock.seen.Load()
 
 	now = date.Add(900 * time.Millisecond) // same Date, same second: nothing written
-	assert.Equal(t, date, answer(raw), "the date is still handed to the call")
+	assert.Equal(t, date, answer(raw), "the date is still the one read")
 	assert.Equal(t, 300*time.Millisecond, lag())
 	assert.Same(t, seen, c.clock.seen.Load())
-	cfg, res := c.cfg, result{status: http.StatusOK, header: http.Header{"Date": {raw}}}
-	cfg.date = new(time.Time)
-	assert.Zero(t, testing.AllocsPerRun(100, func() { c.recordDate(&cfg, res) }))
+	res := result{status: http.StatusOK, header: http.Header{"Date": {raw}}}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { c.recordDate(res) }))
 
 	now = date.Add(1500 * time.Millisecond) // the same Date a second on: read again
 	answer(raw)

@@ -62,7 +62,6 @@ type callConfig struct {
 	limiter    RateLimiter
 	maxBody    int64
 	info       *ResponseInfo // per call only
-	date       *time.Time    // the Date of the call's last answer (withServerDate)
 	flow       *flow         // the flow control the call draws on; nil: its client's (withFlow)
 	personal   []string      // masked as the request's own personal values (withPersonal)
 	// reconcileWait is how long a lookup of a create in doubt keeps

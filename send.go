@@ -63,7 +63,7 @@ func (c *Client) sendAttempts(ctx context.Context, cfg *callConfig, op *Operatio
 		}
 		pause := call.observe(ctx, res)
 		recordResponse(cfg, res, mask)
-		c.recordDate(cfg, res)
+		c.recordDate(res)
 		if res.err == nil && res.status >= 200 && res.status <= 299 {
 			refund := call.succeeded()
 			obs.attemptDone(res, nil, pause, mask)

@@ -39,7 +39,9 @@ type IdempotencyStore interface {
 	// returns the record and whether token holds it.
 	Claim(ctx context.Context, key, token, fingerprint string, lease time.Duration) (KeyRecord, bool, error)
 	// MarkInDoubt records before a send that a request may reach the API
-	// (the earliest SentAt kept); ErrNotHolder when token does not hold it.
+	// (the earliest SentAt kept: a caller may mark again with an earlier
+	// time once it knows the API's clock better); ErrNotHolder when token
+	// does not hold it.
 	MarkInDoubt(ctx context.Context, key, token string, sentAt time.Time) error
 	// Complete records the first outcome and ends the lease, holder or not.
 	Complete(ctx context.Context, key, token string, result []byte) (KeyRecord, error)
@@ -58,9 +60,13 @@ type KeyRecord struct {
 	Holder      string    // the token holding the lease; "" when none
 	LeaseUntil  time.Time // by the store's clock
 	InDoubt     bool      // a request may have reached the API, no outcome recorded
-	SentAt      time.Time // the earliest MarkInDoubt; zero when none
-	Done        bool      // an outcome is recorded (Complete)
-	Result      []byte    // the outcome, when Done
+	// SentAt is the earliest MarkInDoubt; zero when none. It is by the
+	// API's clock as the sender knew it (its own less the lag the API's
+	// Date headers told), as the API dates its tasks, so a lookup in any
+	// process (FindCreated) compares it with creation times as it is.
+	SentAt time.Time
+	Done   bool   // an outcome is recorded (Complete)
+	Result []byte // the outcome, when Done
 }
 
 // held reports whether a live lease holds the record at now.
