@@ -149,7 +149,7 @@ func newFlow(budget int) *flow { return &flow{budget: newRetryBudget(budget)} }
 // every process using the store; a nil store changes nothing.
 func (fl *flow) share(store PauseStore, scope string) *flow {
 	if store != nil {
-		fl.shared = &sharedPause{store: store, scope: scope}
+		fl.shared = &sharedPause{store: store, scope: scope, retry: pauseStoreRetry}
 	}
 	return fl
 }
