@@ -291,7 +291,22 @@ func (o *createOnce) markSent(ctx context.Context, pending []int) error {
 	if o.keys == nil {
 		return nil
 	}
-	return o.keys.markSent(ctx, o.heldKeys(pending))
+	keys := o.heldKeys(pending)
+	if err := o.keys.markSent(ctx, keys); err != nil {
+		return err // nothing is sent, not even the question below
+	}
+	// A key's send time is read as the API's clock by a lookup in any
+	// process. A client that has heard no Date yet marked it by its own
+	// clock: it asks for the API's before the send and moves the time
+	// earlier, so that a crash before the send's answer (whose remark
+	// would do it) leaves no time by the client's clock behind, which a
+	// lookup would take as the API's and so miss the task when the API's
+	// clock runs behind.
+	if !o.tasks.client.clock.heard.Load() {
+		o.hearAPIClock(ctx, pending)
+		o.keys.remark(ctx, keys, o.tasks.client.apiNow())
+	}
+	return nil
 }
 
 // notSent records that the pending requests provably created nothing.

@@ -1,6 +1,7 @@
 package kryptogo_test
 
 import (
+	"context"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -205,4 +206,47 @@ func TestFindCreatedReadsSinceByTheAPIClock(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, found, 1, "a task dated since itself is found")
 	assert.Equal(t, recent.TaskID, found[0].TaskID)
+}
+
+// A client that has heard no Date marked its key by its own clock, and
+// moved the time to the API's only after the send's answer (or a question
+// after it lost the answer). A process that died between its POST and
+// that left the key's send time by its own clock, which a lookup takes as
+// the API's: with the API's clock 50 minutes behind, the task the POST
+// created was dated before the window, and the next process sent the
+// request again (a second paid task). The client asks for the API's clock
+// before the send, and the key holds the API's time before any POST.
+func TestKeyOfAProcessThatDiedAfterItsPostHoldsTheAPIClock(t *testing.T) {
+	t.Parallel()
+	a := newLaggingAPI(t)
+	shared := kryptogo.NewMemoryStore()
+	clock := newStoreClock(shared)
+	dying := crashable{&flakyStore{MemoryStore: shared, fail: map[string]error{}, claims: map[string]int{}}}
+	sender := a.srv.Client(kryptogo.WithIdempotencyStore(dying)) // it heard no Date
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	a.srv.SetFaultFunc(func(r kryptogotest.Request) kryptogotest.Fault {
+		if r.Method == http.MethodPost {
+			dying.crash() // after the API created the task, the sender's process dies
+			cancel()
+			return kryptogotest.Fault{Drop: true, AfterHandling: true}
+		}
+		return kryptogotest.Fault{}
+	})
+	_, err := sender.Tasks.CreateOne(ctx, kycTaskKeyed("c8", "order-8"))
+	require.Error(t, err)
+	a.srv.SetFaultFunc(nil)
+	require.Eventually(t, func() bool { return len(a.srv.Tasks()) == 1 }, 10*time.Second, time.Millisecond, "the API created the task")
+	rec, found, err := shared.Get(testCtx(t), "order-8")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.True(t, rec.InDoubt)
+	assert.WithinDuration(t, time.Now().Add(-apiLag), rec.SentAt, 5*time.Second, "the send time is by the API's clock")
+
+	clock.set(clock.Now().Add(3 * time.Minute)) // past the dead process's lease
+	next := a.heard(t, kryptogo.WithIdempotencyStore(shared))
+	got, err := next.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c8", "order-8"))
+	require.NoError(t, err)
+	require.Len(t, a.srv.Tasks(), 1, "found, not sent again")
+	assert.Equal(t, a.srv.Tasks()[0].TaskID, got.TaskID)
 }

@@ -408,8 +408,15 @@ func TestKeyBatchSendsOnlyTheKeysNotDone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []kryptogo.ID{3, first[0].TaskID, 4, first[1].TaskID}, taskIDs(second))
 	require.Equal(t, 2, r.posts("/task"))
+	var posts [][]byte // a fresh client also asks GET /tasks for the API's clock
+	for _, req := range r.srv.Requests() {
+		if req.Method == http.MethodPost && req.Path == "/task" {
+			posts = append(posts, req.Body)
+		}
+	}
+	require.Len(t, posts, 2)
 	var sent []map[string]any
-	require.NoError(t, json.Unmarshal(r.srv.Requests()[1].Body, &sent))
+	require.NoError(t, json.Unmarshal(posts[1], &sent))
 	require.Len(t, sent, 2, "only the keys not done")
 	assert.Equal(t, "c-k3", sent[0]["customer_reference"])
 	assert.Equal(t, "c-k4", sent[1]["customer_reference"])
