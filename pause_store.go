@@ -59,8 +59,8 @@ type sharedPause struct {
 	store   PauseStore
 	scope   string
 	retry   time.Duration // pauseStoreRetry; a test's own when it cannot keep to one
-	down    atomic.Bool  // the last round trip failed, and the loss was logged
-	retryAt atomic.Int64 // after a failure, when to read the store again (Unix ns)
+	down    atomic.Bool   // the last round trip failed, and the loss was logged
+	retryAt atomic.Int64  // after a failure, when to read the store again (Unix ns)
 }
 
 // read returns the end of the shared pause; ok is false when the store
