@@ -106,23 +106,37 @@ func kind(c byte) string {
 // zero), without a decoder; ok is false for any other form. What it takes
 // is valid JSON: it may be given any bytes.
 func SmallUints[T ~int](data []byte) ([]T, bool) {
-	data = trimJSONSpace(data)
+	data = TrimSpace(data)
 	if len(data) < 2 || data[0] != '[' || data[len(data)-1] != ']' {
 		return nil, false
 	}
-	inner := trimJSONSpace(data[1 : len(data)-1])
+	inner := data[1 : len(data)-1]
 	out := make([]T, 0, bytes.Count(inner, []byte(","))+1)
-	for len(inner) > 0 {
-		item, rest, found := bytes.Cut(inner, []byte(","))
-		item = trimJSONSpace(item)
-		n, ok := SmallUint(item)
-		if !ok || n > math.MaxInt32 || (len(item) > 1 && item[0] == '0') || (found && len(trimJSONSpace(rest)) == 0) {
-			return nil, false
+	i := skipSpace(inner, 0)
+	if i == len(inner) {
+		return out, true
+	}
+	for { // one pass: a number, then a ',' and the next, or the end
+		start, n := i, 0
+		for ; i < len(inner) && inner[i] >= '0' && inner[i] <= '9'; i++ {
+			if n = n*10 + int(inner[i]-'0'); n > math.MaxInt32 {
+				return nil, false
+			}
+		}
+		if i == start || (i-start > 1 && inner[start] == '0') {
+			return nil, false // no digit, or a leading zero, which JSON forbids
 		}
 		out = append(out, T(n))
-		inner = rest
+		if i = skipSpace(inner, i); i == len(inner) {
+			return out, true
+		}
+		if inner[i] != ',' {
+			return nil, false
+		}
+		if i = skipSpace(inner, i+1); i == len(inner) {
+			return nil, false // a trailing comma
+		}
 	}
-	return out, true
 }
 
 // trimJSONSpace removes JSON's white space (not Unicode's) around data.
