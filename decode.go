@@ -290,6 +290,13 @@ type apiClock struct {
 	seen  atomic.Pointer[seenDate] // the last Date read
 }
 
+// answered reports whether the client has read an answer of the API, with
+// a Date or without one (a proxy may drop it): asking the API's clock again
+// would tell no more.
+func (k *apiClock) answered() bool {
+	return k.heard.Load() || k.seen.Load() != nil
+}
+
 // seenDate is a Date header as read, and when by the client's clock.
 type seenDate struct {
 	raw  string
