@@ -298,6 +298,10 @@ func (o *createOnce) markSent(ctx context.Context, pending []int) error {
 		return nil
 	}
 	keys := o.heldKeys(pending)
+	// Whether the mark below reads a lag the client heard: read before it,
+	// since another call may hear the API's clock meanwhile (recordDate
+	// stores the lag before heard), after this mark took the client's own.
+	heard := o.tasks.client.clock.heard.Load()
 	if err := o.keys.markSent(ctx, keys); err != nil {
 		return err // nothing is sent, not even the question below
 	}
@@ -310,7 +314,7 @@ func (o *createOnce) markSent(ctx context.Context, pending []int) error {
 	// clock runs behind. When the question gets no answer, or the store
 	// fails the move, nothing is sent (the keys are released as not sent):
 	// a POST then could leave that time behind.
-	if o.tasks.client.clock.heard.Load() {
+	if heard {
 		return nil
 	}
 	if err := o.hearAPIClock(ctx, pending); err != nil {

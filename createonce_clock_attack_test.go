@@ -509,3 +509,24 @@ func TestRemarkLeavesAKeyAnotherCallerTookOver(t *testing.T) {
 	assert.Equal(t, taken.SentAt, rec.SentAt, "its send time is as the takeover found it")
 	assert.True(t, rec.InDoubt)
 }
+
+// Another call of the same client hears the API's clock between this
+// call's mark (by the client's clock: none heard yet) and its check of
+// whether one was heard: the check saw one, asked nothing and moved
+// nothing, and the key kept the time by the client's clock into the POST.
+// A process that died before the POST's answer left it so, and with the
+// API's clock 50 min behind the next process paid for a second task.
+func TestKeyMarkedBeforeAnotherCallHeardTheClockIsMovedToIt(t *testing.T) {
+	t.Parallel()
+	a, r := newLaggingAPI(t), newDeathRig(t)
+	var c *kryptogo.Client
+	hooked := &hookStore{IdempotencyStore: r.dying, afterMark: func(n int) {
+		if n == 1 { // another call of the client, answered with a Date
+			_, _ = c.Tasks.History(context.Background(), &kryptogo.HistoryOptions{PageSize: 1, PageNumber: 1, CustomerReference: "other"})
+		}
+	}}
+	c = a.srv.Client(kryptogo.WithIdempotencyStore(hooked)) // it heard no Date
+	dyingPost(a.srv, r.dying, r.cancel, nil)
+	_, err := c.Tasks.CreateOne(r.ctx, kycTaskKeyed("c34", "order-34"))
+	nextProcessFindsOrSendsOnce(t, a, r, err, kycTaskKeyed("c34", "order-34"))
+}
