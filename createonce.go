@@ -245,12 +245,12 @@ func (o *createOnce) sendAll(ctx context.Context, pending []int) error {
 		}
 		sent := o.sentByAPIClock(sentAt)
 		if !o.resolve {
-			o.hearAPIClock(ctx, pending)
-			o.keys.remark(ctx, o.heldKeys(pending), sent())
+			_ = o.hearAPIClock(ctx, pending)                    // its failure leaves the time as it is
+			_ = o.keys.remark(ctx, o.heldKeys(pending), sent()) // logged
 			return fmt.Errorf("%w; a call with the same idempotency keys looks the tasks up in the customer's history before sending anything again", err)
 		}
 		left, lookupErr := o.reconcile(ctx, pending, sent)
-		o.keys.remark(ctx, o.heldKeys(pending), sent()) // the lookup read the API's clock
+		_ = o.keys.remark(ctx, o.heldKeys(pending), sent()) // the lookup read the API's clock; logged
 		switch {
 		case lookupErr != nil:
 			return fmt.Errorf("kryptogo: CreateOnce: a send is in doubt and looking it up in the history failed (%w); the send: %w", lookupErr, err)
@@ -272,17 +272,23 @@ func (o *createOnce) sentByAPIClock(sentAt time.Time) apiInstant {
 	return func() time.Time { return o.tasks.client.toAPIClock(sentAt) }
 }
 
-// hearAPIClock asks the API for its clock when the client has heard none
-// yet (its send's answer lost, and no answer before): a history page of
-// one task, whose answer, any answer, carries a Date. A key left in doubt
-// then holds its send time by the API's clock (remark), which a lookup in
-// another process takes as it is. Its failure (ctx ended) changes nothing:
-// the key keeps the time by the client's clock.
-func (o *createOnce) hearAPIClock(ctx context.Context, pending []int) {
-	if o.keys == nil || o.tasks.client.clock.heard.Load() {
-		return
+// hearAPIClock asks the API for its clock when the client has heard no
+// answer yet (its send's answer lost, and no answer before): a history
+// page of one task, whose answer, any answer, carries a Date when the API
+// sends one. A key left in doubt then holds its send time by the API's
+// clock (remark), which a lookup in another process takes as it is. It
+// asks until one answer came: a client behind a proxy that drops the Date
+// asks once, not before every send. It returns the question's error when
+// no answer came (ctx ended, the network failed).
+func (o *createOnce) hearAPIClock(ctx context.Context, pending []int) error {
+	if o.keys == nil || o.tasks.client.clock.answered() {
+		return nil
 	}
-	_, _ = o.tasks.History(ctx, &HistoryOptions{PageSize: 1, PageNumber: 1, CustomerReference: o.reqs[pending[0]].CustomerReference}, o.lookup.opts...)
+	_, err := o.tasks.History(ctx, &HistoryOptions{PageSize: 1, PageNumber: 1, CustomerReference: o.reqs[pending[0]].CustomerReference}, o.lookup.opts...)
+	if o.tasks.client.clock.answered() {
+		return nil
+	}
+	return err
 }
 
 // markSent marks the keys of the pending requests in doubt, right before
@@ -292,6 +298,10 @@ func (o *createOnce) markSent(ctx context.Context, pending []int) error {
 		return nil
 	}
 	keys := o.heldKeys(pending)
+	// Whether the mark below reads a lag the client heard: read before it,
+	// since another call may hear the API's clock meanwhile (recordDate
+	// stores the lag before heard), after this mark took the client's own.
+	heard := o.tasks.client.clock.heard.Load()
 	if err := o.keys.markSent(ctx, keys); err != nil {
 		return err // nothing is sent, not even the question below
 	}
@@ -301,10 +311,19 @@ func (o *createOnce) markSent(ctx context.Context, pending []int) error {
 	// earlier, so that a crash before the send's answer (whose remark
 	// would do it) leaves no time by the client's clock behind, which a
 	// lookup would take as the API's and so miss the task when the API's
-	// clock runs behind.
-	if !o.tasks.client.clock.heard.Load() {
-		o.hearAPIClock(ctx, pending)
-		o.keys.remark(ctx, keys, o.tasks.client.apiNow())
+	// clock runs behind. When the question gets no answer, or the store
+	// fails the move, nothing is sent (the keys are released as not sent):
+	// a POST then could leave that time behind.
+	if heard {
+		return nil
+	}
+	if err := o.hearAPIClock(ctx, pending); err != nil {
+		o.notSent(pending)
+		return fmt.Errorf("kryptogo: %s: nothing was sent: the API's clock, which a key's send time is recorded by, could not be read (GET /tasks: %w)", o.keys.op, err)
+	}
+	if err := o.keys.remark(ctx, keys, o.tasks.client.apiNow()); err != nil {
+		o.notSent(pending)
+		return o.keys.storeFailed("moving the key's send time to the API's clock", err)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package kryptogo_test
 
 import (
-	"context"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -142,29 +141,28 @@ func TestLookupFindsTheSendsTaskWithTheAPIClockLagTakenOnce(t *testing.T) {
 			t.Parallel()
 			for look, looker := range map[string]looker{"the sender": theSender, "another process": anotherProcess,
 				"a fresh process": aFreshProcess, "its own CreateOnce": nil} {
-				t.Run(look, func(t *testing.T) {
-					t.Parallel()
-					a := newLaggingAPI(t)
-					store := kryptogo.NewMemoryStore()
-					sender := a.srv.Client(kryptogo.WithIdempotencyStore(store))
-					if tc.heard {
-						sender = a.heard(t, kryptogo.WithIdempotencyStore(store))
-					}
-					tc.fault(a.srv)
-					if looker == nil {
-						got, err := sender.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kycTaskKeyed("c5", "order-5")})
-						require.NoError(t, err)
-						require.Len(t, a.srv.Tasks(), 1, "found, not sent again")
-						assert.Equal(t, a.srv.Tasks()[0].TaskID, got[0].TaskID)
-						return
-					}
-					_, err := sender.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c5", "order-5"))
-					require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
-					got, err := looker(t, a, sender, store).Tasks.CreateOne(testCtx(t), kycTaskKeyed("c5", "order-5"))
-					require.NoError(t, err)
-					require.Len(t, a.srv.Tasks(), 1, "found, not sent again")
-					assert.Equal(t, a.srv.Tasks()[0].TaskID, got.TaskID)
-				})
+				for api, offset := range map[string]time.Duration{"API behind": -apiLag, "API ahead": 30 * time.Minute} {
+					t.Run(look+"/"+api, func(t *testing.T) {
+						t.Parallel()
+						a := aheadAPI(t, offset)
+						store := kryptogo.NewMemoryStore()
+						sender := a.srv.Client(kryptogo.WithIdempotencyStore(store))
+						if tc.heard {
+							sender = a.heard(t, kryptogo.WithIdempotencyStore(store))
+						}
+						tc.fault(a.srv)
+						if looker == nil {
+							got, err := sender.Tasks.CreateOnce(testCtx(t), []kryptogo.CreateTaskRequest{kycTaskKeyed("c5", "order-5")})
+							require.NoError(t, err)
+							require.Len(t, a.srv.Tasks(), 1, "found, not sent again")
+							assert.Equal(t, a.srv.Tasks()[0].TaskID, got[0].TaskID)
+							return
+						}
+						_, err := sender.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c5", "order-5"))
+						require.ErrorIs(t, err, kryptogo.ErrMaybeSent)
+						findsTheOneTask(t, a, looker(t, a, sender, store), kycTaskKeyed("c5", "order-5"))
+					})
+				}
 			}
 		})
 	}
@@ -218,35 +216,17 @@ func TestFindCreatedReadsSinceByTheAPIClock(t *testing.T) {
 // before the send, and the key holds the API's time before any POST.
 func TestKeyOfAProcessThatDiedAfterItsPostHoldsTheAPIClock(t *testing.T) {
 	t.Parallel()
-	a := newLaggingAPI(t)
-	shared := kryptogo.NewMemoryStore()
-	clock := newStoreClock(shared)
-	dying := crashable{&flakyStore{MemoryStore: shared, fail: map[string]error{}, claims: map[string]int{}}}
-	sender := a.srv.Client(kryptogo.WithIdempotencyStore(dying)) // it heard no Date
-	ctx, cancel := context.WithCancel(testCtx(t))
-	defer cancel()
-	a.srv.SetFaultFunc(func(r kryptogotest.Request) kryptogotest.Fault {
-		if r.Method == http.MethodPost {
-			dying.crash() // after the API created the task, the sender's process dies
-			cancel()
-			return kryptogotest.Fault{Drop: true, AfterHandling: true}
-		}
-		return kryptogotest.Fault{}
-	})
-	_, err := sender.Tasks.CreateOne(ctx, kycTaskKeyed("c8", "order-8"))
+	a, r := newLaggingAPI(t), newDeathRig(t)
+	sender := a.srv.Client(kryptogo.WithIdempotencyStore(r.dying)) // it heard no Date
+	dyingPost(a.srv, r.dying, r.cancel, nil)                       // after the API created the task, the sender's process dies
+	_, err := sender.Tasks.CreateOne(r.ctx, kycTaskKeyed("c8", "order-8"))
 	require.Error(t, err)
 	a.srv.SetFaultFunc(nil)
 	require.Eventually(t, func() bool { return len(a.srv.Tasks()) == 1 }, 10*time.Second, time.Millisecond, "the API created the task")
-	rec, found, err := shared.Get(testCtx(t), "order-8")
-	require.NoError(t, err)
+	rec, found, getErr := r.shared.Get(testCtx(t), "order-8")
+	require.NoError(t, getErr)
 	require.True(t, found)
 	require.True(t, rec.InDoubt)
 	assert.WithinDuration(t, time.Now().Add(-apiLag), rec.SentAt, 5*time.Second, "the send time is by the API's clock")
-
-	clock.set(clock.Now().Add(3 * time.Minute)) // past the dead process's lease
-	next := a.heard(t, kryptogo.WithIdempotencyStore(shared))
-	got, err := next.Tasks.CreateOne(testCtx(t), kycTaskKeyed("c8", "order-8"))
-	require.NoError(t, err)
-	require.Len(t, a.srv.Tasks(), 1, "found, not sent again")
-	assert.Equal(t, a.srv.Tasks()[0].TaskID, got.TaskID)
+	nextProcessFindsOrSendsOnce(t, a, r, err, kycTaskKeyed("c8", "order-8"))
 }

@@ -2,6 +2,7 @@ package kryptogo
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -277,8 +278,10 @@ func (s *keySet) markSent(ctx context.Context, keys []*heldKey) error {
 // runs further behind than it knew at markSent: a key marked before the
 // client heard any Date holds a time by the client's clock until then. The
 // store keeps the earliest time. A failure is logged, and the key keeps
-// the time it had; keys with an outcome are left alone.
-func (s *keySet) remark(ctx context.Context, keys []*heldKey, at time.Time) {
+// the time it had; keys with an outcome are left alone. It returns the
+// first failure.
+func (s *keySet) remark(ctx context.Context, keys []*heldKey, at time.Time) error {
+	var first error
 	for _, h := range keys {
 		if !h.held || h.done || !h.inDoubt || !at.Before(h.sentAt) {
 			continue
@@ -288,10 +291,12 @@ func (s *keySet) remark(ctx context.Context, keys []*heldKey, at time.Time) {
 		cancel()
 		if err != nil {
 			s.warn(ctx, "kryptogo: moving a key's send time earlier, to the API's clock, failed; a lookup in another process may miss its task", s.errorAttr(err))
+			first = cmp.Or(first, err)
 			continue
 		}
 		h.sentAt = at
 	}
+	return first
 }
 
 // complete records result as the key's outcome and returns the outcome

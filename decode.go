@@ -284,10 +284,18 @@ func (c *Client) recordDate(res result) {
 // apiClock is what a client knows of the API's clock.
 type apiClock struct {
 	// lag is how far, in nanoseconds, the API's clock ran behind the
-	// client's by the Date of the latest answers; 0 when ahead or unknown.
+	// client's by the Date of the latest answers; negative when ahead, 0
+	// when unknown.
 	lag   atomic.Int64
 	heard atomic.Bool              // a Date was read: lag is known, not merely 0
 	seen  atomic.Pointer[seenDate] // the last Date read
+}
+
+// answered reports whether the client has read an answer of the API, with
+// a Date or without one (a proxy may drop it): asking the API's clock again
+// would tell no more.
+func (k *apiClock) answered() bool {
+	return k.heard.Load() || k.seen.Load() != nil
 }
 
 // seenDate is a Date header as read, and when by the client's clock.
@@ -298,17 +306,20 @@ type seenDate struct {
 	at   time.Time
 }
 
-// maxAPIClockLag bounds how far behind the client's the API's clock is
-// taken to run. A Date further back is more likely a cache's or a broken
-// clock's than the API's, and trusting it would open a lookup's window so
-// wide that an older task of the same customer and target, created
-// without this key, could pass for the send in doubt.
+// maxAPIClockLag bounds how far behind (or ahead of) the client's the
+// API's clock is taken to run. A Date further back is more likely a
+// cache's or a broken clock's than the API's, and trusting it would open a
+// lookup's window so wide that an older task of the same customer and
+// target, created without this key, could pass for the send in doubt.
 const maxAPIClockLag = time.Hour
 
 // apiClockLag returns how far date, an answer's Date header, runs behind
-// now: 0 when ahead, at most maxAPIClockLag.
+// now, at most maxAPIClockLag either way: negative when ahead. A lead read
+// as no lag left a key's send time before the send by the API's clock by
+// the whole lead, and the lookup's window open as far before it, where an
+// older task of the target passed for the send's.
 func apiClockLag(now, date time.Time) time.Duration {
-	return min(max(now.Sub(date), 0), maxAPIClockLag)
+	return min(max(now.Sub(date), -maxAPIClockLag), maxAPIClockLag)
 }
 
 // apiNow is the time by the API's clock as far as the client knows it: its
@@ -321,7 +332,7 @@ func (c *Client) apiNow() time.Time {
 
 // toAPIClock converts local, a time by the client's clock, to the API's, as
 // far as the client knows it now (the lag of the latest answers, at most
-// maxAPIClockLag). It is the one place the lag is taken: every time a
+// maxAPIClockLag either way). It is the one place the lag is taken: every time a
 // lookup compares with the API's creation_time is converted here once, and
 // never again (a time converted twice opens a lookup's window by twice the
 // lag, past the bound).
