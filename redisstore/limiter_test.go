@@ -121,7 +121,8 @@ func TestLimiterSlotsAreAtomic(t *testing.T) {
 				rdb = dialLike(t, rdb) // a client of its own, as another process has
 			}
 			l := New(rdb, WithPrefix(prefix)).Limiter("api", 1000, time.Second).(*limiter)
-			interval = l.interval
+			interval = l.interval // the same for every client; the goroutines read their own copy
+			step := l.interval
 			for range goroutines {
 				wg.Add(1)
 				go func() {
@@ -132,7 +133,7 @@ func TestLimiterSlotsAreAtomic(t *testing.T) {
 							return
 						}
 						mu.Lock()
-						slots = append(slots, r.tat-interval.Microseconds())
+						slots = append(slots, r.tat-step.Microseconds())
 						mu.Unlock()
 					}
 				}()
