@@ -139,9 +139,6 @@ func SmallUints[T ~int](data []byte) ([]T, bool) {
 	}
 }
 
-// trimJSONSpace removes JSON's white space (not Unicode's) around data.
-func trimJSONSpace(data []byte) []byte { return TrimSpace(data) }
-
 // TrimSpace returns data without the JSON white space around it (space,
 // tab, line feed, carriage return; not Unicode's other spaces, which are
 // not JSON): what bytes.Trim(data, " \t\r\n") returns, but for nil when
@@ -409,7 +406,7 @@ const maxNameStrings = 8
 // order, capped (elem[:len(elem):len(elem)]); it reports false for
 // anything but an array. data is JSON that json.Unmarshal accepted.
 func Elements(data []byte, each func(elem []byte)) bool {
-	data = trimJSONSpace(data)
+	data = TrimSpace(data)
 	if len(data) < 2 || data[0] != '[' {
 		return false
 	}
